@@ -1,0 +1,3 @@
+DROP TABLE tokens;
+DROP TABLE service_providers;
+DROP TABLE tenants;

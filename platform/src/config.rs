@@ -1,0 +1,259 @@
+//! Configuration: `conf/deployment.toml` read with figment, then `GRANTOR_*` environment overrides
+//! (nested keys joined with `__`, e.g. `GRANTOR_SERVER__BIND`).
+//!
+//! Every section denies unknown keys so that a typo is a startup error naming the key and the file,
+//! not a setting silently ignored. Nothing here may panic on bad input.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The file read when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "conf/deployment.toml";
+/// Prefix of environment variables that override the file.
+pub const ENV_PREFIX: &str = "GRANTOR_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: configuration file not found")]
+    FileNotFound { path: String },
+    #[error("configuration error: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub oauth: OAuthConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP listener binds, e.g. `127.0.0.1:9443`; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Base URL clients use to reach this server; issuer and audience values derive from it.
+    pub public_base_url: String,
+    /// Tenant answering `/oauth2/...` without `/t/{tenant}` or `tenantDomain`.
+    pub default_tenant: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`. Empty: SQLite in `data_dir`.
+    pub url: String,
+    /// Directory for the default SQLite database, created on first start.
+    pub data_dir: PathBuf,
+    /// Maximum pooled connections per process.
+    pub pool_size: u32,
+    /// How long a request waits for a pooled connection, or SQLite for a lock, in milliseconds.
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    pub token: TokenConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Default access token lifetime in seconds (a client may set its own).
+    pub access_token_lifetime: u64,
+    /// Default refresh token lifetime in seconds (a client may set its own).
+    pub refresh_token_lifetime: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 9443)),
+            public_base_url: "http://localhost:9443".to_owned(),
+            default_tenant: "carbon.super".to_owned(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            data_dir: PathBuf::from("data"),
+            pool_size: 16,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            access_token_lifetime: 3600,
+            refresh_token_lifetime: 86400,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: built-in defaults, then the file, then the environment.
+    ///
+    /// An explicitly named file must exist; the default path may be absent (defaults apply).
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = explicit.unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
+        if explicit.is_some() && !path.is_file() {
+            return Err(ConfigError::FileNotFound {
+                path: path.display().to_string(),
+            });
+        }
+        Self::from_figment(
+            Figment::from(Serialized::defaults(Config::default()))
+                .merge(Toml::file(path))
+                .merge(Env::prefixed(ENV_PREFIX).split("__")),
+        )
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe_figment_error(e)))?;
+        if let Err((key, why)) = config.validate() {
+            let source = figment
+                .find_metadata(key)
+                .map(|m| match &m.source {
+                    Some(source) => format!(" (set in {source})"),
+                    None => format!(" (set by {})", m.name),
+                })
+                .unwrap_or_default();
+            return Err(ConfigError::Invalid(format!("{key}: {why}{source}")));
+        }
+        Ok(config)
+    }
+
+    /// Semantic checks serde cannot express; the error names the key and why.
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        let invalid = |key, why| Err((key, why));
+        let base = &self.server.public_base_url;
+        if !(base.starts_with("http://") || base.starts_with("https://")) || base.ends_with('/') {
+            return invalid(
+                "server.public_base_url",
+                "must be an http(s) URL without a trailing slash",
+            );
+        }
+        if crate::tenancy::validate_tenant_domain(&self.server.default_tenant).is_err() {
+            return invalid("server.default_tenant", "not a valid tenant domain");
+        }
+        if self.server.max_body_bytes < 1024 {
+            return invalid("server.max_body_bytes", "must be at least 1024");
+        }
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size", "must be at least 1");
+        }
+        if self.oauth.token.access_token_lifetime == 0 {
+            return invalid("oauth.token.access_token_lifetime", "must be positive");
+        }
+        Ok(())
+    }
+
+    /// The database URL to use: the configured one, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}",
+                self.database.data_dir.join("grantor.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+}
+
+/// Figment's errors already name the key and the source (file path or environment variable);
+/// join every error of a multi-error into one line each.
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_toml(text: &str) -> Result<Config, ConfigError> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        Config::from_figment(
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::file(file.path())),
+        )
+        .map_err(|e| match e {
+            ConfigError::Invalid(m) => {
+                assert!(m.contains(&file.path().display().to_string()), "{m}");
+                ConfigError::Invalid(m)
+            }
+            other => other,
+        })
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = load_toml("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.database_url(), "sqlite://data/grantor.db");
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let err = load_toml("[server]\nbindd = \"127.0.0.1:1\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("bindd"), "{text}");
+    }
+
+    #[test]
+    fn bad_value_names_key() {
+        let err = load_toml("[oauth.token]\naccess_token_lifetime = \"soon\"\n").unwrap_err();
+        assert!(err.to_string().contains("access_token_lifetime"), "{err}");
+    }
+
+    #[test]
+    fn semantic_checks() {
+        let err = load_toml("[server]\npublic_base_url = \"localhost/\"\n").unwrap_err();
+        assert!(err.to_string().contains("server.public_base_url"), "{err}");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn environment_overrides_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "deployment.toml",
+                "[server]\ndefault_tenant = \"file.tenant\"\n",
+            )?;
+            jail.set_env("GRANTOR_SERVER__DEFAULT_TENANT", "env.tenant");
+            let config = Config::load(Some(Path::new("deployment.toml"))).unwrap();
+            assert_eq!(config.server.default_tenant, "env.tenant");
+            jail.set_env("GRANTOR_SERVER__NOPE", "1");
+            let err = Config::load(Some(Path::new("deployment.toml"))).unwrap_err();
+            assert!(err.to_string().contains("nope"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/grantor.toml"))).unwrap_err();
+        assert!(matches!(err, ConfigError::FileNotFound { .. }));
+    }
+}

@@ -1,0 +1,165 @@
+//! Database connections: one Diesel multi-connection type over SQLite and PostgreSQL, a pool that
+//! opens the backend named by the URL scheme (never guessing), SQLite pragmas set on every new
+//! connection, and migrations embedded per backend and applied on start.
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::StoreError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Serialises migrations when several nodes start at once against one PostgreSQL database.
+const MIGRATION_ADVISORY_LOCK: i64 = 0x0067_7261_6e74_6f72; // "grantor" in ASCII
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Where to connect, decided once from the URL scheme.
+#[derive(Debug, Clone)]
+pub struct DatabaseTarget {
+    pub backend: Backend,
+    /// What the driver is given: a file path for SQLite, the URL itself for PostgreSQL.
+    connect_string: String,
+}
+
+impl DatabaseTarget {
+    pub fn parse(url: &str) -> Result<DatabaseTarget, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::Config("sqlite:// URL without a path".into()));
+            }
+            Ok(DatabaseTarget {
+                backend: Backend::Sqlite,
+                connect_string: path.to_owned(),
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseTarget {
+                backend: Backend::Postgres,
+                connect_string: url.to_owned(),
+            })
+        } else {
+            Err(StoreError::Config(
+                "database.url must start with sqlite:// or postgres://".into(),
+            ))
+        }
+    }
+
+    /// Creates the SQLite file's directory so a fresh clone starts with nothing to prepare.
+    pub fn prepare(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            if let Some(dir) = Path::new(&self.connect_string).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// r2d2 manager that opens exactly the configured backend. Diesel's generic manager would try each
+/// backend in turn, and SQLite happily creates a file named after a PostgreSQL URL.
+pub struct DbConnectionManager {
+    target: DatabaseTarget,
+    busy_timeout_ms: u64,
+}
+
+impl ManageConnection for DbConnectionManager {
+    type Connection = DbConnection;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<DbConnection, StoreError> {
+        let s = &self.target.connect_string;
+        match self.target.backend {
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(s)?;
+                // WAL lets readers run beside the writer; busy_timeout makes writers queue instead
+                // of failing with `database is locked`; foreign keys give us ON DELETE CASCADE.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms
+                ))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Backend::Postgres => Ok(DbConnection::Postgres(PgConnection::establish(s)?)),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        Ok(conn.ping()?)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type DbPool = Pool<DbConnectionManager>;
+
+pub fn build_pool(
+    target: DatabaseTarget,
+    size: u32,
+    busy_timeout_ms: u64,
+) -> Result<DbPool, StoreError> {
+    target.prepare()?;
+    Pool::builder()
+        .max_size(size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_millis(busy_timeout_ms.max(1000)))
+        .build(DbConnectionManager {
+            target,
+            busy_timeout_ms,
+        })
+        .map_err(StoreError::from)
+}
+
+/// Applies pending migrations for the connection's backend.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<(), StoreError> {
+    let migration_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    match conn {
+        DbConnection::Sqlite(c) => {
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?;
+        }
+        DbConnection::Postgres(c) => {
+            c.batch_execute(&format!(
+                "SELECT pg_advisory_lock({MIGRATION_ADVISORY_LOCK})"
+            ))?;
+            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+            c.batch_execute(&format!(
+                "SELECT pg_advisory_unlock({MIGRATION_ADVISORY_LOCK})"
+            ))?;
+            result.map_err(migration_error)?;
+        }
+    }
+    Ok(())
+}

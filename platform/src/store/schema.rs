@@ -1,0 +1,44 @@
+//! The one portable Diesel schema, shared by SQLite and PostgreSQL. Only types that cross both
+//! backends through the multi-connection appear here: Text, BigInt, Integer (no Bool, no timestamps;
+//! times are Unix seconds).
+
+diesel::table! {
+    tenants (domain) {
+        domain -> Text,
+        display_name -> Text,
+        status -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    service_providers (client_id) {
+        client_id -> Text,
+        tenant_domain -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        grant_types -> Text,
+        scopes -> Text,
+        access_token_lifetime -> Nullable<BigInt>,
+        refresh_token_lifetime -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tokens (token_hash) {
+        token_hash -> Text,
+        token_kind -> Text,
+        tenant_domain -> Text,
+        client_id -> Text,
+        subject -> Nullable<Text>,
+        scope -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(service_providers -> tenants (tenant_domain));
+diesel::joinable!(tokens -> service_providers (client_id));
+diesel::allow_tables_to_appear_in_same_query!(tenants, service_providers, tokens);

@@ -1,0 +1,86 @@
+//! Tenancy: which tenant a request addresses, and what a tenant domain may look like.
+//!
+//! The default tenant answers `/oauth2/...`; tenant `acme` answers `/t/acme/oauth2/...` and
+//! `/oauth2/...?tenantDomain=acme` (the WSO2 convention). Whether the tenant exists is the store's
+//! business; this module only decides which name was asked for.
+
+use crate::oauth::error::OAuthError;
+
+/// Longest tenant domain accepted (a DNS name's limit).
+const MAX_TENANT_DOMAIN_LEN: usize = 253;
+
+/// A tenant domain is a lowercase DNS-like name: letters, digits, `-` and `.`, not starting or
+/// ending with a separator. This keeps it safe in URL paths, logs and issuer URLs.
+pub fn validate_tenant_domain(domain: &str) -> Result<(), String> {
+    let valid_chars = domain
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let bad_edge = |b: Option<&u8>| matches!(b, Some(b'-') | Some(b'.'));
+    if domain.is_empty()
+        || domain.len() > MAX_TENANT_DOMAIN_LEN
+        || !valid_chars
+        || bad_edge(domain.as_bytes().first())
+        || bad_edge(domain.as_bytes().last())
+        || domain.contains("..")
+    {
+        return Err(format!(
+            "invalid tenant domain '{}': use lowercase letters, digits, '-' and '.'",
+            domain.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Chooses the tenant from the path segment and the `tenantDomain` query parameter.
+///
+/// Both may be given only if they agree; neither means the default tenant.
+pub fn resolve_tenant_domain(
+    path_tenant: Option<&str>,
+    query_tenant: Option<&str>,
+    default_tenant: &str,
+) -> Result<String, OAuthError> {
+    let chosen = match (path_tenant, query_tenant) {
+        (Some(p), Some(q)) if p != q => {
+            return Err(OAuthError::invalid_request(format!(
+                "tenantDomain '{}' contradicts the tenant '{}' in the path",
+                q.escape_default(),
+                p.escape_default()
+            )))
+        }
+        (Some(p), _) => p,
+        (None, Some(q)) => q,
+        (None, None) => default_tenant,
+    };
+    Ok(chosen.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains() {
+        for good in ["carbon.super", "acme", "a-b.example.com", "t1"] {
+            assert!(validate_tenant_domain(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "", "Acme", "a b", ".acme", "acme.", "a..b", "a/b", "ä", "-x",
+        ] {
+            assert!(validate_tenant_domain(bad).is_err(), "{bad}");
+        }
+        assert!(validate_tenant_domain(&"a".repeat(254)).is_err());
+    }
+
+    #[test]
+    fn resolution() {
+        assert_eq!(resolve_tenant_domain(None, None, "d").unwrap(), "d");
+        assert_eq!(resolve_tenant_domain(Some("a"), None, "d").unwrap(), "a");
+        assert_eq!(resolve_tenant_domain(None, Some("b"), "d").unwrap(), "b");
+        assert_eq!(
+            resolve_tenant_domain(Some("a"), Some("a"), "d").unwrap(),
+            "a"
+        );
+        let err = resolve_tenant_domain(Some("a"), Some("b"), "d").unwrap_err();
+        assert_eq!(err.code, "invalid_request");
+    }
+}
