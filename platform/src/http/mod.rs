@@ -1,0 +1,73 @@
+//! HTTP routes (warp). Handlers return replies, never domain rejections; the `recover` at the end
+//! turns what warp itself rejects (unknown path, wrong method) into JSON.
+
+mod form;
+mod health;
+mod reply;
+mod token;
+
+use std::convert::Infallible;
+
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use crate::app::SharedApp;
+use crate::oauth::wire::ErrorResponse;
+
+pub fn routes(
+    app: SharedApp,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
+    let with_app = {
+        let app = app.clone();
+        warp::any().map(move || app.clone())
+    };
+    let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
+
+    let default_tenant_token = warp::path!("oauth2" / "token").map(|| None::<String>);
+    let tenant_token = warp::path!("t" / String / "oauth2" / "token").map(Some);
+    // Path before method, so an unknown path is a 404 and not a 405.
+    let token = default_tenant_token
+        .or(tenant_token)
+        .unify()
+        .and(warp::post())
+        .and(with_app.clone())
+        .and(raw_query)
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(|tenant, app, query, headers, body| {
+            token::token_endpoint(app, tenant, query, headers, Box::pin(body))
+        });
+
+    let health = warp::path!("health")
+        .and(warp::get())
+        .and(with_app)
+        .then(health::health);
+
+    token.or(health).recover(recover_rejection)
+}
+
+async fn recover_rejection(rejection: Rejection) -> Result<reply::HttpResponse, Infallible> {
+    let (status, error, description) = if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "method not allowed on this endpoint",
+        )
+    } else {
+        tracing::debug!("unhandled rejection: {rejection:?}");
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "malformed request",
+        )
+    };
+    Ok(reply::json_response(
+        status,
+        &ErrorResponse {
+            error,
+            error_description: description,
+        },
+    ))
+}

@@ -1,0 +1,43 @@
+//! The one place that turns OAuth results into HTTP responses: JSON, `Cache-Control: no-store`
+//! (RFC 6749 5.1), and a `WWW-Authenticate` challenge on `invalid_client` (5.2).
+
+use serde::Serialize;
+use warp::http::{header, HeaderValue, Response, StatusCode};
+use warp::hyper::body::Bytes;
+
+use crate::oauth::error::OAuthError;
+use crate::oauth::wire::ErrorResponse;
+
+pub type HttpResponse = Response<warp::hyper::body::Bytes>;
+
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> HttpResponse {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(Bytes::from(bytes));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+pub fn oauth_error_response(error: &OAuthError) -> HttpResponse {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = json_response(
+        status,
+        &ErrorResponse {
+            error: error.code,
+            error_description: &error.description,
+        },
+    );
+    if error.is_client_authentication_failure() {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"grantor\""),
+        );
+    }
+    response
+}

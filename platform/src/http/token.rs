@@ -1,0 +1,98 @@
+//! `POST /oauth2/token` and `POST /t/{tenant}/oauth2/token` (plus `?tenantDomain=`).
+
+use std::time::Instant;
+
+use bytes::Buf;
+use futures_util::Stream;
+use warp::http::{HeaderMap, StatusCode};
+
+use super::form::{parse_unique_params, read_bounded_body, require_form_content_type};
+use super::reply::{json_response, oauth_error_response, HttpResponse};
+use crate::app::SharedApp;
+use crate::oauth::error::OAuthError;
+use crate::oauth::token_endpoint::handle_token_request;
+use crate::oauth::wire::TokenRequest;
+use crate::tenancy::resolve_tenant_domain;
+
+pub async fn token_endpoint<S, B>(
+    app: SharedApp,
+    path_tenant: Option<String>,
+    raw_query: String,
+    headers: HeaderMap,
+    body: S,
+) -> HttpResponse
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let started = Instant::now();
+    let result = async {
+        let request = read_token_request(&app, path_tenant, &raw_query, &headers, body).await?;
+        let tenant = request.tenant_domain.clone();
+        let worker_app = app.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            handle_token_request(&worker_app, &request, crate::clock::now_unix())
+        })
+        .await
+        .map_err(|e| OAuthError::internal("token request task", e))?;
+        if let Err(e) = &outcome {
+            tracing::info!(tenant = %tenant, error = e.code, description = %e.description,
+                "token request refused");
+        }
+        outcome
+    }
+    .await;
+    tracing::debug!(
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "token request"
+    );
+    match result {
+        Ok(token) => json_response(StatusCode::OK, &token),
+        Err(error) => oauth_error_response(&error),
+    }
+}
+
+async fn read_token_request<S, B>(
+    app: &SharedApp,
+    path_tenant: Option<String>,
+    raw_query: &str,
+    headers: &HeaderMap,
+    body: S,
+) -> Result<TokenRequest, OAuthError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let header_text = |name: warp::http::header::HeaderName| -> Result<Option<&str>, OAuthError> {
+        let mut values = headers.get_all(&name).iter();
+        let value = values.next();
+        if values.next().is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "header {name} is repeated"
+            )));
+        }
+        value
+            .map(|v| {
+                v.to_str().map_err(|_| {
+                    OAuthError::invalid_request(format!("header {name} is not valid text"))
+                })
+            })
+            .transpose()
+    };
+    require_form_content_type(header_text(warp::http::header::CONTENT_TYPE)?)?;
+    let query = parse_unique_params(raw_query.as_bytes())?;
+    let tenant_domain = resolve_tenant_domain(
+        path_tenant.as_deref(),
+        query.get("tenantDomain").map(String::as_str),
+        &app.config.server.default_tenant,
+    )?;
+    let declared_length =
+        header_text(warp::http::header::CONTENT_LENGTH)?.and_then(|v| v.trim().parse::<u64>().ok());
+    let body = read_bounded_body(declared_length, body, app.config.server.max_body_bytes).await?;
+    let params = parse_unique_params(&body)?;
+    Ok(TokenRequest {
+        tenant_domain,
+        authorization: header_text(warp::http::header::AUTHORIZATION)?.map(str::to_owned),
+        params,
+    })
+}

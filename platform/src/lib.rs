@@ -1,0 +1,18 @@
+//! Grantor: an OAuth 2.0 authorization server whose grant handlers are plugins.
+//!
+//! The binary (`main.rs`) is thin; everything lives here so tests can reach it.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
+)]
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod oauth;
+pub mod secrets;
+pub mod server;
+pub mod store;
+pub mod tenancy;

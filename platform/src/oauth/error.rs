@@ -1,0 +1,77 @@
+//! The one client-facing error: RFC 6749 section 5.2 `{error, error_description}` with its HTTP
+//! status. Internal failures become `server_error` with a reference id; the detail goes only to the
+//! log, never to the client.
+
+use std::fmt::Display;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: &'static str,
+    pub description: String,
+    pub status: u16,
+}
+
+impl OAuthError {
+    fn new(code: &'static str, status: u16, description: impl Into<String>) -> OAuthError {
+        OAuthError {
+            code,
+            description: description.into(),
+            status,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> OAuthError {
+        Self::new("invalid_request", 400, description)
+    }
+
+    /// Client authentication failed (RFC 6749 5.2): 401 with a `WWW-Authenticate` challenge.
+    pub fn invalid_client(description: impl Into<String>) -> OAuthError {
+        Self::new("invalid_client", 401, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> OAuthError {
+        Self::new("invalid_grant", 400, description)
+    }
+
+    pub fn unauthorized_client(description: impl Into<String>) -> OAuthError {
+        Self::new("unauthorized_client", 400, description)
+    }
+
+    pub fn unsupported_grant_type(description: impl Into<String>) -> OAuthError {
+        Self::new("unsupported_grant_type", 400, description)
+    }
+
+    pub fn invalid_scope(description: impl Into<String>) -> OAuthError {
+        Self::new("invalid_scope", 400, description)
+    }
+
+    /// The addressed tenant does not exist: 404, so it cannot be mistaken for a bad request.
+    pub fn unknown_tenant(domain: &str) -> OAuthError {
+        Self::new(
+            "invalid_request",
+            404,
+            format!("tenant '{}' not found", domain.escape_default()),
+        )
+    }
+
+    /// Logs the cause with a fresh reference id and returns a generic `server_error` naming it.
+    pub fn internal(context: &str, cause: impl Display) -> OAuthError {
+        let reference = crate::secrets::random_token(6).unwrap_or_else(|_| "-".to_owned());
+        tracing::error!(reference = %reference, "{context}: {cause}");
+        Self::new(
+            "server_error",
+            500,
+            format!("internal error (reference {reference})"),
+        )
+    }
+
+    pub fn is_client_authentication_failure(&self) -> bool {
+        self.code == "invalid_client"
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> OAuthError {
+        OAuthError::internal("store", e)
+    }
+}

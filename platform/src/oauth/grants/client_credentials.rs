@@ -1,0 +1,21 @@
+//! The client credentials grant (RFC 6749 4.4): the client acts for itself, so there is no subject
+//! and no refresh token (4.4.3: "A refresh token SHOULD NOT be included").
+
+use crate::oauth::error::OAuthError;
+use crate::oauth::issuance::AuthorizedGrant;
+use crate::oauth::scopes::{narrow_scopes, parse_scope};
+use crate::oauth::wire::TokenRequest;
+use crate::store::ServiceProvider;
+
+pub fn authorize(
+    request: &TokenRequest,
+    client: &ServiceProvider,
+) -> Result<AuthorizedGrant, OAuthError> {
+    let requested = request.param("scope").map(parse_scope).transpose()?;
+    let scopes = narrow_scopes(requested.as_deref(), &client.scopes)?;
+    Ok(AuthorizedGrant {
+        subject: None,
+        scopes,
+        issue_refresh_token: false,
+    })
+}

@@ -1,0 +1,151 @@
+//! Token issuance: opaque access tokens (and refresh tokens when a grant allows them), stored only
+//! as hashes.
+
+use super::error::OAuthError;
+use super::wire::TokenResponse;
+use crate::config::TokenConfig;
+use crate::secrets::{generate_opaque_token, hash_secret};
+use crate::store::{NewToken, ServiceProvider, Store};
+
+/// What a grant authorised; issuance turns it into tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizedGrant {
+    /// The resource owner, or `None` when the client acts for itself.
+    pub subject: Option<String>,
+    pub scopes: Vec<String>,
+    pub issue_refresh_token: bool,
+}
+
+pub fn issue_tokens(
+    store: &Store,
+    defaults: &TokenConfig,
+    client: &ServiceProvider,
+    grant: &AuthorizedGrant,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let scope = grant.scopes.join(" ");
+    let access_lifetime = lifetime(client.access_token_lifetime, defaults.access_token_lifetime);
+    let access_token = store_new_token(
+        store,
+        client,
+        grant,
+        crate::store::KIND_ACCESS,
+        &scope,
+        now,
+        access_lifetime,
+    )?;
+    let refresh_token = if grant.issue_refresh_token {
+        let refresh_lifetime = lifetime(
+            client.refresh_token_lifetime,
+            defaults.refresh_token_lifetime,
+        );
+        Some(store_new_token(
+            store,
+            client,
+            grant,
+            crate::store::KIND_REFRESH,
+            &scope,
+            now,
+            refresh_lifetime,
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: access_lifetime,
+        scope,
+        refresh_token,
+    })
+}
+
+/// A client's own lifetime wins over the server default; nonsense values fall back to it.
+fn lifetime(client_value: Option<i64>, default: u64) -> u64 {
+    client_value
+        .and_then(|v| u64::try_from(v).ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(default)
+}
+
+fn store_new_token(
+    store: &Store,
+    client: &ServiceProvider,
+    grant: &AuthorizedGrant,
+    kind: &'static str,
+    scope: &str,
+    now: i64,
+    lifetime: u64,
+) -> Result<String, OAuthError> {
+    let token = generate_opaque_token().map_err(|e| OAuthError::internal("random", e))?;
+    store.insert_token(&NewToken {
+        token_hash: hash_secret(&token),
+        kind,
+        tenant_domain: client.tenant_domain.clone(),
+        client_id: client.client_id.clone(),
+        subject: grant.subject.clone(),
+        scope: scope.to_owned(),
+        issued_at: now,
+        expires_at: now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX)),
+    })?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes() {
+        assert_eq!(lifetime(None, 3600), 3600);
+        assert_eq!(lifetime(Some(60), 3600), 60);
+        assert_eq!(lifetime(Some(0), 3600), 3600);
+        assert_eq!(lifetime(Some(-5), 3600), 3600);
+    }
+
+    #[test]
+    fn issued_tokens_are_stored_hashed() {
+        crate::store::test_support::for_each_backend(|store| {
+            let client = store
+                .add_client(
+                    &crate::store::NewServiceProvider {
+                        tenant_domain: "carbon.super".into(),
+                        name: "app".into(),
+                        client_id: "cid".into(),
+                        secret_hash: hash_secret("x"),
+                        grant_types: vec!["client_credentials".into()],
+                        scopes: vec!["read".into()],
+                        access_token_lifetime: Some(120),
+                        refresh_token_lifetime: None,
+                    },
+                    0,
+                )
+                .unwrap();
+            let grant = AuthorizedGrant {
+                subject: Some("alice".into()),
+                scopes: vec!["read".into()],
+                issue_refresh_token: true,
+            };
+            let response =
+                issue_tokens(store, &TokenConfig::default(), &client, &grant, 1000).unwrap();
+            assert_eq!(response.expires_in, 120);
+            let refresh = response.refresh_token.clone().unwrap();
+            let stored = store
+                .find_active_token("carbon.super", &hash_secret(&response.access_token), 1001)
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored.expires_at, 1120);
+            assert_eq!(stored.subject.as_deref(), Some("alice"));
+            assert!(store
+                .find_active_token("carbon.super", &response.access_token, 1001)
+                .unwrap()
+                .is_none());
+            let stored_refresh = store
+                .find_active_token("carbon.super", &hash_secret(&refresh), 1001)
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored_refresh.token_kind, "refresh");
+            assert_eq!(stored_refresh.expires_at, 1000 + 86400);
+        });
+    }
+}

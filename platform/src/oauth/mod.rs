@@ -1,0 +1,9 @@
+//! OAuth 2.0: the token endpoint, client authentication, grants and token issuance.
+
+pub mod client_auth;
+pub mod error;
+pub mod grants;
+pub mod issuance;
+pub mod scopes;
+pub mod token_endpoint;
+pub mod wire;

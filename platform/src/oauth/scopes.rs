@@ -1,0 +1,83 @@
+//! Scope parsing and narrowing (RFC 6749 3.3).
+
+use super::error::OAuthError;
+
+/// Splits a `scope` parameter into its tokens, refusing characters RFC 6749 3.3 does not allow
+/// (`scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`). Duplicates are dropped, order kept.
+pub fn parse_scope(text: &str) -> Result<Vec<String>, OAuthError> {
+    let mut scopes: Vec<String> = Vec::new();
+    for token in text.split(' ').filter(|t| !t.is_empty()) {
+        let valid = token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+        if !valid {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope '{}' contains characters not allowed in a scope",
+                token.escape_default()
+            )));
+        }
+        if !scopes.iter().any(|s| s == token) {
+            scopes.push(token.to_owned());
+        }
+    }
+    Ok(scopes)
+}
+
+/// The scopes to grant: the request narrowed to what is allowed, or everything allowed when the
+/// request names none. An explicit request of which nothing is allowed is `invalid_scope`.
+pub fn narrow_scopes(
+    requested: Option<&[String]>,
+    allowed: &[String],
+) -> Result<Vec<String>, OAuthError> {
+    match requested {
+        None => Ok(allowed.to_vec()),
+        Some(requested) => {
+            let granted: Vec<String> = requested
+                .iter()
+                .filter(|s| allowed.contains(s))
+                .cloned()
+                .collect();
+            if granted.is_empty() && !requested.is_empty() {
+                return Err(OAuthError::invalid_scope(format!(
+                    "none of the requested scopes is allowed for this client: {}",
+                    requested.join(" ")
+                )));
+            }
+            Ok(granted)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parsing() {
+        assert_eq!(
+            parse_scope("read  write read").unwrap(),
+            v(&["read", "write"])
+        );
+        assert_eq!(parse_scope("").unwrap(), v(&[]));
+        assert_eq!(parse_scope("a\"b").unwrap_err().code, "invalid_scope");
+        assert_eq!(parse_scope("a\\b").unwrap_err().code, "invalid_scope");
+        assert_eq!(parse_scope("é").unwrap_err().code, "invalid_scope");
+    }
+
+    #[test]
+    fn narrowing() {
+        let allowed = v(&["read", "write"]);
+        assert_eq!(narrow_scopes(None, &allowed).unwrap(), allowed);
+        assert_eq!(
+            narrow_scopes(Some(&v(&["write", "admin"])), &allowed).unwrap(),
+            v(&["write"])
+        );
+        let err = narrow_scopes(Some(&v(&["admin"])), &allowed).unwrap_err();
+        assert_eq!(err.code, "invalid_scope");
+        assert!(err.description.contains("admin"));
+    }
+}

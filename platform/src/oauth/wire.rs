@@ -1,0 +1,41 @@
+//! Wire types of the token endpoint (RFC 6749 5.1 and 5.2), imported by everything that speaks
+//! to clients.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+/// A successful token response.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// An error response body.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErrorResponse<'a> {
+    pub error: &'a str,
+    pub error_description: &'a str,
+}
+
+/// A token request as it reaches the OAuth layer: tenant chosen, parameters decoded, each at most
+/// once, empty values dropped (RFC 6749 3.2: "sent without a value MUST be treated as if omitted").
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub tenant_domain: String,
+    /// The raw `Authorization` header, if any.
+    pub authorization: Option<String>,
+    pub params: HashMap<String, String>,
+}
+
+impl TokenRequest {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
