@@ -1,0 +1,110 @@
+//! The operator CLI against the same database as a running server.
+
+use serde_json::Value;
+
+use crate::harness::{backends, Deployment};
+
+const CC: &[(&str, &str)] = &[("grant_type", "client_credentials")];
+
+#[test]
+fn tenant_and_client_management_is_seen_by_a_running_server() {
+    for backend in backends() {
+        let deployment = Deployment::new(backend);
+        let server = deployment.start();
+
+        deployment.cli_ok(&["tenant", "add", "acme", "--name", "Acme Inc"]);
+        let tenants: Value =
+            serde_json::from_str(&deployment.cli_ok(&["tenant", "list", "--json"])).unwrap();
+        let domains: Vec<_> = tenants
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["domain"].clone())
+            .collect();
+        assert_eq!(domains, ["acme", "carbon.super"]);
+        assert!(!deployment.cli(&["tenant", "add", "acme"]).status.success());
+
+        // Plain output shows id and secret once; list never shows the secret.
+        let plain = deployment.cli_ok(&[
+            "client",
+            "add",
+            "--tenant",
+            "acme",
+            "--name",
+            "web",
+            "--grant-types",
+            "client_credentials",
+            "--scopes",
+            "read",
+        ]);
+        let secret = plain
+            .lines()
+            .find_map(|l| l.strip_prefix("client_secret: "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let listed = deployment.cli_ok(&["client", "list", "--tenant", "acme", "--json"]);
+        assert!(!listed.contains(&secret));
+        let clients: Value = serde_json::from_str(&listed).unwrap();
+        assert_eq!(clients[0]["name"], "web");
+        assert!(clients[0].get("secret_hash").is_none());
+
+        let api = deployment.add_client("acme", "api", "client_credentials", "read");
+        server
+            .token("/t/acme/oauth2/token", &api, CC)
+            .assert_token();
+        deployment.cli_ok(&["client", "remove", "--tenant", "acme", "--name", "api"]);
+        server
+            .token("/t/acme/oauth2/token", &api, CC)
+            .assert_error(401, "invalid_client");
+
+        deployment.cli_ok(&["tenant", "remove", "acme"]);
+        server
+            .token("/t/acme/oauth2/token", &api, CC)
+            .assert_error(404, "invalid_request");
+        let refused = deployment.cli(&["tenant", "remove", "carbon.super"]);
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("default tenant"));
+    }
+}
+
+#[test]
+fn cli_refuses_bad_input_clearly() {
+    let deployment = Deployment::new(crate::harness::Backend::Sqlite);
+    let cases: &[(&[&str], &str)] = &[
+        (&["tenant", "add", "Not Valid"], "invalid tenant domain"),
+        (
+            &[
+                "client",
+                "add",
+                "--tenant",
+                "ghost",
+                "--name",
+                "x",
+                "--grant-types",
+                "client_credentials",
+            ],
+            "tenant 'ghost' not found",
+        ),
+        (
+            &["client", "add", "--name", "x", "--grant-types", "bad/grant"],
+            "invalid grant type",
+        ),
+        (&["client", "remove", "--name", "ghost"], "not found"),
+    ];
+    for (args, expected) in cases {
+        let out = deployment.cli(args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    deployment.add_client("carbon.super", "dup", "client_credentials", "");
+    let dup = deployment.cli(&[
+        "client",
+        "add",
+        "--name",
+        "dup",
+        "--grant-types",
+        "client_credentials",
+    ]);
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+}

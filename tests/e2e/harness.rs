@@ -1,0 +1,302 @@
+//! Starting the real binary: temporary config and database, port 0, the address read from the
+//! server's stdout, the process killed when the test ends.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use serde_json::Value;
+
+pub const POSTGRES_URL_VAR: &str = "TEST_POSTGRES_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL when asked for (then it must work).
+pub fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Sqlite];
+    if std::env::var_os(POSTGRES_URL_VAR).is_some() {
+        all.push(Backend::Postgres);
+    }
+    all
+}
+
+/// The `grantor` binary next to this test binary (`target/<profile>/deps/e2e-*` ->
+/// `target/<profile>/grantor`). `CARGO_BIN_EXE_*` exists only inside the binary's own package.
+pub fn grantor_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let binary = profile_dir.join(format!("grantor{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} not found: build the workspace first (cargo build --workspace)",
+        binary.display()
+    );
+    binary
+}
+
+/// A database and configuration for one test; the server and the CLI share them.
+pub struct Deployment {
+    _dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    _postgres: Option<ScratchPostgres>,
+}
+
+impl Deployment {
+    pub fn new(backend: Backend) -> Deployment {
+        Self::with_extra_config(backend, "")
+    }
+
+    pub fn with_extra_config(backend: Backend, extra: &str) -> Deployment {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, postgres) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("grantor.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let db = ScratchPostgres::create();
+                (db.url.clone(), Some(db))
+            }
+        };
+        let config_path = dir.path().join("deployment.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "[server]\nbind = \"127.0.0.1:0\"\n\
+                 [database]\nurl = \"{url}\"\npool_size = 8\n{extra}"
+            ),
+        )
+        .unwrap();
+        Deployment {
+            _dir: dir,
+            config_path,
+            _postgres: postgres,
+        }
+    }
+
+    /// Runs `grantor --config <this deployment> ARGS...`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(grantor_binary())
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the CLI and returns its stdout, failing the test with stderr if it failed.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "grantor {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Registers a client through the CLI; returns (client_id, client_secret).
+    pub fn add_client(&self, tenant: &str, name: &str, grants: &str, scopes: &str) -> Credentials {
+        let mut args = vec![
+            "client",
+            "add",
+            "--tenant",
+            tenant,
+            "--name",
+            name,
+            "--grant-types",
+            grants,
+            "--json",
+        ];
+        if !scopes.is_empty() {
+            args.extend(["--scopes", scopes]);
+        }
+        let json: Value = serde_json::from_str(&self.cli_ok(&args)).unwrap();
+        Credentials {
+            id: json["client_id"].as_str().unwrap().to_owned(),
+            secret: json["client_secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub fn start(&self) -> Server {
+        Server::start(&self.config_path)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub id: String,
+    pub secret: String,
+}
+
+/// A running `grantor serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    pub http: reqwest::blocking::Client,
+}
+
+impl Server {
+    fn start(config_path: &Path) -> Server {
+        let mut child = Command::new(grantor_binary())
+            .arg("--config")
+            .arg(config_path)
+            .arg("serve")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base_url = line
+            .trim()
+            .strip_prefix("grantor listening on ")
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("server did not start; first line: {line:?}")
+            })
+            .to_owned();
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Server {
+            child,
+            base_url,
+            http,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// POSTs a form to `path` with optional Basic credentials.
+    pub fn post_form(
+        &self,
+        path: &str,
+        basic: Option<&Credentials>,
+        form: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.http.post(self.url(path)).form(form);
+        if let Some(c) = basic {
+            request = request.basic_auth(&c.id, Some(&c.secret));
+        }
+        Reply::from(request.send().unwrap())
+    }
+
+    pub fn token(&self, path: &str, client: &Credentials, form: &[(&str, &str)]) -> Reply {
+        self.post_form(path, Some(client), form)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response read whole, for assertions.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: Value,
+}
+
+impl From<reqwest::blocking::Response> for Reply {
+    fn from(response: reqwest::blocking::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().unwrap();
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {text:?}"));
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 6749 error response and returns its description.
+    pub fn assert_error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status, status, "{}", self.json);
+        assert_eq!(self.json["error"], code, "{}", self.json);
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        self.json["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn assert_token(&self) -> &Value {
+        assert_eq!(self.status, 200, "{}", self.json);
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        assert_eq!(self.json["token_type"], "Bearer");
+        assert!(self.json["access_token"].as_str().unwrap().len() >= 32);
+        &self.json
+    }
+}
+
+/// A fresh PostgreSQL database per test, dropped afterwards.
+struct ScratchPostgres {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchPostgres {
+    fn create() -> ScratchPostgres {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap();
+        let name = format!(
+            "grantor_e2e_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut admin = PgConnection::establish(&admin_url)
+            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unreachable: {e}"));
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        ScratchPostgres {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for ScratchPostgres {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: one test binary (one link) with a module per area. Each test starts the real
+//! `grantor` binary on a free loopback port with its own temporary database, on SQLite and, when
+//! `TEST_POSTGRES_URL` is set (always in CI), on PostgreSQL too.
+
+mod cli;
+mod config;
+mod harness;
+mod token_endpoint;
