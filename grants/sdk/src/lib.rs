@@ -1,0 +1,24 @@
+//! `grantor-sdk`: the grant plugin ABI shared by the Grantor host and its plugins.
+//!
+//! - [`abi`]: the `#[repr(C)]` types, version constants and status codes (mirrored for C in
+//!   `include/grantor_plugin.h`).
+//! - [`wire`]: the JSON documents that cross the boundary (request, result).
+//! - [`plugin`] and [`export_grant_plugin!`]: the safe Rust side for plugin authors.
+//! - [`host`]: the plugin's view of the host callbacks.
+//!
+//! Plugins are trusted in-process code: the ABI guards against mistakes (version mismatch, panics,
+//! buffer ownership), not against malice.
+
+pub mod abi;
+pub mod host;
+pub mod plugin;
+pub mod wire;
+
+pub use host::{Host, HostReply};
+pub use plugin::GrantHandler;
+pub use wire::{
+    AuthorizedGrant, ClientInfo, GrantError, GrantRequest, GrantResult, RequestMetadata,
+};
+
+#[cfg(test)]
+mod header_sync;
