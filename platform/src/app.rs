@@ -1,19 +1,23 @@
-//! The application state shared by every request: configuration and the store.
+//! The application state shared by every request: configuration, the store and the loaded grant
+//! plugins.
 
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::plugin_host::PluginHost;
 use crate::store::Store;
 
 pub struct App {
     pub config: Config,
     pub store: Store,
+    pub plugins: PluginHost,
 }
 
 pub type SharedApp = Arc<App>;
 
 impl App {
-    /// Opens the store named by the configuration (applying migrations).
+    /// Opens the store named by the configuration (applying migrations), without plugins: what
+    /// the management commands need.
     pub fn open(config: Config) -> Result<App, crate::store::StoreError> {
         let store = Store::open(
             &config.database_url(),
@@ -21,6 +25,20 @@ impl App {
             config.database.busy_timeout_ms,
             &config.server.default_tenant,
         )?;
-        Ok(App { config, store })
+        Ok(App {
+            config,
+            store,
+            plugins: PluginHost::default(),
+        })
+    }
+
+    /// The tenant's token endpoint URL, as clients address it (an audience value for this server).
+    pub fn token_endpoint_url(&self, tenant: &str) -> String {
+        let base = &self.config.server.public_base_url;
+        if tenant == self.config.server.default_tenant {
+            format!("{base}/oauth2/token")
+        } else {
+            format!("{base}/t/{tenant}/oauth2/token")
+        }
     }
 }

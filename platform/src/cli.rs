@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::App;
 use crate::config::Config;
 use crate::oauth::grants::BUILT_IN_GRANT_TYPES;
+use crate::plugin_host::PluginHost;
 use crate::store::NewServiceProvider;
 
 #[derive(Debug, Parser)]
@@ -36,6 +37,18 @@ pub enum Command {
     /// Manage service providers (OAuth clients).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Inspect grant plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Show each registered grant plugin: loaded, or why not.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config),
         Command::Tenant(command) => run_tenant(open_for_command(config)?, command),
         Command::Client(command) => run_client(open_for_command(config)?, command),
+        Command::Plugins(PluginsCommand::List { json }) => list_plugins(&config, json),
     }
 }
 
@@ -151,7 +165,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let bind = config.server.bind;
-    let app = open(config)?;
+    // Plugins first: a broken registration stops the start before anything else happens.
+    let plugins = PluginHost::load(&config.plugins, &config.oauth.custom_grant_type)?;
+    let mut app = open(config)?;
+    app.plugins = plugins;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
@@ -160,6 +177,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(
             database = app.store.backend().name(),
             default_tenant = %app.config.server.default_tenant,
+            plugin_grant_types = %app.plugins.grant_types().join(" "),
             "grantor listening on http://{local}"
         );
         // A machine-readable line on stdout: scripts and tests learn the port from it.
@@ -223,7 +241,7 @@ fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()> {
         } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
             let grant_types = normalise_list(grant_types);
-            validate_grant_types(&grant_types)?;
+            validate_grant_types(&grant_types, &registered_grant_types(&app.config))?;
             let scopes = normalise_list(scopes);
             crate::oauth::scopes::parse_scope(&scopes.join(" "))
                 .map_err(|e| anyhow::anyhow!("--scopes: {}", e.description))?;
@@ -288,6 +306,49 @@ fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Built-in grant types plus those registered for plugins in the configuration.
+fn registered_grant_types(config: &Config) -> Vec<String> {
+    BUILT_IN_GRANT_TYPES
+        .iter()
+        .map(|g| (*g).to_owned())
+        .chain(
+            config
+                .oauth
+                .custom_grant_type
+                .iter()
+                .map(|g| g.name.clone()),
+        )
+        .collect()
+}
+
+fn list_plugins(config: &Config, json: bool) -> anyhow::Result<()> {
+    let statuses = PluginHost::inspect(&config.plugins, &config.oauth.custom_grant_type);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&statuses)?);
+        return Ok(());
+    }
+    if statuses.is_empty() {
+        println!(
+            "no grant plugins registered ([[oauth.custom_grant_type]]); directory: {}",
+            config.plugins.directory.display()
+        );
+    }
+    for s in &statuses {
+        let state = if s.loaded { "loaded" } else { "NOT LOADED" };
+        println!(
+            "{}\t{state}\t{}\t{}",
+            s.grant_type,
+            s.plugin.as_deref().unwrap_or("-"),
+            if s.loaded {
+                s.path.display().to_string()
+            } else {
+                s.detail.clone()
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Trims, drops empties and duplicates, keeps order.
 fn normalise_list(values: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -302,7 +363,7 @@ fn normalise_list(values: Vec<String>) -> Vec<String> {
 /// Grant type names are checked for shape (RFC 6749: a name such as `client_credentials`, or an
 /// absolute URI for extension grants). One this server does not handle now is accepted with a
 /// warning: a plugin may be registered for it later.
-fn validate_grant_types(grant_types: &[String]) -> anyhow::Result<()> {
+fn validate_grant_types(grant_types: &[String], handled: &[String]) -> anyhow::Result<()> {
     if grant_types.is_empty() {
         bail!("--grant-types needs at least one grant type");
     }
@@ -317,11 +378,11 @@ fn validate_grant_types(grant_types: &[String]) -> anyhow::Result<()> {
                 g.escape_default()
             );
         }
-        if !BUILT_IN_GRANT_TYPES.contains(&g.as_str()) {
+        if !handled.contains(g) {
             eprintln!(
                 "warning: grant type '{g}' is not handled by this server now (handled: {}); \
                  requests with it get unsupported_grant_type until a plugin handles it",
-                BUILT_IN_GRANT_TYPES.join(", ")
+                handled.join(", ")
             );
         }
     }
@@ -342,14 +403,14 @@ mod tests {
 
     #[test]
     fn grant_types_are_checked() {
-        assert!(validate_grant_types(&["client_credentials".into()]).is_ok());
-        assert!(validate_grant_types(&["password".into()]).is_ok());
-        assert!(
-            validate_grant_types(&["urn:ietf:params:oauth:grant-type:jwt-bearer".into()]).is_ok()
-        );
-        let err = validate_grant_types(&["client credentials".into()]).unwrap_err();
+        let handled = registered_grant_types(&Config::default());
+        let check = |g: &str| validate_grant_types(&[g.to_owned()], &handled);
+        assert!(check("client_credentials").is_ok());
+        assert!(check("password").is_ok());
+        assert!(check("urn:ietf:params:oauth:grant-type:jwt-bearer").is_ok());
+        let err = check("client credentials").unwrap_err();
         assert!(err.to_string().contains("invalid grant type"));
-        assert!(validate_grant_types(&[]).is_err());
+        assert!(validate_grant_types(&[], &handled).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod oauth;
+pub mod plugin_host;
 pub mod secrets;
 pub mod server;
 pub mod store;

@@ -10,7 +10,7 @@ use super::form::{parse_unique_params, read_bounded_body, require_form_content_t
 use super::reply::{json_response, oauth_error_response, HttpResponse};
 use crate::app::SharedApp;
 use crate::oauth::error::OAuthError;
-use crate::oauth::token_endpoint::handle_token_request;
+use crate::oauth::token_endpoint::process_token_request;
 use crate::oauth::wire::TokenRequest;
 use crate::tenancy::resolve_tenant_domain;
 
@@ -29,12 +29,7 @@ where
     let result = async {
         let request = read_token_request(&app, path_tenant, &raw_query, &headers, body).await?;
         let tenant = request.tenant_domain.clone();
-        let worker_app = app.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            handle_token_request(&worker_app, &request, crate::clock::now_unix())
-        })
-        .await
-        .map_err(|e| OAuthError::internal("token request task", e))?;
+        let outcome = process_token_request(app.clone(), request).await;
         if let Err(e) = &outcome {
             tracing::info!(tenant = %tenant, error = e.code, description = %e.description,
                 "token request refused");

@@ -45,6 +45,27 @@ impl OAuthError {
         Self::new("invalid_scope", 400, description)
     }
 
+    /// A busy or slow dependency; the client may retry (RFC 6749 5.2 via the registry).
+    pub fn temporarily_unavailable(description: impl Into<String>) -> OAuthError {
+        Self::new("temporarily_unavailable", 503, description)
+    }
+
+    /// A plugin's refusal. Only codes a token endpoint may send pass through; anything else
+    /// becomes `server_error` (the plugin made a mistake, the client did not).
+    pub fn from_plugin(code: &str, description: String) -> OAuthError {
+        match code {
+            "invalid_request" => Self::invalid_request(description),
+            "invalid_grant" => Self::invalid_grant(description),
+            "invalid_scope" => Self::invalid_scope(description),
+            "unauthorized_client" => Self::unauthorized_client(description),
+            "temporarily_unavailable" => Self::temporarily_unavailable(description),
+            other => Self::internal(
+                "grant plugin",
+                format!("returned unknown error code '{}'", other.escape_default()),
+            ),
+        }
+    }
+
     /// The addressed tenant does not exist: 404, so it cannot be mistaken for a bad request.
     pub fn unknown_tenant(domain: &str) -> OAuthError {
         Self::new(

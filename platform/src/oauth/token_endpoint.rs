@@ -1,18 +1,67 @@
-//! The token endpoint's logic (RFC 6749 3.2), independent of HTTP: tenant, client authentication,
-//! grant dispatch, issuance. Blocking: runs on the blocking pool.
+//! The token endpoint's logic (RFC 6749 3.2), independent of HTTP, in three steps: `prepare`
+//! (tenant, client authentication, grant type checks, built-in grants) and `finish` (issuance) run
+//! on the blocking pool; a plugin grant runs between them under the plugin host's time and
+//! concurrency bounds.
+
+use grantor_sdk::{ClientInfo, GrantRequest, GrantResult, RequestMetadata};
 
 use super::client_auth::{authenticate_client, extract_client_credentials};
 use super::error::OAuthError;
 use super::grants::{is_built_in_grant_type, run_grant};
-use super::issuance::issue_tokens;
+use super::issuance::{issue_tokens, AuthorizedGrant};
+use super::scopes::narrow_scopes;
 use super::wire::{TokenRequest, TokenResponse};
-use crate::app::App;
+use crate::app::{App, SharedApp};
+use crate::plugin_host::{GrantPlugin, PluginCallError};
+use crate::store::ServiceProvider;
 
-pub fn handle_token_request(
-    app: &App,
-    request: &TokenRequest,
-    now: i64,
+/// Parameters that never cross into a plugin.
+const CLIENT_CREDENTIAL_PARAMS: &[&str] = &["client_id", "client_secret"];
+
+/// The grant type a client needs for refresh tokens to be issued to it.
+const REFRESH_TOKEN_GRANT: &str = "refresh_token";
+
+enum Prepared {
+    Issued(TokenResponse),
+    Plugin {
+        plugin: std::sync::Arc<GrantPlugin>,
+        client: ServiceProvider,
+        request: Box<GrantRequest>,
+    },
+}
+
+/// Handles one token request end to end.
+pub async fn process_token_request(
+    app: SharedApp,
+    request: TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
+    let worker = app.clone();
+    let prepared = blocking(move || prepare(&worker, &request, crate::clock::now_unix())).await?;
+    let (plugin, client, grant_request) = match prepared {
+        Prepared::Issued(response) => return Ok(response),
+        Prepared::Plugin {
+            plugin,
+            client,
+            request,
+        } => (plugin, client, request),
+    };
+    let request_id = grant_request.metadata.request_id.clone();
+    let result = plugin
+        .handle(*grant_request)
+        .await
+        .map_err(|e| plugin_failure(&request_id, e))?;
+    blocking(move || finish_plugin_grant(&app, &client, result, crate::clock::now_unix())).await
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, OAuthError> + Send + 'static,
+) -> Result<T, OAuthError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| OAuthError::internal("token request task", e))?
+}
+
+fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAuthError> {
     let tenant = &request.tenant_domain;
     if app.store.find_active_tenant(tenant)?.is_none() {
         return Err(OAuthError::unknown_tenant(tenant));
@@ -23,7 +72,8 @@ pub fn handle_token_request(
     let credentials = extract_client_credentials(request)?
         .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
     let client = authenticate_client(&app.store, tenant, &credentials)?;
-    if !is_built_in_grant_type(grant_type) {
+    let plugin = app.plugins.get(grant_type);
+    if plugin.is_none() && !is_built_in_grant_type(grant_type) {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant type '{}' is not supported",
             grant_type.escape_default()
@@ -34,14 +84,85 @@ pub fn handle_token_request(
             "client is not allowed the grant type '{grant_type}'"
         )));
     }
-    let grant = run_grant(grant_type, request, &client)?;
-    let response = issue_tokens(&app.store, &app.config.oauth.token, &client, &grant, now)?;
+    let Some(plugin) = plugin else {
+        let grant = run_grant(grant_type, request, &client)?;
+        return issue(app, &client, &grant, now).map(Prepared::Issued);
+    };
+    let request = GrantRequest {
+        tenant: tenant.clone(),
+        grant_type: grant_type.to_owned(),
+        client: ClientInfo {
+            client_id: client.client_id.clone(),
+            name: client.name.clone(),
+            allowed_scopes: client.scopes.clone(),
+            allowed_grant_types: client.grant_types.clone(),
+        },
+        params: request
+            .params
+            .iter()
+            .filter(|(k, _)| !CLIENT_CREDENTIAL_PARAMS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        metadata: RequestMetadata {
+            request_id: crate::secrets::random_token(9)
+                .map_err(|e| OAuthError::internal("random", e))?,
+            now,
+            token_endpoint: app.token_endpoint_url(tenant),
+        },
+    };
+    Ok(Prepared::Plugin {
+        plugin,
+        client,
+        request: Box::new(request),
+    })
+}
+
+/// Turns a plugin's decision into tokens: its scopes narrowed to the client's, a refresh token
+/// only when both the plugin and the client allow it.
+fn finish_plugin_grant(
+    app: &App,
+    client: &ServiceProvider,
+    result: GrantResult,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let granted = match result {
+        GrantResult::Granted(granted) => granted,
+        GrantResult::Error(e) => {
+            return Err(OAuthError::from_plugin(&e.error, e.error_description))
+        }
+    };
+    let scopes = narrow_scopes(Some(&granted.scopes), &client.scopes)?;
+    let grant = AuthorizedGrant {
+        subject: Some(granted.subject),
+        scopes,
+        issue_refresh_token: granted.refresh_token_allowed
+            && client.allows_grant_type(REFRESH_TOKEN_GRANT),
+    };
+    issue(app, client, &grant, now)
+}
+
+fn issue(
+    app: &App,
+    client: &ServiceProvider,
+    grant: &AuthorizedGrant,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let response = issue_tokens(&app.store, &app.config.oauth.token, client, grant, now)?;
     tracing::info!(
-        tenant = %tenant,
+        tenant = %client.tenant_domain,
         client_id = %client.client_id,
-        grant_type = %grant_type,
         scope = %response.scope,
         "token issued"
     );
     Ok(response)
+}
+
+fn plugin_failure(request_id: &str, error: PluginCallError) -> OAuthError {
+    match error {
+        PluginCallError::TimedOut { .. } => {
+            tracing::warn!(request_id, "{error}");
+            OAuthError::temporarily_unavailable("the grant handler did not answer in time")
+        }
+        other => OAuthError::internal(&format!("grant plugin (request {request_id})"), other),
+    }
 }

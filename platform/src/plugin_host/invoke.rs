@@ -1,0 +1,121 @@
+//! Calling a plugin for one request: on the blocking pool, bounded in time and concurrency.
+//! A slow plugin holds only its own slot and its own thread; the runtime keeps serving.
+
+use std::sync::Arc;
+
+use grantor_sdk::abi::{
+    GrantorBorrowedBytes, GrantorGrantPluginV1, GrantorPluginBytes, GRANTOR_OK,
+};
+use grantor_sdk::{GrantRequest, GrantResult};
+
+use super::callbacks::CallContext;
+use super::GrantPlugin;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginCallError {
+    #[error("plugin '{plugin}' failed: {message}")]
+    Failed { plugin: String, message: String },
+    #[error("plugin '{plugin}' returned an unreadable result: {message}")]
+    BadResult { plugin: String, message: String },
+    #[error("plugin '{plugin}' did not answer within {timeout_ms} ms")]
+    TimedOut { plugin: String, timeout_ms: u128 },
+    #[error("plugin '{plugin}' call could not run: {message}")]
+    Runtime { plugin: String, message: String },
+}
+
+impl GrantPlugin {
+    /// Runs the plugin on the blocking pool. Waiting for a slot and the call itself share one
+    /// deadline; the slot stays taken until the plugin really returns, so a hung plugin cannot
+    /// pile up threads beyond `max_concurrency`.
+    pub async fn handle(
+        self: &Arc<Self>,
+        request: GrantRequest,
+    ) -> Result<GrantResult, PluginCallError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let timed_out = || PluginCallError::TimedOut {
+            plugin: self.plugin_name.clone(),
+            timeout_ms: self.timeout.as_millis(),
+        };
+        let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| PluginCallError::Runtime {
+                plugin: self.plugin_name.clone(),
+                message: e.to_string(),
+            })?;
+        let plugin = self.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            plugin.handle_blocking(&request)
+        });
+        match tokio::time::timeout_at(deadline, task).await {
+            Err(_) => Err(timed_out()),
+            Ok(Err(join_error)) => Err(PluginCallError::Runtime {
+                plugin: self.plugin_name.clone(),
+                message: join_error.to_string(),
+            }),
+            Ok(Ok(result)) => result,
+        }
+    }
+
+    /// One call across the boundary: request JSON in, result JSON out.
+    pub fn handle_blocking(&self, request: &GrantRequest) -> Result<GrantResult, PluginCallError> {
+        let encoded = serde_json::to_vec(request).map_err(|e| PluginCallError::BadResult {
+            plugin: self.plugin_name.clone(),
+            message: format!("cannot encode the request: {e}"),
+        })?;
+        let context = CallContext {
+            plugin: &self.plugin_name,
+            tenant: &request.tenant,
+            request_id: &request.metadata.request_id,
+        };
+        let api = context.host_api();
+        let mut out = GrantorPluginBytes {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        };
+        // SAFETY: per the ABI: the instance is this plugin's, `api` and `encoded` outlive the
+        // call, `out` is a valid slot.
+        let status = unsafe {
+            (self.descriptor.on_handle)(
+                self.instance.0,
+                &api,
+                GrantorBorrowedBytes {
+                    ptr: encoded.as_ptr(),
+                    len: encoded.len(),
+                },
+                &mut out,
+            )
+        };
+        let bytes = take_plugin_bytes(self.descriptor, out);
+        if status != GRANTOR_OK {
+            return Err(PluginCallError::Failed {
+                plugin: self.plugin_name.clone(),
+                message: if bytes.is_empty() {
+                    format!("status {status}")
+                } else {
+                    String::from_utf8_lossy(&bytes).into_owned()
+                },
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| PluginCallError::BadResult {
+            plugin: self.plugin_name.clone(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Copies plugin-owned bytes and gives them back to the plugin at once.
+pub(super) fn take_plugin_bytes(
+    descriptor: &GrantorGrantPluginV1,
+    bytes: GrantorPluginBytes,
+) -> Vec<u8> {
+    if bytes.ptr.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the plugin returned `len` readable bytes at `ptr`.
+    let copy = unsafe { std::slice::from_raw_parts(bytes.ptr, bytes.len) }.to_vec();
+    // SAFETY: freed once, by the plugin that allocated them.
+    unsafe { (descriptor.on_free_buffer)(bytes) };
+    copy
+}
