@@ -42,10 +42,28 @@ pub fn grantor_binary() -> PathBuf {
     binary
 }
 
+/// A library the workspace built (e.g. `grant_test` -> `target/debug/libgrant_test.so`).
+pub fn built_library(name: &str) -> PathBuf {
+    let binary = grantor_binary();
+    let path = binary.parent().unwrap().join(format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(
+        path.is_file(),
+        "{} not found: build the workspace first",
+        path.display()
+    );
+    path
+}
+
 /// A database and configuration for one test; the server and the CLI share them.
 pub struct Deployment {
     _dir: tempfile::TempDir,
     pub config_path: PathBuf,
+    /// This deployment's drop directory (`[plugins] directory`).
+    pub plugins_dir: PathBuf,
     _postgres: Option<ScratchPostgres>,
 }
 
@@ -67,17 +85,22 @@ impl Deployment {
             }
         };
         let config_path = dir.path().join("deployment.toml");
+        let plugins_dir = dir.path().join("plugins");
+        std::fs::create_dir(&plugins_dir).unwrap();
         std::fs::write(
             &config_path,
             format!(
                 "[server]\nbind = \"127.0.0.1:0\"\n\
-                 [database]\nurl = \"{url}\"\npool_size = 8\n{extra}"
+                 [database]\nurl = \"{url}\"\npool_size = 8\n\
+                 [plugins]\ndirectory = \"{}\"\n{extra}",
+                plugins_dir.display()
             ),
         )
         .unwrap();
         Deployment {
             _dir: dir,
             config_path,
+            plugins_dir,
             _postgres: postgres,
         }
     }
@@ -130,6 +153,25 @@ impl Deployment {
 
     pub fn start(&self) -> Server {
         Server::start(&self.config_path)
+    }
+
+    /// Drops a built library into this deployment's plugin directory, as an operator would.
+    pub fn drop_plugin(&self, name: &str) {
+        let source = built_library(name);
+        std::fs::copy(&source, self.plugins_dir.join(source.file_name().unwrap())).unwrap();
+    }
+
+    /// `grantor serve` that must refuse to start; returns its stderr.
+    pub fn serve_fails(&self) -> String {
+        let out = Command::new(grantor_binary())
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("serve")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the server started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
     }
 }
 

@@ -1,0 +1,126 @@
+//! Cost of one call across the plugin boundary (request JSON in, one host callback, result JSON
+//! out), against the crypto floor measured in the same run (one RSA-2048 signature verification,
+//! what a jwt-bearer request must pay at least once).
+//!
+//! Run: `cargo build --release -p grant-test && cargo bench -p grantor --bench plugin_call`
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use grantor::config::{CustomGrantType, PluginsConfig};
+use grantor::plugin_host::PluginHost;
+use grantor_sdk::{ClientInfo, GrantRequest, GrantResult, RequestMetadata};
+
+const ECHO: &str = "urn:grantor:test:echo";
+
+fn main() {
+    let release_dir = std::env::current_exe()
+        .expect("bench path")
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/release")
+        .to_path_buf();
+    let library = release_dir.join(format!(
+        "{}grant_test{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(
+        library.is_file(),
+        "{} missing: run `cargo build --release -p grant-test` first",
+        library.display()
+    );
+    let plugins = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        &library,
+        plugins.path().join(library.file_name().expect("name")),
+    )
+    .expect("copy");
+
+    let mut properties = serde_json::Map::new();
+    properties.insert("mode".into(), "echo".into());
+    let host = PluginHost::load(
+        &PluginsConfig {
+            directory: plugins.path().to_path_buf(),
+            ..PluginsConfig::default()
+        },
+        &[CustomGrantType {
+            name: ECHO.into(),
+            library: "grant_test".into(),
+            properties,
+        }],
+    )
+    .expect("load the fixture plugin");
+    let plugin = host.get(ECHO).expect("registered");
+
+    let request = GrantRequest {
+        tenant: "carbon.super".into(),
+        grant_type: ECHO.into(),
+        client: ClientInfo {
+            client_id: "TDvjeY7tIRYk9R5_q2hCcYGL".into(),
+            name: "app".into(),
+            allowed_scopes: vec!["read".into(), "write".into()],
+            allowed_grant_types: vec![ECHO.into()],
+        },
+        params: BTreeMap::from([
+            ("grant_type".to_owned(), ECHO.to_owned()),
+            ("subject".to_owned(), "alice".to_owned()),
+            ("scope".to_owned(), "read write".to_owned()),
+            // About the size of a real assertion.
+            ("assertion".to_owned(), "x".repeat(800)),
+        ]),
+        metadata: RequestMetadata {
+            request_id: "bench".into(),
+            now: 1_800_000_000,
+            token_endpoint: "http://localhost:9443/oauth2/token".into(),
+        },
+    };
+
+    let call = || match plugin.handle_blocking(&request) {
+        Ok(GrantResult::Granted(g)) => g.subject.len(),
+        other => panic!("unexpected result: {other:?}"),
+    };
+    let boundary = measure(
+        "plugin call (request in, 1 callback, result out)",
+        200_000,
+        call,
+    );
+
+    let key = openssl::rsa::Rsa::generate(2048).expect("rsa");
+    let key = openssl::pkey::PKey::from_rsa(key).expect("pkey");
+    let message = vec![7u8; 600];
+    let mut signer =
+        openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).expect("signer");
+    signer.update(&message).expect("update");
+    let signature = signer.sign_to_vec().expect("sign");
+    let verify = measure("RSA-2048/SHA-256 verify (openssl)", 5_000, || {
+        let mut verifier =
+            openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key)
+                .expect("verifier");
+        verifier.update(&message).expect("update");
+        usize::from(verifier.verify(&signature).expect("verify"))
+    });
+    println!(
+        "ratio: one plugin call costs {:.2} of one RSA-2048 verification",
+        boundary / verify
+    );
+}
+
+/// Mean nanoseconds per call after a warm-up, printed.
+fn measure(label: &str, iterations: u32, mut f: impl FnMut() -> usize) -> f64 {
+    let mut sink = 0usize;
+    for _ in 0..iterations / 10 {
+        sink = sink.wrapping_add(f());
+    }
+    let started = Instant::now();
+    for _ in 0..iterations {
+        sink = sink.wrapping_add(f());
+    }
+    let per_call = started.elapsed().as_nanos() as f64 / f64::from(iterations);
+    println!(
+        "{label}: {:.2} us/call over {iterations} calls (sink {})",
+        per_call / 1000.0,
+        sink % 10
+    );
+    per_call
+}

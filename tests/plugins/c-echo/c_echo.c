@@ -1,0 +1,98 @@
+/*
+ * A grant plugin written in C against grantor_plugin.h, loaded by the end-to-end tests.
+ * Grants the "subject" form parameter (naively extracted from the request JSON; a real plugin
+ * would use a JSON parser) with scope "read", after logging through the host.
+ *
+ * Build: cc -shared -fPIC -I grants/sdk/include -o libgrant_c_echo.so c_echo.c
+ * -DGRANTOR_TEST_ABI_MAJOR=2 builds a descriptor of another ABI major, which the host must refuse.
+ */
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "grantor_plugin.h"
+
+#ifndef GRANTOR_TEST_ABI_MAJOR
+#define GRANTOR_TEST_ABI_MAJOR GRANTOR_ABI_MAJOR
+#endif
+
+static int instance_token;
+
+static grantor_plugin_bytes_t give(const char *text, size_t len) {
+    grantor_plugin_bytes_t out = {NULL, 0};
+    out.ptr = malloc(len ? len : 1);
+    if (out.ptr) {
+        memcpy(out.ptr, text, len);
+        out.len = len;
+    }
+    return out;
+}
+
+static int32_t on_create(grantor_borrowed_bytes_t config, void **instance_out,
+                         grantor_plugin_bytes_t *error_out) {
+    (void)config;
+    (void)error_out;
+    *instance_out = &instance_token;
+    return GRANTOR_OK;
+}
+
+static int32_t on_handle(void *instance, const grantor_host_api_t *host,
+                         grantor_borrowed_bytes_t request, grantor_plugin_bytes_t *result_out) {
+    static const char key[] = "\"subject\":\"";
+    static const char log_line[] = "c-echo handling a request";
+    char subject[128] = "c-plugin-user";
+    char result[512];
+    const char *found = NULL;
+    size_t i, n;
+
+    if (instance != &instance_token || host == NULL) {
+        return GRANTOR_ERROR;
+    }
+    {
+        grantor_borrowed_bytes_t message = {(const uint8_t *)log_line, sizeof log_line - 1};
+        host->host_log(host->host_ctx, GRANTOR_LOG_INFO, message);
+    }
+    /* Find "subject":"..." in the request; bounded by request.len, never past it. */
+    for (i = 0; i + sizeof key - 1 <= request.len; i++) {
+        if (memcmp(request.ptr + i, key, sizeof key - 1) == 0) {
+            found = (const char *)request.ptr + i + sizeof key - 1;
+            break;
+        }
+    }
+    if (found) {
+        const char *end = (const char *)request.ptr + request.len;
+        for (n = 0; found + n < end && found[n] != '"' && found[n] != '\\' && n < sizeof subject - 1; n++) {
+            subject[n] = found[n];
+        }
+        subject[n] = '\0';
+    }
+    n = (size_t)snprintf(result, sizeof result,
+                         "{\"status\":\"granted\",\"subject\":\"%s\",\"scopes\":[\"read\"],"
+                         "\"claims\":{\"written_in\":\"C\"},\"refresh_token_allowed\":false}",
+                         subject);
+    *result_out = give(result, n);
+    return result_out->ptr ? GRANTOR_OK : GRANTOR_ERROR;
+}
+
+static void on_free_buffer(grantor_plugin_bytes_t buffer) { free(buffer.ptr); }
+
+static void on_destroy(void *instance) { (void)instance; }
+
+static const char *const grant_types[] = {"urn:grantor:test:c-echo"};
+
+static const grantor_grant_plugin_v1_t descriptor = {
+    GRANTOR_ABI_MAGIC,
+    sizeof(grantor_grant_plugin_v1_t),
+    GRANTOR_TEST_ABI_MAJOR,
+    GRANTOR_ABI_MINOR,
+    "c-echo",
+    "1.0.0",
+    grant_types,
+    sizeof grant_types / sizeof grant_types[0],
+    on_create,
+    on_handle,
+    on_free_buffer,
+    on_destroy,
+};
+
+const grantor_grant_plugin_v1_t *grantor_grant_plugin_v1(void) { return &descriptor; }

@@ -1,0 +1,89 @@
+//! A fixture plugin whose behaviour comes from its registration's `properties`:
+//! `mode = "echo" | "deny" | "panic" | "slow"`, `delay_ms` for slow, `fail_create = true` to refuse
+//! creation. Echo grants the `subject` parameter (or the client id) with the requested scopes and
+//! reports, as claims, what it saw, so tests can check what crossed the boundary.
+
+use grantor_sdk::{AuthorizedGrant, GrantHandler, GrantRequest, GrantResult, Host, HostReply};
+
+struct TestGrant {
+    mode: String,
+    delay_ms: u64,
+}
+
+impl GrantHandler for TestGrant {
+    fn create(config: serde_json::Value) -> Result<Self, String> {
+        if config["fail_create"] == true {
+            return Err("fail_create is set".into());
+        }
+        let mode = config["mode"].as_str().unwrap_or("echo").to_owned();
+        if !["echo", "deny", "panic", "slow"].contains(&mode.as_str()) {
+            return Err(format!("unknown mode '{mode}'"));
+        }
+        Ok(TestGrant {
+            mode,
+            delay_ms: config["delay_ms"].as_u64().unwrap_or(2000),
+        })
+    }
+
+    fn handle(&self, host: &Host<'_>, request: GrantRequest) -> GrantResult {
+        host.log_info(&format!(
+            "test plugin handling {}",
+            request.metadata.request_id
+        ));
+        match self.mode.as_str() {
+            "deny" => GrantResult::invalid_grant("the test plugin denies every request"),
+            "panic" => panic!("the test plugin panics on purpose"),
+            _ if request.params.contains_key("client_secret") => GrantResult::error(
+                "invalid_request",
+                "the host leaked client_secret to a plugin",
+            ),
+            _ => {
+                if self.mode == "slow" {
+                    std::thread::sleep(std::time::Duration::from_millis(self.delay_ms));
+                }
+                let idp = match host.find_identity_provider::<serde_json::Value>("https://idp") {
+                    HostReply::Ok(_) => "found",
+                    HostReply::NotFound => "not_found",
+                    HostReply::NotConfigured => "not_configured",
+                    HostReply::Conflict => "conflict",
+                    HostReply::Failed(_) => "failed",
+                };
+                let mut claims = serde_json::Map::new();
+                claims.insert("tenant".into(), request.tenant.clone().into());
+                claims.insert("grant_type".into(), request.grant_type.clone().into());
+                claims.insert("client_id".into(), request.client.client_id.clone().into());
+                claims.insert(
+                    "param_names".into(),
+                    request.params.keys().cloned().collect::<Vec<_>>().into(),
+                );
+                claims.insert("idp_lookup".into(), idp.into());
+                GrantResult::Granted(AuthorizedGrant {
+                    subject: request
+                        .params
+                        .get("subject")
+                        .cloned()
+                        .unwrap_or_else(|| request.client.client_id.clone()),
+                    scopes: request
+                        .params
+                        .get("scope")
+                        .map(|s| s.split(' ').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    claims,
+                    refresh_token_allowed: true,
+                })
+            }
+        }
+    }
+}
+
+grantor_sdk::export_grant_plugin! {
+    handler: TestGrant,
+    name: "grant-test",
+    version: env!("CARGO_PKG_VERSION"),
+    grant_types: [
+        "urn:grantor:test:echo",
+        "urn:grantor:test:deny",
+        "urn:grantor:test:panic",
+        "urn:grantor:test:slow",
+    ],
+}
