@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod keys;
 pub mod oauth;
 pub mod plugin_host;
 pub mod secrets;

@@ -5,5 +5,6 @@
 mod cli;
 mod config;
 mod harness;
+mod idp;
 mod plugins;
 mod token_endpoint;

@@ -6,12 +6,14 @@
 
 mod clients;
 mod connection;
+mod identity_providers;
 mod schema;
 mod tenants;
 mod tokens;
 
 pub use clients::{NewServiceProvider, ServiceProvider};
 pub use connection::{Backend, DatabaseTarget, DbConnection};
+pub use identity_providers::IdentityProvider;
 pub use tenants::Tenant;
 pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
 

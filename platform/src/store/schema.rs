@@ -41,4 +41,27 @@ diesel::table! {
 
 diesel::joinable!(service_providers -> tenants (tenant_domain));
 diesel::joinable!(tokens -> service_providers (client_id));
-diesel::allow_tables_to_appear_in_same_query!(tenants, service_providers, tokens);
+
+diesel::table! {
+    identity_providers (tenant_domain, name) {
+        tenant_domain -> Text,
+        name -> Text,
+        issuer -> Text,
+        aliases -> Text,
+        certificates -> Text,
+        jwks_uri -> Nullable<Text>,
+        enabled -> Integer,
+        clock_skew_seconds -> BigInt,
+        allowed_subjects -> Nullable<Text>,
+        allowed_scopes -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(identity_providers -> tenants (tenant_domain));
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    service_providers,
+    tokens,
+    identity_providers
+);

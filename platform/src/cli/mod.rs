@@ -2,6 +2,8 @@
 //! database a running server uses (the server reads the store on every request, so changes apply
 //! without a restart).
 
+mod idp;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -37,6 +39,9 @@ pub enum Command {
     /// Manage service providers (OAuth clients).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage identity providers (trusted token issuers).
+    #[command(subcommand)]
+    Idp(idp::IdpCommand),
     /// Inspect grant plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -139,6 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config),
         Command::Tenant(command) => run_tenant(open_for_command(config)?, command),
         Command::Client(command) => run_client(open_for_command(config)?, command),
+        Command::Idp(command) => idp::run_idp(open_for_command(config)?, command),
         Command::Plugins(PluginsCommand::List { json }) => list_plugins(&config, json),
     }
 }

@@ -1,0 +1,210 @@
+//! `grantor idp add|list|show|remove`: identity providers (trusted token issuers) of a tenant.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+
+use super::{tenant_or_default, TenantArg};
+use crate::app::App;
+use crate::keys::certificates::normalise_verification_key;
+use crate::store::IdentityProvider;
+
+/// Default allowed clock skew for a new provider, in seconds.
+const DEFAULT_CLOCK_SKEW_SECONDS: u32 = 60;
+/// Largest clock skew accepted: more would make `exp` meaningless.
+const MAX_CLOCK_SKEW_SECONDS: u32 = 600;
+
+#[derive(Debug, Subcommand)]
+pub enum IdpCommand {
+    /// Register an identity provider from certificates or a JWKS URI.
+    Add {
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// Name, unique in the tenant.
+        #[arg(long)]
+        name: String,
+        /// The `iss` of its assertions, unique in the tenant.
+        #[arg(long)]
+        issuer: String,
+        /// Verification certificate or public key: PEM, or DER (.crt/.cer). Repeatable.
+        #[arg(
+            long = "certificate",
+            value_name = "FILE",
+            required_unless_present = "jwks_uri"
+        )]
+        certificates: Vec<PathBuf>,
+        /// JWKS endpoint publishing its keys.
+        #[arg(long, conflicts_with = "certificates")]
+        jwks_uri: Option<String>,
+        /// An audience value naming this server for this issuer. Repeatable.
+        #[arg(long = "alias", value_name = "AUD")]
+        aliases: Vec<String>,
+        /// Allowed clock skew in seconds.
+        #[arg(long, default_value_t = DEFAULT_CLOCK_SKEW_SECONDS)]
+        clock_skew: u32,
+        /// Only these subjects may be asserted (default: any). Repeatable.
+        #[arg(long = "allowed-subject", value_name = "SUB")]
+        allowed_subjects: Vec<String>,
+        /// Only these scopes may be granted on its assertions (default: the client's). Repeatable.
+        #[arg(long = "allowed-scope", value_name = "SCOPE")]
+        allowed_scopes: Vec<String>,
+        /// Register it disabled.
+        #[arg(long)]
+        disabled: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's identity providers.
+    List {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one identity provider, with its keys.
+    Show {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an identity provider.
+    Remove {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
+    match command {
+        IdpCommand::Add {
+            tenant,
+            name,
+            issuer,
+            certificates,
+            jwks_uri,
+            aliases,
+            clock_skew,
+            allowed_subjects,
+            allowed_scopes,
+            disabled,
+            json,
+        } => {
+            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            if name.trim().is_empty() || issuer.trim().is_empty() {
+                bail!("--name and --issuer must not be empty");
+            }
+            if clock_skew > MAX_CLOCK_SKEW_SECONDS {
+                bail!("--clock-skew {clock_skew}: at most {MAX_CLOCK_SKEW_SECONDS} seconds");
+            }
+            if let Some(uri) = &jwks_uri {
+                if !(uri.starts_with("https://") || uri.starts_with("http://")) {
+                    bail!("--jwks-uri must be an http(s) URL");
+                }
+            }
+            let mut pems = Vec::new();
+            for path in &certificates {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let key = normalise_verification_key(&bytes)
+                    .with_context(|| format!("{}", path.display()))?;
+                eprintln!(
+                    "{}: {} (SHA-256 {})",
+                    path.display(),
+                    key.description,
+                    key.fingerprint
+                );
+                pems.push(key.pem);
+            }
+            if !allowed_scopes.is_empty() {
+                crate::oauth::scopes::parse_scope(&allowed_scopes.join(" "))
+                    .map_err(|e| anyhow::anyhow!("--allowed-scope: {}", e.description))?;
+            }
+            let idp = IdentityProvider {
+                tenant_domain: tenant,
+                name,
+                issuer,
+                aliases,
+                certificates: pems,
+                jwks_uri,
+                enabled: !disabled,
+                clock_skew_seconds: i64::from(clock_skew),
+                allowed_subjects: (!allowed_subjects.is_empty()).then_some(allowed_subjects),
+                allowed_scopes: (!allowed_scopes.is_empty()).then_some(allowed_scopes),
+                created_at: crate::clock::now_unix(),
+            };
+            app.store.add_identity_provider(&idp)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&idp)?);
+            } else {
+                println!(
+                    "identity provider '{}' (issuer {}) added to tenant '{}'",
+                    idp.name, idp.issuer, idp.tenant_domain
+                );
+            }
+        }
+        IdpCommand::List { tenant, json } => {
+            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            let idps = app.store.list_identity_providers(&tenant)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&idps)?);
+            } else {
+                for idp in idps {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        idp.name,
+                        idp.issuer,
+                        if idp.enabled { "enabled" } else { "disabled" },
+                        key_source(&idp)
+                    );
+                }
+            }
+        }
+        IdpCommand::Show { tenant, name, json } => {
+            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            let Some(idp) = app.store.find_identity_provider_by_name(&tenant, &name)? else {
+                bail!("identity provider '{name}' not found in tenant '{tenant}'");
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&idp)?);
+            } else {
+                println!("name:        {}", idp.name);
+                println!("issuer:      {}", idp.issuer);
+                println!("enabled:     {}", idp.enabled);
+                println!("aliases:     {}", idp.aliases.join(" "));
+                println!("keys:        {}", key_source(&idp));
+                println!("clock skew:  {} s", idp.clock_skew_seconds);
+                println!("subjects:    {}", limit(&idp.allowed_subjects));
+                println!("scopes:      {}", limit(&idp.allowed_scopes));
+                for pem in &idp.certificates {
+                    print!("{pem}");
+                }
+            }
+        }
+        IdpCommand::Remove { tenant, name } => {
+            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            app.store.remove_identity_provider(&tenant, &name)?;
+            println!("identity provider '{name}' removed from tenant '{tenant}'");
+        }
+    }
+    Ok(())
+}
+
+fn key_source(idp: &IdentityProvider) -> String {
+    match &idp.jwks_uri {
+        Some(uri) => format!("jwks {uri}"),
+        None => format!("{} certificate(s)", idp.certificates.len()),
+    }
+}
+
+fn limit(values: &Option<Vec<String>>) -> String {
+    values
+        .as_ref()
+        .map(|v| v.join(" "))
+        .unwrap_or_else(|| "(no limit)".into())
+}

@@ -1,0 +1,174 @@
+//! Reading an identity provider's verification key as an operator hands it over: a PEM
+//! certificate or public key, or a DER certificate (`.crt`/`.cer` files are often DER). Everything
+//! is normalised to PEM at registration, and only asymmetric keys a JWT may be verified with are
+//! accepted (RSA, EC P-256/P-384, Ed25519).
+
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Public};
+use openssl::x509::X509;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    #[error("not a PEM or DER certificate, nor a PEM public key")]
+    Unreadable,
+    #[error("unsupported key: {0}")]
+    UnsupportedKey(String),
+    #[error("{0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+}
+
+/// A verification key ready to store: PEM text and a SHA-256 fingerprint of its DER form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalisedKey {
+    pub pem: String,
+    pub fingerprint: String,
+    pub description: String,
+}
+
+/// Accepts PEM certificates (the first of a chain), PEM public keys, and DER certificates.
+pub fn normalise_verification_key(bytes: &[u8]) -> Result<NormalisedKey, CertificateError> {
+    let looks_pem = bytes.windows(11).any(|w| w == b"-----BEGIN ");
+    if looks_pem {
+        if let Ok(mut chain) = X509::stack_from_pem(bytes) {
+            if !chain.is_empty() {
+                return from_certificate(chain.remove(0));
+            }
+        }
+        if let Ok(key) = PKey::public_key_from_pem(bytes) {
+            let pem = String::from_utf8_lossy(&key.public_key_to_pem()?).into_owned();
+            let der = key.public_key_to_der()?;
+            return Ok(NormalisedKey {
+                description: describe_key(&key)?,
+                pem,
+                fingerprint: fingerprint(&der),
+            });
+        }
+        return Err(CertificateError::Unreadable);
+    }
+    let certificate = X509::from_der(bytes).map_err(|_| CertificateError::Unreadable)?;
+    from_certificate(certificate)
+}
+
+fn from_certificate(certificate: X509) -> Result<NormalisedKey, CertificateError> {
+    let key = certificate.public_key()?;
+    let description = describe_key(&key)?;
+    let subject = certificate
+        .subject_name()
+        .entries()
+        .filter_map(|e| e.data().to_string().ok())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(NormalisedKey {
+        pem: String::from_utf8_lossy(&certificate.to_pem()?).into_owned(),
+        fingerprint: fingerprint(&certificate.to_der()?),
+        description: format!("certificate '{subject}', {description}"),
+    })
+}
+
+/// Refuses keys no JWS algorithm we accept could be verified with.
+fn describe_key(key: &PKey<Public>) -> Result<String, CertificateError> {
+    match key.id() {
+        Id::RSA => {
+            let bits = key.bits();
+            if bits < 2048 {
+                return Err(CertificateError::UnsupportedKey(format!(
+                    "RSA key of {bits} bits; at least 2048 required"
+                )));
+            }
+            Ok(format!("RSA {bits}"))
+        }
+        Id::EC => {
+            let curve = key.ec_key()?.group().curve_name();
+            match curve {
+                Some(Nid::X9_62_PRIME256V1) => Ok("EC P-256".into()),
+                Some(Nid::SECP384R1) => Ok("EC P-384".into()),
+                other => Err(CertificateError::UnsupportedKey(format!(
+                    "EC curve {other:?}; P-256 or P-384 required"
+                ))),
+            }
+        }
+        Id::ED25519 => Ok("Ed25519".into()),
+        other => Err(CertificateError::UnsupportedKey(format!(
+            "key type {other:?}"
+        ))),
+    }
+}
+
+fn fingerprint(der: &[u8]) -> String {
+    openssl::sha::sha256(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::Private;
+    use openssl::rsa::Rsa;
+    use openssl::x509::{X509NameBuilder, X509};
+
+    fn self_signed(key: &PKey<Private>) -> X509 {
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "test-idp").unwrap();
+        let name = name.build();
+        let mut builder = X509::builder().unwrap();
+        builder.set_version(2).unwrap();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_issuer_name(&name).unwrap();
+        builder.set_pubkey(key).unwrap();
+        builder
+            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        builder.sign(key, MessageDigest::sha256()).unwrap();
+        builder.build()
+    }
+
+    #[test]
+    fn pem_and_der_certificates_and_public_keys() {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let cert = self_signed(&key);
+        let from_pem = normalise_verification_key(&cert.to_pem().unwrap()).unwrap();
+        let from_der = normalise_verification_key(&cert.to_der().unwrap()).unwrap();
+        assert_eq!(from_pem, from_der, "DER is converted to the same PEM");
+        assert!(from_pem.pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(
+            from_pem.description.contains("test-idp") && from_pem.description.contains("RSA 2048")
+        );
+        let public = normalise_verification_key(&key.public_key_to_pem().unwrap()).unwrap();
+        assert!(public.pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+
+        let ec = PKey::from_ec_key(
+            EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+        )
+        .unwrap();
+        let ec_cert = normalise_verification_key(&self_signed(&ec).to_der().unwrap()).unwrap();
+        assert!(ec_cert.description.contains("EC P-256"));
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(matches!(
+            normalise_verification_key(b"hello"),
+            Err(CertificateError::Unreadable)
+        ));
+        assert!(matches!(
+            normalise_verification_key(
+                b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"
+            ),
+            Err(CertificateError::Unreadable)
+        ));
+        let weak = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
+        assert!(matches!(
+            normalise_verification_key(&weak.public_key_to_pem().unwrap()),
+            Err(CertificateError::UnsupportedKey(_))
+        ));
+    }
+}

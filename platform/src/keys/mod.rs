@@ -1,0 +1,3 @@
+//! Keys and certificates, through openssl.
+
+pub mod certificates;

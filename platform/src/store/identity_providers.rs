@@ -1,0 +1,307 @@
+//! Identity providers: the token issuers a tenant trusts, with their keys (certificates, or a JWKS
+//! URI the host fetches) and the limits on what their assertions may obtain.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::{identity_providers, tenants};
+use super::{is_unique_violation, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdentityProvider {
+    pub tenant_domain: String,
+    pub name: String,
+    /// The `iss` value of this provider's assertions; unique in the tenant.
+    pub issuer: String,
+    /// Audience values that name this server for this issuer (WSO2's "token endpoint alias").
+    pub aliases: Vec<String>,
+    /// Verification certificates or public keys, PEM, normalised at registration.
+    pub certificates: Vec<String>,
+    pub jwks_uri: Option<String>,
+    pub enabled: bool,
+    pub clock_skew_seconds: i64,
+    /// `None`: any subject.
+    pub allowed_subjects: Option<Vec<String>>,
+    /// `None`: no limit beyond the client's.
+    pub allowed_scopes: Option<Vec<String>>,
+    pub created_at: i64,
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i32,
+    i64,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+macro_rules! columns {
+    () => {
+        (
+            identity_providers::tenant_domain,
+            identity_providers::name,
+            identity_providers::issuer,
+            identity_providers::aliases,
+            identity_providers::certificates,
+            identity_providers::jwks_uri,
+            identity_providers::enabled,
+            identity_providers::clock_skew_seconds,
+            identity_providers::allowed_subjects,
+            identity_providers::allowed_scopes,
+            identity_providers::created_at,
+        )
+    };
+}
+
+fn to_json(list: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(list).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn from_json(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Invalid(format!("stored list is not a JSON array: {e}")))
+}
+
+fn from_row(row: Row) -> Result<IdentityProvider, StoreError> {
+    let (
+        tenant_domain,
+        name,
+        issuer,
+        aliases,
+        certificates,
+        jwks_uri,
+        enabled,
+        skew,
+        subjects,
+        scopes,
+        at,
+    ) = row;
+    Ok(IdentityProvider {
+        tenant_domain,
+        name,
+        issuer,
+        aliases: from_json(&aliases)?,
+        certificates: from_json(&certificates)?,
+        jwks_uri,
+        enabled: enabled != 0,
+        clock_skew_seconds: skew,
+        allowed_subjects: subjects.as_deref().map(from_json).transpose()?,
+        allowed_scopes: scopes.as_deref().map(from_json).transpose()?,
+        created_at: at,
+    })
+}
+
+impl Store {
+    /// Registers an identity provider; name and issuer are each unique in the tenant.
+    pub fn add_identity_provider(&self, idp: &IdentityProvider) -> Result<(), StoreError> {
+        if idp.certificates.is_empty() && idp.jwks_uri.is_none() {
+            return Err(StoreError::Invalid(
+                "an identity provider needs at least one certificate or a JWKS URI".into(),
+            ));
+        }
+        let aliases = to_json(&idp.aliases)?;
+        let certificates = to_json(&idp.certificates)?;
+        let subjects = idp.allowed_subjects.as_deref().map(to_json).transpose()?;
+        let scopes = idp.allowed_scopes.as_deref().map(to_json).transpose()?;
+        self.with_conn(|conn| {
+            conn.transaction(|conn| {
+                let tenant_exists: i64 = tenants::table
+                    .filter(tenants::domain.eq(&idp.tenant_domain))
+                    .count()
+                    .get_result(conn)?;
+                if tenant_exists == 0 {
+                    return Err(StoreError::NotFound(format!(
+                        "tenant '{}' not found",
+                        idp.tenant_domain
+                    )));
+                }
+                diesel::insert_into(identity_providers::table)
+                    .values((
+                        identity_providers::tenant_domain.eq(&idp.tenant_domain),
+                        identity_providers::name.eq(&idp.name),
+                        identity_providers::issuer.eq(&idp.issuer),
+                        identity_providers::aliases.eq(&aliases),
+                        identity_providers::certificates.eq(&certificates),
+                        identity_providers::jwks_uri.eq(&idp.jwks_uri),
+                        identity_providers::enabled.eq(i32::from(idp.enabled)),
+                        identity_providers::clock_skew_seconds.eq(idp.clock_skew_seconds),
+                        identity_providers::allowed_subjects.eq(&subjects),
+                        identity_providers::allowed_scopes.eq(&scopes),
+                        identity_providers::created_at.eq(idp.created_at),
+                    ))
+                    .execute(conn)
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            StoreError::Conflict(format!(
+                                "an identity provider named '{}' or with issuer '{}' already exists in tenant '{}'",
+                                idp.name, idp.issuer, idp.tenant_domain
+                            ))
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                Ok(())
+            })
+        })
+    }
+
+    pub fn list_identity_providers(
+        &self,
+        tenant_domain: &str,
+    ) -> Result<Vec<IdentityProvider>, StoreError> {
+        self.with_conn(|conn| {
+            let rows: Vec<Row> = identity_providers::table
+                .filter(identity_providers::tenant_domain.eq(tenant_domain))
+                .select(columns!())
+                .order(identity_providers::name)
+                .load(conn)?;
+            rows.into_iter().map(from_row).collect()
+        })
+    }
+
+    pub fn find_identity_provider_by_name(
+        &self,
+        tenant_domain: &str,
+        name: &str,
+    ) -> Result<Option<IdentityProvider>, StoreError> {
+        self.with_conn(|conn| {
+            let row: Option<Row> = identity_providers::table
+                .filter(identity_providers::tenant_domain.eq(tenant_domain))
+                .filter(identity_providers::name.eq(name))
+                .select(columns!())
+                .first(conn)
+                .optional()?;
+            row.map(from_row).transpose()
+        })
+    }
+
+    /// The provider whose `iss` this is, in this tenant only.
+    pub fn find_identity_provider_by_issuer(
+        &self,
+        tenant_domain: &str,
+        issuer: &str,
+    ) -> Result<Option<IdentityProvider>, StoreError> {
+        self.with_conn(|conn| {
+            let row: Option<Row> = identity_providers::table
+                .filter(identity_providers::tenant_domain.eq(tenant_domain))
+                .filter(identity_providers::issuer.eq(issuer))
+                .select(columns!())
+                .first(conn)
+                .optional()?;
+            row.map(from_row).transpose()
+        })
+    }
+
+    pub fn remove_identity_provider(
+        &self,
+        tenant_domain: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        let removed = self.with_conn(|conn| {
+            Ok(diesel::delete(
+                identity_providers::table
+                    .filter(identity_providers::tenant_domain.eq(tenant_domain))
+                    .filter(identity_providers::name.eq(name)),
+            )
+            .execute(conn)?)
+        })?;
+        if removed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "identity provider '{name}' not found in tenant '{tenant_domain}'"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::for_each_backend;
+
+    fn sample(tenant: &str, name: &str, issuer: &str) -> IdentityProvider {
+        IdentityProvider {
+            tenant_domain: tenant.into(),
+            name: name.into(),
+            issuer: issuer.into(),
+            aliases: vec!["https://gw.example/token".into()],
+            certificates: vec![
+                "-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n".into(),
+            ],
+            jwks_uri: None,
+            enabled: true,
+            clock_skew_seconds: 60,
+            allowed_subjects: None,
+            allowed_scopes: Some(vec!["read".into()]),
+            created_at: 7,
+        }
+    }
+
+    #[test]
+    fn identity_provider_lifecycle_and_isolation() {
+        for_each_backend(|store| {
+            store.add_tenant("acme", "Acme", 1).unwrap();
+            let idp = sample("acme", "google", "https://accounts.google.com");
+            store.add_identity_provider(&idp).unwrap();
+            assert_eq!(
+                store
+                    .find_identity_provider_by_issuer("acme", "https://accounts.google.com")
+                    .unwrap(),
+                Some(idp.clone())
+            );
+            assert_eq!(
+                store
+                    .find_identity_provider_by_name("acme", "google")
+                    .unwrap(),
+                Some(idp.clone())
+            );
+            // Another tenant does not see it, and may register the same issuer for itself.
+            assert!(store
+                .find_identity_provider_by_issuer("carbon.super", "https://accounts.google.com")
+                .unwrap()
+                .is_none());
+            store
+                .add_identity_provider(&sample(
+                    "carbon.super",
+                    "google",
+                    "https://accounts.google.com",
+                ))
+                .unwrap();
+            // Name and issuer are each unique in a tenant.
+            assert!(matches!(
+                store.add_identity_provider(&sample("acme", "google", "https://other")),
+                Err(StoreError::Conflict(_))
+            ));
+            assert!(matches!(
+                store.add_identity_provider(&sample("acme", "g2", "https://accounts.google.com")),
+                Err(StoreError::Conflict(_))
+            ));
+            assert!(matches!(
+                store.add_identity_provider(&sample("nowhere", "x", "https://x")),
+                Err(StoreError::NotFound(_))
+            ));
+            let mut keyless = sample("acme", "k", "https://k");
+            keyless.certificates.clear();
+            assert!(matches!(
+                store.add_identity_provider(&keyless),
+                Err(StoreError::Invalid(_))
+            ));
+            keyless.jwks_uri = Some("https://k/jwks".into());
+            store.add_identity_provider(&keyless).unwrap();
+            assert_eq!(store.list_identity_providers("acme").unwrap().len(), 2);
+            store.remove_identity_provider("acme", "google").unwrap();
+            assert!(matches!(
+                store.remove_identity_provider("acme", "google"),
+                Err(StoreError::NotFound(_))
+            ));
+            store.remove_tenant("acme").unwrap();
+            assert!(store.list_identity_providers("acme").unwrap().is_empty());
+        });
+    }
+}

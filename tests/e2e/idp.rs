@@ -1,0 +1,193 @@
+//! `grantor idp`: identity providers from PEM and DER certificates or a JWKS URI, per tenant.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::harness::{backends, Deployment};
+
+/// A fresh self-signed RSA certificate (PEM and DER) made with the openssl tool; keys are made
+/// at test time, never committed.
+fn make_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let key = dir.join("idp.key");
+    let pem = dir.join("idp.pem");
+    let der = dir.join("idp.cer");
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test-idp",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        pem.to_str().unwrap(),
+    ]);
+    run(&[
+        "x509",
+        "-in",
+        pem.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        der.to_str().unwrap(),
+    ]);
+    (pem, der)
+}
+
+#[test]
+fn identity_providers_from_certificates_and_jwks() {
+    for backend in backends() {
+        let deployment = Deployment::new(backend);
+        let keys = tempfile::tempdir().unwrap();
+        let (pem, der) = make_certificate(keys.path());
+        deployment.cli_ok(&["tenant", "add", "acme"]);
+
+        let added = deployment.cli_ok(&[
+            "idp",
+            "add",
+            "--tenant",
+            "acme",
+            "--name",
+            "corp",
+            "--issuer",
+            "https://idp.corp",
+            "--certificate",
+            pem.to_str().unwrap(),
+            "--certificate",
+            der.to_str().unwrap(),
+            "--alias",
+            "https://gw.corp/token",
+            "--allowed-scope",
+            "read",
+            "--json",
+        ]);
+        let idp: Value = serde_json::from_str(&added).unwrap();
+        let certificates = idp["certificates"].as_array().unwrap();
+        assert_eq!(certificates.len(), 2);
+        assert_eq!(
+            certificates[0], certificates[1],
+            "DER converted to the same PEM"
+        );
+        assert!(certificates[0]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----"));
+        assert_eq!(idp["aliases"][0], "https://gw.corp/token");
+        assert_eq!(idp["enabled"], true);
+
+        deployment.cli_ok(&[
+            "idp",
+            "add",
+            "--tenant",
+            "acme",
+            "--name",
+            "google",
+            "--issuer",
+            "https://accounts.google.com",
+            "--jwks-uri",
+            "https://www.googleapis.com/oauth2/v3/certs",
+        ]);
+        let listed = deployment.cli_ok(&["idp", "list", "--tenant", "acme"]);
+        assert!(
+            listed.contains("corp") && listed.contains("jwks https://www.googleapis.com"),
+            "{listed}"
+        );
+        let shown = deployment.cli_ok(&["idp", "show", "--tenant", "acme", "--name", "corp"]);
+        assert!(shown.contains("https://idp.corp") && shown.contains("BEGIN CERTIFICATE"));
+
+        // Issuer unique per tenant; another tenant is separate.
+        let dup = deployment.cli(&[
+            "idp",
+            "add",
+            "--tenant",
+            "acme",
+            "--name",
+            "corp2",
+            "--issuer",
+            "https://idp.corp",
+            "--certificate",
+            pem.to_str().unwrap(),
+        ]);
+        assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+        assert!(deployment.cli_ok(&["idp", "list"]).trim().is_empty());
+
+        deployment.cli_ok(&["idp", "remove", "--tenant", "acme", "--name", "corp"]);
+        let gone = deployment.cli(&["idp", "show", "--tenant", "acme", "--name", "corp"]);
+        assert!(String::from_utf8_lossy(&gone.stderr).contains("not found"));
+    }
+}
+
+#[test]
+fn bad_identity_provider_input_is_refused_clearly() {
+    let deployment = Deployment::new(crate::harness::Backend::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.crt");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "idp",
+                "add",
+                "--name",
+                "x",
+                "--issuer",
+                "https://x",
+                "--certificate",
+                junk.to_str().unwrap(),
+            ],
+            "junk.crt",
+        ),
+        (
+            vec!["idp", "add", "--name", "x", "--issuer", "https://x"],
+            "--certificate",
+        ),
+        (
+            vec![
+                "idp",
+                "add",
+                "--name",
+                "x",
+                "--issuer",
+                "https://x",
+                "--jwks-uri",
+                "ftp://x",
+            ],
+            "http(s)",
+        ),
+        (
+            vec![
+                "idp",
+                "add",
+                "--name",
+                "x",
+                "--issuer",
+                "https://x",
+                "--jwks-uri",
+                "https://x/j",
+                "--clock-skew",
+                "9999",
+            ],
+            "at most",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = deployment.cli(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
