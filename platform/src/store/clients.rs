@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{service_providers, tenants};
+use super::schema::service_providers;
 use super::{is_unique_violation, join_list, split_list, Store, StoreError};
 
 /// A registered OAuth client. The secret exists here only as its hash.
@@ -93,16 +93,7 @@ impl Store {
     ) -> Result<ServiceProvider, StoreError> {
         self.with_conn(|conn| {
             conn.transaction(|conn| {
-                let tenant_exists: i64 = tenants::table
-                    .filter(tenants::domain.eq(&new.tenant_domain))
-                    .count()
-                    .get_result(conn)?;
-                if tenant_exists == 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "tenant '{}' not found",
-                        new.tenant_domain
-                    )));
-                }
+                super::tenants::require_tenant(conn, &new.tenant_domain)?;
                 diesel::insert_into(service_providers::table)
                     .values((
                         service_providers::client_id.eq(&new.client_id),

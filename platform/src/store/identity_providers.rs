@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::schema::{identity_providers, tenants};
+use super::schema::identity_providers;
 use super::{is_unique_violation, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,16 +111,7 @@ impl Store {
         let scopes = idp.allowed_scopes.as_deref().map(to_json).transpose()?;
         self.with_conn(|conn| {
             conn.transaction(|conn| {
-                let tenant_exists: i64 = tenants::table
-                    .filter(tenants::domain.eq(&idp.tenant_domain))
-                    .count()
-                    .get_result(conn)?;
-                if tenant_exists == 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "tenant '{}' not found",
-                        idp.tenant_domain
-                    )));
-                }
+                super::tenants::require_tenant(conn, &idp.tenant_domain)?;
                 diesel::insert_into(identity_providers::table)
                     .values((
                         identity_providers::tenant_domain.eq(&idp.tenant_domain),

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::tenants;
-use super::{is_unique_violation, Store, StoreError};
+use super::{is_unique_violation, DbConnection, Store, StoreError};
 
 pub const STATUS_ACTIVE: &str = "active";
 
@@ -14,6 +14,19 @@ pub struct Tenant {
     pub display_name: String,
     pub status: String,
     pub created_at: i64,
+}
+
+/// Fails with `NotFound` unless the tenant exists; for inserts of what a tenant owns, inside their
+/// transaction.
+pub(super) fn require_tenant(conn: &mut DbConnection, domain: &str) -> Result<(), StoreError> {
+    let count: i64 = tenants::table
+        .filter(tenants::domain.eq(domain))
+        .count()
+        .get_result(conn)?;
+    if count == 0 {
+        return Err(StoreError::NotFound(format!("tenant '{domain}' not found")));
+    }
+    Ok(())
 }
 
 impl Store {
