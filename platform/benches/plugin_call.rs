@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use grantor::config::{CustomGrantType, PluginsConfig};
-use grantor::plugin_host::PluginHost;
+use grantor::config::{CustomGrantType, OAuthConfig, PluginsConfig};
+use grantor::plugin_host::{NoServices, PluginHost};
 use grantor_sdk::{ClientInfo, GrantRequest, GrantResult, RequestMetadata};
 
 const ECHO: &str = "urn:grantor:test:echo";
@@ -44,11 +44,14 @@ fn main() {
             directory: plugins.path().to_path_buf(),
             ..PluginsConfig::default()
         },
-        &[CustomGrantType {
-            name: ECHO.into(),
-            library: "grant_test".into(),
-            properties,
-        }],
+        &OAuthConfig {
+            custom_grant_type: vec![CustomGrantType {
+                name: ECHO.into(),
+                library: "grant_test".into(),
+                properties,
+            }],
+            ..OAuthConfig::default()
+        },
     )
     .expect("load the fixture plugin");
     let plugin = host.get(ECHO).expect("registered");
@@ -73,10 +76,11 @@ fn main() {
             request_id: "bench".into(),
             now: 1_800_000_000,
             token_endpoint: "http://localhost:9443/oauth2/token".into(),
+            issuer: "http://localhost:9443/t/carbon.super/oauth2/token".into(),
         },
     };
 
-    let call = || match plugin.handle_blocking(&request) {
+    let call = || match plugin.handle_blocking(&request, &NoServices) {
         Ok(GrantResult::Granted(g)) => g.subject.len(),
         other => panic!("unexpected result: {other:?}"),
     };

@@ -4,13 +4,16 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::plugin_host::PluginHost;
+use crate::oauth::trusted_issuers::StoreServices;
+use crate::plugin_host::{HostServices, PluginHost};
 use crate::store::Store;
 
 pub struct App {
     pub config: Config,
     pub store: Store,
     pub plugins: PluginHost,
+    /// What plugins may ask the host during a call.
+    pub plugin_services: Arc<dyn HostServices>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -27,9 +30,19 @@ impl App {
         )?;
         Ok(App {
             config,
+            plugin_services: Arc::new(StoreServices::new(store.clone())),
             store,
             plugins: PluginHost::default(),
         })
+    }
+
+    /// The tenant's issuer identifier: its tenant-qualified token endpoint URL, as WSO2 names a
+    /// tenant's issuer (an audience value for this server).
+    pub fn issuer_url(&self, tenant: &str) -> String {
+        format!(
+            "{}/t/{tenant}/oauth2/token",
+            self.config.server.public_base_url
+        )
     }
 
     /// The tenant's token endpoint URL, as clients address it (an audience value for this server).

@@ -100,6 +100,63 @@ pub struct DatabaseConfig {
 pub struct OAuthConfig {
     pub token: TokenConfig,
     pub custom_grant_type: Vec<CustomGrantType>,
+    pub grant_type: GrantTypeSettings,
+}
+
+/// The RFC 7523 JWT bearer grant type.
+pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Settings of standard grant types, whichever plugin handles them (`[oauth.grant_type.*]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrantTypeSettings {
+    pub jwt: JwtGrantSettings,
+}
+
+impl GrantTypeSettings {
+    /// The settings handed, merged into its properties, to the plugin registered for a grant type.
+    pub fn for_grant_type(
+        &self,
+        grant_type: &str,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let settings = match grant_type {
+            JWT_BEARER_GRANT_TYPE => serde_json::to_value(&self.jwt).ok()?,
+            _ => return None,
+        };
+        match settings {
+            serde_json::Value::Object(map) => Some(map),
+            _ => None,
+        }
+    }
+}
+
+/// `[oauth.grant_type.jwt]`: how JWT bearer assertions (RFC 7523) are validated.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtGrantSettings {
+    /// Refuse assertions issued (`iat`) longer ago than `iat_validity_period`.
+    pub enable_iat_validation: bool,
+    /// Minutes.
+    pub iat_validity_period: u64,
+    /// Longest lifetime an assertion may claim (`exp - iat`, or `exp - now` without `iat`), in
+    /// minutes.
+    pub max_assertion_lifetime: u64,
+    /// Refuse assertions without a `jti` (replay protection then covers every assertion).
+    pub require_jti: bool,
+    /// Largest `assertion` accepted, in bytes.
+    pub max_assertion_bytes: usize,
+}
+
+impl Default for JwtGrantSettings {
+    fn default() -> Self {
+        JwtGrantSettings {
+            enable_iat_validation: true,
+            iat_validity_period: 30,
+            max_assertion_lifetime: 1440,
+            require_jti: false,
+            max_assertion_bytes: 16 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -205,6 +262,25 @@ impl Config {
         if self.oauth.token.access_token_lifetime == 0 {
             return invalid("oauth.token.access_token_lifetime", "must be positive");
         }
+        let jwt = &self.oauth.grant_type.jwt;
+        if jwt.iat_validity_period == 0 {
+            return invalid(
+                "oauth.grant_type.jwt.iat_validity_period",
+                "must be positive",
+            );
+        }
+        if jwt.max_assertion_lifetime == 0 {
+            return invalid(
+                "oauth.grant_type.jwt.max_assertion_lifetime",
+                "must be positive",
+            );
+        }
+        if jwt.max_assertion_bytes < 512 || jwt.max_assertion_bytes > self.server.max_body_bytes {
+            return invalid(
+                "oauth.grant_type.jwt.max_assertion_bytes",
+                "must be between 512 and server.max_body_bytes",
+            );
+        }
         Ok(())
     }
 
@@ -291,6 +367,33 @@ mod tests {
         assert_eq!(grant.properties["nested"]["a"], 1);
         let err = load_toml("[[oauth.custom_grant_type]]\nname = \"urn:x\"\n").unwrap_err();
         assert!(err.to_string().contains("library"), "{err}");
+    }
+
+    #[test]
+    fn jwt_grant_settings() {
+        let config = load_toml(
+            "[oauth.grant_type.jwt]\nenable_iat_validation = false\niat_validity_period = 5\n",
+        )
+        .unwrap();
+        let jwt = &config.oauth.grant_type.jwt;
+        assert!(!jwt.enable_iat_validation);
+        assert_eq!(jwt.iat_validity_period, 5);
+        assert!(!jwt.require_jti);
+        let handed = config
+            .oauth
+            .grant_type
+            .for_grant_type(JWT_BEARER_GRANT_TYPE)
+            .unwrap();
+        assert_eq!(handed["iat_validity_period"], 5);
+        assert!(config.oauth.grant_type.for_grant_type("urn:x").is_none());
+        let err = load_toml("[oauth.grant_type.jwt]\niat_validty_period = 5\n").unwrap_err();
+        assert!(err.to_string().contains("iat_validty_period"), "{err}");
+        let err = load_toml("[oauth.grant_type.jwt]\niat_validity_period = 0\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("oauth.grant_type.jwt.iat_validity_period"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub mod wire;
 pub use host::{Host, HostReply};
 pub use plugin::GrantHandler;
 pub use wire::{
-    AuthorizedGrant, ClientInfo, GrantError, GrantRequest, GrantResult, RequestMetadata,
+    AuthorizedGrant, ClientInfo, GrantError, GrantRequest, GrantResult, IdentityProviderInfo,
+    RequestMetadata, VerificationKeys,
 };
 
 #[cfg(test)]

@@ -33,6 +33,9 @@ pub struct RequestMetadata {
     pub now: i64,
     /// The tenant's token endpoint URL (an audience value that names this server).
     pub token_endpoint: String,
+    /// The tenant's issuer identifier (another audience value that names this server).
+    #[serde(default)]
+    pub issuer: String,
 }
 
 /// What a plugin decides.
@@ -73,4 +76,31 @@ impl GrantResult {
     pub fn invalid_grant(description: impl Into<String>) -> GrantResult {
         Self::error("invalid_grant", description)
     }
+}
+
+/// `host_find_identity_provider`'s answer: a trusted token issuer of the request's tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityProviderInfo {
+    pub name: String,
+    pub issuer: String,
+    /// Audience values that name this server for this issuer.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub enabled: bool,
+    /// Leeway for time claims, in seconds.
+    pub clock_skew_seconds: i64,
+    /// `None`: any subject.
+    #[serde(default)]
+    pub allowed_subjects: Option<Vec<String>>,
+    /// `None`: no limit beyond the client's.
+    #[serde(default)]
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Where the keys come from: `"certificates"` or `"jwks_uri"`.
+    pub key_source: String,
+}
+
+/// `host_get_verification_keys`' answer: public keys as JWKs (RFC 7517).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationKeys {
+    pub keys: Vec<serde_json::Value>,
 }

@@ -172,7 +172,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let bind = config.server.bind;
     // Plugins first: a broken registration stops the start before anything else happens.
-    let plugins = PluginHost::load(&config.plugins, &config.oauth.custom_grant_type)?;
+    let plugins = PluginHost::load(&config.plugins, &config.oauth)?;
     let mut app = open(config)?;
     app.plugins = plugins;
     runtime.block_on(async move {
@@ -328,7 +328,7 @@ fn registered_grant_types(config: &Config) -> Vec<String> {
 }
 
 fn list_plugins(config: &Config, json: bool) -> anyhow::Result<()> {
-    let statuses = PluginHost::inspect(&config.plugins, &config.oauth.custom_grant_type);
+    let statuses = PluginHost::inspect(&config.plugins, &config.oauth);
     if json {
         println!("{}", serde_json::to_string_pretty(&statuses)?);
         return Ok(());

@@ -1,3 +1,4 @@
 //! Keys and certificates, through openssl.
 
 pub mod certificates;
+pub mod jwk;

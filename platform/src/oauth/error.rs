@@ -59,6 +59,8 @@ impl OAuthError {
             "invalid_scope" => Self::invalid_scope(description),
             "unauthorized_client" => Self::unauthorized_client(description),
             "temporarily_unavailable" => Self::temporarily_unavailable(description),
+            // The plugin's reason goes to the log only, under the reference the client sees.
+            "server_error" => Self::internal("grant plugin", description),
             other => Self::internal(
                 "grant plugin",
                 format!("returned unknown error code '{}'", other.escape_default()),

@@ -6,4 +6,5 @@ pub mod grants;
 pub mod issuance;
 pub mod scopes;
 pub mod token_endpoint;
+pub mod trusted_issuers;
 pub mod wire;

@@ -47,7 +47,7 @@ pub async fn process_token_request(
     };
     let request_id = grant_request.metadata.request_id.clone();
     let result = plugin
-        .handle(*grant_request)
+        .handle(*grant_request, app.plugin_services.clone())
         .await
         .map_err(|e| plugin_failure(&request_id, e))?;
     blocking(move || finish_plugin_grant(&app, &client, result, crate::clock::now_unix())).await
@@ -108,6 +108,7 @@ fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAut
                 .map_err(|e| OAuthError::internal("random", e))?,
             now,
             token_endpoint: app.token_endpoint_url(tenant),
+            issuer: app.issuer_url(tenant),
         },
     };
     Ok(Prepared::Plugin {

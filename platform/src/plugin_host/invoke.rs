@@ -9,6 +9,7 @@ use grantor_sdk::abi::{
 use grantor_sdk::{GrantRequest, GrantResult};
 
 use super::callbacks::CallContext;
+use super::services::HostServices;
 use super::GrantPlugin;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,7 @@ impl GrantPlugin {
     pub async fn handle(
         self: &Arc<Self>,
         request: GrantRequest,
+        services: Arc<dyn HostServices>,
     ) -> Result<GrantResult, PluginCallError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let timed_out = || PluginCallError::TimedOut {
@@ -46,7 +48,7 @@ impl GrantPlugin {
         let plugin = self.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            plugin.handle_blocking(&request)
+            plugin.handle_blocking(&request, &*services)
         });
         match tokio::time::timeout_at(deadline, task).await {
             Err(_) => Err(timed_out()),
@@ -59,7 +61,11 @@ impl GrantPlugin {
     }
 
     /// One call across the boundary: request JSON in, result JSON out.
-    pub fn handle_blocking(&self, request: &GrantRequest) -> Result<GrantResult, PluginCallError> {
+    pub fn handle_blocking(
+        &self,
+        request: &GrantRequest,
+        services: &dyn HostServices,
+    ) -> Result<GrantResult, PluginCallError> {
         let encoded = serde_json::to_vec(request).map_err(|e| PluginCallError::BadResult {
             plugin: self.plugin_name.clone(),
             message: format!("cannot encode the request: {e}"),
@@ -68,6 +74,7 @@ impl GrantPlugin {
             plugin: &self.plugin_name,
             tenant: &request.tenant,
             request_id: &request.metadata.request_id,
+            services,
         };
         let api = context.host_api();
         let mut out = GrantorPluginBytes {

@@ -8,6 +8,7 @@
 mod callbacks;
 mod invoke;
 mod loader;
+mod services;
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -19,10 +20,11 @@ use grantor_sdk::abi::{
     GrantorBorrowedBytes, GrantorGrantPluginV1, GrantorPluginBytes, GRANTOR_OK,
 };
 
-use crate::config::{CustomGrantType, PluginsConfig};
+use crate::config::{CustomGrantType, OAuthConfig, PluginsConfig};
 pub use invoke::PluginCallError;
 pub use loader::library_file_name;
 use loader::{load_library, LoadedLibrary};
+pub use services::{HostServices, NoServices, ServiceReply};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginLoadError {
@@ -79,6 +81,14 @@ impl PluginHost {
     /// with a registration it cannot honour.
     pub fn load(
         config: &PluginsConfig,
+        oauth: &OAuthConfig,
+    ) -> Result<PluginHost, PluginLoadError> {
+        Self::load_registrations(config, oauth, &oauth.custom_grant_type)
+    }
+
+    fn load_registrations(
+        config: &PluginsConfig,
+        oauth: &OAuthConfig,
         registrations: &[CustomGrantType],
     ) -> Result<PluginHost, PluginLoadError> {
         let mut libraries: HashMap<PathBuf, Arc<LoadedLibrary>> = HashMap::new();
@@ -115,7 +125,8 @@ impl PluginHost {
                     library.grant_types.join(", ")
                 )));
             }
-            let instance = create_instance(library.descriptor, &registration.properties)
+            let properties = instance_configuration(oauth, registration).map_err(refuse)?;
+            let instance = create_instance(library.descriptor, &properties)
                 .map_err(|reason| refuse(format!("plugin refused its properties: {reason}")))?;
             tracing::info!(
                 grant_type = %registration.name,
@@ -143,10 +154,8 @@ impl PluginHost {
 
     /// Tries each registration on its own and reports what loaded and why not (for
     /// `grantor plugins list`); nothing here stops at the first failure.
-    pub fn inspect(
-        config: &PluginsConfig,
-        registrations: &[CustomGrantType],
-    ) -> Vec<RegistrationStatus> {
+    pub fn inspect(config: &PluginsConfig, oauth: &OAuthConfig) -> Vec<RegistrationStatus> {
+        let registrations = &oauth.custom_grant_type;
         registrations
             .iter()
             .enumerate()
@@ -155,7 +164,7 @@ impl PluginHost {
                     .directory
                     .join(library_file_name(&registration.library));
                 // Earlier registrations take part, so duplicates are reported as such.
-                let outcome = PluginHost::load(config, &registrations[..=i]);
+                let outcome = PluginHost::load_registrations(config, oauth, &registrations[..=i]);
                 let (loaded, plugin, detail) = match outcome {
                     Ok(host) => match host.get(&registration.name) {
                         Some(p) => (
@@ -188,6 +197,26 @@ impl PluginHost {
         names.sort();
         names
     }
+}
+
+/// A registration's properties, plus the `[oauth.grant_type.*]` settings of its grant type. A
+/// setting given in both places is refused: which one wins would be a guess.
+fn instance_configuration(
+    oauth: &OAuthConfig,
+    registration: &CustomGrantType,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let mut properties = registration.properties.clone();
+    if let Some(settings) = oauth.grant_type.for_grant_type(&registration.name) {
+        for (key, value) in settings {
+            if properties.contains_key(&key) {
+                return Err(format!(
+                    "property '{key}' is also an [oauth.grant_type] setting of this grant type; set it there only"
+                ));
+            }
+            properties.insert(key, value);
+        }
+    }
+    Ok(properties)
 }
 
 fn create_instance(

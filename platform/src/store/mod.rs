@@ -7,6 +7,7 @@
 mod clients;
 mod connection;
 mod identity_providers;
+mod replay_cache;
 mod schema;
 mod tenants;
 mod tokens;
@@ -14,6 +15,7 @@ mod tokens;
 pub use clients::{NewServiceProvider, ServiceProvider};
 pub use connection::{Backend, DatabaseTarget, DbConnection};
 pub use identity_providers::IdentityProvider;
+pub use replay_cache::JtiUse;
 pub use tenants::Tenant;
 pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
 

@@ -65,3 +65,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     tokens,
     identity_providers
 );
+
+diesel::table! {
+    jwt_replay_cache (tenant_domain, issuer, jti) {
+        tenant_domain -> Text,
+        issuer -> Text,
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}

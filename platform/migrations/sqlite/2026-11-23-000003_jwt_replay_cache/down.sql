@@ -1,0 +1,1 @@
+DROP TABLE jwt_replay_cache;

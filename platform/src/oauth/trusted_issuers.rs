@@ -1,0 +1,115 @@
+//! The host services grant plugins call, backed by the store: a tenant's trusted token issuers,
+//! their verification keys, and the shared replay cache.
+
+use grantor_sdk::{IdentityProviderInfo, VerificationKeys};
+
+use crate::keys::jwk::jwk_from_pem;
+use crate::plugin_host::{HostServices, ServiceReply};
+use crate::store::{IdentityProvider, JtiUse, Store};
+
+/// Longest `jti` kept in the replay cache; longer ids are refused rather than truncated (two
+/// distinct ids must never collide).
+pub const MAX_JTI_LEN: usize = 256;
+
+pub struct StoreServices {
+    store: Store,
+}
+
+impl StoreServices {
+    pub fn new(store: Store) -> StoreServices {
+        StoreServices { store }
+    }
+
+    fn provider(
+        &self,
+        tenant: &str,
+        issuer: &str,
+    ) -> Result<Option<IdentityProvider>, ServiceReply> {
+        self.store
+            .find_identity_provider_by_issuer(tenant, issuer)
+            .map_err(|e| failed("identity provider lookup", e))
+    }
+}
+
+fn failed(what: &str, error: impl std::fmt::Display) -> ServiceReply {
+    // The plugin turns this into server_error; the details stay in the host's log.
+    tracing::error!("{what} failed: {error}");
+    ServiceReply::Failed(format!("{what} failed"))
+}
+
+impl HostServices for StoreServices {
+    fn find_identity_provider(&self, tenant: &str, issuer: &str) -> ServiceReply {
+        let provider = match self.provider(tenant, issuer) {
+            Ok(Some(provider)) => provider,
+            Ok(None) => return ServiceReply::NotFound,
+            Err(reply) => return reply,
+        };
+        let info = IdentityProviderInfo {
+            key_source: if provider.certificates.is_empty() {
+                "jwks_uri".into()
+            } else {
+                "certificates".into()
+            },
+            name: provider.name,
+            issuer: provider.issuer,
+            aliases: provider.aliases,
+            enabled: provider.enabled,
+            clock_skew_seconds: provider.clock_skew_seconds,
+            allowed_subjects: provider.allowed_subjects,
+            allowed_scopes: provider.allowed_scopes,
+        };
+        match serde_json::to_value(info) {
+            Ok(value) => ServiceReply::Ok(value),
+            Err(e) => failed("identity provider encoding", e),
+        }
+    }
+
+    fn verification_keys(&self, tenant: &str, issuer: &str, kid: Option<&str>) -> ServiceReply {
+        let provider = match self.provider(tenant, issuer) {
+            Ok(Some(provider)) => provider,
+            Ok(None) => return ServiceReply::NotFound,
+            Err(reply) => return reply,
+        };
+        if provider.certificates.is_empty() {
+            // Keys published at a JWKS URI are fetched by a later part of the host.
+            return ServiceReply::NotConfigured;
+        }
+        let mut keys = Vec::with_capacity(provider.certificates.len());
+        for pem in &provider.certificates {
+            match jwk_from_pem(pem) {
+                Ok(jwk) => keys.push(jwk),
+                Err(e) => {
+                    return failed(&format!("key of identity provider '{}'", provider.name), e)
+                }
+            }
+        }
+        // A kid that names one of the certificates selects it; otherwise every certificate is
+        // tried (a certificate is trusted whatever kid the issuer gives it).
+        if let Some(kid) = kid {
+            let named: Vec<_> = keys
+                .iter()
+                .filter(|k| k["kid"].as_str() == Some(kid))
+                .cloned()
+                .collect();
+            if !named.is_empty() {
+                keys = named;
+            }
+        }
+        match serde_json::to_value(VerificationKeys { keys }) {
+            Ok(value) => ServiceReply::Ok(value),
+            Err(e) => failed("key encoding", e),
+        }
+    }
+
+    fn record_jti(&self, tenant: &str, issuer: &str, jti: &str, expires_at: i64) -> ServiceReply {
+        if jti.len() > MAX_JTI_LEN {
+            return ServiceReply::Failed(format!("jti longer than {MAX_JTI_LEN} bytes"));
+        }
+        let now = crate::clock::now_unix();
+        match self.store.record_jti(tenant, issuer, jti, expires_at, now) {
+            Ok(JtiUse::First) => ServiceReply::Ok(serde_json::Value::Null),
+            Ok(JtiUse::Replay) => ServiceReply::Conflict,
+            Err(e) => failed("replay cache", e),
+        }
+    }
+}

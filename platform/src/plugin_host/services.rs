@@ -1,0 +1,53 @@
+//! What the host offers a plugin during a call, independent of the ABI: the callback layer
+//! (`callbacks.rs`) decodes the plugin's JSON, calls these, and encodes the answer.
+
+/// The answer of one host service, mapped onto the ABI's statuses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceReply {
+    Ok(serde_json::Value),
+    NotFound,
+    NotConfigured,
+    Conflict,
+    Failed(String),
+}
+
+/// Services for the calls of one tenant's requests. Every method is called on the plugin's
+/// blocking thread, so implementations may block (database, network with a timeout).
+pub trait HostServices: Send + Sync {
+    /// The tenant's identity provider with this issuer.
+    fn find_identity_provider(&self, _tenant: &str, _issuer: &str) -> ServiceReply {
+        ServiceReply::NotConfigured
+    }
+
+    /// `{"keys": [JWK, ...]}` to verify the issuer's assertions: those with `kid` when it names
+    /// one of them, else all of them.
+    fn verification_keys(&self, _tenant: &str, _issuer: &str, _kid: Option<&str>) -> ServiceReply {
+        ServiceReply::NotConfigured
+    }
+
+    /// `Ok` the first time (tenant, issuer, jti) is seen before `expires_at`, `Conflict` after.
+    fn record_jti(
+        &self,
+        _tenant: &str,
+        _issuer: &str,
+        _jti: &str,
+        _expires_at: i64,
+    ) -> ServiceReply {
+        ServiceReply::NotConfigured
+    }
+
+    /// Runs the issuer's claim transformer.
+    fn transform_claims(
+        &self,
+        _tenant: &str,
+        _issuer: &str,
+        _claims: &serde_json::Value,
+    ) -> ServiceReply {
+        ServiceReply::NotConfigured
+    }
+}
+
+/// Offers nothing but logging (benchmarks, plugins that need no data).
+pub struct NoServices;
+
+impl HostServices for NoServices {}
