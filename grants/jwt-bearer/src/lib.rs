@@ -1,0 +1,237 @@
+//! Grantor's JWT bearer grant (RFC 7523 2.1, 3; RFC 8725): a client presents a JWT signed by an
+//! identity provider its tenant trusts, and obtains an access token for the JWT's subject.
+//!
+//! The checks run in the order of the grant's numbered rules (see `grants/README.md`), with one
+//! deliberate exception: `exp` is checked before the signature, since it is cheap and does not
+//! depend on keys (an expired assertion is refused whoever signed it). Every refusal is
+//! `invalid_grant` with a precise description that never repeats the assertion itself.
+
+mod algorithms;
+mod assertion;
+mod audience;
+mod claims;
+mod scopes;
+mod settings;
+mod strict_json;
+mod validity;
+mod verify;
+
+use grantor_sdk::{
+    AuthorizedGrant, GrantHandler, GrantRequest, GrantResult, Host, HostReply, IdentityProviderInfo,
+};
+
+use settings::Settings;
+use validity::TimeClaims;
+
+/// The longest `jti` the replay cache keeps (the host refuses longer ones too).
+const MAX_JTI_LEN: usize = 256;
+
+/// Longest clock skew honoured, whatever an identity provider is configured with.
+const MAX_CLOCK_SKEW_SECONDS: i64 = 3600;
+
+pub struct JwtBearerGrant {
+    settings: Settings,
+}
+
+impl GrantHandler for JwtBearerGrant {
+    fn create(config: serde_json::Value) -> Result<Self, String> {
+        Ok(JwtBearerGrant {
+            settings: Settings::from_json(config)?,
+        })
+    }
+
+    fn handle(&self, host: &Host<'_>, request: GrantRequest) -> GrantResult {
+        match self.decide(host, &request) {
+            Ok(grant) => GrantResult::Granted(grant),
+            Err(refusal) => refusal,
+        }
+    }
+}
+
+grantor_sdk::export_grant_plugin! {
+    handler: JwtBearerGrant,
+    name: "grant-jwt-bearer",
+    version: env!("CARGO_PKG_VERSION"),
+    // The literal is required here (the macro builds a C string from it); it is JWT_BEARER.
+    grant_types: ["urn:ietf:params:oauth:grant-type:jwt-bearer"],
+}
+
+fn invalid_grant(description: impl Into<String>) -> GrantResult {
+    GrantResult::invalid_grant(description)
+}
+
+fn server_error(description: impl Into<String>) -> GrantResult {
+    GrantResult::error("server_error", description)
+}
+
+impl JwtBearerGrant {
+    fn decide(
+        &self,
+        host: &Host<'_>,
+        request: &GrantRequest,
+    ) -> Result<AuthorizedGrant, GrantResult> {
+        let now = request.metadata.now;
+
+        // 1. One assertion, bounded, a compact JWS. (The host refuses repeated parameters.)
+        let text = match request.params.get("assertion") {
+            Some(text) if !text.is_empty() => text,
+            _ => {
+                return Err(GrantResult::error(
+                    "invalid_request",
+                    "missing parameter: assertion",
+                ))
+            }
+        };
+        let parsed =
+            assertion::parse(text, self.settings.max_assertion_bytes).map_err(invalid_grant)?;
+
+        // 2. An asymmetric algorithm, no critical extensions; key pointers ignored.
+        let header = algorithms::check_header(&parsed.header).map_err(invalid_grant)?;
+        if !header.ignored_key_pointers.is_empty() {
+            host.log_debug(&format!(
+                "ignored key-pointing header parameters: {}",
+                header.ignored_key_pointers.join(", ")
+            ));
+        }
+        let registered = claims::read(&parsed.claims).map_err(invalid_grant)?;
+
+        // 3. The issuer is a trusted identity provider of this tenant, and enabled.
+        let issuer = registered
+            .iss
+            .as_deref()
+            .ok_or_else(|| invalid_grant("the assertion has no iss claim"))?;
+        let provider = find_provider(host, issuer)?;
+        let skew = provider.clock_skew_seconds.clamp(0, MAX_CLOCK_SKEW_SECONDS);
+
+        // 6 (first part, see the crate comment). Expired assertions go no further.
+        validity::check_expiry(registered.exp, now, skew).map_err(invalid_grant)?;
+
+        // 4. The signature, with the provider's keys.
+        verify::verify_signature(host, &provider, &header, &parsed)?;
+
+        // 5. Subject and audience.
+        let subject = registered
+            .sub
+            .clone()
+            .ok_or_else(|| invalid_grant("the assertion has no sub claim"))?;
+        if let Some(allowed) = &provider.allowed_subjects {
+            if !allowed.contains(&subject) {
+                return Err(invalid_grant(format!(
+                    "subject '{}' is not allowed by identity provider '{}'",
+                    shown(&subject),
+                    provider.name
+                )));
+            }
+        }
+        let audiences = registered
+            .aud
+            .as_deref()
+            .ok_or_else(|| invalid_grant("the assertion has no aud claim"))?;
+        let accepted = audience::accepted_audiences(
+            &request.metadata.token_endpoint,
+            &request.metadata.issuer,
+            &provider.aliases,
+        );
+        audience::check_audience(audiences, &accepted).map_err(invalid_grant)?;
+
+        // 6. The rest of the time window.
+        let times = TimeClaims {
+            exp: registered.exp,
+            nbf: registered.nbf,
+            iat: registered.iat,
+        };
+        validity::check_window(times, now, skew, &self.settings).map_err(invalid_grant)?;
+        let exp = registered.exp.unwrap_or(now);
+
+        // 8 before 7: a request refused for its scopes must not use up its assertion.
+        let requested = scopes::requested(request.params.get("scope").map(String::as_str))?;
+        let granted = scopes::grant(
+            requested.as_deref(),
+            &request.client.allowed_scopes,
+            provider.allowed_scopes.as_deref(),
+        )?;
+
+        // 7. One use per jti, on every node.
+        self.record_use(
+            host,
+            issuer,
+            registered.jti.as_deref(),
+            exp.saturating_add(skew),
+        )?;
+
+        // 9. The grant.
+        Ok(AuthorizedGrant {
+            subject,
+            scopes: granted,
+            claims: parsed.claims,
+            refresh_token_allowed: true,
+        })
+    }
+
+    fn record_use(
+        &self,
+        host: &Host<'_>,
+        issuer: &str,
+        jti: Option<&str>,
+        keep_until: i64,
+    ) -> Result<(), GrantResult> {
+        let Some(jti) = jti else {
+            if self.settings.require_jti {
+                return Err(invalid_grant(
+                    "the assertion has no jti claim, which this server requires (require_jti)",
+                ));
+            }
+            return Ok(());
+        };
+        if jti.len() > MAX_JTI_LEN {
+            return Err(invalid_grant(format!(
+                "the assertion's jti is longer than {MAX_JTI_LEN} bytes"
+            )));
+        }
+        match host.record_jti(issuer, jti, keep_until) {
+            HostReply::Ok(()) => Ok(()),
+            HostReply::Conflict => Err(invalid_grant(
+                "the assertion has already been used (its jti was seen before)",
+            )),
+            HostReply::NotConfigured => Err(server_error(
+                "the host offers no replay cache; an assertion with a jti cannot be accepted safely",
+            )),
+            HostReply::NotFound | HostReply::Failed(_) => {
+                Err(server_error("the replay cache could not record the jti"))
+            }
+        }
+    }
+}
+
+fn find_provider(host: &Host<'_>, issuer: &str) -> Result<IdentityProviderInfo, GrantResult> {
+    match host.find_identity_provider::<IdentityProviderInfo>(issuer) {
+        HostReply::Ok(provider) if provider.enabled => Ok(provider),
+        HostReply::Ok(provider) => Err(invalid_grant(format!(
+            "identity provider '{}' (issuer {}) is disabled",
+            provider.name,
+            shown(issuer)
+        ))),
+        HostReply::NotFound => Err(invalid_grant(format!(
+            "No registered identity provider found for the JWT with issuer name : {}",
+            shown(issuer)
+        ))),
+        HostReply::NotConfigured | HostReply::Conflict => {
+            Err(server_error("the host offers no identity provider lookup"))
+        }
+        HostReply::Failed(e) => Err(server_error(format!(
+            "identity provider lookup failed: {e}"
+        ))),
+    }
+}
+
+/// A value from the assertion as a description may show it: escaped and bounded.
+pub(crate) fn shown(value: &str) -> String {
+    const MAX_SHOWN_CHARS: usize = 200;
+    let escaped: String = value.escape_default().collect();
+    if escaped.chars().count() > MAX_SHOWN_CHARS {
+        let cut: String = escaped.chars().take(MAX_SHOWN_CHARS).collect();
+        format!("{cut}...")
+    } else {
+        escaped
+    }
+}

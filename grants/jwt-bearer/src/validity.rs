@@ -1,0 +1,138 @@
+//! Rule 6 of the grant: the assertion's time window (RFC 7523 3, items 4-6). The identity
+//! provider's clock skew is applied leniently (in the assertion's favour) to `exp`, `nbf` and
+//! `iat`; the lifetime bound and the `iat` age are policy limits measured without it.
+
+use crate::settings::Settings;
+
+/// The time claims, as read from the assertion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeClaims {
+    pub exp: Option<i64>,
+    pub nbf: Option<i64>,
+    pub iat: Option<i64>,
+}
+
+/// `exp` is required and must not have passed (plus skew). Cheap and independent of keys, so it
+/// runs before the signature: an expired assertion is refused whoever signed it.
+pub fn check_expiry(exp: Option<i64>, now: i64, skew: i64) -> Result<i64, String> {
+    let exp = exp.ok_or("the assertion has no exp claim")?;
+    if now > exp.saturating_add(skew) {
+        return Err(format!(
+            "the assertion expired at {exp} (Unix time), {} seconds ago (allowed clock skew: {skew} s)",
+            now.saturating_sub(exp)
+        ));
+    }
+    Ok(exp)
+}
+
+/// The rest of the window: `nbf`, `iat`, and the longest lifetime an assertion may claim.
+pub fn check_window(
+    claims: TimeClaims,
+    now: i64,
+    skew: i64,
+    settings: &Settings,
+) -> Result<(), String> {
+    let exp = check_expiry(claims.exp, now, skew)?;
+    if let Some(nbf) = claims.nbf {
+        if nbf > now.saturating_add(skew) {
+            return Err(format!(
+                "the assertion is not valid before {nbf} (Unix time), {} seconds from now (allowed clock skew: {skew} s)",
+                nbf.saturating_sub(now)
+            ));
+        }
+    }
+    if let Some(iat) = claims.iat {
+        if iat > now.saturating_add(skew) {
+            return Err(format!(
+                "the assertion's iat ({iat}) is {} seconds in the future (allowed clock skew: {skew} s)",
+                iat.saturating_sub(now)
+            ));
+        }
+        let period = minutes(settings.iat_validity_period);
+        if settings.enable_iat_validation && now.saturating_sub(iat) > period.saturating_add(skew) {
+            return Err(format!(
+                "the assertion was issued {} seconds ago; assertions older than {} minutes (iat_validity_period) are refused",
+                now.saturating_sub(iat),
+                settings.iat_validity_period
+            ));
+        }
+    }
+    let start = claims.iat.unwrap_or(now);
+    let lifetime = exp.saturating_sub(start);
+    let limit = minutes(settings.max_assertion_lifetime);
+    if lifetime > limit {
+        let measured = if claims.iat.is_some() {
+            "exp - iat"
+        } else {
+            "exp - now"
+        };
+        return Err(format!(
+            "the assertion's lifetime ({measured}) is {lifetime} seconds; at most {} minutes (max_assertion_lifetime) are accepted",
+            settings.max_assertion_lifetime
+        ));
+    }
+    Ok(())
+}
+
+fn minutes(m: u64) -> i64 {
+    i64::try_from(m.saturating_mul(60)).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn window(exp: Option<i64>, nbf: Option<i64>, iat: Option<i64>) -> Result<(), String> {
+        check_window(TimeClaims { exp, nbf, iat }, NOW, 60, &Settings::default())
+    }
+
+    #[test]
+    fn a_fresh_assertion_passes() {
+        assert!(window(Some(NOW + 300), Some(NOW - 10), Some(NOW - 10)).is_ok());
+        // Skew is applied in the assertion's favour.
+        assert!(window(Some(NOW - 59), Some(NOW + 59), Some(NOW + 59)).is_ok());
+    }
+
+    #[test]
+    fn each_bound_is_enforced() {
+        assert!(window(None, None, None).unwrap_err().contains("no exp"));
+        assert!(window(Some(NOW - 61), None, None)
+            .unwrap_err()
+            .contains("expired at"));
+        assert!(window(Some(NOW + 300), Some(NOW + 61), None)
+            .unwrap_err()
+            .contains("not valid before"));
+        assert!(window(Some(NOW + 300), None, Some(NOW + 61))
+            .unwrap_err()
+            .contains("in the future"));
+        assert!(window(Some(NOW + 300), None, Some(NOW - 30 * 60 - 61))
+            .unwrap_err()
+            .contains("iat_validity_period"));
+        assert!(window(Some(NOW + 24 * 3600 + 1), None, None)
+            .unwrap_err()
+            .contains("exp - now"));
+    }
+
+    #[test]
+    fn iat_age_is_only_checked_when_enabled() {
+        let settings = Settings {
+            enable_iat_validation: false,
+            ..Settings::default()
+        };
+        let old = TimeClaims {
+            exp: Some(NOW + 60),
+            nbf: None,
+            iat: Some(NOW - 3600),
+        };
+        assert!(check_window(old, NOW, 0, &settings).is_ok());
+        assert!(check_window(old, NOW, 0, &Settings::default()).is_err());
+    }
+
+    #[test]
+    fn extreme_values_do_not_overflow() {
+        assert!(window(Some(i64::MAX), None, Some(i64::MIN)).is_err());
+        assert!(window(Some(i64::MIN), None, None).is_err());
+    }
+}

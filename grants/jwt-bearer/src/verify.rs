@@ -1,0 +1,69 @@
+//! Rule 4 of the grant: the signature, verified with the identity provider's keys as the host
+//! gives them (JWKs): by `kid` when the header names a known key, else each key that fits the
+//! algorithm in turn.
+
+use grantor_sdk::{GrantResult, Host, HostReply, IdentityProviderInfo, VerificationKeys};
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::DecodingKey;
+
+use crate::algorithms::{algorithm_name, key_fits, CheckedHeader};
+use crate::assertion::ParsedAssertion;
+use crate::{invalid_grant, server_error};
+
+pub fn verify_signature(
+    host: &Host<'_>,
+    provider: &IdentityProviderInfo,
+    header: &CheckedHeader,
+    parsed: &ParsedAssertion<'_>,
+) -> Result<(), GrantResult> {
+    let keys = match host.get_verification_keys::<VerificationKeys>(&provider.issuer, header.kid.as_deref()) {
+        HostReply::Ok(keys) => keys.keys,
+        HostReply::NotConfigured => {
+            return Err(invalid_grant(format!(
+                "identity provider '{}' publishes its keys at a JWKS URI, which this server does not fetch yet; register its certificate instead",
+                provider.name
+            )))
+        }
+        HostReply::NotFound => Vec::new(),
+        HostReply::Conflict | HostReply::Failed(_) => {
+            return Err(server_error("the identity provider's keys could not be read"))
+        }
+    };
+    let alg = algorithm_name(header.algorithm);
+    let candidates: Vec<&serde_json::Value> = keys
+        .iter()
+        .filter(|k| key_fits(k, header.algorithm))
+        .collect();
+    if candidates.is_empty() {
+        let types: Vec<&str> = keys.iter().filter_map(|k| k["kty"].as_str()).collect();
+        return Err(invalid_grant(format!(
+            "identity provider '{}' has no key for alg {alg} (its keys: {})",
+            provider.name,
+            if types.is_empty() {
+                "none".to_owned()
+            } else {
+                types.join(", ")
+            }
+        )));
+    }
+    for candidate in candidates {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(candidate.clone()) else {
+            continue;
+        };
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
+            continue;
+        };
+        if let Ok(true) = jsonwebtoken::crypto::verify(
+            parsed.signature,
+            parsed.signing_input.as_bytes(),
+            &key,
+            header.algorithm,
+        ) {
+            return Ok(());
+        }
+    }
+    Err(invalid_grant(format!(
+        "the assertion's signature ({alg}) does not verify with the keys of identity provider '{}'",
+        provider.name
+    )))
+}
