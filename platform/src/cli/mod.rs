@@ -2,6 +2,7 @@
 //! database a running server uses (the server reads the store on every request, so changes apply
 //! without a restart).
 
+mod assertion;
 mod idp;
 
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Inspect grant plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Mint test assertions for the JWT bearer grant.
+    #[command(subcommand)]
+    Assertion(assertion::AssertionCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +150,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(command) => run_client(open_for_command(config)?, command),
         Command::Idp(command) => idp::run_idp(open_for_command(config)?, command),
         Command::Plugins(PluginsCommand::List { json }) => list_plugins(&config, json),
+        Command::Assertion(command) => assertion::run_assertion(command),
     }
 }
 
