@@ -6,5 +6,6 @@ mod cli;
 mod config;
 mod harness;
 mod idp;
+mod jwt_bearer;
 mod plugins;
 mod token_endpoint;

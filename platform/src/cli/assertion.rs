@@ -115,7 +115,10 @@ fn choose_algorithm(key: &PKey<Private>, requested: Option<&str>) -> anyhow::Res
         Some(name) if fits.contains(&name) => name
             .parse()
             .with_context(|| format!("unknown algorithm {name}")),
-        Some(name) => bail!("--alg {name} does not fit this key (use one of: {})", fits.join(", ")),
+        Some(name) => bail!(
+            "--alg {name} does not fit this key (use one of: {})",
+            fits.join(", ")
+        ),
     }
 }
 

@@ -1,0 +1,119 @@
+//! Rule 9 and the walk-through: an assertion minted with `grantor assertion mint` is exchanged
+//! for an access token (and a refresh token when the client may have one).
+
+use serde_json::json;
+
+use super::fixture::{good_claims, JwtSetup, GRANT, ISSUER, TOKEN_ENDPOINT};
+use crate::harness::backends;
+
+#[test]
+fn a_minted_assertion_is_exchanged_for_tokens() {
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        let key_file = setup.keys_dir.path().join("corp.key");
+        setup.idp.write_private_key(&key_file);
+        let assertion = setup
+            .deployment
+            .cli_ok(&[
+                "assertion",
+                "mint",
+                "--key",
+                key_file.to_str().unwrap(),
+                "--issuer",
+                ISSUER,
+                "--subject",
+                "alice",
+                "--audience",
+                TOKEN_ENDPOINT,
+            ])
+            .trim()
+            .to_owned();
+        let reply = setup.exchange_with(&assertion, &[("scope", "read write")]);
+        let token = reply.assert_token();
+        assert_eq!(token["scope"], "read write");
+        assert_eq!(token["expires_in"], 3600);
+        assert!(
+            token["refresh_token"].as_str().unwrap().len() >= 32,
+            "{token}"
+        );
+        // The assertion never appears in what the server says.
+        assert!(!reply.json.to_string().contains(&assertion));
+    }
+}
+
+#[test]
+fn every_signature_algorithm_family_is_accepted() {
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        let dir = setup.keys_dir.path();
+        for (name, key) in [
+            ("ec", super::fixture::IdpKey::ec_p256(dir, "ec")),
+            ("ed", super::fixture::IdpKey::ed25519(dir, "ed")),
+        ] {
+            let issuer = format!("https://{name}.example.com");
+            setup.add_idp(&[
+                "--name",
+                name,
+                "--issuer",
+                &issuer,
+                "--certificate",
+                key.certificate_path.to_str().unwrap(),
+            ]);
+            let claims = super::fixture::with(good_claims(), json!({ "iss": issuer }));
+            setup.exchange(&key.assertion(&claims)).assert_token();
+        }
+        // PS256 with the RSA provider's key.
+        let assertion = setup.idp.sign(&json!({"alg": "PS256"}), &good_claims());
+        setup.exchange(&assertion).assert_token();
+    }
+}
+
+#[test]
+fn refresh_tokens_only_for_clients_allowed_them() {
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        let plain = setup
+            .deployment
+            .add_client("carbon.super", "no-refresh", GRANT, "read");
+        let reply = setup.server.token(
+            "/oauth2/token",
+            &plain,
+            &[
+                ("grant_type", GRANT),
+                ("assertion", &setup.idp.assertion(&good_claims())),
+            ],
+        );
+        let token = reply.assert_token();
+        assert!(token.get("refresh_token").is_none(), "{token}");
+        assert_eq!(token["scope"], "read");
+    }
+}
+
+#[test]
+fn client_authentication_comes_first() {
+    let setup = JwtSetup::start(crate::harness::Backend::Sqlite);
+    let assertion = setup.idp.assertion(&good_claims());
+    let mut wrong = setup.client.clone();
+    wrong.secret.push('x');
+    setup
+        .server
+        .token(
+            "/oauth2/token",
+            &wrong,
+            &[("grant_type", GRANT), ("assertion", &assertion)],
+        )
+        .assert_error(401, "invalid_client");
+    let other = setup
+        .deployment
+        .add_client("carbon.super", "cc-only", "client_credentials", "");
+    setup
+        .server
+        .token(
+            "/oauth2/token",
+            &other,
+            &[("grant_type", GRANT), ("assertion", &assertion)],
+        )
+        .assert_error(400, "unauthorized_client");
+    // Neither refusal used up the assertion.
+    setup.exchange(&assertion).assert_token();
+}

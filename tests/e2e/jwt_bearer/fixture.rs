@@ -1,0 +1,255 @@
+//! A deployment with the real jwt-bearer plugin dropped in, a client allowed the grant, and an
+//! identity provider whose keys are generated at test time; assertions are signed here, including
+//! the malformed and hostile ones no library would produce.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use openssl::asn1::Asn1Time;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::{X509NameBuilder, X509};
+use serde_json::{json, Value};
+
+use crate::harness::{Backend, Credentials, Deployment, Reply, Server};
+
+pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub const ISSUER: &str = "https://idp.example.com";
+/// The default tenant's token endpoint as the default `public_base_url` names it.
+pub const TOKEN_ENDPOINT: &str = "http://localhost:9443/oauth2/token";
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// An identity provider's key pair and self-signed certificate, made at test time.
+pub struct IdpKey {
+    pub private: PKey<Private>,
+    pub algorithm: Algorithm,
+    pub certificate_path: PathBuf,
+    /// The public key, PEM (what an attacker might use as an HMAC secret).
+    pub public_pem: Vec<u8>,
+    /// base64url SHA-256 of the certificate: the `kid` the host gives this key.
+    pub thumbprint: String,
+}
+
+impl IdpKey {
+    pub fn rsa(dir: &Path, name: &str) -> IdpKey {
+        Self::from_key(
+            dir,
+            name,
+            PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
+            Algorithm::RS256,
+        )
+    }
+
+    pub fn ec_p256(dir: &Path, name: &str) -> IdpKey {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        Self::from_key(dir, name, key, Algorithm::ES256)
+    }
+
+    pub fn ed25519(dir: &Path, name: &str) -> IdpKey {
+        Self::from_key(
+            dir,
+            name,
+            PKey::generate_ed25519().unwrap(),
+            Algorithm::EdDSA,
+        )
+    }
+
+    fn from_key(dir: &Path, name: &str, private: PKey<Private>, algorithm: Algorithm) -> IdpKey {
+        let mut subject = X509NameBuilder::new().unwrap();
+        subject.append_entry_by_text("CN", name).unwrap();
+        let subject = subject.build();
+        let mut builder = X509::builder().unwrap();
+        builder.set_version(2).unwrap();
+        builder.set_subject_name(&subject).unwrap();
+        builder.set_issuer_name(&subject).unwrap();
+        builder.set_pubkey(&private).unwrap();
+        builder
+            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        // Ed25519 signs without a separate digest.
+        let digest = if algorithm == Algorithm::EdDSA {
+            MessageDigest::null()
+        } else {
+            MessageDigest::sha256()
+        };
+        builder.sign(&private, digest).unwrap();
+        let certificate = builder.build();
+        let certificate_path = dir.join(format!("{name}.crt"));
+        std::fs::write(&certificate_path, certificate.to_pem().unwrap()).unwrap();
+        let thumbprint =
+            URL_SAFE_NO_PAD.encode(openssl::sha::sha256(&certificate.to_der().unwrap()));
+        IdpKey {
+            public_pem: private.public_key_to_pem().unwrap(),
+            private,
+            algorithm,
+            certificate_path,
+            thumbprint,
+        }
+    }
+
+    /// Writes the private key (PKCS#8 PEM) for `grantor assertion mint`.
+    pub fn write_private_key(&self, path: &Path) {
+        std::fs::write(path, self.private.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    }
+
+    pub fn encoding_key(&self) -> EncodingKey {
+        let pem = self.private.private_key_to_pem_pkcs8().unwrap();
+        match self.algorithm {
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(&pem).unwrap(),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem).unwrap(),
+            _ => EncodingKey::from_rsa_pem(&pem).unwrap(),
+        }
+    }
+
+    /// A compact JWS of exactly these header and claims, signed with this key under `alg`.
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        let alg: Algorithm = header["alg"].as_str().unwrap().parse().unwrap();
+        sign_raw(
+            &header.to_string(),
+            &claims.to_string(),
+            alg,
+            &self.encoding_key(),
+        )
+    }
+
+    /// Signs `claims` under this key's own algorithm with a plain header.
+    pub fn assertion(&self, claims: &Value) -> String {
+        let alg = match self.algorithm {
+            Algorithm::RS256 => "RS256",
+            Algorithm::ES256 => "ES256",
+            _ => "EdDSA",
+        };
+        self.sign(&json!({"alg": alg, "typ": "JWT"}), claims)
+    }
+}
+
+/// Signs the exact header and payload text given (duplicates, odd types and all).
+pub fn sign_raw(header: &str, claims: &str, alg: Algorithm, key: &EncodingKey) -> String {
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).unwrap();
+    format!("{input}.{signature}")
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Claims that pass every check, for tests to vary one at a time.
+pub fn good_claims() -> Value {
+    let now = now();
+    json!({
+        "iss": ISSUER,
+        "sub": "alice",
+        "aud": TOKEN_ENDPOINT,
+        "iat": now,
+        "exp": now + 300,
+        "jti": format!("jti-{}-{}", now, COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)),
+    })
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Returns `claims` with `changes` applied (`null` removes a claim).
+pub fn with(mut claims: Value, changes: Value) -> Value {
+    for (k, v) in changes.as_object().unwrap() {
+        if v.is_null() {
+            claims.as_object_mut().unwrap().remove(k);
+        } else {
+            claims[k] = v.clone();
+        }
+    }
+    claims
+}
+
+/// A running server with the jwt-bearer plugin, one client and one identity provider.
+pub struct JwtSetup {
+    pub deployment: Deployment,
+    pub server: Server,
+    pub client: Credentials,
+    pub idp: IdpKey,
+    pub keys_dir: tempfile::TempDir,
+}
+
+pub fn registration() -> String {
+    format!("[[oauth.custom_grant_type]]\nname = \"{GRANT}\"\nlibrary = \"grant_jwt_bearer\"\n")
+}
+
+impl JwtSetup {
+    pub fn start(backend: Backend) -> JwtSetup {
+        Self::start_with(backend, "", &[])
+    }
+
+    /// `extra_config` is appended to the deployment file; `idp_args` to `grantor idp add`.
+    pub fn start_with(backend: Backend, extra_config: &str, idp_args: &[&str]) -> JwtSetup {
+        let deployment =
+            Deployment::with_extra_config(backend, &format!("{}{extra_config}", registration()));
+        deployment.drop_plugin("grant_jwt_bearer");
+        let client = deployment.add_client(
+            "carbon.super",
+            "app",
+            &format!("{GRANT},refresh_token"),
+            "read,write,admin",
+        );
+        let keys_dir = tempfile::tempdir().unwrap();
+        let idp = IdpKey::rsa(keys_dir.path(), "corp");
+        let certificate = idp.certificate_path.to_str().unwrap().to_owned();
+        let mut args = vec![
+            "idp",
+            "add",
+            "--name",
+            "corp",
+            "--issuer",
+            ISSUER,
+            "--certificate",
+            &certificate,
+        ];
+        args.extend_from_slice(idp_args);
+        deployment.cli_ok(&args);
+        let server = deployment.start();
+        JwtSetup {
+            deployment,
+            server,
+            client,
+            idp,
+            keys_dir,
+        }
+    }
+
+    pub fn exchange(&self, assertion: &str) -> Reply {
+        self.exchange_with(assertion, &[])
+    }
+
+    pub fn exchange_with(&self, assertion: &str, extra: &[(&str, &str)]) -> Reply {
+        let mut form = vec![("grant_type", GRANT), ("assertion", assertion)];
+        form.extend_from_slice(extra);
+        self.server.token("/oauth2/token", &self.client, &form)
+    }
+
+    /// Asserts an `invalid_grant` refusal and returns its description.
+    pub fn refused(&self, assertion: &str) -> String {
+        self.exchange(assertion).assert_error(400, "invalid_grant")
+    }
+
+    /// Registers another identity provider with `grantor idp add ARGS...`.
+    pub fn add_idp(&self, args: &[&str]) {
+        let mut all = vec!["idp", "add"];
+        all.extend_from_slice(args);
+        self.deployment.cli_ok(&all);
+    }
+}
