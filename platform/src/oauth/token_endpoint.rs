@@ -18,9 +18,6 @@ use crate::store::ServiceProvider;
 /// Parameters that never cross into a plugin.
 const CLIENT_CREDENTIAL_PARAMS: &[&str] = &["client_id", "client_secret"];
 
-/// The grant type a client needs for refresh tokens to be issued to it.
-const REFRESH_TOKEN_GRANT: &str = "refresh_token";
-
 enum Prepared {
     Issued(TokenResponse),
     Plugin {
@@ -85,7 +82,7 @@ fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAut
         )));
     }
     let Some(plugin) = plugin else {
-        let grant = run_grant(grant_type, request, &client)?;
+        let grant = run_grant(&app.store, grant_type, request, &client, now)?;
         return issue(app, &client, &grant, now).map(Prepared::Issued);
     };
     let request = GrantRequest {
@@ -137,7 +134,7 @@ fn finish_plugin_grant(
         subject: Some(granted.subject),
         scopes,
         issue_refresh_token: granted.refresh_token_allowed
-            && client.allows_grant_type(REFRESH_TOKEN_GRANT),
+            && client.allows_grant_type(super::grants::REFRESH_TOKEN),
     };
     issue(app, client, &grant, now)
 }

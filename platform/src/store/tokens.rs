@@ -73,6 +73,38 @@ impl Store {
         })
     }
 
+    /// Takes a refresh token for one use: the active refresh token with this hash, issued to this
+    /// client in this tenant, is revoked and returned. Of two requests racing with the same token
+    /// only one gets it (the revocation is conditional on the token being unrevoked).
+    pub fn consume_refresh_token(
+        &self,
+        tenant_domain: &str,
+        client_id: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<StoredToken>, StoreError> {
+        self.with_conn(|conn| {
+            let active = tokens::table
+                .filter(tokens::token_hash.eq(token_hash))
+                .filter(tokens::tenant_domain.eq(tenant_domain))
+                .filter(tokens::client_id.eq(client_id))
+                .filter(tokens::token_kind.eq(KIND_REFRESH))
+                .filter(tokens::expires_at.gt(now))
+                .filter(tokens::revoked_at.is_null());
+            let Some(token) = active
+                .select(StoredToken::as_select())
+                .first(conn)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let revoked = diesel::update(active)
+                .set(tokens::revoked_at.eq(Some(now)))
+                .execute(conn)?;
+            Ok((revoked == 1).then_some(token))
+        })
+    }
+
     /// Deletes tokens that expired before `now`; returns how many.
     pub fn purge_expired_tokens(&self, now: i64) -> Result<usize, StoreError> {
         self.with_conn(|conn| {
@@ -124,8 +156,24 @@ mod tests {
                 .find_active_token("carbon.super", "sha256:abc", 200)
                 .unwrap()
                 .is_none());
+            let refresh = NewToken {
+                token_hash: "sha256:def".into(),
+                kind: KIND_REFRESH,
+                ..token.clone()
+            };
+            store.insert_token(&refresh).unwrap();
+            // Only its own client may use it, only as a refresh token, only once.
+            let take = |client: &str, hash: &str| {
+                store
+                    .consume_refresh_token("carbon.super", client, hash, 150)
+                    .unwrap()
+            };
+            assert!(take("other", "sha256:def").is_none());
+            assert!(take("cid", "sha256:abc").is_none());
+            assert_eq!(take("cid", "sha256:def").unwrap().scope, "read");
+            assert!(take("cid", "sha256:def").is_none());
             assert_eq!(store.purge_expired_tokens(199).unwrap(), 0);
-            assert_eq!(store.purge_expired_tokens(200).unwrap(), 1);
+            assert_eq!(store.purge_expired_tokens(200).unwrap(), 2);
         });
     }
 }

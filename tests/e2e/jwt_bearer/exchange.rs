@@ -117,3 +117,50 @@ fn client_authentication_comes_first() {
     // Neither refusal used up the assertion.
     setup.exchange(&assertion).assert_token();
 }
+
+#[test]
+fn the_refresh_token_is_used_once_for_the_same_subject_and_scopes() {
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        let first = setup
+            .exchange_with(
+                &setup.idp.assertion(&good_claims()),
+                &[("scope", "read write")],
+            )
+            .assert_token()
+            .clone();
+        let refresh = first["refresh_token"].as_str().unwrap();
+        let use_it = |token: &str, scope: Option<&str>| {
+            let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+            if let Some(scope) = scope {
+                form.push(("scope", scope));
+            }
+            setup.server.token("/oauth2/token", &setup.client, &form)
+        };
+        // More than was granted: refused, and the token is not used up by it.
+        let description = use_it(refresh, Some("read admin")).assert_error(400, "invalid_scope");
+        assert!(description.contains("admin"), "{description}");
+        let second = use_it(refresh, Some("read")).assert_token().clone();
+        assert_eq!(second["scope"], "read");
+        assert_ne!(second["access_token"], first["access_token"]);
+        // Rotated: the old one is spent, the new one works.
+        let description = use_it(refresh, None).assert_error(400, "invalid_grant");
+        assert!(description.contains("already used"), "{description}");
+        let third = use_it(second["refresh_token"].as_str().unwrap(), None);
+        assert_eq!(third.assert_token()["scope"], "read");
+        // Another client cannot use it.
+        let other = setup
+            .deployment
+            .add_client("carbon.super", "other", "refresh_token", "read");
+        let stolen = third.json["refresh_token"].as_str().unwrap();
+        setup
+            .server
+            .token(
+                "/oauth2/token",
+                &other,
+                &[("grant_type", "refresh_token"), ("refresh_token", stolen)],
+            )
+            .assert_error(400, "invalid_grant");
+        use_it(stolen, None).assert_token();
+    }
+}
