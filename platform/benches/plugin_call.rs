@@ -4,8 +4,9 @@
 //!
 //! Run: `cargo build --release -p grant-test && cargo bench -p grantor --bench plugin_call`
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use grantor::config::{CustomGrantType, OAuthConfig, PluginsConfig};
 use grantor::plugin_host::{NoServices, PluginHost};
@@ -14,28 +15,7 @@ use grantor_sdk::{ClientInfo, GrantRequest, GrantResult, RequestMetadata};
 const ECHO: &str = "urn:grantor:test:echo";
 
 fn main() {
-    let release_dir = std::env::current_exe()
-        .expect("bench path")
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/release")
-        .to_path_buf();
-    let library = release_dir.join(format!(
-        "{}grant_test{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
-    assert!(
-        library.is_file(),
-        "{} missing: run `cargo build --release -p grant-test` first",
-        library.display()
-    );
-    let plugins = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(
-        &library,
-        plugins.path().join(library.file_name().expect("name")),
-    )
-    .expect("copy");
+    let plugins = support::release_plugin_dir("grant_test", "grant-test");
 
     let mut properties = serde_json::Map::new();
     properties.insert("mode".into(), "echo".into());
@@ -84,7 +64,7 @@ fn main() {
         Ok(GrantResult::Granted(g)) => g.subject.len(),
         other => panic!("unexpected result: {other:?}"),
     };
-    let boundary = measure(
+    let boundary = support::measure(
         "plugin call (request in, 1 callback, result out)",
         200_000,
         call,
@@ -97,7 +77,7 @@ fn main() {
         openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).expect("signer");
     signer.update(&message).expect("update");
     let signature = signer.sign_to_vec().expect("sign");
-    let verify = measure("RSA-2048/SHA-256 verify (openssl)", 5_000, || {
+    let verify = support::measure("RSA-2048/SHA-256 verify (openssl)", 5_000, || {
         let mut verifier =
             openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key)
                 .expect("verifier");
@@ -108,23 +88,4 @@ fn main() {
         "ratio: one plugin call costs {:.2} of one RSA-2048 verification",
         boundary / verify
     );
-}
-
-/// Mean nanoseconds per call after a warm-up, printed.
-fn measure(label: &str, iterations: u32, mut f: impl FnMut() -> usize) -> f64 {
-    let mut sink = 0usize;
-    for _ in 0..iterations / 10 {
-        sink = sink.wrapping_add(f());
-    }
-    let started = Instant::now();
-    for _ in 0..iterations {
-        sink = sink.wrapping_add(f());
-    }
-    let per_call = started.elapsed().as_nanos() as f64 / f64::from(iterations);
-    println!(
-        "{label}: {:.2} us/call over {iterations} calls (sink {})",
-        per_call / 1000.0,
-        sink % 10
-    );
-    per_call
 }
