@@ -11,9 +11,9 @@ mod support;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
-use grantor::config::{CustomGrantType, OAuthConfig, PluginsConfig, JWT_BEARER_GRANT_TYPE};
+use grantor::config::JWT_BEARER_GRANT_TYPE;
 use grantor::keys::jwk::jwk_from_pem;
-use grantor::plugin_host::{HostServices, PluginHost, ServiceReply};
+use grantor::plugin_host::{HostServices, ServiceReply};
 use grantor_sdk::{ClientInfo, GrantRequest, GrantResult, RequestMetadata};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::json;
@@ -59,22 +59,12 @@ impl HostServices for MemoryServices {
 }
 
 fn main() {
-    let plugins = support::release_plugin_dir("grant_jwt_bearer", "grant-jwt-bearer");
-    let host = PluginHost::load(
-        &PluginsConfig {
-            directory: plugins.path().to_path_buf(),
-            ..PluginsConfig::default()
-        },
-        &OAuthConfig {
-            custom_grant_type: vec![CustomGrantType {
-                name: JWT_BEARER_GRANT_TYPE.into(),
-                library: "grant_jwt_bearer".into(),
-                properties: Default::default(),
-            }],
-            ..OAuthConfig::default()
-        },
-    )
-    .expect("load the jwt-bearer plugin");
+    let (_plugins, host) = support::load_release_plugin(
+        "grant_jwt_bearer",
+        "grant-jwt-bearer",
+        JWT_BEARER_GRANT_TYPE,
+        Default::default(),
+    );
     let plugin = host.get(JWT_BEARER_GRANT_TYPE).expect("registered");
 
     let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("rsa"))

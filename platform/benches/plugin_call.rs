@@ -8,32 +8,16 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use grantor::config::{CustomGrantType, OAuthConfig, PluginsConfig};
-use grantor::plugin_host::{NoServices, PluginHost};
+use grantor::plugin_host::NoServices;
 use grantor_sdk::{ClientInfo, GrantRequest, GrantResult, RequestMetadata};
 
 const ECHO: &str = "urn:grantor:test:echo";
 
 fn main() {
-    let plugins = support::release_plugin_dir("grant_test", "grant-test");
-
     let mut properties = serde_json::Map::new();
     properties.insert("mode".into(), "echo".into());
-    let host = PluginHost::load(
-        &PluginsConfig {
-            directory: plugins.path().to_path_buf(),
-            ..PluginsConfig::default()
-        },
-        &OAuthConfig {
-            custom_grant_type: vec![CustomGrantType {
-                name: ECHO.into(),
-                library: "grant_test".into(),
-                properties,
-            }],
-            ..OAuthConfig::default()
-        },
-    )
-    .expect("load the fixture plugin");
+    let (_plugins, host) =
+        support::load_release_plugin("grant_test", "grant-test", ECHO, properties);
     let plugin = host.get(ECHO).expect("registered");
 
     let request = GrantRequest {

@@ -3,28 +3,11 @@
 
 use grantor_sdk::GrantResult;
 
-/// Parses the `scope` parameter: space-separated tokens of RFC 6749 3.3's characters, duplicates
-/// dropped. `None` when the request names no scope.
+/// The requested scopes; `None` when the request names none.
 pub fn requested(scope: Option<&str>) -> Result<Option<Vec<String>>, GrantResult> {
     let Some(text) = scope else { return Ok(None) };
-    let mut scopes: Vec<String> = Vec::new();
-    for token in text.split(' ').filter(|t| !t.is_empty()) {
-        let valid = token
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
-        if !valid {
-            return Err(GrantResult::error(
-                "invalid_scope",
-                format!(
-                    "scope '{}' contains characters not allowed in a scope",
-                    crate::shown(token)
-                ),
-            ));
-        }
-        if !scopes.iter().any(|s| s == token) {
-            scopes.push(token.to_owned());
-        }
-    }
+    let scopes = grantor_sdk::scope::parse_scope(text)
+        .map_err(|e| GrantResult::error("invalid_scope", e))?;
     Ok(if scopes.is_empty() {
         None
     } else {

@@ -12,6 +12,7 @@
 pub mod abi;
 pub mod host;
 pub mod plugin;
+pub mod scope;
 pub mod wire;
 
 pub use host::{Host, HostReply};

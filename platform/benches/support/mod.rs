@@ -3,9 +3,39 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use grantor::config::{CustomGrantType, OAuthConfig, PluginsConfig};
+use grantor::plugin_host::PluginHost;
+
+/// Loads a release-built plugin for one grant type from a fresh drop directory (kept alive by the
+/// returned guard).
+pub fn load_release_plugin(
+    library: &str,
+    crate_name: &str,
+    grant_type: &str,
+    properties: serde_json::Map<String, serde_json::Value>,
+) -> (tempfile::TempDir, PluginHost) {
+    let plugins = release_plugin_dir(library, crate_name);
+    let host = PluginHost::load(
+        &PluginsConfig {
+            directory: plugins.path().to_path_buf(),
+            ..PluginsConfig::default()
+        },
+        &OAuthConfig {
+            custom_grant_type: vec![CustomGrantType {
+                name: grant_type.into(),
+                library: library.into(),
+                properties,
+            }],
+            ..OAuthConfig::default()
+        },
+    )
+    .expect("load the plugin");
+    (plugins, host)
+}
+
 /// Copies `target/release/<lib name>` into a fresh drop directory; panics with the build command
 /// when the library has not been built.
-pub fn release_plugin_dir(name: &str, crate_name: &str) -> tempfile::TempDir {
+fn release_plugin_dir(name: &str, crate_name: &str) -> tempfile::TempDir {
     let release_dir: PathBuf = std::env::current_exe()
         .expect("bench path")
         .parent()

@@ -2,25 +2,10 @@
 
 use super::error::OAuthError;
 
-/// Splits a `scope` parameter into its tokens, refusing characters RFC 6749 3.3 does not allow
-/// (`scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`). Duplicates are dropped, order kept.
+/// Splits a `scope` parameter into its tokens (RFC 6749 3.3 syntax, shared with plugins through
+/// the SDK); a malformed one is `invalid_scope`.
 pub fn parse_scope(text: &str) -> Result<Vec<String>, OAuthError> {
-    let mut scopes: Vec<String> = Vec::new();
-    for token in text.split(' ').filter(|t| !t.is_empty()) {
-        let valid = token
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
-        if !valid {
-            return Err(OAuthError::invalid_scope(format!(
-                "scope '{}' contains characters not allowed in a scope",
-                token.escape_default()
-            )));
-        }
-        if !scopes.iter().any(|s| s == token) {
-            scopes.push(token.to_owned());
-        }
-    }
-    Ok(scopes)
+    grantor_sdk::scope::parse_scope(text).map_err(OAuthError::invalid_scope)
 }
 
 /// The scopes to grant: the request narrowed to what is allowed, or everything allowed when the

@@ -1,0 +1,37 @@
+//! The `scope` parameter's syntax (RFC 6749 3.3), shared by the host and every plugin so that a
+//! scope means the same on both sides of the boundary.
+
+/// Splits a `scope` value into its tokens, duplicates dropped and order kept. A token with a
+/// character RFC 6749 3.3 does not allow (`scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`) is
+/// refused; the error names it, escaped.
+pub fn parse_scope(text: &str) -> Result<Vec<String>, String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for token in text.split(' ').filter(|t| !t.is_empty()) {
+        let valid = token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+        if !valid {
+            return Err(format!(
+                "scope '{}' contains characters not allowed in a scope",
+                token.escape_default()
+            ));
+        }
+        if !scopes.iter().any(|s| s == token) {
+            scopes.push(token.to_owned());
+        }
+    }
+    Ok(scopes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_deduplicated_in_order_and_bad_characters_refused() {
+        assert_eq!(parse_scope(" b a  b ").unwrap(), vec!["b", "a"]);
+        assert!(parse_scope("").unwrap().is_empty());
+        assert!(parse_scope("a\"b").unwrap_err().contains("a\\\"b"));
+        assert!(parse_scope("caf\u{e9}").is_err());
+    }
+}
