@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::keys::jwks::JwksCache;
 use crate::oauth::trusted_issuers::StoreServices;
 use crate::plugin_host::{HostServices, PluginHost};
 use crate::store::Store;
@@ -28,9 +29,11 @@ impl App {
             config.database.busy_timeout_ms,
             &config.server.default_tenant,
         )?;
+        let jwks = JwksCache::new(config.oauth.jwks_endpoint.clone())
+            .map_err(crate::store::StoreError::Config)?;
         Ok(App {
             config,
-            plugin_services: Arc::new(StoreServices::new(store.clone())),
+            plugin_services: Arc::new(StoreServices::new(store.clone(), jwks)),
             store,
             plugins: PluginHost::default(),
         })

@@ -16,17 +16,39 @@ pub fn verify_signature(
     header: &CheckedHeader,
     parsed: &ParsedAssertion<'_>,
 ) -> Result<(), GrantResult> {
-    let keys = match host.get_verification_keys::<VerificationKeys>(&provider.issuer, header.kid.as_deref()) {
+    let keys = match host
+        .get_verification_keys::<VerificationKeys>(&provider.issuer, header.kid.as_deref())
+    {
+        HostReply::Ok(VerificationKeys {
+            unavailable: Some(reason),
+            ..
+        }) => {
+            return Err(GrantResult::error(
+                "temporarily_unavailable",
+                format!(
+                    "the keys of identity provider '{}' cannot be obtained: {reason}",
+                    provider.name
+                ),
+            ))
+        }
         HostReply::Ok(keys) => keys.keys,
         HostReply::NotConfigured => {
             return Err(invalid_grant(format!(
-                "identity provider '{}' publishes its keys at a JWKS URI, which this server does not fetch yet; register its certificate instead",
+                "identity provider '{}' has no verification keys configured",
                 provider.name
             )))
         }
-        HostReply::NotFound => Vec::new(),
+        HostReply::NotFound => {
+            return Err(invalid_grant(format!(
+                "identity provider '{}' has no key with kid '{}'",
+                provider.name,
+                crate::shown(header.kid.as_deref().unwrap_or_default())
+            )))
+        }
         HostReply::Conflict | HostReply::Failed(_) => {
-            return Err(server_error("the identity provider's keys could not be read"))
+            return Err(server_error(
+                "the identity provider's keys could not be read",
+            ))
         }
     };
     let alg = algorithm_name(header.algorithm);

@@ -103,4 +103,8 @@ pub struct IdentityProviderInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerificationKeys {
     pub keys: Vec<serde_json::Value>,
+    /// Set when the keys could not be obtained (a JWKS endpoint down, slow or broken, and no
+    /// recent key set cached); says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }

@@ -2,3 +2,4 @@
 
 pub mod certificates;
 pub mod jwk;
+pub mod jwks;

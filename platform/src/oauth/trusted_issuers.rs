@@ -4,6 +4,7 @@
 use grantor_sdk::{IdentityProviderInfo, VerificationKeys};
 
 use crate::keys::jwk::jwk_from_pem;
+use crate::keys::jwks::{JwksCache, JwksError};
 use crate::plugin_host::{HostServices, ServiceReply};
 use crate::store::{IdentityProvider, JtiUse, Store};
 
@@ -13,11 +14,12 @@ pub const MAX_JTI_LEN: usize = 256;
 
 pub struct StoreServices {
     store: Store,
+    jwks: JwksCache,
 }
 
 impl StoreServices {
-    pub fn new(store: Store) -> StoreServices {
-        StoreServices { store }
+    pub fn new(store: Store, jwks: JwksCache) -> StoreServices {
+        StoreServices { store, jwks }
     }
 
     fn provider(
@@ -28,6 +30,28 @@ impl StoreServices {
         self.store
             .find_identity_provider_by_issuer(tenant, issuer)
             .map_err(|e| failed("identity provider lookup", e))
+    }
+}
+
+impl StoreServices {
+    /// Keys from the provider's JWKS endpoint: the one `kid` names (`NotFound` if the key set,
+    /// refreshed when allowed, has no such key), or all of them.
+    fn published_keys(&self, uri: &str, kid: Option<&str>) -> ServiceReply {
+        let keys = match self.jwks.keys(uri, kid) {
+            Ok(lookup) if lookup.unknown_kid => return ServiceReply::NotFound,
+            Ok(lookup) => VerificationKeys {
+                keys: lookup.keys,
+                unavailable: None,
+            },
+            Err(JwksError::Unavailable(reason)) => VerificationKeys {
+                keys: Vec::new(),
+                unavailable: Some(reason),
+            },
+        };
+        match serde_json::to_value(keys) {
+            Ok(value) => ServiceReply::Ok(value),
+            Err(e) => failed("key encoding", e),
+        }
     }
 }
 
@@ -71,8 +95,10 @@ impl HostServices for StoreServices {
             Err(reply) => return reply,
         };
         if provider.certificates.is_empty() {
-            // Keys published at a JWKS URI are fetched by a later part of the host.
-            return ServiceReply::NotConfigured;
+            let Some(uri) = provider.jwks_uri.as_deref() else {
+                return ServiceReply::NotConfigured;
+            };
+            return self.published_keys(uri, kid);
         }
         let mut keys = Vec::with_capacity(provider.certificates.len());
         for pem in &provider.certificates {
@@ -95,7 +121,10 @@ impl HostServices for StoreServices {
                 keys = named;
             }
         }
-        match serde_json::to_value(VerificationKeys { keys }) {
+        match serde_json::to_value(VerificationKeys {
+            keys,
+            unavailable: None,
+        }) {
             Ok(value) => ServiceReply::Ok(value),
             Err(e) => failed("key encoding", e),
         }

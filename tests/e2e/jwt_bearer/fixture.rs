@@ -253,3 +253,22 @@ impl JwtSetup {
         self.deployment.cli_ok(&all);
     }
 }
+
+impl IdpKey {
+    /// This key as a JWK with the given `kid`.
+    pub fn jwk(&self, kid: &str) -> Value {
+        let rsa = self.private.rsa().expect("JWKs are made for RSA keys here");
+        json!({
+            "kty": "RSA",
+            "kid": kid,
+            "use": "sig",
+            "n": b64(&rsa.n().to_vec()),
+            "e": b64(&rsa.e().to_vec()),
+        })
+    }
+
+    /// Signs `claims` with RS256 and this `kid`.
+    pub fn assertion_with_kid(&self, kid: &str, claims: &Value) -> String {
+        self.sign(&json!({"alg": "RS256", "kid": kid}), claims)
+    }
+}

@@ -7,6 +7,8 @@ mod algorithms;
 mod exchange;
 mod fixture;
 mod issuer_and_signature;
+mod jwks;
+mod jwks_server;
 mod replay_and_scopes;
 mod shape;
 mod subject_audience_time;
