@@ -9,6 +9,7 @@
 mod algorithms;
 mod assertion;
 mod audience;
+mod claim_mappings;
 mod claims;
 mod scopes;
 mod settings;
@@ -109,11 +110,22 @@ impl JwtBearerGrant {
         // 4. The signature, with the provider's keys.
         verify::verify_signature(host, &provider, &header, &parsed)?;
 
+        // The provider's claim mappings, on verified claims, before anything reads them.
+        let claims = claim_mappings::apply(parsed.claims.clone(), &provider.claim_mappings);
+
         // 5. Subject and audience.
-        let subject = registered
-            .sub
-            .clone()
-            .ok_or_else(|| invalid_grant("the assertion has no sub claim"))?;
+        if registered.sub.is_none() {
+            return Err(invalid_grant("the assertion has no sub claim"));
+        }
+        let subject = match claims.get("sub") {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => {
+                return Err(invalid_grant(format!(
+                    "the claim mappings of identity provider '{}' leave no usable sub claim",
+                    provider.name
+                )))
+            }
+        };
         if let Some(allowed) = &provider.allowed_subjects {
             if !allowed.contains(&subject) {
                 return Err(invalid_grant(format!(
@@ -163,7 +175,7 @@ impl JwtBearerGrant {
         Ok(AuthorizedGrant {
             subject,
             scopes: granted,
-            claims: parsed.claims,
+            claims,
             refresh_token_allowed: true,
         })
     }

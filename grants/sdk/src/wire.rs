@@ -97,7 +97,15 @@ pub struct IdentityProviderInfo {
     pub allowed_scopes: Option<Vec<String>>,
     /// Where the keys come from: `"certificates"` or `"jwks_uri"`.
     pub key_source: String,
+    /// Declarative claim renames, remote name -> local name, applied to the verified claims
+    /// before anything else reads them.
+    #[serde(default)]
+    pub claim_mappings: std::collections::BTreeMap<String, String>,
 }
+
+/// Claims the grant validates; a claim mapping may neither read nor write them, so no mapping can
+/// change what was checked.
+pub const UNMAPPABLE_CLAIMS: &[&str] = &["iss", "aud", "exp", "nbf", "iat", "jti"];
 
 /// `host_get_verification_keys`' answer: public keys as JWKs (RFC 7517).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -49,6 +49,10 @@ pub enum IdpCommand {
         /// Only these scopes may be granted on its assertions (default: the client's). Repeatable.
         #[arg(long = "allowed-scope", value_name = "SCOPE")]
         allowed_scopes: Vec<String>,
+        /// Rename a claim of its assertions, `REMOTE=LOCAL` (e.g. `upn=username`, `email=sub`),
+        /// before anything reads them. Repeatable.
+        #[arg(long = "claim-mapping", value_name = "REMOTE=LOCAL")]
+        claim_mappings: Vec<String>,
         /// Register it disabled.
         #[arg(long)]
         disabled: bool,
@@ -92,9 +96,11 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
             clock_skew,
             allowed_subjects,
             allowed_scopes,
+            claim_mappings,
             disabled,
             json,
         } => {
+            let claim_mappings = parse_claim_mappings(&claim_mappings)?;
             let tenant = tenant_or_default(&app, &tenant).to_owned();
             if name.trim().is_empty() || issuer.trim().is_empty() {
                 bail!("--name and --issuer must not be empty");
@@ -137,6 +143,7 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 allowed_subjects: (!allowed_subjects.is_empty()).then_some(allowed_subjects),
                 allowed_scopes: (!allowed_scopes.is_empty()).then_some(allowed_scopes),
                 created_at: crate::clock::now_unix(),
+                claim_mappings,
             };
             app.store.add_identity_provider(&idp)?;
             if json {
@@ -181,6 +188,12 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 println!("clock skew:  {} s", idp.clock_skew_seconds);
                 println!("subjects:    {}", limit(&idp.allowed_subjects));
                 println!("scopes:      {}", limit(&idp.allowed_scopes));
+                let mappings: Vec<String> = idp
+                    .claim_mappings
+                    .iter()
+                    .map(|(remote, local)| format!("{remote}={local}"))
+                    .collect();
+                println!("mappings:    {}", mappings.join(" "));
                 for pem in &idp.certificates {
                     print!("{pem}");
                 }
@@ -207,4 +220,32 @@ fn limit(values: &Option<Vec<String>>) -> String {
         .as_ref()
         .map(|v| v.join(" "))
         .unwrap_or_else(|| "(no limit)".into())
+}
+
+/// `REMOTE=LOCAL` pairs; each remote claim mapped once, no validated claim on either side.
+fn parse_claim_mappings(
+    pairs: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut mappings = std::collections::BTreeMap::new();
+    for pair in pairs {
+        let Some((remote, local)) = pair.split_once('=') else {
+            bail!("--claim-mapping '{pair}': expected REMOTE=LOCAL");
+        };
+        let (remote, local) = (remote.trim(), local.trim());
+        if remote.is_empty() || local.is_empty() {
+            bail!("--claim-mapping '{pair}': both names are required");
+        }
+        for name in [remote, local] {
+            if grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&name) {
+                bail!("--claim-mapping '{pair}': '{name}' is validated by the grant and cannot be mapped");
+            }
+        }
+        if mappings
+            .insert(remote.to_owned(), local.to_owned())
+            .is_some()
+        {
+            bail!("--claim-mapping: '{remote}' is mapped twice");
+        }
+    }
+    Ok(mappings)
 }

@@ -81,6 +81,7 @@ impl HostServices for StoreServices {
             clock_skew_seconds: provider.clock_skew_seconds,
             allowed_subjects: provider.allowed_subjects,
             allowed_scopes: provider.allowed_scopes,
+            claim_mappings: provider.claim_mappings,
         };
         match serde_json::to_value(info) {
             Ok(value) => ServiceReply::Ok(value),

@@ -1,6 +1,8 @@
 //! Identity providers: the token issuers a tenant trusts, with their keys (certificates, or a JWKS
 //! URI the host fetches) and the limits on what their assertions may obtain.
 
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -25,6 +27,9 @@ pub struct IdentityProvider {
     /// `None`: no limit beyond the client's.
     pub allowed_scopes: Option<Vec<String>>,
     pub created_at: i64,
+    /// Declarative claim renames, remote claim name -> local claim name, applied before anything
+    /// else reads the claims.
+    pub claim_mappings: BTreeMap<String, String>,
 }
 
 type Row = (
@@ -39,6 +44,7 @@ type Row = (
     Option<String>,
     Option<String>,
     i64,
+    String,
 );
 
 macro_rules! columns {
@@ -55,6 +61,7 @@ macro_rules! columns {
             identity_providers::allowed_subjects,
             identity_providers::allowed_scopes,
             identity_providers::created_at,
+            identity_providers::claim_mappings,
         )
     };
 }
@@ -81,6 +88,7 @@ fn from_row(row: Row) -> Result<IdentityProvider, StoreError> {
         subjects,
         scopes,
         at,
+        mappings,
     ) = row;
     Ok(IdentityProvider {
         tenant_domain,
@@ -94,6 +102,8 @@ fn from_row(row: Row) -> Result<IdentityProvider, StoreError> {
         allowed_subjects: subjects.as_deref().map(from_json).transpose()?,
         allowed_scopes: scopes.as_deref().map(from_json).transpose()?,
         created_at: at,
+        claim_mappings: serde_json::from_str(&mappings)
+            .map_err(|e| StoreError::Invalid(format!("stored claim mappings: {e}")))?,
     })
 }
 
@@ -109,6 +119,8 @@ impl Store {
         let certificates = to_json(&idp.certificates)?;
         let subjects = idp.allowed_subjects.as_deref().map(to_json).transpose()?;
         let scopes = idp.allowed_scopes.as_deref().map(to_json).transpose()?;
+        let mappings = serde_json::to_string(&idp.claim_mappings)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.with_conn(|conn| {
             conn.transaction(|conn| {
                 super::tenants::require_tenant(conn, &idp.tenant_domain)?;
@@ -125,6 +137,7 @@ impl Store {
                         identity_providers::allowed_subjects.eq(&subjects),
                         identity_providers::allowed_scopes.eq(&scopes),
                         identity_providers::created_at.eq(idp.created_at),
+                        identity_providers::claim_mappings.eq(&mappings),
                     ))
                     .execute(conn)
                     .map_err(|e| {
@@ -228,6 +241,7 @@ mod tests {
             jwks_uri: None,
             enabled: true,
             clock_skew_seconds: 60,
+            claim_mappings: BTreeMap::from([("upn".to_owned(), "username".to_owned())]),
             allowed_subjects: None,
             allowed_scopes: Some(vec!["read".into()]),
             created_at: 7,

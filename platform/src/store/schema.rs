@@ -55,6 +55,7 @@ diesel::table! {
         allowed_subjects -> Nullable<Text>,
         allowed_scopes -> Nullable<Text>,
         created_at -> BigInt,
+        claim_mappings -> Text,
     }
 }
 

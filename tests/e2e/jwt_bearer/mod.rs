@@ -4,6 +4,7 @@
 //! for another reason does not count).
 
 mod algorithms;
+mod claim_mappings;
 mod exchange;
 mod fixture;
 mod issuer_and_signature;
