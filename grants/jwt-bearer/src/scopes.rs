@@ -23,23 +23,20 @@ pub fn grant(
     client: &[String],
     provider: Option<&[String]>,
 ) -> Result<Vec<String>, GrantResult> {
-    let allowed = |s: &String| client.contains(s) && provider.is_none_or(|p| p.contains(s));
-    match requested {
-        None => Ok(client.iter().filter(|s| allowed(s)).cloned().collect()),
-        Some(requested) => {
-            let granted: Vec<String> = requested.iter().filter(|s| allowed(s)).cloned().collect();
-            if granted.is_empty() {
-                return Err(GrantResult::error(
-                    "invalid_scope",
-                    format!(
-                        "none of the requested scopes is allowed for this client and identity provider: {}",
-                        requested.join(" ")
-                    ),
-                ));
-            }
-            Ok(granted)
-        }
-    }
+    let allowed: Vec<String> = client
+        .iter()
+        .filter(|s| provider.is_none_or(|p| p.contains(s)))
+        .cloned()
+        .collect();
+    grantor_sdk::scope::narrow_scopes(requested, &allowed).ok_or_else(|| {
+        GrantResult::error(
+            "invalid_scope",
+            format!(
+                "none of the requested scopes is allowed for this client and identity provider: {}",
+                requested.unwrap_or_default().join(" ")
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -23,6 +23,23 @@ pub fn parse_scope(text: &str) -> Result<Vec<String>, String> {
     Ok(scopes)
 }
 
+/// The scopes to grant: the request narrowed to `allowed`, or everything allowed when the request
+/// names none. `None` when an explicit, non-empty request keeps nothing (`invalid_scope`; each
+/// side words the refusal for what limited it).
+pub fn narrow_scopes(requested: Option<&[String]>, allowed: &[String]) -> Option<Vec<String>> {
+    match requested {
+        None => Some(allowed.to_vec()),
+        Some(requested) => {
+            let granted: Vec<String> = requested
+                .iter()
+                .filter(|s| allowed.contains(s))
+                .cloned()
+                .collect();
+            (!granted.is_empty() || requested.is_empty()).then_some(granted)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +50,18 @@ mod tests {
         assert!(parse_scope("").unwrap().is_empty());
         assert!(parse_scope("a\"b").unwrap_err().contains("a\\\"b"));
         assert!(parse_scope("caf\u{e9}").is_err());
+    }
+
+    #[test]
+    fn narrowing_keeps_the_allowed_part_of_a_request() {
+        let allowed = vec!["read".to_owned(), "write".to_owned()];
+        let ask = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(narrow_scopes(None, &allowed), Some(allowed.clone()));
+        assert_eq!(
+            narrow_scopes(Some(&ask(&["write", "admin"])), &allowed),
+            Some(ask(&["write"]))
+        );
+        assert_eq!(narrow_scopes(Some(&ask(&["admin"])), &allowed), None);
+        assert_eq!(narrow_scopes(Some(&[]), &allowed), Some(Vec::new()));
     }
 }

@@ -14,23 +14,12 @@ pub fn narrow_scopes(
     requested: Option<&[String]>,
     allowed: &[String],
 ) -> Result<Vec<String>, OAuthError> {
-    match requested {
-        None => Ok(allowed.to_vec()),
-        Some(requested) => {
-            let granted: Vec<String> = requested
-                .iter()
-                .filter(|s| allowed.contains(s))
-                .cloned()
-                .collect();
-            if granted.is_empty() && !requested.is_empty() {
-                return Err(OAuthError::invalid_scope(format!(
-                    "none of the requested scopes is allowed for this client: {}",
-                    requested.join(" ")
-                )));
-            }
-            Ok(granted)
-        }
-    }
+    grantor_sdk::scope::narrow_scopes(requested, allowed).ok_or_else(|| {
+        OAuthError::invalid_scope(format!(
+            "none of the requested scopes is allowed for this client: {}",
+            requested.unwrap_or_default().join(" ")
+        ))
+    })
 }
 
 #[cfg(test)]
