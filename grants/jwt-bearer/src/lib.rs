@@ -111,7 +111,7 @@ impl JwtBearerGrant {
         verify::verify_signature(host, &provider, &header, &parsed)?;
 
         // The provider's claim mappings, on verified claims, before anything reads them.
-        let claims = claim_mappings::apply(parsed.claims.clone(), &provider.claim_mappings);
+        let claims = claim_mappings::apply(parsed.claims, &provider.claim_mappings);
 
         // 5. Subject and audience.
         if registered.sub.is_none() {

@@ -31,9 +31,7 @@ impl StoreServices {
             .find_identity_provider_by_issuer(tenant, issuer)
             .map_err(|e| failed("identity provider lookup", e))
     }
-}
 
-impl StoreServices {
     /// Keys from the provider's JWKS endpoint: the one `kid` names (`NotFound` if the key set,
     /// refreshed when allowed, has no such key), or all of them.
     fn published_keys(&self, uri: &str, kid: Option<&str>) -> ServiceReply {
