@@ -58,6 +58,15 @@ pub fn built_library(name: &str) -> PathBuf {
     path
 }
 
+/// A `[[oauth.custom_grant_type]]` registration of `library` for `grant_type`, with properties
+/// given as TOML lines.
+pub fn registration(grant_type: &str, library: &str, properties: &str) -> String {
+    format!(
+        "[[oauth.custom_grant_type]]\nname = \"{grant_type}\"\nlibrary = \"{library}\"\n\
+         [oauth.custom_grant_type.properties]\n{properties}\n"
+    )
+}
+
 /// A database and configuration for one test; the server and the CLI share them.
 pub struct Deployment {
     _dir: tempfile::TempDir,

@@ -3,17 +3,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::harness::{backends, Backend, Deployment};
+use crate::harness::{backends, registration, Backend, Deployment};
 
 const ECHO: &str = "urn:grantor:test:echo";
-
-/// A registration of the fixture plugin for `grant_type` with `mode` and extra properties.
-fn registration(grant_type: &str, library: &str, properties: &str) -> String {
-    format!(
-        "[[oauth.custom_grant_type]]\nname = \"{grant_type}\"\nlibrary = \"{library}\"\n\
-         [oauth.custom_grant_type.properties]\n{properties}\n"
-    )
-}
 
 fn fixture_deployment(backend: Backend, extra: &str) -> Deployment {
     let deployment = Deployment::with_extra_config(backend, extra);

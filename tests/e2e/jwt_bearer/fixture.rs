@@ -17,7 +17,7 @@ use openssl::rsa::Rsa;
 use openssl::x509::{X509NameBuilder, X509};
 use serde_json::{json, Value};
 
-use crate::harness::{Backend, Credentials, Deployment, Reply, Server};
+use crate::harness::{registration, Backend, Credentials, Deployment, Reply, Server};
 
 pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub const ISSUER: &str = "https://idp.example.com";
@@ -186,10 +186,6 @@ pub struct JwtSetup {
     pub keys_dir: tempfile::TempDir,
 }
 
-pub fn registration() -> String {
-    format!("[[oauth.custom_grant_type]]\nname = \"{GRANT}\"\nlibrary = \"grant_jwt_bearer\"\n")
-}
-
 impl JwtSetup {
     pub fn start(backend: Backend) -> JwtSetup {
         Self::start_with(backend, "", &[])
@@ -197,8 +193,13 @@ impl JwtSetup {
 
     /// `extra_config` is appended to the deployment file; `idp_args` to `grantor idp add`.
     pub fn start_with(backend: Backend, extra_config: &str, idp_args: &[&str]) -> JwtSetup {
-        let deployment =
-            Deployment::with_extra_config(backend, &format!("{}{extra_config}", registration()));
+        let deployment = Deployment::with_extra_config(
+            backend,
+            &format!(
+                "{}{extra_config}",
+                registration(GRANT, "grant_jwt_bearer", "")
+            ),
+        );
         deployment.drop_plugin("grant_jwt_bearer");
         let client = deployment.add_client(
             "carbon.super",
