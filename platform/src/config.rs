@@ -31,6 +31,45 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub oauth: OAuthConfig,
     pub plugins: PluginsConfig,
+    pub claim_transformer: ClaimTransformerConfig,
+}
+
+/// `[claim_transformer]`: the sandbox every identity provider's Rhai claim transformer runs in.
+/// A script that reaches a limit fails its request, never the server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimTransformerConfig {
+    /// Operations one run may take (a loop iteration, a call, an expression each count).
+    pub max_operations: u64,
+    /// Longest one run may take, in milliseconds (wall clock, checked as it runs).
+    pub timeout_ms: u64,
+    /// Deepest nesting of function calls (recursion included).
+    pub max_call_depth: usize,
+    /// Deepest nesting of expressions, at the top level and inside functions.
+    pub max_expression_depth: usize,
+    /// Longest string a script may build, in bytes.
+    pub max_string_bytes: usize,
+    /// Most items in one array.
+    pub max_array_items: usize,
+    /// Most entries in one object map.
+    pub max_map_entries: usize,
+    /// Largest script file accepted, in bytes.
+    pub max_script_bytes: u64,
+}
+
+impl Default for ClaimTransformerConfig {
+    fn default() -> Self {
+        ClaimTransformerConfig {
+            max_operations: 100_000,
+            timeout_ms: 100,
+            max_call_depth: 16,
+            max_expression_depth: 64,
+            max_string_bytes: 16 * 1024,
+            max_array_items: 1024,
+            max_map_entries: 256,
+            max_script_bytes: 256 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -315,6 +354,22 @@ impl Config {
                 "must lie between min_refresh_interval and max_stale",
             );
         }
+        let script = &self.claim_transformer;
+        if script.max_operations == 0
+            || script.timeout_ms == 0
+            || script.max_call_depth == 0
+            || script.max_expression_depth == 0
+            || script.max_string_bytes == 0
+            || script.max_array_items == 0
+            || script.max_map_entries == 0
+            || script.max_script_bytes == 0
+        {
+            // Zero means "unlimited" to the script engine: never let it through.
+            return invalid(
+                "claim_transformer",
+                "every limit must be positive (zero would mean no limit)",
+            );
+        }
         let jwt = &self.oauth.grant_type.jwt;
         if jwt.iat_validity_period == 0 {
             return invalid(
@@ -447,6 +502,17 @@ mod tests {
                 .contains("oauth.grant_type.jwt.iat_validity_period"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn claim_transformer_limits_are_never_unlimited() {
+        let config = load_toml("[claim_transformer]\nmax_operations = 5000\n").unwrap();
+        assert_eq!(config.claim_transformer.max_operations, 5000);
+        assert_eq!(config.claim_transformer.timeout_ms, 100);
+        let err = load_toml("[claim_transformer]\nmax_map_entries = 0\n").unwrap_err();
+        assert!(err.to_string().contains("claim_transformer"), "{err}");
+        let err = load_toml("[claim_transformer]\nmax_ops = 1\n").unwrap_err();
+        assert!(err.to_string().contains("max_ops"), "{err}");
     }
 
     #[test]
