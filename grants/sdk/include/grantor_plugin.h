@@ -98,7 +98,9 @@ typedef struct grantor_host_api {
     /* {"issuer", "jti", "expires_at"} -> GRANTOR_OK, or GRANTOR_CONFLICT when already seen.
      * Request borrowed; result host-owned (free with host_free_buffer). */
     grantor_host_call host_record_jti;
-    /* {"issuer", "claims": {...}} -> {"claims": {...}, "subject"?, "scopes"?}.
+    /* {"issuer", "claims": {...}, "requested_scopes": [...]} -> {"claims": {...}, "subject"?,
+     * "scopes"?} or {"rejected": "why"}; GRANTOR_NOT_CONFIGURED without a transformer,
+     * GRANTOR_ERROR (with a description) when it failed.
      * Request borrowed; result host-owned (free with host_free_buffer). */
     grantor_host_call host_transform_claims;
     /* Logs UTF-8 text through the host's logging at `level` (GRANTOR_LOG_*).

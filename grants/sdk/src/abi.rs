@@ -82,7 +82,9 @@ pub struct GrantorHostApi {
     pub host_get_verification_keys: GrantorHostCall,
     /// `{"issuer": "...", "jti": "...", "expires_at": unix}` -> OK, or CONFLICT when already seen.
     pub host_record_jti: GrantorHostCall,
-    /// `{"issuer": "...", "claims": {...}}` -> `{"claims": {...}, "subject"?, "scopes"?}`.
+    /// `{"issuer": "...", "claims": {...}, "requested_scopes": [...]}` ->
+    /// `{"claims": {...}, "subject"?, "scopes"?}` or `{"rejected": "why"}`; NOT_CONFIGURED when
+    /// the issuer has no transformer, ERROR (with a description) when the transformer failed.
     pub host_transform_claims: GrantorHostCall,
     /// Logs UTF-8 text through the host's tracing at `level`.
     pub host_log:

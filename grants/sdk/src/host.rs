@@ -58,15 +58,12 @@ impl<'a> Host<'a> {
         .map_ok(|_| ())
     }
 
-    pub fn transform_claims<T: DeserializeOwned>(
+    /// Runs the issuer's claim transformer; `NotConfigured` when it has none.
+    pub fn transform_claims(
         &self,
-        issuer: &str,
-        claims: &serde_json::Value,
-    ) -> HostReply<T> {
-        self.call(
-            self.api.host_transform_claims,
-            &serde_json::json!({ "issuer": issuer, "claims": claims }),
-        )
+        request: &crate::wire::ClaimsTransformRequest,
+    ) -> HostReply<crate::wire::TransformedClaims> {
+        self.call(self.api.host_transform_claims, request)
     }
 
     pub fn log_error(&self, message: &str) {

@@ -18,8 +18,8 @@ pub mod wire;
 pub use host::{Host, HostReply};
 pub use plugin::GrantHandler;
 pub use wire::{
-    AuthorizedGrant, ClientInfo, GrantError, GrantRequest, GrantResult, IdentityProviderInfo,
-    RequestMetadata, VerificationKeys,
+    AuthorizedGrant, ClaimsTransformRequest, ClientInfo, GrantError, GrantRequest, GrantResult,
+    IdentityProviderInfo, RequestMetadata, TransformedClaims, VerificationKeys,
 };
 
 #[cfg(test)]

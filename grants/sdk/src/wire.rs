@@ -101,11 +101,43 @@ pub struct IdentityProviderInfo {
     /// before anything else reads them.
     #[serde(default)]
     pub claim_mappings: std::collections::BTreeMap<String, String>,
+    /// Whether a claim transformer is attached (`host_transform_claims` runs it).
+    #[serde(default)]
+    pub claim_transformer: bool,
 }
 
 /// Claims the grant validates; a claim mapping may neither read nor write them, so no mapping can
 /// change what was checked.
 pub const UNMAPPABLE_CLAIMS: &[&str] = &["iss", "aud", "exp", "nbf", "iat", "jti"];
+
+/// `host_transform_claims`' request: the verified, mapped claims of an assertion of `issuer`.
+/// (The host knows the tenant and the client of the call.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimsTransformRequest {
+    pub issuer: String,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The request's scopes, for the transformer to see; empty when it names none.
+    #[serde(default)]
+    pub requested_scopes: Vec<String>,
+}
+
+/// `host_transform_claims`' answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransformedClaims {
+    /// The claims to use from now on (the validated ones unchanged).
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Set when the transformer chose the subject (`claims.sub` holds it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Set when the transformer chose the scopes: they replace the requested ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Set when the transformer refused the assertion: the `invalid_grant` description. The
+    /// other fields are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+}
 
 /// `host_get_verification_keys`' answer: public keys as JWKs (RFC 7517).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ use grantor_sdk::abi::{
     GRANTOR_LOG_DEBUG, GRANTOR_LOG_ERROR, GRANTOR_LOG_INFO, GRANTOR_LOG_WARN,
     GRANTOR_NOT_CONFIGURED, GRANTOR_NOT_FOUND, GRANTOR_OK,
 };
+use grantor_sdk::{ClaimsTransformRequest, ClientInfo};
 use serde::Deserialize;
 
 use super::services::{HostServices, ServiceReply};
@@ -19,6 +20,8 @@ use super::services::{HostServices, ServiceReply};
 pub struct CallContext<'a> {
     pub plugin: &'a str,
     pub tenant: &'a str,
+    /// The client the host authenticated for this request.
+    pub client: &'a ClientInfo,
     pub request_id: &'a str,
     pub services: &'a dyn HostServices,
 }
@@ -56,12 +59,6 @@ struct JtiRequest {
     issuer: String,
     jti: String,
     expires_at: i64,
-}
-
-#[derive(Deserialize)]
-struct TransformRequest {
-    issuer: String,
-    claims: serde_json::Value,
 }
 
 unsafe extern "C" fn host_find_identity_provider(
@@ -112,10 +109,14 @@ unsafe extern "C" fn host_transform_claims(
 ) -> i32 {
     // SAFETY: forwarded from the plugin under the callback contract.
     unsafe {
-        serve(host_ctx, request, result_out, |ctx, r: TransformRequest| {
-            ctx.services
-                .transform_claims(ctx.tenant, &r.issuer, &r.claims)
-        })
+        serve(
+            host_ctx,
+            request,
+            result_out,
+            |ctx, r: ClaimsTransformRequest| {
+                ctx.services.transform_claims(ctx.tenant, ctx.client, r)
+            },
+        )
     }
 }
 
@@ -251,6 +252,18 @@ mod tests {
                 ServiceReply::Ok(serde_json::Value::Null)
             }
         }
+        fn transform_claims(
+            &self,
+            tenant: &str,
+            client: &ClientInfo,
+            request: ClaimsTransformRequest,
+        ) -> ServiceReply {
+            ServiceReply::Ok(serde_json::json!({
+                "tenant": tenant,
+                "client": client.client_id,
+                "claims": request.claims,
+            }))
+        }
     }
 
     fn call(
@@ -282,9 +295,16 @@ mod tests {
 
     #[test]
     fn callbacks_map_services_onto_statuses_and_never_unwind() {
+        let client = ClientInfo {
+            client_id: "c1".into(),
+            name: "app".into(),
+            allowed_scopes: vec![],
+            allowed_grant_types: vec![],
+        };
         let ctx = CallContext {
             plugin: "p",
             tenant: "acme",
+            client: &client,
             request_id: "r",
             services: &Fixed,
         };
@@ -308,5 +328,14 @@ mod tests {
             call(&api, keys, br#"{"issuer":"i"}"#).0,
             GRANTOR_NOT_CONFIGURED
         );
+        // The transformer hears of the tenant and client the host knows, whatever the plugin says.
+        let transform = api.host_transform_claims;
+        let (status, body) = call(
+            &api,
+            transform,
+            br#"{"issuer":"i","claims":{"a":1},"client":"forged"}"#,
+        );
+        assert_eq!(status, GRANTOR_OK);
+        assert_eq!(body, br#"{"claims":{"a":1},"client":"c1","tenant":"acme"}"#);
     }
 }

@@ -73,6 +73,7 @@ impl GrantPlugin {
         let context = CallContext {
             plugin: &self.plugin_name,
             tenant: &request.tenant,
+            client: &request.client,
             request_id: &request.metadata.request_id,
             services,
         };

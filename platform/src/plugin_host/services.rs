@@ -1,6 +1,8 @@
 //! What the host offers a plugin during a call, independent of the ABI: the callback layer
 //! (`callbacks.rs`) decodes the plugin's JSON, calls these, and encodes the answer.
 
+use grantor_sdk::{ClaimsTransformRequest, ClientInfo};
+
 /// The answer of one host service, mapped onto the ABI's statuses.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceReply {
@@ -36,12 +38,13 @@ pub trait HostServices: Send + Sync {
         ServiceReply::NotConfigured
     }
 
-    /// Runs the issuer's claim transformer.
+    /// Runs the issuer's claim transformer for a request of `client`: `Ok(TransformedClaims)`,
+    /// `NotConfigured` when the issuer has none, `Failed` with a description a client may read.
     fn transform_claims(
         &self,
         _tenant: &str,
-        _issuer: &str,
-        _claims: &serde_json::Value,
+        _client: &ClientInfo,
+        _request: ClaimsTransformRequest,
     ) -> ServiceReply {
         ServiceReply::NotConfigured
     }
