@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::claims::ClaimTransformers;
 use crate::config::Config;
 use crate::keys::jwks::JwksCache;
 use crate::oauth::trusted_issuers::StoreServices;
@@ -15,6 +16,8 @@ pub struct App {
     pub plugins: PluginHost,
     /// What plugins may ask the host during a call.
     pub plugin_services: Arc<dyn HostServices>,
+    /// Identity providers' Rhai claim transformers, compiled once per script version.
+    pub claim_transformers: Arc<ClaimTransformers>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -31,9 +34,15 @@ impl App {
         )?;
         let jwks = JwksCache::new(config.oauth.jwks_endpoint.clone())
             .map_err(crate::store::StoreError::Config)?;
+        let claim_transformers = Arc::new(ClaimTransformers::new(&config.claim_transformer));
         Ok(App {
             config,
-            plugin_services: Arc::new(StoreServices::new(store.clone(), jwks)),
+            plugin_services: Arc::new(StoreServices::new(
+                store.clone(),
+                jwks,
+                claim_transformers.clone(),
+            )),
+            claim_transformers,
             store,
             plugins: PluginHost::default(),
         })

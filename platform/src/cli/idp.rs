@@ -53,6 +53,10 @@ pub enum IdpCommand {
         /// before anything reads them. Repeatable.
         #[arg(long = "claim-mapping", value_name = "REMOTE=LOCAL")]
         claim_mappings: Vec<String>,
+        /// Rhai claim transformer run after the mappings (e.g. `scripts/subject_from_email.rhai`),
+        /// resolved against the server's working directory. Must compile.
+        #[arg(long, value_name = "SCRIPT")]
+        transformer: Option<PathBuf>,
         /// Register it disabled.
         #[arg(long)]
         disabled: bool,
@@ -97,10 +101,23 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
             allowed_subjects,
             allowed_scopes,
             claim_mappings,
+            transformer,
             disabled,
             json,
         } => {
             let claim_mappings = parse_claim_mappings(&claim_mappings)?;
+            if let Some(script) = &transformer {
+                app.claim_transformers
+                    .check(script)
+                    .with_context(|| "--transformer".to_owned())?;
+            }
+            let claim_transformer = transformer
+                .map(|p| {
+                    p.to_str().map(str::to_owned).ok_or_else(|| {
+                        anyhow::anyhow!("--transformer {}: not a UTF-8 path", p.display())
+                    })
+                })
+                .transpose()?;
             let tenant = tenant_or_default(&app, &tenant).to_owned();
             if name.trim().is_empty() || issuer.trim().is_empty() {
                 bail!("--name and --issuer must not be empty");
@@ -144,6 +161,7 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 allowed_scopes: (!allowed_scopes.is_empty()).then_some(allowed_scopes),
                 created_at: crate::clock::now_unix(),
                 claim_mappings,
+                claim_transformer,
             };
             app.store.add_identity_provider(&idp)?;
             if json {
@@ -194,6 +212,10 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                     .map(|(remote, local)| format!("{remote}={local}"))
                     .collect();
                 println!("mappings:    {}", mappings.join(" "));
+                println!(
+                    "transformer: {}",
+                    idp.claim_transformer.as_deref().unwrap_or("(none)")
+                );
                 for pem in &idp.certificates {
                     print!("{pem}");
                 }

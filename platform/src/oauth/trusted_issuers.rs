@@ -1,8 +1,16 @@
 //! The host services grant plugins call, backed by the store: a tenant's trusted token issuers,
-//! their verification keys, and the shared replay cache.
+//! their verification keys, the shared replay cache, and their claim transformers.
 
-use grantor_sdk::{IdentityProviderInfo, VerificationKeys};
+use std::path::Path;
+use std::sync::Arc;
 
+use grantor_sdk::{
+    ClaimsTransformRequest, ClientInfo, IdentityProviderInfo, TransformedClaims, VerificationKeys,
+};
+
+use crate::claims::{
+    ClaimTransformers, ClientContext, ProviderContext, TransformContext, Transformed,
+};
 use crate::keys::jwk::jwk_from_pem;
 use crate::keys::jwks::{JwksCache, JwksError};
 use crate::plugin_host::{HostServices, ServiceReply};
@@ -15,11 +23,20 @@ pub const MAX_JTI_LEN: usize = 256;
 pub struct StoreServices {
     store: Store,
     jwks: JwksCache,
+    transformers: Arc<ClaimTransformers>,
 }
 
 impl StoreServices {
-    pub fn new(store: Store, jwks: JwksCache) -> StoreServices {
-        StoreServices { store, jwks }
+    pub fn new(
+        store: Store,
+        jwks: JwksCache,
+        transformers: Arc<ClaimTransformers>,
+    ) -> StoreServices {
+        StoreServices {
+            store,
+            jwks,
+            transformers,
+        }
     }
 
     fn provider(
@@ -80,6 +97,7 @@ impl HostServices for StoreServices {
             allowed_subjects: provider.allowed_subjects,
             allowed_scopes: provider.allowed_scopes,
             claim_mappings: provider.claim_mappings,
+            claim_transformer: provider.claim_transformer.is_some(),
         };
         match serde_json::to_value(info) {
             Ok(value) => ServiceReply::Ok(value),
@@ -138,6 +156,71 @@ impl HostServices for StoreServices {
             Ok(JtiUse::First) => ServiceReply::Ok(serde_json::Value::Null),
             Ok(JtiUse::Replay) => ServiceReply::Conflict,
             Err(e) => failed("replay cache", e),
+        }
+    }
+
+    fn transform_claims(
+        &self,
+        tenant: &str,
+        client: &ClientInfo,
+        request: ClaimsTransformRequest,
+    ) -> ServiceReply {
+        let provider = match self.provider(tenant, &request.issuer) {
+            Ok(Some(provider)) => provider,
+            Ok(None) => return ServiceReply::NotFound,
+            Err(reply) => return reply,
+        };
+        let Some(script) = provider.claim_transformer.as_deref() else {
+            return ServiceReply::NotConfigured;
+        };
+        let context = TransformContext {
+            tenant: tenant.to_owned(),
+            provider: ProviderContext {
+                name: provider.name.clone(),
+                issuer: provider.issuer.clone(),
+            },
+            client: ClientContext {
+                client_id: client.client_id.clone(),
+                name: client.name.clone(),
+            },
+            requested_scopes: request.requested_scopes,
+        };
+        let started = std::time::Instant::now();
+        let outcome = self.transformers.run(
+            Path::new(script),
+            request.claims,
+            &context,
+            grantor_sdk::wire::UNMAPPABLE_CLAIMS,
+        );
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        let answer = match outcome {
+            Ok(Transformed::Accepted {
+                claims,
+                subject,
+                scopes,
+            }) => TransformedClaims {
+                claims,
+                subject,
+                scopes,
+                rejected: None,
+            },
+            Ok(Transformed::Rejected(message)) => {
+                tracing::info!(tenant, provider = %provider.name, script, elapsed_us, "claim transformer refused the assertion: {message}");
+                TransformedClaims {
+                    claims: Default::default(),
+                    subject: None,
+                    scopes: None,
+                    rejected: Some(message),
+                }
+            }
+            Err(error) => {
+                tracing::error!(tenant, provider = %provider.name, script, elapsed_us, "claim transformer failed: {error}");
+                return ServiceReply::Failed(error.public_description());
+            }
+        };
+        match serde_json::to_value(answer) {
+            Ok(value) => ServiceReply::Ok(value),
+            Err(e) => failed("transformed claims encoding", e),
         }
     }
 }

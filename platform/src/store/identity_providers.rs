@@ -30,6 +30,9 @@ pub struct IdentityProvider {
     /// Declarative claim renames, remote claim name -> local claim name, applied before anything
     /// else reads the claims.
     pub claim_mappings: BTreeMap<String, String>,
+    /// Path of the Rhai claim transformer run after the mappings, if any (resolved against the
+    /// server's working directory).
+    pub claim_transformer: Option<String>,
 }
 
 type Row = (
@@ -45,6 +48,7 @@ type Row = (
     Option<String>,
     i64,
     String,
+    Option<String>,
 );
 
 macro_rules! columns {
@@ -62,6 +66,7 @@ macro_rules! columns {
             identity_providers::allowed_scopes,
             identity_providers::created_at,
             identity_providers::claim_mappings,
+            identity_providers::claim_transformer,
         )
     };
 }
@@ -89,6 +94,7 @@ fn from_row(row: Row) -> Result<IdentityProvider, StoreError> {
         scopes,
         at,
         mappings,
+        transformer,
     ) = row;
     Ok(IdentityProvider {
         tenant_domain,
@@ -104,6 +110,7 @@ fn from_row(row: Row) -> Result<IdentityProvider, StoreError> {
         created_at: at,
         claim_mappings: serde_json::from_str(&mappings)
             .map_err(|e| StoreError::Invalid(format!("stored claim mappings: {e}")))?,
+        claim_transformer: transformer,
     })
 }
 
@@ -138,6 +145,7 @@ impl Store {
                         identity_providers::allowed_scopes.eq(&scopes),
                         identity_providers::created_at.eq(idp.created_at),
                         identity_providers::claim_mappings.eq(&mappings),
+                        identity_providers::claim_transformer.eq(&idp.claim_transformer),
                     ))
                     .execute(conn)
                     .map_err(|e| {
@@ -245,6 +253,7 @@ mod tests {
             allowed_subjects: None,
             allowed_scopes: Some(vec!["read".into()]),
             created_at: 7,
+            claim_transformer: Some("scripts/t.rhai".into()),
         }
     }
 

@@ -56,6 +56,7 @@ diesel::table! {
         allowed_scopes -> Nullable<Text>,
         created_at -> BigInt,
         claim_mappings -> Text,
+        claim_transformer -> Nullable<Text>,
     }
 }
 
