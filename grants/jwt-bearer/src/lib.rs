@@ -14,6 +14,7 @@ mod claims;
 mod scopes;
 mod settings;
 mod strict_json;
+mod transformer;
 mod validity;
 mod verify;
 
@@ -117,24 +118,6 @@ impl JwtBearerGrant {
         if registered.sub.is_none() {
             return Err(invalid_grant("the assertion has no sub claim"));
         }
-        let subject = match claims.get("sub") {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
-            _ => {
-                return Err(invalid_grant(format!(
-                    "the claim mappings of identity provider '{}' leave no usable sub claim",
-                    provider.name
-                )))
-            }
-        };
-        if let Some(allowed) = &provider.allowed_subjects {
-            if !allowed.contains(&subject) {
-                return Err(invalid_grant(format!(
-                    "subject '{}' is not allowed by identity provider '{}'",
-                    shown(&subject),
-                    provider.name
-                )));
-            }
-        }
         let audiences = registered
             .aud
             .as_deref()
@@ -155,15 +138,21 @@ impl JwtBearerGrant {
         validity::check_window(times, now, skew, &self.settings).map_err(invalid_grant)?;
         let exp = registered.exp.unwrap_or(now);
 
-        // 8 before 7: a request refused for its scopes must not use up its assertion.
+        // 7. The provider's claim transformer, on an assertion that passed every check so far.
         let requested = scopes::requested(request.params.get("scope").map(String::as_str))?;
+        let transformed = transformer::apply(host, &provider, claims, requested.as_deref())?;
+        let claims = transformed.claims;
+        let subject = subject_of(&claims, &provider)?;
+
+        // 9 before 8: a request refused for its scopes must not use up its assertion. The
+        // transformer's scopes, when it chose some, stand for the request's.
         let granted = scopes::grant(
-            requested.as_deref(),
+            transformed.scopes.as_deref().or(requested.as_deref()),
             &request.client.allowed_scopes,
             provider.allowed_scopes.as_deref(),
         )?;
 
-        // 7. One use per jti, on every node.
+        // 8. One use per jti, on every node.
         self.record_use(
             host,
             issuer,
@@ -171,7 +160,7 @@ impl JwtBearerGrant {
             exp.saturating_add(skew),
         )?;
 
-        // 9. The grant.
+        // 10. The grant.
         Ok(AuthorizedGrant {
             subject,
             scopes: granted,
@@ -213,6 +202,32 @@ impl JwtBearerGrant {
             }
         }
     }
+}
+
+/// The subject: `sub` after the mappings and the transformer, which the provider must allow.
+fn subject_of(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    provider: &IdentityProviderInfo,
+) -> Result<String, GrantResult> {
+    let subject = match claims.get("sub") {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => {
+            return Err(invalid_grant(format!(
+                "the claim mappings and transformer of identity provider '{}' leave no usable sub claim",
+                provider.name
+            )))
+        }
+    };
+    if let Some(allowed) = &provider.allowed_subjects {
+        if !allowed.contains(&subject) {
+            return Err(invalid_grant(format!(
+                "subject '{}' is not allowed by identity provider '{}'",
+                shown(&subject),
+                provider.name
+            )));
+        }
+    }
+    Ok(subject)
 }
 
 fn find_provider(host: &Host<'_>, issuer: &str) -> Result<IdentityProviderInfo, GrantResult> {
