@@ -190,22 +190,30 @@ pub struct Credentials {
     pub secret: String,
 }
 
-/// A running `grantor serve`, killed on drop.
+/// A running `grantor serve`, killed on drop. Its log (stderr, warnings and errors) goes to a
+/// file beside the configuration, replayed to the test's output if the test fails.
 pub struct Server {
     child: Child,
+    log_path: PathBuf,
     pub base_url: String,
     pub http: reqwest::blocking::Client,
 }
 
 impl Server {
     fn start(config_path: &Path) -> Server {
+        static STARTED: AtomicU32 = AtomicU32::new(0);
+        let log_path = config_path.with_file_name(format!(
+            "server-{}.log",
+            STARTED.fetch_add(1, Ordering::SeqCst)
+        ));
+        let log = std::fs::File::create(&log_path).unwrap();
         let mut child = Command::new(grantor_binary())
             .arg("--config")
             .arg(config_path)
             .arg("serve")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -225,9 +233,15 @@ impl Server {
             .unwrap();
         Server {
             child,
+            log_path,
             base_url,
             http,
         }
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -257,6 +271,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- server log ({}) ---\n{}",
+                self.log_path.display(),
+                self.log()
+            );
+        }
     }
 }
 

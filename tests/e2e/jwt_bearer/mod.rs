@@ -13,3 +13,4 @@ mod jwks_server;
 mod replay_and_scopes;
 mod shape;
 mod subject_audience_time;
+mod transformers;
