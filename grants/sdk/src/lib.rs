@@ -18,8 +18,9 @@ pub mod wire;
 pub use host::{Host, HostReply};
 pub use plugin::GrantHandler;
 pub use wire::{
-    AuthorizedGrant, ClaimsTransformRequest, ClientInfo, GrantError, GrantRequest, GrantResult,
-    IdentityProviderInfo, RequestMetadata, TransformedClaims, VerificationKeys,
+    AuthorizedGrant, ClaimsTransformRequest, ClientAuthentication, ClientInfo, GrantError,
+    GrantRequest, GrantResult, IdentityProviderInfo, RequestMetadata, TransformedClaims,
+    VerificationKeys,
 };
 
 #[cfg(test)]

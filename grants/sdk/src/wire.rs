@@ -23,6 +23,23 @@ pub struct ClientInfo {
     pub name: String,
     pub allowed_scopes: Vec<String>,
     pub allowed_grant_types: Vec<String>,
+    /// How the host knows the client.
+    #[serde(default)]
+    pub authentication: ClientAuthentication,
+}
+
+/// How the client of a request was established.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthentication {
+    /// Its credentials (HTTP Basic or the form), checked by the host.
+    #[default]
+    Credentials,
+    /// None were given: the host took the client bound to the issuer of the request's
+    /// `assertion` (a service-account style identity provider), unverified. The plugin must
+    /// verify that assertion with that provider's keys and check the binding, or refuse with
+    /// `invalid_client`.
+    Assertion,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +121,14 @@ pub struct IdentityProviderInfo {
     /// Whether a claim transformer is attached (`host_transform_claims` runs it).
     #[serde(default)]
     pub claim_transformer: bool,
+    /// Service-account style: the `client_id` this issuer stands for. Its assertions are for
+    /// that client only (and may arrive without client authentication); one without `sub` is for
+    /// the client itself.
+    #[serde(default)]
+    pub service_account_client: Option<String>,
+    /// A claim carrying the requested scopes (space-separated or a list of strings).
+    #[serde(default)]
+    pub scope_claim: Option<String>,
 }
 
 /// Claims the grant validates; a claim mapping may neither read nor write them, so no mapping can

@@ -33,6 +33,12 @@ pub struct IdentityProvider {
     /// Path of the Rhai claim transformer run after the mappings, if any (resolved against the
     /// server's working directory).
     pub claim_transformer: Option<String>,
+    /// Service-account style: the `client_id` of the tenant's client this issuer stands for. Its
+    /// assertions are then accepted for that client only, and may come with no other client
+    /// authentication (RFC 7523 2.1 as Google's libraries use it).
+    pub service_account_client: Option<String>,
+    /// A claim of the assertions carrying the requested scopes (space-separated, or a list).
+    pub scope_claim: Option<String>,
 }
 
 type Row = (
@@ -48,6 +54,8 @@ type Row = (
     Option<String>,
     i64,
     String,
+    Option<String>,
+    Option<String>,
     Option<String>,
 );
 
@@ -67,6 +75,8 @@ macro_rules! columns {
             identity_providers::created_at,
             identity_providers::claim_mappings,
             identity_providers::claim_transformer,
+            identity_providers::service_account_client,
+            identity_providers::scope_claim,
         )
     };
 }
@@ -95,6 +105,8 @@ fn from_row(row: Row) -> Result<IdentityProvider, StoreError> {
         at,
         mappings,
         transformer,
+        service_account_client,
+        scope_claim,
     ) = row;
     Ok(IdentityProvider {
         tenant_domain,
@@ -111,7 +123,29 @@ fn from_row(row: Row) -> Result<IdentityProvider, StoreError> {
         claim_mappings: serde_json::from_str(&mappings)
             .map_err(|e| StoreError::Invalid(format!("stored claim mappings: {e}")))?,
         claim_transformer: transformer,
+        service_account_client,
+        scope_claim,
     })
+}
+
+/// A service-account binding names a client of the provider's own tenant.
+fn require_client(
+    conn: &mut super::DbConnection,
+    tenant_domain: &str,
+    client_id: &str,
+) -> Result<(), StoreError> {
+    use super::schema::service_providers;
+    let count: i64 = service_providers::table
+        .filter(service_providers::tenant_domain.eq(tenant_domain))
+        .filter(service_providers::client_id.eq(client_id))
+        .count()
+        .get_result(conn)?;
+    if count == 0 {
+        return Err(StoreError::NotFound(format!(
+            "client '{client_id}' not found in tenant '{tenant_domain}'"
+        )));
+    }
+    Ok(())
 }
 
 impl Store {
@@ -131,6 +165,9 @@ impl Store {
         self.with_conn(|conn| {
             conn.transaction(|conn| {
                 super::tenants::require_tenant(conn, &idp.tenant_domain)?;
+                if let Some(client_id) = &idp.service_account_client {
+                    require_client(conn, &idp.tenant_domain, client_id)?;
+                }
                 diesel::insert_into(identity_providers::table)
                     .values((
                         identity_providers::tenant_domain.eq(&idp.tenant_domain),
@@ -146,6 +183,9 @@ impl Store {
                         identity_providers::created_at.eq(idp.created_at),
                         identity_providers::claim_mappings.eq(&mappings),
                         identity_providers::claim_transformer.eq(&idp.claim_transformer),
+                        identity_providers::service_account_client
+                            .eq(&idp.service_account_client),
+                        identity_providers::scope_claim.eq(&idp.scope_claim),
                     ))
                     .execute(conn)
                     .map_err(|e| {
@@ -254,6 +294,8 @@ mod tests {
             allowed_scopes: Some(vec!["read".into()]),
             created_at: 7,
             claim_transformer: Some("scripts/t.rhai".into()),
+            service_account_client: None,
+            scope_claim: Some("scope".into()),
         }
     }
 
@@ -300,6 +342,30 @@ mod tests {
                 store.add_identity_provider(&sample("nowhere", "x", "https://x")),
                 Err(StoreError::NotFound(_))
             ));
+            // A service-account binding names a client of the same tenant.
+            let mut bound = sample("acme", "sa", "https://sa");
+            bound.service_account_client = Some("sa-client".into());
+            assert!(matches!(
+                store.add_identity_provider(&bound),
+                Err(StoreError::NotFound(_))
+            ));
+            let client = store
+                .add_client(
+                    &crate::store::clients::tests::sample("acme", "svc", "sa-client-1"),
+                    1,
+                )
+                .unwrap();
+            bound.service_account_client = Some(client.client_id.clone());
+            store.add_identity_provider(&bound).unwrap();
+            assert_eq!(
+                store
+                    .find_identity_provider_by_issuer("acme", "https://sa")
+                    .unwrap()
+                    .unwrap()
+                    .service_account_client,
+                Some(client.client_id)
+            );
+            store.remove_identity_provider("acme", "sa").unwrap();
             let mut keyless = sample("acme", "k", "https://k");
             keyless.certificates.clear();
             assert!(matches!(

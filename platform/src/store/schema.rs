@@ -57,6 +57,8 @@ diesel::table! {
         created_at -> BigInt,
         claim_mappings -> Text,
         claim_transformer -> Nullable<Text>,
+        service_account_client -> Nullable<Text>,
+        scope_claim -> Nullable<Text>,
     }
 }
 
