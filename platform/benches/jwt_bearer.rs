@@ -96,6 +96,7 @@ fn main() {
             name: "app".into(),
             allowed_scopes: vec!["read".into(), "write".into()],
             allowed_grant_types: vec![JWT_BEARER_GRANT_TYPE.into()],
+            authentication: Default::default(),
         },
         params: BTreeMap::from([
             ("grant_type".to_owned(), JWT_BEARER_GRANT_TYPE.to_owned()),

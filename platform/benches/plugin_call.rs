@@ -28,6 +28,7 @@ fn main() {
             name: "app".into(),
             allowed_scopes: vec!["read".into(), "write".into()],
             allowed_grant_types: vec![ECHO.into()],
+            authentication: Default::default(),
         },
         params: BTreeMap::from([
             ("grant_type".to_owned(), ECHO.to_owned()),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::{tenant_or_default, TenantArg};
 use crate::app::App;
@@ -15,54 +15,67 @@ const DEFAULT_CLOCK_SKEW_SECONDS: u32 = 60;
 /// Largest clock skew accepted: more would make `exp` meaningless.
 const MAX_CLOCK_SKEW_SECONDS: u32 = 600;
 
+/// `grantor idp add`.
+#[derive(Debug, Args)]
+pub struct AddIdp {
+    #[command(flatten)]
+    pub tenant: TenantArg,
+    /// Name, unique in the tenant.
+    #[arg(long)]
+    pub name: String,
+    /// The `iss` of its assertions, unique in the tenant.
+    #[arg(long)]
+    pub issuer: String,
+    /// Verification certificate or public key: PEM, or DER (.crt/.cer). Repeatable.
+    #[arg(
+        long = "certificate",
+        value_name = "FILE",
+        required_unless_present = "jwks_uri"
+    )]
+    pub certificates: Vec<PathBuf>,
+    /// JWKS endpoint publishing its keys.
+    #[arg(long, conflicts_with = "certificates")]
+    pub jwks_uri: Option<String>,
+    /// An audience value naming this server for this issuer. Repeatable.
+    #[arg(long = "alias", value_name = "AUD")]
+    pub aliases: Vec<String>,
+    /// Allowed clock skew in seconds.
+    #[arg(long, default_value_t = DEFAULT_CLOCK_SKEW_SECONDS)]
+    pub clock_skew: u32,
+    /// Only these subjects may be asserted (default: any). Repeatable.
+    #[arg(long = "allowed-subject", value_name = "SUB")]
+    pub allowed_subjects: Vec<String>,
+    /// Only these scopes may be granted on its assertions (default: the client's). Repeatable.
+    #[arg(long = "allowed-scope", value_name = "SCOPE")]
+    pub allowed_scopes: Vec<String>,
+    /// Rename a claim of its assertions, `REMOTE=LOCAL` (e.g. `upn=username`, `email=sub`),
+    /// before anything reads them. Repeatable.
+    #[arg(long = "claim-mapping", value_name = "REMOTE=LOCAL")]
+    pub claim_mappings: Vec<String>,
+    /// Rhai claim transformer run after the mappings (e.g. `scripts/subject_from_email.rhai`),
+    /// resolved against the server's working directory. Must compile.
+    #[arg(long, value_name = "SCRIPT")]
+    pub transformer: Option<PathBuf>,
+    /// Service-account style: the issuer stands for this client (its client_id) of the
+    /// tenant. Its assertions are then accepted for that client only, and may be posted with
+    /// no client authentication; an assertion without `sub` is for the client itself.
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub service_account_client: Option<String>,
+    /// A claim carrying the requested scopes (space-separated or a list), e.g. `scope`; a
+    /// `scope` parameter may only narrow them.
+    #[arg(long, value_name = "CLAIM")]
+    pub scope_claim: Option<String>,
+    /// Register it disabled.
+    #[arg(long)]
+    pub disabled: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum IdpCommand {
     /// Register an identity provider from certificates or a JWKS URI.
-    Add {
-        #[command(flatten)]
-        tenant: TenantArg,
-        /// Name, unique in the tenant.
-        #[arg(long)]
-        name: String,
-        /// The `iss` of its assertions, unique in the tenant.
-        #[arg(long)]
-        issuer: String,
-        /// Verification certificate or public key: PEM, or DER (.crt/.cer). Repeatable.
-        #[arg(
-            long = "certificate",
-            value_name = "FILE",
-            required_unless_present = "jwks_uri"
-        )]
-        certificates: Vec<PathBuf>,
-        /// JWKS endpoint publishing its keys.
-        #[arg(long, conflicts_with = "certificates")]
-        jwks_uri: Option<String>,
-        /// An audience value naming this server for this issuer. Repeatable.
-        #[arg(long = "alias", value_name = "AUD")]
-        aliases: Vec<String>,
-        /// Allowed clock skew in seconds.
-        #[arg(long, default_value_t = DEFAULT_CLOCK_SKEW_SECONDS)]
-        clock_skew: u32,
-        /// Only these subjects may be asserted (default: any). Repeatable.
-        #[arg(long = "allowed-subject", value_name = "SUB")]
-        allowed_subjects: Vec<String>,
-        /// Only these scopes may be granted on its assertions (default: the client's). Repeatable.
-        #[arg(long = "allowed-scope", value_name = "SCOPE")]
-        allowed_scopes: Vec<String>,
-        /// Rename a claim of its assertions, `REMOTE=LOCAL` (e.g. `upn=username`, `email=sub`),
-        /// before anything reads them. Repeatable.
-        #[arg(long = "claim-mapping", value_name = "REMOTE=LOCAL")]
-        claim_mappings: Vec<String>,
-        /// Rhai claim transformer run after the mappings (e.g. `scripts/subject_from_email.rhai`),
-        /// resolved against the server's working directory. Must compile.
-        #[arg(long, value_name = "SCRIPT")]
-        transformer: Option<PathBuf>,
-        /// Register it disabled.
-        #[arg(long)]
-        disabled: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    Add(Box<AddIdp>),
     /// List a tenant's identity providers.
     List {
         #[command(flatten)]
@@ -90,21 +103,31 @@ pub enum IdpCommand {
 
 pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
     match command {
-        IdpCommand::Add {
-            tenant,
-            name,
-            issuer,
-            certificates,
-            jwks_uri,
-            aliases,
-            clock_skew,
-            allowed_subjects,
-            allowed_scopes,
-            claim_mappings,
-            transformer,
-            disabled,
-            json,
-        } => {
+        IdpCommand::Add(args) => {
+            let AddIdp {
+                tenant,
+                name,
+                issuer,
+                certificates,
+                jwks_uri,
+                aliases,
+                clock_skew,
+                allowed_subjects,
+                allowed_scopes,
+                claim_mappings,
+                transformer,
+                service_account_client,
+                scope_claim,
+                disabled,
+                json,
+            } = *args;
+            if let Some(claim) = &scope_claim {
+                if claim.trim().is_empty()
+                    || grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&claim.as_str())
+                {
+                    bail!("--scope-claim '{claim}': name a claim other than iss, aud, exp, nbf, iat, jti");
+                }
+            }
             let claim_mappings = parse_claim_mappings(&claim_mappings)?;
             if let Some(script) = &transformer {
                 app.claim_transformers
@@ -162,6 +185,8 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 created_at: crate::clock::now_unix(),
                 claim_mappings,
                 claim_transformer,
+                service_account_client,
+                scope_claim,
             };
             app.store.add_identity_provider(&idp)?;
             if json {
@@ -215,6 +240,14 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 println!(
                     "transformer: {}",
                     idp.claim_transformer.as_deref().unwrap_or("(none)")
+                );
+                println!(
+                    "service account client: {}",
+                    idp.service_account_client.as_deref().unwrap_or("(none)")
+                );
+                println!(
+                    "scope claim: {}",
+                    idp.scope_claim.as_deref().unwrap_or("(none)")
                 );
                 for pem in &idp.certificates {
                     print!("{pem}");

@@ -55,6 +55,7 @@ impl OAuthError {
     pub fn from_plugin(code: &str, description: String) -> OAuthError {
         match code {
             "invalid_request" => Self::invalid_request(description),
+            "invalid_client" => Self::invalid_client(description),
             "invalid_grant" => Self::invalid_grant(description),
             "invalid_scope" => Self::invalid_scope(description),
             "unauthorized_client" => Self::unauthorized_client(description),

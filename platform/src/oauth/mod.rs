@@ -1,5 +1,6 @@
 //! OAuth 2.0: the token endpoint, client authentication, grants and token issuance.
 
+pub mod assertion_client;
 pub mod client_auth;
 pub mod error;
 pub mod grants;

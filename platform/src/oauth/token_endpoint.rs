@@ -3,8 +3,9 @@
 //! on the blocking pool; a plugin grant runs between them under the plugin host's time and
 //! concurrency bounds.
 
-use grantor_sdk::{ClientInfo, GrantRequest, GrantResult, RequestMetadata};
+use grantor_sdk::{ClientAuthentication, ClientInfo, GrantRequest, GrantResult, RequestMetadata};
 
+use super::assertion_client::client_named_by_assertion;
 use super::client_auth::{authenticate_client, extract_client_credentials};
 use super::error::OAuthError;
 use super::grants::{is_built_in_grant_type, run_grant};
@@ -66,9 +67,22 @@ fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAut
     let grant_type = request
         .param("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("missing parameter: grant_type"))?;
-    let credentials = extract_client_credentials(request)?
-        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
-    let client = authenticate_client(&app.store, tenant, &credentials)?;
+    let (client, authentication) = match extract_client_credentials(request)? {
+        Some(credentials) => (
+            authenticate_client(&app.store, tenant, &credentials)?,
+            ClientAuthentication::Credentials,
+        ),
+        None => (
+            client_named_by_assertion(
+                &app.store,
+                tenant,
+                grant_type,
+                request,
+                app.config.oauth.grant_type.jwt.max_assertion_bytes,
+            )?,
+            ClientAuthentication::Assertion,
+        ),
+    };
     let plugin = app.plugins.get(grant_type);
     if plugin.is_none() && !is_built_in_grant_type(grant_type) {
         return Err(OAuthError::unsupported_grant_type(format!(
@@ -82,6 +96,12 @@ fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAut
         )));
     }
     let Some(plugin) = plugin else {
+        if authentication == ClientAuthentication::Assertion {
+            // Only a plugin verifies assertions; a built-in grant needs the client's credentials.
+            return Err(OAuthError::invalid_client(
+                "client authentication is required",
+            ));
+        }
         let grant = run_grant(&app.store, grant_type, request, &client, now)?;
         return issue(app, &client, &grant, now).map(Prepared::Issued);
     };
@@ -93,6 +113,7 @@ fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAut
             name: client.name.clone(),
             allowed_scopes: client.scopes.clone(),
             allowed_grant_types: client.grant_types.clone(),
+            authentication,
         },
         params: request
             .params

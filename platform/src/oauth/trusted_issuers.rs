@@ -98,6 +98,8 @@ impl HostServices for StoreServices {
             allowed_scopes: provider.allowed_scopes,
             claim_mappings: provider.claim_mappings,
             claim_transformer: provider.claim_transformer.is_some(),
+            service_account_client: provider.service_account_client,
+            scope_claim: provider.scope_claim,
         };
         match serde_json::to_value(info) {
             Ok(value) => ServiceReply::Ok(value),

@@ -300,6 +300,7 @@ mod tests {
             name: "app".into(),
             allowed_scopes: vec![],
             allowed_grant_types: vec![],
+            authentication: Default::default(),
         };
         let ctx = CallContext {
             plugin: "p",
