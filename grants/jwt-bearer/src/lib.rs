@@ -19,7 +19,8 @@ mod validity;
 mod verify;
 
 use grantor_sdk::{
-    AuthorizedGrant, GrantHandler, GrantRequest, GrantResult, Host, HostReply, IdentityProviderInfo,
+    AuthorizedGrant, ClientAuthentication, ClientInfo, GrantHandler, GrantRequest, GrantResult,
+    Host, HostReply, IdentityProviderInfo,
 };
 
 use settings::Settings;
@@ -103,6 +104,7 @@ impl JwtBearerGrant {
             .as_deref()
             .ok_or_else(|| invalid_grant("the assertion has no iss claim"))?;
         let provider = find_provider(host, issuer)?;
+        check_binding(&provider, &request.client)?;
         let skew = provider.clock_skew_seconds.clamp(0, MAX_CLOCK_SKEW_SECONDS);
 
         // 6 (first part, see the crate comment). Expired assertions go no further.
@@ -112,10 +114,16 @@ impl JwtBearerGrant {
         verify::verify_signature(host, &provider, &header, &parsed)?;
 
         // The provider's claim mappings, on verified claims, before anything reads them.
-        let claims = claim_mappings::apply(parsed.claims, &provider.claim_mappings);
+        let mut claims = claim_mappings::apply(parsed.claims, &provider.claim_mappings);
 
-        // 5. Subject and audience.
-        if registered.sub.is_none() {
+        // 5. Subject and audience. A service account's assertion without `sub` is for the
+        // client it stands for.
+        if !claims.contains_key("sub") {
+            if let Some(bound) = &provider.service_account_client {
+                claims.insert("sub".into(), serde_json::Value::String(bound.clone()));
+            }
+        }
+        if registered.sub.is_none() && provider.service_account_client.is_none() {
             return Err(invalid_grant("the assertion has no sub claim"));
         }
         let audiences = registered
@@ -140,6 +148,11 @@ impl JwtBearerGrant {
 
         // 7. The provider's claim transformer, on an assertion that passed every check so far.
         let requested = scopes::requested(request.params.get("scope").map(String::as_str))?;
+        let asserted = match &provider.scope_claim {
+            Some(claim) => scopes::from_claim(&claims, claim)?,
+            None => None,
+        };
+        let requested = scopes::within_assertion(requested, asserted)?;
         let transformed = transformer::apply(host, &provider, claims, requested.as_deref())?;
         let claims = transformed.claims;
         let subject = subject_of(&claims, &provider)?;
@@ -165,7 +178,9 @@ impl JwtBearerGrant {
             subject,
             scopes: granted,
             claims,
-            refresh_token_allowed: true,
+            // Refreshing needs client credentials a service account's request did not give.
+            refresh_token_allowed: request.client.authentication
+                == ClientAuthentication::Credentials,
         })
     }
 
@@ -201,6 +216,25 @@ impl JwtBearerGrant {
                 Err(server_error("the replay cache could not record the jti"))
             }
         }
+    }
+}
+
+/// A provider bound to a client (service-account style) speaks for that client only; a request
+/// with no client authentication is accepted only through such a binding (RFC 6749 5.2:
+/// `invalid_client`).
+fn check_binding(provider: &IdentityProviderInfo, client: &ClientInfo) -> Result<(), GrantResult> {
+    let assertion_only = client.authentication == ClientAuthentication::Assertion;
+    match &provider.service_account_client {
+        Some(bound) if *bound == client.client_id => Ok(()),
+        _ if assertion_only => Err(GrantResult::error(
+            "invalid_client",
+            "client authentication is required",
+        )),
+        Some(_) => Err(invalid_grant(format!(
+            "identity provider '{}' is a service account of another client",
+            provider.name
+        ))),
+        None => Ok(()),
     }
 }
 

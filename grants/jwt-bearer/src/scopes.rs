@@ -2,6 +2,7 @@
 //! identity provider (RFC 6749 3.3). The host narrows to the client's once more after the plugin.
 
 use grantor_sdk::GrantResult;
+use serde_json::{Map, Value};
 
 /// The requested scopes; `None` when the request names none.
 pub fn requested(scope: Option<&str>) -> Result<Option<Vec<String>>, GrantResult> {
@@ -13,6 +14,64 @@ pub fn requested(scope: Option<&str>) -> Result<Option<Vec<String>>, GrantResult
     } else {
         Some(scopes)
     })
+}
+
+/// The scopes an assertion's scope claim (the provider's `scope_claim`) carries: a
+/// space-separated string or a list of scope tokens; `None` when it has no such claim.
+pub fn from_claim(
+    claims: &Map<String, Value>,
+    claim: &str,
+) -> Result<Option<Vec<String>>, GrantResult> {
+    let invalid =
+        |why: String| GrantResult::invalid_grant(format!("the assertion's {claim} claim {why}"));
+    let scopes = match claims.get(claim) {
+        None => return Ok(None),
+        Some(Value::String(text)) => grantor_sdk::scope::parse_scope(text).map_err(invalid)?,
+        Some(Value::Array(items)) => {
+            let mut scopes: Vec<String> = Vec::with_capacity(items.len());
+            for item in items {
+                let token = item.as_str().unwrap_or_default();
+                if grantor_sdk::scope::parse_scope(token).map_err(invalid)? != [token] {
+                    return Err(invalid("holds an item that is not one scope".into()));
+                }
+                if !scopes.iter().any(|s| s == token) {
+                    scopes.push(token.to_owned());
+                }
+            }
+            scopes
+        }
+        Some(_) => return Err(invalid("is neither a string nor a list".into())),
+    };
+    Ok(Some(scopes))
+}
+
+/// The request's scopes bounded by the assertion's: a `scope` parameter may only narrow what
+/// the assertion carries (RFC 7523 leaves scope to the request; a signed claim is the tighter
+/// word). An explicit request of which nothing remains is `invalid_scope`.
+pub fn within_assertion(
+    requested: Option<Vec<String>>,
+    asserted: Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, GrantResult> {
+    match (requested, asserted) {
+        (Some(requested), Some(asserted)) => {
+            let kept: Vec<String> = requested
+                .iter()
+                .filter(|s| asserted.contains(s))
+                .cloned()
+                .collect();
+            if kept.is_empty() {
+                return Err(GrantResult::error(
+                    "invalid_scope",
+                    format!(
+                        "none of the requested scopes is among the assertion's: {}",
+                        requested.join(" ")
+                    ),
+                ));
+            }
+            Ok(Some(kept))
+        }
+        (requested, asserted) => Ok(requested.or(asserted)),
+    }
 }
 
 /// The scopes to grant: the request (or, without one, everything allowed) limited to the client's
@@ -53,6 +112,49 @@ mod tests {
         assert_eq!(requested(Some("  ")).unwrap(), None);
         assert_eq!(requested(Some("a b a")).unwrap(), Some(v(&["a", "b"])));
         assert!(requested(Some("a\"b")).is_err());
+    }
+
+    #[test]
+    fn scopes_from_a_claim() {
+        let claims = |v: Value| {
+            let mut m = Map::new();
+            m.insert("scope".into(), v);
+            m
+        };
+        let read = |v: Value| from_claim(&claims(v), "scope");
+        assert_eq!(
+            read(serde_json::json!("a b a")).unwrap(),
+            Some(v(&["a", "b"]))
+        );
+        assert_eq!(
+            read(serde_json::json!(["a", "b"])).unwrap(),
+            Some(v(&["a", "b"]))
+        );
+        assert_eq!(from_claim(&Map::new(), "scope").unwrap(), None);
+        for bad in [
+            serde_json::json!(["a b"]),
+            serde_json::json!([1]),
+            serde_json::json!(7),
+            serde_json::json!("a\"b"),
+        ] {
+            assert!(read(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn a_request_only_narrows_the_assertion() {
+        let asserted = Some(v(&["a", "b"]));
+        assert_eq!(within_assertion(None, asserted.clone()).unwrap(), asserted);
+        assert_eq!(
+            within_assertion(Some(v(&["x"])), None).unwrap(),
+            Some(v(&["x"]))
+        );
+        assert_eq!(
+            within_assertion(Some(v(&["b", "c"])), asserted.clone()).unwrap(),
+            Some(v(&["b"]))
+        );
+        assert!(within_assertion(Some(v(&["c"])), asserted).is_err());
+        assert_eq!(within_assertion(None, None).unwrap(), None);
     }
 
     #[test]
