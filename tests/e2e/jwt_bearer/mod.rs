@@ -11,6 +11,7 @@ mod issuer_and_signature;
 mod jwks;
 mod jwks_server;
 mod replay_and_scopes;
+mod service_accounts;
 mod shape;
 mod subject_audience_time;
 mod transformers;

@@ -1,0 +1,217 @@
+//! Service-account style identity providers (`idp add --service-account-client ID`): the
+//! requests Google's service-account libraries send, with only `grant_type` and `assertion`, no
+//! `sub` or `jti`, scopes in a `scope` claim, a one-hour lifetime and the vendor's token URL as
+//! audience. Accepted only where a provider binds its issuer to a client; `invalid_client`
+//! everywhere else.
+
+use serde_json::{json, Value};
+
+use super::fixture::{good_claims, now, with, IdpKey, JwtSetup, GRANT, ISSUER};
+use crate::harness::{backends, Backend, Credentials, Reply};
+
+const SA_ISSUER: &str = "robot@project.iam.example";
+const VENDOR_AUDIENCE: &str = "https://oauth2.googleapis.com/token";
+
+struct ServiceAccount {
+    setup: JwtSetup,
+    client: Credentials,
+}
+
+impl ServiceAccount {
+    fn start(backend: Backend) -> ServiceAccount {
+        let setup = JwtSetup::start(backend);
+        let client = setup
+            .deployment
+            .add_client("carbon.super", "robot", GRANT, "read,write");
+        let certificate = setup.idp.certificate_path.to_str().unwrap().to_owned();
+        setup.add_idp(&[
+            "--name",
+            "robot-sa",
+            "--issuer",
+            SA_ISSUER,
+            "--certificate",
+            &certificate,
+            "--alias",
+            VENDOR_AUDIENCE,
+            "--service-account-client",
+            &client.id,
+            "--scope-claim",
+            "scope",
+            // Makes the subject visible: only the client itself may be it.
+            "--allowed-subject",
+            &client.id,
+        ]);
+        ServiceAccount { setup, client }
+    }
+
+    /// Claims as a service-account library makes them.
+    fn library_claims(&self, scope: &str) -> Value {
+        let now = now();
+        json!({
+            "iss": SA_ISSUER,
+            "scope": scope,
+            "aud": VENDOR_AUDIENCE,
+            "iat": now,
+            "exp": now + 3600,
+        })
+    }
+
+    /// An assertion-only request: no Authorization header, no client_id.
+    fn post(&self, assertion: &str, extra: &[(&str, &str)]) -> Reply {
+        let mut form = vec![("grant_type", GRANT), ("assertion", assertion)];
+        form.extend_from_slice(extra);
+        self.setup.server.post_form("/oauth2/token", None, &form)
+    }
+}
+
+#[test]
+fn an_assertion_only_request_succeeds_for_a_bound_service_account() {
+    for backend in backends() {
+        let sa = ServiceAccount::start(backend);
+        let key = &sa.setup.idp;
+
+        let reply = sa.post(&key.assertion(&sa.library_claims("read")), &[]);
+        let token = reply.assert_token();
+        assert_eq!(token["scope"], "read");
+        // Refreshing would need the client credentials this request did without.
+        assert!(token.get("refresh_token").is_none(), "{token}");
+
+        // A scope parameter narrows the claim's scopes, never widens them.
+        let reply = sa.post(
+            &key.assertion(&sa.library_claims("read write")),
+            &[("scope", "write")],
+        );
+        assert_eq!(reply.assert_token()["scope"], "write");
+        let reply = sa.post(
+            &key.assertion(&sa.library_claims("read")),
+            &[("scope", "write")],
+        );
+        let description = reply.assert_error(400, "invalid_scope");
+        assert!(
+            description.contains("among the assertion's"),
+            "{description}"
+        );
+
+        // The subject is the client itself: an assertion for someone else meets the allow-list.
+        let other = with(sa.library_claims("read"), json!({"sub": "someone-else"}));
+        let description = sa
+            .post(&key.assertion(&other), &[])
+            .assert_error(400, "invalid_grant");
+        assert!(
+            description.contains("subject 'someone-else' is not allowed"),
+            "{description}"
+        );
+
+        // The issuer is read unverified only to pick the client: a forged assertion naming the
+        // service account still fails its signature check.
+        let forger = IdpKey::rsa(sa.setup.keys_dir.path(), "forger");
+        let description = sa
+            .post(&forger.assertion(&sa.library_claims("read")), &[])
+            .assert_error(400, "invalid_grant");
+        assert!(description.contains("signature"), "{description}");
+
+        // The bound client may also authenticate as usual.
+        let reply = sa.setup.server.token(
+            "/oauth2/token",
+            &sa.client,
+            &[
+                ("grant_type", GRANT),
+                ("assertion", &key.assertion(&sa.library_claims("write"))),
+            ],
+        );
+        assert_eq!(reply.assert_token()["scope"], "write");
+    }
+}
+
+#[test]
+fn assertion_only_requests_are_refused_where_not_enabled() {
+    let sa = ServiceAccount::start(Backend::Sqlite);
+    let key = &sa.setup.idp;
+    let refused = |reply: Reply| {
+        let description = reply.assert_error(401, "invalid_client");
+        assert_eq!(description, "client authentication is required");
+    };
+
+    // An ordinary identity provider's assertion, without client authentication.
+    refused(sa.post(&key.assertion(&good_claims()), &[]));
+    // An unknown issuer, a malformed assertion, none at all.
+    refused(sa.post(
+        &key.assertion(&with(
+            good_claims(),
+            json!({"iss": "https://nobody.example"}),
+        )),
+        &[],
+    ));
+    refused(sa.post("not-a-jwt", &[]));
+    refused(
+        sa.setup
+            .server
+            .post_form("/oauth2/token", None, &[("grant_type", GRANT)]),
+    );
+    // Other grant types never take an assertion for client authentication.
+    refused(sa.setup.server.post_form(
+        "/oauth2/token",
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("assertion", &key.assertion(&sa.library_claims("read"))),
+        ],
+    ));
+
+    // A disabled service-account provider.
+    let certificate = key.certificate_path.to_str().unwrap().to_owned();
+    sa.setup.add_idp(&[
+        "--name",
+        "sleeping-sa",
+        "--issuer",
+        "sleeper@project.iam.example",
+        "--certificate",
+        &certificate,
+        "--alias",
+        VENDOR_AUDIENCE,
+        "--service-account-client",
+        &sa.client.id,
+        "--disabled",
+    ]);
+    refused(sa.post(
+        &key.assertion(&with(
+            sa.library_claims("read"),
+            json!({"iss": "sleeper@project.iam.example"}),
+        )),
+        &[],
+    ));
+
+    // Another client may not present the service account's assertions.
+    let description = sa
+        .setup
+        .exchange(&key.assertion(&sa.library_claims("read")))
+        .assert_error(400, "invalid_grant");
+    assert!(
+        description.contains("service account of another client"),
+        "{description}"
+    );
+    // And the ordinary provider is unaffected.
+    sa.setup
+        .exchange(&key.assertion(&with(good_claims(), json!({"iss": ISSUER}))))
+        .assert_token();
+
+    // A binding names an existing client of the tenant.
+    let out = sa.setup.deployment.cli(&[
+        "idp",
+        "add",
+        "--name",
+        "dangling",
+        "--issuer",
+        "dangling@project.iam.example",
+        "--certificate",
+        &certificate,
+        "--service-account-client",
+        "no-such-client",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("client 'no-such-client' not found"),
+        "{stderr}"
+    );
+}
