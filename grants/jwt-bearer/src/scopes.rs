@@ -28,17 +28,10 @@ pub fn from_claim(
         None => return Ok(None),
         Some(Value::String(text)) => grantor_sdk::scope::parse_scope(text).map_err(invalid)?,
         Some(Value::Array(items)) => {
-            let mut scopes: Vec<String> = Vec::with_capacity(items.len());
-            for item in items {
-                let token = item.as_str().unwrap_or_default();
-                if grantor_sdk::scope::parse_scope(token).map_err(invalid)? != [token] {
-                    return Err(invalid("holds an item that is not one scope".into()));
-                }
-                if !scopes.iter().any(|s| s == token) {
-                    scopes.push(token.to_owned());
-                }
-            }
-            scopes
+            let tokens: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            let tokens =
+                tokens.ok_or_else(|| invalid("holds an item that is not a string".into()))?;
+            grantor_sdk::scope::parse_scope_list(tokens).map_err(invalid)?
         }
         Some(_) => return Err(invalid("is neither a string nor a list".into())),
     };
@@ -54,21 +47,16 @@ pub fn within_assertion(
 ) -> Result<Option<Vec<String>>, GrantResult> {
     match (requested, asserted) {
         (Some(requested), Some(asserted)) => {
-            let kept: Vec<String> = requested
-                .iter()
-                .filter(|s| asserted.contains(s))
-                .cloned()
-                .collect();
-            if kept.is_empty() {
-                return Err(GrantResult::error(
+            match grantor_sdk::scope::narrow_scopes(Some(&requested), &asserted) {
+                Some(kept) => Ok(Some(kept)),
+                None => Err(GrantResult::error(
                     "invalid_scope",
                     format!(
                         "none of the requested scopes is among the assertion's: {}",
                         requested.join(" ")
                     ),
-                ));
+                )),
             }
-            Ok(Some(kept))
         }
         (requested, asserted) => Ok(requested.or(asserted)),
     }

@@ -23,6 +23,24 @@ pub fn parse_scope(text: &str) -> Result<Vec<String>, String> {
     Ok(scopes)
 }
 
+/// A list of scope tokens (a JSON array rather than a `scope` string): each item must be exactly
+/// one valid token; duplicates are dropped, order kept. The error names the offending item.
+pub fn parse_scope_list<'a>(
+    items: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<String>, String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for item in items {
+        if item.is_empty() || item.contains(' ') {
+            return Err(format!("'{}' is not one scope", item.escape_default()));
+        }
+        parse_scope(item)?;
+        if !scopes.iter().any(|s| s == item) {
+            scopes.push(item.to_owned());
+        }
+    }
+    Ok(scopes)
+}
+
 /// The scopes to grant: the request narrowed to `allowed`, or everything allowed when the request
 /// names none. `None` when an explicit, non-empty request keeps nothing (`invalid_scope`; each
 /// side words the refusal for what limited it).
@@ -50,6 +68,15 @@ mod tests {
         assert!(parse_scope("").unwrap().is_empty());
         assert!(parse_scope("a\"b").unwrap_err().contains("a\\\"b"));
         assert!(parse_scope("caf\u{e9}").is_err());
+    }
+
+    #[test]
+    fn lists_hold_one_token_per_item() {
+        assert_eq!(parse_scope_list(["b", "a", "b"]).unwrap(), vec!["b", "a"]);
+        assert!(parse_scope_list([]).unwrap().is_empty());
+        for bad in [["a b"], [""], ["a\"b"]] {
+            assert!(parse_scope_list(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -246,23 +246,10 @@ fn interpret(
     let scopes = match result.scopes {
         None => None,
         Some(ScopesValue::Text(text)) => Some(parse_scopes(&text)?),
-        Some(ScopesValue::List(list)) => {
-            for scope in &list {
-                if parse_scopes(scope)? != [scope.as_str()] {
-                    return Err(TransformError::BadResult(format!(
-                        "'{}', which is not one scope",
-                        scope.escape_default()
-                    )));
-                }
-            }
-            let mut unique: Vec<String> = Vec::with_capacity(list.len());
-            for scope in list {
-                if !unique.contains(&scope) {
-                    unique.push(scope);
-                }
-            }
-            Some(unique)
-        }
+        Some(ScopesValue::List(list)) => Some(
+            grantor_sdk::scope::parse_scope_list(list.iter().map(String::as_str))
+                .map_err(TransformError::BadResult)?,
+        ),
     };
     Ok(Transformed::Accepted {
         claims,
