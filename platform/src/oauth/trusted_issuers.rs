@@ -39,14 +39,14 @@ impl StoreServices {
         }
     }
 
-    fn provider(
-        &self,
-        tenant: &str,
-        issuer: &str,
-    ) -> Result<Option<IdentityProvider>, ServiceReply> {
-        self.store
-            .find_identity_provider_by_issuer(tenant, issuer)
-            .map_err(|e| failed("identity provider lookup", e))
+    /// The tenant's provider with this issuer, or the reply that ends the callback (`NotFound`,
+    /// or `Failed` when the store fails).
+    fn provider(&self, tenant: &str, issuer: &str) -> Result<IdentityProvider, ServiceReply> {
+        match self.store.find_identity_provider_by_issuer(tenant, issuer) {
+            Ok(Some(provider)) => Ok(provider),
+            Ok(None) => Err(ServiceReply::NotFound),
+            Err(e) => Err(failed("identity provider lookup", e)),
+        }
     }
 
     /// Keys from the provider's JWKS endpoint: the one `kid` names (`NotFound` if the key set,
@@ -63,10 +63,15 @@ impl StoreServices {
                 unavailable: Some(reason),
             },
         };
-        match serde_json::to_value(keys) {
-            Ok(value) => ServiceReply::Ok(value),
-            Err(e) => failed("key encoding", e),
-        }
+        encoded("key", keys)
+    }
+}
+
+/// A callback's answer as JSON.
+fn encoded(what: &str, answer: impl serde::Serialize) -> ServiceReply {
+    match serde_json::to_value(answer) {
+        Ok(value) => ServiceReply::Ok(value),
+        Err(e) => failed(&format!("{what} encoding"), e),
     }
 }
 
@@ -79,8 +84,7 @@ fn failed(what: &str, error: impl std::fmt::Display) -> ServiceReply {
 impl HostServices for StoreServices {
     fn find_identity_provider(&self, tenant: &str, issuer: &str) -> ServiceReply {
         let provider = match self.provider(tenant, issuer) {
-            Ok(Some(provider)) => provider,
-            Ok(None) => return ServiceReply::NotFound,
+            Ok(provider) => provider,
             Err(reply) => return reply,
         };
         let info = IdentityProviderInfo {
@@ -101,16 +105,12 @@ impl HostServices for StoreServices {
             service_account_client: provider.service_account_client,
             scope_claim: provider.scope_claim,
         };
-        match serde_json::to_value(info) {
-            Ok(value) => ServiceReply::Ok(value),
-            Err(e) => failed("identity provider encoding", e),
-        }
+        encoded("identity provider", info)
     }
 
     fn verification_keys(&self, tenant: &str, issuer: &str, kid: Option<&str>) -> ServiceReply {
         let provider = match self.provider(tenant, issuer) {
-            Ok(Some(provider)) => provider,
-            Ok(None) => return ServiceReply::NotFound,
+            Ok(provider) => provider,
             Err(reply) => return reply,
         };
         if provider.certificates.is_empty() {
@@ -140,13 +140,13 @@ impl HostServices for StoreServices {
                 keys = named;
             }
         }
-        match serde_json::to_value(VerificationKeys {
-            keys,
-            unavailable: None,
-        }) {
-            Ok(value) => ServiceReply::Ok(value),
-            Err(e) => failed("key encoding", e),
-        }
+        encoded(
+            "key",
+            VerificationKeys {
+                keys,
+                unavailable: None,
+            },
+        )
     }
 
     fn record_jti(&self, tenant: &str, issuer: &str, jti: &str, expires_at: i64) -> ServiceReply {
@@ -168,8 +168,7 @@ impl HostServices for StoreServices {
         request: ClaimsTransformRequest,
     ) -> ServiceReply {
         let provider = match self.provider(tenant, &request.issuer) {
-            Ok(Some(provider)) => provider,
-            Ok(None) => return ServiceReply::NotFound,
+            Ok(provider) => provider,
             Err(reply) => return reply,
         };
         let Some(script) = provider.claim_transformer.as_deref() else {
@@ -220,9 +219,6 @@ impl HostServices for StoreServices {
                 return ServiceReply::Failed(error.public_description());
             }
         };
-        match serde_json::to_value(answer) {
-            Ok(value) => ServiceReply::Ok(value),
-            Err(e) => failed("transformed claims encoding", e),
-        }
+        encoded("transformed claims", answer)
     }
 }
