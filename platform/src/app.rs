@@ -8,11 +8,15 @@ use crate::config::Config;
 use crate::keys::jwks::JwksCache;
 use crate::oauth::trusted_issuers::StoreServices;
 use crate::plugin_host::{HostServices, PluginHost};
-use crate::store::Store;
+use crate::store::{GroupCommitter, Store, StoreOptions};
 
 pub struct App {
     pub config: Config,
     pub store: Store,
+    /// Where token requests' writes go: one transaction per batch of requests.
+    pub writer: GroupCommitter,
+    /// Token requests in flight (`server.max_in_flight`).
+    pub admission: tokio::sync::Semaphore,
     pub plugins: PluginHost,
     /// What plugins may ask the host during a call.
     pub plugin_services: Arc<dyn HostServices>,
@@ -28,15 +32,21 @@ impl App {
     pub fn open(config: Config) -> Result<App, crate::store::StoreError> {
         let store = Store::open(
             &config.database_url(),
-            config.database.pool_size,
-            config.database.busy_timeout_ms,
+            &StoreOptions {
+                pool_size: config.database.pool_size,
+                busy_timeout_ms: config.database.busy_timeout_ms,
+                sqlite_synchronous: config.database.synchronous,
+            },
             &config.server.default_tenant,
         )?;
+        let writer = GroupCommitter::start(&store, config.database.postgres_writers)?;
         let jwks = JwksCache::new(config.oauth.jwks_endpoint.clone())
             .map_err(crate::store::StoreError::Config)?;
         let claim_transformers = Arc::new(ClaimTransformers::new(&config.claim_transformer));
         Ok(App {
+            admission: tokio::sync::Semaphore::new(config.server.max_in_flight),
             config,
+            writer,
             plugin_services: Arc::new(StoreServices::new(
                 store.clone(),
                 jwks,

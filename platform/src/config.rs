@@ -119,6 +119,11 @@ pub struct ServerConfig {
     pub default_tenant: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Token requests served at once; more wait up to `overload_wait_ms` for a place, then get
+    /// `503 temporarily_unavailable` with `Retry-After` instead of a client time-out.
+    pub max_in_flight: usize,
+    /// How long a request beyond `max_in_flight` waits for a place, in milliseconds.
+    pub overload_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -132,6 +137,20 @@ pub struct DatabaseConfig {
     pub pool_size: u32,
     /// How long a request waits for a pooled connection, or SQLite for a lock, in milliseconds.
     pub busy_timeout_ms: u64,
+    /// SQLite: `full` (a returned token survives a power loss) or `normal` (it survives a crash
+    /// of the process; the last commits may be lost on power loss).
+    pub synchronous: crate::store::SqliteSynchronous,
+    /// PostgreSQL: connections that commit batches of token requests' writes side by side
+    /// (SQLite always has one writer).
+    pub postgres_writers: usize,
+    /// How often the server polls the database's change counter, in milliseconds: a change to a
+    /// tenant, client or identity provider (from the CLI or another node) takes effect within
+    /// this interval.
+    pub cache_refresh_interval_ms: u64,
+    /// How often expired tokens and replay keys are deleted, in seconds.
+    pub purge_interval_seconds: u64,
+    /// Rows of each table one purge step deletes; steps follow each other until nothing is left.
+    pub purge_batch: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -248,6 +267,8 @@ impl Default for ServerConfig {
             public_base_url: "http://localhost:9443".to_owned(),
             default_tenant: "carbon.super".to_owned(),
             max_body_bytes: 64 * 1024,
+            max_in_flight: 1024,
+            overload_wait_ms: 100,
         }
     }
 }
@@ -259,6 +280,11 @@ impl Default for DatabaseConfig {
             data_dir: PathBuf::from("data"),
             pool_size: 16,
             busy_timeout_ms: 5000,
+            synchronous: crate::store::SqliteSynchronous::Full,
+            postgres_writers: 4,
+            cache_refresh_interval_ms: 1000,
+            purge_interval_seconds: 600,
+            purge_batch: 1000,
         }
     }
 }
@@ -325,6 +351,26 @@ impl Config {
         }
         if self.database.pool_size == 0 {
             return invalid("database.pool_size", "must be at least 1");
+        }
+        if self.database.postgres_writers == 0
+            || self.database.postgres_writers >= self.database.pool_size as usize
+        {
+            return invalid(
+                "database.postgres_writers",
+                "must be at least 1 and less than database.pool_size (readers need connections too)",
+            );
+        }
+        if self.database.cache_refresh_interval_ms == 0 {
+            return invalid("database.cache_refresh_interval_ms", "must be positive");
+        }
+        if self.database.purge_interval_seconds == 0 || self.database.purge_batch == 0 {
+            return invalid(
+                "database.purge_interval_seconds",
+                "purge_interval_seconds and purge_batch must be positive",
+            );
+        }
+        if self.server.max_in_flight == 0 {
+            return invalid("server.max_in_flight", "must be at least 1");
         }
         if self.plugins.max_concurrency == 0 {
             return invalid("plugins.max_concurrency", "must be at least 1");

@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = grantor::cli::Cli::parse();
-    grantor::cli::init_tracing();
+    let _log_flush = grantor::cli::init_tracing();
     match grantor::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

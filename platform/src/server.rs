@@ -1,7 +1,9 @@
 //! Serving HTTP from an already-bound listener (tests bind port 0), with graceful shutdown.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -14,38 +16,86 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let app = Arc::new(app);
-    let housekeeping = tokio::spawn(purge_replay_cache(app.clone()));
-    let routes = crate::http::routes(app);
+    let housekeeping = [
+        tokio::spawn(follow_changes(app.clone())),
+        tokio::spawn(purge_expired(app.clone())),
+    ];
+    let routes = crate::http::routes(app.clone());
     warp::serve(routes)
         .incoming(listener)
         .graceful(shutdown)
         .run()
         .await;
-    housekeeping.abort();
+    for task in housekeeping {
+        task.abort();
+    }
+    let stats = app.writer.stats();
+    tracing::info!(
+        batches = stats.batches.load(Ordering::Relaxed),
+        requests = stats.jobs.load(Ordering::Relaxed),
+        "group commit totals"
+    );
 }
 
-/// How often expired replay-cache entries are deleted. They never block anything (an expired
-/// entry is replaced on use); purging only keeps the table small.
-const REPLAY_CACHE_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
-
-async fn purge_replay_cache(app: Arc<App>) {
-    let mut interval = tokio::time::interval(REPLAY_CACHE_PURGE_INTERVAL);
+/// Polls the database's change counter, so a tenant, client or identity provider changed by the
+/// CLI or another node takes effect here within `database.cache_refresh_interval_ms`.
+async fn follow_changes(app: Arc<App>) {
+    let every = Duration::from_millis(app.config.database.cache_refresh_interval_ms);
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
         interval.tick().await;
         let store = app.store.clone();
+        match tokio::task::spawn_blocking(move || store.refresh_read_cache()).await {
+            Ok(Ok(changed)) => {
+                if changed {
+                    tracing::debug!("configuration changed: read cache dropped");
+                }
+                if failing {
+                    tracing::info!("change counter readable again");
+                    failing = false;
+                }
+            }
+            // Keep serving from the cache; say so once, not every tick.
+            Ok(Err(e)) if !failing => {
+                tracing::warn!("cannot read the change counter: {e}");
+                failing = true;
+            }
+            Ok(Err(_)) => {}
+            Err(e) => tracing::warn!("change counter task failed: {e}"),
+        }
+    }
+}
+
+/// Deletes expired tokens and replay keys: small steps through the group commit, one after the
+/// other, so requests' commits interleave with them and never wait long.
+async fn purge_expired(app: Arc<App>) {
+    let every = Duration::from_secs(app.config.database.purge_interval_seconds);
+    let batch = i64::from(app.config.database.purge_batch);
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
         let started = std::time::Instant::now();
-        let outcome =
-            tokio::task::spawn_blocking(move || store.purge_expired_jtis(crate::clock::now_unix()))
-                .await;
-        match outcome {
-            Ok(Ok(0)) => {}
-            Ok(Ok(purged)) => tracing::info!(
+        let now = crate::clock::now_unix();
+        let mut purged = 0;
+        loop {
+            match app.writer.purge_expired(now, batch).await {
+                Ok(0) => break,
+                Ok(n) => purged += n,
+                Err(e) => {
+                    tracing::warn!("purge of expired tokens and replay keys failed: {e}");
+                    break;
+                }
+            }
+        }
+        if purged > 0 {
+            tracing::info!(
                 purged,
                 elapsed_ms = started.elapsed().as_millis() as u64,
-                "expired replay-cache entries purged"
-            ),
-            Ok(Err(e)) => tracing::warn!("replay-cache purge failed: {e}"),
-            Err(e) => tracing::warn!("replay-cache purge task failed: {e}"),
+                "expired tokens and replay keys purged"
+            );
         }
     }
 }

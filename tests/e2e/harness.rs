@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
@@ -74,6 +75,9 @@ pub struct Deployment {
     /// This deployment's drop directory (`[plugins] directory`).
     pub plugins_dir: PathBuf,
     _postgres: Option<ScratchPostgres>,
+    /// Base URLs of this deployment's running servers: after a CLI change, the harness waits
+    /// until each has it in effect (servers follow changes within their refresh interval).
+    running: Arc<Mutex<Vec<String>>>,
 }
 
 impl Deployment {
@@ -111,11 +115,25 @@ impl Deployment {
             config_path,
             plugins_dir,
             _postgres: postgres,
+            running: Arc::default(),
         }
     }
 
-    /// Runs `grantor --config <this deployment> ARGS...`.
+    /// Runs `grantor --config <this deployment> ARGS...`; once it succeeded, every running server
+    /// of the deployment has its change in effect.
     pub fn cli(&self, args: &[&str]) -> Output {
+        let out = self.cli_without_waiting(args);
+        if out.status.success() {
+            let running = self.running.lock().unwrap().clone();
+            for base_url in running {
+                wait_until_changes_are_seen(&base_url);
+            }
+        }
+        out
+    }
+
+    /// Runs the CLI and returns at once: running servers may not see its change yet.
+    pub fn cli_without_waiting(&self, args: &[&str]) -> Output {
         Command::new(grantor_binary())
             .arg("--config")
             .arg(&self.config_path)
@@ -161,7 +179,10 @@ impl Deployment {
     }
 
     pub fn start(&self) -> Server {
-        Server::start(&self.config_path)
+        let mut server = Server::start(&self.config_path);
+        self.running.lock().unwrap().push(server.base_url.clone());
+        server.running = Some(self.running.clone());
+        server
     }
 
     /// Drops a built library into this deployment's plugin directory, as an operator would.
@@ -197,6 +218,34 @@ pub struct Server {
     log_path: PathBuf,
     pub base_url: String,
     pub http: reqwest::blocking::Client,
+    running: Option<Arc<Mutex<Vec<String>>>>,
+}
+
+/// Polls `/health` until the server's read cache has caught up with the database's change counter
+/// as it stood when the poll began.
+pub fn wait_until_changes_are_seen(base_url: &str) {
+    let http = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut target = None;
+    loop {
+        let health: Value = http
+            .get(format!("{base_url}/health"))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or(Value::Null);
+        let database = health["database_generation"].as_i64();
+        let target = *target.get_or_insert(database);
+        if let (Some(cached), Some(wanted)) = (health["cache_generation"].as_i64(), target) {
+            if cached >= wanted {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{base_url} did not take up the configuration change: {health}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 impl Server {
@@ -236,12 +285,32 @@ impl Server {
             log_path,
             base_url,
             http,
+            running: None,
         }
     }
 
     /// What the server has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The log once it contains `needle` (lines are written by a background thread, so one may
+    /// land just after the response it belongs to); the log as it is if that never happens.
+    pub fn log_containing(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server with SIGKILL: no shutdown, no flushing, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -269,6 +338,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if let Some(running) = &self.running {
+            running.lock().unwrap().retain(|url| *url != self.base_url);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {

@@ -129,15 +129,23 @@ pub enum ClientCommand {
     },
 }
 
-/// Structured logs to stderr; `RUST_LOG` chooses the level (default `info`).
-pub fn init_tracing() {
+/// Structured logs to stderr; `RUST_LOG` chooses the level (default `info`). Lines are written by
+/// a background thread, off the request path; keep the returned guard alive until exit, since
+/// dropping it flushes what is still queued. The queue never drops a line: when it is full (a
+/// stalled stderr), logging waits.
+pub fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("grantor-log")
+        .finish(std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .try_init();
+    guard
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

@@ -1,4 +1,6 @@
-//! `GET /health`: the process is up and its database answers.
+//! `GET /health`: the process is up and its database answers. It also tells how far this node's
+//! read cache has followed configuration changes: `cache_generation` equal to
+//! `database_generation` means every change made before this request is in effect here.
 
 use warp::http::StatusCode;
 
@@ -8,11 +10,24 @@ use crate::app::SharedApp;
 pub async fn health(app: SharedApp) -> HttpResponse {
     let backend = app.store.backend().name();
     let worker_app = app.clone();
-    let ping = tokio::task::spawn_blocking(move || worker_app.store.ping()).await;
+    let ping = tokio::task::spawn_blocking(move || {
+        // Cache first: a change seen by the cache was in the database before the read below.
+        let cached = worker_app.store.cached_generation();
+        worker_app
+            .store
+            .database_generation()
+            .map(|database| (cached, database))
+    })
+    .await;
     match ping {
-        Ok(Ok(())) => json_response(
+        Ok(Ok((cached, database))) => json_response(
             StatusCode::OK,
-            &serde_json::json!({"status": "ok", "database": backend}),
+            &serde_json::json!({
+                "status": "ok",
+                "database": backend,
+                "cache_generation": cached,
+                "database_generation": database,
+            }),
         ),
         Ok(Err(e)) => {
             tracing::warn!("health check: {e}");

@@ -39,5 +39,11 @@ pub fn oauth_error_response(error: &OAuthError) -> HttpResponse {
             HeaderValue::from_static("Basic realm=\"grantor\""),
         );
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // RFC 9110 10.2.3: when to try again, so clients back off instead of hammering.
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response
 }

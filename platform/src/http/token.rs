@@ -26,6 +26,13 @@ where
     B: Buf,
 {
     let started = Instant::now();
+    // Admission before anything else: past `max_in_flight` a request waits briefly, then is told
+    // to come back, rather than queueing until the client gives up.
+    let Some(_admitted) = admit(&app).await else {
+        return oauth_error_response(&OAuthError::temporarily_unavailable(
+            "the server is at capacity; retry shortly",
+        ));
+    };
     let result = async {
         let request = read_token_request(&app, path_tenant, &raw_query, &headers, body).await?;
         let tenant = request.tenant_domain.clone();
@@ -44,6 +51,23 @@ where
     match result {
         Ok(token) => json_response(StatusCode::OK, &token),
         Err(error) => oauth_error_response(&error),
+    }
+}
+
+async fn admit(app: &SharedApp) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    if let Ok(permit) = app.admission.try_acquire() {
+        return Some(permit);
+    }
+    let wait = std::time::Duration::from_millis(app.config.server.overload_wait_ms);
+    match tokio::time::timeout(wait, app.admission.acquire()).await {
+        Ok(Ok(permit)) => Some(permit),
+        _ => {
+            tracing::warn!(
+                max_in_flight = app.config.server.max_in_flight,
+                "token request turned away: server at capacity"
+            );
+            None
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! then verifies the assertion with that provider's keys and checks the binding. Any other request
 //! without client authentication stays `invalid_client`.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
@@ -28,7 +30,7 @@ pub fn client_named_by_assertion(
     grant_type: &str,
     request: &TokenRequest,
     max_assertion_bytes: usize,
-) -> Result<ServiceProvider, OAuthError> {
+) -> Result<Arc<ServiceProvider>, OAuthError> {
     let refuse = || OAuthError::invalid_client(AUTHENTICATION_REQUIRED);
     if grant_type != JWT_BEARER_GRANT_TYPE {
         return Err(refuse());
@@ -37,13 +39,17 @@ pub fn client_named_by_assertion(
         .param("assertion")
         .and_then(|assertion| unverified_issuer(assertion, max_assertion_bytes))
         .ok_or_else(refuse)?;
-    let Some(provider) = store.find_identity_provider_by_issuer(tenant, &issuer)? else {
+    let Some(provider) = store.cached_identity_provider(tenant, &issuer)? else {
         return Err(refuse());
     };
-    let Some(client_id) = provider.service_account_client.filter(|_| provider.enabled) else {
+    let Some(client_id) = provider
+        .service_account_client
+        .as_deref()
+        .filter(|_| provider.enabled)
+    else {
         return Err(refuse());
     };
-    store.find_client(tenant, &client_id)?.ok_or_else(|| {
+    store.cached_client(tenant, client_id)?.ok_or_else(|| {
         tracing::warn!(
             tenant,
             provider = %provider.name,

@@ -3,6 +3,8 @@
 //! simply not found. Failures are indistinguishable to the caller (no client enumeration) and take
 //! the same work (a hash comparison happens even for an unknown client).
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -11,7 +13,7 @@ use super::wire::TokenRequest;
 use crate::secrets::{hash_secret, verify_secret};
 use crate::store::{ServiceProvider, Store};
 
-const AUTHENTICATION_FAILED: &str = "client authentication failed";
+pub const AUTHENTICATION_FAILED: &str = "client authentication failed";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -108,8 +110,8 @@ pub fn authenticate_client(
     store: &Store,
     tenant_domain: &str,
     credentials: &ClientCredentials,
-) -> Result<ServiceProvider, OAuthError> {
-    let client = store.find_client(tenant_domain, &credentials.client_id)?;
+) -> Result<Arc<ServiceProvider>, OAuthError> {
+    let client = store.cached_client(tenant_domain, &credentials.client_id)?;
     let Some(client) = client else {
         // Spend the same effort as for a known client before failing.
         let _ = verify_secret(&credentials.client_secret, &hash_secret(""));

@@ -1,11 +1,12 @@
 //! Token issuance: opaque access tokens (and refresh tokens when a grant allows them), stored only
-//! as hashes.
+//! as hashes. Issuance decides the tokens and what must be written for them; the token endpoint
+//! commits those writes (with the grant's own) in one transaction before anyone sees a token.
 
 use super::error::OAuthError;
 use super::wire::TokenResponse;
 use crate::config::TokenConfig;
 use crate::secrets::{generate_opaque_token, hash_secret};
-use crate::store::{NewToken, ServiceProvider, Store};
+use crate::store::{NewToken, ServiceProvider, WriteOp};
 
 /// What a grant authorised; issuance turns it into tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,19 +15,37 @@ pub struct AuthorizedGrant {
     pub subject: Option<String>,
     pub scopes: Vec<String>,
     pub issue_refresh_token: bool,
+    /// The hash of the refresh token this grant rotates: consumed in the same transaction that
+    /// stores its successor, so neither exists without the other.
+    pub consumes_refresh_token: Option<String>,
+}
+
+/// Tokens decided but not yet stored: `writes` must commit before `response` is sent.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    pub response: TokenResponse,
+    pub writes: Vec<WriteOp>,
 }
 
 pub fn issue_tokens(
-    store: &Store,
     defaults: &TokenConfig,
     client: &ServiceProvider,
     grant: &AuthorizedGrant,
     now: i64,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<IssuedTokens, OAuthError> {
     let scope = grant.scopes.join(" ");
+    let mut writes = Vec::with_capacity(3);
+    if let Some(token_hash) = &grant.consumes_refresh_token {
+        writes.push(WriteOp::ConsumeRefreshToken {
+            tenant_domain: client.tenant_domain.clone(),
+            client_id: client.client_id.clone(),
+            token_hash: token_hash.clone(),
+            now,
+        });
+    }
     let access_lifetime = lifetime(client.access_token_lifetime, defaults.access_token_lifetime);
-    let access_token = store_new_token(
-        store,
+    let access_token = new_token(
+        &mut writes,
         client,
         grant,
         crate::store::KIND_ACCESS,
@@ -39,8 +58,8 @@ pub fn issue_tokens(
             client.refresh_token_lifetime,
             defaults.refresh_token_lifetime,
         );
-        Some(store_new_token(
-            store,
+        Some(new_token(
+            &mut writes,
             client,
             grant,
             crate::store::KIND_REFRESH,
@@ -51,12 +70,15 @@ pub fn issue_tokens(
     } else {
         None
     };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: access_lifetime,
-        scope,
-        refresh_token,
+    Ok(IssuedTokens {
+        response: TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: access_lifetime,
+            scope,
+            refresh_token,
+        },
+        writes,
     })
 }
 
@@ -68,8 +90,8 @@ fn lifetime(client_value: Option<i64>, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn store_new_token(
-    store: &Store,
+fn new_token(
+    writes: &mut Vec<WriteOp>,
     client: &ServiceProvider,
     grant: &AuthorizedGrant,
     kind: &'static str,
@@ -78,7 +100,7 @@ fn store_new_token(
     lifetime: u64,
 ) -> Result<String, OAuthError> {
     let token = generate_opaque_token().map_err(|e| OAuthError::internal("random", e))?;
-    store.insert_token(&NewToken {
+    writes.push(WriteOp::InsertToken(NewToken {
         token_hash: hash_secret(&token),
         kind,
         tenant_domain: client.tenant_domain.clone(),
@@ -87,7 +109,7 @@ fn store_new_token(
         scope: scope.to_owned(),
         issued_at: now,
         expires_at: now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX)),
-    })?;
+    }));
     Ok(token)
 }
 
@@ -125,9 +147,21 @@ mod tests {
                 subject: Some("alice".into()),
                 scopes: vec!["read".into()],
                 issue_refresh_token: true,
+                consumes_refresh_token: None,
             };
-            let response =
-                issue_tokens(store, &TokenConfig::default(), &client, &grant, 1000).unwrap();
+            let issued = issue_tokens(&TokenConfig::default(), &client, &grant, 1000).unwrap();
+            // Nothing is stored until the writes commit.
+            assert!(store
+                .find_active_token(
+                    "carbon.super",
+                    &hash_secret(&issued.response.access_token),
+                    1001
+                )
+                .unwrap()
+                .is_none());
+            let writer = crate::store::GroupCommitter::start(store, 1).unwrap();
+            writer.commit_blocking(issued.writes).unwrap();
+            let response = issued.response;
             assert_eq!(response.expires_in, 120);
             let refresh = response.refresh_token.clone().unwrap();
             let stored = store

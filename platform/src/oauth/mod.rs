@@ -5,6 +5,7 @@ pub mod client_auth;
 pub mod error;
 pub mod grants;
 pub mod issuance;
+pub mod request_services;
 pub mod scopes;
 pub mod token_endpoint;
 pub mod trusted_issuers;

@@ -1,29 +1,34 @@
-//! The token endpoint's logic (RFC 6749 3.2), independent of HTTP, in three steps: `prepare`
-//! (tenant, client authentication, grant type checks, built-in grants) and `finish` (issuance) run
-//! on the blocking pool; a plugin grant runs between them under the plugin host's time and
-//! concurrency bounds.
+//! The token endpoint's logic (RFC 6749 3.2), independent of HTTP: `prepare` (tenant, client
+//! authentication, grant type checks, built-in grants) runs on the blocking pool, reading through
+//! the store's cache; a plugin grant runs under the plugin host's time and concurrency bounds;
+//! issuance decides the tokens; then everything the request writes (replay keys, consumed refresh
+//! token, new tokens) commits in one transaction of the group commit, and only then is the
+//! response built. A request refused at commit wrote nothing.
 
 use grantor_sdk::{ClientAuthentication, ClientInfo, GrantRequest, GrantResult, RequestMetadata};
 
+use std::sync::Arc;
+
 use super::assertion_client::client_named_by_assertion;
-use super::client_auth::{authenticate_client, extract_client_credentials};
+use super::client_auth::{authenticate_client, extract_client_credentials, AUTHENTICATION_FAILED};
 use super::error::OAuthError;
-use super::grants::{is_built_in_grant_type, run_grant};
-use super::issuance::{issue_tokens, AuthorizedGrant};
+use super::grants::{invalid_refresh_token, is_built_in_grant_type, run_grant};
+use super::issuance::{issue_tokens, AuthorizedGrant, IssuedTokens};
+use super::request_services::{RequestServices, REPLAYED_ASSERTION};
 use super::scopes::narrow_scopes;
 use super::wire::{TokenRequest, TokenResponse};
 use crate::app::{App, SharedApp};
 use crate::plugin_host::{GrantPlugin, PluginCallError};
-use crate::store::ServiceProvider;
+use crate::store::{ApplyError, ServiceProvider, WriteRefusal};
 
 /// Parameters that never cross into a plugin.
 const CLIENT_CREDENTIAL_PARAMS: &[&str] = &["client_id", "client_secret"];
 
 enum Prepared {
-    Issued(TokenResponse),
+    Issued(Arc<ServiceProvider>, IssuedTokens),
     Plugin {
-        plugin: std::sync::Arc<GrantPlugin>,
-        client: ServiceProvider,
+        plugin: Arc<GrantPlugin>,
+        client: Arc<ServiceProvider>,
         request: Box<GrantRequest>,
     },
 }
@@ -35,20 +40,56 @@ pub async fn process_token_request(
 ) -> Result<TokenResponse, OAuthError> {
     let worker = app.clone();
     let prepared = blocking(move || prepare(&worker, &request, crate::clock::now_unix())).await?;
-    let (plugin, client, grant_request) = match prepared {
-        Prepared::Issued(response) => return Ok(response),
+    let (client, issued) = match prepared {
+        Prepared::Issued(client, issued) => (client, issued),
         Prepared::Plugin {
             plugin,
             client,
             request,
-        } => (plugin, client, request),
+        } => {
+            let request_id = request.metadata.request_id.clone();
+            let services = Arc::new(RequestServices::new(app.plugin_services.clone()));
+            let result = plugin
+                .handle(*request, services.clone())
+                .await
+                .map_err(|e| plugin_failure(&request_id, e))?;
+            let mut issued = finish_plugin_grant(&app, &client, result, crate::clock::now_unix())?;
+            // The plugin's replay keys first: a replay fails before any token is written.
+            let mut writes = services.take_staged_writes();
+            writes.append(&mut issued.writes);
+            issued.writes = writes;
+            (client, issued)
+        }
     };
-    let request_id = grant_request.metadata.request_id.clone();
-    let result = plugin
-        .handle(*grant_request, app.plugin_services.clone())
-        .await
-        .map_err(|e| plugin_failure(&request_id, e))?;
-    blocking(move || finish_plugin_grant(&app, &client, result, crate::clock::now_unix())).await
+    commit(&app, &client, issued).await
+}
+
+/// Commits what the request writes; the response exists for the client only after that.
+async fn commit(
+    app: &App,
+    client: &ServiceProvider,
+    issued: IssuedTokens,
+) -> Result<TokenResponse, OAuthError> {
+    match app.writer.commit(issued.writes).await {
+        Ok(()) => {
+            tracing::info!(
+                tenant = %client.tenant_domain,
+                client_id = %client.client_id,
+                scope = %issued.response.scope,
+                "token issued"
+            );
+            Ok(issued.response)
+        }
+        Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken)) => {
+            Err(OAuthError::invalid_grant(REPLAYED_ASSERTION))
+        }
+        Err(ApplyError::Refused(WriteRefusal::RefreshTokenSpent)) => Err(invalid_refresh_token()),
+        Err(ApplyError::Refused(WriteRefusal::OwnerRemoved)) => {
+            // Removed after this request authenticated it: it is no client any more.
+            Err(OAuthError::invalid_client(AUTHENTICATION_FAILED))
+        }
+        Err(ApplyError::Store(e)) => Err(OAuthError::internal("token storage", e)),
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -61,7 +102,7 @@ async fn blocking<T: Send + 'static>(
 
 fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAuthError> {
     let tenant = &request.tenant_domain;
-    if app.store.find_active_tenant(tenant)?.is_none() {
+    if !app.store.cached_tenant_is_active(tenant)? {
         return Err(OAuthError::unknown_tenant(tenant));
     }
     let grant_type = request
@@ -103,7 +144,8 @@ fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAut
             ));
         }
         let grant = run_grant(&app.store, grant_type, request, &client, now)?;
-        return issue(app, &client, &grant, now).map(Prepared::Issued);
+        let issued = issue_tokens(&app.config.oauth.token, &client, &grant, now)?;
+        return Ok(Prepared::Issued(client, issued));
     };
     let request = GrantRequest {
         tenant: tenant.clone(),
@@ -143,7 +185,7 @@ fn finish_plugin_grant(
     client: &ServiceProvider,
     result: GrantResult,
     now: i64,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<IssuedTokens, OAuthError> {
     let granted = match result {
         GrantResult::Granted(granted) => granted,
         GrantResult::Error(e) => {
@@ -156,24 +198,9 @@ fn finish_plugin_grant(
         scopes,
         issue_refresh_token: granted.refresh_token_allowed
             && client.allows_grant_type(super::grants::REFRESH_TOKEN),
+        consumes_refresh_token: None,
     };
-    issue(app, client, &grant, now)
-}
-
-fn issue(
-    app: &App,
-    client: &ServiceProvider,
-    grant: &AuthorizedGrant,
-    now: i64,
-) -> Result<TokenResponse, OAuthError> {
-    let response = issue_tokens(&app.store, &app.config.oauth.token, client, grant, now)?;
-    tracing::info!(
-        tenant = %client.tenant_domain,
-        client_id = %client.client_id,
-        scope = %response.scope,
-        "token issued"
-    );
-    Ok(response)
+    issue_tokens(&app.config.oauth.token, client, &grant, now)
 }
 
 fn plugin_failure(request_id: &str, error: PluginCallError) -> OAuthError {

@@ -1,8 +1,10 @@
-//! The host services grant plugins call, backed by the store: a tenant's trusted token issuers,
-//! their verification keys, the shared replay cache, and their claim transformers.
+//! The host services grant plugins call, backed by the store's read cache: a tenant's trusted
+//! token issuers, their verification keys (certificates turned into JWKs once, cached by content),
+//! and their claim transformers. Replay keys are staged per request (`request_services.rs`).
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use grantor_sdk::{
     ClaimsTransformRequest, ClientInfo, IdentityProviderInfo, TransformedClaims, VerificationKeys,
@@ -14,16 +16,18 @@ use crate::claims::{
 use crate::keys::jwk::jwk_from_pem;
 use crate::keys::jwks::{JwksCache, JwksError};
 use crate::plugin_host::{HostServices, ServiceReply};
-use crate::store::{IdentityProvider, JtiUse, Store};
+use crate::store::{IdentityProvider, Store};
 
-/// Longest `jti` kept in the replay cache; longer ids are refused rather than truncated (two
-/// distinct ids must never collide).
-pub const MAX_JTI_LEN: usize = 256;
+/// Certificates kept as parsed JWKs before the cache is emptied and refilled on use.
+const MAX_CACHED_CERTIFICATES: usize = 4096;
 
 pub struct StoreServices {
     store: Store,
     jwks: JwksCache,
     transformers: Arc<ClaimTransformers>,
+    /// PEM text -> its JWK: openssl parses a certificate once, not on every request. Keyed by
+    /// content, so a provider re-registered with another certificate simply misses.
+    certificate_keys: RwLock<HashMap<String, serde_json::Value>>,
 }
 
 impl StoreServices {
@@ -36,13 +40,36 @@ impl StoreServices {
             store,
             jwks,
             transformers,
+            certificate_keys: RwLock::default(),
         }
+    }
+
+    fn certificate_key(&self, pem: &str) -> Result<serde_json::Value, String> {
+        let cached = self
+            .certificate_keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(pem)
+            .cloned();
+        if let Some(jwk) = cached {
+            return Ok(jwk);
+        }
+        let jwk = jwk_from_pem(pem).map_err(|e| e.to_string())?;
+        let mut keys = self
+            .certificate_keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= MAX_CACHED_CERTIFICATES {
+            keys.clear();
+        }
+        keys.insert(pem.to_owned(), jwk.clone());
+        Ok(jwk)
     }
 
     /// The tenant's provider with this issuer, or the reply that ends the callback (`NotFound`,
     /// or `Failed` when the store fails).
-    fn provider(&self, tenant: &str, issuer: &str) -> Result<IdentityProvider, ServiceReply> {
-        match self.store.find_identity_provider_by_issuer(tenant, issuer) {
+    fn provider(&self, tenant: &str, issuer: &str) -> Result<Arc<IdentityProvider>, ServiceReply> {
+        match self.store.cached_identity_provider(tenant, issuer) {
             Ok(Some(provider)) => Ok(provider),
             Ok(None) => Err(ServiceReply::NotFound),
             Err(e) => Err(failed("identity provider lookup", e)),
@@ -93,17 +120,17 @@ impl HostServices for StoreServices {
             } else {
                 "certificates".into()
             },
-            name: provider.name,
-            issuer: provider.issuer,
-            aliases: provider.aliases,
+            name: provider.name.clone(),
+            issuer: provider.issuer.clone(),
+            aliases: provider.aliases.clone(),
             enabled: provider.enabled,
             clock_skew_seconds: provider.clock_skew_seconds,
-            allowed_subjects: provider.allowed_subjects,
-            allowed_scopes: provider.allowed_scopes,
-            claim_mappings: provider.claim_mappings,
+            allowed_subjects: provider.allowed_subjects.clone(),
+            allowed_scopes: provider.allowed_scopes.clone(),
+            claim_mappings: provider.claim_mappings.clone(),
             claim_transformer: provider.claim_transformer.is_some(),
-            service_account_client: provider.service_account_client,
-            scope_claim: provider.scope_claim,
+            service_account_client: provider.service_account_client.clone(),
+            scope_claim: provider.scope_claim.clone(),
         };
         encoded("identity provider", info)
     }
@@ -121,7 +148,7 @@ impl HostServices for StoreServices {
         }
         let mut keys = Vec::with_capacity(provider.certificates.len());
         for pem in &provider.certificates {
-            match jwk_from_pem(pem) {
+            match self.certificate_key(pem) {
                 Ok(jwk) => keys.push(jwk),
                 Err(e) => {
                     return failed(&format!("key of identity provider '{}'", provider.name), e)
@@ -147,18 +174,6 @@ impl HostServices for StoreServices {
                 unavailable: None,
             },
         )
-    }
-
-    fn record_jti(&self, tenant: &str, issuer: &str, jti: &str, expires_at: i64) -> ServiceReply {
-        if jti.len() > MAX_JTI_LEN {
-            return ServiceReply::Failed(format!("jti longer than {MAX_JTI_LEN} bytes"));
-        }
-        let now = crate::clock::now_unix();
-        match self.store.record_jti(tenant, issuer, jti, expires_at, now) {
-            Ok(JtiUse::First) => ServiceReply::Ok(serde_json::Value::Null),
-            Ok(JtiUse::Replay) => ServiceReply::Conflict,
-            Err(e) => failed("replay cache", e),
-        }
     }
 
     fn transform_claims(

@@ -89,6 +89,26 @@ impl DatabaseTarget {
 pub struct DbConnectionManager {
     target: DatabaseTarget,
     busy_timeout_ms: u64,
+    synchronous: SqliteSynchronous,
+}
+
+/// SQLite's `synchronous` setting in WAL mode. `full` syncs the log at every commit, so a committed
+/// token survives a power loss; `normal` survives a crash of the process (SIGKILL) but may lose the
+/// last commits on power loss. Group commit makes one sync serve a whole batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+impl SqliteSynchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Normal => "NORMAL",
+        }
+    }
 }
 
 impl ManageConnection for DbConnectionManager {
@@ -100,12 +120,15 @@ impl ManageConnection for DbConnectionManager {
         match self.target.backend {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(s)?;
-                // WAL lets readers run beside the writer; busy_timeout makes writers queue instead
-                // of failing with `database is locked`; foreign keys give us ON DELETE CASCADE.
+                // WAL lets readers run beside the writer; busy_timeout makes a write wait for
+                // another process's (the CLI's) instead of failing with `database is locked`; on
+                // the token path only the group commit's one writer writes, so it never waits
+                // there; foreign keys give us ON DELETE CASCADE.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                    self.busy_timeout_ms
+                     PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout_ms,
+                    self.synchronous.pragma()
                 ))?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -126,17 +149,20 @@ pub type DbPool = Pool<DbConnectionManager>;
 
 pub fn build_pool(
     target: DatabaseTarget,
-    size: u32,
-    busy_timeout_ms: u64,
+    options: &super::StoreOptions,
 ) -> Result<DbPool, StoreError> {
     target.prepare()?;
     Pool::builder()
-        .max_size(size)
+        .max_size(options.pool_size)
         .min_idle(Some(1))
-        .connection_timeout(Duration::from_millis(busy_timeout_ms.max(1000)))
+        .connection_timeout(Duration::from_millis(options.busy_timeout_ms.max(1000)))
+        // r2d2 would otherwise run a test query on every checkout; a broken connection is found
+        // by `has_broken` on return and by the failing statement itself.
+        .test_on_check_out(false)
         .build(DbConnectionManager {
             target,
-            busy_timeout_ms,
+            busy_timeout_ms: options.busy_timeout_ms,
+            synchronous: options.sqlite_synchronous,
         })
         .map_err(StoreError::from)
 }

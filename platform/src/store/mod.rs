@@ -1,23 +1,29 @@
 //! The store: everything that persists, through Diesel, on SQLite (embedded default) or PostgreSQL
 //! (several stateless nodes sharing one database). One code path serves both backends.
 //!
-//! Store calls are blocking; async code reaches them through `tokio::task::spawn_blocking`.
+//! Store calls are blocking; async code reaches them through `tokio::task::spawn_blocking`, except
+//! the group commit (`GroupCommitter`), which has its own writer threads and an async front.
+//! The token path reads through `read_cache` and writes through the group commit; the management
+//! commands use the plain queries.
 //! A database failure is always a `StoreError`, never "not found".
 
 mod clients;
 mod connection;
+mod group_commit;
 mod identity_providers;
-mod replay_cache;
+mod read_cache;
 mod schema;
 mod tenants;
 mod tokens;
+mod writes;
 
 pub use clients::{NewServiceProvider, ServiceProvider};
-pub use connection::{Backend, DatabaseTarget, DbConnection};
+pub use connection::{Backend, DatabaseTarget, DbConnection, SqliteSynchronous};
+pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;
-pub use replay_cache::JtiUse;
 pub use tenants::Tenant;
 pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
+pub use writes::{ApplyError, WriteOp, WriteRefusal};
 
 use diesel::r2d2::PooledConnection;
 
@@ -33,6 +39,8 @@ pub enum StoreError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("database query: {0}")]
     Query(#[from] diesel::result::Error),
+    #[error("database commit: {0}")]
+    Commit(String),
     #[error("database migration: {0}")]
     Migration(String),
     #[error("{0}")]
@@ -48,22 +56,45 @@ pub enum StoreError {
 pub struct Store {
     pool: DbPool,
     backend: Backend,
+    read_cache: std::sync::Arc<read_cache::ReadCache>,
+}
+
+/// How the store connects; `StoreOptions::default()` suits tests and one-shot commands.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub pool_size: u32,
+    pub busy_timeout_ms: u64,
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            pool_size: 4,
+            busy_timeout_ms: 5000,
+            sqlite_synchronous: SqliteSynchronous::Full,
+        }
+    }
 }
 
 impl Store {
     /// Connects, applies migrations and makes sure the default tenant exists.
     pub fn open(
         url: &str,
-        pool_size: u32,
-        busy_timeout_ms: u64,
+        options: &StoreOptions,
         default_tenant: &str,
     ) -> Result<Store, StoreError> {
         let target = DatabaseTarget::parse(url)?;
         let backend = target.backend;
-        let pool = connection::build_pool(target, pool_size, busy_timeout_ms)?;
-        let store = Store { pool, backend };
+        let pool = connection::build_pool(target, options)?;
+        let store = Store {
+            pool,
+            backend,
+            read_cache: Default::default(),
+        };
         store.with_conn(connection::run_migrations)?;
         store.ensure_tenant(default_tenant, crate::clock::now_unix())?;
+        store.refresh_read_cache()?;
         Ok(store)
     }
 
@@ -81,12 +112,6 @@ impl Store {
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         f(&mut conn)
-    }
-
-    /// Cheap liveness check for `/health`.
-    pub fn ping(&self) -> Result<(), StoreError> {
-        use diesel::r2d2::R2D2Connection;
-        self.with_conn(|c| Ok(c.ping()?))
     }
 }
 

@@ -78,3 +78,10 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    cache_generation (id) {
+        id -> Integer,
+        value -> BigInt,
+    }
+}

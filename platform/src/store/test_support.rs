@@ -14,11 +14,11 @@ pub const POSTGRES_URL_VAR: &str = "TEST_POSTGRES_URL";
 pub fn for_each_backend(test: impl Fn(&Store)) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    test(&Store::open(&url, 4, 5000, "carbon.super").unwrap());
+    test(&Store::open(&url, &Default::default(), "carbon.super").unwrap());
 
     if let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) {
         let db = ScratchPostgres::create(&admin_url);
-        test(&Store::open(&db.url, 4, 5000, "carbon.super").unwrap());
+        test(&Store::open(&db.url, &Default::default(), "carbon.super").unwrap());
     }
 }
 

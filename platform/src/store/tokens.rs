@@ -8,7 +8,7 @@ use super::{Store, StoreError};
 pub const KIND_ACCESS: &str = "access";
 pub const KIND_REFRESH: &str = "refresh";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewToken {
     pub token_hash: String,
     pub kind: &'static str,
@@ -38,19 +38,10 @@ pub struct StoredToken {
 impl Store {
     pub fn insert_token(&self, token: &NewToken) -> Result<(), StoreError> {
         self.with_conn(|conn| {
-            diesel::insert_into(tokens::table)
-                .values((
-                    tokens::token_hash.eq(&token.token_hash),
-                    tokens::token_kind.eq(token.kind),
-                    tokens::tenant_domain.eq(&token.tenant_domain),
-                    tokens::client_id.eq(&token.client_id),
-                    tokens::subject.eq(&token.subject),
-                    tokens::scope.eq(&token.scope),
-                    tokens::issued_at.eq(token.issued_at),
-                    tokens::expires_at.eq(token.expires_at),
-                ))
-                .execute(conn)?;
-            Ok(())
+            super::writes::insert_token(conn, token).map_err(|e| match e {
+                super::ApplyError::Store(e) => e,
+                refused => StoreError::Invalid(refused.to_string()),
+            })
         })
     }
 
@@ -70,45 +61,6 @@ impl Store {
                 .select(StoredToken::as_select())
                 .first(conn)
                 .optional()?)
-        })
-    }
-
-    /// Takes a refresh token for one use: the active refresh token with this hash, issued to this
-    /// client in this tenant, is revoked and returned. Of two requests racing with the same token
-    /// only one gets it (the revocation is conditional on the token being unrevoked).
-    pub fn consume_refresh_token(
-        &self,
-        tenant_domain: &str,
-        client_id: &str,
-        token_hash: &str,
-        now: i64,
-    ) -> Result<Option<StoredToken>, StoreError> {
-        self.with_conn(|conn| {
-            let active = tokens::table
-                .filter(tokens::token_hash.eq(token_hash))
-                .filter(tokens::tenant_domain.eq(tenant_domain))
-                .filter(tokens::client_id.eq(client_id))
-                .filter(tokens::token_kind.eq(KIND_REFRESH))
-                .filter(tokens::expires_at.gt(now))
-                .filter(tokens::revoked_at.is_null());
-            let Some(token) = active
-                .select(StoredToken::as_select())
-                .first(conn)
-                .optional()?
-            else {
-                return Ok(None);
-            };
-            let revoked = diesel::update(active)
-                .set(tokens::revoked_at.eq(Some(now)))
-                .execute(conn)?;
-            Ok((revoked == 1).then_some(token))
-        })
-    }
-
-    /// Deletes tokens that expired before `now`; returns how many.
-    pub fn purge_expired_tokens(&self, now: i64) -> Result<usize, StoreError> {
-        self.with_conn(|conn| {
-            Ok(diesel::delete(tokens::table.filter(tokens::expires_at.le(now))).execute(conn)?)
         })
     }
 }
@@ -163,17 +115,27 @@ mod tests {
             };
             store.insert_token(&refresh).unwrap();
             // Only its own client may use it, only as a refresh token, only once.
+            let writer = crate::store::GroupCommitter::start(store, 2).unwrap();
             let take = |client: &str, hash: &str| {
-                store
-                    .consume_refresh_token("carbon.super", client, hash, 150)
-                    .unwrap()
+                writer.commit_blocking(vec![crate::store::WriteOp::ConsumeRefreshToken {
+                    tenant_domain: "carbon.super".into(),
+                    client_id: client.into(),
+                    token_hash: hash.into(),
+                    now: 150,
+                }])
             };
-            assert!(take("other", "sha256:def").is_none());
-            assert!(take("cid", "sha256:abc").is_none());
-            assert_eq!(take("cid", "sha256:def").unwrap().scope, "read");
-            assert!(take("cid", "sha256:def").is_none());
-            assert_eq!(store.purge_expired_tokens(199).unwrap(), 0);
-            assert_eq!(store.purge_expired_tokens(200).unwrap(), 2);
+            let spent = |r: Result<(), crate::store::ApplyError>| {
+                matches!(
+                    r,
+                    Err(crate::store::ApplyError::Refused(
+                        crate::store::WriteRefusal::RefreshTokenSpent
+                    ))
+                )
+            };
+            assert!(spent(take("other", "sha256:def")));
+            assert!(spent(take("cid", "sha256:abc")));
+            take("cid", "sha256:def").unwrap();
+            assert!(spent(take("cid", "sha256:def")));
         });
     }
 }

@@ -17,5 +17,6 @@ pub fn authorize(
         subject: None,
         scopes,
         issue_refresh_token: false,
+        consumes_refresh_token: None,
     })
 }

@@ -4,6 +4,8 @@
 mod client_credentials;
 mod refresh_token;
 
+pub use refresh_token::invalid_token as invalid_refresh_token;
+
 use super::error::OAuthError;
 use super::issuance::AuthorizedGrant;
 use super::wire::TokenRequest;

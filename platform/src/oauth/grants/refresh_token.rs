@@ -1,6 +1,8 @@
 //! The refresh token grant (RFC 6749 6): a refresh token is exchanged, once, for a new access
 //! token and a new refresh token (rotation, RFC 9700 4.14.2), for the same subject and at most the
-//! same scopes. A refresh token used twice is refused the second time.
+//! same scopes. A refresh token used twice is refused the second time: it is consumed in the
+//! transaction that stores its successor, conditional on being unrevoked, so of two racing
+//! requests exactly one commits.
 
 use crate::oauth::error::OAuthError;
 use crate::oauth::issuance::AuthorizedGrant;
@@ -55,25 +57,17 @@ pub fn authorize(
             "none of the refresh token's scopes is still allowed for this client",
         ));
     }
-    if store
-        .consume_refresh_token(
-            &client.tenant_domain,
-            &client.client_id,
-            &previous.token_hash,
-            now,
-        )?
-        .is_none()
-    {
-        return Err(invalid_token());
-    }
     Ok(AuthorizedGrant {
         subject: previous.subject,
         scopes,
         issue_refresh_token: true,
+        consumes_refresh_token: Some(previous.token_hash),
     })
 }
 
-fn invalid_token() -> OAuthError {
+/// The refusal for a refresh token that is unknown, expired, spent, or another client's; the
+/// token endpoint gives the same one when the token turns out spent at commit.
+pub fn invalid_token() -> OAuthError {
     OAuthError::invalid_grant(
         "the refresh token is invalid, expired, already used, or was issued to another client",
     )

@@ -1,0 +1,10 @@
+DROP TRIGGER tenants_changed_insert;
+DROP TRIGGER tenants_changed_update;
+DROP TRIGGER tenants_changed_delete;
+DROP TRIGGER service_providers_changed_insert;
+DROP TRIGGER service_providers_changed_update;
+DROP TRIGGER service_providers_changed_delete;
+DROP TRIGGER identity_providers_changed_insert;
+DROP TRIGGER identity_providers_changed_update;
+DROP TRIGGER identity_providers_changed_delete;
+DROP TABLE cache_generation;

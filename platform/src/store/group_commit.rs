@@ -1,0 +1,431 @@
+//! Group commit: the writes of concurrent token requests are committed together, one transaction
+//! per batch, each request inside its own savepoint. A request waits for exactly one commit, and
+//! its reply is sent only after that commit returned, so what it was promised is durable.
+//!
+//! SQLite gets one writer thread (the only writer on the hot path, so no request ever sleeps in
+//! SQLite's busy handler); PostgreSQL gets a few, each draining the shared queue into its own
+//! batches on its own connection, so several WAL flushes overlap. A request whose writes the
+//! database refuses (a replay key taken, a refresh token spent) or that fails is rolled back to its
+//! savepoint alone; the rest of its batch commits.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use tokio::sync::oneshot;
+
+use super::schema::{jwt_replay_cache as cache, tokens};
+use super::writes::{apply_writes, ApplyError, WriteOp};
+use super::{Backend, DbConnection, Store, StoreError};
+
+/// Most requests one transaction carries; a larger backlog is split over several commits.
+const MAX_BATCH: usize = 256;
+
+enum Work {
+    Request(Vec<WriteOp>),
+    /// Deletes up to `limit` expired rows of each table (tokens, replay keys).
+    Purge {
+        now: i64,
+        limit: i64,
+    },
+}
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Result<usize, ApplyError>>,
+}
+
+/// Counters for operators and benchmarks: how well requests share commits.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    pub batches: AtomicU64,
+    pub jobs: AtomicU64,
+}
+
+/// The queue in front of the writer threads. Dropping it stops them once the queue is drained.
+pub struct GroupCommitter {
+    queue: Sender<Job>,
+    stats: Arc<CommitStats>,
+}
+
+impl GroupCommitter {
+    /// Starts the writers: one for SQLite, `postgres_writers` for PostgreSQL.
+    pub fn start(store: &Store, postgres_writers: usize) -> Result<GroupCommitter, StoreError> {
+        let writers = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => postgres_writers.max(1),
+        };
+        let (queue, receiver) = std::sync::mpsc::channel();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let stats = Arc::new(CommitStats::default());
+        for n in 0..writers {
+            let (store, receiver, stats) = (store.clone(), receiver.clone(), stats.clone());
+            std::thread::Builder::new()
+                .name(format!("grantor-writer-{n}"))
+                .spawn(move || run_writer(&store, &receiver, &stats))
+                .map_err(|e| StoreError::Config(format!("cannot start a writer thread: {e}")))?;
+        }
+        Ok(GroupCommitter { queue, stats })
+    }
+
+    /// Commits one request's writes together with other requests' and returns once they are
+    /// durable (or refused, or failed: then none of them landed).
+    pub async fn commit(&self, ops: Vec<WriteOp>) -> Result<(), ApplyError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.submit(Work::Request(ops)).await.map(|_| ())
+    }
+
+    /// Deletes up to `limit` expired tokens and up to `limit` expired replay keys in one short
+    /// write; returns how many rows went.
+    pub async fn purge_expired(&self, now: i64, limit: i64) -> Result<usize, ApplyError> {
+        self.submit(Work::Purge { now, limit }).await
+    }
+
+    /// `commit` for synchronous callers (tests).
+    #[cfg(test)]
+    pub fn commit_blocking(&self, ops: Vec<WriteOp>) -> Result<(), ApplyError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job {
+                work: Work::Request(ops),
+                reply,
+            })
+            .map_err(|_| stopped())?;
+        answer.blocking_recv().map_err(|_| stopped())?.map(|_| ())
+    }
+
+    pub fn stats(&self) -> &CommitStats {
+        &self.stats
+    }
+
+    async fn submit(&self, work: Work) -> Result<usize, ApplyError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { work, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> ApplyError {
+    ApplyError::Store(StoreError::Commit("the database writer has stopped".into()))
+}
+
+fn run_writer(store: &Store, receiver: &Mutex<Receiver<Job>>, stats: &CommitStats) {
+    while let Some(batch) = next_batch(receiver) {
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        commit_batch(store, batch);
+    }
+}
+
+/// Blocks for the first job, then takes whatever else is already queued. `None` once the queue
+/// is closed and empty.
+fn next_batch(receiver: &Mutex<Receiver<Job>>) -> Option<Vec<Job>> {
+    // A writer that panicked while holding the lock left the receiver intact: keep using it.
+    let receiver = receiver.lock().unwrap_or_else(|e| e.into_inner());
+    let first = receiver.recv().ok()?;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match receiver.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+fn commit_batch(store: &Store, batch: Vec<Job>) {
+    let outcomes = store
+        .conn()
+        .and_then(|mut conn| run_transaction(&mut *conn, store.backend(), &batch));
+    match outcomes {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            tracing::error!(requests = batch.len(), "group commit failed: {e}");
+            let reason = e.to_string();
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Err(ApplyError::Store(StoreError::Commit(reason.clone()))));
+            }
+        }
+    }
+}
+
+/// One transaction for the whole batch, one savepoint per job. `Err` means nothing committed.
+fn run_transaction(
+    conn: &mut DbConnection,
+    backend: Backend,
+    batch: &[Job],
+) -> Result<Vec<Result<usize, ApplyError>>, StoreError> {
+    // IMMEDIATE takes SQLite's write lock up front, so a CLI write in progress is waited for once
+    // here rather than discovered halfway through the batch.
+    conn.batch_execute(match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    })?;
+    let outcomes = batch
+        .iter()
+        .map(|job| run_in_savepoint(conn, &job.work))
+        .collect::<Result<Vec<_>, StoreError>>();
+    let committed = outcomes.and_then(|outcomes| {
+        conn.batch_execute("COMMIT")?;
+        Ok(outcomes)
+    });
+    if committed.is_err() {
+        // Best effort: a broken connection is dropped by the pool anyway.
+        let _ = conn.batch_execute("ROLLBACK");
+    }
+    committed
+}
+
+/// The job's outcome, or `Err` when the savepoint itself could not be handled (then the whole
+/// transaction is abandoned).
+fn run_in_savepoint(
+    conn: &mut DbConnection,
+    work: &Work,
+) -> Result<Result<usize, ApplyError>, StoreError> {
+    conn.batch_execute("SAVEPOINT request")?;
+    let outcome = match work {
+        Work::Request(ops) => apply_writes(conn, ops).map(|()| 0),
+        Work::Purge { now, limit } => purge_expired(conn, *now, *limit),
+    };
+    if outcome.is_err() {
+        conn.batch_execute("ROLLBACK TO SAVEPOINT request")?;
+    }
+    conn.batch_execute("RELEASE SAVEPOINT request")?;
+    Ok(outcome)
+}
+
+/// At most about `limit` rows of each table per call (rows sharing the cut-off second go
+/// together), oldest first, so a purge never holds the writer for long.
+fn purge_expired(conn: &mut DbConnection, now: i64, limit: i64) -> Result<usize, ApplyError> {
+    let offset = limit.max(1) - 1;
+    let token_cutoff: Option<i64> = tokens::table
+        .filter(tokens::expires_at.le(now))
+        .select(tokens::expires_at)
+        .order(tokens::expires_at)
+        .offset(offset)
+        .first(conn)
+        .optional()?;
+    let tokens_gone = diesel::delete(
+        tokens::table.filter(tokens::expires_at.le(token_cutoff.unwrap_or(now).min(now))),
+    )
+    .execute(conn)?;
+    let key_cutoff: Option<i64> = cache::table
+        .filter(cache::expires_at.lt(now))
+        .select(cache::expires_at)
+        .order(cache::expires_at)
+        .offset(offset)
+        .first(conn)
+        .optional()?;
+    let keys_gone = match key_cutoff {
+        Some(cutoff) => {
+            diesel::delete(cache::table.filter(cache::expires_at.le(cutoff))).execute(conn)?
+        }
+        None => diesel::delete(cache::table.filter(cache::expires_at.lt(now))).execute(conn)?,
+    };
+    Ok(tokens_gone + keys_gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::for_each_backend;
+    use crate::store::{NewToken, WriteRefusal, KIND_ACCESS, KIND_REFRESH};
+
+    const T: &str = "carbon.super";
+
+    fn replay_key(tenant: &str, issuer: &str, jti: &str, expires_at: i64, now: i64) -> WriteOp {
+        WriteOp::RecordReplayKey {
+            tenant_domain: tenant.into(),
+            issuer: issuer.into(),
+            jti: jti.into(),
+            expires_at,
+            now,
+        }
+    }
+
+    fn token(hash: &str, kind: &'static str, expires_at: i64) -> WriteOp {
+        WriteOp::InsertToken(NewToken {
+            token_hash: hash.into(),
+            kind,
+            tenant_domain: T.into(),
+            client_id: "cid-1".into(),
+            subject: Some("alice".into()),
+            scope: "read".into(),
+            issued_at: 100,
+            expires_at,
+        })
+    }
+
+    fn with_client(store: &Store) -> GroupCommitter {
+        let client = crate::store::clients::tests::sample(T, "app", "cid-1");
+        store.add_client(&client, 1).unwrap();
+        GroupCommitter::start(store, 3).unwrap()
+    }
+
+    fn is_replay(outcome: &Result<(), ApplyError>) -> bool {
+        matches!(
+            outcome,
+            Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken))
+        )
+    }
+
+    fn token_exists(store: &Store, hash: &str) -> bool {
+        store.find_active_token(T, hash, 101).unwrap().is_some()
+    }
+
+    #[test]
+    fn a_replay_key_is_taken_once_per_tenant_and_issuer_until_it_expires() {
+        for_each_backend(|store| {
+            store.ensure_tenant("acme", 0).unwrap();
+            let writer = with_client(store);
+            let commit = |op| writer.commit_blocking(vec![op]);
+            commit(replay_key(T, "iss", "a", 200, 100)).unwrap();
+            assert!(is_replay(&commit(replay_key(T, "iss", "a", 300, 150))));
+            // Another issuer or tenant has its own namespace.
+            commit(replay_key(T, "iss2", "a", 200, 100)).unwrap();
+            commit(replay_key("acme", "iss", "a", 200, 100)).unwrap();
+            // Once the first assertion has expired, its id no longer blocks.
+            commit(replay_key(T, "iss", "a", 400, 201)).unwrap();
+            assert!(is_replay(&commit(replay_key(T, "iss", "a", 400, 202))));
+            // A tenant that does not exist (removed meanwhile) is not a replay.
+            let missing = commit(replay_key("nope", "iss", "a", 400, 202));
+            assert!(
+                matches!(
+                    missing,
+                    Err(ApplyError::Refused(WriteRefusal::OwnerRemoved))
+                ),
+                "{missing:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn racing_requests_with_one_replay_key_have_one_winner() {
+        for_each_backend(|store| {
+            let writer = with_client(store);
+            let outcomes: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..16)
+                    .map(|n| {
+                        let writer = &writer;
+                        s.spawn(move || {
+                            writer.commit_blocking(vec![
+                                replay_key(T, "iss", "race", 999, 1),
+                                token(&format!("sha256:race-{n}"), KIND_ACCESS, 999),
+                            ])
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+            assert_eq!(outcomes.iter().filter(|o| is_replay(o)).count(), 15);
+            // Only the winner's token exists: a loser's writes went with its savepoint.
+            let issued = (0..16)
+                .filter(|n| token_exists(store, &format!("sha256:race-{n}")))
+                .count();
+            assert_eq!(issued, 1);
+        });
+    }
+
+    #[test]
+    fn a_failure_between_the_writes_of_a_request_leaves_none_of_them() {
+        for_each_backend(|store| {
+            let writer = with_client(store);
+            writer
+                .commit_blocking(vec![token("sha256:existing", KIND_ACCESS, 999)])
+                .unwrap();
+            // The third write fails (its hash is taken): the replay key and the first token, written
+            // before it, must not remain.
+            let failed = writer.commit_blocking(vec![
+                replay_key(T, "iss", "half", 999, 1),
+                token("sha256:new-access", KIND_ACCESS, 999),
+                token("sha256:existing", KIND_REFRESH, 999),
+            ]);
+            assert!(matches!(failed, Err(ApplyError::Store(_))), "{failed:?}");
+            assert!(!token_exists(store, "sha256:new-access"));
+            // The replay key was not kept: the same jti is accepted now.
+            writer
+                .commit_blocking(vec![replay_key(T, "iss", "half", 999, 1)])
+                .unwrap();
+        });
+    }
+
+    #[test]
+    fn one_batch_commits_its_good_requests_beside_a_refused_one() {
+        for_each_backend(|store| {
+            let writer = with_client(store);
+            writer
+                .commit_blocking(vec![replay_key(T, "iss", "used", 999, 1)])
+                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            // Submitted together, so they can share a batch.
+            let outcomes = runtime.block_on(async {
+                let good = (0..20).map(|n| {
+                    writer.commit(vec![
+                        replay_key(T, "iss", &format!("j{n}"), 999, 1),
+                        token(&format!("sha256:t{n}"), KIND_ACCESS, 999),
+                    ])
+                });
+                let bad = writer.commit(vec![
+                    replay_key(T, "iss", "used", 999, 1),
+                    token("sha256:bad", KIND_ACCESS, 999),
+                ]);
+                let (good, bad) = tokio::join!(futures_util::future::join_all(good), bad);
+                (good, bad)
+            });
+            assert!(outcomes.0.iter().all(|o| o.is_ok()));
+            assert!(is_replay(&outcomes.1));
+            assert!((0..20).all(|n| token_exists(store, &format!("sha256:t{n}"))));
+            assert!(!token_exists(store, "sha256:bad"));
+        });
+    }
+
+    #[test]
+    fn purges_take_expired_rows_in_bounded_batches() {
+        for_each_backend(|store| {
+            let writer = with_client(store);
+            for n in 0..5 {
+                writer
+                    .commit_blocking(vec![
+                        token(&format!("sha256:p{n}"), KIND_ACCESS, 100 + n),
+                        replay_key(T, "iss", &format!("p{n}"), 100 + n, 1),
+                    ])
+                    .unwrap();
+            }
+            writer
+                .commit_blocking(vec![token("sha256:live", KIND_ACCESS, 10_000)])
+                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let purge = |limit| {
+                runtime
+                    .block_on(writer.purge_expired(1_000, limit))
+                    .unwrap()
+            };
+            // Two tokens and two keys per call, then the rest; the live token stays.
+            assert_eq!(purge(2), 4);
+            assert_eq!(purge(2), 4);
+            assert_eq!(purge(2), 2);
+            assert_eq!(purge(2), 0);
+            assert!(store
+                .find_active_token(T, "sha256:live", 101)
+                .unwrap()
+                .is_some());
+        });
+    }
+}

@@ -1,0 +1,160 @@
+//! What one token request writes, as data: the replay key of its assertion, a refresh token it
+//! consumes, the tokens it issues. A request's writes are applied together inside one savepoint of
+//! a group commit (`group_commit.rs`): all of them land, or none do. Applying never decides
+//! anything a grant has not already decided, except the two races the database settles: a replay
+//! key already taken, and a refresh token already spent.
+
+use diesel::prelude::*;
+
+use super::schema::{jwt_replay_cache as cache, tokens};
+use super::{is_unique_violation, DbConnection, NewToken, StoreError, KIND_REFRESH};
+
+/// One write of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// An assertion's replay key (its `jti`), kept until `expires_at`. An expired entry with the
+    /// same key no longer blocks it and is replaced.
+    RecordReplayKey {
+        tenant_domain: String,
+        issuer: String,
+        jti: String,
+        expires_at: i64,
+        now: i64,
+    },
+    /// Revokes an active refresh token of this client (rotation); it must still be unrevoked when
+    /// the write lands, so of two requests racing with one token only one succeeds.
+    ConsumeRefreshToken {
+        tenant_domain: String,
+        client_id: String,
+        token_hash: String,
+        now: i64,
+    },
+    InsertToken(NewToken),
+}
+
+/// Why the database refused a request's writes although each was well formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteRefusal {
+    /// The replay key was already recorded and has not expired: the assertion was used before.
+    ReplayKeyTaken,
+    /// The refresh token was revoked, expired or consumed by another request.
+    RefreshTokenSpent,
+    /// The client or tenant the writes belong to was removed after the request read it (the
+    /// read cache follows removals within its refresh interval; the database is exact).
+    OwnerRemoved,
+}
+
+/// The outcome of applying one request's writes.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("refused: {0:?}")]
+    Refused(WriteRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for ApplyError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                ApplyError::Refused(WriteRefusal::OwnerRemoved)
+            }
+            e => ApplyError::Store(StoreError::Query(e)),
+        }
+    }
+}
+
+/// Applies one request's writes in order on a connection inside the caller's transaction. The
+/// caller rolls back (to its savepoint) on any error.
+pub fn apply_writes(conn: &mut DbConnection, ops: &[WriteOp]) -> Result<(), ApplyError> {
+    for op in ops {
+        match op {
+            WriteOp::RecordReplayKey {
+                tenant_domain,
+                issuer,
+                jti,
+                expires_at,
+                now,
+            } => record_replay_key(conn, tenant_domain, issuer, jti, *expires_at, *now)?,
+            WriteOp::ConsumeRefreshToken {
+                tenant_domain,
+                client_id,
+                token_hash,
+                now,
+            } => consume_refresh_token(conn, tenant_domain, client_id, token_hash, *now)?,
+            WriteOp::InsertToken(token) => insert_token(conn, token)?,
+        }
+    }
+    Ok(())
+}
+
+fn record_replay_key(
+    conn: &mut DbConnection,
+    tenant_domain: &str,
+    issuer: &str,
+    jti: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), ApplyError> {
+    let key = cache::tenant_domain
+        .eq(tenant_domain)
+        .and(cache::issuer.eq(issuer))
+        .and(cache::jti.eq(jti));
+    diesel::delete(cache::table.filter(key).filter(cache::expires_at.lt(now))).execute(conn)?;
+    let inserted = diesel::insert_into(cache::table)
+        .values((
+            cache::tenant_domain.eq(tenant_domain),
+            cache::issuer.eq(issuer),
+            cache::jti.eq(jti),
+            cache::expires_at.eq(expires_at),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(()),
+        // The primary key settles races between requests, batches and nodes alike.
+        Err(e) if is_unique_violation(&e) => Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn consume_refresh_token(
+    conn: &mut DbConnection,
+    tenant_domain: &str,
+    client_id: &str,
+    token_hash: &str,
+    now: i64,
+) -> Result<(), ApplyError> {
+    let revoked = diesel::update(
+        tokens::table
+            .filter(tokens::token_hash.eq(token_hash))
+            .filter(tokens::tenant_domain.eq(tenant_domain))
+            .filter(tokens::client_id.eq(client_id))
+            .filter(tokens::token_kind.eq(KIND_REFRESH))
+            .filter(tokens::expires_at.gt(now))
+            .filter(tokens::revoked_at.is_null()),
+    )
+    .set(tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    if revoked == 1 {
+        Ok(())
+    } else {
+        Err(ApplyError::Refused(WriteRefusal::RefreshTokenSpent))
+    }
+}
+
+pub(super) fn insert_token(conn: &mut DbConnection, token: &NewToken) -> Result<(), ApplyError> {
+    diesel::insert_into(tokens::table)
+        .values((
+            tokens::token_hash.eq(&token.token_hash),
+            tokens::token_kind.eq(token.kind),
+            tokens::tenant_domain.eq(&token.tenant_domain),
+            tokens::client_id.eq(&token.client_id),
+            tokens::subject.eq(&token.subject),
+            tokens::scope.eq(&token.scope),
+            tokens::issued_at.eq(token.issued_at),
+            tokens::expires_at.eq(token.expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
