@@ -14,6 +14,10 @@ use serde_json::Value;
 
 pub const POSTGRES_URL_VAR: &str = "TEST_POSTGRES_URL";
 
+/// How often test servers poll for configuration changes (`database.cache_refresh_interval_ms`):
+/// shorter than the default, so waiting for a CLI change to take effect costs little.
+pub const CACHE_REFRESH_MS: u64 = 100;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -78,6 +82,8 @@ pub struct Deployment {
     /// Base URLs of this deployment's running servers: after a CLI change, the harness waits
     /// until each has it in effect (servers follow changes within their refresh interval).
     running: Arc<Mutex<Vec<String>>>,
+    /// `sqlite://FILE` or `postgres://...`: tests that look at what was stored read it here.
+    pub database_url: String,
 }
 
 impl Deployment {
@@ -104,7 +110,7 @@ impl Deployment {
             &config_path,
             format!(
                 "[server]\nbind = \"127.0.0.1:0\"\n\
-                 [database]\nurl = \"{url}\"\npool_size = 8\n\
+                 [database]\nurl = \"{url}\"\npool_size = 8\ncache_refresh_interval_ms = {CACHE_REFRESH_MS}\n\
                  [plugins]\ndirectory = \"{}\"\n{extra}",
                 plugins_dir.display()
             ),
@@ -116,6 +122,7 @@ impl Deployment {
             plugins_dir,
             _postgres: postgres,
             running: Arc::default(),
+            database_url: url,
         }
     }
 
@@ -179,7 +186,12 @@ impl Deployment {
     }
 
     pub fn start(&self) -> Server {
-        let mut server = Server::start(&self.config_path);
+        self.start_with_env(&[])
+    }
+
+    /// Starts a server with `GRANTOR_*` overrides in its environment.
+    pub fn start_with_env(&self, env: &[(&str, &str)]) -> Server {
+        let mut server = Server::start(&self.config_path, env);
         self.running.lock().unwrap().push(server.base_url.clone());
         server.running = Some(self.running.clone());
         server
@@ -249,7 +261,7 @@ pub fn wait_until_changes_are_seen(base_url: &str) {
 }
 
 impl Server {
-    fn start(config_path: &Path) -> Server {
+    fn start(config_path: &Path, env: &[(&str, &str)]) -> Server {
         static STARTED: AtomicU32 = AtomicU32::new(0);
         let log_path = config_path.with_file_name(format!(
             "server-{}.log",
@@ -261,6 +273,7 @@ impl Server {
             .arg(config_path)
             .arg("serve")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

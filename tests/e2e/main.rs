@@ -9,3 +9,4 @@ mod idp;
 mod jwt_bearer;
 mod plugins;
 mod token_endpoint;
+mod write_path;

@@ -1,6 +1,6 @@
 //! The operator's command line: `serve`, and `tenant` / `client` management against the same
-//! database a running server uses (the server reads the store on every request, so changes apply
-//! without a restart).
+//! database a running server uses (servers poll the database's change counter, so a change takes
+//! effect without a restart, within `database.cache_refresh_interval_ms`).
 
 mod assertion;
 mod idp;

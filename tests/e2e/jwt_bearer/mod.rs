@@ -6,7 +6,7 @@
 mod algorithms;
 mod claim_mappings;
 mod exchange;
-mod fixture;
+pub mod fixture;
 mod issuer_and_signature;
 mod jwks;
 mod jwks_server;

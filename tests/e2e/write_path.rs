@@ -1,0 +1,278 @@
+//! What speed work could break: a response is sent only after its writes are durable (a token
+//! returned, or an assertion accepted, survives a SIGKILL of the server right after); one refresh
+//! token races to one success; a configuration change reaches every node within its refresh
+//! interval; past `max_in_flight` a request is told to retry instead of waiting forever.
+
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::{PgConnection, SqliteConnection};
+use serde_json::Value;
+
+use crate::harness::{backends, registration, Backend, Credentials, Deployment, Server};
+use crate::jwt_bearer::fixture::{good_claims, JwtSetup, GRANT, ISSUER};
+
+diesel::table! {
+    tokens (token_hash) {
+        token_hash -> Text,
+    }
+}
+
+/// The stored form of a token (`platform/src/secrets.rs`: SHA-256, hex, with its scheme).
+fn stored_hash(token: &str) -> String {
+    let digest = openssl::sha::sha256(token.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// How many of these tokens the database holds, read directly (no server involved).
+fn stored_token_count(deployment: &Deployment, tokens_issued: &[String]) -> usize {
+    let hashes: Vec<String> = tokens_issued.iter().map(|t| stored_hash(t)).collect();
+    let query = tokens::table
+        .filter(tokens::token_hash.eq_any(&hashes))
+        .count();
+    let url = &deployment.database_url;
+    let count: i64 = match url.strip_prefix("sqlite://") {
+        Some(path) => query
+            .get_result(&mut SqliteConnection::establish(path).unwrap())
+            .unwrap(),
+        None => query
+            .get_result(&mut PgConnection::establish(url).unwrap())
+            .unwrap(),
+    };
+    count as usize
+}
+
+#[test]
+fn tokens_and_accepted_assertions_survive_a_sigkill_right_after_the_responses() {
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        // Concurrent requests, so responses come out of shared commits.
+        let issued: Vec<(String, Value)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..8)
+                            .map(|_| {
+                                let assertion = setup.idp.assertion(&good_claims());
+                                let reply = setup.exchange(&assertion);
+                                (assertion, reply.assert_token().clone())
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let JwtSetup {
+            deployment,
+            server,
+            client,
+            ..
+        } = setup;
+        server.kill();
+
+        let mut returned = Vec::new();
+        for (_, token) in &issued {
+            returned.push(token["access_token"].as_str().unwrap().to_owned());
+            returned.push(token["refresh_token"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(
+            stored_token_count(&deployment, &returned),
+            returned.len(),
+            "{backend:?}: a token the server returned is missing after SIGKILL"
+        );
+        let restarted = deployment.start();
+        for (assertion, _) in &issued {
+            let reply = restarted.token(
+                "/oauth2/token",
+                &client,
+                &[("grant_type", GRANT), ("assertion", assertion)],
+            );
+            let description = reply.assert_error(400, "invalid_grant");
+            assert!(
+                description.contains("already been used"),
+                "{backend:?}: {description}"
+            );
+        }
+        // And the refresh tokens work after the restart.
+        let refresh = issued[0].1["refresh_token"].as_str().unwrap();
+        restarted
+            .token(
+                "/oauth2/token",
+                &client,
+                &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+            )
+            .assert_token();
+    }
+}
+
+#[test]
+fn racing_uses_of_one_refresh_token_have_exactly_one_winner() {
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        for round in 0..3 {
+            let reply = setup.exchange(&setup.idp.assertion(&good_claims()));
+            let refresh = reply.assert_token()["refresh_token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let replies: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..12)
+                    .map(|_| {
+                        s.spawn(|| {
+                            setup.server.token(
+                                "/oauth2/token",
+                                &setup.client,
+                                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+                            )
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let won: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+            assert_eq!(won.len(), 1, "round {round} on {backend:?}: {replies:?}");
+            for lost in replies.iter().filter(|r| r.status != 200) {
+                lost.assert_error(400, "invalid_grant");
+            }
+            // The winner's successor is a working refresh token.
+            let next = won[0].json["refresh_token"].as_str().unwrap();
+            setup
+                .server
+                .token(
+                    "/oauth2/token",
+                    &setup.client,
+                    &[("grant_type", "refresh_token"), ("refresh_token", next)],
+                )
+                .assert_token();
+        }
+    }
+}
+
+/// Polls until `check` holds, failing after `bound` plus a margin for a busy machine.
+fn eventually(what: &str, bound: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn client_credentials(server: &Server, client: &Credentials) -> u16 {
+    server
+        .token(
+            "/oauth2/token",
+            client,
+            &[("grant_type", "client_credentials")],
+        )
+        .status
+}
+
+#[test]
+fn a_removed_client_or_identity_provider_stops_working_on_every_node() {
+    let bound = Duration::from_millis(crate::harness::CACHE_REFRESH_MS);
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        // PostgreSQL serves several nodes; SQLite one process (a second one on the same file
+        // follows the same counter).
+        let nodes: Vec<Server> = match backend {
+            Backend::Postgres => vec![setup.deployment.start(), setup.deployment.start()],
+            Backend::Sqlite => vec![setup.deployment.start()],
+        };
+        let billing =
+            setup
+                .deployment
+                .add_client("carbon.super", "billing", "client_credentials", "read");
+        // Every node has both cached.
+        for node in &nodes {
+            assert_eq!(client_credentials(node, &billing), 200);
+            node.token(
+                "/oauth2/token",
+                &setup.client,
+                &[
+                    ("grant_type", GRANT),
+                    ("assertion", &setup.idp.assertion(&good_claims())),
+                ],
+            )
+            .assert_token();
+        }
+
+        let removed = setup
+            .deployment
+            .cli_without_waiting(&["client", "remove", "--name", "billing"]);
+        assert!(removed.status.success());
+        for node in &nodes {
+            eventually("the removed client is refused", bound, || {
+                client_credentials(node, &billing) == 401
+            });
+        }
+
+        let removed = setup
+            .deployment
+            .cli_without_waiting(&["idp", "remove", "--name", "corp"]);
+        assert!(removed.status.success());
+        for node in &nodes {
+            eventually("the removed identity provider is refused", bound, || {
+                let reply = node.token(
+                    "/oauth2/token",
+                    &setup.client,
+                    &[
+                        ("grant_type", GRANT),
+                        ("assertion", &setup.idp.assertion(&good_claims())),
+                    ],
+                );
+                reply.status == 400
+                    && reply.json["error_description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains(ISSUER))
+            });
+        }
+    }
+}
+
+#[test]
+fn past_max_in_flight_a_request_is_told_to_retry() {
+    let slow = "urn:grantor:test:slow";
+    let deployment = Deployment::with_extra_config(
+        Backend::Sqlite,
+        &registration(slow, "grant_test", "mode = \"slow\"\ndelay_ms = 1500"),
+    );
+    deployment.drop_plugin("grant_test");
+    let client = deployment.add_client("carbon.super", "app", slow, "");
+    let server = deployment.start_with_env(&[
+        ("GRANTOR_SERVER__MAX_IN_FLIGHT", "1"),
+        ("GRANTOR_SERVER__OVERLOAD_WAIT_MS", "10"),
+    ]);
+    std::thread::scope(|s| {
+        let holder = s.spawn(|| server.token("/oauth2/token", &client, &[("grant_type", slow)]));
+        // Wait until the slow request holds the only place, then knock.
+        let mut turned_away = None;
+        eventually("a second request is turned away", Duration::ZERO, || {
+            let reply = server.token(
+                "/oauth2/token",
+                &client,
+                &[("grant_type", "client_credentials")],
+            );
+            let busy = reply.status == 503;
+            if busy {
+                turned_away = Some(reply);
+            }
+            busy || holder.is_finished()
+        });
+        let reply = turned_away.expect("the slow request finished before any was turned away");
+        reply.assert_error(503, "temporarily_unavailable");
+        assert_eq!(reply.header("retry-after"), Some("1"));
+        holder.join().unwrap();
+    });
+    // Once the place is free, requests are served again.
+    let reply = server.token(
+        "/oauth2/token",
+        &client,
+        &[("grant_type", "client_credentials")],
+    );
+    assert_ne!(reply.status, 503, "{}", reply.json);
+}
