@@ -18,7 +18,7 @@ use super::request_services::{RequestServices, REPLAYED_ASSERTION};
 use super::scopes::narrow_scopes;
 use super::wire::{TokenRequest, TokenResponse};
 use crate::app::{App, SharedApp};
-use crate::plugin_host::{GrantPlugin, PluginCallError};
+use crate::plugin_host::{GrantPlugin, HostServices, PluginCallError};
 use crate::store::{ApplyError, ServiceProvider, WriteRefusal};
 
 /// Parameters that never cross into a plugin.
@@ -27,7 +27,6 @@ const CLIENT_CREDENTIAL_PARAMS: &[&str] = &["client_id", "client_secret"];
 enum Prepared {
     Issued(Arc<ServiceProvider>, IssuedTokens),
     Plugin {
-        plugin: Arc<GrantPlugin>,
         client: Arc<ServiceProvider>,
         request: Box<GrantRequest>,
     },
@@ -38,30 +37,77 @@ pub async fn process_token_request(
     app: SharedApp,
     request: TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
-    let worker = app.clone();
-    let prepared = blocking(move || prepare(&worker, &request, crate::clock::now_unix())).await?;
-    let (client, issued) = match prepared {
-        Prepared::Issued(client, issued) => (client, issued),
-        Prepared::Plugin {
-            plugin,
-            client,
-            request,
-        } => {
-            let request_id = request.metadata.request_id.clone();
-            let services = Arc::new(RequestServices::new(app.plugin_services.clone()));
-            let result = plugin
-                .handle(*request, services.clone())
-                .await
-                .map_err(|e| plugin_failure(&request_id, e))?;
-            let mut issued = finish_plugin_grant(&app, &client, result, crate::clock::now_unix())?;
-            // The plugin's replay keys first: a replay fails before any token is written.
-            let mut writes = services.take_staged_writes();
-            writes.append(&mut issued.writes);
-            issued.writes = writes;
-            (client, issued)
+    let plugin = request.param("grant_type").and_then(|g| app.plugins.get(g));
+    let (client, issued) = match plugin {
+        Some(plugin) => run_plugin_grant(&app, &plugin, request).await?,
+        None => {
+            let worker = app.clone();
+            let prepared =
+                blocking(move || prepare(&worker, &request, crate::clock::now_unix(), "")).await?;
+            match prepared {
+                Prepared::Issued(client, issued) => (client, issued),
+                // Only a grant type with a plugin yields a plugin request.
+                Prepared::Plugin { .. } => {
+                    return Err(OAuthError::internal(
+                        "token request",
+                        "a grant without a plugin asked for one",
+                    ))
+                }
+            }
         }
     };
     commit(&app, &client, issued).await
+}
+
+/// What the blocking part of a plugin's grant type produced.
+enum PluginOutcome {
+    /// Refused or answered before the plugin was called (e.g. a built-in rule).
+    Issued(Arc<ServiceProvider>, IssuedTokens),
+    Called(Arc<ServiceProvider>, Result<GrantResult, PluginCallError>),
+}
+
+/// A plugin's grant type: preparation and the plugin call run together on one blocking thread,
+/// under the plugin's slot and deadline.
+async fn run_plugin_grant(
+    app: &SharedApp,
+    plugin: &Arc<GrantPlugin>,
+    request: TokenRequest,
+) -> Result<(Arc<ServiceProvider>, IssuedTokens), OAuthError> {
+    let services = Arc::new(RequestServices::new(app.plugin_services.clone()));
+    let worker = app.clone();
+    let call_services = services.clone();
+    let request_id =
+        crate::secrets::random_token(9).map_err(|e| OAuthError::internal("random", e))?;
+    let id = request_id.clone();
+    let outcome = plugin
+        .run_bounded(move |plugin| -> Result<PluginOutcome, OAuthError> {
+            let now = crate::clock::now_unix();
+            Ok(match prepare(&worker, &request, now, &id)? {
+                Prepared::Issued(client, issued) => PluginOutcome::Issued(client, issued),
+                Prepared::Plugin {
+                    client,
+                    request: grant_request,
+                } => {
+                    let services: Arc<dyn HostServices> = call_services;
+                    let result = plugin.handle_blocking(&grant_request, &*services);
+                    PluginOutcome::Called(client, result)
+                }
+            })
+        })
+        .await
+        .map_err(|e| plugin_failure(&request_id, e))??;
+    let (client, result) = match outcome {
+        PluginOutcome::Issued(client, issued) => return Ok((client, issued)),
+        PluginOutcome::Called(client, result) => {
+            (client, result.map_err(|e| plugin_failure(&request_id, e))?)
+        }
+    };
+    let mut issued = finish_plugin_grant(app, &client, result, crate::clock::now_unix())?;
+    // The plugin's replay keys first: a replay fails before any token is written.
+    let mut writes = services.take_staged_writes();
+    writes.append(&mut issued.writes);
+    issued.writes = writes;
+    Ok((client, issued))
 }
 
 /// Commits what the request writes; the response exists for the client only after that.
@@ -100,7 +146,13 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| OAuthError::internal("token request task", e))?
 }
 
-fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAuthError> {
+/// `request_id` names a plugin call in the logs (and to the plugin).
+fn prepare(
+    app: &App,
+    request: &TokenRequest,
+    now: i64,
+    request_id: &str,
+) -> Result<Prepared, OAuthError> {
     let tenant = &request.tenant_domain;
     if !app.store.cached_tenant_is_active(tenant)? {
         return Err(OAuthError::unknown_tenant(tenant));
@@ -124,8 +176,8 @@ fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAut
             ClientAuthentication::Assertion,
         ),
     };
-    let plugin = app.plugins.get(grant_type);
-    if plugin.is_none() && !is_built_in_grant_type(grant_type) {
+    let has_plugin = app.plugins.get(grant_type).is_some();
+    if !has_plugin && !is_built_in_grant_type(grant_type) {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant type '{}' is not supported",
             grant_type.escape_default()
@@ -136,7 +188,7 @@ fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAut
             "client is not allowed the grant type '{grant_type}'"
         )));
     }
-    let Some(plugin) = plugin else {
+    if !has_plugin {
         if authentication == ClientAuthentication::Assertion {
             // Only a plugin verifies assertions; a built-in grant needs the client's credentials.
             return Err(OAuthError::invalid_client(
@@ -146,7 +198,7 @@ fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAut
         let grant = run_grant(&app.store, grant_type, request, &client, now)?;
         let issued = issue_tokens(&app.config.oauth.token, &client, &grant, now)?;
         return Ok(Prepared::Issued(client, issued));
-    };
+    }
     let request = GrantRequest {
         tenant: tenant.clone(),
         grant_type: grant_type.to_owned(),
@@ -164,15 +216,13 @@ fn prepare(app: &App, request: &TokenRequest, now: i64) -> Result<Prepared, OAut
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         metadata: RequestMetadata {
-            request_id: crate::secrets::random_token(9)
-                .map_err(|e| OAuthError::internal("random", e))?,
+            request_id: request_id.to_owned(),
             now,
             token_endpoint: app.token_endpoint_url(tenant),
             issuer: app.issuer_url(tenant),
         },
     };
     Ok(Prepared::Plugin {
-        plugin,
         client,
         request: Box::new(request),
     })

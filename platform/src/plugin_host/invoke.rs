@@ -33,6 +33,17 @@ impl GrantPlugin {
         request: GrantRequest,
         services: Arc<dyn HostServices>,
     ) -> Result<GrantResult, PluginCallError> {
+        self.run_bounded(move |plugin| plugin.handle_blocking(&request, &*services))
+            .await?
+    }
+
+    /// Runs `work` on the blocking pool under this plugin's slot and deadline. The token endpoint
+    /// passes its own preparation and the plugin call together, so a request makes one trip to
+    /// the blocking pool, not two.
+    pub async fn run_bounded<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&GrantPlugin) -> T + Send + 'static,
+    ) -> Result<T, PluginCallError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let timed_out = || PluginCallError::TimedOut {
             plugin: self.plugin_name.clone(),
@@ -48,7 +59,7 @@ impl GrantPlugin {
         let plugin = self.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            plugin.handle_blocking(&request, &*services)
+            work(&plugin)
         });
         match tokio::time::timeout_at(deadline, task).await {
             Err(_) => Err(timed_out()),
@@ -56,7 +67,7 @@ impl GrantPlugin {
                 plugin: self.plugin_name.clone(),
                 message: join_error.to_string(),
             }),
-            Ok(Ok(result)) => result,
+            Ok(Ok(result)) => Ok(result),
         }
     }
 
