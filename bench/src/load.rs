@@ -1,0 +1,642 @@
+//! The closed-loop load generator: C tokio tasks, each owning one keep-alive HTTP/1.1 connection
+//! (hyper's low-level client over a TcpStream) and sending token requests back to back. It owns
+//! the request bodies (form encoding), the response check, the warm-up/measure window and the
+//! latency histogram. It never reuses an assertion: when the pool runs out, sending stops.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+/// How long a request still in flight when the window closes may take before it is abandoned.
+const END_GRACE: Duration = Duration::from_secs(2);
+/// Pause after a failed connect, so a dead server is not hammered in a tight loop.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(20);
+/// Error bodies or messages kept for the report, over all connections.
+const ERROR_SAMPLES: usize = 5;
+/// Latencies above this (in microseconds) are recorded as this value.
+const HISTOGRAM_MAX_MICROS: u64 = 120_000_000;
+
+/// An `http://` endpoint: where to connect, and the Host header and path to send.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub host: String,
+    pub path: String,
+}
+
+impl Endpoint {
+    pub async fn parse(url: &str) -> anyhow::Result<Endpoint> {
+        let Some(rest) = url.strip_prefix("http://") else {
+            bail!("{url}: only http:// URLs are supported");
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            bail!("{url}: expected http://HOST[:PORT]/PATH");
+        }
+        let with_port = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.contains(']'))
+        {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        let addr = tokio::net::lookup_host(with_port.as_str())
+            .await
+            .with_context(|| format!("{url}: cannot resolve {authority}"))?
+            .next()
+            .with_context(|| format!("{url}: {authority} resolves to no address"))?;
+        Ok(Endpoint {
+            url: url.to_owned(),
+            addr,
+            host: authority.to_owned(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// HTTP Basic client authentication (RFC 6749 section 2.3.1: id and secret form-encoded first).
+pub fn basic_authorization(client_id: &str, client_secret: &str) -> anyhow::Result<HeaderValue> {
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = format!("{}:{}", encode(client_id), encode(client_secret));
+    HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(credentials)))
+        .context("client credentials do not fit in a header")
+}
+
+/// `application/x-www-form-urlencoded` of `pairs`, in order.
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+pub fn jwt_bearer_body(assertion: &str, scope: Option<&str>) -> String {
+    let mut pairs = vec![("grant_type", JWT_BEARER_GRANT), ("assertion", assertion)];
+    pairs.extend(scope.map(|s| ("scope", s)));
+    form_body(&pairs)
+}
+
+pub fn client_credentials_body(scope: Option<&str>) -> String {
+    let mut pairs = vec![("grant_type", "client_credentials")];
+    pairs.extend(scope.map(|s| ("scope", s)));
+    form_body(&pairs)
+}
+
+/// The refresh grant keeps the original scope, so none is sent.
+pub fn refresh_token_body(refresh_token: &str) -> String {
+    form_body(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ])
+}
+
+/// Pre-encoded request bodies, each handed out once.
+pub struct BodyPool {
+    bodies: Vec<Bytes>,
+    next: AtomicUsize,
+}
+
+impl BodyPool {
+    pub fn new(bodies: Vec<Bytes>) -> BodyPool {
+        BodyPool {
+            bodies,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn take(&self) -> Option<Bytes> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        self.bodies.get(i).cloned()
+    }
+
+    pub fn used(&self) -> usize {
+        self.next.load(Ordering::Relaxed).min(self.bodies.len())
+    }
+}
+
+/// What each request of the run carries.
+pub enum Work {
+    /// One body from the pool per request (jwt-bearer assertions).
+    Pool(Arc<BodyPool>),
+    /// The same body every time (client_credentials, the HTTP floor).
+    Fixed(Bytes),
+    /// Rotation: one chain per connection, each request spending the current refresh token.
+    /// A broken chain is restarted with a jwt-bearer exchange from `reseed`.
+    RefreshChains {
+        initial: Vec<String>,
+        reseed: Arc<BodyPool>,
+    },
+}
+
+pub struct LoadSpec {
+    pub endpoint: Endpoint,
+    pub authorization: Option<HeaderValue>,
+    pub work: Work,
+    pub connections: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+}
+
+/// The measured window's outcome, all connections merged.
+pub struct LoadResult {
+    /// Latency of every response completed in the window, in microseconds.
+    pub latency: Histogram<u64>,
+    /// Responses by HTTP status.
+    pub by_status: BTreeMap<u16, u64>,
+    /// 200 with an access token (and, for rotation, a refresh token).
+    pub ok: u64,
+    /// 200 whose body lacked what a token response must carry.
+    pub bad_200: u64,
+    pub transport_errors: u64,
+    /// Requests abandoned because they were still running `END_GRACE` after the window.
+    pub abandoned: u64,
+    /// Refresh chains restarted with a jwt-bearer exchange (not counted as requests).
+    pub reseeds: u64,
+    /// Connections that stopped because the pool ran out, and when the first one did (since the
+    /// measured window opened; negative values are clamped: it ran out in the warm-up).
+    pub pool_ran_out_after: Option<Duration>,
+    /// Length of the window the counts cover.
+    pub window: Duration,
+    /// The first few error bodies and transport errors, from any phase.
+    pub error_samples: Vec<String>,
+}
+
+impl LoadResult {
+    pub fn requests(&self) -> u64 {
+        self.by_status.values().sum::<u64>() + self.transport_errors
+    }
+
+    pub fn throughput(&self) -> f64 {
+        per_second(self.requests(), self.window)
+    }
+
+    pub fn ok_throughput(&self) -> f64 {
+        per_second(self.ok, self.window)
+    }
+}
+
+fn per_second(count: u64, window: Duration) -> f64 {
+    if window.is_zero() {
+        0.0
+    } else {
+        count as f64 / window.as_secs_f64()
+    }
+}
+
+struct Clock {
+    measure_from: Instant,
+    measure_until: Instant,
+}
+
+impl Clock {
+    fn in_window(&self, t: Instant) -> bool {
+        t >= self.measure_from && t <= self.measure_until
+    }
+}
+
+/// Per-connection tallies, merged into a `LoadResult` at the end.
+struct ConnectionStats {
+    latency: Histogram<u64>,
+    by_status: BTreeMap<u16, u64>,
+    ok: u64,
+    bad_200: u64,
+    transport_errors: u64,
+    abandoned: u64,
+    reseeds: u64,
+    pool_ran_out_at: Option<Instant>,
+    last_counted: Option<Instant>,
+    error_samples: Vec<String>,
+}
+
+impl ConnectionStats {
+    fn new() -> anyhow::Result<ConnectionStats> {
+        Ok(ConnectionStats {
+            latency: new_histogram()?,
+            by_status: BTreeMap::new(),
+            ok: 0,
+            bad_200: 0,
+            transport_errors: 0,
+            abandoned: 0,
+            reseeds: 0,
+            pool_ran_out_at: None,
+            last_counted: None,
+            error_samples: Vec::new(),
+        })
+    }
+
+    fn sample(&mut self, text: String) {
+        if self.error_samples.len() < ERROR_SAMPLES {
+            self.error_samples.push(text);
+        }
+    }
+}
+
+pub fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_MICROS, 3).context("cannot make a histogram")
+}
+
+/// Runs the load: warm-up, then the measured window, then merges every connection's tallies.
+pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadResult> {
+    let start = Instant::now();
+    let clock = Arc::new(Clock {
+        measure_from: start + spec.warmup,
+        measure_until: start + spec.warmup + spec.duration,
+    });
+    let spec = Arc::new(spec);
+    let mut tasks = Vec::with_capacity(spec.connections);
+    for i in 0..spec.connections {
+        let chain = match &spec.work {
+            Work::RefreshChains { initial, .. } => initial.get(i).cloned(),
+            _ => None,
+        };
+        tasks.push(tokio::spawn(drive_connection(
+            spec.clone(),
+            clock.clone(),
+            chain,
+        )));
+    }
+    let mut merged = LoadResult {
+        latency: new_histogram()?,
+        by_status: BTreeMap::new(),
+        ok: 0,
+        bad_200: 0,
+        transport_errors: 0,
+        abandoned: 0,
+        reseeds: 0,
+        pool_ran_out_after: None,
+        window: spec.duration,
+        error_samples: Vec::new(),
+    };
+    let mut first_ran_out: Option<Instant> = None;
+    let mut last_counted: Option<Instant> = None;
+    for task in tasks {
+        let stats = task.await.context("a load task failed")??;
+        merged
+            .latency
+            .add(&stats.latency)
+            .context("cannot merge latency histograms")?;
+        for (status, n) in stats.by_status {
+            *merged.by_status.entry(status).or_default() += n;
+        }
+        merged.ok += stats.ok;
+        merged.bad_200 += stats.bad_200;
+        merged.transport_errors += stats.transport_errors;
+        merged.abandoned += stats.abandoned;
+        merged.reseeds += stats.reseeds;
+        first_ran_out = earliest(first_ran_out, stats.pool_ran_out_at);
+        last_counted = last_counted.max(stats.last_counted);
+        for sample in stats.error_samples {
+            if merged.error_samples.len() < ERROR_SAMPLES {
+                merged.error_samples.push(sample);
+            }
+        }
+    }
+    if let Some(ran_out) = first_ran_out {
+        merged.pool_ran_out_after = Some(ran_out.saturating_duration_since(clock.measure_from));
+        // Sending stopped early: the counts cover the window up to the last response in it.
+        merged.window = last_counted
+            .map(|t| t.saturating_duration_since(clock.measure_from))
+            .unwrap_or_default();
+    }
+    Ok(merged)
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// One connection's closed loop until the window closes (or the pool runs out).
+async fn drive_connection(
+    spec: Arc<LoadSpec>,
+    clock: Arc<Clock>,
+    mut chain: Option<String>,
+) -> anyhow::Result<ConnectionStats> {
+    let mut stats = ConnectionStats::new()?;
+    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
+    let deadline = clock.measure_until + END_GRACE;
+    loop {
+        if Instant::now() >= clock.measure_until {
+            break;
+        }
+        let mut connection = match sender.take() {
+            Some(s) if !s.is_closed() => s,
+            _ => match connect(spec.endpoint.addr).await {
+                Ok(s) => s,
+                Err(e) => {
+                    if clock.in_window(Instant::now()) {
+                        stats.transport_errors += 1;
+                    }
+                    stats.sample(format!("connect: {e:#}"));
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let body = match &spec.work {
+            Work::Pool(pool) => match pool.take() {
+                Some(body) => body,
+                None => {
+                    stats.pool_ran_out_at = Some(Instant::now());
+                    break;
+                }
+            },
+            Work::Fixed(body) => body.clone(),
+            Work::RefreshChains { reseed, .. } => match &chain {
+                Some(token) => Bytes::from(refresh_token_body(token)),
+                None => {
+                    // Restarting a chain is setup, not a measured request.
+                    let Some(body) = reseed.take() else {
+                        stats.pool_ran_out_at = Some(Instant::now());
+                        break;
+                    };
+                    let request = build_request(&spec, body)?;
+                    match tokio::time::timeout_at(deadline, exchange(&mut connection, request))
+                        .await
+                    {
+                        Ok(Ok((status, body))) => match check_token_response(status, &body, true) {
+                            Verdict::Ok { refresh_token } => {
+                                stats.reseeds += 1;
+                                chain = refresh_token;
+                            }
+                            _ => stats.sample(error_sample(status, &body)),
+                        },
+                        Ok(Err(e)) => {
+                            stats.sample(format!("request: {e:#}"));
+                            continue;
+                        }
+                        Err(_) => break,
+                    }
+                    sender = Some(connection);
+                    continue;
+                }
+            },
+        };
+        let request = build_request(&spec, body)?;
+        let started = Instant::now();
+        let outcome = tokio::time::timeout_at(deadline, exchange(&mut connection, request)).await;
+        let finished = Instant::now();
+        let counted = clock.in_window(finished);
+        match outcome {
+            Err(_) => {
+                stats.abandoned += 1;
+                break;
+            }
+            Ok(Err(e)) => {
+                if counted {
+                    stats.transport_errors += 1;
+                    stats.last_counted = Some(finished);
+                }
+                stats.sample(format!("request: {e:#}"));
+                // The token may or may not have been spent: restart the chain.
+                chain = None;
+                continue;
+            }
+            Ok(Ok((status, body))) => {
+                let rotation = matches!(spec.work, Work::RefreshChains { .. });
+                let verdict = check_token_response(status, &body, rotation);
+                if counted {
+                    let micros = u64::try_from(finished.duration_since(started).as_micros())
+                        .unwrap_or(u64::MAX);
+                    stats.latency.saturating_record(micros.max(1));
+                    *stats.by_status.entry(status.as_u16()).or_default() += 1;
+                    stats.last_counted = Some(finished);
+                }
+                match verdict {
+                    Verdict::Ok { refresh_token } => {
+                        if counted {
+                            stats.ok += 1;
+                        }
+                        if rotation {
+                            chain = refresh_token;
+                        }
+                    }
+                    Verdict::Bad200 => {
+                        if counted {
+                            stats.bad_200 += 1;
+                        }
+                        stats.sample(error_sample(status, &body));
+                        chain = None;
+                    }
+                    Verdict::Refused => {
+                        stats.sample(error_sample(status, &body));
+                        chain = None;
+                    }
+                }
+            }
+        }
+        sender = Some(connection);
+    }
+    Ok(stats)
+}
+
+fn build_request(spec: &LoadSpec, body: Bytes) -> anyhow::Result<Request<Full<Bytes>>> {
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(spec.endpoint.path.as_str())
+        .header(HOST, spec.endpoint.host.as_str())
+        .header(CONTENT_TYPE, FORM_CONTENT_TYPE);
+    if let Some(auth) = &spec.authorization {
+        builder = builder.header(AUTHORIZATION, auth.clone());
+    }
+    builder
+        .body(Full::new(body))
+        .context("cannot build a request")
+}
+
+/// Opens one keep-alive HTTP/1.1 connection; its driver runs on its own task until the sender
+/// is dropped.
+async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP/1.1 handshake failed")?;
+    tokio::spawn(async move {
+        // Errors surface on the sender's next request.
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// Sends one request and reads the whole response body.
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    sender.ready().await.context("connection not ready")?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .context("cannot read the response body")?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// One request on a connection of its own, for setup (health checks, seeding chains).
+pub async fn send_once(
+    endpoint: &Endpoint,
+    method: Method,
+    authorization: Option<&HeaderValue>,
+    body: Option<String>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    let mut sender = connect(endpoint.addr).await?;
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(endpoint.path.as_str())
+        .header(HOST, endpoint.host.as_str());
+    if body.is_some() {
+        builder = builder.header(CONTENT_TYPE, FORM_CONTENT_TYPE);
+    }
+    if let Some(auth) = authorization {
+        builder = builder.header(AUTHORIZATION, auth.clone());
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .context("cannot build a request")?;
+    exchange(&mut sender, request).await
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A token response; the refresh token when one was needed and present.
+    Ok { refresh_token: Option<String> },
+    /// 200 without an access token (or without the refresh token rotation needs).
+    Bad200,
+    /// Any other status.
+    Refused,
+}
+
+/// 200 with a string `access_token` is a success; with `need_refresh_token`, the response must
+/// also carry the next `refresh_token`.
+pub fn check_token_response(status: StatusCode, body: &[u8], need_refresh_token: bool) -> Verdict {
+    if status != StatusCode::OK {
+        return Verdict::Refused;
+    }
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return Verdict::Bad200;
+    };
+    if !json.get("access_token").is_some_and(Value::is_string) {
+        return Verdict::Bad200;
+    }
+    let refresh_token = json
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if need_refresh_token && refresh_token.is_none() {
+        return Verdict::Bad200;
+    }
+    Verdict::Ok { refresh_token }
+}
+
+pub fn error_sample(status: StatusCode, body: &[u8]) -> String {
+    const MAX: usize = 300;
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.chars().take(MAX).collect();
+    format!("{}: {}", status.as_u16(), text.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_bearer_form_encodes_the_grant_type_and_keeps_the_assertion_intact() {
+        let assertion = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln-_";
+        let body = jwt_bearer_body(assertion, Some("read write"));
+        assert_eq!(
+            body,
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer\
+             &assertion=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln-_&scope=read+write"
+        );
+        let decoded: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(decoded[1], ("assertion".to_owned(), assertion.to_owned()));
+        assert_eq!(jwt_bearer_body("a.b.c", None).matches('&').count(), 1);
+    }
+
+    #[test]
+    fn basic_authorization_form_encodes_id_and_secret() {
+        let header = basic_authorization("bench", "s:e cret").expect("header");
+        let encoded = header
+            .to_str()
+            .expect("ascii")
+            .strip_prefix("Basic ")
+            .expect("basic");
+        let decoded = String::from_utf8(STANDARD.decode(encoded).expect("b64")).expect("utf8");
+        assert_eq!(decoded, "bench:s%3Ae+cret");
+    }
+
+    #[test]
+    fn token_responses_are_checked_for_what_the_mode_needs() {
+        let ok = br#"{"access_token":"a","token_type":"Bearer","refresh_token":"r"}"#;
+        assert_eq!(
+            check_token_response(StatusCode::OK, ok, true),
+            Verdict::Ok {
+                refresh_token: Some("r".into())
+            }
+        );
+        let no_refresh = br#"{"access_token":"a"}"#;
+        assert_eq!(
+            check_token_response(StatusCode::OK, no_refresh, true),
+            Verdict::Bad200
+        );
+        assert!(matches!(
+            check_token_response(StatusCode::OK, no_refresh, false),
+            Verdict::Ok { .. }
+        ));
+        assert_eq!(
+            check_token_response(StatusCode::OK, b"{\"error\":\"x\"}", false),
+            Verdict::Bad200
+        );
+        assert_eq!(
+            check_token_response(StatusCode::BAD_REQUEST, ok, false),
+            Verdict::Refused
+        );
+    }
+
+    #[tokio::test]
+    async fn endpoints_parse_with_and_without_a_port() {
+        let e = Endpoint::parse("http://127.0.0.1:3000/oauth2/token")
+            .await
+            .expect("parse");
+        assert_eq!(e.addr, "127.0.0.1:3000".parse().expect("addr"));
+        assert_eq!(
+            (e.host.as_str(), e.path.as_str()),
+            ("127.0.0.1:3000", "/oauth2/token")
+        );
+        let e = Endpoint::parse("http://127.0.0.1").await.expect("parse");
+        assert_eq!((e.addr.port(), e.path.as_str()), (80, "/"));
+        assert!(Endpoint::parse("https://127.0.0.1/x").await.is_err());
+    }
+}

@@ -1,0 +1,438 @@
+//! `grantor-bench`: the benchmark harness for the token endpoint. This file owns the order of a
+//! run — choose the target (start a Grantor, attach to one, or a peer), mint, seed, load, measure
+//! the floors, report — and the process's error handling. The pieces live in the modules below.
+
+mod cli;
+mod floors;
+mod load;
+mod mint;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use hyper::body::Bytes;
+use hyper::header::HeaderValue;
+use hyper::Method;
+use openssl::pkey::PKey;
+use tokio::time::Instant;
+
+use crate::cli::{Cli, Mode};
+use crate::load::{BodyPool, Endpoint, LoadSpec, Verdict, Work};
+use crate::mint::{AssertionClaims, IdpKey};
+use crate::server::{Deployment, GrantorCli, ServerProcess};
+
+/// Default `scope` against Grantor (the client is registered with it).
+const GRANTOR_SCOPE: &str = "read";
+/// How long the first request may keep failing with 400/401/404 while an attached server picks
+/// up the new rows.
+const VISIBILITY_DEADLINE: Duration = Duration::from_secs(8);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The server the load goes to, and whatever must live as long as the run does.
+struct Target {
+    endpoint: Endpoint,
+    authorization: Option<HeaderValue>,
+    scope: Option<String>,
+    /// The `aud` of the minted assertions.
+    audience: String,
+    backend: String,
+    /// Kept alive for the run: the started server (killed on drop) and its directory.
+    server: Option<ServerProcess>,
+    _deployment: Option<Deployment>,
+    _scratch: Option<tempfile::TempDir>,
+    /// Whether the server may need a moment to see freshly provisioned rows.
+    attached: bool,
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(dir) = &cli.keys_out {
+        let key = IdpKey::generate()?;
+        key.write(dir)?;
+        println!(
+            "wrote {}, {}, {} in {} (kid {})",
+            mint::KEY_FILE,
+            mint::CERT_FILE,
+            mint::JWKS_FILE,
+            dir.display(),
+            key.kid
+        );
+        return Ok(());
+    }
+    let key = match &cli.key {
+        Some(dir) => IdpKey::load(dir)?,
+        None => IdpKey::generate()?,
+    };
+    let mut target = prepare_target(&cli, &key).await?;
+    let connections = usize::try_from(cli.connections)?;
+    let claims = AssertionClaims {
+        issuer: cli.iss.clone(),
+        subject: cli.sub.clone(),
+        audience: target.audience.clone(),
+    };
+
+    let count = match cli.mode {
+        Mode::JwtBearer => usize::try_from(
+            cli.assertions
+                .unwrap_or(8_000 * (cli.warmup + cli.duration).max(1)),
+        )?,
+        // One to seed each chain, one spare each to restart a broken chain.
+        Mode::RefreshToken => 2 * connections,
+        Mode::ClientCredentials => 1,
+    };
+    eprintln!("minting {count} RS256 assertions ...");
+    let minted = mint::mint_assertions(&key, &claims, count)?;
+    eprintln!("minted {count} in {:.2} s", minted.took.as_secs_f64());
+    let minting_took = minted.took;
+    let mut assertions = minted.assertions;
+    let floor_assertion = assertions.first().cloned().context("no assertion minted")?;
+
+    wait_until_accepted(&cli, &target, &key, &claims).await?;
+
+    let scope = target.scope.as_deref();
+    let (work, pool) = match cli.mode {
+        Mode::JwtBearer => {
+            let bodies = assertions
+                .drain(..)
+                .map(|a| Bytes::from(load::jwt_bearer_body(&a, scope)))
+                .collect();
+            let pool = Arc::new(BodyPool::new(bodies));
+            (Work::Pool(pool.clone()), Some(pool))
+        }
+        Mode::ClientCredentials => (
+            Work::Fixed(Bytes::from(load::client_credentials_body(scope))),
+            None,
+        ),
+        Mode::RefreshToken => {
+            let spare = assertions.split_off(connections.min(assertions.len()));
+            let initial = seed_refresh_chains(&target, &assertions, scope).await?;
+            let reseed = spare
+                .iter()
+                .map(|a| Bytes::from(load::jwt_bearer_body(a, scope)))
+                .collect();
+            let reseed = Arc::new(BodyPool::new(reseed));
+            (
+                Work::RefreshChains {
+                    initial,
+                    reseed: reseed.clone(),
+                },
+                Some(reseed),
+            )
+        }
+    };
+
+    eprintln!(
+        "load: {} on {} connections, {} s warm-up + {} s measured ...",
+        cli.mode.name(),
+        connections,
+        cli.warmup,
+        cli.duration
+    );
+    let result = load::run(LoadSpec {
+        endpoint: target.endpoint.clone(),
+        authorization: target.authorization.clone(),
+        work,
+        connections,
+        warmup: Duration::from_secs(cli.warmup),
+        duration: Duration::from_secs(cli.duration),
+    })
+    .await?;
+    let assertions_used = match (&pool, cli.mode) {
+        (Some(pool), Mode::JwtBearer) => Some(pool.used()),
+        (Some(reseed), Mode::RefreshToken) => Some(connections + reseed.used()),
+        _ => None,
+    };
+    if let Some(server) = target.server.as_mut() {
+        if !server.is_running() {
+            bail!(
+                "the server exited during the run; log: {}",
+                server.log_tail()
+            );
+        }
+    }
+    // The floors run with the server stopped, so it cannot take cycles from them.
+    target.server = None;
+
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let floors = if cli.skip_floors {
+        None
+    } else {
+        eprintln!(
+            "floors: RS256 verification (1 s), HTTP round trip ({} s) ...",
+            cli.floor_duration
+        );
+        let public = PKey::public_key_from_der(&key.private.public_key_to_der()?)?;
+        let verify = tokio::task::spawn_blocking(move || {
+            floors::measure_rs256_verification(&floor_assertion, &public)
+        })
+        .await
+        .context("the RS256 floor task failed")??;
+        let http = floors::measure_http_floor(
+            connections,
+            Duration::from_secs(cli.warmup.min(2)),
+            Duration::from_secs(cli.floor_duration),
+            target.authorization.clone(),
+            Bytes::from(load::client_credentials_body(scope)),
+        )
+        .await?;
+        Some((verify, http))
+    };
+
+    let summary = report::Summary {
+        mode: cli.mode.name(),
+        backend: target.backend.clone(),
+        target: &target.endpoint.url,
+        connections,
+        warmup_secs: cli.warmup,
+        duration_secs: cli.duration,
+        minted: (cli.mode != Mode::ClientCredentials).then_some((count, minting_took)),
+        assertions_used,
+        run: &result,
+        floors: floors.as_ref().map(|(verify, http)| report::Floors {
+            verify,
+            http,
+            http_duration_secs: cli.floor_duration,
+        }),
+        cores,
+    };
+    print!("{}", report::text(&summary));
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&report::json(&summary))?);
+    }
+    Ok(())
+}
+
+/// Starts and provisions a Grantor, attaches to one (provisioning through its config), or
+/// addresses a peer as it is.
+async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
+    if let Some(url) = &cli.target {
+        let authorization = match cli.auth.as_deref() {
+            None | Some("") => None,
+            Some(auth) => {
+                let (id, secret) = auth
+                    .split_once(':')
+                    .context("--auth: expected ID:SECRET (or empty for none)")?;
+                Some(load::basic_authorization(id, secret)?)
+            }
+        };
+        return Ok(Target {
+            endpoint: Endpoint::parse(url).await?,
+            authorization,
+            scope: cli.scope.clone(),
+            audience: url.clone(),
+            backend: "peer".to_owned(),
+            server: None,
+            _deployment: None,
+            _scratch: None,
+            attached: false,
+        });
+    }
+
+    let grantor = match &cli.grantor {
+        Some(path) => path.clone(),
+        None => server::default_grantor_binary()?,
+    };
+    let tenant = format!("bench-{}", mint::random_hex(6)?);
+    let scope = cli
+        .scope
+        .clone()
+        .unwrap_or_else(|| GRANTOR_SCOPE.to_owned());
+
+    if let (Some(url), Some(config)) = (&cli.url, &cli.config) {
+        let base = url.trim_end_matches('/').to_owned();
+        let audience = token_url(&base, &tenant);
+        let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let certificate = key.write_certificate(scratch.path())?;
+        let grantor_cli = GrantorCli::new(grantor, config.clone())?;
+        eprintln!(
+            "provisioning tenant {tenant} through {} ...",
+            config.display()
+        );
+        let provisioned = server::provision(
+            &grantor_cli,
+            &tenant,
+            &scope,
+            &cli.iss,
+            &certificate,
+            Some(&audience),
+        )?;
+        return Ok(Target {
+            endpoint: Endpoint::parse(&audience).await?,
+            authorization: Some(load::basic_authorization(
+                &provisioned.client_id,
+                &provisioned.client_secret,
+            )?),
+            scope: Some(scope),
+            audience,
+            backend: "attached".to_owned(),
+            server: None,
+            _deployment: None,
+            _scratch: Some(scratch),
+            attached: true,
+        });
+    }
+
+    let plugin = match &cli.plugin {
+        Some(path) => path.clone(),
+        None => server::default_plugin_library()?,
+    };
+    let backend = match cli.database.as_deref() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            "postgres"
+        }
+        _ => "sqlite",
+    };
+    let deployment = Deployment::write(cli.database.as_deref(), &plugin)?;
+    let certificate = key.write_certificate(deployment.dir.path())?;
+    let grantor_cli = GrantorCli::new(grantor.clone(), deployment.config.clone())?;
+    eprintln!("provisioning tenant {tenant} ({backend}) ...");
+    let provisioned =
+        server::provision(&grantor_cli, &tenant, &scope, &cli.iss, &certificate, None)?;
+    let log_path: PathBuf = match &cli.server_log {
+        Some(path) => path.clone(),
+        None => deployment.dir.path().join("server.log"),
+    };
+    let server = ServerProcess::start(&grantor, &deployment.config, &log_path)?;
+    if server.base_url != deployment.base_url {
+        bail!(
+            "the server listens on {}, not on the configured {}",
+            server.base_url,
+            deployment.base_url
+        );
+    }
+    server::wait_for_health(&server.base_url)
+        .await
+        .with_context(|| format!("log: {}", server.log_tail()))?;
+    eprintln!("grantor up at {}", server.base_url);
+    let audience = token_url(&server.base_url, &tenant);
+    Ok(Target {
+        endpoint: Endpoint::parse(&audience).await?,
+        authorization: Some(load::basic_authorization(
+            &provisioned.client_id,
+            &provisioned.client_secret,
+        )?),
+        scope: Some(scope),
+        audience,
+        backend: backend.to_owned(),
+        server: Some(server),
+        _deployment: Some(deployment),
+        _scratch: None,
+        attached: false,
+    })
+}
+
+fn token_url(base: &str, tenant: &str) -> String {
+    format!("{base}/t/{tenant}/oauth2/token")
+}
+
+/// One request of the run's kind (a fresh assertion each try, never one from the pool) until it
+/// succeeds. An attached server may answer 400/401 (or 404 for the new tenant) for up to its
+/// cache refresh interval after provisioning; anything else, a refusal from a started server or
+/// a peer, or one still there at the deadline, stops the run with the response.
+async fn wait_until_accepted(
+    cli: &Cli,
+    target: &Target,
+    key: &IdpKey,
+    claims: &AssertionClaims,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + VISIBILITY_DEADLINE;
+    let mut retries = 0u32;
+    loop {
+        let body = match cli.mode {
+            Mode::ClientCredentials => load::client_credentials_body(target.scope.as_deref()),
+            Mode::JwtBearer | Mode::RefreshToken => {
+                load::jwt_bearer_body(&mint::mint_one(key, claims)?, target.scope.as_deref())
+            }
+        };
+        let (status, response) = load::send_once(
+            &target.endpoint,
+            Method::POST,
+            target.authorization.as_ref(),
+            Some(body),
+        )
+        .await?;
+        let need_refresh = cli.mode == Mode::RefreshToken;
+        match load::check_token_response(status, &response, need_refresh) {
+            Verdict::Ok { .. } => {
+                if retries > 0 {
+                    eprintln!("accepted after {retries} retries");
+                }
+                return Ok(());
+            }
+            _ if target.attached
+                && matches!(status.as_u16(), 400 | 401 | 404)
+                && Instant::now() < deadline =>
+            {
+                if retries == 0 {
+                    eprintln!(
+                        "the server does not see the new rows yet ({}); retrying ...",
+                        status.as_u16()
+                    );
+                }
+                retries += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => bail!(
+                "the first request to {} was refused: {}",
+                target.endpoint.url,
+                load::error_sample(status, &response)
+            ),
+        }
+    }
+}
+
+/// One jwt-bearer exchange per connection before the clock starts; each chain begins with the
+/// refresh token it returns.
+async fn seed_refresh_chains(
+    target: &Target,
+    assertions: &[String],
+    scope: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let mut chains = Vec::with_capacity(assertions.len());
+    for assertion in assertions {
+        let (status, body) = load::send_once(
+            &target.endpoint,
+            Method::POST,
+            target.authorization.as_ref(),
+            Some(load::jwt_bearer_body(assertion, scope)),
+        )
+        .await?;
+        match load::check_token_response(status, &body, true) {
+            Verdict::Ok {
+                refresh_token: Some(token),
+            } => chains.push(token),
+            _ => bail!(
+                "seeding a refresh chain failed: {}",
+                load::error_sample(status, &body)
+            ),
+        }
+    }
+    Ok(chains)
+}

@@ -1,0 +1,332 @@
+//! The Grantor under test: a deployment the harness writes (temporary config, database, plugin
+//! drop directory) and the `grantor serve` process it starts and kills on drop, or a running
+//! server it attaches to. Provisioning goes through the real CLI, exactly as an operator types
+//! it; nothing here touches the database directly.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use hyper::Method;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::load::{self, Endpoint};
+
+/// The grant type the JWT bearer plugin handles, and the library it is registered under.
+const PLUGIN_LIBRARY: &str = "grant_jwt_bearer";
+/// How long `grantor serve` may take to print its address, and then to answer `/health`.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+const HEALTH_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A file next to this executable (`target/release/grantor-bench` -> `target/release/NAME`).
+pub fn beside_current_exe(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot locate this executable")?;
+    let dir = exe
+        .parent()
+        .with_context(|| format!("{} has no parent directory", exe.display()))?;
+    Ok(dir.join(name))
+}
+
+pub fn default_grantor_binary() -> anyhow::Result<PathBuf> {
+    beside_current_exe(&format!("grantor{}", std::env::consts::EXE_SUFFIX))
+}
+
+pub fn default_plugin_library() -> anyhow::Result<PathBuf> {
+    beside_current_exe(&plugin_file_name())
+}
+
+fn plugin_file_name() -> String {
+    format!(
+        "{}{PLUGIN_LIBRARY}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+fn require_file(path: &Path, what: &str) -> anyhow::Result<()> {
+    if !path.is_file() {
+        bail!(
+            "{}: {what} not found (build it: cargo build --release -p grantor -p grant-jwt-bearer)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The `grantor` CLI bound to one configuration file.
+pub struct GrantorCli {
+    pub binary: PathBuf,
+    pub config: PathBuf,
+}
+
+impl GrantorCli {
+    pub fn new(binary: PathBuf, config: PathBuf) -> anyhow::Result<GrantorCli> {
+        require_file(&binary, "the grantor binary")?;
+        require_file(&config, "the configuration file")?;
+        Ok(GrantorCli { binary, config })
+    }
+
+    /// Runs `grantor --config F ARGS...` and returns its stdout; its stderr on failure.
+    pub fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(&self.binary)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .with_context(|| format!("cannot run {}", self.binary.display()))?;
+        if !out.status.success() {
+            bail!(
+                "grantor {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        String::from_utf8(out.stdout).context("grantor printed non-UTF-8 output")
+    }
+}
+
+/// What provisioning registered.
+pub struct Provisioned {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// A tenant of its own, one client allowed all three grants and `scope`, and the identity
+/// provider `issuer` trusting `certificate`. `alias` is an extra audience value naming the
+/// server (attach mode, where the server's public base URL is not known here).
+pub fn provision(
+    cli: &GrantorCli,
+    tenant: &str,
+    scope: &str,
+    issuer: &str,
+    certificate: &Path,
+    alias: Option<&str>,
+) -> anyhow::Result<Provisioned> {
+    cli.run(&["tenant", "add", tenant])?;
+    let grant_types = format!(
+        "{},refresh_token,client_credentials",
+        load::JWT_BEARER_GRANT
+    );
+    let client = cli.run(&[
+        "client",
+        "add",
+        "--tenant",
+        tenant,
+        "--name",
+        "bench",
+        "--grant-types",
+        &grant_types,
+        "--scopes",
+        scope,
+        "--json",
+    ])?;
+    let client: Value =
+        serde_json::from_str(&client).context("grantor client add --json: not JSON")?;
+    let field = |name: &str| -> anyhow::Result<String> {
+        client[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("grantor client add --json: no {name} in {client}"))
+    };
+    let certificate = certificate
+        .to_str()
+        .with_context(|| format!("{}: not a UTF-8 path", certificate.display()))?;
+    let mut idp = vec![
+        "idp",
+        "add",
+        "--tenant",
+        tenant,
+        "--name",
+        "bench-idp",
+        "--issuer",
+        issuer,
+        "--certificate",
+        certificate,
+    ];
+    if let Some(alias) = alias {
+        idp.extend(["--alias", alias]);
+    }
+    cli.run(&idp)?;
+    Ok(Provisioned {
+        client_id: field("client_id")?,
+        client_secret: field("client_secret")?,
+    })
+}
+
+/// A deployment directory the harness owns: config, SQLite file (unless PostgreSQL), plugins.
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub base_url: String,
+}
+
+impl Deployment {
+    /// Writes the configuration: a free loopback port (so `public_base_url`, from which audience
+    /// values derive, names the real address), the database, the plugin copied into the drop
+    /// directory and registered for the JWT bearer grant.
+    pub fn write(database: Option<&str>, plugin: &Path) -> anyhow::Result<Deployment> {
+        require_file(plugin, "the JWT bearer plugin")?;
+        let dir = tempfile::Builder::new()
+            .prefix("grantor-bench-")
+            .tempdir()
+            .context("cannot create a temporary directory")?;
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins)?;
+        std::fs::copy(plugin, plugins.join(plugin_file_name()))
+            .with_context(|| format!("cannot copy {}", plugin.display()))?;
+        let url = match database {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}", dir.path().join("grantor.db").display()),
+        };
+        let port = free_loopback_port()?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let config = dir.path().join("deployment.toml");
+        let text = format!(
+            "[server]\nbind = {}\npublic_base_url = {}\n\
+             [database]\nurl = {}\n\
+             [plugins]\ndirectory = {}\n\
+             [[oauth.custom_grant_type]]\nname = {}\nlibrary = {}\n",
+            toml_string(&format!("127.0.0.1:{port}")),
+            toml_string(&base_url),
+            toml_string(&url),
+            toml_string(&plugins.display().to_string()),
+            toml_string(load::JWT_BEARER_GRANT),
+            toml_string(PLUGIN_LIBRARY),
+        );
+        std::fs::write(&config, text)
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        Ok(Deployment {
+            dir,
+            config,
+            base_url,
+        })
+    }
+}
+
+/// A TOML basic string (a JSON string literal is one).
+fn toml_string(s: &str) -> String {
+    Value::from(s).to_string()
+}
+
+/// A port that was free a moment ago. The server binds it shortly after; a collision fails the
+/// start loudly.
+fn free_loopback_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A running `grantor serve`, killed when dropped (also when the run fails).
+pub struct ServerProcess {
+    child: Child,
+    pub base_url: String,
+    pub log_path: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `grantor --config F serve` with RUST_LOG=warn, its stderr to `log_path`, and waits
+    /// for the address line on its stdout.
+    pub fn start(binary: &Path, config: &Path, log_path: &Path) -> anyhow::Result<ServerProcess> {
+        let log = std::fs::File::create(log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let mut child = Command::new(binary)
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let stdout = child.stdout.take().context("no stdout pipe")?;
+        let mut server = ServerProcess {
+            child,
+            base_url: String::new(),
+            log_path: log_path.to_owned(),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let first = reader.read_line(&mut line).map(|_| line);
+            let _ = tx.send(first);
+            // Keep draining, so a later line can never block the server on a full pipe.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let line = match rx.recv_timeout(START_DEADLINE) {
+            Ok(Ok(line)) => line,
+            Ok(Err(e)) => bail!("cannot read the server's stdout: {e}"),
+            Err(_) => bail!(
+                "the server printed no address within {START_DEADLINE:?}; log: {}",
+                server.log_tail()
+            ),
+        };
+        server.base_url = line
+            .trim()
+            .strip_prefix("grantor listening on ")
+            .with_context(|| {
+                format!(
+                    "the server did not start (first line {line:?}); log: {}",
+                    server.log_tail()
+                )
+            })?
+            .to_owned();
+        Ok(server)
+    }
+
+    /// The end of the server's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        if tail.is_empty() {
+            "(empty)".to_owned()
+        } else {
+            format!("\n{tail}")
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `GET {base}/health` until it answers 200.
+pub async fn wait_for_health(base_url: &str) -> anyhow::Result<()> {
+    let endpoint = Endpoint::parse(&format!("{base_url}/health")).await?;
+    let deadline = Instant::now() + HEALTH_DEADLINE;
+    let mut last = String::from("no answer");
+    while Instant::now() < deadline {
+        match load::send_once(&endpoint, Method::GET, None, None).await {
+            Ok((status, _)) if status.is_success() => return Ok(()),
+            Ok((status, body)) => last = load::error_sample(status, &body),
+            Err(e) => last = format!("{e:#}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{base_url}/health did not answer 200 within {HEALTH_DEADLINE:?}: {last}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_quotes_paths_as_toml_strings() {
+        assert_eq!(toml_string(r#"C:\a "b""#), r#""C:\\a \"b\"""#);
+    }
+}
