@@ -3,6 +3,7 @@
 //! the floors, report — and the process's error handling. The pieces live in the modules below.
 
 mod cli;
+mod cpu;
 mod floors;
 mod load;
 mod mint;
@@ -153,6 +154,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cli.warmup,
         cli.duration
     );
+    // CPU of the server (when this run started it) and of this load generator over the measured
+    // window, sampled at its edges.
+    let server_pid = target.server.as_ref().map(|s| s.pid());
+    let window = (
+        Instant::now() + Duration::from_secs(cli.warmup),
+        Duration::from_secs(cli.duration),
+    );
+    let cpu_sampler = tokio::spawn(async move {
+        let sample = || {
+            (
+                server_pid.and_then(cpu::process_cpu_time),
+                cpu::process_cpu_time(std::process::id()),
+            )
+        };
+        tokio::time::sleep_until(window.0).await;
+        let before = sample();
+        tokio::time::sleep(window.1).await;
+        let after = sample();
+        let spent = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
+        (spent(before.0, after.0), spent(before.1, after.1))
+    });
     let result = load::run(LoadSpec {
         endpoint: target.endpoint.clone(),
         authorization: target.authorization.clone(),
@@ -162,6 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         duration: Duration::from_secs(cli.duration),
     })
     .await?;
+    let (server_cpu, load_cpu) = cpu_sampler.await.unwrap_or((None, None));
     let assertions_used = match (&pool, cli.mode) {
         (Some(pool), Mode::JwtBearer) => Some(pool.used()),
         (Some(reseed), Mode::RefreshToken) => Some(connections + reseed.used()),
@@ -215,6 +238,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         minted: (cli.mode != Mode::ClientCredentials).then_some((count, minting_took)),
         assertions_used,
         run: &result,
+        server_cpu,
+        load_cpu,
         floors: floors.as_ref().map(|(verify, http)| report::Floors {
             verify,
             http,

@@ -29,6 +29,10 @@ pub struct Summary<'a> {
     pub minted: Option<(usize, std::time::Duration)>,
     pub assertions_used: Option<usize>,
     pub run: &'a LoadResult,
+    /// CPU time the server (when this run started it) and the load generator spent in the
+    /// measured window.
+    pub server_cpu: Option<std::time::Duration>,
+    pub load_cpu: Option<std::time::Duration>,
     pub floors: Option<Floors<'a>>,
     /// Cores the machine has (the ceiling of the RS256 floor).
     pub cores: usize,
@@ -103,6 +107,18 @@ fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
     (denominator > 0.0).then(|| numerator / denominator)
 }
 
+/// `server cpu    123.4 us per request (1.23 cores busy)`, from the CPU spent in the window.
+fn cpu_line(what: &str, spent: Option<std::time::Duration>, run: &LoadResult) -> Option<String> {
+    let spent = spent?;
+    let requests = run.requests().max(1) as f64;
+    let window = run.window.as_secs_f64().max(1e-9);
+    Some(format!(
+        "{what:<13} {:.1} us per request ({:.2} cores busy)",
+        spent.as_secs_f64() * 1e6 / requests,
+        spent.as_secs_f64() / window
+    ))
+}
+
 pub fn text(summary: &Summary) -> String {
     let run = summary.run;
     let mut out = String::new();
@@ -145,6 +161,12 @@ pub fn text(summary: &Summary) -> String {
     ));
     line(format!("latency       {}", latency_line(&run.latency)));
     line(format!("responses     {}", counts_line(run)));
+    if let Some(line_text) = cpu_line("server cpu", summary.server_cpu, run) {
+        line(line_text);
+    }
+    if let Some(line_text) = cpu_line("load cpu", summary.load_cpu, run) {
+        line(line_text);
+    }
     if run.reseeds > 0 {
         line(format!(
             "reseeds       {} refresh chains restarted with a jwt-bearer exchange",

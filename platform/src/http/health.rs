@@ -27,6 +27,11 @@ pub async fn health(app: SharedApp) -> HttpResponse {
                 "database": backend,
                 "cache_generation": cached,
                 "database_generation": database,
+                "group_commit": {
+                    "batches": app.writer.stats().batches.load(std::sync::atomic::Ordering::Relaxed),
+                    "requests": app.writer.stats().jobs.load(std::sync::atomic::Ordering::Relaxed),
+                    "busy_us": app.writer.stats().busy_us.load(std::sync::atomic::Ordering::Relaxed),
+                },
             }),
         ),
         Ok(Err(e)) => {

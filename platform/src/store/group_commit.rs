@@ -23,6 +23,9 @@ use super::{Backend, DbConnection, Store, StoreError};
 /// Most requests one transaction carries; a larger backlog is split over several commits.
 const MAX_BATCH: usize = 256;
 
+/// How often the SQLite checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 enum Work {
     Request(Vec<WriteOp>),
     /// Deletes up to `limit` expired rows of each table (tokens, replay keys).
@@ -42,12 +45,17 @@ struct Job {
 pub struct CommitStats {
     pub batches: AtomicU64,
     pub jobs: AtomicU64,
+    /// Time the writers spent running transactions, in microseconds (against wall time, how busy
+    /// the write path is).
+    pub busy_us: AtomicU64,
 }
 
 /// The queue in front of the writer threads. Dropping it stops them once the queue is drained.
 pub struct GroupCommitter {
     queue: Sender<Job>,
     stats: Arc<CommitStats>,
+    /// The checkpointer runs while this lives.
+    _alive: Arc<()>,
 }
 
 impl GroupCommitter {
@@ -67,7 +75,19 @@ impl GroupCommitter {
                 .spawn(move || run_writer(&store, &receiver, &stats))
                 .map_err(|e| StoreError::Config(format!("cannot start a writer thread: {e}")))?;
         }
-        Ok(GroupCommitter { queue, stats })
+        let alive = Arc::new(());
+        if store.backend() == Backend::Sqlite {
+            let (store, alive) = (store.clone(), Arc::downgrade(&alive));
+            std::thread::Builder::new()
+                .name("grantor-checkpoint".into())
+                .spawn(move || run_checkpointer(&store, &alive))
+                .map_err(|e| StoreError::Config(format!("cannot start the checkpointer: {e}")))?;
+        }
+        Ok(GroupCommitter {
+            queue,
+            stats,
+            _alive: alive,
+        })
     }
 
     /// Commits one request's writes together with other requests' and returns once they are
@@ -115,11 +135,54 @@ fn stopped() -> ApplyError {
     ApplyError::Store(StoreError::Commit("the database writer has stopped".into()))
 }
 
+/// A writer keeps one connection for as long as it works: SQLite drops a connection's page
+/// cache whenever another connection wrote since its last transaction, so a writer taking any
+/// pooled connection per batch would re-read its indexes every time.
 fn run_writer(store: &Store, receiver: &Mutex<Receiver<Job>>, stats: &CommitStats) {
+    let mut connection = None;
     while let Some(batch) = next_batch(receiver) {
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        commit_batch(store, batch);
+        if connection.is_none() {
+            connection = match store.conn() {
+                Ok(conn) => Some(conn),
+                Err(e) => {
+                    fail_batch(batch, &e);
+                    continue;
+                }
+            };
+        }
+        if let Some(conn) = connection.as_mut() {
+            let started = std::time::Instant::now();
+            let committed = commit_batch(conn, store.backend(), batch);
+            let busy = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            stats.busy_us.fetch_add(busy, Ordering::Relaxed);
+            if !committed {
+                // Whatever went wrong, the next batch starts on a fresh connection.
+                connection = None;
+            }
+        }
+    }
+}
+
+/// Copies committed WAL frames into the SQLite database file on its own connection, so the
+/// writer never pays for a checkpoint inside a commit. PASSIVE never blocks the writer or readers;
+/// the log restarts from its beginning once a checkpoint has caught up.
+fn run_checkpointer(store: &Store, alive: &std::sync::Weak<()>) {
+    let mut failing = false;
+    while alive.upgrade().is_some() {
+        std::thread::sleep(CHECKPOINT_INTERVAL);
+        let outcome = store
+            .conn()
+            .and_then(|mut conn| Ok(conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?));
+        match outcome {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                tracing::warn!("WAL checkpoint failed: {e}");
+                failing = true;
+            }
+            Err(_) => {}
+        }
     }
 }
 
@@ -139,53 +202,99 @@ fn next_batch(receiver: &Mutex<Receiver<Job>>) -> Option<Vec<Job>> {
     Some(batch)
 }
 
-fn commit_batch(store: &Store, batch: Vec<Job>) {
-    let outcomes = store
-        .conn()
-        .and_then(|mut conn| run_transaction(&mut *conn, store.backend(), &batch));
-    match outcomes {
+/// Commits a batch and answers its jobs; `false` when the transaction failed.
+fn commit_batch(conn: &mut DbConnection, backend: Backend, batch: Vec<Job>) -> bool {
+    match run_transaction(conn, backend, &batch) {
         Ok(outcomes) => {
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = job.reply.send(outcome);
             }
+            true
         }
         Err(e) => {
-            tracing::error!(requests = batch.len(), "group commit failed: {e}");
-            let reason = e.to_string();
-            for job in batch {
-                let _ = job
-                    .reply
-                    .send(Err(ApplyError::Store(StoreError::Commit(reason.clone()))));
-            }
+            fail_batch(batch, &e);
+            false
         }
     }
 }
 
-/// One transaction for the whole batch, one savepoint per job. `Err` means nothing committed.
+fn fail_batch(batch: Vec<Job>, error: &StoreError) {
+    tracing::error!(requests = batch.len(), "group commit failed: {error}");
+    let reason = error.to_string();
+    for job in batch {
+        let _ = job
+            .reply
+            .send(Err(ApplyError::Store(StoreError::Commit(reason.clone()))));
+    }
+}
+
+/// One transaction for the whole batch. Almost every batch commits whole, so it first runs
+/// without savepoints; only when a job fails (a replay, a spent refresh token, an error) is the
+/// batch rolled back and run again with a savepoint per job, so the failure takes only its own
+/// writes with it. `Err` means nothing committed.
 fn run_transaction(
     conn: &mut DbConnection,
     backend: Backend,
     batch: &[Job],
 ) -> Result<Vec<Result<usize, ApplyError>>, StoreError> {
-    // IMMEDIATE takes SQLite's write lock up front, so a CLI write in progress is waited for once
-    // here rather than discovered halfway through the batch.
-    conn.batch_execute(match backend {
-        Backend::Sqlite => "BEGIN IMMEDIATE",
-        Backend::Postgres => "BEGIN",
-    })?;
+    if let Some(counts) = run_whole(conn, backend, batch)? {
+        return Ok(counts.into_iter().map(Ok).collect());
+    }
+    begin(conn, backend)?;
     let outcomes = batch
         .iter()
         .map(|job| run_in_savepoint(conn, &job.work))
         .collect::<Result<Vec<_>, StoreError>>();
-    let committed = outcomes.and_then(|outcomes| {
+    finish(conn, outcomes)
+}
+
+/// The batch in one go; `None` (rolled back) when any job failed.
+fn run_whole(
+    conn: &mut DbConnection,
+    backend: Backend,
+    batch: &[Job],
+) -> Result<Option<Vec<usize>>, StoreError> {
+    begin(conn, backend)?;
+    let mut counts = Vec::with_capacity(batch.len());
+    for job in batch {
+        match run_work(conn, &job.work) {
+            Ok(count) => counts.push(count),
+            Err(_) => {
+                conn.batch_execute("ROLLBACK")?;
+                return Ok(None);
+            }
+        }
+    }
+    finish(conn, Ok(counts)).map(Some)
+}
+
+fn begin(conn: &mut DbConnection, backend: Backend) -> Result<(), StoreError> {
+    // IMMEDIATE takes SQLite's write lock up front, so a CLI write in progress is waited for once
+    // here rather than discovered halfway through the batch.
+    Ok(conn.batch_execute(match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    })?)
+}
+
+/// Commits what ran, or rolls back if it could not run.
+fn finish<T>(conn: &mut DbConnection, ran: Result<T, StoreError>) -> Result<T, StoreError> {
+    let committed = ran.and_then(|value| {
         conn.batch_execute("COMMIT")?;
-        Ok(outcomes)
+        Ok(value)
     });
     if committed.is_err() {
         // Best effort: a broken connection is dropped by the pool anyway.
         let _ = conn.batch_execute("ROLLBACK");
     }
     committed
+}
+
+fn run_work(conn: &mut DbConnection, work: &Work) -> Result<usize, ApplyError> {
+    match work {
+        Work::Request(ops) => apply_writes(conn, ops).map(|()| 0),
+        Work::Purge { now, limit } => purge_expired(conn, *now, *limit),
+    }
 }
 
 /// The job's outcome, or `Err` when the savepoint itself could not be handled (then the whole
@@ -195,10 +304,7 @@ fn run_in_savepoint(
     work: &Work,
 ) -> Result<Result<usize, ApplyError>, StoreError> {
     conn.batch_execute("SAVEPOINT request")?;
-    let outcome = match work {
-        Work::Request(ops) => apply_writes(conn, ops).map(|()| 0),
-        Work::Purge { now, limit } => purge_expired(conn, *now, *limit),
-    };
+    let outcome = run_work(conn, work);
     if outcome.is_err() {
         conn.batch_execute("ROLLBACK TO SAVEPOINT request")?;
     }
