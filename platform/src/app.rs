@@ -36,6 +36,7 @@ impl App {
                 pool_size: config.database.pool_size,
                 busy_timeout_ms: config.database.busy_timeout_ms,
                 sqlite_synchronous: config.database.synchronous,
+                sqlite_cache_mib: config.database.sqlite_cache_mib,
             },
             &config.server.default_tenant,
         )?;

@@ -15,9 +15,6 @@ use super::StoreError;
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// Page cache per SQLite connection, in KiB (only pages actually used take memory).
-const SQLITE_CACHE_KIB: u32 = 64 * 1024;
-
 /// Serialises migrations when several nodes start at once against one PostgreSQL database.
 const MIGRATION_ADVISORY_LOCK: i64 = 0x0067_7261_6e74_6f72; // "grantor" in ASCII
 
@@ -93,6 +90,7 @@ pub struct DbConnectionManager {
     target: DatabaseTarget,
     busy_timeout_ms: u64,
     synchronous: SqliteSynchronous,
+    cache_mib: u32,
 }
 
 /// SQLite's `synchronous` setting in WAL mode. `full` syncs the log at every commit, so a committed
@@ -127,17 +125,19 @@ impl ManageConnection for DbConnectionManager {
                 // another process's (the CLI's) instead of failing with `database is locked`; on
                 // the token path only the group commit's one writer writes, so it never waits
                 // there; foreign keys give us ON DELETE CASCADE.
-                // A page cache of SQLITE_CACHE_KIB: the token tables' indexes are keyed by random
-                // hashes, so with SQLite's default 2 MiB the writer keeps re-reading pages. No
+                // The page cache (`database.sqlite_cache_mib`): the token tables' indexes are keyed
+                // by random hashes, so with SQLite's default 2 MiB the writer keeps re-reading
+                // pages; much larger costs time at every commit (SQLite sweeps its cache). No
                 // automatic checkpoints: they would run inside a commit, on the one writer's
                 // time; the group commit's checkpointer thread runs them beside it instead (and
                 // SQLite checkpoints when the last connection of a process closes).
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; \
-                     PRAGMA cache_size = -{SQLITE_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;",
+                     PRAGMA cache_size = -{}; PRAGMA wal_autocheckpoint = 0;",
                     self.busy_timeout_ms,
-                    self.synchronous.pragma()
+                    self.synchronous.pragma(),
+                    u64::from(self.cache_mib) * 1024
                 ))?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -172,6 +172,7 @@ pub fn build_pool(
             target,
             busy_timeout_ms: options.busy_timeout_ms,
             synchronous: options.sqlite_synchronous,
+            cache_mib: options.sqlite_cache_mib,
         })
         .map_err(StoreError::from)
 }

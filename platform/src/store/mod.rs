@@ -65,6 +65,8 @@ pub struct StoreOptions {
     pub pool_size: u32,
     pub busy_timeout_ms: u64,
     pub sqlite_synchronous: SqliteSynchronous,
+    /// SQLite page cache per connection, in MiB.
+    pub sqlite_cache_mib: u32,
 }
 
 impl Default for StoreOptions {
@@ -73,6 +75,7 @@ impl Default for StoreOptions {
             pool_size: 4,
             busy_timeout_ms: 5000,
             sqlite_synchronous: SqliteSynchronous::Full,
+            sqlite_cache_mib: 8,
         }
     }
 }
