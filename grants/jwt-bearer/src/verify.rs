@@ -1,7 +1,9 @@
 //! Rule 4 of the grant: the signature, verified with the identity provider's keys as the host
 //! gives them (JWKs): by `kid` when the header names a known key, else each key that fits the
-//! algorithm in turn.
+//! algorithm in turn. Certificates come with the provider (`certificate_keys`); only a JWKS
+//! endpoint's keys need the `host_get_verification_keys` callback.
 
+use grantor_sdk::wire::keys_for_kid;
 use grantor_sdk::{GrantResult, Host, HostReply, IdentityProviderInfo, VerificationKeys};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::DecodingKey;
@@ -16,41 +18,63 @@ pub fn verify_signature(
     header: &CheckedHeader,
     parsed: &ParsedAssertion<'_>,
 ) -> Result<(), GrantResult> {
-    let keys = match host
-        .get_verification_keys::<VerificationKeys>(&provider.issuer, header.kid.as_deref())
-    {
-        HostReply::Ok(VerificationKeys {
-            unavailable: Some(reason),
-            ..
-        }) => {
-            return Err(GrantResult::error(
-                "temporarily_unavailable",
-                format!(
-                    "the keys of identity provider '{}' cannot be obtained: {reason}",
-                    provider.name
-                ),
-            ))
-        }
-        HostReply::Ok(keys) => keys.keys,
-        HostReply::NotConfigured => {
-            return Err(invalid_grant(format!(
-                "identity provider '{}' has no verification keys configured",
-                provider.name
-            )))
-        }
-        HostReply::NotFound => {
-            return Err(invalid_grant(format!(
-                "identity provider '{}' has no key with kid '{}'",
-                provider.name,
-                crate::shown(header.kid.as_deref().unwrap_or_default())
-            )))
-        }
-        HostReply::Conflict | HostReply::Failed(_) => {
-            return Err(server_error(
-                "the identity provider's keys could not be read",
-            ))
-        }
+    let keys = match &provider.certificate_keys {
+        Some(keys) => keys_for_kid(keys.clone(), header.kid.as_deref()),
+        None => keys_from_host(host, provider, header)?,
     };
+    verify_with(&keys, provider, header, parsed)
+}
+
+fn keys_from_host(
+    host: &Host<'_>,
+    provider: &IdentityProviderInfo,
+    header: &CheckedHeader,
+) -> Result<Vec<serde_json::Value>, GrantResult> {
+    Ok(
+        match host
+            .get_verification_keys::<VerificationKeys>(&provider.issuer, header.kid.as_deref())
+        {
+            HostReply::Ok(VerificationKeys {
+                unavailable: Some(reason),
+                ..
+            }) => {
+                return Err(GrantResult::error(
+                    "temporarily_unavailable",
+                    format!(
+                        "the keys of identity provider '{}' cannot be obtained: {reason}",
+                        provider.name
+                    ),
+                ))
+            }
+            HostReply::Ok(keys) => keys.keys,
+            HostReply::NotConfigured => {
+                return Err(invalid_grant(format!(
+                    "identity provider '{}' has no verification keys configured",
+                    provider.name
+                )))
+            }
+            HostReply::NotFound => {
+                return Err(invalid_grant(format!(
+                    "identity provider '{}' has no key with kid '{}'",
+                    provider.name,
+                    crate::shown(header.kid.as_deref().unwrap_or_default())
+                )))
+            }
+            HostReply::Conflict | HostReply::Failed(_) => {
+                return Err(server_error(
+                    "the identity provider's keys could not be read",
+                ))
+            }
+        },
+    )
+}
+
+fn verify_with(
+    keys: &[serde_json::Value],
+    provider: &IdentityProviderInfo,
+    header: &CheckedHeader,
+    parsed: &ParsedAssertion<'_>,
+) -> Result<(), GrantResult> {
     let alg = algorithm_name(header.algorithm);
     let candidates: Vec<&serde_json::Value> = keys
         .iter()

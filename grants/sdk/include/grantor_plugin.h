@@ -89,7 +89,8 @@ typedef struct grantor_host_api {
     uint32_t struct_size;
     /* Opaque, host-owned, borrowed for the on_handle call; pass it back to every callback. */
     void *host_ctx;
-    /* {"issuer": "..."} -> the tenant's identity provider with that issuer.
+    /* {"issuer": "..."} -> the tenant's identity provider with that issuer; when its keys are
+     * certificates, "certificate_keys" carries them as JWKs (no need to ask for them below).
      * Request borrowed; result host-owned (free with host_free_buffer). */
     grantor_host_call host_find_identity_provider;
     /* {"issuer": "...", "kid": "..." or null} -> {"keys": [JWK, ...]}.

@@ -129,6 +129,31 @@ pub struct IdentityProviderInfo {
     /// A claim carrying the requested scopes (space-separated or a list of strings).
     #[serde(default)]
     pub scope_claim: Option<String>,
+    /// The provider's keys as JWKs when they are certificates, which the host holds ready: a
+    /// plugin may verify with them and skip `host_get_verification_keys`. Absent for a JWKS
+    /// endpoint (the host fetches it and refetches on an unknown `kid`) and from hosts older
+    /// than this field (added in ABI 1.x; plugins must then ask for the keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_keys: Option<Vec<serde_json::Value>>,
+}
+
+/// The keys to try for a JWS whose header names `kid`: the one key with that `kid` when there is
+/// one, else all of them (a certificate is trusted whatever `kid` the issuer gives it). One rule
+/// for the host's `host_get_verification_keys` and for plugins reading `certificate_keys`.
+pub fn keys_for_kid(keys: Vec<serde_json::Value>, kid: Option<&str>) -> Vec<serde_json::Value> {
+    let Some(kid) = kid else {
+        return keys;
+    };
+    let named: Vec<serde_json::Value> = keys
+        .iter()
+        .filter(|k| k["kid"].as_str() == Some(kid))
+        .cloned()
+        .collect();
+    if named.is_empty() {
+        keys
+    } else {
+        named
+    }
 }
 
 /// Claims the grant validates; a claim mapping may neither read nor write them, so no mapping can
@@ -172,4 +197,18 @@ pub struct VerificationKeys {
     /// recent key set cached); says why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+}
+
+#[cfg(test)]
+mod keys_for_kid_tests {
+    use super::keys_for_kid;
+    use serde_json::json;
+
+    #[test]
+    fn a_kid_that_names_a_key_selects_it_else_every_key_is_tried() {
+        let keys = vec![json!({"kid": "a", "n": 1}), json!({"kid": "b", "n": 2})];
+        assert_eq!(keys_for_kid(keys.clone(), Some("b")), vec![keys[1].clone()]);
+        assert_eq!(keys_for_kid(keys.clone(), Some("other")), keys);
+        assert_eq!(keys_for_kid(keys.clone(), None), keys);
+    }
 }

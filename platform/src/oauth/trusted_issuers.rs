@@ -27,7 +27,7 @@ pub struct StoreServices {
     transformers: Arc<ClaimTransformers>,
     /// PEM text -> its JWK: openssl parses a certificate once, not on every request. Keyed by
     /// content, so a provider re-registered with another certificate simply misses.
-    certificate_keys: RwLock<HashMap<String, serde_json::Value>>,
+    parsed_certificates: RwLock<HashMap<String, serde_json::Value>>,
 }
 
 impl StoreServices {
@@ -40,13 +40,29 @@ impl StoreServices {
             store,
             jwks,
             transformers,
-            certificate_keys: RwLock::default(),
+            parsed_certificates: RwLock::default(),
         }
+    }
+
+    /// The provider's certificates as JWKs, parsed once per certificate.
+    fn certificate_keys(
+        &self,
+        provider: &IdentityProvider,
+    ) -> Result<Vec<serde_json::Value>, ServiceReply> {
+        provider
+            .certificates
+            .iter()
+            .map(|pem| {
+                self.certificate_key(pem).map_err(|e| {
+                    failed(&format!("key of identity provider '{}'", provider.name), e)
+                })
+            })
+            .collect()
     }
 
     fn certificate_key(&self, pem: &str) -> Result<serde_json::Value, String> {
         let cached = self
-            .certificate_keys
+            .parsed_certificates
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(pem)
@@ -56,7 +72,7 @@ impl StoreServices {
         }
         let jwk = jwk_from_pem(pem).map_err(|e| e.to_string())?;
         let mut keys = self
-            .certificate_keys
+            .parsed_certificates
             .write()
             .unwrap_or_else(|e| e.into_inner());
         if keys.len() >= MAX_CACHED_CERTIFICATES {
@@ -114,7 +130,17 @@ impl HostServices for StoreServices {
             Ok(provider) => provider,
             Err(reply) => return reply,
         };
+        // Certificates travel with the provider, sparing the plugin a second callback.
+        let certificate_keys = if provider.certificates.is_empty() {
+            None
+        } else {
+            match self.certificate_keys(&provider) {
+                Ok(keys) => Some(keys),
+                Err(reply) => return reply,
+            }
+        };
         let info = IdentityProviderInfo {
+            certificate_keys,
             key_source: if provider.certificates.is_empty() {
                 "jwks_uri".into()
             } else {
@@ -146,27 +172,10 @@ impl HostServices for StoreServices {
             };
             return self.published_keys(uri, kid);
         }
-        let mut keys = Vec::with_capacity(provider.certificates.len());
-        for pem in &provider.certificates {
-            match self.certificate_key(pem) {
-                Ok(jwk) => keys.push(jwk),
-                Err(e) => {
-                    return failed(&format!("key of identity provider '{}'", provider.name), e)
-                }
-            }
-        }
-        // A kid that names one of the certificates selects it; otherwise every certificate is
-        // tried (a certificate is trusted whatever kid the issuer gives it).
-        if let Some(kid) = kid {
-            let named: Vec<_> = keys
-                .iter()
-                .filter(|k| k["kid"].as_str() == Some(kid))
-                .cloned()
-                .collect();
-            if !named.is_empty() {
-                keys = named;
-            }
-        }
+        let keys = match self.certificate_keys(&provider) {
+            Ok(keys) => grantor_sdk::wire::keys_for_kid(keys, kid),
+            Err(reply) => return reply,
+        };
         encoded(
             "key",
             VerificationKeys {
