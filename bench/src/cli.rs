@@ -60,6 +60,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", requires = "url")]
     pub config: Option<PathBuf>,
 
+    /// Fail (exit status 1) unless every request in the window succeeded and there was at least
+    /// one: for smoke runs in CI.
+    #[arg(long)]
+    pub require_success: bool,
     /// Assertions signed before the clock starts; each is sent once at most. When the run uses
     /// them all it stops sending and says so. Default: 8,000 per second of warm-up and run (an
     /// RSA signature costs ~0.4 ms a core, so minting is the slow part of a short run).

@@ -251,6 +251,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&report::json(&summary))?);
     }
+    if cli.require_success && (result.ok == 0 || result.ok != result.requests()) {
+        bail!(
+            "--require-success: {} of {} requests in the window succeeded",
+            result.ok,
+            result.requests()
+        );
+    }
     Ok(())
 }
 

@@ -89,6 +89,66 @@ pub fn apply_writes(conn: &mut DbConnection, ops: &[WriteOp]) -> Result<(), Appl
     Ok(())
 }
 
+/// Applies the writes of many requests at once, with one multi-row statement per table (a round
+/// trip each on PostgreSQL, one statement program each on SQLite): every replay key, every new
+/// token; consumed refresh tokens one by one. Expired replay keys are not cleared first: one that
+/// is still in the table makes the insert fail, and the caller then applies the requests one by
+/// one (`apply_writes`, which replaces it). Any error means the caller must roll back and go one
+/// by one: the error does not say which request caused it.
+pub fn apply_writes_together<'a>(
+    conn: &mut DbConnection,
+    requests: impl Iterator<Item = &'a [WriteOp]>,
+) -> Result<(), ApplyError> {
+    let mut replay_keys = Vec::new();
+    let mut new_tokens = Vec::new();
+    for op in requests.flatten() {
+        match op {
+            WriteOp::RecordReplayKey {
+                tenant_domain,
+                issuer,
+                jti,
+                expires_at,
+                ..
+            } => replay_keys.push((
+                cache::tenant_domain.eq(tenant_domain),
+                cache::issuer.eq(issuer),
+                cache::jti.eq(jti),
+                cache::expires_at.eq(*expires_at),
+            )),
+            WriteOp::ConsumeRefreshToken {
+                tenant_domain,
+                client_id,
+                token_hash,
+                now,
+            } => consume_refresh_token(conn, tenant_domain, client_id, token_hash, *now)?,
+            WriteOp::InsertToken(token) => new_tokens.push(token_row(token)),
+        }
+    }
+    // Diesel's multi-connection has no multi-row insert: each backend's own connection runs it.
+    // Large batches go in chunks (bind parameter limits).
+    macro_rules! insert_rows {
+        ($table:expr, $rows:expr) => {
+            for chunk in $rows.chunks(ROWS_PER_STATEMENT) {
+                let rows = chunk.to_vec();
+                match conn {
+                    DbConnection::Sqlite(c) => diesel::insert_into($table).values(rows).execute(c),
+                    DbConnection::Postgres(c) => {
+                        diesel::insert_into($table).values(rows).execute(c)
+                    }
+                }
+                // Which request failed is for the one-by-one pass to find out.
+                .map_err(ApplyError::from)?;
+            }
+        };
+    }
+    insert_rows!(cache::table, replay_keys);
+    insert_rows!(tokens::table, new_tokens);
+    Ok(())
+}
+
+/// Rows per multi-row insert (8 columns at most: well under every backend's bind limit).
+const ROWS_PER_STATEMENT: usize = 512;
+
 fn record_replay_key(
     conn: &mut DbConnection,
     tenant_domain: &str,
@@ -143,18 +203,34 @@ fn consume_refresh_token(
     }
 }
 
+#[allow(clippy::type_complexity)]
+fn token_row(
+    token: &NewToken,
+) -> (
+    diesel::dsl::Eq<tokens::token_hash, &String>,
+    diesel::dsl::Eq<tokens::token_kind, &'static str>,
+    diesel::dsl::Eq<tokens::tenant_domain, &String>,
+    diesel::dsl::Eq<tokens::client_id, &String>,
+    diesel::dsl::Eq<tokens::subject, &Option<String>>,
+    diesel::dsl::Eq<tokens::scope, &String>,
+    diesel::dsl::Eq<tokens::issued_at, i64>,
+    diesel::dsl::Eq<tokens::expires_at, i64>,
+) {
+    (
+        tokens::token_hash.eq(&token.token_hash),
+        tokens::token_kind.eq(token.kind),
+        tokens::tenant_domain.eq(&token.tenant_domain),
+        tokens::client_id.eq(&token.client_id),
+        tokens::subject.eq(&token.subject),
+        tokens::scope.eq(&token.scope),
+        tokens::issued_at.eq(token.issued_at),
+        tokens::expires_at.eq(token.expires_at),
+    )
+}
+
 pub(super) fn insert_token(conn: &mut DbConnection, token: &NewToken) -> Result<(), ApplyError> {
     diesel::insert_into(tokens::table)
-        .values((
-            tokens::token_hash.eq(&token.token_hash),
-            tokens::token_kind.eq(token.kind),
-            tokens::tenant_domain.eq(&token.tenant_domain),
-            tokens::client_id.eq(&token.client_id),
-            tokens::subject.eq(&token.subject),
-            tokens::scope.eq(&token.scope),
-            tokens::issued_at.eq(token.issued_at),
-            tokens::expires_at.eq(token.expires_at),
-        ))
+        .values(token_row(token))
         .execute(conn)?;
     Ok(())
 }
