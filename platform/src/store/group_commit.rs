@@ -17,7 +17,7 @@ use diesel::prelude::*;
 use tokio::sync::oneshot;
 
 use super::schema::{jwt_replay_cache as cache, tokens};
-use super::writes::{apply_writes, apply_writes_together, ApplyError, WriteOp};
+use super::writes::{apply_writes, apply_writes_together, ApplyError, ExpiredKeys, WriteOp};
 use super::{Backend, DbConnection, Store, StoreError};
 
 /// Most requests one transaction carries; a larger backlog is split over several commits.
@@ -269,7 +269,10 @@ fn run_whole(
         (Backend::Postgres, Some(requests)) => {
             apply_writes_together(conn, requests.into_iter()).map(|()| vec![0; batch.len()])
         }
-        _ => batch.iter().map(|job| run_work(conn, &job.work)).collect(),
+        _ => batch
+            .iter()
+            .map(|job| run_work(conn, &job.work, ExpiredKeys::InsertOnly))
+            .collect(),
     };
     match applied {
         Ok(counts) => finish(conn, Ok(counts)).map(Some),
@@ -302,9 +305,13 @@ fn finish<T>(conn: &mut DbConnection, ran: Result<T, StoreError>) -> Result<T, S
     committed
 }
 
-fn run_work(conn: &mut DbConnection, work: &Work) -> Result<usize, ApplyError> {
+fn run_work(
+    conn: &mut DbConnection,
+    work: &Work,
+    expired_keys: ExpiredKeys,
+) -> Result<usize, ApplyError> {
     match work {
-        Work::Request(ops) => apply_writes(conn, ops).map(|()| 0),
+        Work::Request(ops) => apply_writes(conn, ops, expired_keys).map(|()| 0),
         Work::Purge { now, limit } => purge_expired(conn, *now, *limit),
     }
 }
@@ -316,7 +323,7 @@ fn run_in_savepoint(
     work: &Work,
 ) -> Result<Result<usize, ApplyError>, StoreError> {
     conn.batch_execute("SAVEPOINT request")?;
-    let outcome = run_work(conn, work);
+    let outcome = run_work(conn, work, ExpiredKeys::Replace);
     if outcome.is_err() {
         conn.batch_execute("ROLLBACK TO SAVEPOINT request")?;
     }

@@ -65,9 +65,24 @@ impl From<diesel::result::Error> for ApplyError {
     }
 }
 
+/// Whether a replay key's expired predecessor is deleted before the key is inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiredKeys {
+    /// Delete it first (the one-by-one pass: the insert then decides alone).
+    Replace,
+    /// Insert only: an expired key still in the table makes the insert fail like a live one,
+    /// and the caller retries one by one with `Replace`. Saves a statement per request on the
+    /// optimistic pass, where an expired key in the way is rare.
+    InsertOnly,
+}
+
 /// Applies one request's writes in order on a connection inside the caller's transaction. The
 /// caller rolls back (to its savepoint) on any error.
-pub fn apply_writes(conn: &mut DbConnection, ops: &[WriteOp]) -> Result<(), ApplyError> {
+pub fn apply_writes(
+    conn: &mut DbConnection,
+    ops: &[WriteOp],
+    expired_keys: ExpiredKeys,
+) -> Result<(), ApplyError> {
     for op in ops {
         match op {
             WriteOp::RecordReplayKey {
@@ -76,7 +91,12 @@ pub fn apply_writes(conn: &mut DbConnection, ops: &[WriteOp]) -> Result<(), Appl
                 jti,
                 expires_at,
                 now,
-            } => record_replay_key(conn, tenant_domain, issuer, jti, *expires_at, *now)?,
+            } => {
+                if expired_keys == ExpiredKeys::Replace {
+                    delete_expired_replay_key(conn, tenant_domain, issuer, jti, *now)?;
+                }
+                insert_replay_key(conn, tenant_domain, issuer, jti, *expires_at)?
+            }
             WriteOp::ConsumeRefreshToken {
                 tenant_domain,
                 client_id,
@@ -149,12 +169,11 @@ pub fn apply_writes_together<'a>(
 /// Rows per multi-row insert (8 columns at most: well under every backend's bind limit).
 const ROWS_PER_STATEMENT: usize = 512;
 
-fn record_replay_key(
+fn delete_expired_replay_key(
     conn: &mut DbConnection,
     tenant_domain: &str,
     issuer: &str,
     jti: &str,
-    expires_at: i64,
     now: i64,
 ) -> Result<(), ApplyError> {
     let key = cache::tenant_domain
@@ -162,6 +181,16 @@ fn record_replay_key(
         .and(cache::issuer.eq(issuer))
         .and(cache::jti.eq(jti));
     diesel::delete(cache::table.filter(key).filter(cache::expires_at.lt(now))).execute(conn)?;
+    Ok(())
+}
+
+fn insert_replay_key(
+    conn: &mut DbConnection,
+    tenant_domain: &str,
+    issuer: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<(), ApplyError> {
     let inserted = diesel::insert_into(cache::table)
         .values((
             cache::tenant_domain.eq(tenant_domain),
