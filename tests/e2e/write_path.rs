@@ -18,6 +18,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    jwt_replay_cache (tenant_domain, issuer, jti) {
+        tenant_domain -> Text,
+        issuer -> Text,
+        jti -> Text,
+    }
+}
+
 /// The stored form of a token (`platform/src/secrets.rs`: SHA-256, hex, with its scheme).
 fn stored_hash(token: &str) -> String {
     let digest = openssl::sha::sha256(token.as_bytes());
@@ -25,22 +33,40 @@ fn stored_hash(token: &str) -> String {
     format!("sha256:{hex}")
 }
 
-/// How many of these tokens the database holds, read directly (no server involved).
+/// Runs a count query on the deployment's database directly (no server involved).
+macro_rules! count_in_database {
+    ($deployment:expr, $query:expr) => {{
+        let url = &$deployment.database_url;
+        let count: i64 = match url.strip_prefix("sqlite://") {
+            Some(path) => $query
+                .get_result(&mut SqliteConnection::establish(path).unwrap())
+                .unwrap(),
+            None => $query
+                .get_result(&mut PgConnection::establish(url).unwrap())
+                .unwrap(),
+        };
+        count as usize
+    }};
+}
+
+/// How many of these tokens the database holds.
 fn stored_token_count(deployment: &Deployment, tokens_issued: &[String]) -> usize {
     let hashes: Vec<String> = tokens_issued.iter().map(|t| stored_hash(t)).collect();
-    let query = tokens::table
-        .filter(tokens::token_hash.eq_any(&hashes))
-        .count();
-    let url = &deployment.database_url;
-    let count: i64 = match url.strip_prefix("sqlite://") {
-        Some(path) => query
-            .get_result(&mut SqliteConnection::establish(path).unwrap())
-            .unwrap(),
-        None => query
-            .get_result(&mut PgConnection::establish(url).unwrap())
-            .unwrap(),
-    };
-    count as usize
+    count_in_database!(
+        deployment,
+        tokens::table
+            .filter(tokens::token_hash.eq_any(&hashes))
+            .count()
+    )
+}
+
+fn stored_replay_key_count(deployment: &Deployment, jtis: &[String]) -> usize {
+    count_in_database!(
+        deployment,
+        jwt_replay_cache::table
+            .filter(jwt_replay_cache::jti.eq_any(jtis))
+            .count()
+    )
 }
 
 #[test]
@@ -150,6 +176,74 @@ fn racing_uses_of_one_refresh_token_have_exactly_one_winner() {
                 )
                 .assert_token();
         }
+    }
+}
+
+#[test]
+fn expired_tokens_and_replay_keys_are_purged() {
+    for backend in backends() {
+        // No clock skew, so a replay key is kept exactly until its assertion's exp.
+        let setup = JwtSetup::start_with(backend, "", &["--clock-skew", "0"]);
+        let short = setup.deployment.cli_ok(&[
+            "client",
+            "add",
+            "--name",
+            "short",
+            "--grant-types",
+            &format!("{GRANT},refresh_token"),
+            "--access-token-lifetime",
+            "1",
+            "--refresh-token-lifetime",
+            "1",
+            "--json",
+        ]);
+        let short: Value = serde_json::from_str(&short).unwrap();
+        let short = Credentials {
+            id: short["client_id"].as_str().unwrap().to_owned(),
+            secret: short["client_secret"].as_str().unwrap().to_owned(),
+        };
+        let mut issued = Vec::new();
+        let mut jtis = Vec::new();
+        for n in 0..3 {
+            let jti = format!("purge-{n}-{}", crate::jwt_bearer::fixture::now());
+            let claims = crate::jwt_bearer::fixture::with(
+                good_claims(),
+                serde_json::json!({"jti": jti, "exp": crate::jwt_bearer::fixture::now() + 2}),
+            );
+            let reply = setup.server.token(
+                "/oauth2/token",
+                &short,
+                &[
+                    ("grant_type", GRANT),
+                    ("assertion", &setup.idp.assertion(&claims)),
+                ],
+            );
+            let token = reply.assert_token();
+            issued.push(token["access_token"].as_str().unwrap().to_owned());
+            issued.push(token["refresh_token"].as_str().unwrap().to_owned());
+            jtis.push(jti);
+        }
+        assert_eq!(stored_token_count(&setup.deployment, &issued), 6);
+        assert_eq!(stored_replay_key_count(&setup.deployment, &jtis), 3);
+        // A node that purges every second (the first keeps the default interval).
+        let _purger = setup
+            .deployment
+            .start_with_env(&[("GRANTOR_DATABASE__PURGE_INTERVAL_SECONDS", "1")]);
+        eventually(
+            "expired tokens and replay keys are purged",
+            Duration::from_secs(5),
+            || {
+                stored_token_count(&setup.deployment, &issued) == 0
+                    && stored_replay_key_count(&setup.deployment, &jtis) == 0
+            },
+        );
+        // What has not expired stays.
+        let kept = setup.exchange(&setup.idp.assertion(&good_claims()));
+        let kept = kept.assert_token()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(stored_token_count(&setup.deployment, &[kept]), 1);
     }
 }
 
