@@ -246,3 +246,83 @@ impl HostServices for StoreServices {
         encoded("transformed claims", answer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ClaimTransformerConfig, JwksEndpointConfig};
+    use openssl::pkey::PKey;
+    use openssl::rsa::Rsa;
+
+    fn public_pem() -> String {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        String::from_utf8(key.public_key_to_pem().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_certificate_provider_comes_with_its_keys_and_a_jwks_one_without() {
+        crate::store::test_support::for_each_backend(|store| {
+            let services = StoreServices::new(
+                store.clone(),
+                JwksCache::new(JwksEndpointConfig::default()).unwrap(),
+                Arc::new(ClaimTransformers::new(&ClaimTransformerConfig::default())),
+            );
+            let (first, second) = (public_pem(), public_pem());
+            let provider = IdentityProvider {
+                tenant_domain: "carbon.super".into(),
+                name: "corp".into(),
+                issuer: "https://corp".into(),
+                aliases: vec![],
+                certificates: vec![first, second],
+                jwks_uri: None,
+                enabled: true,
+                clock_skew_seconds: 0,
+                allowed_subjects: None,
+                allowed_scopes: None,
+                created_at: 0,
+                claim_mappings: Default::default(),
+                claim_transformer: None,
+                service_account_client: None,
+                scope_claim: None,
+            };
+            store.add_identity_provider(&provider).unwrap();
+            let with_jwks = IdentityProvider {
+                name: "published".into(),
+                issuer: "https://published".into(),
+                certificates: vec![],
+                jwks_uri: Some("https://published/jwks".into()),
+                ..provider
+            };
+            store.add_identity_provider(&with_jwks).unwrap();
+
+            let ServiceReply::Ok(info) =
+                services.find_identity_provider("carbon.super", "https://corp")
+            else {
+                panic!("provider not found");
+            };
+            let keys = info["certificate_keys"].as_array().unwrap().clone();
+            assert_eq!(keys.len(), 2);
+            // The same keys the key callback gives, so a plugin may use either.
+            let ServiceReply::Ok(answer) =
+                services.verification_keys("carbon.super", "https://corp", None)
+            else {
+                panic!("no keys");
+            };
+            assert_eq!(answer["keys"].as_array().unwrap(), &keys);
+            let kid = keys[1]["kid"].as_str().unwrap();
+            let ServiceReply::Ok(named) =
+                services.verification_keys("carbon.super", "https://corp", Some(kid))
+            else {
+                panic!("no keys");
+            };
+            assert_eq!(named["keys"].as_array().unwrap(), &vec![keys[1].clone()]);
+
+            let ServiceReply::Ok(info) =
+                services.find_identity_provider("carbon.super", "https://published")
+            else {
+                panic!("provider not found");
+            };
+            assert!(info.get("certificate_keys").is_none());
+        });
+    }
+}
