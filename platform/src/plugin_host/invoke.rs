@@ -25,21 +25,11 @@ pub enum PluginCallError {
 }
 
 impl GrantPlugin {
-    /// Runs the plugin on the blocking pool. Waiting for a slot and the call itself share one
-    /// deadline; the slot stays taken until the plugin really returns, so a hung plugin cannot
-    /// pile up threads beyond `max_concurrency`.
-    pub async fn handle(
-        self: &Arc<Self>,
-        request: GrantRequest,
-        services: Arc<dyn HostServices>,
-    ) -> Result<GrantResult, PluginCallError> {
-        self.run_bounded(move |plugin| plugin.handle_blocking(&request, &*services))
-            .await?
-    }
-
-    /// Runs `work` on the blocking pool under this plugin's slot and deadline. The token endpoint
-    /// passes its own preparation and the plugin call together, so a request makes one trip to
-    /// the blocking pool, not two.
+    /// Runs `work` (which calls `handle_blocking`) on the blocking pool under this plugin's slot
+    /// and deadline. Waiting for a slot and the work itself share one deadline; the slot stays
+    /// taken until the work really returns, so a hung plugin cannot pile up threads beyond
+    /// `max_concurrency`. The token endpoint passes its own preparation and the plugin call
+    /// together, so a request makes one trip to the blocking pool, not two.
     pub async fn run_bounded<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&GrantPlugin) -> T + Send + 'static,

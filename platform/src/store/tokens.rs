@@ -36,15 +36,6 @@ pub struct StoredToken {
 }
 
 impl Store {
-    pub fn insert_token(&self, token: &NewToken) -> Result<(), StoreError> {
-        self.with_conn(|conn| {
-            super::writes::insert_token(conn, token).map_err(|e| match e {
-                super::ApplyError::Store(e) => e,
-                refused => StoreError::Invalid(refused.to_string()),
-            })
-        })
-    }
-
     /// The unexpired, unrevoked token with this hash in this tenant.
     pub fn find_active_token(
         &self,
@@ -94,7 +85,13 @@ mod tests {
                 issued_at: 100,
                 expires_at: 200,
             };
-            store.insert_token(&token).unwrap();
+            let writer = crate::store::GroupCommitter::start(store, 2).unwrap();
+            let insert = |token: &NewToken| {
+                writer
+                    .commit_blocking(vec![crate::store::WriteOp::InsertToken(token.clone())])
+                    .unwrap()
+            };
+            insert(&token);
             let found = store
                 .find_active_token("carbon.super", "sha256:abc", 150)
                 .unwrap()
@@ -113,9 +110,8 @@ mod tests {
                 kind: KIND_REFRESH,
                 ..token.clone()
             };
-            store.insert_token(&refresh).unwrap();
+            insert(&refresh);
             // Only its own client may use it, only as a refresh token, only once.
-            let writer = crate::store::GroupCommitter::start(store, 2).unwrap();
             let take = |client: &str, hash: &str| {
                 writer.commit_blocking(vec![crate::store::WriteOp::ConsumeRefreshToken {
                     tenant_domain: "carbon.super".into(),

@@ -257,7 +257,7 @@ fn token_row(
     )
 }
 
-pub(super) fn insert_token(conn: &mut DbConnection, token: &NewToken) -> Result<(), ApplyError> {
+fn insert_token(conn: &mut DbConnection, token: &NewToken) -> Result<(), ApplyError> {
     diesel::insert_into(tokens::table)
         .values(token_row(token))
         .execute(conn)?;
