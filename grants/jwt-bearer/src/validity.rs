@@ -16,7 +16,8 @@ pub struct TimeClaims {
 /// runs before the signature: an expired assertion is refused whoever signed it.
 pub fn check_expiry(exp: Option<i64>, now: i64, skew: i64) -> Result<i64, String> {
     let exp = exp.ok_or("the assertion has no exp claim")?;
-    if now > exp.saturating_add(skew) {
+    // RFC 7519 4.1.4: not accepted "on or after" the expiration time (plus the skew).
+    if now >= exp.saturating_add(skew) {
         return Err(format!(
             "the assertion expired at {exp} (Unix time), {} seconds ago (allowed clock skew: {skew} s)",
             now.saturating_sub(exp)
@@ -113,6 +114,17 @@ mod tests {
         assert!(window(Some(NOW + 24 * 3600 + 1), None, None)
             .unwrap_err()
             .contains("exp - now"));
+    }
+
+    #[test]
+    fn an_assertion_is_expired_on_the_second_of_exp_plus_skew() {
+        // RFC 7519 4.1.4: "on or after".
+        assert!(check_expiry(Some(NOW - 60), NOW, 60)
+            .unwrap_err()
+            .contains("expired at"));
+        assert!(check_expiry(Some(NOW), NOW, 0).is_err());
+        assert_eq!(check_expiry(Some(NOW - 59), NOW, 60), Ok(NOW - 59));
+        assert_eq!(check_expiry(Some(NOW + 1), NOW, 0), Ok(NOW + 1));
     }
 
     #[test]
