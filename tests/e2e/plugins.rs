@@ -339,6 +339,32 @@ fn foreign_libraries_and_other_abi_versions_are_refused() {
         "{stderr}"
     );
 
+    // A descriptor with a NULL entry point is refused at load, by the server and by the listing,
+    // naming the field (the first request would otherwise jump to address zero).
+    let deployment =
+        Deployment::with_extra_config(Backend::Sqlite, &registration(C_ECHO, "grant_c_echo", ""));
+    compile_c_plugin(
+        &deployment,
+        "grant_c_echo",
+        &["-DGRANTOR_TEST_NULL_ON_HANDLE"],
+        None,
+    );
+    let stderr = deployment.serve_fails();
+    assert!(
+        stderr.contains("libgrant_c_echo") && stderr.contains("descriptor field on_handle is NULL"),
+        "{stderr}"
+    );
+    let listing: serde_json::Value =
+        serde_json::from_str(&deployment.cli_ok(&["plugins", "list", "--json"])).unwrap();
+    assert_eq!(listing[0]["loaded"], false, "{listing}");
+    assert!(
+        listing[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("descriptor field on_handle is NULL"),
+        "{listing}"
+    );
+
     let deployment =
         Deployment::with_extra_config(Backend::Sqlite, &registration(C_ECHO, "grant_plain", ""));
     compile_c_plugin(

@@ -64,28 +64,47 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, PluginLoadError> {
             "grantor_grant_plugin_v1 returned no descriptor".into(),
         ));
     }
-    // SAFETY: read field by field, header first, so a foreign layout is refused before more is
-    // read. The pointer is static data of a library that is never unloaded.
+    // SAFETY: the header fields are plain integers at the start of the descriptor, read through
+    // the raw pointer; the size check below bounds everything read after them.
+    let (magic, abi_major, struct_size) = unsafe {
+        (
+            std::ptr::addr_of!((*raw).magic).read_unaligned(),
+            std::ptr::addr_of!((*raw).abi_major).read_unaligned(),
+            std::ptr::addr_of!((*raw).struct_size).read_unaligned(),
+        )
+    };
+    check_header(magic, abi_major, struct_size).map_err(fail)?;
+    // A NULL entry point would be called on the first request and jump to address zero. Read the
+    // slots as plain pointers: a NULL in a Rust fn-pointer type is not a value that may exist.
+    // SAFETY: within the descriptor, whose size was checked above.
+    let entry_points: [(&str, *const ()); 4] = unsafe {
+        [
+            (
+                "on_create",
+                entry_point(std::ptr::addr_of!((*raw).on_create).cast()),
+            ),
+            (
+                "on_handle",
+                entry_point(std::ptr::addr_of!((*raw).on_handle).cast()),
+            ),
+            (
+                "on_free_buffer",
+                entry_point(std::ptr::addr_of!((*raw).on_free_buffer).cast()),
+            ),
+            (
+                "on_destroy",
+                entry_point(std::ptr::addr_of!((*raw).on_destroy).cast()),
+            ),
+        ]
+    };
+    if let Some((field, _)) = entry_points.iter().find(|(_, ptr)| ptr.is_null()) {
+        return Err(fail(format!(
+            "descriptor field {field} is NULL: the plugin cannot be called"
+        )));
+    }
+    // SAFETY: header and entry points checked; the pointer is static data of a library that is
+    // never unloaded.
     let descriptor: &'static GrantorGrantPluginV1 = unsafe { &*raw };
-    if descriptor.magic != GRANTOR_ABI_MAGIC {
-        return Err(fail(format!(
-            "bad descriptor magic {:#010x}: not a Grantor grant plugin",
-            descriptor.magic
-        )));
-    }
-    if descriptor.abi_major != GRANTOR_ABI_MAJOR {
-        return Err(fail(format!(
-            "ABI major {}, host supports {GRANTOR_ABI_MAJOR}",
-            descriptor.abi_major
-        )));
-    }
-    let expected = std::mem::size_of::<GrantorGrantPluginV1>();
-    if (descriptor.struct_size as usize) < expected {
-        return Err(fail(format!(
-            "descriptor is {} bytes, ABI {GRANTOR_ABI_MAJOR}.0 needs {expected}",
-            descriptor.struct_size
-        )));
-    }
     let name =
         static_str(descriptor.name).ok_or_else(|| fail("plugin name is not UTF-8".into()))?;
     let version =
@@ -106,6 +125,36 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, PluginLoadError> {
         version,
         grant_types,
     })
+}
+
+/// Magic, ABI major, then size: each refusal says what the library is not.
+fn check_header(magic: u32, abi_major: u16, struct_size: u32) -> Result<(), String> {
+    if magic != GRANTOR_ABI_MAGIC {
+        return Err(format!(
+            "bad descriptor magic {magic:#010x}: not a Grantor grant plugin"
+        ));
+    }
+    if abi_major != GRANTOR_ABI_MAJOR {
+        return Err(format!(
+            "ABI major {abi_major}, host supports {GRANTOR_ABI_MAJOR}"
+        ));
+    }
+    let expected = std::mem::size_of::<GrantorGrantPluginV1>();
+    if (struct_size as usize) < expected {
+        return Err(format!(
+            "descriptor is {struct_size} bytes, ABI {GRANTOR_ABI_MAJOR}.0 needs {expected}"
+        ));
+    }
+    Ok(())
+}
+
+/// A function-pointer slot of the descriptor, read as a plain pointer.
+///
+/// # Safety
+/// `slot` points at a pointer-sized field inside a live descriptor.
+unsafe fn entry_point(slot: *const *const ()) -> *const () {
+    // SAFETY: per this function's contract.
+    unsafe { slot.read_unaligned() }
 }
 
 fn static_str(ptr: *const c_char) -> Option<String> {

@@ -5,6 +5,8 @@
  *
  * Build: cc -shared -fPIC -I grants/sdk/include -o libgrant_c_echo.so c_echo.c
  * -DGRANTOR_TEST_ABI_MAJOR=2 builds a descriptor of another ABI major, which the host must refuse.
+ * -DGRANTOR_TEST_NULL_ON_HANDLE leaves the descriptor's on_handle NULL, which the host must refuse
+ * at load rather than jump to on the first request.
  */
 #include <stdlib.h>
 #include <stdio.h>
@@ -14,6 +16,14 @@
 
 #ifndef GRANTOR_TEST_ABI_MAJOR
 #define GRANTOR_TEST_ABI_MAJOR GRANTOR_ABI_MAJOR
+#endif
+
+#ifdef GRANTOR_TEST_NULL_ON_HANDLE
+#define ON_HANDLE_SLOT NULL
+#define UNUSED_IN_TEST __attribute__((unused))
+#else
+#define ON_HANDLE_SLOT on_handle
+#define UNUSED_IN_TEST
 #endif
 
 static int instance_token;
@@ -36,7 +46,7 @@ static int32_t on_create(grantor_borrowed_bytes_t config, void **instance_out,
     return GRANTOR_OK;
 }
 
-static int32_t on_handle(void *instance, const grantor_host_api_t *host,
+static UNUSED_IN_TEST int32_t on_handle(void *instance, const grantor_host_api_t *host,
                          grantor_borrowed_bytes_t request, grantor_plugin_bytes_t *result_out) {
     static const char key[] = "\"subject\":\"";
     static const char log_line[] = "c-echo handling a request";
@@ -90,7 +100,7 @@ static const grantor_grant_plugin_v1_t descriptor = {
     grant_types,
     sizeof grant_types / sizeof grant_types[0],
     on_create,
-    on_handle,
+    ON_HANDLE_SLOT,
     on_free_buffer,
     on_destroy,
 };
