@@ -18,6 +18,9 @@ use crate::keys::jwks::{JwksCache, JwksError};
 use crate::plugin_host::{HostServices, ServiceReply};
 use crate::store::{IdentityProvider, Store};
 
+/// What a client hears when a JWKS endpoint gave no usable key set; the log has the detail.
+const JWKS_UNAVAILABLE: &str = "its published key set could not be fetched; try again later";
+
 /// Certificates kept as parsed JWKs before the cache is emptied and refilled on use.
 const MAX_CACHED_CERTIFICATES: usize = 4096;
 
@@ -94,17 +97,22 @@ impl StoreServices {
 
     /// Keys from the provider's JWKS endpoint: the one `kid` names (`NotFound` if the key set,
     /// refreshed when allowed, has no such key), or all of them.
-    fn published_keys(&self, uri: &str, kid: Option<&str>) -> ServiceReply {
+    fn published_keys(&self, tenant: &str, uri: &str, kid: Option<&str>) -> ServiceReply {
         let keys = match self.jwks.keys(uri, kid) {
             Ok(lookup) if lookup.unknown_kid => return ServiceReply::NotFound,
             Ok(lookup) => VerificationKeys {
                 keys: lookup.keys,
                 unavailable: None,
             },
-            Err(JwksError::Unavailable(reason)) => VerificationKeys {
-                keys: Vec::new(),
-                unavailable: Some(reason),
-            },
+            Err(JwksError::Unavailable(reason)) => {
+                // The endpoint and what went wrong are for the operator; a client learns only
+                // that the keys are out of reach for now (issue 12: what a client is told).
+                tracing::warn!(tenant, jwks_uri = uri, "{reason}");
+                VerificationKeys {
+                    keys: Vec::new(),
+                    unavailable: Some(JWKS_UNAVAILABLE.to_owned()),
+                }
+            }
         };
         encoded("key", keys)
     }
@@ -170,7 +178,7 @@ impl HostServices for StoreServices {
             let Some(uri) = provider.jwks_uri.as_deref() else {
                 return ServiceReply::NotConfigured;
             };
-            return self.published_keys(uri, kid);
+            return self.published_keys(tenant, uri, kid);
         }
         let keys = match self.certificate_keys(&provider) {
             Ok(keys) => grantor_sdk::wire::keys_for_kid(keys, kid),
