@@ -165,11 +165,13 @@ impl JwtBearerGrant {
             provider.allowed_scopes.as_deref(),
         )?;
 
-        // 8. One use per jti, on every node.
+        // 8. One use per assertion, on every node: its jti, or a digest of the signed assertion
+        // when it has none (for an assertion-only request the assertion is the only credential).
         self.record_use(
             host,
             issuer,
             registered.jti.as_deref(),
+            text,
             exp.saturating_add(skew),
         )?;
 
@@ -189,15 +191,21 @@ impl JwtBearerGrant {
         host: &Host<'_>,
         issuer: &str,
         jti: Option<&str>,
+        assertion: &str,
         keep_until: i64,
     ) -> Result<(), GrantResult> {
-        let Some(jti) = jti else {
-            if self.settings.require_jti {
+        let digest;
+        let jti = match jti {
+            Some(jti) => jti,
+            None if self.settings.require_jti => {
                 return Err(invalid_grant(
                     "the assertion has no jti claim, which this server requires (require_jti)",
-                ));
+                ))
             }
-            return Ok(());
+            None => {
+                digest = replay_key_of(assertion);
+                &digest
+            }
         };
         if jti.len() > MAX_JTI_LEN {
             return Err(invalid_grant(format!(
@@ -217,6 +225,18 @@ impl JwtBearerGrant {
             }
         }
     }
+}
+
+/// The replay key of an assertion without `jti`: a digest of the whole signed assertion, in a
+/// name space of its own (`assertion-sha256:`).
+fn replay_key_of(assertion: &str) -> String {
+    use std::fmt::Write;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, assertion.as_bytes());
+    let mut key = String::from("assertion-sha256:");
+    for byte in digest.as_ref() {
+        let _ = write!(key, "{byte:02x}");
+    }
+    key
 }
 
 /// A provider bound to a client (service-account style) speaks for that client only; a request

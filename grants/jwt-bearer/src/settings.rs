@@ -20,7 +20,7 @@ impl Default for Settings {
         Settings {
             enable_iat_validation: true,
             iat_validity_period: 30,
-            max_assertion_lifetime: 1440,
+            max_assertion_lifetime: 60,
             require_jti: false,
             max_assertion_bytes: 16 * 1024,
         }

@@ -42,12 +42,19 @@ fn an_assertion_with_a_jti_is_accepted_once() {
         );
         setup.exchange(&other.assertion(&claims)).assert_token();
 
-        // Without a jti, nothing to remember: accepted each time (unless require_jti).
+        // Without a jti, the assertion itself is remembered: accepted once (issue 12, item 1).
         let no_jti = setup
             .idp
             .assertion(&with(good_claims(), json!({"jti": null})));
         setup.exchange(&no_jti).assert_token();
-        setup.exchange(&no_jti).assert_token();
+        let description = setup.refused(&no_jti);
+        assert!(description.contains("already been used"), "{description}");
+        // Another assertion without jti (another iat) is another assertion.
+        let other = setup.idp.assertion(&with(
+            good_claims(),
+            json!({"jti": null, "iat": super::fixture::now() - 1}),
+        ));
+        setup.exchange(&other).assert_token();
     }
 }
 
