@@ -18,8 +18,28 @@ pub fn random_token(bytes: usize) -> Result<String, openssl::error::ErrorStack> 
     Ok(URL_SAFE_NO_PAD.encode(buf))
 }
 
+/// Letters and digits only: a client id is typed on command lines (`grantor client remove ID`),
+/// and a base64url id that starts with `-` reads as an option there.
+const CLIENT_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const CLIENT_ID_LEN: usize = 24;
+
+/// 24 characters of 62 (about 143 bits), drawn without bias: a byte at or past the largest
+/// multiple of 62 is thrown away rather than folded onto the first characters.
 pub fn generate_client_id() -> Result<String, openssl::error::ErrorStack> {
-    random_token(18)
+    let alphabet = CLIENT_ID_ALPHABET.len();
+    let unbiased_below = 256 - 256 % alphabet;
+    let mut id = String::with_capacity(CLIENT_ID_LEN);
+    let mut buf = [0u8; 32];
+    while id.len() < CLIENT_ID_LEN {
+        openssl::rand::rand_bytes(&mut buf)?;
+        for &byte in buf.iter().filter(|&&b| usize::from(b) < unbiased_below) {
+            if id.len() == CLIENT_ID_LEN {
+                break;
+            }
+            id.push(char::from(CLIENT_ID_ALPHABET[usize::from(byte) % alphabet]));
+        }
+    }
+    Ok(id)
 }
 
 pub fn generate_client_secret() -> Result<String, openssl::error::ErrorStack> {
@@ -72,5 +92,15 @@ mod tests {
         let b = generate_client_id().unwrap();
         assert_ne!(a, b);
         assert_eq!(a.len(), 24);
+    }
+
+    #[test]
+    fn client_ids_are_letters_and_digits_so_a_command_line_never_reads_one_as_an_option() {
+        // With base64url, 1,000 ids of 24 characters all avoiding `-` and `_` has odds of e^-750.
+        for _ in 0..1000 {
+            let id = generate_client_id().unwrap();
+            assert_eq!(id.len(), 24);
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        }
     }
 }
