@@ -272,16 +272,29 @@ fn subject_of(
             )))
         }
     };
-    if let Some(allowed) = &provider.allowed_subjects {
-        if !allowed.contains(&subject) {
-            return Err(invalid_grant(format!(
-                "subject '{}' is not allowed by identity provider '{}'",
-                shown(&subject),
-                provider.name
-            )));
-        }
+    // A service account is always itself (its client id or its issuer); naming anyone else is
+    // delegation, which the operator must list (`--allowed-subject`).
+    let itself = provider
+        .service_account_client
+        .as_ref()
+        .is_some_and(|bound| subject == *bound || subject == provider.issuer);
+    match (&provider.allowed_subjects, &provider.service_account_client) {
+        _ if itself => Ok(subject),
+        (Some(allowed), _) if !allowed.contains(&subject) => Err(invalid_grant(format!(
+            "subject '{}' is not allowed by identity provider '{}'",
+            shown(&subject),
+            provider.name
+        ))),
+        (None, Some(bound)) => Err(invalid_grant(format!(
+            "service account '{}' may assert only itself (no sub, or sub {} or {}); subject '{}' \
+             is not among the subjects it may act for (--allowed-subject)",
+            provider.name,
+            shown(bound),
+            shown(&provider.issuer),
+            shown(&subject)
+        ))),
+        _ => Ok(subject),
     }
-    Ok(subject)
 }
 
 fn find_provider(host: &Host<'_>, issuer: &str) -> Result<IdentityProviderInfo, GrantResult> {

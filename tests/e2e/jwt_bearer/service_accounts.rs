@@ -1,12 +1,13 @@
 //! Service-account style identity providers (`idp add --service-account-client ID`): the
 //! requests Google's service-account libraries send, with only `grant_type` and `assertion`, no
-//! `sub` or `jti`, scopes in a `scope` claim, a one-hour lifetime and the vendor's token URL as
-//! audience. Accepted only where a provider binds its issuer to a client; `invalid_client`
-//! everywhere else.
+//! `sub` or `jti`, scopes in a `scope` claim, a one-hour lifetime and Grantor's token endpoint as
+//! audience (the key file's `token_uri`). Accepted only where a provider binds its issuer to a
+//! client; `invalid_client` everywhere else. A service account asserts only itself unless the
+//! operator lists the subjects it may act for.
 
 use serde_json::{json, Value};
 
-use super::fixture::{good_claims, now, with, IdpKey, JwtSetup, GRANT, ISSUER};
+use super::fixture::{good_claims, now, with, IdpKey, JwtSetup, GRANT, ISSUER, TOKEN_ENDPOINT};
 use crate::harness::{backends, Backend, Credentials, Reply};
 
 const SA_ISSUER: &str = "robot@project.iam.example";
@@ -19,28 +20,30 @@ struct ServiceAccount {
 
 impl ServiceAccount {
     fn start(backend: Backend) -> ServiceAccount {
+        ServiceAccount::start_with(backend, &[])
+    }
+
+    /// `extra` goes to `idp add` (for example `--allowed-subject S`).
+    fn start_with(backend: Backend, extra: &[&str]) -> ServiceAccount {
         let setup = JwtSetup::start(backend);
         let client = setup
             .deployment
             .add_client("carbon.super", "robot", GRANT, "read,write");
         let certificate = setup.idp.certificate_path.to_str().unwrap().to_owned();
-        setup.add_idp(&[
+        let mut args = vec![
             "--name",
             "robot-sa",
             "--issuer",
             SA_ISSUER,
             "--certificate",
             &certificate,
-            "--alias",
-            VENDOR_AUDIENCE,
             "--service-account-client",
             &client.id,
             "--scope-claim",
             "scope",
-            // Makes the subject visible: only the client itself may be it.
-            "--allowed-subject",
-            &client.id,
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        setup.add_idp(&args);
         ServiceAccount { setup, client }
     }
 
@@ -50,7 +53,7 @@ impl ServiceAccount {
         json!({
             "iss": SA_ISSUER,
             "scope": scope,
-            "aud": VENDOR_AUDIENCE,
+            "aud": TOKEN_ENDPOINT,
             "iat": now,
             "exp": now + 3600,
         })
@@ -92,13 +95,28 @@ fn an_assertion_only_request_succeeds_for_a_bound_service_account() {
             "{description}"
         );
 
-        // The subject is the client itself: an assertion for someone else meets the allow-list.
+        // Only itself: no sub, the client id or the issuer; anyone else is refused.
+        for subject in [sa.client.id.as_str(), SA_ISSUER] {
+            let itself = with(sa.library_claims("read"), json!({ "sub": subject }));
+            sa.post(&key.assertion(&itself), &[]).assert_token();
+        }
         let other = with(sa.library_claims("read"), json!({"sub": "someone-else"}));
         let description = sa
             .post(&key.assertion(&other), &[])
             .assert_error(400, "invalid_grant");
         assert!(
-            description.contains("subject 'someone-else' is not allowed"),
+            description.contains("may assert only itself")
+                && description.contains("'someone-else'"),
+            "{description}"
+        );
+
+        // An assertion minted for the vendor is not for Grantor (no vendor alias is configured).
+        let for_vendor = with(sa.library_claims("read"), json!({ "aud": VENDOR_AUDIENCE }));
+        let description = sa
+            .post(&key.assertion(&for_vendor), &[])
+            .assert_error(400, "invalid_grant");
+        assert!(
+            description.contains("None of the audience values matched"),
             "{description}"
         );
 
@@ -167,8 +185,6 @@ fn assertion_only_requests_are_refused_where_not_enabled() {
         "sleeper@project.iam.example",
         "--certificate",
         &certificate,
-        "--alias",
-        VENDOR_AUDIENCE,
         "--service-account-client",
         &sa.client.id,
         "--disabled",
@@ -214,4 +230,26 @@ fn assertion_only_requests_are_refused_where_not_enabled() {
         stderr.contains("client 'no-such-client' not found"),
         "{stderr}"
     );
+}
+
+#[test]
+fn delegation_to_other_subjects_must_be_listed() {
+    for backend in backends() {
+        let sa = ServiceAccount::start_with(backend, &["--allowed-subject", "alice"]);
+        let key = &sa.setup.idp;
+        let as_alice = with(sa.library_claims("read"), json!({"sub": "alice"}));
+        sa.post(&key.assertion(&as_alice), &[]).assert_token();
+
+        // The account is still itself; the list adds delegation, nothing else.
+        sa.post(&key.assertion(&sa.library_claims("read")), &[])
+            .assert_token();
+        let as_bob = with(sa.library_claims("read"), json!({"sub": "bob"}));
+        let description = sa
+            .post(&key.assertion(&as_bob), &[])
+            .assert_error(400, "invalid_grant");
+        assert!(
+            description.contains("subject 'bob' is not allowed"),
+            "{description}"
+        );
+    }
 }
