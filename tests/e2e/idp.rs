@@ -1,51 +1,17 @@
 //! `grantor idp`: identity providers from PEM and DER certificates or a JWKS URI, per tenant.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
 use crate::harness::{backends, Deployment};
+use crate::jwt_bearer::fixture::IdpKey;
 
-/// A fresh self-signed RSA certificate (PEM and DER) made with the openssl tool; keys are made
-/// at test time, never committed.
+/// A fresh self-signed RSA certificate, PEM and DER; keys are made at test time, never committed.
 fn make_certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let key = dir.join("idp.key");
-    let pem = dir.join("idp.pem");
-    let der = dir.join("idp.cer");
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=test-idp",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        pem.to_str().unwrap(),
-    ]);
-    run(&[
-        "x509",
-        "-in",
-        pem.to_str().unwrap(),
-        "-outform",
-        "DER",
-        "-out",
-        der.to_str().unwrap(),
-    ]);
-    (pem, der)
+    let key = IdpKey::rsa(dir, "idp");
+    let der = key.certificate_path.with_extension("cer");
+    (key.certificate_path, der)
 }
 
 #[test]
@@ -166,7 +132,20 @@ fn bad_identity_provider_input_is_refused_clearly() {
                 "--jwks-uri",
                 "ftp://x",
             ],
-            "http(s)",
+            "must be an https URL, not ftp:",
+        ),
+        (
+            vec![
+                "idp",
+                "add",
+                "--name",
+                "x",
+                "--issuer",
+                "https://x",
+                "--jwks-uri",
+                "http://idp.example/jwks",
+            ],
+            "plain http is accepted only for loopback addresses",
         ),
         (
             vec![

@@ -83,13 +83,14 @@ fn verify_with(
     if candidates.is_empty() {
         let types: Vec<&str> = keys.iter().filter_map(|k| k["kty"].as_str()).collect();
         return Err(invalid_grant(format!(
-            "identity provider '{}' has no key for alg {alg} (its keys: {})",
+            "identity provider '{}' has no key for alg {alg} (its keys: {}){}",
             provider.name,
             if types.is_empty() {
                 "none".to_owned()
             } else {
                 types.join(", ")
-            }
+            },
+            expired_note(provider)
         )));
     }
     for candidate in candidates {
@@ -109,7 +110,20 @@ fn verify_with(
         }
     }
     Err(invalid_grant(format!(
-        "the assertion's signature ({alg}) does not verify with the keys of identity provider '{}'",
-        provider.name
+        "the assertion's signature ({alg}) does not verify with the keys of identity provider '{}'{}",
+        provider.name,
+        expired_note(provider)
     )))
+}
+
+/// Why a key the operator registered was not tried: its certificate is past `notAfter`.
+fn expired_note(provider: &IdentityProviderInfo) -> String {
+    if provider.expired_certificates.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not used, being past their validity: {}",
+            provider.expired_certificates.join("; ")
+        )
+    }
 }

@@ -135,6 +135,12 @@ pub struct IdentityProviderInfo {
     /// than this field (added in ABI 1.x; plugins must then ask for the keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_keys: Option<Vec<serde_json::Value>>,
+    /// Certificates of the provider past their `notAfter`, described for an error message
+    /// ("certificate 'CN=idp' (SHA-256 ...) expired on ..."). The host leaves them out of
+    /// `certificate_keys` and of `host_get_verification_keys`: they verify nothing. Added in
+    /// ABI 1.x; empty from older hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expired_certificates: Vec<String>,
 }
 
 /// The keys to try for a JWS whose header names `kid`: the one key with that `kid` when there is

@@ -149,8 +149,8 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 bail!("--clock-skew {clock_skew}: at most {MAX_CLOCK_SKEW_SECONDS} seconds");
             }
             if let Some(uri) = &jwks_uri {
-                if !(uri.starts_with("https://") || uri.starts_with("http://")) {
-                    bail!("--jwks-uri must be an http(s) URL");
+                if let Err(reason) = crate::keys::jwks::check_jwks_uri(uri) {
+                    bail!("--jwks-uri {uri}: {reason}");
                 }
             }
             let mut pems = Vec::new();
@@ -165,6 +165,15 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                     key.description,
                     key.fingerprint
                 );
+                if let Some(validity) = &key.validity {
+                    let now = crate::clock::now_unix();
+                    let warn = if validity.expired_at(now) {
+                        "warning: "
+                    } else {
+                        ""
+                    };
+                    eprintln!("{}: {warn}{}", path.display(), validity.describe(now));
+                }
                 pems.push(key.pem);
             }
             if !allowed_scopes.is_empty() {
@@ -249,7 +258,11 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                     "scope claim: {}",
                     idp.scope_claim.as_deref().unwrap_or("(none)")
                 );
+                let now = crate::clock::now_unix();
                 for pem in &idp.certificates {
+                    if let Some(validity) = crate::keys::certificates::validity_of_pem(pem) {
+                        println!("certificate: {}", validity.describe(now));
+                    }
                     print!("{pem}");
                 }
             }

@@ -23,6 +23,55 @@ pub struct NormalisedKey {
     pub pem: String,
     pub fingerprint: String,
     pub description: String,
+    /// A certificate's `notAfter`; a bare public key has none.
+    pub validity: Option<Validity>,
+}
+
+/// A certificate's last valid moment, as a Unix time and as openssl prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validity {
+    pub not_after: i64,
+    pub not_after_text: String,
+}
+
+impl Validity {
+    pub fn of(certificate: &openssl::x509::X509Ref) -> Result<Validity, CertificateError> {
+        let epoch = openssl::asn1::Asn1Time::from_unix(0)?;
+        let since_epoch = epoch.diff(certificate.not_after())?;
+        Ok(Validity {
+            not_after: i64::from(since_epoch.days) * 86_400 + i64::from(since_epoch.secs),
+            not_after_text: certificate.not_after().to_string(),
+        })
+    }
+
+    /// Past `notAfter` (RFC 5280 4.1.2.5: valid through that second, inclusive).
+    pub fn expired_at(&self, now: i64) -> bool {
+        now > self.not_after
+    }
+
+    /// What `idp add` and `idp show` print about it, with a warning when it is near or past.
+    pub fn describe(&self, now: i64) -> String {
+        const WARN_DAYS: i64 = 30;
+        if self.expired_at(now) {
+            format!(
+                "EXPIRED on {}: assertions signed with it are refused",
+                self.not_after_text
+            )
+        } else if self.not_after - now < WARN_DAYS * 86_400 {
+            format!(
+                "expires {}, in less than {WARN_DAYS} days: register its successor before then",
+                self.not_after_text
+            )
+        } else {
+            format!("valid until {}", self.not_after_text)
+        }
+    }
+}
+
+/// The `notAfter` of a stored PEM certificate; `None` for a public key.
+pub fn validity_of_pem(pem: &str) -> Option<Validity> {
+    let certificate = X509::from_pem(pem.as_bytes()).ok()?;
+    Validity::of(&certificate).ok()
 }
 
 /// Accepts PEM certificates (the first of a chain), PEM public keys, and DER certificates.
@@ -41,6 +90,7 @@ pub fn normalise_verification_key(bytes: &[u8]) -> Result<NormalisedKey, Certifi
                 description: describe_key(&key)?,
                 pem,
                 fingerprint: fingerprint(&der),
+                validity: None,
             });
         }
         return Err(CertificateError::Unreadable);
@@ -62,6 +112,7 @@ fn from_certificate(certificate: X509) -> Result<NormalisedKey, CertificateError
         pem: String::from_utf8_lossy(&certificate.to_pem()?).into_owned(),
         fingerprint: fingerprint(&certificate.to_der()?),
         description: format!("certificate '{subject}', {description}"),
+        validity: Some(Validity::of(&certificate)?),
     })
 }
 
@@ -144,6 +195,7 @@ mod tests {
         );
         let public = normalise_verification_key(&key.public_key_to_pem().unwrap()).unwrap();
         assert!(public.pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert!(public.validity.is_none() && validity_of_pem(&public.pem).is_none());
 
         let ec = PKey::from_ec_key(
             EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
@@ -170,5 +222,28 @@ mod tests {
             normalise_verification_key(&weak.public_key_to_pem().unwrap()),
             Err(CertificateError::UnsupportedKey(_))
         ));
+    }
+
+    #[test]
+    fn validity_is_read_and_described() {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let cert = self_signed(&key);
+        let validity =
+            validity_of_pem(&String::from_utf8(cert.to_pem().unwrap()).unwrap()).unwrap();
+        let now = crate::clock::now_unix();
+        // days_from_now(1): one day ahead, within the minute the test took.
+        assert!(
+            (validity.not_after - (now + 86_400)).abs() < 60,
+            "{validity:?}"
+        );
+        assert!(!validity.expired_at(validity.not_after));
+        assert!(validity.expired_at(validity.not_after + 1));
+        assert!(validity.describe(now).contains("in less than 30 days"));
+        assert!(validity
+            .describe(validity.not_after - 40 * 86_400)
+            .starts_with("valid until"));
+        assert!(validity
+            .describe(validity.not_after + 1)
+            .starts_with("EXPIRED on"));
     }
 }

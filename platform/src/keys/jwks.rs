@@ -1,22 +1,35 @@
 //! Identity providers' JWKS endpoints, fetched and cached by the host (RFC 7517 5).
 //!
-//! Each URI has one cache entry behind its own lock, so concurrent requests for a provider share
-//! one fetch. A key set is fresh for its cache lifetime (the response's `max-age`, bounded, or the
+//! A key set is fresh for its cache lifetime (the response's `max-age`, bounded, or the
 //! configured default); after that it is refetched on use. An unknown `kid` refetches at most once
 //! per `min_refresh_interval`, so forged `kid`s cannot turn into a fetch per request. When a
 //! fetch fails, the last good key set is used while it is younger than `max_stale`. A fetch never
 //! takes longer than connect plus read timeout, and never reads more than `max_response_bytes`.
+//!
+//! One fetch per endpoint at a time, and no lock is held across it: a request that finds a fetch
+//! running uses the key set it already has when that has the key it needs, and otherwise waits for
+//! the fetch, never longer than the fetch itself may take. So one slow endpoint delays only the
+//! requests that need its keys. At most `MAX_ENDPOINTS` endpoints are kept, the least recently used
+//! dropped first.
+//!
+//! Transport: https only, except plain http to a loopback address (local development, tests);
+//! a redirect is followed only to a URL that passes the same rule, and never from https to http.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::clock::{Monotonic, SystemMonotonic};
 use crate::config::JwksEndpointConfig;
 
 /// Most keys kept from one key set; a provider publishes a handful.
 const MAX_KEYS: usize = 64;
+/// Most endpoints cached at once; a tenant has a handful of providers.
+const MAX_ENDPOINTS: usize = 1024;
+/// Most redirects followed for one fetch.
+const MAX_REDIRECTS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum JwksError {
@@ -34,38 +47,113 @@ pub struct KeyLookup {
     pub unknown_kid: bool,
 }
 
+/// Whether a JWKS URI may be fetched: https, or http to a loopback address. The reason says what
+/// to change.
+pub fn check_jwks_uri(uri: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(uri).map_err(|e| format!("not a URL ({e})"))?;
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(
+            "must be an https URL (plain http is accepted only for loopback addresses such as \
+             127.0.0.1, ::1 or localhost)"
+                .into(),
+        ),
+        other => Err(format!("must be an https URL, not {other}:")),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// A redirect target must pass `check_jwks_uri`, and https never leads to http.
+fn redirect_refusal(from: Option<&url::Url>, to: &url::Url) -> Option<String> {
+    if let Err(reason) = check_jwks_uri(to.as_str()) {
+        return Some(format!("redirect to {to} refused: {reason}"));
+    }
+    let downgrade = from.is_some_and(|from| from.scheme() == "https") && to.scheme() != "https";
+    downgrade.then(|| format!("redirect from https to {to} refused"))
+}
+
 #[derive(Default)]
-struct Entry {
+struct State {
     keys: Option<Vec<Value>>,
     fetched_at: Option<Instant>,
     fresh_for: Duration,
     last_attempt: Option<Instant>,
     last_error: Option<String>,
+    fetching: bool,
+}
+
+#[derive(Default)]
+struct Endpoint {
+    state: Mutex<State>,
+    fetched: Condvar,
+}
+
+struct Endpoints {
+    by_uri: HashMap<String, (Arc<Endpoint>, u64)>,
+    uses: u64,
 }
 
 pub struct JwksCache {
     settings: JwksEndpointConfig,
     client: reqwest::Client,
-    entries: Mutex<HashMap<String, Arc<Mutex<Entry>>>>,
+    clock: Arc<dyn Monotonic>,
+    endpoints: Mutex<Endpoints>,
     fetches: std::sync::atomic::AtomicU64,
+}
+
+/// Why a lookup would fetch.
+#[derive(PartialEq)]
+enum Need {
+    Nothing,
+    /// The key set is stale (or absent).
+    Fresh,
+    /// The key set lacks the requested `kid`.
+    Kid,
 }
 
 impl JwksCache {
     pub fn new(settings: JwksEndpointConfig) -> Result<JwksCache, String> {
+        JwksCache::with_clock(settings, Arc::new(SystemMonotonic))
+    }
+
+    pub fn with_clock(
+        settings: JwksEndpointConfig,
+        clock: Arc<dyn Monotonic>,
+    ) -> Result<JwksCache, String> {
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            match redirect_refusal(attempt.previous().last(), attempt.url()) {
+                Some(reason) => attempt.error(reason),
+                None => attempt.follow(),
+            }
+        });
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(settings.connect_timeout))
             .read_timeout(Duration::from_millis(settings.read_timeout))
-            .timeout(Duration::from_millis(
-                settings.connect_timeout + settings.read_timeout,
-            ))
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .timeout(fetch_bound(&settings))
+            .redirect(redirects)
             .user_agent(concat!("grantor/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the JWKS HTTP client: {e}"))?;
         Ok(JwksCache {
             settings,
             client,
-            entries: Mutex::new(HashMap::new()),
+            clock,
+            endpoints: Mutex::new(Endpoints {
+                by_uri: HashMap::new(),
+                uses: 0,
+            }),
             fetches: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -75,54 +163,117 @@ impl JwksCache {
         self.fetches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The provider's keys for `kid` (or all of them). Blocks for at most one fetch.
+    /// The provider's keys for `kid` (or all of them). Waits for at most one fetch.
     pub fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, JwksError> {
-        let entry = {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            entries.entry(uri.to_owned()).or_default().clone()
-        };
-        let mut entry = entry.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let fresh = entry
-            .fetched_at
-            .is_some_and(|at| now.duration_since(at) < entry.fresh_for);
-        if !fresh {
-            self.refresh(uri, &mut entry, now);
-        }
-        let mut found = select(entry.keys.as_deref(), kid);
-        if found.as_ref().is_some_and(|f| f.unknown_kid) && fresh {
-            // The provider may have rotated: one refetch per interval, whatever the kid.
-            if self.refresh(uri, &mut entry, now) {
-                found = select(entry.keys.as_deref(), kid);
+        check_jwks_uri(uri).map_err(|reason| {
+            JwksError::Unavailable(format!("the JWKS endpoint {uri} is not fetched: {reason}"))
+        })?;
+        let endpoint = self.endpoint(uri);
+        let mut state = endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
+        let need = self.need(&state, kid);
+        if need != Need::Nothing {
+            if state.fetching {
+                // Someone is fetching: a key set that has the key will do meanwhile; without one,
+                // wait for that fetch (bounded by its own timeout) rather than start another.
+                if need == Need::Kid || state.keys.is_none() {
+                    let deadline = Instant::now() + fetch_bound(&self.settings);
+                    while state.fetching {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        state = endpoint
+                            .fetched
+                            .wait_timeout(state, left)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                }
+            } else if self.may_attempt(&state) {
+                state = self.refresh(uri, &endpoint, state);
             }
         }
-        let usable = entry.fetched_at.is_some_and(|at| {
+        let now = self.clock.now();
+        let usable = state.fetched_at.is_some_and(|at| {
             now.duration_since(at) < Duration::from_secs(self.settings.max_stale)
         });
-        match found {
+        match select(state.keys.as_deref(), kid) {
             Some(found) if usable => Ok(found),
             _ => Err(JwksError::Unavailable(format!(
                 "the JWKS endpoint {uri} gave no usable key set ({})",
-                entry.last_error.as_deref().unwrap_or("key set too old")
+                state.last_error.as_deref().unwrap_or("key set too old")
             ))),
         }
     }
 
-    /// Refetches unless the last attempt was within `min_refresh_interval`; returns whether it
-    /// fetched a new key set. A failure keeps the previous key set.
-    fn refresh(&self, uri: &str, entry: &mut Entry, now: Instant) -> bool {
-        let interval = Duration::from_secs(self.settings.min_refresh_interval);
-        if entry
-            .last_attempt
-            .is_some_and(|at| now.duration_since(at) < interval)
-        {
-            return false;
+    fn need(&self, state: &State, kid: Option<&str>) -> Need {
+        let now = self.clock.now();
+        let fresh = state
+            .fetched_at
+            .is_some_and(|at| now.duration_since(at) < state.fresh_for);
+        if !fresh {
+            Need::Fresh
+        } else if select(state.keys.as_deref(), kid).is_some_and(|f| f.unknown_kid) {
+            Need::Kid
+        } else {
+            Need::Nothing
         }
-        entry.last_attempt = Some(now);
+    }
+
+    /// At most one attempt per `min_refresh_interval`, successful or not.
+    fn may_attempt(&self, state: &State) -> bool {
+        let interval = Duration::from_secs(self.settings.min_refresh_interval);
+        let now = self.clock.now();
+        state
+            .last_attempt
+            .is_none_or(|at| now.duration_since(at) >= interval)
+    }
+
+    /// The endpoint's entry, created on first use; the least recently used one is dropped when
+    /// there are too many.
+    fn endpoint(&self, uri: &str) -> Arc<Endpoint> {
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        endpoints.uses += 1;
+        let use_number = endpoints.uses;
+        if let Some((endpoint, last_use)) = endpoints.by_uri.get_mut(uri) {
+            *last_use = use_number;
+            return endpoint.clone();
+        }
+        if endpoints.by_uri.len() >= MAX_ENDPOINTS {
+            let oldest = endpoints
+                .by_uri
+                .iter()
+                .min_by_key(|(_, (_, last_use))| *last_use)
+                .map(|(uri, _)| uri.clone());
+            if let Some(oldest) = oldest {
+                endpoints.by_uri.remove(&oldest);
+            }
+        }
+        let endpoint = Arc::new(Endpoint::default());
+        endpoints
+            .by_uri
+            .insert(uri.to_owned(), (endpoint.clone(), use_number));
+        endpoint
+    }
+
+    /// Fetches with the lock released, then records the outcome and wakes the waiters. A failure
+    /// keeps the previous key set.
+    fn refresh<'a>(
+        &self,
+        uri: &str,
+        endpoint: &'a Endpoint,
+        mut state: std::sync::MutexGuard<'a, State>,
+    ) -> std::sync::MutexGuard<'a, State> {
+        state.fetching = true;
+        state.last_attempt = Some(self.clock.now());
+        drop(state);
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
-        match self.fetch(uri) {
+        let outcome = self.fetch(uri);
+        let mut state = endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.fetching = false;
+        match outcome {
             Ok((keys, max_age)) => {
                 tracing::info!(
                     uri,
@@ -130,11 +281,10 @@ impl JwksCache {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "JWKS fetched"
                 );
-                entry.keys = Some(keys);
-                entry.fetched_at = Some(now);
-                entry.last_error = None;
-                entry.fresh_for = self.cache_lifetime(max_age);
-                true
+                state.keys = Some(keys);
+                state.fetched_at = Some(self.clock.now());
+                state.last_error = None;
+                state.fresh_for = self.cache_lifetime(max_age);
             }
             Err(reason) => {
                 tracing::warn!(
@@ -142,10 +292,11 @@ impl JwksCache {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "JWKS fetch failed: {reason}"
                 );
-                entry.last_error = Some(reason);
-                false
+                state.last_error = Some(reason);
             }
         }
+        endpoint.fetched.notify_all();
+        state
     }
 
     fn cache_lifetime(&self, max_age: Option<u64>) -> Duration {
@@ -168,6 +319,11 @@ impl JwksCache {
                 .block_on(work),
         }
     }
+}
+
+/// The longest one fetch may take.
+fn fetch_bound(settings: &JwksEndpointConfig) -> Duration {
+    Duration::from_millis(settings.connect_timeout + settings.read_timeout)
 }
 
 async fn fetch_key_set(
@@ -210,6 +366,11 @@ fn describe(e: reqwest::Error) -> String {
         "timed out".into()
     } else if e.is_connect() {
         "cannot connect".into()
+    } else if e.is_redirect() {
+        // The policy's own reason is the source; reqwest's text only says a redirect failed.
+        std::error::Error::source(&e)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| e.to_string())
     } else {
         e.to_string()
     }
@@ -318,27 +479,326 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_endpoint_is_unavailable_quickly() {
-        let cache = JwksCache::new(JwksEndpointConfig {
-            connect_timeout: 200,
-            read_timeout: 200,
+    fn only_https_or_loopback_http_is_fetched() {
+        for allowed in [
+            "https://idp.example/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.8.9.1/jwks",
+            "http://[::1]:9/jwks",
+            "http://localhost/jwks",
+        ] {
+            assert!(check_jwks_uri(allowed).is_ok(), "{allowed}");
+        }
+        for (refused, reason) in [
+            ("http://idp.example/jwks", "must be an https URL"),
+            ("http://10.0.0.1/jwks", "loopback"),
+            ("http://localhost.idp.example/jwks", "must be an https URL"),
+            ("ftp://idp.example/jwks", "not ftp:"),
+            ("file:///etc/passwd", "not file:"),
+            ("idp.example/jwks", "not a URL"),
+        ] {
+            let err = check_jwks_uri(refused).unwrap_err();
+            assert!(err.contains(reason), "{refused}: {err}");
+        }
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        assert!(redirect_refusal(None, &url("https://b.example/k")).is_none());
+        assert!(
+            redirect_refusal(Some(&url("http://127.0.0.1/a")), &url("http://localhost/b"))
+                .is_none()
+        );
+        assert!(
+            redirect_refusal(Some(&url("https://a.example/")), &url("http://b.example/"))
+                .unwrap()
+                .contains("must be an https URL")
+        );
+        assert!(
+            redirect_refusal(Some(&url("https://a.example/")), &url("http://127.0.0.1/"))
+                .unwrap()
+                .contains("from https")
+        );
+    }
+
+    /// A JWKS endpoint on loopback: answers each path as set, counts requests, and can hold
+    /// answers back until released (to catch a request while another's fetch is running).
+    struct Endpoint {
+        base: String,
+        hits: Arc<std::sync::atomic::AtomicU64>,
+        answers: Arc<Mutex<HashMap<String, String>>>,
+        held: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    impl Endpoint {
+        fn start() -> Endpoint {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let hits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let answers: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+            let held: Arc<(Mutex<bool>, Condvar)> = Arc::default();
+            let (h, a, g) = (hits.clone(), answers.clone(), held.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { return };
+                    let (h, a, g) = (h.clone(), a.clone(), g.clone());
+                    std::thread::spawn(move || answer(&mut stream, &h, &a, &g));
+                }
+            });
+            Endpoint {
+                base,
+                hits,
+                answers,
+                held,
+            }
+        }
+
+        fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
+
+        fn set(&self, path: &str, status: &str, headers: &str, body: &str) {
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+                body.len()
+            );
+            self.answers.lock().unwrap().insert(path.into(), response);
+        }
+
+        fn serve_kids(&self, path: &str, kids: &[&str]) {
+            let keys: Vec<Value> = kids
+                .iter()
+                .map(|kid| json!({"kty": "RSA", "kid": kid, "n": "x", "e": "AQAB"}))
+                .collect();
+            self.set(path, "200 OK", "", &json!({ "keys": keys }).to_string());
+        }
+
+        fn hits(&self) -> u64 {
+            self.hits.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        fn hold(&self, on: bool) {
+            *self.held.0.lock().unwrap() = on;
+            self.held.1.notify_all();
+        }
+    }
+
+    fn answer(
+        stream: &mut std::net::TcpStream,
+        hits: &std::sync::atomic::AtomicU64,
+        answers: &Mutex<HashMap<String, String>>,
+        held: &(Mutex<bool>, Condvar),
+    ) {
+        use std::io::{Read, Write};
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let text = String::from_utf8_lossy(&request);
+        let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        let mut on_hold = held.0.lock().unwrap();
+        while *on_hold {
+            on_hold = held.1.wait(on_hold).unwrap();
+        }
+        drop(on_hold);
+        let response = answers
+            .lock()
+            .unwrap()
+            .get(&path)
+            .cloned()
+            .unwrap_or_else(|| "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".into());
+        let _ = stream.write_all(response.as_bytes());
+    }
+
+    fn cache_with(clock: &Arc<ManualClock>) -> JwksCache {
+        let settings = JwksEndpointConfig {
+            cache_lifetime: 300,
+            min_refresh_interval: 30,
+            max_stale: 3600,
+            // Generous, so a held answer is never cut short by a busy machine.
+            read_timeout: 30_000,
             ..JwksEndpointConfig::default()
-        })
-        .unwrap();
+        };
+        JwksCache::with_clock(settings, clock.clone()).unwrap()
+    }
+
+    fn kids(lookup: &KeyLookup) -> Vec<&str> {
+        lookup
+            .keys
+            .iter()
+            .filter_map(|k| k["kid"].as_str())
+            .collect()
+    }
+
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn a_key_set_is_reused_while_fresh_and_refetched_after() {
+        let clock = Arc::new(ManualClock::default());
+        let cache = cache_with(&clock);
+        let endpoint = Endpoint::start();
+        endpoint.serve_kids("/jwks", &["a"]);
+        let uri = endpoint.url("/jwks");
+        for _ in 0..5 {
+            assert_eq!(kids(&cache.keys(&uri, Some("a")).unwrap()), ["a"]);
+        }
+        assert_eq!(endpoint.hits(), 1);
+        endpoint.serve_kids("/jwks", &["b"]);
+        clock.advance(Duration::from_secs(299));
+        assert_eq!(kids(&cache.keys(&uri, None).unwrap()), ["a"]);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(kids(&cache.keys(&uri, None).unwrap()), ["b"]);
+        assert_eq!(endpoint.hits(), 2);
+    }
+
+    #[test]
+    fn forged_kids_cost_at_most_one_fetch_per_interval_and_rotation_is_followed() {
+        let clock = Arc::new(ManualClock::default());
+        let cache = cache_with(&clock);
+        let endpoint = Endpoint::start();
+        endpoint.serve_kids("/jwks", &["a"]);
+        let uri = endpoint.url("/jwks");
+        cache.keys(&uri, Some("a")).unwrap();
+        // Right after a fetch, no unknown kid refetches.
+        for i in 0..40 {
+            let forged = format!("forged-{i}");
+            assert!(cache.keys(&uri, Some(&forged)).unwrap().unknown_kid);
+        }
+        assert_eq!(endpoint.hits(), 1);
+        // Once the interval has passed, one unknown kid refetches once: the rotation is seen.
+        endpoint.serve_kids("/jwks", &["a", "rotated"]);
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(
+            kids(&cache.keys(&uri, Some("rotated")).unwrap()),
+            ["rotated"]
+        );
+        for i in 0..40 {
+            let forged = format!("forged-{i}");
+            assert!(cache.keys(&uri, Some(&forged)).unwrap().unknown_kid);
+        }
+        assert_eq!(endpoint.hits(), 2);
+    }
+
+    #[test]
+    fn the_last_good_key_set_serves_while_the_endpoint_fails_until_max_stale() {
+        let clock = Arc::new(ManualClock::default());
+        let cache = cache_with(&clock);
+        let endpoint = Endpoint::start();
+        endpoint.serve_kids("/jwks", &["a"]);
+        let uri = endpoint.url("/jwks");
+        cache.keys(&uri, None).unwrap();
+        endpoint.set("/jwks", "500 Internal Server Error", "", "down");
+        clock.advance(Duration::from_secs(300));
+        assert_eq!(kids(&cache.keys(&uri, None).unwrap()), ["a"]);
+        assert_eq!(endpoint.hits(), 2);
+        // Failures are retried once per interval, not per request.
+        assert_eq!(kids(&cache.keys(&uri, None).unwrap()), ["a"]);
+        assert_eq!(endpoint.hits(), 2);
+        clock.advance(Duration::from_secs(3300));
+        let err = cache.keys(&uri, None).unwrap_err().to_string();
+        assert!(err.contains("HTTP status 500"), "{err}");
+        assert_eq!(endpoint.hits(), 3);
+    }
+
+    #[test]
+    fn an_unreachable_endpoint_is_unavailable_and_not_retried_within_the_interval() {
+        let clock = Arc::new(ManualClock::default());
+        let cache = cache_with(&clock);
         // A port nothing listens on (bound, then released).
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let started = Instant::now();
-        let err = cache
-            .keys(&format!("http://127.0.0.1:{port}/jwks"), None)
-            .unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(2));
+        let uri = format!("http://127.0.0.1:{port}/jwks");
+        let err = cache.keys(&uri, None).unwrap_err();
         assert!(err.to_string().contains("no usable key set"));
-        // Within the refresh interval the failure is not retried.
-        let _ = cache.keys(&format!("http://127.0.0.1:{port}/jwks"), None);
+        let _ = cache.keys(&uri, None);
         assert_eq!(cache.fetch_count(), 1);
+    }
+
+    #[test]
+    fn redirects_are_followed_only_where_the_transport_rule_allows() {
+        let clock = Arc::new(ManualClock::default());
+        let cache = cache_with(&clock);
+        let endpoint = Endpoint::start();
+        endpoint.serve_kids("/real", &["a"]);
+        let to_real = format!("location: {}\r\n", endpoint.url("/real"));
+        endpoint.set("/moved", "302 Found", &to_real, "");
+        assert_eq!(
+            kids(&cache.keys(&endpoint.url("/moved"), None).unwrap()),
+            ["a"]
+        );
+        endpoint.set(
+            "/away",
+            "302 Found",
+            "location: http://idp.example/jwks\r\n",
+            "",
+        );
+        let err = cache
+            .keys(&endpoint.url("/away"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("redirect to http://idp.example/jwks refused")
+                && err.contains("must be an https URL"),
+            "{err}"
+        );
+        // A URI that breaks the rule is never fetched, even if it got into the database.
+        let err = cache
+            .keys("http://idp.example/jwks", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not fetched"), "{err}");
+        assert_eq!(cache.fetch_count(), 2);
+    }
+
+    #[test]
+    fn a_request_does_not_wait_for_another_requests_fetch_when_it_has_the_key() {
+        let clock = Arc::new(ManualClock::default());
+        let cache = Arc::new(cache_with(&clock));
+        let endpoint = Endpoint::start();
+        endpoint.serve_kids("/jwks", &["a"]);
+        let uri = endpoint.url("/jwks");
+        cache.keys(&uri, Some("a")).unwrap();
+        clock.advance(Duration::from_secs(300));
+        endpoint.hold(true);
+        let fetching = {
+            let (cache, uri) = (cache.clone(), uri.clone());
+            std::thread::spawn(move || cache.keys(&uri, Some("a")))
+        };
+        // Wait until the refetch has reached the endpoint (and is held there)...
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while endpoint.hits() < 2 {
+            assert!(Instant::now() < deadline, "the refetch never started");
+            std::thread::yield_now();
+        }
+        // ...then another request for a key the cache has is answered while it is still held.
+        assert_eq!(kids(&cache.keys(&uri, Some("a")).unwrap()), ["a"]);
+        assert!(!fetching.is_finished());
+        endpoint.hold(false);
+        assert_eq!(kids(&fetching.join().unwrap().unwrap()), ["a"]);
+        assert_eq!(endpoint.hits(), 2);
+    }
+
+    #[test]
+    fn endpoints_are_bounded_least_recently_used_first() {
+        let cache = JwksCache::new(JwksEndpointConfig::default()).unwrap();
+        let first = cache.endpoint("https://first.example/jwks");
+        for i in 0..MAX_ENDPOINTS + 10 {
+            cache.endpoint(&format!("https://idp{i}.example/jwks"));
+            if i % 100 == 0 {
+                // Kept in use, so never the least recently used.
+                assert!(Arc::ptr_eq(
+                    &first,
+                    &cache.endpoint("https://first.example/jwks")
+                ));
+            }
+        }
+        let endpoints = cache.endpoints.lock().unwrap();
+        assert_eq!(endpoints.by_uri.len(), MAX_ENDPOINTS);
+        assert!(!endpoints.by_uri.contains_key("https://idp0.example/jwks"));
     }
 }

@@ -13,6 +13,7 @@ use grantor_sdk::{
 use crate::claims::{
     ClaimTransformers, ClientContext, ProviderContext, TransformContext, Transformed,
 };
+use crate::keys::certificates::{validity_of_pem, Validity};
 use crate::keys::jwk::jwk_from_pem;
 use crate::keys::jwks::{JwksCache, JwksError};
 use crate::plugin_host::{HostServices, ServiceReply};
@@ -30,7 +31,20 @@ pub struct StoreServices {
     transformers: Arc<ClaimTransformers>,
     /// PEM text -> its JWK: openssl parses a certificate once, not on every request. Keyed by
     /// content, so a provider re-registered with another certificate simply misses.
-    parsed_certificates: RwLock<HashMap<String, serde_json::Value>>,
+    parsed_certificates: RwLock<HashMap<String, ParsedCertificate>>,
+}
+
+#[derive(Clone)]
+struct ParsedCertificate {
+    jwk: serde_json::Value,
+    validity: Option<Validity>,
+}
+
+/// A provider's certificates at one moment: those that verify, and those past `notAfter`.
+#[derive(Default)]
+struct CertificateKeys {
+    usable: Vec<serde_json::Value>,
+    expired: Vec<String>,
 }
 
 impl StoreServices {
@@ -47,33 +61,44 @@ impl StoreServices {
         }
     }
 
-    /// The provider's certificates as JWKs, parsed once per certificate.
+    /// The provider's certificates as JWKs, parsed once per certificate; those past their
+    /// `notAfter` at `now` are left out and described instead.
     fn certificate_keys(
         &self,
         provider: &IdentityProvider,
-    ) -> Result<Vec<serde_json::Value>, ServiceReply> {
-        provider
-            .certificates
-            .iter()
-            .map(|pem| {
-                self.certificate_key(pem).map_err(|e| {
-                    failed(&format!("key of identity provider '{}'", provider.name), e)
-                })
-            })
-            .collect()
+        now: i64,
+    ) -> Result<CertificateKeys, ServiceReply> {
+        let mut keys = CertificateKeys::default();
+        for pem in &provider.certificates {
+            let parsed = self
+                .certificate_key(pem)
+                .map_err(|e| failed(&format!("key of identity provider '{}'", provider.name), e))?;
+            match &parsed.validity {
+                Some(validity) if validity.expired_at(now) => keys.expired.push(format!(
+                    "certificate {} expired on {}",
+                    parsed.jwk["kid"].as_str().unwrap_or("?"),
+                    validity.not_after_text
+                )),
+                _ => keys.usable.push(parsed.jwk),
+            }
+        }
+        Ok(keys)
     }
 
-    fn certificate_key(&self, pem: &str) -> Result<serde_json::Value, String> {
+    fn certificate_key(&self, pem: &str) -> Result<ParsedCertificate, String> {
         let cached = self
             .parsed_certificates
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(pem)
             .cloned();
-        if let Some(jwk) = cached {
-            return Ok(jwk);
+        if let Some(parsed) = cached {
+            return Ok(parsed);
         }
-        let jwk = jwk_from_pem(pem).map_err(|e| e.to_string())?;
+        let parsed = ParsedCertificate {
+            jwk: jwk_from_pem(pem).map_err(|e| e.to_string())?,
+            validity: validity_of_pem(pem),
+        };
         let mut keys = self
             .parsed_certificates
             .write()
@@ -81,8 +106,8 @@ impl StoreServices {
         if keys.len() >= MAX_CACHED_CERTIFICATES {
             keys.clear();
         }
-        keys.insert(pem.to_owned(), jwk.clone());
-        Ok(jwk)
+        keys.insert(pem.to_owned(), parsed.clone());
+        Ok(parsed)
     }
 
     /// The tenant's provider with this issuer, or the reply that ends the callback (`NotFound`,
@@ -139,16 +164,17 @@ impl HostServices for StoreServices {
             Err(reply) => return reply,
         };
         // Certificates travel with the provider, sparing the plugin a second callback.
-        let certificate_keys = if provider.certificates.is_empty() {
-            None
+        let certificates = if provider.certificates.is_empty() {
+            CertificateKeys::default()
         } else {
-            match self.certificate_keys(&provider) {
-                Ok(keys) => Some(keys),
+            match self.certificate_keys(&provider, crate::clock::now_unix()) {
+                Ok(keys) => keys,
                 Err(reply) => return reply,
             }
         };
         let info = IdentityProviderInfo {
-            certificate_keys,
+            certificate_keys: (!provider.certificates.is_empty()).then_some(certificates.usable),
+            expired_certificates: certificates.expired,
             key_source: if provider.certificates.is_empty() {
                 "jwks_uri".into()
             } else {
@@ -180,8 +206,8 @@ impl HostServices for StoreServices {
             };
             return self.published_keys(tenant, uri, kid);
         }
-        let keys = match self.certificate_keys(&provider) {
-            Ok(keys) => grantor_sdk::wire::keys_for_kid(keys, kid),
+        let keys = match self.certificate_keys(&provider, crate::clock::now_unix()) {
+            Ok(keys) => grantor_sdk::wire::keys_for_kid(keys.usable, kid),
             Err(reply) => return reply,
         };
         encoded(

@@ -67,7 +67,27 @@ impl IdpKey {
         )
     }
 
+    /// An RSA key whose certificate's validity ended yesterday.
+    pub fn rsa_expired(dir: &Path, name: &str) -> IdpKey {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let day = 86_400;
+        let validity = (now() - 30 * day, now() - day);
+        Self::with_validity(dir, name, key, Algorithm::RS256, validity)
+    }
+
     fn from_key(dir: &Path, name: &str, private: PKey<Private>, algorithm: Algorithm) -> IdpKey {
+        let validity = (now(), now() + 86_400);
+        Self::with_validity(dir, name, private, algorithm, validity)
+    }
+
+    /// `validity`: the certificate's notBefore and notAfter, as Unix times.
+    fn with_validity(
+        dir: &Path,
+        name: &str,
+        private: PKey<Private>,
+        algorithm: Algorithm,
+        validity: (i64, i64),
+    ) -> IdpKey {
         let mut subject = X509NameBuilder::new().unwrap();
         subject.append_entry_by_text("CN", name).unwrap();
         let subject = subject.build();
@@ -77,10 +97,10 @@ impl IdpKey {
         builder.set_issuer_name(&subject).unwrap();
         builder.set_pubkey(&private).unwrap();
         builder
-            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .set_not_before(&Asn1Time::from_unix(validity.0).unwrap())
             .unwrap();
         builder
-            .set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .set_not_after(&Asn1Time::from_unix(validity.1).unwrap())
             .unwrap();
         // Ed25519 signs without a separate digest.
         let digest = if algorithm == Algorithm::EdDSA {
@@ -92,6 +112,12 @@ impl IdpKey {
         let certificate = builder.build();
         let certificate_path = dir.join(format!("{name}.crt"));
         std::fs::write(&certificate_path, certificate.to_pem().unwrap()).unwrap();
+        // The same certificate in DER (`.cer` files often are).
+        std::fs::write(
+            dir.join(format!("{name}.cer")),
+            certificate.to_der().unwrap(),
+        )
+        .unwrap();
         let thumbprint =
             URL_SAFE_NO_PAD.encode(openssl::sha::sha256(&certificate.to_der().unwrap()));
         IdpKey {

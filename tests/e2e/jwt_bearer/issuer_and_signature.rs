@@ -160,3 +160,60 @@ fn each_certificate_of_a_provider_is_tried() {
             .contains("'rotating'"));
     }
 }
+
+#[test]
+fn a_certificate_past_its_not_after_verifies_nothing_and_says_so() {
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        let dir = setup.keys_dir.path();
+        let (expired, current) = (
+            IdpKey::rsa_expired(dir, "expired"),
+            IdpKey::rsa(dir, "current"),
+        );
+        let out = setup.deployment.cli(&[
+            "idp",
+            "add",
+            "--name",
+            "lapsed",
+            "--issuer",
+            "https://lapsed.example",
+            "--certificate",
+            expired.certificate_path.to_str().unwrap(),
+            "--certificate",
+            current.certificate_path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("expired.crt: warning: EXPIRED on")
+                && stderr.contains("current.crt: expires"),
+            "{stderr}"
+        );
+        let shown = setup
+            .deployment
+            .cli_ok(&["idp", "show", "--name", "lapsed"]);
+        assert!(
+            shown.contains("certificate: EXPIRED on") && shown.contains("certificate: expires"),
+            "{shown}"
+        );
+
+        let claims = || with(good_claims(), json!({"iss": "https://lapsed.example"}));
+        setup.exchange(&current.assertion(&claims())).assert_token();
+        // A valid signature by the expired certificate's key is refused, naming the certificate.
+        let description = setup.refused(&expired.assertion(&claims()));
+        assert!(
+            description.contains("does not verify with the keys of identity provider 'lapsed'")
+                && description.contains(&format!(
+                    "not used, being past their validity: certificate {} expired on",
+                    expired.thumbprint
+                )),
+            "{description}"
+        );
+        // Also when the header names it.
+        let by_kid = expired.sign(
+            &json!({"alg": "RS256", "kid": expired.thumbprint}),
+            &claims(),
+        );
+        assert!(setup.refused(&by_kid).contains("past their validity"));
+    }
+}
