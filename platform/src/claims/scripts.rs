@@ -145,7 +145,14 @@ mod tests {
 
     #[test]
     fn compiled_once_and_again_when_the_file_changes() {
-        let engine = harden(&ClaimTransformerConfig::default());
+        let engine = harden(
+            &ClaimTransformerConfig::default(),
+            std::sync::Arc::new(crate::claims::ScriptOutput::new(
+                false,
+                0,
+                std::sync::Arc::new(crate::clock::SystemMonotonic),
+            )),
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.rhai");
         write(&path, "fn transform(claims, context) { 1 }");
@@ -177,7 +184,14 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let engine = harden(&ClaimTransformerConfig::default());
+        let engine = harden(
+            &ClaimTransformerConfig::default(),
+            std::sync::Arc::new(crate::claims::ScriptOutput::new(
+                false,
+                0,
+                std::sync::Arc::new(crate::clock::SystemMonotonic),
+            )),
+        );
         let dir = tempfile::tempdir().unwrap();
         let cache = ScriptCache::new(64);
         let path = dir.path().join("t.rhai");

@@ -5,13 +5,16 @@
 //! validated keep their values, and a failure (an error, a limit reached) fails the one request.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Scope};
 use serde::{Deserialize, Serialize};
 
 use super::sandbox::{harden, with_deadline, DEADLINE_PASSED};
+use super::script_output::ScriptOutput;
 use super::scripts::{ScriptCache, ScriptError, ENTRY_FUNCTION};
+use crate::clock::SystemMonotonic;
 use crate::config::ClaimTransformerConfig;
 
 /// Longest refusal message passed on to the client.
@@ -95,26 +98,41 @@ pub struct ClaimTransformers {
     scripts: ScriptCache,
     timeout: Duration,
     sizes: Sizes,
+    output: Arc<ScriptOutput>,
 }
 
-/// The largest containers a result may hold (Rhai misses some growth paths, see `sandbox`).
+/// The largest containers a result may hold (Rhai misses some growth paths, see `sandbox`), and
+/// how deeply they may nest.
 #[derive(Debug, Clone, Copy)]
 struct Sizes {
     map_entries: usize,
     array_items: usize,
+    depth: usize,
 }
 
 impl ClaimTransformers {
     pub fn new(limits: &ClaimTransformerConfig) -> ClaimTransformers {
+        let output = Arc::new(ScriptOutput::new(
+            limits.log_output,
+            limits.max_log_lines_per_second,
+            Arc::new(SystemMonotonic),
+        ));
         ClaimTransformers {
-            engine: harden(limits),
+            engine: harden(limits, output.clone()),
             scripts: ScriptCache::new(limits.max_script_bytes),
             timeout: Duration::from_millis(limits.timeout_ms),
             sizes: Sizes {
                 map_entries: limits.max_map_entries,
                 array_items: limits.max_array_items,
+                depth: limits.max_result_depth,
             },
+            output,
         }
+    }
+
+    /// Lines of script output logged and dropped since start.
+    pub fn output_counts(&self) -> (u64, u64) {
+        self.output.counts()
     }
 
     /// Whether the script at `path` compiles and defines its entry function (for registration).
@@ -216,6 +234,9 @@ fn interpret(
             returned.type_name()
         )));
     }
+    if !nesting_within(&returned, sizes.depth) {
+        return Err(TransformError::Limit("result nesting depth limit"));
+    }
     let value: serde_json::Value = rhai::serde::from_dynamic(&returned)
         .map_err(|e| TransformError::BadResult(format!("a value JSON cannot hold: {e}")))?;
     check_sizes(&value, sizes)?;
@@ -256,6 +277,18 @@ fn interpret(
         subject: result.subject,
         scopes,
     })
+}
+
+/// Whether arrays and maps in `value` nest at most `levels` deep. The walk stops at the limit, so
+/// it never recurses deeper than that itself.
+fn nesting_within(value: &Dynamic, levels: usize) -> bool {
+    if let Ok(items) = value.as_array_ref() {
+        levels > 0 && items.iter().all(|v| nesting_within(v, levels - 1))
+    } else if let Ok(map) = value.as_map_ref() {
+        levels > 0 && map.values().all(|v| nesting_within(v, levels - 1))
+    } else {
+        true
+    }
 }
 
 fn check_sizes(value: &serde_json::Value, sizes: Sizes) -> Result<(), TransformError> {
@@ -542,5 +575,26 @@ mod tests {
             json!({"iss": "https://idp.example", "aud": "x", "exp": 2000, "sub": "u-1", "t": "other"})
         );
         assert_eq!(scopes.unwrap(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_result_nested_too_deeply_is_refused_before_conversion() {
+        // 31 levels of arrays inside the claims map, inside the result map: 33 in all.
+        let nested = |levels: usize| {
+            format!(
+                "fn transform(c, x) {{ let v = 1; for i in 0..{levels} {{ v = [v]; }} \
+                 c.deep = v; #{{ claims: c }} }}"
+            )
+        };
+        assert!(run_script(&nested(30)).is_ok());
+        assert_eq!(
+            run_script(&nested(31)).unwrap_err(),
+            TransformError::Limit("result nesting depth limit")
+        );
+        // Far deeper than any converter should recurse: still a clean refusal.
+        assert_eq!(
+            run_script(&nested(1000)).unwrap_err(),
+            TransformError::Limit("result nesting depth limit")
+        );
     }
 }
