@@ -92,6 +92,9 @@ pub struct PluginsConfig {
     pub handler_timeout_ms: u64,
     /// Requests one plugin handles at once; more wait (up to the timeout) for a slot.
     pub max_concurrency: usize,
+    /// Of those, most one tenant's requests may take at once (its slow identity provider or
+    /// script then delays only its own requests).
+    pub max_concurrency_per_tenant: usize,
 }
 
 impl Default for PluginsConfig {
@@ -100,6 +103,7 @@ impl Default for PluginsConfig {
             directory: PathBuf::from("plugins"),
             handler_timeout_ms: 5000,
             max_concurrency: 32,
+            max_concurrency_per_tenant: 16,
         }
     }
 }
@@ -391,6 +395,14 @@ impl Config {
         }
         if self.plugins.max_concurrency == 0 {
             return invalid("plugins.max_concurrency", "must be at least 1");
+        }
+        if self.plugins.max_concurrency_per_tenant == 0
+            || self.plugins.max_concurrency_per_tenant > self.plugins.max_concurrency
+        {
+            return invalid(
+                "plugins.max_concurrency_per_tenant",
+                "must be at least 1 and at most plugins.max_concurrency",
+            );
         }
         if self.plugins.handler_timeout_ms == 0 {
             return invalid("plugins.handler_timeout_ms", "must be positive");

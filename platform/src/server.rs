@@ -26,8 +26,11 @@ pub async fn serve(
         .graceful(shutdown)
         .run()
         .await;
-    for task in housekeeping {
+    for task in &housekeeping {
         task.abort();
+    }
+    for task in housekeeping {
+        let _ = task.await;
     }
     let stats = app.writer.stats();
     tracing::info!(
@@ -35,6 +38,14 @@ pub async fn serve(
         requests = stats.jobs.load(Ordering::Relaxed),
         "group commit totals"
     );
+    // The last reference destroys the plugin instances (on_destroy). A call that outlived its
+    // deadline may still be running in a plugin: its instance must then stay.
+    match Arc::try_unwrap(app) {
+        Ok(app) => drop(app),
+        Err(_) => tracing::warn!(
+            "plugin calls are still running at shutdown; their instances are not destroyed"
+        ),
+    }
 }
 
 /// Polls the database's change counter, so a tenant, client or identity provider changed by the

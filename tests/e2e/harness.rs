@@ -320,6 +320,14 @@ impl Server {
         }
     }
 
+    /// Stops the server with SIGTERM, as an operator would, and waits for it to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: sends a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        self.child.wait().unwrap()
+    }
+
     /// Stops the server with SIGKILL: no shutdown, no flushing, as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -1,8 +1,6 @@
 //! Grant plugins loaded by the real binary from a plugin directory: dispatch on every tenant,
 //! the client's grant types, panics, slow handlers, and every broken registration.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use crate::harness::{backends, registration, Backend, Deployment};
 
 const ECHO: &str = "urn:grantor:test:echo";
@@ -113,34 +111,83 @@ fn plugin_errors_and_panics_are_contained() {
     }
 }
 
+const GATE: &str = "urn:grantor:test:gate";
+
+/// A directory through which a test watches and releases gate-mode plugin calls.
+struct Gate {
+    dir: tempfile::TempDir,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn registration(&self, extra: &str) -> String {
+        registration(
+            GATE,
+            "grant_test",
+            &format!(
+                "mode = \"gate\"\ngate_dir = \"{}\"\n{extra}",
+                self.dir.path().display()
+            ),
+        )
+    }
+
+    /// Calls that have entered the plugin so far.
+    fn entered(&self) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("entered-")
+            })
+            .count()
+    }
+
+    /// Waits (with a deadline) until `n` calls are inside the plugin.
+    fn wait_for_entered(&self, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.entered() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {n} calls entered the plugin",
+                self.entered()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    fn open(&self) {
+        std::fs::write(self.dir.path().join("open"), "").unwrap();
+    }
+}
+
 #[test]
 fn a_slow_plugin_does_not_stall_other_requests() {
-    let slow = "urn:grantor:test:slow";
-    let deployment = fixture_deployment(
-        Backend::Sqlite,
-        &registration(slow, "grant_test", "mode = \"slow\"\ndelay_ms = 3000"),
-    );
+    let gate = Gate::new();
+    let deployment = fixture_deployment(Backend::Sqlite, &gate.registration(""));
     let client = deployment.add_client(
         "carbon.super",
         "app",
-        &format!("{slow},client_credentials"),
+        &format!("{GATE},client_credentials"),
         "read",
     );
     let server = deployment.start();
-    let slow_done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        // Several slow requests occupy blocking threads...
-        let slow_requests: Vec<_> = (0..4)
+        // Four calls held inside the plugin occupy four blocking threads...
+        let held: Vec<_> = (0..4)
             .map(|_| {
-                scope.spawn(|| {
-                    let reply = server.token("/oauth2/token", &client, &[("grant_type", slow)]);
-                    slow_done.store(true, Ordering::SeqCst);
-                    reply
-                })
+                scope.spawn(|| server.token("/oauth2/token", &client, &[("grant_type", GATE)]))
             })
             .collect();
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        // ...while other requests are answered before any slow one completes.
+        gate.wait_for_entered(4);
+        // ...while other requests are answered.
         for _ in 0..20 {
             server
                 .token(
@@ -150,32 +197,107 @@ fn a_slow_plugin_does_not_stall_other_requests() {
                 )
                 .assert_token();
         }
-        assert!(
-            !slow_done.load(Ordering::SeqCst),
-            "fast requests waited for the slow plugin"
-        );
-        for request in slow_requests {
+        assert!(held.iter().all(|h| !h.is_finished()));
+        gate.open();
+        for request in held {
             request.join().unwrap().assert_token();
         }
     });
 }
 
 #[test]
-fn a_plugin_past_its_deadline_gets_temporarily_unavailable() {
-    let slow = "urn:grantor:test:slow";
+fn one_tenant_cannot_take_every_plugin_slot() {
+    let gate = Gate::new();
     let deployment = fixture_deployment(
         Backend::Sqlite,
         &format!(
-            "handler_timeout_ms = 300\n{}",
-            registration(slow, "grant_test", "mode = \"slow\"\ndelay_ms = 5000")
+            "max_concurrency = 4\nmax_concurrency_per_tenant = 2\nhandler_timeout_ms = 3000\n{}",
+            gate.registration("")
         ),
     );
-    let client = deployment.add_client("carbon.super", "app", slow, "read");
+    deployment.cli_ok(&["tenant", "add", "other.example"]);
+    let busy = deployment.add_client("carbon.super", "busy", GATE, "read");
+    let other = deployment.add_client("other.example", "other", GATE, "read");
     let server = deployment.start();
-    let started = std::time::Instant::now();
-    let reply = server.token("/oauth2/token", &client, &[("grant_type", slow)]);
+    std::thread::scope(|scope| {
+        let held: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| server.token("/oauth2/token", &busy, &[("grant_type", GATE)])))
+            .collect();
+        gate.wait_for_entered(2);
+        // The busy tenant's share is used up: a third call waits for a slot until its deadline
+        // and never enters the plugin, though the plugin has two slots free...
+        server
+            .token("/oauth2/token", &busy, &[("grant_type", GATE)])
+            .assert_error(503, "temporarily_unavailable");
+        assert_eq!(gate.entered(), 2);
+        // ...which another tenant's call gets.
+        let other_call = scope.spawn(|| {
+            server.token(
+                "/t/other.example/oauth2/token",
+                &other,
+                &[("grant_type", GATE)],
+            )
+        });
+        gate.wait_for_entered(3);
+        gate.open();
+        other_call.join().unwrap().assert_token();
+        // The held calls outlived their own deadline or not, depending on the machine; either
+        // way they are answered, and they kept their slots until they returned.
+        for request in held {
+            let status = request.join().unwrap().status;
+            assert!(status == 200 || status == 503, "{status}");
+        }
+    });
+}
+
+#[test]
+fn a_plugin_past_its_deadline_gets_temporarily_unavailable() {
+    let gate = Gate::new();
+    let deployment = fixture_deployment(
+        Backend::Sqlite,
+        &format!("handler_timeout_ms = 300\n{}", gate.registration("")),
+    );
+    let client = deployment.add_client("carbon.super", "app", GATE, "read");
+    let server = deployment.start();
+    // The call is held inside the plugin until the test opens the gate, so only the deadline
+    // can have answered it.
+    let reply = server.token("/oauth2/token", &client, &[("grant_type", GATE)]);
     reply.assert_error(503, "temporarily_unavailable");
-    assert!(started.elapsed() < std::time::Duration::from_millis(4000));
+    assert_eq!(gate.entered(), 1);
+    gate.open();
+}
+
+#[test]
+fn every_instance_the_host_creates_is_destroyed() {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("destroyed");
+    let destroyed = || {
+        std::fs::read_to_string(&marker)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let properties = format!("destroy_marker = \"{}\"", marker.display());
+    let deployment = fixture_deployment(
+        Backend::Sqlite,
+        &format!(
+            "{}{}",
+            registration(ECHO, "grant_test", &properties),
+            registration("urn:grantor:test:deny", "grant_test", &properties)
+        ),
+    );
+    // Inspection creates an instance per registration and destroys each.
+    deployment.cli_ok(&["plugins", "list"]);
+    assert_eq!(destroyed(), 2);
+    // A server destroys its instances when it shuts down.
+    let client = deployment.add_client("carbon.super", "app", ECHO, "read");
+    let server = deployment.start();
+    server
+        .token("/oauth2/token", &client, &[("grant_type", ECHO)])
+        .assert_token();
+    assert_eq!(destroyed(), 2, "destroyed while serving");
+    assert!(server.terminate().success());
+    assert_eq!(destroyed(), 4);
 }
 
 /// Each broken registration stops the start, naming the file and the reason; `plugins list`
@@ -241,6 +363,48 @@ fn broken_registrations_stop_the_start_with_a_clear_error() {
     let stderr = deployment.serve_fails();
     assert!(
         stderr.contains("not a loadable library") && stderr.contains("grant_text"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn each_registration_gets_its_own_status_and_serve_names_every_broken_one() {
+    let config = [
+        registration(ECHO, "grant_test", ""),
+        registration("urn:grantor:test:deny", "grant_absent", ""),
+        registration("client_credentials", "grant_test", ""),
+        registration("urn:grantor:test:slow", "grant_test", "fail_create = true"),
+    ]
+    .concat();
+    let deployment = fixture_deployment(Backend::Sqlite, &config);
+    let listing = deployment.cli_ok(&["plugins", "list", "--json"]);
+    let statuses: serde_json::Value = serde_json::from_str(&listing).unwrap();
+    let status = |i: usize| {
+        (
+            statuses[i]["loaded"].as_bool().unwrap(),
+            statuses[i]["detail"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(status(0), (true, "loaded".to_owned()));
+    let (loaded, detail) = status(1);
+    assert!(
+        !loaded && detail.contains("grant_absent") && detail.contains("file not found"),
+        "{detail}"
+    );
+    let (loaded, detail) = status(2);
+    assert!(
+        !loaded && detail.contains("built-in grant type"),
+        "{detail}"
+    );
+    let (loaded, detail) = status(3);
+    assert!(!loaded && detail.contains("fail_create is set"), "{detail}");
+
+    let stderr = deployment.serve_fails();
+    assert!(
+        stderr.contains("3 of 4 grant plugin registrations cannot be honoured")
+            && stderr.contains("file not found")
+            && stderr.contains("built-in grant type")
+            && stderr.contains("fail_create is set"),
         "{stderr}"
     );
 }

@@ -21,6 +21,10 @@ pub trait GrantHandler: Send + Sync + Sized + 'static {
     fn handle(&self, host: &Host<'_>, request: GrantRequest) -> GrantResult;
 }
 
+/// The host callback table of ABI 1.0: every field this SDK calls. Fields added in later minors
+/// must be checked against `struct_size` before use (see `Host::offers`).
+pub const MIN_HOST_API_SIZE: usize = std::mem::size_of::<GrantorHostApi>();
+
 /// A static C string pointer that may live in a `static` (the data is immutable).
 #[repr(transparent)]
 pub struct StaticCStr(pub *const c_char);
@@ -108,6 +112,20 @@ pub unsafe extern "C" fn on_handle<H: GrantHandler>(
     result_out: *mut GrantorPluginBytes,
 ) -> i32 {
     if instance.is_null() || host.is_null() {
+        return GRANTOR_ERROR;
+    }
+    // The table's size before any of its fields: a host built against an older ABI minor may
+    // pass a shorter table, and a field past its size does not exist.
+    // SAFETY: `struct_size` is the table's first field in every ABI version.
+    let host_size = unsafe { std::ptr::addr_of!((*host).struct_size).read_unaligned() };
+    if (host_size as usize) < MIN_HOST_API_SIZE {
+        let message = format!(
+            "the host's callback table is {host_size} bytes; this plugin needs the {MIN_HOST_API_SIZE} \
+             bytes of ABI {}.0",
+            crate::abi::GRANTOR_ABI_MAJOR
+        );
+        // SAFETY: result_out per the ABI.
+        unsafe { write_out(result_out, message.into_bytes()) };
         return GRANTOR_ERROR;
     }
     // SAFETY: as documented: the instance is ours, host and request are lent for this call.
@@ -201,4 +219,90 @@ macro_rules! export_grant_plugin {
             &DESCRIPTOR
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::GrantorHostBytes;
+
+    struct Refuser;
+
+    impl GrantHandler for Refuser {
+        fn create(_: serde_json::Value) -> Result<Self, String> {
+            Ok(Refuser)
+        }
+        fn handle(&self, _: &Host<'_>, _: GrantRequest) -> GrantResult {
+            GrantResult::invalid_grant("handled")
+        }
+    }
+
+    unsafe extern "C" fn no_call(
+        _: *mut c_void,
+        _: GrantorBorrowedBytes,
+        _: *mut GrantorHostBytes,
+    ) -> i32 {
+        GRANTOR_ERROR
+    }
+    unsafe extern "C" fn no_log(_: *mut c_void, _: i32, _: GrantorBorrowedBytes) {}
+    unsafe extern "C" fn no_free(_: GrantorHostBytes) {}
+
+    fn table(struct_size: u32) -> GrantorHostApi {
+        GrantorHostApi {
+            struct_size,
+            host_ctx: std::ptr::null_mut(),
+            host_find_identity_provider: no_call,
+            host_get_verification_keys: no_call,
+            host_record_jti: no_call,
+            host_transform_claims: no_call,
+            host_log: no_log,
+            host_free_buffer: no_free,
+        }
+    }
+
+    /// Calls `on_handle` with `api` and returns its status and output text.
+    fn call(api: &GrantorHostApi) -> (i32, String) {
+        let instance = Box::into_raw(Box::new(Refuser)).cast::<c_void>();
+        let request = serde_json::to_vec(&serde_json::json!({
+            "grant_type": "urn:x", "tenant": "t", "params": {},
+            "client": {"client_id": "c", "name": "c", "allowed_scopes": [], "allowed_grant_types": []},
+            "metadata": {"request_id": "r", "now": 0, "token_endpoint": "https://x/token"}
+        }))
+        .unwrap();
+        let mut out = GrantorPluginBytes {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        };
+        // SAFETY: a valid instance, table, request and out-slot for this call.
+        let status = unsafe {
+            on_handle::<Refuser>(
+                instance,
+                api,
+                GrantorBorrowedBytes {
+                    ptr: request.as_ptr(),
+                    len: request.len(),
+                },
+                &mut out,
+            )
+        };
+        // SAFETY: `out` was written by on_handle, read and freed once; the instance destroyed once.
+        let text = unsafe {
+            let text =
+                String::from_utf8_lossy(std::slice::from_raw_parts(out.ptr, out.len)).into_owned();
+            on_free_buffer(out);
+            on_destroy::<Refuser>(instance);
+            text
+        };
+        (status, text)
+    }
+
+    #[test]
+    fn a_host_table_shorter_than_abi_1_0_is_refused_before_any_field_is_read() {
+        let (status, text) = call(&table(8));
+        assert_eq!(status, GRANTOR_ERROR);
+        assert!(text.contains("callback table is 8 bytes"), "{text}");
+        let (status, text) = call(&table(MIN_HOST_API_SIZE as u32));
+        assert_eq!(status, GRANTOR_OK, "{text}");
+        assert!(text.contains("handled"), "{text}");
+    }
 }

@@ -79,21 +79,25 @@ async fn run_plugin_grant(
     let request_id =
         crate::secrets::random_token(9).map_err(|e| OAuthError::internal("random", e))?;
     let id = request_id.clone();
+    let tenant = request.tenant_domain.clone();
     let outcome = plugin
-        .run_bounded(move |plugin| -> Result<PluginOutcome, OAuthError> {
-            let now = crate::clock::now_unix();
-            Ok(match prepare(&worker, &request, now, &id)? {
-                Prepared::Issued(client, issued) => PluginOutcome::Issued(client, issued),
-                Prepared::Plugin {
-                    client,
-                    request: grant_request,
-                } => {
-                    let services: Arc<dyn HostServices> = call_services;
-                    let result = plugin.handle_blocking(&grant_request, &*services);
-                    PluginOutcome::Called(client, result)
-                }
-            })
-        })
+        .run_bounded(
+            &tenant,
+            move |plugin| -> Result<PluginOutcome, OAuthError> {
+                let now = crate::clock::now_unix();
+                Ok(match prepare(&worker, &request, now, &id)? {
+                    Prepared::Issued(client, issued) => PluginOutcome::Issued(client, issued),
+                    Prepared::Plugin {
+                        client,
+                        request: grant_request,
+                    } => {
+                        let services: Arc<dyn HostServices> = call_services;
+                        let result = plugin.handle_blocking(&grant_request, &*services);
+                        PluginOutcome::Called(client, result)
+                    }
+                })
+            },
+        )
         .await
         .map_err(|e| plugin_failure(&request_id, e))??;
     let (client, result) = match outcome {

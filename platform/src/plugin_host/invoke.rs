@@ -25,13 +25,15 @@ pub enum PluginCallError {
 }
 
 impl GrantPlugin {
-    /// Runs `work` (which calls `handle_blocking`) on the blocking pool under this plugin's slot
-    /// and deadline. Waiting for a slot and the work itself share one deadline; the slot stays
-    /// taken until the work really returns, so a hung plugin cannot pile up threads beyond
-    /// `max_concurrency`. The token endpoint passes its own preparation and the plugin call
-    /// together, so a request makes one trip to the blocking pool, not two.
+    /// Runs `work` (which calls `handle_blocking`) on the blocking pool under one of `tenant`'s
+    /// slots and one of this plugin's, within the plugin's deadline. Waiting for the slots and the
+    /// work itself share one deadline; the slots stay taken until the work really returns, so a
+    /// hung plugin cannot pile up threads beyond `max_concurrency`, and one tenant's slow calls
+    /// never hold more than `max_concurrency_per_tenant` of them. The token endpoint passes its own
+    /// preparation and the plugin call together, so a request makes one trip to the blocking pool.
     pub async fn run_bounded<T: Send + 'static>(
         self: &Arc<Self>,
+        tenant: &str,
         work: impl FnOnce(&GrantPlugin) -> T + Send + 'static,
     ) -> Result<T, PluginCallError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
@@ -39,16 +41,24 @@ impl GrantPlugin {
             plugin: self.plugin_name.clone(),
             timeout_ms: self.timeout.as_millis(),
         };
+        let closed = |e: tokio::sync::AcquireError| PluginCallError::Runtime {
+            plugin: self.plugin_name.clone(),
+            message: e.to_string(),
+        };
+        let tenant_permit = tokio::time::timeout_at(
+            deadline,
+            self.tenant_slots.for_tenant(tenant).acquire_owned(),
+        )
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(closed)?;
         let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| timed_out())?
-            .map_err(|e| PluginCallError::Runtime {
-                plugin: self.plugin_name.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(closed)?;
         let plugin = self.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _permits = (tenant_permit, permit);
             work(&plugin)
         });
         match tokio::time::timeout_at(deadline, task).await {

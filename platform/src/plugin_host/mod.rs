@@ -9,6 +9,7 @@ mod callbacks;
 mod invoke;
 mod loader;
 mod services;
+mod tenant_slots;
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -25,8 +26,9 @@ pub use invoke::PluginCallError;
 pub use loader::library_file_name;
 use loader::{load_library, LoadedLibrary};
 pub use services::{HostServices, NoServices, ServiceReply};
+use tenant_slots::TenantSlots;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PluginLoadError {
     #[error("{}: {reason}", path.display())]
     Library { path: PathBuf, reason: String },
@@ -36,9 +38,17 @@ pub enum PluginLoadError {
         path: PathBuf,
         reason: String,
     },
+    /// Every broken registration, each with its own reason.
+    #[error("{} of {total} grant plugin registrations cannot be honoured:\n{}", .failures.len(),
+        .failures.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
+    Several {
+        total: usize,
+        failures: Vec<PluginLoadError>,
+    },
 }
 
-/// One registration, loaded and instantiated.
+/// One registration, loaded and instantiated. Dropping the last reference destroys the instance
+/// (`on_destroy`): calls hold a reference while they run, so that is after the last call.
 pub struct GrantPlugin {
     pub grant_type: String,
     pub library_path: PathBuf,
@@ -48,7 +58,18 @@ pub struct GrantPlugin {
     instance: InstancePtr,
     /// Bounds concurrent calls into this instance.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Bounds each tenant's share of `slots`, so one tenant's slow requests cannot take them all.
+    tenant_slots: TenantSlots,
     timeout: Duration,
+}
+
+impl Drop for GrantPlugin {
+    fn drop(&mut self) {
+        // SAFETY: the instance came from this descriptor's on_create, no call is running (each
+        // holds an Arc to self), and it is destroyed exactly once, here.
+        unsafe { (self.descriptor.on_destroy)(self.instance.0) };
+        tracing::debug!(grant_type = %self.grant_type, "grant plugin instance destroyed");
+    }
 }
 
 /// The plugin's instance pointer. Plugins promise (ABI) that an instance may be called from
@@ -77,109 +98,53 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    /// Loads every registration, or fails naming the first broken one: the server must not start
+    /// Loads every registration, or fails naming every broken one: the server must not start
     /// with a registration it cannot honour.
     pub fn load(
         config: &PluginsConfig,
         oauth: &OAuthConfig,
     ) -> Result<PluginHost, PluginLoadError> {
-        Self::load_registrations(config, oauth, &oauth.custom_grant_type)
-    }
-
-    fn load_registrations(
-        config: &PluginsConfig,
-        oauth: &OAuthConfig,
-        registrations: &[CustomGrantType],
-    ) -> Result<PluginHost, PluginLoadError> {
-        let mut libraries: HashMap<PathBuf, Arc<LoadedLibrary>> = HashMap::new();
+        let outcomes = load_each(config, oauth);
+        let total = outcomes.len();
         let mut grants = HashMap::new();
-        for registration in registrations {
-            let path = config
-                .directory
-                .join(library_file_name(&registration.library));
-            let refuse = |reason: String| PluginLoadError::Registration {
-                grant_type: registration.name.clone(),
-                path: path.clone(),
-                reason,
-            };
-            if crate::oauth::grants::is_built_in_grant_type(&registration.name) {
-                return Err(refuse(
-                    "a built-in grant type cannot be taken by a plugin".into(),
-                ));
-            }
-            if grants.contains_key(&registration.name) {
-                return Err(refuse("grant type registered twice".into()));
-            }
-            let library = match libraries.get(&path) {
-                Some(library) => library.clone(),
-                None => {
-                    let library = Arc::new(load_library(&path)?);
-                    libraries.insert(path.clone(), library.clone());
-                    library
+        let mut failures = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Ok(plugin) => {
+                    grants.insert(plugin.grant_type.clone(), plugin);
                 }
-            };
-            if !library.grant_types.contains(&registration.name) {
-                return Err(refuse(format!(
-                    "plugin '{}' does not handle this grant type (it handles: {})",
-                    library.name,
-                    library.grant_types.join(", ")
-                )));
+                Err(e) => failures.push(e),
             }
-            let properties = instance_configuration(oauth, registration).map_err(refuse)?;
-            let instance = create_instance(library.descriptor, &properties)
-                .map_err(|reason| refuse(format!("plugin refused its properties: {reason}")))?;
-            tracing::info!(
-                grant_type = %registration.name,
-                plugin = %library.name,
-                version = %library.version,
-                path = %path.display(),
-                "grant plugin loaded"
-            );
-            grants.insert(
-                registration.name.clone(),
-                Arc::new(GrantPlugin {
-                    grant_type: registration.name.clone(),
-                    library_path: path.clone(),
-                    plugin_name: library.name.clone(),
-                    plugin_version: library.version.clone(),
-                    descriptor: library.descriptor,
-                    instance,
-                    slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
-                    timeout: Duration::from_millis(config.handler_timeout_ms),
-                }),
-            );
         }
-        Ok(PluginHost { grants })
+        match failures.len() {
+            0 => Ok(PluginHost { grants }),
+            1 => Err(failures.remove(0)),
+            _ => Err(PluginLoadError::Several { total, failures }),
+        }
     }
 
-    /// Tries each registration on its own and reports what loaded and why not (for
-    /// `grantor plugins list`); nothing here stops at the first failure.
+    /// Each registration's own status and reason (for `grantor plugins list`). The instances
+    /// made to check them are destroyed before this returns.
     pub fn inspect(config: &PluginsConfig, oauth: &OAuthConfig) -> Vec<RegistrationStatus> {
-        let registrations = &oauth.custom_grant_type;
-        registrations
+        oauth
+            .custom_grant_type
             .iter()
-            .enumerate()
-            .map(|(i, registration)| {
-                let path = config
-                    .directory
-                    .join(library_file_name(&registration.library));
-                // Earlier registrations take part, so duplicates are reported as such.
-                let outcome = PluginHost::load_registrations(config, oauth, &registrations[..=i]);
+            .zip(load_each(config, oauth))
+            .map(|(registration, outcome)| {
                 let (loaded, plugin, detail) = match outcome {
-                    Ok(host) => match host.get(&registration.name) {
-                        Some(p) => (
-                            true,
-                            Some(format!("{} {}", p.plugin_name, p.plugin_version)),
-                            "loaded".to_owned(),
-                        ),
-                        None => (false, None, "not loaded".to_owned()),
-                    },
+                    Ok(p) => (
+                        true,
+                        Some(format!("{} {}", p.plugin_name, p.plugin_version)),
+                        "loaded".to_owned(),
+                    ),
                     Err(e) => (false, None, e.to_string()),
                 };
                 RegistrationStatus {
                     grant_type: registration.name.clone(),
                     library: registration.library.clone(),
-                    path,
+                    path: config
+                        .directory
+                        .join(library_file_name(&registration.library)),
                     loaded,
                     plugin,
                     detail,
@@ -197,6 +162,88 @@ impl PluginHost {
         names.sort();
         names
     }
+}
+
+/// Tries every registration on its own, in order: one outcome per registration. A library is
+/// loaded once however many registrations name it; a grant type registered twice is refused at
+/// its second registration only.
+fn load_each(
+    config: &PluginsConfig,
+    oauth: &OAuthConfig,
+) -> Vec<Result<Arc<GrantPlugin>, PluginLoadError>> {
+    let mut libraries: HashMap<PathBuf, Result<Arc<LoadedLibrary>, PluginLoadError>> =
+        HashMap::new();
+    let mut seen: Vec<&str> = Vec::new();
+    let mut outcomes = Vec::new();
+    for registration in &oauth.custom_grant_type {
+        let path = config
+            .directory
+            .join(library_file_name(&registration.library));
+        let refuse = |reason: String| PluginLoadError::Registration {
+            grant_type: registration.name.clone(),
+            path: path.clone(),
+            reason,
+        };
+        let twice = seen.contains(&registration.name.as_str());
+        seen.push(&registration.name);
+        let outcome = if crate::oauth::grants::is_built_in_grant_type(&registration.name) {
+            Err(refuse(
+                "a built-in grant type cannot be taken by a plugin".into(),
+            ))
+        } else if twice {
+            Err(refuse("grant type registered twice".into()))
+        } else {
+            let library = libraries
+                .entry(path.clone())
+                .or_insert_with(|| load_library(&path).map(Arc::new))
+                .clone();
+            match library {
+                Err(e) => Err(e),
+                Ok(library) => {
+                    instantiate(config, oauth, registration, &path, &library).map_err(refuse)
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+fn instantiate(
+    config: &PluginsConfig,
+    oauth: &OAuthConfig,
+    registration: &CustomGrantType,
+    path: &std::path::Path,
+    library: &LoadedLibrary,
+) -> Result<Arc<GrantPlugin>, String> {
+    if !library.grant_types.contains(&registration.name) {
+        return Err(format!(
+            "plugin '{}' does not handle this grant type (it handles: {})",
+            library.name,
+            library.grant_types.join(", ")
+        ));
+    }
+    let properties = instance_configuration(oauth, registration)?;
+    let instance = create_instance(library.descriptor, &properties)
+        .map_err(|reason| format!("plugin refused its properties: {reason}"))?;
+    tracing::info!(
+        grant_type = %registration.name,
+        plugin = %library.name,
+        version = %library.version,
+        path = %path.display(),
+        "grant plugin loaded"
+    );
+    Ok(Arc::new(GrantPlugin {
+        grant_type: registration.name.clone(),
+        library_path: path.to_path_buf(),
+        plugin_name: library.name.clone(),
+        plugin_version: library.version.clone(),
+        descriptor: library.descriptor,
+        instance,
+        slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
+        tenant_slots: TenantSlots::new(config.max_concurrency_per_tenant),
+        timeout: Duration::from_millis(config.handler_timeout_ms),
+    }))
 }
 
 /// A registration's properties, plus the `[oauth.grant_type.*]` settings of its grant type. A

@@ -1,6 +1,9 @@
 //! A fixture plugin whose behaviour comes from its registration's `properties`:
-//! `mode = "echo" | "deny" | "panic" | "slow"`, `delay_ms` for slow, `fail_create = true` to refuse
-//! creation. Echo grants the `subject` parameter (or the client id) with the requested scopes and
+//! `mode = "echo" | "deny" | "panic" | "slow" | "gate"`, `delay_ms` for slow, `fail_create = true`
+//! to refuse creation. Gate mode marks each call's entry as a file `entered-<request id>` in
+//! `gate_dir` and holds it until a file `open` appears there, so tests observe calls in progress
+//! instead of timing them. With `destroy_marker = PATH`, destroying the instance appends a line
+//! to PATH. Echo grants the `subject` parameter (or the client id) with the requested scopes and
 //! reports, as claims, what it saw, so tests can check what crossed the boundary.
 
 use grantor_sdk::{AuthorizedGrant, GrantHandler, GrantRequest, GrantResult, Host, HostReply};
@@ -8,6 +11,35 @@ use grantor_sdk::{AuthorizedGrant, GrantHandler, GrantRequest, GrantResult, Host
 struct TestGrant {
     mode: String,
     delay_ms: u64,
+    gate_dir: Option<std::path::PathBuf>,
+    destroy_marker: Option<std::path::PathBuf>,
+}
+
+impl Drop for TestGrant {
+    fn drop(&mut self) {
+        if let Some(marker) = &self.destroy_marker {
+            use std::io::Write;
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(marker)
+            {
+                let _ = writeln!(file, "destroyed {}", self.mode);
+            }
+        }
+    }
+}
+
+impl TestGrant {
+    /// Gate mode: enter, then wait (a minute at most) for the test to open the gate.
+    fn pass_gate(&self, request_id: &str) {
+        let Some(dir) = &self.gate_dir else { return };
+        let _ = std::fs::write(dir.join(format!("entered-{request_id}")), "");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !dir.join("open").exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }
 
 impl GrantHandler for TestGrant {
@@ -16,12 +48,14 @@ impl GrantHandler for TestGrant {
             return Err("fail_create is set".into());
         }
         let mode = config["mode"].as_str().unwrap_or("echo").to_owned();
-        if !["echo", "deny", "panic", "slow"].contains(&mode.as_str()) {
+        if !["echo", "deny", "panic", "slow", "gate"].contains(&mode.as_str()) {
             return Err(format!("unknown mode '{mode}'"));
         }
         Ok(TestGrant {
             mode,
             delay_ms: config["delay_ms"].as_u64().unwrap_or(2000),
+            gate_dir: config["gate_dir"].as_str().map(Into::into),
+            destroy_marker: config["destroy_marker"].as_str().map(Into::into),
         })
     }
 
@@ -40,6 +74,9 @@ impl GrantHandler for TestGrant {
             _ => {
                 if self.mode == "slow" {
                     std::thread::sleep(std::time::Duration::from_millis(self.delay_ms));
+                }
+                if self.mode == "gate" {
+                    self.pass_gate(&request.metadata.request_id);
                 }
                 let idp = match host.find_identity_provider::<serde_json::Value>("https://idp") {
                     HostReply::Ok(_) => "found",
@@ -85,5 +122,6 @@ grantor_sdk::export_grant_plugin! {
         "urn:grantor:test:deny",
         "urn:grantor:test:panic",
         "urn:grantor:test:slow",
+        "urn:grantor:test:gate",
     ],
 }
