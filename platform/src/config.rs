@@ -275,6 +275,9 @@ pub struct TokenConfig {
     pub access_token_lifetime: u64,
     /// Default refresh token lifetime in seconds (a client may set its own).
     pub refresh_token_lifetime: u64,
+    /// Absolute lifetime of a refresh token family, in seconds, from the original grant:
+    /// rotation never extends it (RFC 9700 4.14.2); then the user must grant again.
+    pub refresh_token_family_lifetime: u64,
 }
 
 impl Default for ServerConfig {
@@ -312,6 +315,7 @@ impl Default for TokenConfig {
         TokenConfig {
             access_token_lifetime: 3600,
             refresh_token_lifetime: 86400,
+            refresh_token_family_lifetime: 30 * 86400,
         }
     }
 }
@@ -409,6 +413,12 @@ impl Config {
         }
         if self.oauth.token.access_token_lifetime == 0 {
             return invalid("oauth.token.access_token_lifetime", "must be positive");
+        }
+        if self.oauth.token.refresh_token_family_lifetime == 0 {
+            return invalid(
+                "oauth.token.refresh_token_family_lifetime",
+                "must be positive",
+            );
         }
         let jwks = &self.oauth.jwks_endpoint;
         if jwks.read_timeout == 0 || jwks.connect_timeout == 0 {

@@ -4,9 +4,11 @@
 
 mod cli;
 mod config;
+mod database_view;
 mod harness;
 mod idp;
 mod jwt_bearer;
 mod plugins;
+mod refresh_families;
 mod token_endpoint;
 mod write_path;

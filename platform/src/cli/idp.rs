@@ -93,7 +93,22 @@ pub enum IdpCommand {
         json: bool,
     },
     /// Remove an identity provider.
+    /// Remove an identity provider; refresh tokens its assertions led to stop working.
     Remove {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+    },
+    /// Stop accepting an identity provider's assertions; refresh tokens they led to are revoked.
+    Disable {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+    },
+    /// Accept an identity provider's assertions again (revoked refresh tokens stay revoked).
+    Enable {
         #[command(flatten)]
         tenant: TenantArg,
         #[arg(long)]
@@ -102,6 +117,7 @@ pub enum IdpCommand {
 }
 
 pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
+    let enable = matches!(command, IdpCommand::Enable { .. });
     match command {
         IdpCommand::Add(args) => {
             let AddIdp {
@@ -269,8 +285,27 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
         }
         IdpCommand::Remove { tenant, name } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
-            app.store.remove_identity_provider(&tenant, &name)?;
-            println!("identity provider '{name}' removed from tenant '{tenant}'");
+            let now = crate::clock::now_unix();
+            let revoked = app.store.remove_identity_provider(&tenant, &name, now)?;
+            println!(
+                "identity provider '{name}' removed from tenant '{tenant}'; {revoked} refresh token \
+                 families revoked"
+            );
+        }
+        IdpCommand::Disable { tenant, name } | IdpCommand::Enable { tenant, name } => {
+            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            let now = crate::clock::now_unix();
+            let revoked = app
+                .store
+                .set_identity_provider_enabled(&tenant, &name, enable, now)?;
+            if enable {
+                println!("identity provider '{name}' enabled in tenant '{tenant}'");
+            } else {
+                println!(
+                    "identity provider '{name}' disabled in tenant '{tenant}'; {revoked} refresh \
+                     token families revoked"
+                );
+            }
         }
     }
     Ok(())

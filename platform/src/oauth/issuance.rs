@@ -5,8 +5,8 @@
 use super::error::OAuthError;
 use super::wire::TokenResponse;
 use crate::config::TokenConfig;
-use crate::secrets::{generate_opaque_token, hash_secret};
-use crate::store::{NewToken, ServiceProvider, WriteOp};
+use crate::secrets::{generate_opaque_token, hash_secret, random_token};
+use crate::store::{FamilyOrigin, NewFamily, NewToken, ServiceProvider, WriteOp};
 
 /// What a grant authorised; issuance turns it into tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,9 +15,26 @@ pub struct AuthorizedGrant {
     pub subject: Option<String>,
     pub scopes: Vec<String>,
     pub issue_refresh_token: bool,
-    /// The hash of the refresh token this grant rotates: consumed in the same transaction that
-    /// stores its successor, so neither exists without the other.
-    pub consumes_refresh_token: Option<String>,
+    /// The refresh token this grant rotates: consumed in the same transaction that stores its
+    /// successor, so neither exists without the other.
+    pub consumes_refresh_token: Option<Rotation>,
+    /// Where the original grant came from, recorded with a new refresh token family.
+    pub origin: FamilyOrigin,
+}
+
+/// A refresh token being rotated, and the family its successor continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub token_hash: String,
+    /// `None` for a token issued before families existed: its successor starts one.
+    pub family: Option<ContinuedFamily>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContinuedFamily {
+    pub family_id: String,
+    /// The family's absolute end, which the successor may not outlive.
+    pub expires_at: i64,
 }
 
 /// Tokens decided but not yet stored: `writes` must commit before `response` is sent.
@@ -34,41 +51,75 @@ pub fn issue_tokens(
     now: i64,
 ) -> Result<IssuedTokens, OAuthError> {
     let scope = grant.scopes.join(" ");
-    let mut writes = Vec::with_capacity(3);
-    if let Some(token_hash) = &grant.consumes_refresh_token {
+    let mut writes = Vec::with_capacity(4);
+    let continued = grant
+        .consumes_refresh_token
+        .as_ref()
+        .and_then(|r| r.family.clone());
+    if let Some(rotation) = &grant.consumes_refresh_token {
         writes.push(WriteOp::ConsumeRefreshToken {
             tenant_domain: client.tenant_domain.clone(),
             client_id: client.client_id.clone(),
-            token_hash: token_hash.clone(),
+            token_hash: rotation.token_hash.clone(),
+            family_id: continued.as_ref().map(|f| f.family_id.clone()),
             now,
         });
     }
+    // Tokens with a refresh token belong to a family: the rotated token's, or a new one.
+    let family = match (grant.issue_refresh_token, continued) {
+        (false, _) => None,
+        (true, Some(family)) => Some(family),
+        (true, None) => {
+            let family = ContinuedFamily {
+                family_id: random_token(18).map_err(|e| OAuthError::internal("random", e))?,
+                expires_at: seconds_after(now, defaults.refresh_token_family_lifetime),
+            };
+            writes.push(WriteOp::InsertFamily(NewFamily {
+                family_id: family.family_id.clone(),
+                tenant_domain: client.tenant_domain.clone(),
+                client_id: client.client_id.clone(),
+                origin: grant.origin.clone(),
+                started_at: now,
+                expires_at: family.expires_at,
+            }));
+            Some(family)
+        }
+    };
+    let family_id = family.as_ref().map(|f| f.family_id.clone());
     let access_lifetime = lifetime(client.access_token_lifetime, defaults.access_token_lifetime);
     let access_token = new_token(
         &mut writes,
         client,
         grant,
-        crate::store::KIND_ACCESS,
-        &scope,
-        now,
-        access_lifetime,
+        Stored {
+            kind: crate::store::KIND_ACCESS,
+            scope: &scope,
+            issued_at: now,
+            expires_at: seconds_after(now, access_lifetime),
+            family_id: family_id.clone(),
+        },
     )?;
-    let refresh_token = if grant.issue_refresh_token {
-        let refresh_lifetime = lifetime(
-            client.refresh_token_lifetime,
-            defaults.refresh_token_lifetime,
-        );
-        Some(new_token(
-            &mut writes,
-            client,
-            grant,
-            crate::store::KIND_REFRESH,
-            &scope,
-            now,
-            refresh_lifetime,
-        )?)
-    } else {
-        None
+    let refresh_token = match &family {
+        Some(family) => {
+            let refresh_lifetime = lifetime(
+                client.refresh_token_lifetime,
+                defaults.refresh_token_lifetime,
+            );
+            Some(new_token(
+                &mut writes,
+                client,
+                grant,
+                Stored {
+                    kind: crate::store::KIND_REFRESH,
+                    scope: &scope,
+                    issued_at: now,
+                    // Rotation never extends the family.
+                    expires_at: seconds_after(now, refresh_lifetime).min(family.expires_at),
+                    family_id,
+                },
+            )?)
+        }
+        None => None,
     };
     Ok(IssuedTokens {
         response: TokenResponse {
@@ -90,25 +141,36 @@ fn lifetime(client_value: Option<i64>, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+fn seconds_after(now: i64, seconds: u64) -> i64 {
+    now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX))
+}
+
+/// What a new token's row holds besides the grant's subject and the client.
+struct Stored<'a> {
+    kind: &'static str,
+    scope: &'a str,
+    issued_at: i64,
+    expires_at: i64,
+    family_id: Option<String>,
+}
+
 fn new_token(
     writes: &mut Vec<WriteOp>,
     client: &ServiceProvider,
     grant: &AuthorizedGrant,
-    kind: &'static str,
-    scope: &str,
-    now: i64,
-    lifetime: u64,
+    stored: Stored<'_>,
 ) -> Result<String, OAuthError> {
     let token = generate_opaque_token().map_err(|e| OAuthError::internal("random", e))?;
     writes.push(WriteOp::InsertToken(NewToken {
         token_hash: hash_secret(&token),
-        kind,
+        kind: stored.kind,
         tenant_domain: client.tenant_domain.clone(),
         client_id: client.client_id.clone(),
         subject: grant.subject.clone(),
-        scope: scope.to_owned(),
-        issued_at: now,
-        expires_at: now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX)),
+        scope: stored.scope.to_owned(),
+        issued_at: stored.issued_at,
+        expires_at: stored.expires_at,
+        family_id: stored.family_id,
     }));
     Ok(token)
 }
@@ -148,6 +210,7 @@ mod tests {
                 scopes: vec!["read".into()],
                 issue_refresh_token: true,
                 consumes_refresh_token: None,
+                origin: FamilyOrigin::default(),
             };
             let issued = issue_tokens(&TokenConfig::default(), &client, &grant, 1000).unwrap();
             // Nothing is stored until the writes commit.
@@ -180,6 +243,41 @@ mod tests {
                 .unwrap();
             assert_eq!(stored_refresh.token_kind, "refresh");
             assert_eq!(stored_refresh.expires_at, 1000 + 86400);
+            // One new family for both.
+            assert!(stored.family_id.is_some());
+            assert_eq!(stored.family_id, stored_refresh.family_id);
+
+            // A rotation continues the family and never outlives it.
+            let family = ContinuedFamily {
+                family_id: stored.family_id.clone().unwrap(),
+                expires_at: 1500,
+            };
+            let rotated = AuthorizedGrant {
+                consumes_refresh_token: Some(Rotation {
+                    token_hash: hash_secret(&refresh),
+                    family: Some(family.clone()),
+                }),
+                ..grant
+            };
+            let issued = issue_tokens(&TokenConfig::default(), &client, &rotated, 1200).unwrap();
+            assert!(!issued
+                .writes
+                .iter()
+                .any(|w| matches!(w, WriteOp::InsertFamily(_))));
+            writer.commit_blocking(issued.writes).unwrap();
+            let successor = store
+                .find_active_token(
+                    "carbon.super",
+                    &hash_secret(&issued.response.refresh_token.unwrap()),
+                    1201,
+                )
+                .unwrap()
+                .unwrap();
+            assert_eq!(successor.expires_at, 1500);
+            assert_eq!(
+                successor.family_id.as_deref(),
+                Some(family.family_id.as_str())
+            );
         });
     }
 }

@@ -12,14 +12,14 @@ use std::sync::Arc;
 use super::assertion_client::client_named_by_assertion;
 use super::client_auth::{authenticate_client, extract_client_credentials, AUTHENTICATION_FAILED};
 use super::error::OAuthError;
-use super::grants::{invalid_refresh_token, is_built_in_grant_type, run_grant};
+use super::grants::{family_revocation, invalid_refresh_token, is_built_in_grant_type, run_grant};
 use super::issuance::{issue_tokens, AuthorizedGrant, IssuedTokens};
 use super::request_services::{RequestServices, REPLAYED_ASSERTION};
 use super::scopes::narrow_scopes;
 use super::wire::{TokenRequest, TokenResponse};
 use crate::app::{App, SharedApp};
 use crate::plugin_host::{GrantPlugin, HostServices, PluginCallError};
-use crate::store::{ApplyError, ServiceProvider, WriteRefusal};
+use crate::store::{ApplyError, FamilyOrigin, ServiceProvider, WriteOp, WriteRefusal};
 
 /// Parameters that never cross into a plugin.
 const CLIENT_CREDENTIAL_PARAMS: &[&str] = &["client_id", "client_secret"];
@@ -106,9 +106,10 @@ async fn run_plugin_grant(
             (client, result.map_err(|e| plugin_failure(&request_id, e))?)
         }
     };
-    let mut issued = finish_plugin_grant(app, &client, result, crate::clock::now_unix())?;
     // The plugin's replay keys first: a replay fails before any token is written.
     let mut writes = services.take_staged_writes();
+    let origin = family_origin(app, &client, &writes)?;
+    let mut issued = finish_plugin_grant(app, &client, result, origin, crate::clock::now_unix())?;
     writes.append(&mut issued.writes);
     issued.writes = writes;
     Ok((client, issued))
@@ -120,6 +121,10 @@ async fn commit(
     client: &ServiceProvider,
     issued: IssuedTokens,
 ) -> Result<TokenResponse, OAuthError> {
+    let rotated_family = issued.writes.iter().find_map(|op| match op {
+        WriteOp::ConsumeRefreshToken { family_id, .. } => family_id.clone(),
+        _ => None,
+    });
     match app.writer.commit(issued.writes).await {
         Ok(()) => {
             tracing::info!(
@@ -133,7 +138,16 @@ async fn commit(
         Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken)) => {
             Err(OAuthError::invalid_grant(REPLAYED_ASSERTION))
         }
-        Err(ApplyError::Refused(WriteRefusal::RefreshTokenSpent)) => Err(invalid_refresh_token()),
+        Err(ApplyError::Refused(WriteRefusal::RefreshTokenSpent)) => {
+            // Spent by another request since this one read it: reuse, as if presented late.
+            if let Some(family_id) = rotated_family {
+                let revoke = family_revocation(client, &family_id, crate::clock::now_unix());
+                if let Err(e) = app.writer.commit(vec![revoke]).await {
+                    tracing::error!("revoking a refresh token family failed: {e}");
+                }
+            }
+            Err(invalid_refresh_token())
+        }
         Err(ApplyError::Refused(WriteRefusal::OwnerRemoved)) => {
             // Removed after this request authenticated it: it is no client any more.
             Err(OAuthError::invalid_client(AUTHENTICATION_FAILED))
@@ -199,7 +213,7 @@ fn prepare(
                 "client authentication is required",
             ));
         }
-        let grant = run_grant(&app.store, grant_type, request, &client, now)?;
+        let grant = run_grant(&app.store, &app.writer, grant_type, request, &client, now)?;
         let issued = issue_tokens(&app.config.oauth.token, &client, &grant, now)?;
         return Ok(Prepared::Issued(client, issued));
     }
@@ -238,6 +252,7 @@ fn finish_plugin_grant(
     app: &App,
     client: &ServiceProvider,
     result: GrantResult,
+    origin: FamilyOrigin,
     now: i64,
 ) -> Result<IssuedTokens, OAuthError> {
     let granted = match result {
@@ -253,8 +268,41 @@ fn finish_plugin_grant(
         issue_refresh_token: granted.refresh_token_allowed
             && client.allows_grant_type(super::grants::REFRESH_TOKEN),
         consumes_refresh_token: None,
+        origin,
     };
     issue_tokens(&app.config.oauth.token, client, &grant, now)
+}
+
+/// The identity provider a plugin grant relied on: the issuer whose assertion it recorded as
+/// used (every accepted assertion is), as registered now, and whether its service-account
+/// binding to this client was the way in.
+fn family_origin(
+    app: &App,
+    client: &ServiceProvider,
+    staged: &[WriteOp],
+) -> Result<FamilyOrigin, OAuthError> {
+    let issuer = staged.iter().find_map(|op| match op {
+        WriteOp::RecordReplayKey { issuer, .. } => Some(issuer),
+        _ => None,
+    });
+    let Some(issuer) = issuer else {
+        return Ok(FamilyOrigin::default());
+    };
+    let provider = app
+        .store
+        .cached_identity_provider(&client.tenant_domain, issuer)?;
+    Ok(match provider {
+        Some(provider) => FamilyOrigin {
+            identity_provider: Some((provider.issuer.clone(), provider.created_at)),
+            via_service_account: provider.service_account_client.as_deref()
+                == Some(client.client_id.as_str()),
+        },
+        // Removed since the plugin read it: the family starts cut off from it.
+        None => FamilyOrigin {
+            identity_provider: Some((issuer.clone(), i64::MIN)),
+            via_service_account: false,
+        },
+    })
 }
 
 fn plugin_failure(request_id: &str, error: PluginCallError) -> OAuthError {

@@ -16,7 +16,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use tokio::sync::oneshot;
 
-use super::schema::{jwt_replay_cache as cache, tokens};
+use super::schema::{jwt_replay_cache as cache, token_families as families, tokens};
 use super::writes::{apply_writes, apply_writes_together, ApplyError, ExpiredKeys, WriteOp};
 use super::{Backend, DbConnection, Store, StoreError};
 
@@ -105,8 +105,8 @@ impl GroupCommitter {
         self.submit(Work::Purge { now, limit }).await
     }
 
-    /// `commit` for synchronous callers (tests).
-    #[cfg(test)]
+    /// `commit` for synchronous callers: a blocking-pool thread (the refresh grant revoking a
+    /// family) or a test. Never call it on an async runtime thread.
     pub fn commit_blocking(&self, ops: Vec<WriteOp>) -> Result<(), ApplyError> {
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -359,7 +359,19 @@ fn purge_expired(conn: &mut DbConnection, now: i64, limit: i64) -> Result<usize,
         }
         None => diesel::delete(cache::table.filter(cache::expires_at.lt(now))).execute(conn)?,
     };
-    Ok(tokens_gone + keys_gone)
+    // An expired family can issue nothing more; its last access tokens keep their own expiry.
+    let family_cutoff: Option<i64> = families::table
+        .filter(families::expires_at.le(now))
+        .select(families::expires_at)
+        .order(families::expires_at)
+        .offset(offset)
+        .first(conn)
+        .optional()?;
+    let families_gone = diesel::delete(
+        families::table.filter(families::expires_at.le(family_cutoff.unwrap_or(now).min(now))),
+    )
+    .execute(conn)?;
+    Ok(tokens_gone + keys_gone + families_gone)
 }
 
 #[cfg(test)]
@@ -390,6 +402,7 @@ mod tests {
             scope: "read".into(),
             issued_at: 100,
             expires_at,
+            family_id: None,
         })
     }
 

@@ -250,26 +250,104 @@ impl Store {
         })
     }
 
+    /// Removes a provider; every refresh token family its assertions started is revoked with it
+    /// (in the same transaction), access tokens included. Returns the families revoked.
     pub fn remove_identity_provider(
         &self,
         tenant_domain: &str,
         name: &str,
-    ) -> Result<(), StoreError> {
-        let removed = self.with_conn(|conn| {
-            Ok(diesel::delete(
-                identity_providers::table
-                    .filter(identity_providers::tenant_domain.eq(tenant_domain))
-                    .filter(identity_providers::name.eq(name)),
-            )
-            .execute(conn)?)
-        })?;
-        if removed == 0 {
-            return Err(StoreError::NotFound(format!(
-                "identity provider '{name}' not found in tenant '{tenant_domain}'"
-            )));
-        }
-        Ok(())
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        self.change_identity_provider(tenant_domain, name, now, ProviderChange::Remove)
     }
+
+    /// Enables or disables a provider. Disabling revokes every refresh token family its
+    /// assertions started (enabling again does not bring them back). Returns the families
+    /// revoked.
+    pub fn set_identity_provider_enabled(
+        &self,
+        tenant_domain: &str,
+        name: &str,
+        enabled: bool,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        if enabled {
+            self.change_identity_provider(tenant_domain, name, now, ProviderChange::Enable)
+        } else {
+            self.change_identity_provider(tenant_domain, name, now, ProviderChange::Disable)
+        }
+    }
+
+    /// Applies `change` to the named provider's row and, unless it enables it, revokes the
+    /// families of its issuer, all in one transaction.
+    fn change_identity_provider(
+        &self,
+        tenant_domain: &str,
+        name: &str,
+        now: i64,
+        change: ProviderChange,
+    ) -> Result<usize, StoreError> {
+        use super::schema::{token_families, tokens};
+        let key = identity_providers::tenant_domain
+            .eq(tenant_domain)
+            .and(identity_providers::name.eq(name));
+        self.with_conn(|conn| {
+            conn.transaction(|conn| {
+                let issuer: Option<String> = identity_providers::table
+                    .filter(key)
+                    .select(identity_providers::issuer)
+                    .first(conn)
+                    .optional()?;
+                let Some(issuer) = issuer else {
+                    return Err(StoreError::NotFound(format!(
+                        "identity provider '{name}' not found in tenant '{tenant_domain}'"
+                    )));
+                };
+                match change {
+                    ProviderChange::Remove => {
+                        diesel::delete(identity_providers::table.filter(key)).execute(conn)?;
+                    }
+                    ProviderChange::Enable | ProviderChange::Disable => {
+                        let enabled = i32::from(change == ProviderChange::Enable);
+                        diesel::update(identity_providers::table.filter(key))
+                            .set(identity_providers::enabled.eq(enabled))
+                            .execute(conn)?;
+                        if change == ProviderChange::Enable {
+                            return Ok(0);
+                        }
+                    }
+                }
+                let families = token_families::table
+                    .filter(token_families::tenant_domain.eq(tenant_domain))
+                    .filter(token_families::idp_issuer.eq(&issuer))
+                    .filter(token_families::revoked_at.is_null())
+                    .select(token_families::family_id.nullable());
+                diesel::update(
+                    tokens::table
+                        .filter(tokens::family_id.eq_any(families))
+                        .filter(tokens::revoked_at.is_null()),
+                )
+                .set(tokens::revoked_at.eq(Some(now)))
+                .execute(conn)?;
+                let revoked = diesel::update(
+                    token_families::table
+                        .filter(token_families::tenant_domain.eq(tenant_domain))
+                        .filter(token_families::idp_issuer.eq(&issuer))
+                        .filter(token_families::revoked_at.is_null()),
+                )
+                .set(token_families::revoked_at.eq(Some(now)))
+                .execute(conn)?;
+                Ok(revoked)
+            })
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ProviderChange {
+    Remove,
+    Enable,
+    Disable,
 }
 
 #[cfg(test)]
@@ -365,7 +443,7 @@ mod tests {
                     .service_account_client,
                 Some(client.client_id)
             );
-            store.remove_identity_provider("acme", "sa").unwrap();
+            store.remove_identity_provider("acme", "sa", 0).unwrap();
             let mut keyless = sample("acme", "k", "https://k");
             keyless.certificates.clear();
             assert!(matches!(
@@ -375,9 +453,9 @@ mod tests {
             keyless.jwks_uri = Some("https://k/jwks".into());
             store.add_identity_provider(&keyless).unwrap();
             assert_eq!(store.list_identity_providers("acme").unwrap().len(), 2);
-            store.remove_identity_provider("acme", "google").unwrap();
+            store.remove_identity_provider("acme", "google", 0).unwrap();
             assert!(matches!(
-                store.remove_identity_provider("acme", "google"),
+                store.remove_identity_provider("acme", "google", 0),
                 Err(StoreError::NotFound(_))
             ));
             store.remove_tenant("acme").unwrap();

@@ -14,6 +14,7 @@ mod identity_providers;
 mod read_cache;
 mod schema;
 mod tenants;
+mod token_families;
 mod tokens;
 mod writes;
 
@@ -22,6 +23,7 @@ pub use connection::{Backend, DatabaseTarget, DbConnection, SqliteSynchronous};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;
 pub use tenants::Tenant;
+pub use token_families::{FamilyOrigin, NewFamily, TokenFamily};
 pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
 pub use writes::{ApplyError, WriteOp, WriteRefusal};
 

@@ -36,10 +36,26 @@ diesel::table! {
         issued_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        family_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    token_families (family_id) {
+        family_id -> Text,
+        tenant_domain -> Text,
+        client_id -> Text,
+        idp_issuer -> Nullable<Text>,
+        idp_created_at -> Nullable<BigInt>,
+        via_service_account -> Integer,
+        started_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
     }
 }
 
 diesel::joinable!(service_providers -> tenants (tenant_domain));
+diesel::joinable!(tokens -> token_families (family_id));
 diesel::joinable!(tokens -> service_providers (client_id));
 
 diesel::table! {
@@ -67,6 +83,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     service_providers,
     tokens,
+    token_families,
     identity_providers
 );
 

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
-use super::schema::tokens;
-use super::{Store, StoreError};
+use super::schema::{token_families, tokens};
+use super::{Store, StoreError, TokenFamily};
 
 pub const KIND_ACCESS: &str = "access";
 pub const KIND_REFRESH: &str = "refresh";
@@ -18,6 +18,9 @@ pub struct NewToken {
     pub scope: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The refresh token family the token belongs to (`None` for tokens issued without a
+    /// refresh token).
+    pub family_id: Option<String>,
 }
 
 /// A stored token as lookups see it.
@@ -33,6 +36,7 @@ pub struct StoredToken {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    pub family_id: Option<String>,
 }
 
 impl Store {
@@ -52,6 +56,38 @@ impl Store {
                 .select(StoredToken::as_select())
                 .first(conn)
                 .optional()?)
+        })
+    }
+
+    /// A refresh token of this tenant by hash, unexpired, whether spent or not (presenting a
+    /// spent one is how reuse is detected), with its family.
+    pub fn find_refresh_token(
+        &self,
+        tenant_domain: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<(StoredToken, Option<TokenFamily>)>, StoreError> {
+        self.with_conn(|conn| {
+            let token: Option<StoredToken> = tokens::table
+                .filter(tokens::token_hash.eq(token_hash))
+                .filter(tokens::tenant_domain.eq(tenant_domain))
+                .filter(tokens::token_kind.eq(KIND_REFRESH))
+                .filter(tokens::expires_at.gt(now))
+                .select(StoredToken::as_select())
+                .first(conn)
+                .optional()?;
+            let Some(token) = token else {
+                return Ok(None);
+            };
+            let family = match &token.family_id {
+                Some(id) => token_families::table
+                    .find(id)
+                    .select(TokenFamily::as_select())
+                    .first(conn)
+                    .optional()?,
+                None => None,
+            };
+            Ok(Some((token, family)))
         })
     }
 }
@@ -84,6 +120,7 @@ mod tests {
                 scope: "read".into(),
                 issued_at: 100,
                 expires_at: 200,
+                family_id: None,
             };
             let writer = crate::store::GroupCommitter::start(store, 2).unwrap();
             let insert = |token: &NewToken| {
@@ -117,6 +154,7 @@ mod tests {
                     tenant_domain: "carbon.super".into(),
                     client_id: client.into(),
                     token_hash: hash.into(),
+                    family_id: None,
                     now: 150,
                 }])
             };

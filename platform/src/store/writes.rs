@@ -6,8 +6,9 @@
 
 use diesel::prelude::*;
 
-use super::schema::{jwt_replay_cache as cache, tokens};
-use super::{is_unique_violation, DbConnection, NewToken, StoreError, KIND_REFRESH};
+use super::schema::{jwt_replay_cache as cache, token_families, tokens};
+use super::token_families::family_row;
+use super::{is_unique_violation, DbConnection, NewFamily, NewToken, StoreError, KIND_REFRESH};
 
 /// One write of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,9 +28,18 @@ pub enum WriteOp {
         tenant_domain: String,
         client_id: String,
         token_hash: String,
+        /// Its family: when the token turns out spent, the caller revokes it (reuse).
+        family_id: Option<String>,
         now: i64,
     },
+    /// A new refresh token family; before the tokens that belong to it.
+    InsertFamily(NewFamily),
     InsertToken(NewToken),
+    /// Revokes a family and every token in it (a spent refresh token of it was presented).
+    RevokeFamily {
+        family_id: String,
+        now: i64,
+    },
 }
 
 /// Why the database refused a request's writes although each was well formed.
@@ -102,8 +112,15 @@ pub fn apply_writes(
                 client_id,
                 token_hash,
                 now,
+                ..
             } => consume_refresh_token(conn, tenant_domain, client_id, token_hash, *now)?,
+            WriteOp::InsertFamily(family) => {
+                diesel::insert_into(token_families::table)
+                    .values(family_row(family))
+                    .execute(conn)?;
+            }
             WriteOp::InsertToken(token) => insert_token(conn, token)?,
+            WriteOp::RevokeFamily { family_id, now } => revoke_family(conn, family_id, *now)?,
         }
     }
     Ok(())
@@ -120,6 +137,7 @@ pub fn apply_writes_together<'a>(
     requests: impl Iterator<Item = &'a [WriteOp]>,
 ) -> Result<(), ApplyError> {
     let mut replay_keys = Vec::new();
+    let mut new_families = Vec::new();
     let mut new_tokens = Vec::new();
     for op in requests.flatten() {
         match op {
@@ -140,8 +158,11 @@ pub fn apply_writes_together<'a>(
                 client_id,
                 token_hash,
                 now,
+                ..
             } => consume_refresh_token(conn, tenant_domain, client_id, token_hash, *now)?,
+            WriteOp::InsertFamily(family) => new_families.push(family_row(family)),
             WriteOp::InsertToken(token) => new_tokens.push(token_row(token)),
+            WriteOp::RevokeFamily { family_id, now } => revoke_family(conn, family_id, *now)?,
         }
     }
     // Diesel's multi-connection has no multi-row insert: each backend's own connection runs it.
@@ -162,12 +183,33 @@ pub fn apply_writes_together<'a>(
         };
     }
     insert_rows!(cache::table, replay_keys);
+    // Families before the tokens that refer to them.
+    insert_rows!(token_families::table, new_families);
     insert_rows!(tokens::table, new_tokens);
     Ok(())
 }
 
-/// Rows per multi-row insert (8 columns at most: well under every backend's bind limit).
+/// Rows per multi-row insert (9 columns at most: well under every backend's bind limit).
 const ROWS_PER_STATEMENT: usize = 512;
+
+/// The family and its tokens, access tokens included, are revoked (idempotent).
+fn revoke_family(conn: &mut DbConnection, family_id: &str, now: i64) -> Result<(), ApplyError> {
+    diesel::update(
+        token_families::table
+            .filter(token_families::family_id.eq(family_id))
+            .filter(token_families::revoked_at.is_null()),
+    )
+    .set(token_families::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    diesel::update(
+        tokens::table
+            .filter(tokens::family_id.eq(family_id))
+            .filter(tokens::revoked_at.is_null()),
+    )
+    .set(tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(())
+}
 
 fn delete_expired_replay_key(
     conn: &mut DbConnection,
@@ -244,6 +286,7 @@ fn token_row(
     diesel::dsl::Eq<tokens::scope, &String>,
     diesel::dsl::Eq<tokens::issued_at, i64>,
     diesel::dsl::Eq<tokens::expires_at, i64>,
+    diesel::dsl::Eq<tokens::family_id, &Option<String>>,
 ) {
     (
         tokens::token_hash.eq(&token.token_hash),
@@ -254,6 +297,7 @@ fn token_row(
         tokens::scope.eq(&token.scope),
         tokens::issued_at.eq(token.issued_at),
         tokens::expires_at.eq(token.expires_at),
+        tokens::family_id.eq(&token.family_id),
     )
 }
 

@@ -18,5 +18,6 @@ pub fn authorize(
         scopes,
         issue_refresh_token: false,
         consumes_refresh_token: None,
+        origin: crate::store::FamilyOrigin::default(),
     })
 }

@@ -4,12 +4,12 @@
 mod client_credentials;
 mod refresh_token;
 
-pub use refresh_token::invalid_token as invalid_refresh_token;
+pub use refresh_token::{family_revocation, invalid_token as invalid_refresh_token};
 
 use super::error::OAuthError;
 use super::issuance::AuthorizedGrant;
 use super::wire::TokenRequest;
-use crate::store::{ServiceProvider, Store};
+use crate::store::{GroupCommitter, ServiceProvider, Store};
 
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 pub const REFRESH_TOKEN: &str = "refresh_token";
@@ -24,6 +24,7 @@ pub fn is_built_in_grant_type(grant_type: &str) -> bool {
 /// Runs the grant named by `grant_type` for an authenticated client that is allowed it.
 pub fn run_grant(
     store: &Store,
+    writer: &GroupCommitter,
     grant_type: &str,
     request: &TokenRequest,
     client: &ServiceProvider,
@@ -31,7 +32,7 @@ pub fn run_grant(
 ) -> Result<AuthorizedGrant, OAuthError> {
     match grant_type {
         CLIENT_CREDENTIALS => client_credentials::authorize(request, client),
-        REFRESH_TOKEN => refresh_token::authorize(store, request, client, now),
+        REFRESH_TOKEN => refresh_token::authorize(store, writer, request, client, now),
         other => Err(OAuthError::unsupported_grant_type(format!(
             "grant type '{}' is not supported",
             other.escape_default()

@@ -1,18 +1,26 @@
-//! The refresh token grant (RFC 6749 6): a refresh token is exchanged, once, for a new access
-//! token and a new refresh token (rotation, RFC 9700 4.14.2), for the same subject and at most the
-//! same scopes. A refresh token used twice is refused the second time: it is consumed in the
-//! transaction that stores its successor, conditional on being unrevoked, so of two racing
-//! requests exactly one commits.
+//! The refresh token grant (RFC 6749 6) with rotation and families (RFC 9700 4.14.2): a refresh
+//! token is exchanged, once, for a new access token and a new refresh token of the same family,
+//! for the same subject and at most the same scopes.
+//!
+//! - A refresh token presented after it was spent is reuse: the whole family is revoked (its
+//!   successor and every access token issued from it), and the request refused. Of two requests
+//!   racing with one token, the one that loses at commit counts as reuse too.
+//! - A family ends at its absolute lifetime (`refresh_token_family_lifetime`) however often it
+//!   rotates.
+//! - A family whose original grant came from an identity provider stops when that provider is
+//!   removed, disabled or registered anew, or no longer bound to the client as a service account
+//!   when the grant came through that binding. A removed client takes its tokens with it.
 
 use crate::oauth::error::OAuthError;
-use crate::oauth::issuance::AuthorizedGrant;
+use crate::oauth::issuance::{AuthorizedGrant, ContinuedFamily, Rotation};
 use crate::oauth::scopes::parse_scope;
 use crate::oauth::wire::TokenRequest;
 use crate::secrets::hash_secret;
-use crate::store::{ServiceProvider, Store};
+use crate::store::{FamilyOrigin, GroupCommitter, ServiceProvider, Store, TokenFamily, WriteOp};
 
 pub fn authorize(
     store: &Store,
+    writer: &GroupCommitter,
     request: &TokenRequest,
     client: &ServiceProvider,
     now: i64,
@@ -24,12 +32,21 @@ pub fn authorize(
     // Scope is checked before the token is used up, so a bad request does not cost the client
     // its refresh token.
     let requested = request.param("scope").map(parse_scope).transpose()?;
-    let previous = store
-        .find_active_token(&client.tenant_domain, &hash_secret(token), now)?
-        .filter(|t| t.client_id == client.client_id && t.token_kind == crate::store::KIND_REFRESH);
-    let Some(previous) = previous else {
+    let found = store
+        .find_refresh_token(&client.tenant_domain, &hash_secret(token), now)?
+        .filter(|(t, _)| t.client_id == client.client_id);
+    let Some((previous, family)) = found else {
         return Err(invalid_token());
     };
+    if previous.revoked_at.is_some() {
+        if let Some(family) = &family {
+            revoke_family(writer, client, &family.family_id, now);
+        }
+        return Err(invalid_token());
+    }
+    if let Some(family) = &family {
+        family_still_valid(store, client, family, now)?;
+    }
     let original: Vec<String> = previous
         .scope
         .split(' ')
@@ -61,8 +78,74 @@ pub fn authorize(
         subject: previous.subject,
         scopes,
         issue_refresh_token: true,
-        consumes_refresh_token: Some(previous.token_hash),
+        consumes_refresh_token: Some(Rotation {
+            token_hash: previous.token_hash,
+            family: family.map(|f| ContinuedFamily {
+                family_id: f.family_id,
+                expires_at: f.expires_at,
+            }),
+        }),
+        origin: FamilyOrigin::default(),
     })
+}
+
+/// The write that revokes the family of a refresh token presented after it was spent (logged
+/// as the warning it is). The refusal stands whether or not it commits.
+pub fn family_revocation(client: &ServiceProvider, family_id: &str, now: i64) -> WriteOp {
+    tracing::warn!(
+        tenant = %client.tenant_domain,
+        client_id = %client.client_id,
+        "a spent refresh token was presented again: its family is revoked, access tokens included"
+    );
+    WriteOp::RevokeFamily {
+        family_id: family_id.to_owned(),
+        now,
+    }
+}
+
+fn revoke_family(writer: &GroupCommitter, client: &ServiceProvider, family_id: &str, now: i64) {
+    if let Err(e) = writer.commit_blocking(vec![family_revocation(client, family_id, now)]) {
+        tracing::error!("revoking a refresh token family failed: {e}");
+    }
+}
+
+/// The family's own limits: revoked, past its absolute lifetime, or cut off from the identity
+/// provider its original grant came from.
+fn family_still_valid(
+    store: &Store,
+    client: &ServiceProvider,
+    family: &TokenFamily,
+    now: i64,
+) -> Result<(), OAuthError> {
+    if family.revoked_at.is_some() {
+        return Err(invalid_token());
+    }
+    if now >= family.expires_at {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token's family has reached its absolute lifetime; a new grant is needed",
+        ));
+    }
+    let Some(issuer) = &family.idp_issuer else {
+        return Ok(());
+    };
+    let stopped = |why: &str| {
+        Err(OAuthError::invalid_grant(format!(
+            "the refresh token no longer works: the identity provider of its original grant {why}"
+        )))
+    };
+    let provider = store.cached_identity_provider(&client.tenant_domain, issuer)?;
+    match provider {
+        None => stopped("was removed"),
+        Some(p) if Some(p.created_at) != family.idp_created_at => stopped("was registered anew"),
+        Some(p) if !p.enabled => stopped("is disabled"),
+        Some(p)
+            if family.via_service_account != 0
+                && p.service_account_client.as_deref() != Some(client.client_id.as_str()) =>
+        {
+            stopped("is no longer bound to this client as a service account")
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// The refusal for a refresh token that is unknown, expired, spent, or another client's; the

@@ -1,0 +1,77 @@
+//! A test-only view of what a deployment stored, read from its database directly (no server
+//! involved): what a client cannot observe through the API yet (revocation before introspection
+//! exists, expiry dates, replay keys).
+
+use diesel::prelude::*;
+
+diesel::table! {
+    tokens (token_hash) {
+        token_hash -> Text,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        family_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    jwt_replay_cache (tenant_domain, issuer, jti) {
+        tenant_domain -> Text,
+        issuer -> Text,
+        jti -> Text,
+    }
+}
+
+diesel::table! {
+    token_families (family_id) {
+        family_id -> Text,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+/// The stored form of a token (`platform/src/secrets.rs`: SHA-256, hex, with its scheme).
+pub fn stored_hash(token: &str) -> String {
+    let digest = openssl::sha::sha256(token.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Runs a query returning one value on the deployment's database.
+macro_rules! query_database {
+    ($deployment:expr, $query:expr) => {{
+        use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+        let url = &$deployment.database_url;
+        match url.strip_prefix("sqlite://") {
+            Some(path) => $query
+                .get_result(&mut SqliteConnection::establish(path).unwrap())
+                .unwrap(),
+            None => $query
+                .get_result(&mut PgConnection::establish(url).unwrap())
+                .unwrap(),
+        }
+    }};
+}
+pub(crate) use query_database;
+
+/// The stored row of a token: (expires_at, revoked_at, family_id).
+pub fn token_row(
+    deployment: &crate::harness::Deployment,
+    token: &str,
+) -> (i64, Option<i64>, Option<String>) {
+    query_database!(
+        deployment,
+        tokens::table
+            .filter(tokens::token_hash.eq(stored_hash(token)))
+            .select((tokens::expires_at, tokens::revoked_at, tokens::family_id))
+    )
+}
+
+/// A family's (expires_at, revoked_at).
+pub fn family_row(deployment: &crate::harness::Deployment, family_id: &str) -> (i64, Option<i64>) {
+    query_database!(
+        deployment,
+        token_families::table
+            .find(family_id)
+            .select((token_families::expires_at, token_families::revoked_at))
+    )
+}
