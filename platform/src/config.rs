@@ -138,6 +138,10 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// How long a request beyond `max_in_flight` waits for a place, in milliseconds.
     pub overload_wait_ms: u64,
+    /// Longest a token request may take once admitted, in milliseconds; past it the client gets
+    /// `503 temporarily_unavailable` with `Retry-After` (a database that is down never makes a
+    /// request hang).
+    pub request_deadline_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -289,6 +293,7 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             max_in_flight: 1024,
             overload_wait_ms: 100,
+            request_deadline_ms: 10_000,
         }
     }
 }
@@ -407,6 +412,9 @@ impl Config {
                 "plugins.max_concurrency_per_tenant",
                 "must be at least 1 and at most plugins.max_concurrency",
             );
+        }
+        if self.server.request_deadline_ms == 0 {
+            return invalid("server.request_deadline_ms", "must be positive");
         }
         if self.plugins.handler_timeout_ms == 0 {
             return invalid("plugins.handler_timeout_ms", "must be positive");

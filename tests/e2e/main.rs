@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod database_outage;
 mod database_view;
 mod harness;
 mod idp;

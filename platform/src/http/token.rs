@@ -33,7 +33,8 @@ where
             "the server is at capacity; retry shortly",
         ));
     };
-    let result = async {
+    let deadline = std::time::Duration::from_millis(app.config.server.request_deadline_ms);
+    let work = async {
         let request = read_token_request(&app, path_tenant, &raw_query, &headers, body).await?;
         let tenant = request.tenant_domain.clone();
         let outcome = process_token_request(app.clone(), request).await;
@@ -42,8 +43,22 @@ where
                 "token request refused");
         }
         outcome
-    }
-    .await;
+    };
+    // Whatever is still running past the deadline (a commit waiting for a database that is down)
+    // finishes or fails on its own; this request has its answer. A commit landing after the
+    // answer only stores a token nobody received.
+    let result = match tokio::time::timeout(deadline, work).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(
+                deadline_ms = app.config.server.request_deadline_ms,
+                "token request passed its deadline"
+            );
+            Err(OAuthError::temporarily_unavailable(
+                "the request could not be completed in time; try again shortly",
+            ))
+        }
+    };
     tracing::debug!(
         elapsed_us = started.elapsed().as_micros() as u64,
         "token request"

@@ -96,6 +96,15 @@ impl OAuthError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> OAuthError {
-        OAuthError::internal("store", e)
+        if e.is_unavailable() {
+            // Not the client's fault and not a server bug: try again shortly (503 Retry-After).
+            tracing::warn!("store: {e}");
+            OAuthError::temporarily_unavailable(DATABASE_UNAVAILABLE)
+        } else {
+            OAuthError::internal("store", e)
+        }
     }
 }
+
+/// What a client hears while the database is out of reach.
+pub const DATABASE_UNAVAILABLE: &str = "the database is unavailable; try again shortly";

@@ -152,6 +152,7 @@ async fn commit(
             // Removed after this request authenticated it: it is no client any more.
             Err(OAuthError::invalid_client(AUTHENTICATION_FAILED))
         }
+        Err(ApplyError::Store(e)) if e.is_unavailable() => Err(e.into()),
         Err(ApplyError::Store(e)) => Err(OAuthError::internal("token storage", e)),
     }
 }

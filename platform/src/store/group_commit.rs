@@ -219,12 +219,23 @@ fn commit_batch(conn: &mut DbConnection, backend: Backend, batch: Vec<Job>) -> b
 }
 
 fn fail_batch(batch: Vec<Job>, error: &StoreError) {
-    tracing::error!(requests = batch.len(), "group commit failed: {error}");
     let reason = error.to_string();
+    let unavailable = error.is_unavailable();
+    if unavailable {
+        tracing::warn!(
+            requests = batch.len(),
+            "group commit failed, database unavailable: {error}"
+        );
+    } else {
+        tracing::error!(requests = batch.len(), "group commit failed: {error}");
+    }
     for job in batch {
-        let _ = job
-            .reply
-            .send(Err(ApplyError::Store(StoreError::Commit(reason.clone()))));
+        let failure = if unavailable {
+            StoreError::Unavailable(reason.clone())
+        } else {
+            StoreError::Commit(reason.clone())
+        };
+        let _ = job.reply.send(Err(ApplyError::Store(failure)));
     }
 }
 

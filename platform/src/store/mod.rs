@@ -51,6 +51,37 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// The database cannot be reached now (down, restarting, no connection free in time);
+    /// retrying later may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether this is the database being out of reach rather than a wrong query or value: the
+    /// client is told to retry (503), not that the server failed (500).
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Unavailable(_) | StoreError::Pool(_) | StoreError::Connect(_) => true,
+            StoreError::Query(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ))
+            | StoreError::Query(Error::BrokenTransactionManager) => true,
+            // libpq reports a server shutting down or a dropped link as unclassified errors.
+            StoreError::Query(Error::DatabaseError(_, info)) => {
+                let message = info.message();
+                message.contains("terminating connection")
+                    || message.contains("server closed the connection")
+                    || message.contains("no connection to the server")
+                    || message.contains("the database system is")
+                    || message.contains("could not receive data")
+                    || message.contains("could not send data")
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A cheap-to-clone handle on the connection pool.

@@ -1,0 +1,146 @@
+//! PostgreSQL going away under load and coming back: no request hangs or gets a 500; each is told
+//! `503 temporarily_unavailable` with `Retry-After` within the request deadline, and service
+//! resumes by itself once the database is back. The outage is a TCP proxy between the server and
+//! PostgreSQL that drops every connection and refuses new ones (as a stopped server does), so the
+//! shared PostgreSQL of the other tests keeps running.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::harness::{backends, Backend, Deployment, POSTGRES_URL_VAR};
+
+struct Proxy {
+    address: SocketAddr,
+    up: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (up_flag, connections) = (up.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                if !up_flag.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut all = connections.lock().unwrap();
+                all.push(client.try_clone().unwrap());
+                all.push(server.try_clone().unwrap());
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+        Proxy { address, up, open }
+    }
+
+    /// Every connection dropped, new ones refused.
+    fn stop(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn resume(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}
+
+/// `host:port` of a `postgres://user:pass@host:port/db` URL.
+fn host_and_port(url: &str) -> String {
+    let after_at = url.rsplit_once('@').unwrap().1;
+    after_at.split('/').next().unwrap().to_owned()
+}
+
+#[test]
+fn requests_get_503_while_postgresql_is_down_and_service_resumes_when_it_is_back() {
+    if !backends().contains(&Backend::Postgres) {
+        eprintln!("skipped: {POSTGRES_URL_VAR} is not set");
+        return;
+    }
+    let deployment = Deployment::new(Backend::Postgres);
+    let upstream = host_and_port(&deployment.database_url);
+    let proxy = Proxy::start(upstream.clone());
+    let config = std::fs::read_to_string(&deployment.config_path).unwrap();
+    std::fs::write(
+        &deployment.config_path,
+        config.replace(&upstream, &proxy.address.to_string()),
+    )
+    .unwrap();
+    let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
+    let server = deployment.start_with_env(&[
+        ("GRANTOR_DATABASE__BUSY_TIMEOUT_MS", "500"),
+        ("GRANTOR_SERVER__REQUEST_DEADLINE_MS", "3000"),
+    ]);
+    let request = || {
+        server.token(
+            "/oauth2/token",
+            &client,
+            &[("grant_type", "client_credentials")],
+        )
+    };
+    for _ in 0..5 {
+        request().assert_token();
+    }
+
+    proxy.stop();
+    let during: Vec<_> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| (0..5).map(|_| request()).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    for reply in &during {
+        reply.assert_error(503, "temporarily_unavailable");
+        assert_eq!(reply.header("retry-after"), Some("1"), "{reply:?}");
+    }
+
+    proxy.resume();
+    // Service resumes by itself: wait for it (with a deadline), then it stays up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = request();
+        if reply.status == 200 {
+            break;
+        }
+        reply.assert_error(503, "temporarily_unavailable");
+        assert!(Instant::now() < deadline, "service did not resume");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for _ in 0..20 {
+        request().assert_token();
+    }
+}
