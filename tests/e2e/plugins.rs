@@ -61,53 +61,57 @@ fn a_plugin_handles_its_grant_type_on_every_tenant() {
 
 #[test]
 fn the_client_must_be_allowed_the_plugin_grant_type() {
-    let deployment = fixture_deployment(
-        Backend::Sqlite,
-        &registration(ECHO, "grant_test", "mode = \"echo\""),
-    );
-    let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
-    let server = deployment.start();
-    let reply = server.token("/oauth2/token", &client, &[("grant_type", ECHO)]);
-    assert!(reply
-        .assert_error(400, "unauthorized_client")
-        .contains(ECHO));
+    for backend in backends() {
+        let deployment = fixture_deployment(
+            backend,
+            &registration(ECHO, "grant_test", "mode = \"echo\""),
+        );
+        let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
+        let server = deployment.start();
+        let reply = server.token("/oauth2/token", &client, &[("grant_type", ECHO)]);
+        assert!(reply
+            .assert_error(400, "unauthorized_client")
+            .contains(ECHO));
+    }
 }
 
 #[test]
 fn plugin_errors_and_panics_are_contained() {
-    let deny = "urn:grantor:test:deny";
-    let panic = "urn:grantor:test:panic";
-    let deployment = fixture_deployment(
-        Backend::Sqlite,
-        &format!(
-            "{}{}{}",
-            registration(ECHO, "grant_test", "mode = \"echo\""),
-            registration(deny, "grant_test", "mode = \"deny\""),
-            registration(panic, "grant_test", "mode = \"panic\""),
-        ),
-    );
-    let client = deployment.add_client(
-        "carbon.super",
-        "app",
-        &format!("{ECHO},{deny},{panic}"),
-        "read",
-    );
-    let server = deployment.start();
-
-    let denied = server.token("/oauth2/token", &client, &[("grant_type", deny)]);
-    assert!(denied.assert_error(400, "invalid_grant").contains("denies"));
-
-    for _ in 0..3 {
-        let reply = server.token("/oauth2/token", &client, &[("grant_type", panic)]);
-        let description = reply.assert_error(500, "server_error");
-        assert!(
-            !description.contains("panics on purpose"),
-            "details stay in the log"
+    for backend in backends() {
+        let deny = "urn:grantor:test:deny";
+        let panic = "urn:grantor:test:panic";
+        let deployment = fixture_deployment(
+            backend,
+            &format!(
+                "{}{}{}",
+                registration(ECHO, "grant_test", "mode = \"echo\""),
+                registration(deny, "grant_test", "mode = \"deny\""),
+                registration(panic, "grant_test", "mode = \"panic\""),
+            ),
         );
-        // The server keeps serving, the same plugin included.
-        server
-            .token("/oauth2/token", &client, &[("grant_type", ECHO)])
-            .assert_token();
+        let client = deployment.add_client(
+            "carbon.super",
+            "app",
+            &format!("{ECHO},{deny},{panic}"),
+            "read",
+        );
+        let server = deployment.start();
+
+        let denied = server.token("/oauth2/token", &client, &[("grant_type", deny)]);
+        assert!(denied.assert_error(400, "invalid_grant").contains("denies"));
+
+        for _ in 0..3 {
+            let reply = server.token("/oauth2/token", &client, &[("grant_type", panic)]);
+            let description = reply.assert_error(500, "server_error");
+            assert!(
+                !description.contains("panics on purpose"),
+                "details stay in the log"
+            );
+            // The server keeps serving, the same plugin included.
+            server
+                .token("/oauth2/token", &client, &[("grant_type", ECHO)])
+                .assert_token();
+        }
     }
 }
 
@@ -170,134 +174,144 @@ impl Gate {
 
 #[test]
 fn a_slow_plugin_does_not_stall_other_requests() {
-    let gate = Gate::new();
-    let deployment = fixture_deployment(Backend::Sqlite, &gate.registration(""));
-    let client = deployment.add_client(
-        "carbon.super",
-        "app",
-        &format!("{GATE},client_credentials"),
-        "read",
-    );
-    let server = deployment.start();
-    std::thread::scope(|scope| {
-        // Four calls held inside the plugin occupy four blocking threads...
-        let held: Vec<_> = (0..4)
-            .map(|_| {
-                scope.spawn(|| server.token("/oauth2/token", &client, &[("grant_type", GATE)]))
-            })
-            .collect();
-        gate.wait_for_entered(4);
-        // ...while other requests are answered.
-        for _ in 0..20 {
-            server
-                .token(
-                    "/oauth2/token",
-                    &client,
-                    &[("grant_type", "client_credentials")],
-                )
-                .assert_token();
-        }
-        assert!(held.iter().all(|h| !h.is_finished()));
-        gate.open();
-        for request in held {
-            request.join().unwrap().assert_token();
-        }
-    });
+    for backend in backends() {
+        let gate = Gate::new();
+        let deployment = fixture_deployment(backend, &gate.registration(""));
+        let client = deployment.add_client(
+            "carbon.super",
+            "app",
+            &format!("{GATE},client_credentials"),
+            "read",
+        );
+        let server = deployment.start();
+        std::thread::scope(|scope| {
+            // Four calls held inside the plugin occupy four blocking threads...
+            let held: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| server.token("/oauth2/token", &client, &[("grant_type", GATE)]))
+                })
+                .collect();
+            gate.wait_for_entered(4);
+            // ...while other requests are answered.
+            for _ in 0..20 {
+                server
+                    .token(
+                        "/oauth2/token",
+                        &client,
+                        &[("grant_type", "client_credentials")],
+                    )
+                    .assert_token();
+            }
+            assert!(held.iter().all(|h| !h.is_finished()));
+            gate.open();
+            for request in held {
+                request.join().unwrap().assert_token();
+            }
+        });
+    }
 }
 
 #[test]
 fn one_tenant_cannot_take_every_plugin_slot() {
-    let gate = Gate::new();
-    let deployment = fixture_deployment(
-        Backend::Sqlite,
-        &format!(
+    for backend in backends() {
+        let gate = Gate::new();
+        let deployment = fixture_deployment(
+            backend,
+            &format!(
             "max_concurrency = 4\nmax_concurrency_per_tenant = 2\nhandler_timeout_ms = 3000\n{}",
             gate.registration("")
         ),
-    );
-    deployment.cli_ok(&["tenant", "add", "other.example"]);
-    let busy = deployment.add_client("carbon.super", "busy", GATE, "read");
-    let other = deployment.add_client("other.example", "other", GATE, "read");
-    let server = deployment.start();
-    std::thread::scope(|scope| {
-        let held: Vec<_> = (0..2)
-            .map(|_| scope.spawn(|| server.token("/oauth2/token", &busy, &[("grant_type", GATE)])))
-            .collect();
-        gate.wait_for_entered(2);
-        // The busy tenant's share is used up: a third call waits for a slot until its deadline
-        // and never enters the plugin, though the plugin has two slots free...
-        server
-            .token("/oauth2/token", &busy, &[("grant_type", GATE)])
-            .assert_error(503, "temporarily_unavailable");
-        assert_eq!(gate.entered(), 2);
-        // ...which another tenant's call gets.
-        let other_call = scope.spawn(|| {
-            server.token(
-                "/t/other.example/oauth2/token",
-                &other,
-                &[("grant_type", GATE)],
-            )
+        );
+        deployment.cli_ok(&["tenant", "add", "other.example"]);
+        let busy = deployment.add_client("carbon.super", "busy", GATE, "read");
+        let other = deployment.add_client("other.example", "other", GATE, "read");
+        let server = deployment.start();
+        std::thread::scope(|scope| {
+            let held: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| server.token("/oauth2/token", &busy, &[("grant_type", GATE)]))
+                })
+                .collect();
+            gate.wait_for_entered(2);
+            // The busy tenant's share is used up: a third call waits for a slot until its deadline
+            // and never enters the plugin, though the plugin has two slots free...
+            server
+                .token("/oauth2/token", &busy, &[("grant_type", GATE)])
+                .assert_error(503, "temporarily_unavailable");
+            assert_eq!(gate.entered(), 2);
+            // ...which another tenant's call gets.
+            let other_call = scope.spawn(|| {
+                server.token(
+                    "/t/other.example/oauth2/token",
+                    &other,
+                    &[("grant_type", GATE)],
+                )
+            });
+            gate.wait_for_entered(3);
+            gate.open();
+            other_call.join().unwrap().assert_token();
+            // The held calls outlived their own deadline or not, depending on the machine; either
+            // way they are answered, and they kept their slots until they returned.
+            for request in held {
+                let status = request.join().unwrap().status;
+                assert!(status == 200 || status == 503, "{status}");
+            }
         });
-        gate.wait_for_entered(3);
-        gate.open();
-        other_call.join().unwrap().assert_token();
-        // The held calls outlived their own deadline or not, depending on the machine; either
-        // way they are answered, and they kept their slots until they returned.
-        for request in held {
-            let status = request.join().unwrap().status;
-            assert!(status == 200 || status == 503, "{status}");
-        }
-    });
+    }
 }
 
 #[test]
 fn a_plugin_past_its_deadline_gets_temporarily_unavailable() {
-    let gate = Gate::new();
-    let deployment = fixture_deployment(
-        Backend::Sqlite,
-        &format!("handler_timeout_ms = 300\n{}", gate.registration("")),
-    );
-    let client = deployment.add_client("carbon.super", "app", GATE, "read");
-    let server = deployment.start();
-    // The call is held inside the plugin until the test opens the gate, so only the deadline
-    // can have answered it.
-    let reply = server.token("/oauth2/token", &client, &[("grant_type", GATE)]);
-    reply.assert_error(503, "temporarily_unavailable");
-    assert_eq!(gate.entered(), 1);
-    gate.open();
+    for backend in backends() {
+        let gate = Gate::new();
+        let deployment = fixture_deployment(
+            backend,
+            &format!("handler_timeout_ms = 300\n{}", gate.registration("")),
+        );
+        let client = deployment.add_client("carbon.super", "app", GATE, "read");
+        let server = deployment.start();
+        // The call is held inside the plugin until the test opens the gate, so only the deadline
+        // can have answered it.
+        let reply = server.token("/oauth2/token", &client, &[("grant_type", GATE)]);
+        reply.assert_error(503, "temporarily_unavailable");
+        assert_eq!(gate.entered(), 1);
+        gate.open();
+    }
 }
 
 #[test]
 fn every_instance_the_host_creates_is_destroyed() {
-    let marker_dir = tempfile::tempdir().unwrap();
-    let marker = marker_dir.path().join("destroyed");
-    let destroyed = || {
-        std::fs::read_to_string(&marker)
-            .unwrap_or_default()
-            .lines()
-            .count()
-    };
-    let properties = format!("destroy_marker = \"{}\"", marker.display());
-    let deployment = fixture_deployment(
-        Backend::Sqlite,
-        &format!(
-            "{}{}",
-            registration(ECHO, "grant_test", &properties),
-            registration("urn:grantor:test:deny", "grant_test", &properties)
-        ),
-    );
-    // Inspection creates an instance per registration and destroys each.
-    deployment.cli_ok(&["plugins", "list"]);
-    assert_eq!(destroyed(), 2);
-    // A server destroys its instances when it shuts down.
-    let client = deployment.add_client("carbon.super", "app", ECHO, "read");
-    let server = deployment.start();
-    server
-        .token("/oauth2/token", &client, &[("grant_type", ECHO)])
-        .assert_token();
-    assert_eq!(destroyed(), 2, "destroyed while serving");
-    assert!(server.terminate().success());
-    assert_eq!(destroyed(), 4);
+    for backend in backends() {
+        let marker_dir = tempfile::tempdir().unwrap();
+        let marker = marker_dir.path().join("destroyed");
+        let destroyed = || {
+            std::fs::read_to_string(&marker)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        let properties = format!("destroy_marker = \"{}\"", marker.display());
+        let deployment = fixture_deployment(
+            backend,
+            &format!(
+                "{}{}",
+                registration(ECHO, "grant_test", &properties),
+                registration("urn:grantor:test:deny", "grant_test", &properties)
+            ),
+        );
+        // Inspection creates an instance per registration and destroys each.
+        deployment.cli_ok(&["plugins", "list"]);
+        assert_eq!(destroyed(), 2);
+        // A server destroys its instances when it shuts down.
+        let client = deployment.add_client("carbon.super", "app", ECHO, "read");
+        let server = deployment.start();
+        server
+            .token("/oauth2/token", &client, &[("grant_type", ECHO)])
+            .assert_token();
+        assert_eq!(destroyed(), 2, "destroyed while serving");
+        assert!(server.terminate().success());
+        assert_eq!(destroyed(), 4);
+    }
 }
 
 /// Each broken registration stops the start, naming the file and the reason; `plugins list`
@@ -411,18 +425,20 @@ fn each_registration_gets_its_own_status_and_serve_names_every_broken_one() {
 
 #[test]
 fn plugins_list_shows_what_is_loaded() {
-    let deployment = fixture_deployment(
-        Backend::Sqlite,
-        &registration(ECHO, "grant_test", "mode = \"echo\""),
-    );
-    let listing = deployment.cli_ok(&["plugins", "list", "--json"]);
-    let statuses: serde_json::Value = serde_json::from_str(&listing).unwrap();
-    assert_eq!(statuses[0]["grant_type"], ECHO);
-    assert_eq!(statuses[0]["loaded"], true);
-    assert!(statuses[0]["plugin"]
-        .as_str()
-        .unwrap()
-        .starts_with("grant-test "));
+    for backend in backends() {
+        let deployment = fixture_deployment(
+            backend,
+            &registration(ECHO, "grant_test", "mode = \"echo\""),
+        );
+        let listing = deployment.cli_ok(&["plugins", "list", "--json"]);
+        let statuses: serde_json::Value = serde_json::from_str(&listing).unwrap();
+        assert_eq!(statuses[0]["grant_type"], ECHO);
+        assert_eq!(statuses[0]["loaded"], true);
+        assert!(statuses[0]["plugin"]
+            .as_str()
+            .unwrap()
+            .starts_with("grant-test "));
+    }
 }
 
 /// Compiles `tests/plugins/c-echo/c_echo.c` (or `source_text`) into the deployment's plugin
@@ -489,57 +505,61 @@ fn a_plugin_written_in_c_works() {
 
 #[test]
 fn foreign_libraries_and_other_abi_versions_are_refused() {
-    let deployment =
-        Deployment::with_extra_config(Backend::Sqlite, &registration(C_ECHO, "grant_c_echo", ""));
-    compile_c_plugin(
-        &deployment,
-        "grant_c_echo",
-        &["-DGRANTOR_TEST_ABI_MAJOR=2"],
-        None,
-    );
-    let stderr = deployment.serve_fails();
-    assert!(
-        stderr.contains("libgrant_c_echo") && stderr.contains("ABI major 2, host supports 1"),
-        "{stderr}"
-    );
+    for backend in backends() {
+        let deployment =
+            Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_c_echo", ""));
+        compile_c_plugin(
+            &deployment,
+            "grant_c_echo",
+            &["-DGRANTOR_TEST_ABI_MAJOR=2"],
+            None,
+        );
+        let stderr = deployment.serve_fails();
+        assert!(
+            stderr.contains("libgrant_c_echo") && stderr.contains("ABI major 2, host supports 1"),
+            "{stderr}"
+        );
 
-    // A descriptor with a NULL entry point is refused at load, by the server and by the listing,
-    // naming the field (the first request would otherwise jump to address zero).
-    let deployment =
-        Deployment::with_extra_config(Backend::Sqlite, &registration(C_ECHO, "grant_c_echo", ""));
-    compile_c_plugin(
-        &deployment,
-        "grant_c_echo",
-        &["-DGRANTOR_TEST_NULL_ON_HANDLE"],
-        None,
-    );
-    let stderr = deployment.serve_fails();
-    assert!(
-        stderr.contains("libgrant_c_echo") && stderr.contains("descriptor field on_handle is NULL"),
-        "{stderr}"
-    );
-    let listing: serde_json::Value =
-        serde_json::from_str(&deployment.cli_ok(&["plugins", "list", "--json"])).unwrap();
-    assert_eq!(listing[0]["loaded"], false, "{listing}");
-    assert!(
-        listing[0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("descriptor field on_handle is NULL"),
-        "{listing}"
-    );
+        // A descriptor with a NULL entry point is refused at load, by the server and by the listing,
+        // naming the field (the first request would otherwise jump to address zero).
+        let deployment =
+            Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_c_echo", ""));
+        compile_c_plugin(
+            &deployment,
+            "grant_c_echo",
+            &["-DGRANTOR_TEST_NULL_ON_HANDLE"],
+            None,
+        );
+        let stderr = deployment.serve_fails();
+        assert!(
+            stderr.contains("libgrant_c_echo")
+                && stderr.contains("descriptor field on_handle is NULL"),
+            "{stderr}"
+        );
+        let listing: serde_json::Value =
+            serde_json::from_str(&deployment.cli_ok(&["plugins", "list", "--json"])).unwrap();
+        assert_eq!(listing[0]["loaded"], false, "{listing}");
+        assert!(
+            listing[0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("descriptor field on_handle is NULL"),
+            "{listing}"
+        );
 
-    let deployment =
-        Deployment::with_extra_config(Backend::Sqlite, &registration(C_ECHO, "grant_plain", ""));
-    compile_c_plugin(
-        &deployment,
-        "grant_plain",
-        &[],
-        Some("int grantor_something_else(void) { return 1; }\n"),
-    );
-    let stderr = deployment.serve_fails();
-    assert!(
-        stderr.contains("libgrant_plain") && stderr.contains("no grantor_grant_plugin_v1 symbol"),
-        "{stderr}"
-    );
+        let deployment =
+            Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_plain", ""));
+        compile_c_plugin(
+            &deployment,
+            "grant_plain",
+            &[],
+            Some("int grantor_something_else(void) { return 1; }\n"),
+        );
+        let stderr = deployment.serve_fails();
+        assert!(
+            stderr.contains("libgrant_plain")
+                && stderr.contains("no grantor_grant_plugin_v1 symbol"),
+            "{stderr}"
+        );
+    }
 }

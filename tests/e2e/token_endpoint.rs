@@ -85,201 +85,208 @@ fn tenants_by_path_and_by_query_and_isolated() {
 
 #[test]
 fn client_authentication_errors() {
-    let deployment = Deployment::new(Backend::Sqlite);
-    let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
-    let server = deployment.start();
-    let path = "/oauth2/token";
+    for backend in backends() {
+        let deployment = Deployment::new(backend);
+        let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
+        let server = deployment.start();
+        let path = "/oauth2/token";
 
-    // No credentials at all.
-    let reply = server.post_form(path, None, CC);
-    reply.assert_error(401, "invalid_client");
-    assert_eq!(
-        reply.header("www-authenticate"),
-        Some("Basic realm=\"grantor\"")
-    );
+        // No credentials at all.
+        let reply = server.post_form(path, None, CC);
+        reply.assert_error(401, "invalid_client");
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some("Basic realm=\"grantor\"")
+        );
 
-    // Wrong secret and unknown client read the same.
-    let wrong = crate::harness::Credentials {
-        id: client.id.clone(),
-        secret: "wrong".into(),
-    };
-    let d1 = server
-        .token(path, &wrong, CC)
-        .assert_error(401, "invalid_client");
-    let unknown = crate::harness::Credentials {
-        id: "nobody".into(),
-        secret: client.secret.clone(),
-    };
-    let d2 = server
-        .token(path, &unknown, CC)
-        .assert_error(401, "invalid_client");
-    assert_eq!(d1, d2);
+        // Wrong secret and unknown client read the same.
+        let wrong = crate::harness::Credentials {
+            id: client.id.clone(),
+            secret: "wrong".into(),
+        };
+        let d1 = server
+            .token(path, &wrong, CC)
+            .assert_error(401, "invalid_client");
+        let unknown = crate::harness::Credentials {
+            id: "nobody".into(),
+            secret: client.secret.clone(),
+        };
+        let d2 = server
+            .token(path, &unknown, CC)
+            .assert_error(401, "invalid_client");
+        assert_eq!(d1, d2);
 
-    // Form secret without id, id without secret.
-    server
-        .post_form(
+        // Form secret without id, id without secret.
+        server
+            .post_form(
+                path,
+                None,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &client.id),
+                ],
+            )
+            .assert_error(401, "invalid_client");
+
+        // Two authentication methods at once.
+        let both = server.post_form(
             path,
-            None,
+            Some(&client),
             &[
                 ("grant_type", "client_credentials"),
-                ("client_id", &client.id),
+                ("client_secret", &client.secret),
             ],
-        )
-        .assert_error(401, "invalid_client");
+        );
+        assert!(both
+            .assert_error(400, "invalid_request")
+            .contains("use one"));
 
-    // Two authentication methods at once.
-    let both = server.post_form(
-        path,
-        Some(&client),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_secret", &client.secret),
-        ],
-    );
-    assert!(both
-        .assert_error(400, "invalid_request")
-        .contains("use one"));
-
-    // A scheme other than Basic.
-    let bearer = server
-        .http
-        .post(server.url(path))
-        .header("authorization", "Bearer abc")
-        .form(CC)
-        .send()
-        .unwrap();
-    crate::harness::Reply::from(bearer).assert_error(401, "invalid_client");
+        // A scheme other than Basic.
+        let bearer = server
+            .http
+            .post(server.url(path))
+            .header("authorization", "Bearer abc")
+            .form(CC)
+            .send()
+            .unwrap();
+        crate::harness::Reply::from(bearer).assert_error(401, "invalid_client");
+    }
 }
 
 #[test]
 fn grant_and_scope_errors() {
-    let deployment = Deployment::new(Backend::Sqlite);
-    let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
-    let password_only = deployment.add_client("carbon.super", "legacy", "password", "read");
-    let server = deployment.start();
-    let path = "/oauth2/token";
+    for backend in backends() {
+        let deployment = Deployment::new(backend);
+        let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
+        let password_only = deployment.add_client("carbon.super", "legacy", "password", "read");
+        let server = deployment.start();
+        let path = "/oauth2/token";
 
-    let missing = server.token(path, &client, &[("scope", "read")]);
-    assert!(missing
-        .assert_error(400, "invalid_request")
-        .contains("grant_type"));
+        let missing = server.token(path, &client, &[("scope", "read")]);
+        assert!(missing
+            .assert_error(400, "invalid_request")
+            .contains("grant_type"));
 
-    server
-        .token(path, &client, &[("grant_type", "magic")])
-        .assert_error(400, "unsupported_grant_type");
+        server
+            .token(path, &client, &[("grant_type", "magic")])
+            .assert_error(400, "unsupported_grant_type");
 
-    let refused = server.token(path, &password_only, CC);
-    assert!(refused
-        .assert_error(400, "unauthorized_client")
-        .contains("client_credentials"));
+        let refused = server.token(path, &password_only, CC);
+        assert!(refused
+            .assert_error(400, "unauthorized_client")
+            .contains("client_credentials"));
 
-    let scope = server.token(
-        path,
-        &client,
-        &[("grant_type", "client_credentials"), ("scope", "admin")],
-    );
-    assert!(scope.assert_error(400, "invalid_scope").contains("admin"));
-    server
-        .token(
+        let scope = server.token(
             path,
             &client,
-            &[("grant_type", "client_credentials"), ("scope", "read \"x")],
-        )
-        .assert_error(400, "invalid_scope");
-    // Partly allowed: narrowed to what the client may have.
-    let narrowed = server.token(
-        path,
-        &client,
-        &[
-            ("grant_type", "client_credentials"),
-            ("scope", "read admin"),
-        ],
-    );
-    assert_eq!(narrowed.assert_token()["scope"], "read");
+            &[("grant_type", "client_credentials"), ("scope", "admin")],
+        );
+        assert!(scope.assert_error(400, "invalid_scope").contains("admin"));
+        server
+            .token(
+                path,
+                &client,
+                &[("grant_type", "client_credentials"), ("scope", "read \"x")],
+            )
+            .assert_error(400, "invalid_scope");
+        // Partly allowed: narrowed to what the client may have.
+        let narrowed = server.token(
+            path,
+            &client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "read admin"),
+            ],
+        );
+        assert_eq!(narrowed.assert_token()["scope"], "read");
+    }
 }
 
 #[test]
 fn malformed_requests_are_clear_400s() {
-    let deployment = Deployment::new(Backend::Sqlite);
-    let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
-    let server = deployment.start();
-    let url = server.url("/oauth2/token");
-    let send = |request: reqwest::blocking::RequestBuilder| {
-        crate::harness::Reply::from(
-            request
-                .basic_auth(&client.id, Some(&client.secret))
-                .send()
-                .unwrap(),
-        )
-    };
+    for backend in backends() {
+        let deployment = Deployment::new(backend);
+        let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
+        let server = deployment.start();
+        let url = server.url("/oauth2/token");
+        let send = |request: reqwest::blocking::RequestBuilder| {
+            crate::harness::Reply::from(
+                request
+                    .basic_auth(&client.id, Some(&client.secret))
+                    .send()
+                    .unwrap(),
+            )
+        };
 
-    let duplicate = send(
-        server
-            .http
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials&scope=read&scope=read"),
-    );
-    assert!(duplicate
-        .assert_error(400, "invalid_request")
-        .contains("'scope' is repeated"));
+        let duplicate = send(
+            server
+                .http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials&scope=read&scope=read"),
+        );
+        assert!(duplicate
+            .assert_error(400, "invalid_request")
+            .contains("'scope' is repeated"));
 
-    let duplicate_query = send(
-        server
-            .http
-            .post(server.url("/oauth2/token?tenantDomain=a&tenantDomain=b"))
-            .form(CC),
-    );
-    assert!(duplicate_query
-        .assert_error(400, "invalid_request")
-        .contains("tenantDomain"));
+        let duplicate_query = send(
+            server
+                .http
+                .post(server.url("/oauth2/token?tenantDomain=a&tenantDomain=b"))
+                .form(CC),
+        );
+        assert!(duplicate_query
+            .assert_error(400, "invalid_request")
+            .contains("tenantDomain"));
 
-    let json = send(
-        server
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(r#"{"grant_type":"client_credentials"}"#),
-    );
-    assert!(json
-        .assert_error(400, "invalid_request")
-        .contains("Content-Type"));
+        let json = send(
+            server
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(r#"{"grant_type":"client_credentials"}"#),
+        );
+        assert!(json
+            .assert_error(400, "invalid_request")
+            .contains("Content-Type"));
 
-    let no_type = send(server.http.post(&url).body("grant_type=client_credentials"));
-    no_type.assert_error(400, "invalid_request");
+        let no_type = send(server.http.post(&url).body("grant_type=client_credentials"));
+        no_type.assert_error(400, "invalid_request");
 
-    // Oversized with a Content-Length, and oversized streamed (chunked, no length).
-    let big = format!(
-        "grant_type=client_credentials&pad={}",
-        "x".repeat(70 * 1024)
-    );
-    let sized = send(
-        server
-            .http
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(big.clone()),
-    );
-    assert!(sized
-        .assert_error(400, "invalid_request")
-        .contains("exceeds the limit"));
-    let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(big.into_bytes()));
-    let chunked = send(
-        server
-            .http
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(reqwest::blocking::Body::new(reader)),
-    );
-    assert!(chunked
-        .assert_error(400, "invalid_request")
-        .contains("exceeds the limit"));
+        // Oversized with a Content-Length, and oversized streamed (chunked, no length).
+        let big = format!(
+            "grant_type=client_credentials&pad={}",
+            "x".repeat(70 * 1024)
+        );
+        let sized = send(
+            server
+                .http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(big.clone()),
+        );
+        assert!(sized
+            .assert_error(400, "invalid_request")
+            .contains("exceeds the limit"));
+        let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(big.into_bytes()));
+        let chunked = send(
+            server
+                .http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(reqwest::blocking::Body::new(reader)),
+        );
+        assert!(chunked
+            .assert_error(400, "invalid_request")
+            .contains("exceeds the limit"));
 
-    // Wrong method and unknown path answer JSON too.
-    let get = crate::harness::Reply::from(server.http.get(&url).send().unwrap());
-    assert_eq!(get.status, 405);
-    let nothing = crate::harness::Reply::from(server.http.get(server.url("/nope")).send().unwrap());
-    assert_eq!(nothing.status, 404);
+        // Wrong method and unknown path answer JSON too.
+        let get = crate::harness::Reply::from(server.http.get(&url).send().unwrap());
+        assert_eq!(get.status, 405);
+        let nothing =
+            crate::harness::Reply::from(server.http.get(server.url("/nope")).send().unwrap());
+        assert_eq!(nothing.status, 404);
+    }
 }
 
 #[test]

@@ -343,3 +343,23 @@ fn past_max_in_flight_a_request_is_told_to_retry() {
     );
     assert_ne!(reply.status, 503, "{}", reply.json);
 }
+
+#[test]
+fn nodes_starting_at_once_on_a_fresh_postgresql_database_migrate_it_once_and_all_serve() {
+    if !backends().contains(&Backend::Postgres) {
+        eprintln!("skipped: {} is not set", crate::harness::POSTGRES_URL_VAR);
+        return;
+    }
+    for _ in 0..3 {
+        // A fresh database each round: the nodes race for its first migration.
+        let deployment = Deployment::new(Backend::Postgres);
+        let nodes: Vec<Server> = std::thread::scope(|s| {
+            let starting: Vec<_> = (0..3).map(|_| s.spawn(|| deployment.start())).collect();
+            starting.into_iter().map(|n| n.join().unwrap()).collect()
+        });
+        let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
+        for node in &nodes {
+            assert_eq!(client_credentials(node, &client), 200);
+        }
+    }
+}

@@ -56,23 +56,25 @@ fn a_mapping_renames_claims_before_the_grant_reads_them() {
 
 #[test]
 fn validated_claims_cannot_be_mapped() {
-    let setup = JwtSetup::start(crate::harness::Backend::Sqlite);
-    let certificate = setup.idp.certificate_path.to_str().unwrap().to_owned();
-    for mapping in ["aud=x", "groups=aud", "exp=expires", "noequals"] {
-        let out = setup.deployment.cli(&[
-            "idp",
-            "add",
-            "--name",
-            "bad",
-            "--issuer",
-            "https://bad.example",
-            "--certificate",
-            &certificate,
-            "--claim-mapping",
-            mapping,
-        ]);
-        assert!(!out.status.success(), "{mapping} was accepted");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("--claim-mapping"), "{stderr}");
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        let certificate = setup.idp.certificate_path.to_str().unwrap().to_owned();
+        for mapping in ["aud=x", "groups=aud", "exp=expires", "noequals"] {
+            let out = setup.deployment.cli(&[
+                "idp",
+                "add",
+                "--name",
+                "bad",
+                "--issuer",
+                "https://bad.example",
+                "--certificate",
+                &certificate,
+                "--claim-mapping",
+                mapping,
+            ]);
+            assert!(!out.status.success(), "{mapping} was accepted");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("--claim-mapping"), "{stderr}");
+        }
     }
 }

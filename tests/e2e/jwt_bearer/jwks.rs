@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::fixture::{good_claims, with, IdpKey, JwtSetup};
 use super::jwks_server::JwksServer;
-use crate::harness::{backends, Backend};
+use crate::harness::backends;
 
 const ISSUER: &str = "https://jwks-idp.example";
 
@@ -102,94 +102,100 @@ fn a_flood_of_forged_kids_costs_no_fetch_within_the_refresh_interval() {
 
 #[test]
 fn while_the_endpoint_fails_the_last_good_keys_serve_and_the_client_gets_a_short_reason() {
-    let setup = JwtSetup::start_with(Backend::Sqlite, REFETCH_ALWAYS, &[]);
-    let key = IdpKey::rsa(setup.keys_dir.path(), "k");
-    let server = JwksServer::start(&[key.jwk("k1")]);
-    add_jwks_idp(&setup, &server);
-    setup
-        .exchange(&key.assertion_with_kid("k1", &claims()))
-        .assert_token();
-
-    // Down (HTTP 500): refetched on use, failing, and the last good set (within max_stale) serves.
-    server.set(|b| b.status = 500);
-    setup
-        .exchange(&key.assertion_with_kid("k1", &claims()))
-        .assert_token();
-    assert_eq!(server.hits(), 2);
-    let log = setup.server.log_containing("HTTP status 500");
-    assert!(
-        log.contains("HTTP status 500") && log.contains(&server.url),
-        "{log}"
-    );
-
-    // A provider whose endpoint never answered has no keys: a 503 with a short reason; the
-    // endpoint and the cause go to the log only.
-    let down = JwksServer::start(&[]);
-    down.set(|b| b.status = 500);
-    let issuer = "https://down.example";
-    setup.add_idp(&[
-        "--name",
-        "down",
-        "--issuer",
-        issuer,
-        "--jwks-uri",
-        &down.url,
-    ]);
-    let description = setup
-        .exchange(&key.assertion_with_kid("k1", &with(good_claims(), json!({ "iss": issuer }))))
-        .assert_error(503, "temporarily_unavailable");
-    assert!(
-        description.contains("could not be fetched"),
-        "{description}"
-    );
-    assert!(
-        !description.contains("HTTP status 500") && !description.contains(&down.url),
-        "{description}"
-    );
-}
-
-#[test]
-fn slow_oversized_and_malformed_key_sets_are_refused_within_the_timeout() {
-    let setup = JwtSetup::start_with(Backend::Sqlite, REFETCH_ALWAYS, &[]);
-    let key = IdpKey::rsa(setup.keys_dir.path(), "k");
-    type Breakage = Box<dyn Fn(&mut super::jwks_server::Behaviour)>;
-    let cases: [(&str, Breakage); 3] = [
-        ("timed out", Box::new(|b| b.delay = Duration::from_secs(5))),
-        (
-            "larger than 51200 bytes",
-            Box::new(|b| {
-                b.body = json!({ "keys": [], "pad": "x".repeat(60_000) })
-                    .to_string()
-                    .into_bytes()
-            }),
-        ),
-        (
-            "not JSON",
-            Box::new(|b| b.body = b"<html>oops</html>".to_vec()),
-        ),
-    ];
-    for (i, (cause, behaviour)) in cases.into_iter().enumerate() {
+    for backend in backends() {
+        let setup = JwtSetup::start_with(backend, REFETCH_ALWAYS, &[]);
+        let key = IdpKey::rsa(setup.keys_dir.path(), "k");
         let server = JwksServer::start(&[key.jwk("k1")]);
-        server.set(behaviour);
-        let issuer = format!("https://broken-{i}.example");
+        add_jwks_idp(&setup, &server);
+        setup
+            .exchange(&key.assertion_with_kid("k1", &claims()))
+            .assert_token();
+
+        // Down (HTTP 500): refetched on use, failing, and the last good set (within max_stale) serves.
+        server.set(|b| b.status = 500);
+        setup
+            .exchange(&key.assertion_with_kid("k1", &claims()))
+            .assert_token();
+        assert_eq!(server.hits(), 2);
+        let log = setup.server.log_containing("HTTP status 500");
+        assert!(
+            log.contains("HTTP status 500") && log.contains(&server.url),
+            "{log}"
+        );
+
+        // A provider whose endpoint never answered has no keys: a 503 with a short reason; the
+        // endpoint and the cause go to the log only.
+        let down = JwksServer::start(&[]);
+        down.set(|b| b.status = 500);
+        let issuer = "https://down.example";
         setup.add_idp(&[
             "--name",
-            &format!("broken-{i}"),
+            "down",
             "--issuer",
-            &issuer,
+            issuer,
             "--jwks-uri",
-            &server.url,
+            &down.url,
         ]);
-        // A request waits for one fetch at most, and the fetch for its timeouts at most (the
-        // endpoint's 5 s delay is cut at 500 ms): the reply comes, and says so.
         let description = setup
             .exchange(&key.assertion_with_kid("k1", &with(good_claims(), json!({ "iss": issuer }))))
             .assert_error(503, "temporarily_unavailable");
         assert!(
-            !description.contains(cause) && !description.contains(&server.url),
-            "{cause}: {description}"
+            description.contains("could not be fetched"),
+            "{description}"
         );
-        let log = setup.server.log_containing(cause);
-        assert!(log.contains(cause), "{cause}: {log}");
+        assert!(
+            !description.contains("HTTP status 500") && !description.contains(&down.url),
+            "{description}"
+        );
+    }
+}
+
+#[test]
+fn slow_oversized_and_malformed_key_sets_are_refused_within_the_timeout() {
+    for backend in backends() {
+        let setup = JwtSetup::start_with(backend, REFETCH_ALWAYS, &[]);
+        let key = IdpKey::rsa(setup.keys_dir.path(), "k");
+        type Breakage = Box<dyn Fn(&mut super::jwks_server::Behaviour)>;
+        let cases: [(&str, Breakage); 3] = [
+            ("timed out", Box::new(|b| b.delay = Duration::from_secs(5))),
+            (
+                "larger than 51200 bytes",
+                Box::new(|b| {
+                    b.body = json!({ "keys": [], "pad": "x".repeat(60_000) })
+                        .to_string()
+                        .into_bytes()
+                }),
+            ),
+            (
+                "not JSON",
+                Box::new(|b| b.body = b"<html>oops</html>".to_vec()),
+            ),
+        ];
+        for (i, (cause, behaviour)) in cases.into_iter().enumerate() {
+            let server = JwksServer::start(&[key.jwk("k1")]);
+            server.set(behaviour);
+            let issuer = format!("https://broken-{i}.example");
+            setup.add_idp(&[
+                "--name",
+                &format!("broken-{i}"),
+                "--issuer",
+                &issuer,
+                "--jwks-uri",
+                &server.url,
+            ]);
+            // A request waits for one fetch at most, and the fetch for its timeouts at most (the
+            // endpoint's 5 s delay is cut at 500 ms): the reply comes, and says so.
+            let description = setup
+                .exchange(
+                    &key.assertion_with_kid("k1", &with(good_claims(), json!({ "iss": issuer }))),
+                )
+                .assert_error(503, "temporarily_unavailable");
+            assert!(
+                !description.contains(cause) && !description.contains(&server.url),
+                "{cause}: {description}"
+            );
+            let log = setup.server.log_containing(cause);
+            assert!(log.contains(cause), "{cause}: {log}");
+        }
     }
 }

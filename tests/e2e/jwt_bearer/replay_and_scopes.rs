@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::fixture::{good_claims, with, IdpKey, JwtSetup, GRANT};
-use crate::harness::{backends, Backend};
+use crate::harness::backends;
 
 #[test]
 fn an_assertion_with_a_jti_is_accepted_once() {
@@ -103,19 +103,18 @@ fn a_replay_is_refused_by_another_node_sharing_the_database() {
 
 #[test]
 fn require_jti_refuses_assertions_without_one() {
-    let setup = JwtSetup::start_with(
-        Backend::Sqlite,
-        "[oauth.grant_type.jwt]\nrequire_jti = true\n",
-        &[],
-    );
-    let no_jti = setup
-        .idp
-        .assertion(&with(good_claims(), json!({"jti": null})));
-    let description = setup.refused(&no_jti);
-    assert!(description.contains("has no jti claim"), "{description}");
-    setup
-        .exchange(&setup.idp.assertion(&good_claims()))
-        .assert_token();
+    for backend in backends() {
+        let setup =
+            JwtSetup::start_with(backend, "[oauth.grant_type.jwt]\nrequire_jti = true\n", &[]);
+        let no_jti = setup
+            .idp
+            .assertion(&with(good_claims(), json!({"jti": null})));
+        let description = setup.refused(&no_jti);
+        assert!(description.contains("has no jti claim"), "{description}");
+        setup
+            .exchange(&setup.idp.assertion(&good_claims()))
+            .assert_token();
+    }
 }
 
 #[test]

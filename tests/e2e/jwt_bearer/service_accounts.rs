@@ -143,93 +143,95 @@ fn an_assertion_only_request_succeeds_for_a_bound_service_account() {
 
 #[test]
 fn assertion_only_requests_are_refused_where_not_enabled() {
-    let sa = ServiceAccount::start(Backend::Sqlite);
-    let key = &sa.setup.idp;
-    let refused = |reply: Reply| {
-        let description = reply.assert_error(401, "invalid_client");
-        assert_eq!(description, "client authentication is required");
-    };
+    for backend in backends() {
+        let sa = ServiceAccount::start(backend);
+        let key = &sa.setup.idp;
+        let refused = |reply: Reply| {
+            let description = reply.assert_error(401, "invalid_client");
+            assert_eq!(description, "client authentication is required");
+        };
 
-    // An ordinary identity provider's assertion, without client authentication.
-    refused(sa.post(&key.assertion(&good_claims()), &[]));
-    // An unknown issuer, a malformed assertion, none at all.
-    refused(sa.post(
-        &key.assertion(&with(
-            good_claims(),
-            json!({"iss": "https://nobody.example"}),
-        )),
-        &[],
-    ));
-    refused(sa.post("not-a-jwt", &[]));
-    refused(
+        // An ordinary identity provider's assertion, without client authentication.
+        refused(sa.post(&key.assertion(&good_claims()), &[]));
+        // An unknown issuer, a malformed assertion, none at all.
+        refused(sa.post(
+            &key.assertion(&with(
+                good_claims(),
+                json!({"iss": "https://nobody.example"}),
+            )),
+            &[],
+        ));
+        refused(sa.post("not-a-jwt", &[]));
+        refused(
+            sa.setup
+                .server
+                .post_form("/oauth2/token", None, &[("grant_type", GRANT)]),
+        );
+        // Other grant types never take an assertion for client authentication.
+        refused(sa.setup.server.post_form(
+            "/oauth2/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("assertion", &key.assertion(&sa.library_claims("read"))),
+            ],
+        ));
+
+        // A disabled service-account provider.
+        let certificate = key.certificate_path.to_str().unwrap().to_owned();
+        sa.setup.add_idp(&[
+            "--name",
+            "sleeping-sa",
+            "--issuer",
+            "sleeper@project.iam.example",
+            "--certificate",
+            &certificate,
+            "--service-account-client",
+            &sa.client.id,
+            "--disabled",
+        ]);
+        refused(sa.post(
+            &key.assertion(&with(
+                sa.library_claims("read"),
+                json!({"iss": "sleeper@project.iam.example"}),
+            )),
+            &[],
+        ));
+
+        // Another client may not present the service account's assertions.
+        let description = sa
+            .setup
+            .exchange(&key.assertion(&sa.library_claims("read")))
+            .assert_error(400, "invalid_grant");
+        assert!(
+            description.contains("service account of another client"),
+            "{description}"
+        );
+        // And the ordinary provider is unaffected.
         sa.setup
-            .server
-            .post_form("/oauth2/token", None, &[("grant_type", GRANT)]),
-    );
-    // Other grant types never take an assertion for client authentication.
-    refused(sa.setup.server.post_form(
-        "/oauth2/token",
-        None,
-        &[
-            ("grant_type", "client_credentials"),
-            ("assertion", &key.assertion(&sa.library_claims("read"))),
-        ],
-    ));
+            .exchange(&key.assertion(&with(good_claims(), json!({"iss": ISSUER}))))
+            .assert_token();
 
-    // A disabled service-account provider.
-    let certificate = key.certificate_path.to_str().unwrap().to_owned();
-    sa.setup.add_idp(&[
-        "--name",
-        "sleeping-sa",
-        "--issuer",
-        "sleeper@project.iam.example",
-        "--certificate",
-        &certificate,
-        "--service-account-client",
-        &sa.client.id,
-        "--disabled",
-    ]);
-    refused(sa.post(
-        &key.assertion(&with(
-            sa.library_claims("read"),
-            json!({"iss": "sleeper@project.iam.example"}),
-        )),
-        &[],
-    ));
-
-    // Another client may not present the service account's assertions.
-    let description = sa
-        .setup
-        .exchange(&key.assertion(&sa.library_claims("read")))
-        .assert_error(400, "invalid_grant");
-    assert!(
-        description.contains("service account of another client"),
-        "{description}"
-    );
-    // And the ordinary provider is unaffected.
-    sa.setup
-        .exchange(&key.assertion(&with(good_claims(), json!({"iss": ISSUER}))))
-        .assert_token();
-
-    // A binding names an existing client of the tenant.
-    let out = sa.setup.deployment.cli(&[
-        "idp",
-        "add",
-        "--name",
-        "dangling",
-        "--issuer",
-        "dangling@project.iam.example",
-        "--certificate",
-        &certificate,
-        "--service-account-client",
-        "no-such-client",
-    ]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("client 'no-such-client' not found"),
-        "{stderr}"
-    );
+        // A binding names an existing client of the tenant.
+        let out = sa.setup.deployment.cli(&[
+            "idp",
+            "add",
+            "--name",
+            "dangling",
+            "--issuer",
+            "dangling@project.iam.example",
+            "--certificate",
+            &certificate,
+            "--service-account-client",
+            "no-such-client",
+        ]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("client 'no-such-client' not found"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

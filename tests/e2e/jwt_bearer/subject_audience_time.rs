@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::fixture::{good_claims, now, with, IdpKey, JwtSetup};
-use crate::harness::{backends, Backend};
+use crate::harness::backends;
 
 /// The sample request body's assertion from reference 001 (issuer `jwtIDP`, expired in 2016).
 const REFERENCE_001_ASSERTION: &str = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE0NTgxNjY5ODUsInN1YiI6ImFkbWluIiwibmJmIjoxNDU4MTA2OTg1LCJhdWQiOlsiaHR0cHM6XC9cL2xvY2FsaG9zdDo5NDQzXC9vYXV0aDJcL3Rva2VuIiwid3NvMi1JUyJdLCJpc3MiOiJqd3RJRFAiLCJqdGkiOiJUb2tlbjU2NzU2IiwiaWF0IjoxNDU4MTA2OTg1fQ.ZcxdoTVEsWoil80ne42QzmsfelMWyjRZJEjUK1c2vMZJjjtrZnsWExyCA5tN6iXYFAXC_7rkFuuNSgOlBi51MNLPZw3WcgGI52j6apGEW92V2tib9zRRWOeLQLAdo8ae8KzLp7kuKZ2XunfQ2WYU9TvvLDm_vp5ruuYz3ZZrJOc";
@@ -126,23 +126,25 @@ fn the_time_window_is_enforced_with_the_providers_skew() {
 
 #[test]
 fn iat_validation_and_lifetime_follow_the_configuration() {
-    let setup = JwtSetup::start_with(
-        Backend::Sqlite,
-        "[oauth.grant_type.jwt]\nenable_iat_validation = false\nmax_assertion_lifetime = 180\n",
-        &[],
-    );
-    let now = now();
-    // Issued two hours ago: accepted with iat validation off.
-    let old = setup.idp.assertion(&with(
-        good_claims(),
-        json!({"iat": now - 2 * 3600, "exp": now + 60}),
-    ));
-    setup.exchange(&old).assert_token();
-    let long = setup
-        .idp
-        .assertion(&with(good_claims(), json!({"exp": now + 4 * 3600})));
-    let description = setup.refused(&long);
-    assert!(description.contains("at most 180 minutes"), "{description}");
+    for backend in backends() {
+        let setup = JwtSetup::start_with(
+            backend,
+            "[oauth.grant_type.jwt]\nenable_iat_validation = false\nmax_assertion_lifetime = 180\n",
+            &[],
+        );
+        let now = now();
+        // Issued two hours ago: accepted with iat validation off.
+        let old = setup.idp.assertion(&with(
+            good_claims(),
+            json!({"iat": now - 2 * 3600, "exp": now + 60}),
+        ));
+        setup.exchange(&old).assert_token();
+        let long = setup
+            .idp
+            .assertion(&with(good_claims(), json!({"exp": now + 4 * 3600})));
+        let description = setup.refused(&long);
+        assert!(description.contains("at most 180 minutes"), "{description}");
+    }
 }
 
 #[test]
