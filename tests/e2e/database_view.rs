@@ -10,6 +10,8 @@ diesel::table! {
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         family_id -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        claims -> Nullable<Text>,
     }
 }
 
@@ -74,4 +76,22 @@ pub fn family_row(deployment: &crate::harness::Deployment, family_id: &str) -> (
             .find(family_id)
             .select((token_families::expires_at, token_families::revoked_at))
     )
+}
+
+/// What a token was issued for: its subject and the grant's claims (after the identity
+/// provider's mappings and transformer).
+pub fn token_grant(
+    deployment: &crate::harness::Deployment,
+    token: &str,
+) -> (Option<String>, serde_json::Value) {
+    let (subject, claims): (Option<String>, Option<String>) = query_database!(
+        deployment,
+        tokens::table
+            .filter(tokens::token_hash.eq(stored_hash(token)))
+            .select((tokens::subject, tokens::claims))
+    );
+    let claims = claims.map_or(serde_json::Value::Null, |c| {
+        serde_json::from_str(&c).unwrap()
+    });
+    (subject, claims)
 }

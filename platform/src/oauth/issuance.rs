@@ -20,6 +20,8 @@ pub struct AuthorizedGrant {
     pub consumes_refresh_token: Option<Rotation>,
     /// Where the original grant came from, recorded with a new refresh token family.
     pub origin: FamilyOrigin,
+    /// The grant's claims (a JSON object), stored with its tokens; a refresh passes them on.
+    pub claims: Option<String>,
 }
 
 /// A refresh token being rotated, and the family its successor continues.
@@ -171,6 +173,7 @@ fn new_token(
         issued_at: stored.issued_at,
         expires_at: stored.expires_at,
         family_id: stored.family_id,
+        claims: grant.claims.clone(),
     }));
     Ok(token)
 }
@@ -211,6 +214,7 @@ mod tests {
                 issue_refresh_token: true,
                 consumes_refresh_token: None,
                 origin: FamilyOrigin::default(),
+                claims: None,
             };
             let issued = issue_tokens(&TokenConfig::default(), &client, &grant, 1000).unwrap();
             // Nothing is stored until the writes commit.

@@ -270,8 +270,29 @@ fn finish_plugin_grant(
             && client.allows_grant_type(super::grants::REFRESH_TOKEN),
         consumes_refresh_token: None,
         origin,
+        claims: stored_claims(&granted.claims),
     };
     issue_tokens(&app.config.oauth.token, client, &grant, now)
+}
+
+/// Largest claims object kept with a token, as JSON.
+const MAX_STORED_CLAIMS_BYTES: usize = 64 * 1024;
+
+/// A plugin's claims as stored with its tokens; none when there are none, or too many to keep
+/// (said in the log: the tokens are issued without them).
+fn stored_claims(claims: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    if claims.is_empty() {
+        return None;
+    }
+    let json = serde_json::to_string(claims).ok()?;
+    if json.len() > MAX_STORED_CLAIMS_BYTES {
+        tracing::warn!(
+            bytes = json.len(),
+            "a grant's claims exceed {MAX_STORED_CLAIMS_BYTES} bytes; tokens are issued without them"
+        );
+        return None;
+    }
+    Some(json)
 }
 
 /// The identity provider a plugin grant relied on: the issuer whose assertion it recorded as

@@ -414,6 +414,7 @@ mod tests {
             issued_at: 100,
             expires_at,
             family_id: None,
+            claims: None,
         })
     }
 

@@ -37,6 +37,7 @@ diesel::table! {
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         family_id -> Nullable<Text>,
+        claims -> Nullable<Text>,
     }
 }
 

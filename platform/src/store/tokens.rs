@@ -21,6 +21,8 @@ pub struct NewToken {
     /// The refresh token family the token belongs to (`None` for tokens issued without a
     /// refresh token).
     pub family_id: Option<String>,
+    /// The grant's claims as a JSON object, when it produced any.
+    pub claims: Option<String>,
 }
 
 /// A stored token as lookups see it.
@@ -37,6 +39,7 @@ pub struct StoredToken {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub family_id: Option<String>,
+    pub claims: Option<String>,
 }
 
 impl Store {
@@ -121,6 +124,7 @@ mod tests {
                 issued_at: 100,
                 expires_at: 200,
                 family_id: None,
+                claims: None,
             };
             let writer = crate::store::GroupCommitter::start(store, 2).unwrap();
             let insert = |token: &NewToken| {

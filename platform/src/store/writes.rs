@@ -189,7 +189,7 @@ pub fn apply_writes_together<'a>(
     Ok(())
 }
 
-/// Rows per multi-row insert (9 columns at most: well under every backend's bind limit).
+/// Rows per multi-row insert (10 columns at most: well under every backend's bind limit).
 const ROWS_PER_STATEMENT: usize = 512;
 
 /// The family and its tokens, access tokens included, are revoked (idempotent).
@@ -287,6 +287,7 @@ fn token_row(
     diesel::dsl::Eq<tokens::issued_at, i64>,
     diesel::dsl::Eq<tokens::expires_at, i64>,
     diesel::dsl::Eq<tokens::family_id, &Option<String>>,
+    diesel::dsl::Eq<tokens::claims, &Option<String>>,
 ) {
     (
         tokens::token_hash.eq(&token.token_hash),
@@ -298,6 +299,7 @@ fn token_row(
         tokens::issued_at.eq(token.issued_at),
         tokens::expires_at.eq(token.expires_at),
         tokens::family_id.eq(&token.family_id),
+        tokens::claims.eq(&token.claims),
     )
 }
 

@@ -1,7 +1,7 @@
 //! Rule 9 and the walk-through: an assertion minted with `grantor assertion mint` is exchanged
 //! for an access token (and a refresh token when the client may have one).
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::fixture::{good_claims, JwtSetup, GRANT, ISSUER, TOKEN_ENDPOINT};
 use crate::harness::backends;
@@ -91,31 +91,34 @@ fn refresh_tokens_only_for_clients_allowed_them() {
 
 #[test]
 fn client_authentication_comes_first() {
-    let setup = JwtSetup::start(crate::harness::Backend::Sqlite);
-    let assertion = setup.idp.assertion(&good_claims());
-    let mut wrong = setup.client.clone();
-    wrong.secret.push('x');
-    setup
-        .server
-        .token(
-            "/oauth2/token",
-            &wrong,
-            &[("grant_type", GRANT), ("assertion", &assertion)],
-        )
-        .assert_error(401, "invalid_client");
-    let other = setup
-        .deployment
-        .add_client("carbon.super", "cc-only", "client_credentials", "");
-    setup
-        .server
-        .token(
-            "/oauth2/token",
-            &other,
-            &[("grant_type", GRANT), ("assertion", &assertion)],
-        )
-        .assert_error(400, "unauthorized_client");
-    // Neither refusal used up the assertion.
-    setup.exchange(&assertion).assert_token();
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        let assertion = setup.idp.assertion(&good_claims());
+        let mut wrong = setup.client.clone();
+        wrong.secret.push('x');
+        setup
+            .server
+            .token(
+                "/oauth2/token",
+                &wrong,
+                &[("grant_type", GRANT), ("assertion", &assertion)],
+            )
+            .assert_error(401, "invalid_client");
+        let other =
+            setup
+                .deployment
+                .add_client("carbon.super", "cc-only", "client_credentials", "");
+        setup
+            .server
+            .token(
+                "/oauth2/token",
+                &other,
+                &[("grant_type", GRANT), ("assertion", &assertion)],
+            )
+            .assert_error(400, "unauthorized_client");
+        // Neither refusal used up the assertion.
+        setup.exchange(&assertion).assert_token();
+    }
 }
 
 #[test]
@@ -146,6 +149,16 @@ fn the_refresh_token_is_used_once_for_the_same_subject_and_scopes() {
         // Rotated: the new one works.
         let third = use_it(second["refresh_token"].as_str().unwrap(), None);
         assert_eq!(third.assert_token()["scope"], "read");
+        // For the same subject, with the original grant's claims.
+        let view = |reply: &Value| {
+            let token = reply["access_token"].as_str().unwrap();
+            crate::database_view::token_grant(&setup.deployment, token)
+        };
+        let (subject, claims) = view(&first);
+        assert_eq!(subject.as_deref(), Some("alice"));
+        assert_eq!(claims["sub"], "alice", "{claims}");
+        assert_eq!(view(&second), (subject.clone(), claims.clone()));
+        assert_eq!(view(&third.json), (subject, claims));
         // Another client cannot use it.
         let other = setup
             .deployment

@@ -137,10 +137,31 @@ fn the_example_scripts_shape_real_grants() {
             "none of the user's groups grants the requested scopes"
         );
 
-        // Mappings run first, then the script; the grant goes through.
-        setup
-            .exchange(&setup.assertion_from("renamed", json!({"upn": "ann@corp", "nonce": "n"})))
-            .assert_token();
+        // Mappings run first, then the script: upn -> preferred_username -> username, and the
+        // issuer-internal nonce is gone from what the tokens were issued for.
+        let reply = setup
+            .exchange(&setup.assertion_from("renamed", json!({"upn": "ann@corp", "nonce": "n"})));
+        let token = reply.assert_token()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (subject, claims) = crate::database_view::token_grant(&setup.deployment, &token);
+        assert_eq!(subject.as_deref(), Some("alice"));
+        assert_eq!(claims["username"], "ann@corp", "{claims}");
+        for gone in ["upn", "preferred_username", "nonce"] {
+            assert!(claims.get(gone).is_none(), "{gone} in {claims}");
+        }
+        // By email: the verified email became the subject.
+        let reply = setup.exchange(&setup.assertion_from(
+            "by-email",
+            json!({"sub": "00u1", "email": "Ann@Example.com", "email_verified": true}),
+        ));
+        let token = reply.assert_token()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (subject, _) = crate::database_view::token_grant(&setup.deployment, &token);
+        assert_eq!(subject.as_deref(), Some("ann@example.com"));
 
         let show = setup
             .deployment
@@ -159,127 +180,134 @@ fn scripted(setup: &JwtSetup, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn hostile_scripts_fail_their_request_within_the_limits() {
-    // Tight limits so that even a debug build reaches them quickly.
-    let setup = JwtSetup::start_with(
-        Backend::Sqlite,
-        "[claim_transformer]\nmax_operations = 20000\ntimeout_ms = 200\n",
-        &[],
-    );
-    let cases = [
-        (
-            "forever",
-            "fn transform(claims, context) { loop { } }",
-            "it exceeded its operation limit",
-        ),
-        (
-            "recursive",
-            "fn deeper(n) { deeper(n + 1) } fn transform(claims, context) { deeper(0) }",
-            "it exceeded its call depth limit",
-        ),
-        (
-            "huge",
-            r#"fn transform(claims, context) { let s = "x"; loop { s += s; } }"#,
-            "it exceeded its string size limit",
-        ),
-        (
-            "crashing",
-            "fn transform(claims, context) { claims.sub.no_such_method() }",
-            "it stopped with an error",
-        ),
-        (
-            "careless",
-            "fn transform(claims, context) { claims }",
-            "it returned an unusable result",
-        ),
-        (
-            "tampering",
-            r#"fn transform(claims, context) { claims.aud = "elsewhere"; #{ claims: claims } }"#,
-            "it returned an unusable result",
-        ),
-        (
-            "nested",
-            "fn transform(claims, context) { let v = 1; for i in 0..100 { v = [v]; } \
-             claims.deep = v; #{ claims: claims } }",
-            "it exceeded its result nesting depth limit",
-        ),
-    ];
-    for (name, script, _) in &cases {
-        scripted(&setup, name, script);
-    }
-    for (name, _, why) in &cases {
-        let reply = setup.exchange(&setup.assertion_from(name, json!({})));
-        reply.assert_error(500, "server_error");
-        let expected = format!("the claim transformer of identity provider '{name}' failed: {why}");
-        let log = setup.server.log_containing(&expected);
-        assert!(
-            log.contains(&expected),
-            "{name}: no '{expected}' in the log:\n{log}"
+    for backend in backends() {
+        // Tight limits so that even a debug build reaches them quickly.
+        let setup = JwtSetup::start_with(
+            backend,
+            "[claim_transformer]\nmax_operations = 20000\ntimeout_ms = 200\n",
+            &[],
         );
-        // The server keeps serving.
-        setup
-            .exchange(&setup.idp.assertion(&good_claims()))
-            .assert_token();
-    }
+        let cases = [
+            (
+                "forever",
+                "fn transform(claims, context) { loop { } }",
+                "it exceeded its operation limit",
+            ),
+            (
+                "recursive",
+                "fn deeper(n) { deeper(n + 1) } fn transform(claims, context) { deeper(0) }",
+                "it exceeded its call depth limit",
+            ),
+            (
+                "huge",
+                r#"fn transform(claims, context) { let s = "x"; loop { s += s; } }"#,
+                "it exceeded its string size limit",
+            ),
+            (
+                "crashing",
+                "fn transform(claims, context) { claims.sub.no_such_method() }",
+                "it stopped with an error",
+            ),
+            (
+                "careless",
+                "fn transform(claims, context) { claims }",
+                "it returned an unusable result",
+            ),
+            (
+                "tampering",
+                r#"fn transform(claims, context) { claims.aud = "elsewhere"; #{ claims: claims } }"#,
+                "it returned an unusable result",
+            ),
+            (
+                "nested",
+                "fn transform(claims, context) { let v = 1; for i in 0..100 { v = [v]; } \
+             claims.deep = v; #{ claims: claims } }",
+                "it exceeded its result nesting depth limit",
+            ),
+        ];
+        for (name, script, _) in &cases {
+            scripted(&setup, name, script);
+        }
+        for (name, _, why) in &cases {
+            let reply = setup.exchange(&setup.assertion_from(name, json!({})));
+            reply.assert_error(500, "server_error");
+            let expected =
+                format!("the claim transformer of identity provider '{name}' failed: {why}");
+            let log = setup.server.log_containing(&expected);
+            assert!(
+                log.contains(&expected),
+                "{name}: no '{expected}' in the log:\n{log}"
+            );
+            // The server keeps serving.
+            setup
+                .exchange(&setup.idp.assertion(&good_claims()))
+                .assert_token();
+        }
 
-    // A script that throws refuses, with its message; its jti stays unused.
-    scripted(
-        &setup,
-        "thrower",
-        r#"fn transform(claims, context) { throw `no access for ${claims.sub}` }"#,
-    );
-    let description = setup.refused(&setup.assertion_from("thrower", json!({})));
-    assert_eq!(description, "no access for alice");
+        // A script that throws refuses, with its message; its jti stays unused.
+        scripted(
+            &setup,
+            "thrower",
+            r#"fn transform(claims, context) { throw `no access for ${claims.sub}` }"#,
+        );
+        let description = setup.refused(&setup.assertion_from("thrower", json!({})));
+        assert_eq!(description, "no access for alice");
+    }
 }
 
 #[test]
 fn a_slow_script_stops_at_its_deadline() {
-    // Operations unbounded in practice: only the wall clock stops this one.
-    let setup = JwtSetup::start_with(
-        Backend::Sqlite,
-        "[claim_transformer]\nmax_operations = 1000000000000\ntimeout_ms = 100\n",
-        &[],
-    );
-    scripted(&setup, "slow", "fn transform(claims, context) { loop { } }");
-    setup
-        .exchange(&setup.assertion_from("slow", json!({})))
-        .assert_error(500, "server_error");
-    // The time limit, not the operation limit, stopped it (the log says which).
-    let log = setup.server.log_containing("it exceeded its time limit");
-    assert!(log.contains("it exceeded its time limit"), "{log}");
-    setup
-        .exchange(&setup.idp.assertion(&good_claims()))
-        .assert_token();
+    for backend in backends() {
+        // Operations unbounded in practice: only the wall clock stops this one.
+        let setup = JwtSetup::start_with(
+            backend,
+            "[claim_transformer]\nmax_operations = 1000000000000\ntimeout_ms = 100\n",
+            &[],
+        );
+        scripted(&setup, "slow", "fn transform(claims, context) { loop { } }");
+        setup
+            .exchange(&setup.assertion_from("slow", json!({})))
+            .assert_error(500, "server_error");
+        // The time limit, not the operation limit, stopped it (the log says which).
+        let log = setup.server.log_containing("it exceeded its time limit");
+        assert!(log.contains("it exceeded its time limit"), "{log}");
+        setup
+            .exchange(&setup.idp.assertion(&good_claims()))
+            .assert_token();
+    }
 }
 
 #[test]
 fn an_edited_script_takes_effect_without_a_restart() {
-    let setup = JwtSetup::start(Backend::Sqlite);
-    let script = scripted(
-        &setup,
-        "editable",
-        r#"fn transform(claims, context) { #{ claims: claims, scopes: ["read"] } }"#,
-    );
-    let exchange = || setup.exchange(&setup.assertion_from("editable", json!({})));
-    assert_eq!(exchange().assert_token()["scope"], "read");
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        let script = scripted(
+            &setup,
+            "editable",
+            r#"fn transform(claims, context) { #{ claims: claims, scopes: ["read"] } }"#,
+        );
+        let exchange = || setup.exchange(&setup.assertion_from("editable", json!({})));
+        assert_eq!(exchange().assert_token()["scope"], "read");
 
-    std::fs::write(
-        &script,
-        r#"fn transform(claims, context) { #{ claims: claims, scopes: "read write" } }"#,
-    )
-    .unwrap();
-    assert_eq!(exchange().assert_token()["scope"], "read write");
+        std::fs::write(
+            &script,
+            r#"fn transform(claims, context) { #{ claims: claims, scopes: "read write" } }"#,
+        )
+        .unwrap();
+        assert_eq!(exchange().assert_token()["scope"], "read write");
 
-    // A broken edit fails the requests (the old version does not run on) until it is fixed.
-    std::fs::write(&script, "fn transform(claims, context) { ").unwrap();
-    exchange().assert_error(500, "server_error");
-    let log = setup.server.log_containing("does not compile");
-    assert!(log.contains("does not compile"), "{log}");
-    std::fs::write(
-        &script,
-        r#"fn transform(claims, context) { throw "closed" }"#,
-    )
-    .unwrap();
-    assert_eq!(exchange().assert_error(400, "invalid_grant"), "closed");
+        // A broken edit fails the requests (the old version does not run on) until it is fixed.
+        std::fs::write(&script, "fn transform(claims, context) { ").unwrap();
+        exchange().assert_error(500, "server_error");
+        let log = setup.server.log_containing("does not compile");
+        assert!(log.contains("does not compile"), "{log}");
+        std::fs::write(
+            &script,
+            r#"fn transform(claims, context) { throw "closed" }"#,
+        )
+        .unwrap();
+        assert_eq!(exchange().assert_error(400, "invalid_grant"), "closed");
+    }
 }
 
 #[test]

@@ -19,5 +19,6 @@ pub fn authorize(
         issue_refresh_token: false,
         consumes_refresh_token: None,
         origin: crate::store::FamilyOrigin::default(),
+        claims: None,
     })
 }

@@ -86,6 +86,8 @@ pub fn authorize(
             }),
         }),
         origin: FamilyOrigin::default(),
+        // The original grant's claims go on with the family.
+        claims: previous.claims,
     })
 }
 
