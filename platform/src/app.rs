@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::claims::ClaimTransformers;
 use crate::config::Config;
+use crate::host_services::StoreServices;
 use crate::keys::jwks::JwksCache;
-use crate::oauth::trusted_issuers::StoreServices;
 use crate::plugin_host::{HostServices, PluginHost};
 use crate::store::{GroupCommitter, Store, StoreOptions};
 

@@ -157,7 +157,7 @@ pub struct DatabaseConfig {
     pub busy_timeout_ms: u64,
     /// SQLite: `full` (a returned token survives a power loss) or `normal` (it survives a crash
     /// of the process; the last commits may be lost on power loss).
-    pub synchronous: crate::store::SqliteSynchronous,
+    pub synchronous: SqliteSynchronous,
     /// SQLite page cache per connection, in MiB (measured best at 8 on the benchmark machine:
     /// smaller re-reads index pages, larger costs time at every commit).
     pub sqlite_cache_mib: u32,
@@ -217,7 +217,7 @@ impl Default for JwksEndpointConfig {
 }
 
 /// The RFC 7523 JWT bearer grant type.
-pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub const JWT_BEARER_GRANT_TYPE: &str = grantor_sdk::jwt_bearer::GRANT_TYPE;
 
 /// Settings of standard grant types, whichever plugin handles them (`[oauth.grant_type.*]`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -243,34 +243,18 @@ impl GrantTypeSettings {
     }
 }
 
-/// `[oauth.grant_type.jwt]`: how JWT bearer assertions (RFC 7523) are validated.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct JwtGrantSettings {
-    /// Refuse assertions issued (`iat`) longer ago than `iat_validity_period`.
-    pub enable_iat_validation: bool,
-    /// Minutes.
-    pub iat_validity_period: u64,
-    /// Longest lifetime an assertion may claim (`exp - iat`, or `exp - now` without `iat`), in
-    /// minutes.
-    pub max_assertion_lifetime: u64,
-    /// Refuse assertions without a `jti` (replay protection then covers every assertion).
-    pub require_jti: bool,
-    /// Largest `assertion` accepted, in bytes.
-    pub max_assertion_bytes: usize,
+/// SQLite's `synchronous` setting in WAL mode. `full` syncs the log at every commit, so a committed
+/// token survives a power loss; `normal` survives a crash of the process (SIGKILL) but may lose the
+/// last commits on power loss. Group commit makes one sync serve a whole batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
 }
 
-impl Default for JwtGrantSettings {
-    fn default() -> Self {
-        JwtGrantSettings {
-            enable_iat_validation: true,
-            iat_validity_period: 30,
-            max_assertion_lifetime: 60,
-            require_jti: false,
-            max_assertion_bytes: 16 * 1024,
-        }
-    }
-}
+/// `[oauth.grant_type.jwt]`: defined with the plugin's side in the SDK.
+pub use grantor_sdk::jwt_bearer::JwtBearerSettings as JwtGrantSettings;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -305,7 +289,7 @@ impl Default for DatabaseConfig {
             data_dir: PathBuf::from("data"),
             pool_size: 16,
             busy_timeout_ms: 5000,
-            synchronous: crate::store::SqliteSynchronous::Full,
+            synchronous: SqliteSynchronous::Full,
             sqlite_cache_mib: 8,
             postgres_writers: 4,
             cache_refresh_interval_ms: 1000,
@@ -465,22 +449,19 @@ impl Config {
             );
         }
         let jwt = &self.oauth.grant_type.jwt;
-        if jwt.iat_validity_period == 0 {
-            return invalid(
-                "oauth.grant_type.jwt.iat_validity_period",
-                "must be positive",
-            );
+        if let Err((name, rule)) = jwt.check() {
+            let key = match name {
+                "iat_validity_period" => "oauth.grant_type.jwt.iat_validity_period",
+                "max_assertion_lifetime" => "oauth.grant_type.jwt.max_assertion_lifetime",
+                "max_assertion_bytes" => "oauth.grant_type.jwt.max_assertion_bytes",
+                _ => "oauth.grant_type.jwt",
+            };
+            return invalid(key, rule);
         }
-        if jwt.max_assertion_lifetime == 0 {
-            return invalid(
-                "oauth.grant_type.jwt.max_assertion_lifetime",
-                "must be positive",
-            );
-        }
-        if jwt.max_assertion_bytes < 512 || jwt.max_assertion_bytes > self.server.max_body_bytes {
+        if jwt.max_assertion_bytes > self.server.max_body_bytes {
             return invalid(
                 "oauth.grant_type.jwt.max_assertion_bytes",
-                "must be between 512 and server.max_body_bytes",
+                "must be at most server.max_body_bytes",
             );
         }
         Ok(())

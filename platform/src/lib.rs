@@ -1,6 +1,16 @@
 //! Grantor: an OAuth 2.0 authorization server whose grant handlers are plugins.
 //!
 //! The binary (`main.rs`) is thin; everything lives here so tests can reach it.
+//!
+//! Dependencies point down, and nothing below imports from above:
+//!
+//! ```text
+//! cli, server -> http -> oauth -> app -> host_services -> plugin_host, claims, keys, store
+//!                                                          -> config, tenancy, clock, secrets
+//! ```
+//!
+//! `app` is the composition of the services a request uses; `host_services` answers the plugin
+//! callbacks from the store, the JWKS cache and the claim transformers.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
@@ -11,6 +21,7 @@ pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod host_services;
 pub mod http;
 pub mod keys;
 pub mod oauth;

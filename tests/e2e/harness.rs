@@ -8,11 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use serde_json::Value;
 
-pub const POSTGRES_URL_VAR: &str = "TEST_POSTGRES_URL";
+use grantor_scratch_postgres::ScratchPostgres;
+pub use grantor_scratch_postgres::POSTGRES_URL_VAR;
 
 /// How often test servers poll for configuration changes (`database.cache_refresh_interval_ms`):
 /// shorter than the default, so waiting for a CLI change to take effect costs little.
@@ -99,7 +98,7 @@ impl Deployment {
                 None,
             ),
             Backend::Postgres => {
-                let db = ScratchPostgres::create();
+                let db = ScratchPostgres::create("grantor_e2e");
                 (db.url.clone(), Some(db))
             }
         };
@@ -419,49 +418,5 @@ impl Reply {
         assert_eq!(self.json["token_type"], "Bearer");
         assert!(self.json["access_token"].as_str().unwrap().len() >= 32);
         &self.json
-    }
-}
-
-/// A fresh PostgreSQL database per test, dropped afterwards.
-struct ScratchPostgres {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchPostgres {
-    fn create() -> ScratchPostgres {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let admin_url = std::env::var(POSTGRES_URL_VAR).unwrap();
-        let name = format!(
-            "grantor_e2e_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let mut admin = PgConnection::establish(&admin_url)
-            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unreachable: {e}"));
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-            .unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let (base, _) = admin_url.rsplit_once('/').unwrap();
-        ScratchPostgres {
-            url: format!("{base}/{name}"),
-            admin_url,
-            name,
-        }
-    }
-}
-
-impl Drop for ScratchPostgres {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
     }
 }

@@ -30,7 +30,7 @@ use validity::TimeClaims;
 const MAX_JTI_LEN: usize = 256;
 
 /// Longest clock skew honoured, whatever an identity provider is configured with.
-const MAX_CLOCK_SKEW_SECONDS: i64 = 3600;
+use grantor_sdk::jwt_bearer::MAX_CLOCK_SKEW_SECONDS;
 
 pub struct JwtBearerGrant {
     settings: Settings,

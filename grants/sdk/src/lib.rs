@@ -5,12 +5,15 @@
 //! - [`wire`]: the JSON documents that cross the boundary (request, result).
 //! - [`plugin`] and [`export_grant_plugin!`]: the safe Rust side for plugin authors.
 //! - [`host`]: the plugin's view of the host callbacks.
+//! - [`jwt_bearer`]: the JWT bearer grant type's settings, shared by the host and the plugin.
+//! - [`scope`]: OAuth scope syntax and rules, shared by the host and plugins.
 //!
 //! Plugins are trusted in-process code: the ABI guards against mistakes (version mismatch, panics,
 //! buffer ownership), not against malice.
 
 pub mod abi;
 pub mod host;
+pub mod jwt_bearer;
 pub mod plugin;
 pub mod scope;
 pub mod wire;

@@ -28,6 +28,7 @@ pub fn load_release_plugin(
             }],
             ..OAuthConfig::default()
         },
+        &[],
     )
     .expect("load the plugin");
     (plugins, host)

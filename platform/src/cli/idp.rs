@@ -13,7 +13,7 @@ use crate::store::IdentityProvider;
 /// Default allowed clock skew for a new provider, in seconds.
 const DEFAULT_CLOCK_SKEW_SECONDS: u32 = 60;
 /// Largest clock skew accepted: more would make `exp` meaningless.
-const MAX_CLOCK_SKEW_SECONDS: u32 = 600;
+use grantor_sdk::jwt_bearer::MAX_CLOCK_SKEW_SECONDS;
 
 /// `grantor idp add`.
 #[derive(Debug, Args)]
@@ -161,7 +161,7 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
             if name.trim().is_empty() || issuer.trim().is_empty() {
                 bail!("--name and --issuer must not be empty");
             }
-            if clock_skew > MAX_CLOCK_SKEW_SECONDS {
+            if i64::from(clock_skew) > MAX_CLOCK_SKEW_SECONDS {
                 bail!("--clock-skew {clock_skew}: at most {MAX_CLOCK_SKEW_SECONDS} seconds");
             }
             if let Some(uri) = &jwks_uri {

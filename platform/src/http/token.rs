@@ -119,7 +119,8 @@ where
         path_tenant.as_deref(),
         query.get("tenantDomain").map(String::as_str),
         &app.config.server.default_tenant,
-    )?;
+    )
+    .map_err(OAuthError::invalid_request)?;
     let declared_length =
         header_text(warp::http::header::CONTENT_LENGTH)?.and_then(|v| v.trim().parse::<u64>().ok());
     let body = read_bounded_body(declared_length, body, app.config.server.max_body_bytes).await?;

@@ -8,5 +8,4 @@ pub mod issuance;
 pub mod request_services;
 pub mod scopes;
 pub mod token_endpoint;
-pub mod trusted_issuers;
 pub mod wire;

@@ -100,11 +100,13 @@ pub struct PluginHost {
 impl PluginHost {
     /// Loads every registration, or fails naming every broken one: the server must not start
     /// with a registration it cannot honour.
+    /// `built_in` names the grant types the host implements itself, which no plugin may take.
     pub fn load(
         config: &PluginsConfig,
         oauth: &OAuthConfig,
+        built_in: &[&str],
     ) -> Result<PluginHost, PluginLoadError> {
-        let outcomes = load_each(config, oauth);
+        let outcomes = load_each(config, oauth, built_in);
         let total = outcomes.len();
         let mut grants = HashMap::new();
         let mut failures = Vec::new();
@@ -125,11 +127,15 @@ impl PluginHost {
 
     /// Each registration's own status and reason (for `grantor plugins list`). The instances
     /// made to check them are destroyed before this returns.
-    pub fn inspect(config: &PluginsConfig, oauth: &OAuthConfig) -> Vec<RegistrationStatus> {
+    pub fn inspect(
+        config: &PluginsConfig,
+        oauth: &OAuthConfig,
+        built_in: &[&str],
+    ) -> Vec<RegistrationStatus> {
         oauth
             .custom_grant_type
             .iter()
-            .zip(load_each(config, oauth))
+            .zip(load_each(config, oauth, built_in))
             .map(|(registration, outcome)| {
                 let (loaded, plugin, detail) = match outcome {
                     Ok(p) => (
@@ -170,6 +176,7 @@ impl PluginHost {
 fn load_each(
     config: &PluginsConfig,
     oauth: &OAuthConfig,
+    built_in: &[&str],
 ) -> Vec<Result<Arc<GrantPlugin>, PluginLoadError>> {
     let mut libraries: HashMap<PathBuf, Result<Arc<LoadedLibrary>, PluginLoadError>> =
         HashMap::new();
@@ -186,7 +193,7 @@ fn load_each(
         };
         let twice = seen.contains(&registration.name.as_str());
         seen.push(&registration.name);
-        let outcome = if crate::oauth::grants::is_built_in_grant_type(&registration.name) {
+        let outcome = if built_in.contains(&registration.name.as_str()) {
             Err(refuse(
                 "a built-in grant type cannot be taken by a plugin".into(),
             ))

@@ -11,6 +11,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::StoreError;
+use crate::config::SqliteSynchronous;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -93,22 +94,11 @@ pub struct DbConnectionManager {
     cache_mib: u32,
 }
 
-/// SQLite's `synchronous` setting in WAL mode. `full` syncs the log at every commit, so a committed
-/// token survives a power loss; `normal` survives a crash of the process (SIGKILL) but may lose the
-/// last commits on power loss. Group commit makes one sync serve a whole batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SqliteSynchronous {
-    Full,
-    Normal,
-}
-
-impl SqliteSynchronous {
-    fn pragma(self) -> &'static str {
-        match self {
-            SqliteSynchronous::Full => "FULL",
-            SqliteSynchronous::Normal => "NORMAL",
-        }
+/// The pragma value of the setting.
+fn synchronous_pragma(setting: SqliteSynchronous) -> &'static str {
+    match setting {
+        SqliteSynchronous::Full => "FULL",
+        SqliteSynchronous::Normal => "NORMAL",
     }
 }
 
@@ -136,7 +126,7 @@ impl ManageConnection for DbConnectionManager {
                      PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; \
                      PRAGMA cache_size = -{}; PRAGMA wal_autocheckpoint = 0;",
                     self.busy_timeout_ms,
-                    self.synchronous.pragma(),
+                    synchronous_pragma(self.synchronous),
                     u64::from(self.cache_mib) * 1024
                 ))?;
                 Ok(DbConnection::Sqlite(conn))

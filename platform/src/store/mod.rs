@@ -18,8 +18,9 @@ mod token_families;
 mod tokens;
 mod writes;
 
+pub use crate::config::SqliteSynchronous;
 pub use clients::{NewServiceProvider, ServiceProvider};
-pub use connection::{Backend, DatabaseTarget, DbConnection, SqliteSynchronous};
+pub use connection::{Backend, DatabaseTarget, DbConnection};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;
 pub use tenants::Tenant;
