@@ -30,7 +30,9 @@ use validity::TimeClaims;
 const MAX_JTI_LEN: usize = 256;
 
 /// Longest clock skew honoured, whatever an identity provider is configured with.
-use grantor_sdk::jwt_bearer::MAX_CLOCK_SKEW_SECONDS;
+use grantor_sdk::jwt_bearer::{
+    replayed_assertion, DIGEST_REPLAY_KEY_PREFIX, MAX_CLOCK_SKEW_SECONDS,
+};
 
 pub struct JwtBearerGrant {
     settings: Settings,
@@ -214,9 +216,7 @@ impl JwtBearerGrant {
         }
         match host.record_jti(issuer, jti, keep_until) {
             HostReply::Ok(()) => Ok(()),
-            HostReply::Conflict => Err(invalid_grant(
-                "the assertion has already been used (its jti was seen before)",
-            )),
+            HostReply::Conflict => Err(invalid_grant(replayed_assertion(jti))),
             HostReply::NotConfigured => Err(server_error(
                 "the host offers no replay cache; an assertion with a jti cannot be accepted safely",
             )),
@@ -232,7 +232,7 @@ impl JwtBearerGrant {
 fn replay_key_of(assertion: &str) -> String {
     use std::fmt::Write;
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, assertion.as_bytes());
-    let mut key = String::from("assertion-sha256:");
+    let mut key = String::from(DIGEST_REPLAY_KEY_PREFIX);
     for byte in digest.as_ref() {
         let _ = write!(key, "{byte:02x}");
     }

@@ -12,6 +12,19 @@ pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// registration, and the grant clamps a stored value to it.
 pub const MAX_CLOCK_SKEW_SECONDS: i64 = 600;
 
+/// The replay key of an assertion without `jti` starts with this, followed by the hex SHA-256 of
+/// the signed assertion: a name space no `jti` shares in practice.
+pub const DIGEST_REPLAY_KEY_PREFIX: &str = "assertion-sha256:";
+
+/// What a client is told when an assertion is presented again, by the plugin or at commit.
+pub fn replayed_assertion(replay_key: &str) -> &'static str {
+    if replay_key.starts_with(DIGEST_REPLAY_KEY_PREFIX) {
+        "the assertion has already been used (one without jti is accepted once)"
+    } else {
+        "the assertion has already been used (its jti was seen before)"
+    }
+}
+
 /// `[oauth.grant_type.jwt]`: how JWT bearer assertions are validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -39,6 +39,10 @@ struct Compiled {
     ast: Arc<AST>,
 }
 
+/// Scripts kept compiled at once. Each identity provider names one, so this is far more than a
+/// deployment uses; scripts of removed providers are dropped when it is reached.
+const MAX_CACHED_SCRIPTS: usize = 1024;
+
 pub struct ScriptCache {
     max_script_bytes: u64,
     compiled: RwLock<HashMap<PathBuf, Compiled>>,
@@ -64,6 +68,10 @@ impl ScriptCache {
             .compiled
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if compiled.len() >= MAX_CACHED_SCRIPTS && !compiled.contains_key(path) {
+            // Recompiling a script in use costs one compile on its next request.
+            compiled.clear();
+        }
         compiled.insert(
             path.to_owned(),
             Compiled {
@@ -209,5 +217,25 @@ mod tests {
             cache.get(&engine, &path),
             Err(ScriptError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let engine = harden(
+            &ClaimTransformerConfig::default(),
+            std::sync::Arc::new(crate::claims::ScriptOutput::new(
+                false,
+                0,
+                std::sync::Arc::new(crate::clock::SystemMonotonic),
+            )),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ScriptCache::new(1024);
+        for i in 0..MAX_CACHED_SCRIPTS + 10 {
+            let path = dir.path().join(format!("s{i}.rhai"));
+            write(&path, "fn transform(c, x) { #{ claims: c } }");
+            cache.get(&engine, &path).unwrap();
+            assert!(cache.compiled.read().unwrap().len() <= MAX_CACHED_SCRIPTS);
+        }
     }
 }

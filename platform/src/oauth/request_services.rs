@@ -14,11 +14,6 @@ use crate::store::WriteOp;
 /// distinct ids must never collide).
 pub const MAX_JTI_LEN: usize = 256;
 
-/// What a client is told when its assertion's replay key was already taken: the plugin's own
-/// words for a replay it finds, so both ways of finding one read alike.
-pub const REPLAYED_ASSERTION: &str =
-    "the assertion has already been used (its jti was seen before)";
-
 pub struct RequestServices {
     shared: Arc<dyn HostServices>,
     staged: Mutex<Vec<WriteOp>>,

@@ -14,7 +14,7 @@ use super::client_auth::{authenticate_client, extract_client_credentials, AUTHEN
 use super::error::OAuthError;
 use super::grants::{family_revocation, invalid_refresh_token, is_built_in_grant_type, run_grant};
 use super::issuance::{issue_tokens, AuthorizedGrant, IssuedTokens};
-use super::request_services::{RequestServices, REPLAYED_ASSERTION};
+use super::request_services::RequestServices;
 use super::scopes::narrow_scopes;
 use super::wire::{TokenRequest, TokenResponse};
 use crate::app::{App, SharedApp};
@@ -121,6 +121,13 @@ async fn commit(
     client: &ServiceProvider,
     issued: IssuedTokens,
 ) -> Result<TokenResponse, OAuthError> {
+    // The plugin's own words for a replay it finds, so both ways of finding one read alike.
+    let replayed = issued.writes.iter().find_map(|op| match op {
+        WriteOp::RecordReplayKey { jti, .. } => {
+            Some(grantor_sdk::jwt_bearer::replayed_assertion(jti))
+        }
+        _ => None,
+    });
     let rotated_family = issued.writes.iter().find_map(|op| match op {
         WriteOp::ConsumeRefreshToken { family_id, .. } => family_id.clone(),
         _ => None,
@@ -135,9 +142,9 @@ async fn commit(
             );
             Ok(issued.response)
         }
-        Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken)) => {
-            Err(OAuthError::invalid_grant(REPLAYED_ASSERTION))
-        }
+        Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken)) => Err(OAuthError::invalid_grant(
+            replayed.unwrap_or("the assertion has already been used"),
+        )),
         Err(ApplyError::Refused(WriteRefusal::RefreshTokenSpent)) => {
             // Spent by another request since this one read it: reuse, as if presented late.
             if let Some(family_id) = rotated_family {
