@@ -383,15 +383,17 @@ mod tests {
     }
 
     fn run_script(text: &str) -> Result<Transformed, TransformError> {
+        run_script_with(text, &ClaimTransformerConfig::default())
+    }
+
+    fn run_script_with(
+        text: &str,
+        limits: &ClaimTransformerConfig,
+    ) -> Result<Transformed, TransformError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.rhai");
         std::fs::write(&path, text).unwrap();
-        ClaimTransformers::new(&ClaimTransformerConfig::default()).run(
-            &path,
-            claims(base()),
-            &context(&[]),
-            VALIDATED,
-        )
+        ClaimTransformers::new(limits).run(&path, claims(base()), &context(&[]), VALIDATED)
     }
 
     fn accepted(t: Transformed) -> (Claims, Option<String>, Option<Vec<String>>) {
@@ -524,7 +526,16 @@ mod tests {
                 TransformError::Limit("map size limit"),
             ),
         ] {
-            assert_eq!(run_script(script).unwrap_err(), expected, "{script}");
+            // No time limit a busy machine could reach first: each script meets its own limit.
+            let limits = ClaimTransformerConfig {
+                timeout_ms: 60_000,
+                ..ClaimTransformerConfig::default()
+            };
+            assert_eq!(
+                run_script_with(script, &limits).unwrap_err(),
+                expected,
+                "{script}"
+            );
         }
         assert!(matches!(
             run_script("fn transform(c, x) { c.nope.call() }").unwrap_err(),
@@ -579,22 +590,25 @@ mod tests {
 
     #[test]
     fn a_result_nested_too_deeply_is_refused_before_conversion() {
-        // 31 levels of arrays inside the claims map, inside the result map: 33 in all.
+        // 30 or 31 levels of arrays inside the claims map, inside the result map. No time limit
+        // that a busy machine could reach first: only the depth decides.
+        let limits = ClaimTransformerConfig {
+            timeout_ms: 60_000,
+            ..ClaimTransformerConfig::default()
+        };
         let nested = |levels: usize| {
-            format!(
+            let script = format!(
                 "fn transform(c, x) {{ let v = 1; for i in 0..{levels} {{ v = [v]; }} \
                  c.deep = v; #{{ claims: c }} }}"
-            )
+            );
+            run_script_with(&script, &limits)
         };
-        assert!(run_script(&nested(30)).is_ok());
-        assert_eq!(
-            run_script(&nested(31)).unwrap_err(),
-            TransformError::Limit("result nesting depth limit")
-        );
-        // Far deeper than any converter should recurse: still a clean refusal.
-        assert_eq!(
-            run_script(&nested(1000)).unwrap_err(),
-            TransformError::Limit("result nesting depth limit")
-        );
+        assert!(nested(30).is_ok());
+        for levels in [31, 200] {
+            assert_eq!(
+                nested(levels).unwrap_err(),
+                TransformError::Limit("result nesting depth limit")
+            );
+        }
     }
 }
