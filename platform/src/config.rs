@@ -181,6 +181,34 @@ pub struct OAuthConfig {
     pub custom_grant_type: Vec<CustomGrantType>,
     pub grant_type: GrantTypeSettings,
     pub jwks_endpoint: JwksEndpointConfig,
+    pub signing: SigningConfig,
+}
+
+/// `[oauth.signing]`: the tenants' own signing keys (generated on first use, per tenant).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningConfig {
+    /// The key type new keys get: `RS256` (RSA 2048), `ES256` (EC P-256) or `EdDSA` (Ed25519).
+    pub algorithm: SigningAlgorithm,
+    /// How long a tenant's JWKS may be cached by its readers, in seconds (`Cache-Control`).
+    pub jwks_max_age: u64,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        SigningConfig {
+            algorithm: SigningAlgorithm::RS256,
+            jwks_max_age: 300,
+        }
+    }
+}
+
+/// The JWS algorithm of a tenant's signing keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    RS256,
+    ES256,
+    EdDSA,
 }
 
 /// `[oauth.jwks_endpoint]`: fetching identity providers' key sets.

@@ -337,6 +337,11 @@ impl Server {
         format!("{}{}", self.base_url, path)
     }
 
+    /// GETs `path`.
+    pub fn get(&self, path: &str) -> Reply {
+        Reply::from(self.http.get(self.url(path)).send().unwrap())
+    }
+
     /// POSTs a form to `path` with optional Basic credentials.
     pub fn post_form(
         &self,

@@ -11,5 +11,6 @@ mod idp;
 mod jwt_bearer;
 mod plugins;
 mod refresh_families;
+mod tenant_keys;
 mod token_endpoint;
 mod write_path;

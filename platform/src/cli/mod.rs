@@ -6,6 +6,7 @@
 mod assertion;
 mod client;
 mod idp;
+mod keys;
 mod plugins;
 mod serve;
 mod tenant;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Manage identity providers (trusted token issuers).
     #[command(subcommand)]
     Idp(idp::IdpCommand),
+    /// Manage tenants' signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Inspect grant plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -91,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(command) => tenant::run_tenant(open_for_command(config)?, command),
         Command::Client(command) => client::run_client(open_for_command(config)?, command),
         Command::Idp(command) => idp::run_idp(open_for_command(config)?, command),
+        Command::Keys(command) => keys::run_keys(open_for_command(config)?, command),
         Command::Plugins(PluginsCommand::List { json }) => plugins::list_plugins(&config, json),
         Command::Assertion(command) => assertion::run_assertion(command),
     }

@@ -3,6 +3,7 @@
 
 mod form;
 mod health;
+mod jwks;
 mod reply;
 mod token;
 
@@ -38,12 +39,21 @@ pub fn routes(
             token::token_endpoint(app, tenant, query, headers, Box::pin(body))
         });
 
+    let default_tenant_jwks = warp::path!("oauth2" / "jwks").map(|| None::<String>);
+    let tenant_jwks = warp::path!("t" / String / "oauth2" / "jwks").map(Some);
+    let jwks = default_tenant_jwks
+        .or(tenant_jwks)
+        .unify()
+        .and(warp::get())
+        .and(with_app.clone())
+        .then(|tenant, app| jwks::jwks(app, tenant));
+
     let health = warp::path!("health")
         .and(warp::get())
         .and(with_app)
         .then(health::health);
 
-    token.or(health).recover(recover_rejection)
+    token.or(jwks).or(health).recover(recover_rejection)
 }
 
 async fn recover_rejection(rejection: Rejection) -> Result<reply::HttpResponse, Infallible> {

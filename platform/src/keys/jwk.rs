@@ -34,7 +34,8 @@ pub fn jwk_from_pem(pem: &str) -> Result<Value, CertificateError> {
     Ok(jwk)
 }
 
-fn key_parameters(key: &PKey<Public>) -> Result<Value, CertificateError> {
+/// The public parameters of a key as a JWK (no `kid`, `use` or `alg`).
+pub fn key_parameters(key: &PKey<Public>) -> Result<Value, CertificateError> {
     match key.id() {
         Id::RSA => {
             let rsa = key.rsa()?;

@@ -3,3 +3,4 @@
 pub mod certificates;
 pub mod jwk;
 pub mod jwks;
+pub mod signing;

@@ -7,5 +7,6 @@ pub mod grants;
 pub mod issuance;
 pub mod request_services;
 pub mod scopes;
+pub mod tenant_keys;
 pub mod token_endpoint;
 pub mod wire;

@@ -291,54 +291,52 @@ impl Store {
         let key = identity_providers::tenant_domain
             .eq(tenant_domain)
             .and(identity_providers::name.eq(name));
-        self.with_conn(|conn| {
-            conn.transaction(|conn| {
-                let issuer: Option<String> = identity_providers::table
-                    .filter(key)
-                    .select(identity_providers::issuer)
-                    .first(conn)
-                    .optional()?;
-                let Some(issuer) = issuer else {
-                    return Err(StoreError::NotFound(format!(
-                        "identity provider '{name}' not found in tenant '{tenant_domain}'"
-                    )));
-                };
-                match change {
-                    ProviderChange::Remove => {
-                        diesel::delete(identity_providers::table.filter(key)).execute(conn)?;
-                    }
-                    ProviderChange::Enable | ProviderChange::Disable => {
-                        let enabled = i32::from(change == ProviderChange::Enable);
-                        diesel::update(identity_providers::table.filter(key))
-                            .set(identity_providers::enabled.eq(enabled))
-                            .execute(conn)?;
-                        if change == ProviderChange::Enable {
-                            return Ok(0);
-                        }
+        self.write_transaction(|conn| {
+            let issuer: Option<String> = identity_providers::table
+                .filter(key)
+                .select(identity_providers::issuer)
+                .first(conn)
+                .optional()?;
+            let Some(issuer) = issuer else {
+                return Err(StoreError::NotFound(format!(
+                    "identity provider '{name}' not found in tenant '{tenant_domain}'"
+                )));
+            };
+            match change {
+                ProviderChange::Remove => {
+                    diesel::delete(identity_providers::table.filter(key)).execute(conn)?;
+                }
+                ProviderChange::Enable | ProviderChange::Disable => {
+                    let enabled = i32::from(change == ProviderChange::Enable);
+                    diesel::update(identity_providers::table.filter(key))
+                        .set(identity_providers::enabled.eq(enabled))
+                        .execute(conn)?;
+                    if change == ProviderChange::Enable {
+                        return Ok(0);
                     }
                 }
-                let families = token_families::table
+            }
+            let families = token_families::table
+                .filter(token_families::tenant_domain.eq(tenant_domain))
+                .filter(token_families::idp_issuer.eq(&issuer))
+                .filter(token_families::revoked_at.is_null())
+                .select(token_families::family_id.nullable());
+            diesel::update(
+                tokens::table
+                    .filter(tokens::family_id.eq_any(families))
+                    .filter(tokens::revoked_at.is_null()),
+            )
+            .set(tokens::revoked_at.eq(Some(now)))
+            .execute(conn)?;
+            let revoked = diesel::update(
+                token_families::table
                     .filter(token_families::tenant_domain.eq(tenant_domain))
                     .filter(token_families::idp_issuer.eq(&issuer))
-                    .filter(token_families::revoked_at.is_null())
-                    .select(token_families::family_id.nullable());
-                diesel::update(
-                    tokens::table
-                        .filter(tokens::family_id.eq_any(families))
-                        .filter(tokens::revoked_at.is_null()),
-                )
-                .set(tokens::revoked_at.eq(Some(now)))
-                .execute(conn)?;
-                let revoked = diesel::update(
-                    token_families::table
-                        .filter(token_families::tenant_domain.eq(tenant_domain))
-                        .filter(token_families::idp_issuer.eq(&issuer))
-                        .filter(token_families::revoked_at.is_null()),
-                )
-                .set(token_families::revoked_at.eq(Some(now)))
-                .execute(conn)?;
-                Ok(revoked)
-            })
+                    .filter(token_families::revoked_at.is_null()),
+            )
+            .set(token_families::revoked_at.eq(Some(now)))
+            .execute(conn)?;
+            Ok(revoked)
         })
     }
 }

@@ -13,6 +13,7 @@ mod group_commit;
 mod identity_providers;
 mod read_cache;
 mod schema;
+mod signing_keys;
 mod tenants;
 mod token_families;
 mod tokens;
@@ -23,6 +24,7 @@ pub use clients::{NewServiceProvider, ServiceProvider};
 pub use connection::{Backend, DatabaseTarget, DbConnection};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;
+pub use signing_keys::{NewSigningKey, StoredSigningKey};
 pub use tenants::Tenant;
 pub use token_families::{FamilyOrigin, NewFamily, TokenFamily};
 pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
@@ -149,6 +151,33 @@ impl Store {
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         f(&mut conn)
+    }
+
+    /// A transaction that reads, then writes. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), waiting for the server's writer within the busy timeout: a deferred
+    /// transaction that read before another connection committed could not write at all
+    /// (`database is locked`), however long it waited.
+    fn write_transaction<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        use diesel::connection::SimpleConnection;
+        self.with_conn(|conn| {
+            conn.batch_execute(match self.backend {
+                Backend::Sqlite => "BEGIN IMMEDIATE",
+                Backend::Postgres => "BEGIN",
+            })?;
+            match f(conn) {
+                Ok(value) => {
+                    conn.batch_execute("COMMIT")?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    Err(e)
+                }
+            }
+        })
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use diesel::prelude::*;
 
 use super::schema::cache_generation;
-use super::{DbConnection, IdentityProvider, ServiceProvider, Store, StoreError};
+use super::{DbConnection, IdentityProvider, ServiceProvider, Store, StoreError, StoredSigningKey};
 
 /// Entries kept per map before it is emptied (unknown ids asked for at random must not grow
 /// memory without bound).
@@ -25,6 +25,7 @@ struct TenantEntry {
     active: Option<bool>,
     clients: HashMap<String, Option<Arc<ServiceProvider>>>,
     providers: HashMap<String, Option<Arc<IdentityProvider>>>,
+    signing_keys: Option<Arc<Vec<StoredSigningKey>>>,
 }
 
 #[derive(Default)]
@@ -102,6 +103,26 @@ impl Store {
     pub fn refresh_read_cache(&self) -> Result<bool, StoreError> {
         let generation = self.with_conn(read_generation)?;
         Ok(self.read_cache.observe(generation))
+    }
+
+    /// The tenant's signing keys, newest first, from the cache.
+    pub fn cached_signing_keys(
+        &self,
+        tenant_domain: &str,
+    ) -> Result<Arc<Vec<StoredSigningKey>>, StoreError> {
+        if let Some(keys) = self.read_cache.read(|s| {
+            s.tenants
+                .get(tenant_domain)
+                .and_then(|t| t.signing_keys.clone())
+        }) {
+            return Ok(keys);
+        }
+        let generation = self.read_cache.generation();
+        let keys = Arc::new(self.signing_keys(tenant_domain)?);
+        self.read_cache.keep(generation, tenant_domain, |t| {
+            t.signing_keys = Some(keys.clone())
+        });
+        Ok(keys)
     }
 
     /// Whether the tenant exists and is active, from the cache.

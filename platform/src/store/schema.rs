@@ -55,6 +55,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        tenant_domain -> Text,
+        algorithm -> Text,
+        private_key_pem -> Text,
+        public_jwk -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+        publish_until -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(service_providers -> tenants (tenant_domain));
 diesel::joinable!(tokens -> token_families (family_id));
 diesel::joinable!(tokens -> service_providers (client_id));

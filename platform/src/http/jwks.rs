@@ -1,0 +1,44 @@
+//! `GET /oauth2/jwks` and `GET /t/{tenant}/oauth2/jwks`: the tenant's public signing keys, which
+//! readers may cache for `oauth.signing.jwks_max_age` seconds.
+
+use warp::http::{header, HeaderValue, StatusCode};
+
+use super::reply::{json_response, oauth_error_response, HttpResponse};
+use crate::app::SharedApp;
+use crate::oauth::error::OAuthError;
+use crate::oauth::tenant_keys::published_key_set;
+
+pub async fn jwks(app: SharedApp, path_tenant: Option<String>) -> HttpResponse {
+    let tenant = path_tenant.unwrap_or_else(|| app.config.server.default_tenant.clone());
+    let worker = app.clone();
+    let lookup_tenant = tenant.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        published_key_set(
+            &worker.store,
+            &worker.config,
+            &lookup_tenant,
+            crate::clock::now_unix(),
+        )
+    })
+    .await;
+    let key_set = match found {
+        Ok(Ok(Some(key_set))) => key_set,
+        Ok(Ok(None)) => return oauth_error_response(&OAuthError::unknown_tenant(&tenant)),
+        Ok(Err(e)) => return oauth_error_response(&e.into()),
+        Err(e) => return oauth_error_response(&OAuthError::internal("jwks task", e)),
+    };
+    let mut response = json_response(StatusCode::OK, &key_set);
+    let headers = response.headers_mut();
+    headers.remove(header::PRAGMA);
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "public, max-age={}",
+        app.config.oauth.signing.jwks_max_age
+    )) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    response
+}

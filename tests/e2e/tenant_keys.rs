@@ -1,0 +1,107 @@
+//! Tenants' signing keys: generated on first use, published per tenant at `/oauth2/jwks` and
+//! `/t/{tenant}/oauth2/jwks` with `Cache-Control`, identified by their RFC 7638 thumbprint, rotated
+//! with `grantor keys rotate` while the old key stays published. Private keys never appear in
+//! what the server or the CLI shows.
+
+use serde_json::Value;
+
+use crate::harness::{backends, Backend, Deployment, Server};
+
+fn key_set(server: &Server, path: &str) -> Vec<Value> {
+    let reply = server.get(path);
+    assert_eq!(reply.status, 200, "{path}: {:?}", reply.json);
+    assert_eq!(reply.header("cache-control"), Some("public, max-age=300"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/jwk-set+json")
+    );
+    reply.json["keys"].as_array().unwrap().clone()
+}
+
+fn kids(keys: &[Value]) -> Vec<String> {
+    keys.iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn assert_public(key: &Value) {
+    for private in ["d", "p", "q", "dp", "dq", "qi"] {
+        assert!(key.get(private).is_none(), "{private} published: {key}");
+    }
+    assert_eq!(key["use"], "sig");
+}
+
+#[test]
+fn each_tenant_publishes_its_own_key_and_rotation_keeps_the_old_one_published() {
+    for backend in backends() {
+        let deployment = Deployment::new(backend);
+        deployment.cli_ok(&["tenant", "add", "acme"]);
+        let server = deployment.start();
+
+        // First use makes the default tenant's key; it stays the same key.
+        let default_keys = key_set(&server, "/oauth2/jwks");
+        assert_eq!(default_keys.len(), 1);
+        let key = &default_keys[0];
+        assert_eq!(
+            (key["kty"].as_str(), key["alg"].as_str()),
+            (Some("RSA"), Some("RS256"))
+        );
+        assert_public(key);
+        assert_eq!(kids(&key_set(&server, "/oauth2/jwks")), kids(&default_keys));
+
+        // Another tenant has a key of its own.
+        let acme = key_set(&server, "/t/acme/oauth2/jwks");
+        assert_eq!(acme.len(), 1);
+        assert_ne!(kids(&acme), kids(&default_keys));
+        server
+            .get("/t/nowhere/oauth2/jwks")
+            .assert_error(404, "invalid_request");
+
+        // Rotation: a new current key; the old one is still published.
+        let rotated = deployment.cli_ok(&["keys", "rotate", "--tenant", "acme"]);
+        let listed = deployment.cli_ok(&["keys", "list", "--tenant", "acme", "--json"]);
+        let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0]["status"], "current");
+        assert!(
+            rotated.contains(listed[0]["kid"].as_str().unwrap()),
+            "{rotated}"
+        );
+        assert_eq!(listed[1]["kid"], acme[0]["kid"]);
+        assert!(listed[1]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("published until"));
+        let after = key_set(&server, "/t/acme/oauth2/jwks");
+        assert_eq!(
+            kids(&after),
+            [
+                listed[0]["kid"].as_str().unwrap().to_owned(),
+                acme[0]["kid"].as_str().unwrap().to_owned()
+            ]
+        );
+        for output in [
+            rotated,
+            deployment.cli_ok(&["keys", "list", "--tenant", "acme"]),
+        ] {
+            assert!(!output.contains("PRIVATE"), "{output}");
+        }
+        assert!(!server.log().contains("PRIVATE KEY"));
+    }
+}
+
+#[test]
+fn the_key_type_follows_the_configuration() {
+    for (algorithm, kty, crv) in [("ES256", "EC", "P-256"), ("EdDSA", "OKP", "Ed25519")] {
+        let deployment = Deployment::with_extra_config(
+            Backend::Sqlite,
+            &format!("[oauth.signing]\nalgorithm = \"{algorithm}\"\n"),
+        );
+        let server = deployment.start();
+        let keys = key_set(&server, "/oauth2/jwks");
+        assert_eq!(keys[0]["kty"], kty);
+        assert_eq!(keys[0]["crv"], crv);
+        assert_eq!(keys[0]["alg"], algorithm);
+        assert_public(&keys[0]);
+    }
+}
