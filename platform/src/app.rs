@@ -68,13 +68,24 @@ impl App {
         )
     }
 
-    /// The tenant's token endpoint URL, as clients address it (an audience value for this server).
-    pub fn token_endpoint_url(&self, tenant: &str) -> String {
+    /// The tenant's JWKS URL, where its signing keys are published.
+    pub fn jwks_url(&self, tenant: &str) -> String {
+        self.tenant_url(tenant, "oauth2/jwks")
+    }
+
+    /// `{public_base_url}/{path}` for the default tenant, `{public_base_url}/t/{tenant}/{path}`
+    /// for others.
+    fn tenant_url(&self, tenant: &str, path: &str) -> String {
         let base = &self.config.server.public_base_url;
         if tenant == self.config.server.default_tenant {
-            format!("{base}/oauth2/token")
+            format!("{base}/{path}")
         } else {
-            format!("{base}/t/{tenant}/oauth2/token")
+            format!("{base}/t/{tenant}/{path}")
         }
+    }
+
+    /// The tenant's token endpoint URL, as clients address it (an audience value for this server).
+    pub fn token_endpoint_url(&self, tenant: &str) -> String {
+        self.tenant_url(tenant, "oauth2/token")
     }
 }

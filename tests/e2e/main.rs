@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod database_outage;
 mod database_view;
+mod discovery;
 mod harness;
 mod idp;
 mod jwt_bearer;

@@ -1,6 +1,7 @@
 //! HTTP routes (warp). Handlers return replies, never domain rejections; the `recover` at the end
 //! turns what warp itself rejects (unknown path, wrong method) into JSON.
 
+mod discovery;
 mod form;
 mod health;
 mod jwks;
@@ -48,12 +49,27 @@ pub fn routes(
         .and(with_app.clone())
         .then(|tenant, app| jwks::jwks(app, tenant));
 
+    let default_tenant_metadata =
+        warp::path!(".well-known" / "oauth-authorization-server").map(|| None::<String>);
+    let tenant_metadata =
+        warp::path!("t" / String / ".well-known" / "oauth-authorization-server").map(Some);
+    let metadata = default_tenant_metadata
+        .or(tenant_metadata)
+        .unify()
+        .and(warp::get())
+        .and(with_app.clone())
+        .then(|tenant, app| discovery::metadata(app, tenant));
+
     let health = warp::path!("health")
         .and(warp::get())
         .and(with_app)
         .then(health::health);
 
-    token.or(jwks).or(health).recover(recover_rejection)
+    token
+        .or(jwks)
+        .or(metadata)
+        .or(health)
+        .recover(recover_rejection)
 }
 
 async fn recover_rejection(rejection: Rejection) -> Result<reply::HttpResponse, Infallible> {

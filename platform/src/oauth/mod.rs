@@ -2,6 +2,7 @@
 
 pub mod assertion_client;
 pub mod client_auth;
+pub mod discovery;
 pub mod error;
 pub mod grants;
 pub mod issuance;
