@@ -22,6 +22,8 @@ pub struct App {
     pub plugin_services: Arc<dyn HostServices>,
     /// Identity providers' Rhai claim transformers, compiled once per script version.
     pub claim_transformers: Arc<ClaimTransformers>,
+    /// Tenants' signing keys, parsed once.
+    pub signers: crate::keys::signing::SignerCache,
 }
 
 pub type SharedApp = Arc<App>;
@@ -56,6 +58,7 @@ impl App {
             claim_transformers,
             store,
             plugins: PluginHost::default(),
+            signers: Default::default(),
         })
     }
 

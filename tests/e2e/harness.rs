@@ -163,6 +163,18 @@ impl Deployment {
 
     /// Registers a client through the CLI; returns (client_id, client_secret).
     pub fn add_client(&self, tenant: &str, name: &str, grants: &str, scopes: &str) -> Credentials {
+        self.add_client_with(tenant, name, grants, scopes, &[])
+    }
+
+    /// `add_client` with more `client add` arguments (`--token-format jwt`, ...).
+    pub fn add_client_with(
+        &self,
+        tenant: &str,
+        name: &str,
+        grants: &str,
+        scopes: &str,
+        extra: &[&str],
+    ) -> Credentials {
         let mut args = vec![
             "client",
             "add",
@@ -177,6 +189,7 @@ impl Deployment {
         if !scopes.is_empty() {
             args.extend(["--scopes", scopes]);
         }
+        args.extend_from_slice(extra);
         let json: Value = serde_json::from_str(&self.cli_ok(&args)).unwrap();
         Credentials {
             id: json["client_id"].as_str().unwrap().to_owned(),

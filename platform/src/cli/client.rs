@@ -30,6 +30,10 @@ pub enum ClientCommand {
         /// Refresh token lifetime in seconds (default: `[oauth.token]`).
         #[arg(long)]
         refresh_token_lifetime: Option<u32>,
+        /// Access tokens as `opaque` random strings, or as `jwt` (RFC 9068) signed with the
+        /// tenant's key, which gateways verify alone.
+        #[arg(long, value_parser = ["opaque", "jwt"], default_value = "opaque")]
+        token_format: String,
         #[arg(long)]
         json: bool,
     },
@@ -60,6 +64,7 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
             scopes,
             access_token_lifetime,
             refresh_token_lifetime,
+            token_format,
             json,
         } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
@@ -83,6 +88,7 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                     scopes,
                     access_token_lifetime: access_token_lifetime.map(i64::from),
                     refresh_token_lifetime: refresh_token_lifetime.map(i64::from),
+                    token_format,
                 },
                 now,
             )?;

@@ -77,6 +77,109 @@ pub fn generate(algorithm: SigningAlgorithm) -> Result<GeneratedKey, Certificate
     })
 }
 
+/// A stored key parsed once, ready to sign: a signature never re-parses a PEM. `Debug` shows only
+/// the `kid`.
+pub struct ReadySigner {
+    pub kid: String,
+    pub algorithm: SigningAlgorithm,
+    key: PKey<Private>,
+}
+
+impl std::fmt::Debug for ReadySigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadySigner")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadySigner {
+    pub fn from_pem(
+        kid: &str,
+        algorithm: &str,
+        pem: &str,
+    ) -> Result<ReadySigner, CertificateError> {
+        let algorithm = SigningAlgorithm::from_name(algorithm).ok_or_else(|| {
+            CertificateError::UnsupportedKey(format!("signing algorithm {algorithm}"))
+        })?;
+        let key = PKey::private_key_from_pem(pem.as_bytes())?;
+        Ok(ReadySigner {
+            kid: kid.to_owned(),
+            algorithm,
+            key,
+        })
+    }
+
+    /// A compact JWS of `claims` with header `{alg, kid, typ}`.
+    pub fn sign_jwt(&self, typ: &str, claims: &Value) -> Result<String, CertificateError> {
+        let header = json!({ "alg": self.algorithm.name(), "kid": self.kid, "typ": typ });
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self.sign(input.as_bytes())?;
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+
+    fn sign(&self, input: &[u8]) -> Result<Vec<u8>, CertificateError> {
+        use openssl::hash::MessageDigest;
+        use openssl::sign::Signer;
+        Ok(match self.algorithm {
+            SigningAlgorithm::RS256 => {
+                Signer::new(MessageDigest::sha256(), &self.key)?.sign_oneshot_to_vec(input)?
+            }
+            SigningAlgorithm::ES256 => {
+                // JWS wants r || s, 32 bytes each (RFC 7518 3.4), not openssl's DER.
+                let der =
+                    Signer::new(MessageDigest::sha256(), &self.key)?.sign_oneshot_to_vec(input)?;
+                let signature = openssl::ecdsa::EcdsaSig::from_der(&der)?;
+                let mut raw = signature.r().to_vec_padded(32)?;
+                raw.extend(signature.s().to_vec_padded(32)?);
+                raw
+            }
+            SigningAlgorithm::EdDSA => {
+                Signer::new_without_digest(&self.key)?.sign_oneshot_to_vec(input)?
+            }
+        })
+    }
+}
+
+/// Signers by `kid`, each parsed from its PEM once per process.
+#[derive(Default)]
+pub struct SignerCache {
+    by_kid: std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<ReadySigner>>>,
+}
+
+/// Parsed keys kept before the map is emptied (keys of removed tenants must not pile up).
+const MAX_CACHED_SIGNERS: usize = 4096;
+
+impl SignerCache {
+    pub fn get_or_parse(
+        &self,
+        kid: &str,
+        algorithm: &str,
+        pem: &str,
+    ) -> Result<std::sync::Arc<ReadySigner>, CertificateError> {
+        if let Some(signer) = self
+            .by_kid
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kid)
+        {
+            return Ok(signer.clone());
+        }
+        let signer = std::sync::Arc::new(ReadySigner::from_pem(kid, algorithm, pem)?);
+        let mut by_kid = self.by_kid.write().unwrap_or_else(|e| e.into_inner());
+        if by_kid.len() >= MAX_CACHED_SIGNERS {
+            by_kid.clear();
+        }
+        by_kid.insert(kid.to_owned(), signer.clone());
+        Ok(signer)
+    }
+}
+
 /// RFC 7638: base64url SHA-256 of the key's required members, in lexicographic order, without
 /// whitespace.
 pub fn thumbprint(jwk: &Value) -> Result<String, CertificateError> {
@@ -159,5 +262,34 @@ mod tests {
             generate(SigningAlgorithm::EdDSA).unwrap().kid,
             generate(SigningAlgorithm::EdDSA).unwrap().kid
         );
+    }
+
+    #[test]
+    fn ready_signers_make_jws_that_an_independent_implementation_verifies() {
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        for algorithm in [
+            SigningAlgorithm::RS256,
+            SigningAlgorithm::ES256,
+            SigningAlgorithm::EdDSA,
+        ] {
+            let key = generate(algorithm).unwrap();
+            let signer =
+                ReadySigner::from_pem(&key.kid, algorithm.name(), &key.private_pem).unwrap();
+            let claims = json!({"sub": "alice", "exp": 4_000_000_000i64, "aud": "x"});
+            let jwt = signer.sign_jwt("at+jwt", &claims).unwrap();
+            let header = jsonwebtoken::decode_header(&jwt).unwrap();
+            assert_eq!(header.kid.as_deref(), Some(key.kid.as_str()));
+            assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+            // jsonwebtoken (aws-lc) with the published JWK: not the code that signed.
+            let jwk: jsonwebtoken::jwk::Jwk =
+                serde_json::from_value(key.public_jwk.clone()).unwrap();
+            let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+            let mut validation = jsonwebtoken::Validation::new(header.alg);
+            validation.set_audience(&["x"]);
+            let decoded =
+                jsonwebtoken::decode::<serde_json::Value>(&jwt, &decoding, &validation).unwrap();
+            assert_eq!(decoded.claims["sub"], "alice");
+            assert!(!format!("{signer:?}").contains("PRIVATE"));
+        }
     }
 }

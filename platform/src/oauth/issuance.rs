@@ -5,6 +5,7 @@
 use super::error::OAuthError;
 use super::wire::TokenResponse;
 use crate::config::TokenConfig;
+use crate::keys::signing::ReadySigner;
 use crate::secrets::{generate_opaque_token, hash_secret, random_token};
 use crate::store::{FamilyOrigin, NewFamily, NewToken, ServiceProvider, WriteOp};
 
@@ -46,11 +47,33 @@ pub struct IssuedTokens {
     pub writes: Vec<WriteOp>,
 }
 
+/// What signs a client's JWT access tokens: its tenant's current key, under the tenant's issuer.
+pub struct JwtIssuer {
+    pub signer: std::sync::Arc<ReadySigner>,
+    pub issuer: String,
+}
+
+/// Claims a grant may not set in a JWT access token: the token's own (RFC 9068 2.2).
+const JWT_ACCESS_TOKEN_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+];
+
+/// `jwt` signs the access token when the client asks for JWT access tokens
+/// (`token_format = jwt`); it is required then.
 pub fn issue_tokens(
     defaults: &TokenConfig,
     client: &ServiceProvider,
     grant: &AuthorizedGrant,
     now: i64,
+    jwt: Option<&JwtIssuer>,
 ) -> Result<IssuedTokens, OAuthError> {
     let scope = grant.scopes.join(" ");
     let mut writes = Vec::with_capacity(4);
@@ -89,10 +112,21 @@ pub fn issue_tokens(
     };
     let family_id = family.as_ref().map(|f| f.family_id.clone());
     let access_lifetime = lifetime(client.access_token_lifetime, defaults.access_token_lifetime);
+    let access_format = match (client.token_format.as_str(), jwt) {
+        (crate::store::TOKEN_FORMAT_JWT, Some(jwt)) => Format::Jwt(jwt),
+        (crate::store::TOKEN_FORMAT_JWT, None) => {
+            return Err(OAuthError::internal(
+                "issuance",
+                "a JWT access token was due but no signing key was given",
+            ))
+        }
+        _ => Format::Opaque,
+    };
     let access_token = new_token(
         &mut writes,
         client,
         grant,
+        access_format,
         Stored {
             kind: crate::store::KIND_ACCESS,
             scope: &scope,
@@ -111,6 +145,7 @@ pub fn issue_tokens(
                 &mut writes,
                 client,
                 grant,
+                Format::Opaque,
                 Stored {
                     kind: crate::store::KIND_REFRESH,
                     scope: &scope,
@@ -172,13 +207,23 @@ struct Stored<'a> {
     family_id: Option<String>,
 }
 
+/// How a token is made: random, or a JWT signed by the tenant's key.
+enum Format<'a> {
+    Opaque,
+    Jwt(&'a JwtIssuer),
+}
+
 fn new_token(
     writes: &mut Vec<WriteOp>,
     client: &ServiceProvider,
     grant: &AuthorizedGrant,
+    format: Format<'_>,
     stored: Stored<'_>,
 ) -> Result<String, OAuthError> {
-    let token = generate_opaque_token().map_err(|e| OAuthError::internal("random", e))?;
+    let token = match format {
+        Format::Opaque => generate_opaque_token().map_err(|e| OAuthError::internal("random", e))?,
+        Format::Jwt(jwt) => jwt_access_token(jwt, client, grant, &stored)?,
+    };
     writes.push(WriteOp::InsertToken(NewToken {
         token_hash: hash_secret(&token),
         kind: stored.kind,
@@ -192,6 +237,43 @@ fn new_token(
         claims: grant.claims.clone(),
     }));
     Ok(token)
+}
+
+/// An RFC 9068 access token: `typ: at+jwt`; `iss`, `sub` (the client itself when no resource
+/// owner), `aud` (the client), `client_id`, `scope`, `iat`, `exp`, `jti`; and the grant's claims
+/// (after the identity provider's mappings and transformer), none of which may take the place of
+/// those.
+fn jwt_access_token(
+    jwt: &JwtIssuer,
+    client: &ServiceProvider,
+    grant: &AuthorizedGrant,
+    stored: &Stored<'_>,
+) -> Result<String, OAuthError> {
+    let mut claims: serde_json::Map<String, serde_json::Value> = grant
+        .claims
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or_default();
+    claims.retain(|name, _| !JWT_ACCESS_TOKEN_CLAIMS.contains(&name.as_str()));
+    let jti = random_token(18).map_err(|e| OAuthError::internal("random", e))?;
+    let subject = grant.subject.as_deref().unwrap_or(&client.client_id);
+    for (name, value) in [
+        ("iss", serde_json::json!(jwt.issuer)),
+        ("sub", serde_json::json!(subject)),
+        ("aud", serde_json::json!(client.client_id)),
+        ("client_id", serde_json::json!(client.client_id)),
+        ("iat", serde_json::json!(stored.issued_at)),
+        ("exp", serde_json::json!(stored.expires_at)),
+        ("jti", serde_json::json!(jti)),
+    ] {
+        claims.insert(name.into(), value);
+    }
+    if !stored.scope.is_empty() {
+        claims.insert("scope".into(), serde_json::json!(stored.scope));
+    }
+    jwt.signer
+        .sign_jwt("at+jwt", &serde_json::Value::Object(claims))
+        .map_err(|e| OAuthError::internal("signing an access token", e))
 }
 
 #[cfg(test)]
@@ -229,6 +311,7 @@ mod tests {
                         scopes: vec!["read".into()],
                         access_token_lifetime: Some(120),
                         refresh_token_lifetime: None,
+                        token_format: "opaque".into(),
                     },
                     0,
                 )
@@ -241,7 +324,8 @@ mod tests {
                 origin: FamilyOrigin::default(),
                 claims: None,
             };
-            let issued = issue_tokens(&TokenConfig::default(), &client, &grant, 1000).unwrap();
+            let issued =
+                issue_tokens(&TokenConfig::default(), &client, &grant, 1000, None).unwrap();
             // Nothing is stored until the writes commit.
             assert!(store
                 .find_active_token(
@@ -288,7 +372,8 @@ mod tests {
                 }),
                 ..grant
             };
-            let issued = issue_tokens(&TokenConfig::default(), &client, &rotated, 1200).unwrap();
+            let issued =
+                issue_tokens(&TokenConfig::default(), &client, &rotated, 1200, None).unwrap();
             assert!(!issued
                 .writes
                 .iter()

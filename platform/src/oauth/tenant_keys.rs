@@ -2,11 +2,36 @@
 //! a key generated on first use (`oauth.signing.algorithm`), and rotation, which keeps the old key
 //! published until every token it can have signed has expired.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::keys::signing::generate;
+use crate::keys::signing::{generate, ReadySigner, SignerCache};
 use crate::store::{NewSigningKey, Store, StoreError, StoredSigningKey};
+
+/// The tenant's current signer (parsed once, kept in `signers`), generating the tenant's first
+/// key if it has none.
+pub fn current_signer(
+    store: &Store,
+    config: &Config,
+    signers: &SignerCache,
+    tenant: &str,
+    now: i64,
+) -> Result<Arc<ReadySigner>, StoreError> {
+    let mut keys = store.cached_signing_keys(tenant)?;
+    if !keys.iter().any(StoredSigningKey::is_current) {
+        add_key(store, config, tenant, now, None)?;
+        keys = Arc::new(store.signing_keys(tenant)?);
+    }
+    let key = keys
+        .iter()
+        .find(|k| k.is_current())
+        .ok_or_else(|| StoreError::Invalid(format!("tenant '{tenant}' has no signing key")))?;
+    signers
+        .get_or_parse(&key.kid, &key.algorithm, &key.private_key_pem)
+        .map_err(|e| StoreError::Invalid(format!("signing key {}: {e}", key.kid)))
+}
 
 /// The tenant's published keys as a JWK Set (RFC 7517 5), generating the tenant's first key if it
 /// has none. `Ok(None)`: no such tenant.

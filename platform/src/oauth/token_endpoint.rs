@@ -13,7 +13,7 @@ use super::assertion_client::client_named_by_assertion;
 use super::client_auth::{authenticate_client, extract_client_credentials, AUTHENTICATION_FAILED};
 use super::error::OAuthError;
 use super::grants::{family_revocation, invalid_refresh_token, is_built_in_grant_type, run_grant};
-use super::issuance::{issue_tokens, AuthorizedGrant, IssuedTokens};
+use super::issuance::{issue_tokens, AuthorizedGrant, IssuedTokens, JwtIssuer};
 use super::request_services::RequestServices;
 use super::scopes::narrow_scopes;
 use super::wire::{TokenRequest, TokenResponse};
@@ -222,7 +222,8 @@ fn prepare(
             ));
         }
         let grant = run_grant(&app.store, &app.writer, grant_type, request, &client, now)?;
-        let issued = issue_tokens(&app.config.oauth.token, &client, &grant, now)?;
+        let jwt = jwt_issuer(app, &client, now)?;
+        let issued = issue_tokens(&app.config.oauth.token, &client, &grant, now, jwt.as_ref())?;
         return Ok(Prepared::Issued(client, issued));
     }
     let request = GrantRequest {
@@ -279,7 +280,26 @@ fn finish_plugin_grant(
         origin,
         claims: stored_claims(&granted.claims),
     };
-    issue_tokens(&app.config.oauth.token, client, &grant, now)
+    let jwt = jwt_issuer(app, client, now)?;
+    issue_tokens(&app.config.oauth.token, client, &grant, now, jwt.as_ref())
+}
+
+/// The tenant's current signing key and issuer, for a client that takes JWT access tokens.
+fn jwt_issuer(
+    app: &App,
+    client: &ServiceProvider,
+    now: i64,
+) -> Result<Option<JwtIssuer>, OAuthError> {
+    if client.token_format != crate::store::TOKEN_FORMAT_JWT {
+        return Ok(None);
+    }
+    let tenant = &client.tenant_domain;
+    let signer =
+        super::tenant_keys::current_signer(&app.store, &app.config, &app.signers, tenant, now)?;
+    Ok(Some(JwtIssuer {
+        signer,
+        issuer: app.issuer_url(tenant),
+    }))
 }
 
 /// Largest claims object kept with a token, as JSON.

@@ -19,7 +19,14 @@ pub struct ServiceProvider {
     pub access_token_lifetime: Option<i64>,
     pub refresh_token_lifetime: Option<i64>,
     pub created_at: i64,
+    /// `opaque` or `jwt` (`TOKEN_FORMAT_*`).
+    pub token_format: String,
 }
+
+/// Random access tokens, looked up in the database.
+pub const TOKEN_FORMAT_OPAQUE: &str = "opaque";
+/// Signed JWT access tokens (RFC 9068).
+pub const TOKEN_FORMAT_JWT: &str = "jwt";
 
 impl ServiceProvider {
     pub fn allows_grant_type(&self, grant_type: &str) -> bool {
@@ -38,6 +45,7 @@ pub struct NewServiceProvider {
     pub scopes: Vec<String>,
     pub access_token_lifetime: Option<i64>,
     pub refresh_token_lifetime: Option<i64>,
+    pub token_format: String,
 }
 
 type ServiceProviderRow = (
@@ -50,11 +58,22 @@ type ServiceProviderRow = (
     Option<i64>,
     Option<i64>,
     i64,
+    String,
 );
 
 fn from_row(row: ServiceProviderRow) -> ServiceProvider {
-    let (client_id, tenant_domain, name, secret_hash, grant_types, scopes, access, refresh, at) =
-        row;
+    let (
+        client_id,
+        tenant_domain,
+        name,
+        secret_hash,
+        grant_types,
+        scopes,
+        access,
+        refresh,
+        at,
+        token_format,
+    ) = row;
     ServiceProvider {
         client_id,
         tenant_domain,
@@ -65,6 +84,7 @@ fn from_row(row: ServiceProviderRow) -> ServiceProvider {
         access_token_lifetime: access,
         refresh_token_lifetime: refresh,
         created_at: at,
+        token_format,
     }
 }
 
@@ -80,6 +100,7 @@ macro_rules! service_provider_columns {
             service_providers::access_token_lifetime,
             service_providers::refresh_token_lifetime,
             service_providers::created_at,
+            service_providers::token_format,
         )
     };
 }
@@ -105,6 +126,7 @@ impl Store {
                         service_providers::access_token_lifetime.eq(new.access_token_lifetime),
                         service_providers::refresh_token_lifetime.eq(new.refresh_token_lifetime),
                         service_providers::created_at.eq(now),
+                        service_providers::token_format.eq(&new.token_format),
                     ))
                     .execute(conn)
                     .map_err(|e| {
@@ -128,6 +150,7 @@ impl Store {
             grant_types: new.grant_types.clone(),
             scopes: new.scopes.clone(),
             access_token_lifetime: new.access_token_lifetime,
+            token_format: new.token_format.clone(),
             refresh_token_lifetime: new.refresh_token_lifetime,
             created_at: now,
         })
@@ -199,6 +222,7 @@ pub(crate) mod tests {
             scopes: vec!["read".into(), "write".into()],
             access_token_lifetime: Some(60),
             refresh_token_lifetime: None,
+            token_format: "opaque".into(),
         }
     }
 

@@ -20,7 +20,7 @@ mod tokens;
 mod writes;
 
 pub use crate::config::SqliteSynchronous;
-pub use clients::{NewServiceProvider, ServiceProvider};
+pub use clients::{NewServiceProvider, ServiceProvider, TOKEN_FORMAT_JWT, TOKEN_FORMAT_OPAQUE};
 pub use connection::{Backend, DatabaseTarget, DbConnection};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;

@@ -22,6 +22,7 @@ diesel::table! {
         access_token_lifetime -> Nullable<BigInt>,
         refresh_token_lifetime -> Nullable<BigInt>,
         created_at -> BigInt,
+        token_format -> Text,
     }
 }
 

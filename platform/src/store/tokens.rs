@@ -112,6 +112,7 @@ mod tests {
                 scopes: vec![],
                 access_token_lifetime: None,
                 refresh_token_lifetime: None,
+                token_format: "opaque".into(),
             };
             store.add_client(&client, 0).unwrap();
             let token = NewToken {

@@ -1,0 +1,140 @@
+//! JWT access tokens (RFC 9068) for clients registered with `--token-format jwt`: signed with the
+//! tenant's current key, verifiable by anyone holding the tenant's JWKS. The signatures are checked
+//! here with jsonwebtoken (aws-lc) against the JWKS fetched over HTTP, not with the server's own
+//! signing code (openssl).
+
+use serde_json::{json, Value};
+
+use crate::harness::{backends, Credentials, Server};
+use crate::jwt_bearer::fixture::{good_claims, with, JwtSetup, GRANT};
+
+const ISSUER_BASE: &str = "http://localhost:9443";
+
+/// Verifies `token` with the key its `kid` names in the JWKS at `jwks_path`; returns the claims.
+fn verified(server: &Server, jwks_path: &str, token: &str, audience: &str) -> Value {
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let kid = header.kid.clone().unwrap();
+    let jwks = server.get(jwks_path).json;
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap_or_else(|| panic!("kid {kid} not in {jwks}"))
+        .clone();
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+fn access_token(reply: &crate::harness::Reply) -> String {
+    reply.assert_token()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_jwt_client_gets_signed_access_tokens_with_the_rfc_9068_claims() {
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        let deployment = &setup.deployment;
+        deployment.cli_ok(&["tenant", "add", "acme"]);
+        let machine: Credentials = deployment.add_client_with(
+            "acme",
+            "machine",
+            "client_credentials",
+            "read,write",
+            &["--token-format", "jwt"],
+        );
+        let reply = setup.server.token(
+            "/t/acme/oauth2/token",
+            &machine,
+            &[("grant_type", "client_credentials"), ("scope", "read")],
+        );
+        let token = access_token(&reply);
+        let claims = verified(&setup.server, "/t/acme/oauth2/jwks", &token, &machine.id);
+        assert_eq!(
+            claims["iss"],
+            format!("{ISSUER_BASE}/t/acme/oauth2/token"),
+            "{claims}"
+        );
+        assert_eq!(claims["sub"], machine.id.as_str());
+        assert_eq!(claims["client_id"], machine.id.as_str());
+        assert_eq!(claims["scope"], "read");
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            3600
+        );
+        assert!(claims["jti"].as_str().unwrap().len() >= 20);
+        // Another tenant's keys do not verify it.
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        let other = setup.server.get("/oauth2/jwks").json;
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert!(!other["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == header.kid.clone().unwrap().as_str()));
+
+        // An opaque client is unchanged.
+        let opaque = deployment.add_client("acme", "opaque", "client_credentials", "read");
+        let reply = setup.server.token(
+            "/t/acme/oauth2/token",
+            &opaque,
+            &[("grant_type", "client_credentials")],
+        );
+        assert!(jsonwebtoken::decode_header(access_token(&reply)).is_err());
+    }
+}
+
+#[test]
+fn the_exchanged_assertions_claims_reach_the_token_and_rotation_keeps_old_tokens_verifiable() {
+    for backend in backends() {
+        let setup = JwtSetup::start(backend);
+        let app = setup.deployment.add_client_with(
+            "carbon.super",
+            "api-client",
+            GRANT,
+            "read",
+            &["--token-format", "jwt"],
+        );
+        let exchange = |claims: Value| {
+            setup.server.token(
+                "/oauth2/token",
+                &app,
+                &[
+                    ("grant_type", GRANT),
+                    ("assertion", &setup.idp.assertion(&claims)),
+                ],
+            )
+        };
+        let before = access_token(&exchange(with(
+            good_claims(),
+            json!({"department": "sales", "groups": ["a", "b"]}),
+        )));
+        let claims = verified(&setup.server, "/oauth2/jwks", &before, &app.id);
+        assert_eq!(claims["sub"], "alice");
+        assert_eq!(claims["department"], "sales");
+        assert_eq!(claims["groups"], json!(["a", "b"]));
+        // The token is this server's, not the identity provider's.
+        assert_eq!(
+            claims["iss"],
+            format!("{ISSUER_BASE}/t/carbon.super/oauth2/token")
+        );
+
+        setup.deployment.cli_ok(&["keys", "rotate"]);
+        let after = access_token(&exchange(good_claims()));
+        let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+        assert_ne!(kid(&before), kid(&after));
+        // Both verify: the old key is still published.
+        verified(&setup.server, "/oauth2/jwks", &before, &app.id);
+        verified(&setup.server, "/oauth2/jwks", &after, &app.id);
+    }
+}
