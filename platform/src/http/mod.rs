@@ -4,6 +4,7 @@
 mod discovery;
 mod form;
 mod health;
+mod introspection;
 mod jwks;
 mod reply;
 mod token;
@@ -40,6 +41,32 @@ pub fn routes(
             token::token_endpoint(app, tenant, query, headers, Box::pin(body))
         });
 
+    let form_endpoint = |name: &'static str, operation: introspection::Operation| {
+        let default_tenant = warp::path("oauth2")
+            .and(warp::path(name))
+            .and(warp::path::end())
+            .map(|| None::<String>);
+        let tenant = warp::path("t")
+            .and(warp::path::param::<String>())
+            .and(warp::path("oauth2"))
+            .and(warp::path(name))
+            .and(warp::path::end())
+            .map(Some);
+        default_tenant
+            .or(tenant)
+            .unify()
+            .and(warp::post())
+            .and(with_app.clone())
+            .and(raw_query.clone())
+            .and(warp::header::headers_cloned())
+            .and(warp::body::stream())
+            .then(move |tenant, app, query, headers, body| {
+                introspection::endpoint(operation, app, tenant, query, headers, Box::pin(body))
+            })
+    };
+    let introspect = form_endpoint("introspect", introspection::Operation::Introspect);
+    let revoke = form_endpoint("revoke", introspection::Operation::Revoke);
+
     let default_tenant_jwks = warp::path!("oauth2" / "jwks").map(|| None::<String>);
     let tenant_jwks = warp::path!("t" / String / "oauth2" / "jwks").map(Some);
     let jwks = default_tenant_jwks
@@ -66,6 +93,8 @@ pub fn routes(
         .then(health::health);
 
     token
+        .or(introspect)
+        .or(revoke)
         .or(jwks)
         .or(metadata)
         .or(health)

@@ -86,7 +86,8 @@ async fn admit(app: &SharedApp) -> Option<tokio::sync::SemaphorePermit<'_>> {
     }
 }
 
-async fn read_token_request<S, B>(
+/// Reads a form POST addressed to a tenant (token, introspection and revocation requests alike).
+pub(super) async fn read_token_request<S, B>(
     app: &SharedApp,
     path_tenant: Option<String>,
     raw_query: &str,

@@ -40,6 +40,11 @@ pub enum WriteOp {
         family_id: String,
         now: i64,
     },
+    /// Revokes one token (RFC 7009).
+    RevokeToken {
+        token_hash: String,
+        now: i64,
+    },
 }
 
 /// Why the database refused a request's writes although each was well formed.
@@ -121,6 +126,7 @@ pub fn apply_writes(
             }
             WriteOp::InsertToken(token) => insert_token(conn, token)?,
             WriteOp::RevokeFamily { family_id, now } => revoke_family(conn, family_id, *now)?,
+            WriteOp::RevokeToken { token_hash, now } => revoke_token(conn, token_hash, *now)?,
         }
     }
     Ok(())
@@ -163,6 +169,7 @@ pub fn apply_writes_together<'a>(
             WriteOp::InsertFamily(family) => new_families.push(family_row(family)),
             WriteOp::InsertToken(token) => new_tokens.push(token_row(token)),
             WriteOp::RevokeFamily { family_id, now } => revoke_family(conn, family_id, *now)?,
+            WriteOp::RevokeToken { token_hash, now } => revoke_token(conn, token_hash, *now)?,
         }
     }
     // Diesel's multi-connection has no multi-row insert: each backend's own connection runs it.
@@ -191,6 +198,17 @@ pub fn apply_writes_together<'a>(
 
 /// Rows per multi-row insert (10 columns at most: well under every backend's bind limit).
 const ROWS_PER_STATEMENT: usize = 512;
+
+fn revoke_token(conn: &mut DbConnection, token_hash: &str, now: i64) -> Result<(), ApplyError> {
+    diesel::update(
+        tokens::table
+            .filter(tokens::token_hash.eq(token_hash))
+            .filter(tokens::revoked_at.is_null()),
+    )
+    .set(tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(())
+}
 
 /// The family and its tokens, access tokens included, are revoked (idempotent).
 fn revoke_family(conn: &mut DbConnection, family_id: &str, now: i64) -> Result<(), ApplyError> {
