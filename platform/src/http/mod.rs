@@ -57,7 +57,7 @@ pub fn routes(
             .unify()
             .and(warp::post())
             .and(with_app.clone())
-            .and(raw_query.clone())
+            .and(raw_query)
             .and(warp::header::headers_cloned())
             .and(warp::body::stream())
             .then(move |tenant, app, query, headers, body| {
