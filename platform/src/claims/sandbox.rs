@@ -79,15 +79,7 @@ mod tests {
     use rhai::EvalAltResult;
 
     fn engine() -> Engine {
-        harden(&ClaimTransformerConfig::default(), quiet())
-    }
-
-    fn quiet() -> Arc<ScriptOutput> {
-        Arc::new(ScriptOutput::new(
-            false,
-            0,
-            Arc::new(crate::clock::SystemMonotonic),
-        ))
+        harden(&ClaimTransformerConfig::default(), ScriptOutput::quiet())
     }
 
     fn run(script: &str) -> Result<Dynamic, Box<EvalAltResult>> {
@@ -111,7 +103,7 @@ mod tests {
                 max_operations: u64::MAX,
                 ..Default::default()
             },
-            quiet(),
+            ScriptOutput::quiet(),
         );
         let err = with_deadline(Duration::from_millis(50), || {
             engine.eval::<Dynamic>("loop { }")

@@ -55,6 +55,16 @@ impl ScriptOutput {
         }
     }
 
+    /// Output that is off: for tests of the engine that do not look at what scripts print.
+    #[cfg(test)]
+    pub fn quiet() -> Arc<ScriptOutput> {
+        Arc::new(ScriptOutput::new(
+            false,
+            0,
+            Arc::new(crate::clock::SystemMonotonic),
+        ))
+    }
+
     /// Lines written and dropped since start.
     pub fn counts(&self) -> (u64, u64) {
         (

@@ -147,20 +147,20 @@ mod tests {
     use crate::claims::sandbox::harden;
     use crate::config::ClaimTransformerConfig;
 
+    fn engine() -> Engine {
+        harden(
+            &ClaimTransformerConfig::default(),
+            crate::claims::ScriptOutput::quiet(),
+        )
+    }
+
     fn write(path: &Path, text: &str) {
         std::fs::write(path, text).unwrap();
     }
 
     #[test]
     fn compiled_once_and_again_when_the_file_changes() {
-        let engine = harden(
-            &ClaimTransformerConfig::default(),
-            std::sync::Arc::new(crate::claims::ScriptOutput::new(
-                false,
-                0,
-                std::sync::Arc::new(crate::clock::SystemMonotonic),
-            )),
-        );
+        let engine = engine();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.rhai");
         write(&path, "fn transform(claims, context) { 1 }");
@@ -192,14 +192,7 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let engine = harden(
-            &ClaimTransformerConfig::default(),
-            std::sync::Arc::new(crate::claims::ScriptOutput::new(
-                false,
-                0,
-                std::sync::Arc::new(crate::clock::SystemMonotonic),
-            )),
-        );
+        let engine = engine();
         let dir = tempfile::tempdir().unwrap();
         let cache = ScriptCache::new(64);
         let path = dir.path().join("t.rhai");
@@ -221,14 +214,7 @@ mod tests {
 
     #[test]
     fn the_cache_is_bounded() {
-        let engine = harden(
-            &ClaimTransformerConfig::default(),
-            std::sync::Arc::new(crate::claims::ScriptOutput::new(
-                false,
-                0,
-                std::sync::Arc::new(crate::clock::SystemMonotonic),
-            )),
-        );
+        let engine = engine();
         let dir = tempfile::tempdir().unwrap();
         let cache = ScriptCache::new(1024);
         for i in 0..MAX_CACHED_SCRIPTS + 10 {

@@ -1,9 +1,7 @@
 //! `GET /.well-known/oauth-authorization-server` and `GET /t/{tenant}/.well-known/...`: the
 //! tenant's RFC 8414 metadata, cacheable like its JWKS.
 
-use warp::http::{header, HeaderValue, StatusCode};
-
-use super::reply::{json_response, oauth_error_response, HttpResponse};
+use super::reply::{cacheable_json_response, oauth_error_response, HttpResponse};
 use crate::app::SharedApp;
 use crate::oauth::discovery::authorization_server_metadata;
 use crate::oauth::error::OAuthError;
@@ -20,17 +18,8 @@ pub async fn metadata(app: SharedApp, path_tenant: Option<String>) -> HttpRespon
         Ok(Err(e)) => return oauth_error_response(&e.into()),
         Err(e) => return oauth_error_response(&OAuthError::internal("discovery task", e)),
     }
-    let mut response = json_response(
-        StatusCode::OK,
+    cacheable_json_response(
         &authorization_server_metadata(&app, &tenant),
-    );
-    let headers = response.headers_mut();
-    headers.remove(header::PRAGMA);
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        "public, max-age={}",
-        app.config.oauth.signing.jwks_max_age
-    )) {
-        headers.insert(header::CACHE_CONTROL, value);
-    }
-    response
+        app.config.oauth.signing.jwks_max_age,
+    )
 }

@@ -1,9 +1,9 @@
 //! `GET /oauth2/jwks` and `GET /t/{tenant}/oauth2/jwks`: the tenant's public signing keys, which
 //! readers may cache for `oauth.signing.jwks_max_age` seconds.
 
-use warp::http::{header, HeaderValue, StatusCode};
+use warp::http::{header, HeaderValue};
 
-use super::reply::{json_response, oauth_error_response, HttpResponse};
+use super::reply::{cacheable_json_response, oauth_error_response, HttpResponse};
 use crate::app::SharedApp;
 use crate::oauth::error::OAuthError;
 use crate::oauth::tenant_keys::published_key_set;
@@ -27,16 +27,8 @@ pub async fn jwks(app: SharedApp, path_tenant: Option<String>) -> HttpResponse {
         Ok(Err(e)) => return oauth_error_response(&e.into()),
         Err(e) => return oauth_error_response(&OAuthError::internal("jwks task", e)),
     };
-    let mut response = json_response(StatusCode::OK, &key_set);
-    let headers = response.headers_mut();
-    headers.remove(header::PRAGMA);
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        "public, max-age={}",
-        app.config.oauth.signing.jwks_max_age
-    )) {
-        headers.insert(header::CACHE_CONTROL, value);
-    }
-    headers.insert(
+    let mut response = cacheable_json_response(&key_set, app.config.oauth.signing.jwks_max_age);
+    response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jwk-set+json"),
     );

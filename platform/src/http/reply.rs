@@ -24,6 +24,18 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> HttpResponse 
     response
 }
 
+/// A JSON answer readers may cache for `max_age` seconds (published keys, metadata), instead of
+/// the `no-store` of token responses.
+pub fn cacheable_json_response(body: &impl Serialize, max_age: u64) -> HttpResponse {
+    let mut response = json_response(StatusCode::OK, body);
+    let headers = response.headers_mut();
+    headers.remove(header::PRAGMA);
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    response
+}
+
 pub fn oauth_error_response(error: &OAuthError) -> HttpResponse {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = json_response(

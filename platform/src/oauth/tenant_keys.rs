@@ -19,11 +19,7 @@ pub fn current_signer(
     tenant: &str,
     now: i64,
 ) -> Result<Arc<ReadySigner>, StoreError> {
-    let mut keys = store.cached_signing_keys(tenant)?;
-    if !keys.iter().any(StoredSigningKey::is_current) {
-        add_key(store, config, tenant, now, None)?;
-        keys = Arc::new(store.signing_keys(tenant)?);
-    }
+    let keys = keys_with_current(store, config, tenant, now)?;
     let key = keys
         .iter()
         .find(|k| k.is_current())
@@ -44,18 +40,29 @@ pub fn published_key_set(
     if !store.cached_tenant_is_active(tenant)? {
         return Ok(None);
     }
-    let mut keys = store.cached_signing_keys(tenant)?;
-    if !keys.iter().any(StoredSigningKey::is_current) {
-        add_key(store, config, tenant, now, None)?;
-        // Whoever won the race to the first key, the database now has it.
-        keys = std::sync::Arc::new(store.signing_keys(tenant)?);
-    }
+    let keys = keys_with_current(store, config, tenant, now)?;
     let published: Vec<Value> = keys
         .iter()
         .filter(|k| k.is_published(now))
         .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
         .collect();
     Ok(Some(serde_json::json!({ "keys": published })))
+}
+
+/// The tenant's keys, with a current one: generated now if the tenant has none yet.
+fn keys_with_current(
+    store: &Store,
+    config: &Config,
+    tenant: &str,
+    now: i64,
+) -> Result<Arc<Vec<StoredSigningKey>>, StoreError> {
+    let keys = store.cached_signing_keys(tenant)?;
+    if keys.iter().any(StoredSigningKey::is_current) {
+        return Ok(keys);
+    }
+    add_key(store, config, tenant, now, None)?;
+    // Whoever won the race to the first key, the database now has it.
+    Ok(Arc::new(store.signing_keys(tenant)?))
 }
 
 /// Makes a new key current; the previous one stays published until `now` plus the longest
