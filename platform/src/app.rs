@@ -24,6 +24,8 @@ pub struct App {
     pub claim_transformers: Arc<ClaimTransformers>,
     /// Tenants' signing keys, parsed once.
     pub signers: crate::keys::signing::SignerCache,
+    /// Failed sign-ins of the password grant, by user and by client address.
+    pub sign_in_failures: crate::failure_limits::FailureLimiter,
 }
 
 pub type SharedApp = Arc<App>;
@@ -46,6 +48,7 @@ impl App {
         let jwks = JwksCache::new(config.oauth.jwks_endpoint.clone())
             .map_err(crate::store::StoreError::Config)?;
         let claim_transformers = Arc::new(ClaimTransformers::new(&config.claim_transformer));
+        let config_window = config.oauth.password_grant.failure_window_seconds;
         Ok(App {
             admission: tokio::sync::Semaphore::new(config.server.max_in_flight),
             config,
@@ -59,6 +62,7 @@ impl App {
             store,
             plugins: PluginHost::default(),
             signers: Default::default(),
+            sign_in_failures: crate::failure_limits::FailureLimiter::new(config_window),
         })
     }
 
@@ -78,7 +82,7 @@ impl App {
 
     /// `{public_base_url}/{path}` for the default tenant, `{public_base_url}/t/{tenant}/{path}`
     /// for others.
-    fn tenant_url(&self, tenant: &str, path: &str) -> String {
+    pub fn tenant_url(&self, tenant: &str, path: &str) -> String {
         let base = &self.config.server.public_base_url;
         if tenant == self.config.server.default_tenant {
             format!("{base}/{path}")

@@ -182,6 +182,31 @@ pub struct OAuthConfig {
     pub grant_type: GrantTypeSettings,
     pub jwks_endpoint: JwksEndpointConfig,
     pub signing: SigningConfig,
+    pub password_grant: PasswordGrantConfig,
+}
+
+/// `[oauth.password_grant]`: how failed sign-ins are limited. Each node counts its own failures
+/// (in memory): behind N nodes an attacker gets up to N times the allowance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordGrantConfig {
+    /// Failed sign-ins for one user (in a tenant) within the window before that user's sign-ins
+    /// are refused until the window has passed.
+    pub max_failures_per_user: u32,
+    /// Failed sign-ins from one client address within the window before that address is refused.
+    pub max_failures_per_address: u32,
+    /// The window, in seconds.
+    pub failure_window_seconds: u64,
+}
+
+impl Default for PasswordGrantConfig {
+    fn default() -> Self {
+        PasswordGrantConfig {
+            max_failures_per_user: 5,
+            max_failures_per_address: 20,
+            failure_window_seconds: 300,
+        }
+    }
 }
 
 /// `[oauth.signing]`: the tenants' own signing keys (generated on first use, per tenant).
@@ -294,6 +319,8 @@ pub struct TokenConfig {
     /// Absolute lifetime of a refresh token family, in seconds, from the original grant:
     /// rotation never extends it (RFC 9700 4.14.2); then the user must grant again.
     pub refresh_token_family_lifetime: u64,
+    /// ID token lifetime in seconds (password grant with `scope=openid`).
+    pub id_token_lifetime: u64,
 }
 
 impl Default for ServerConfig {
@@ -333,6 +360,7 @@ impl Default for TokenConfig {
             access_token_lifetime: 3600,
             refresh_token_lifetime: 86400,
             refresh_token_family_lifetime: 30 * 86400,
+            id_token_lifetime: 3600,
         }
     }
 }
@@ -438,6 +466,19 @@ impl Config {
             return invalid(
                 "oauth.token.refresh_token_family_lifetime",
                 "must be positive",
+            );
+        }
+        if self.oauth.token.id_token_lifetime == 0 {
+            return invalid("oauth.token.id_token_lifetime", "must be positive");
+        }
+        let password = &self.oauth.password_grant;
+        if password.max_failures_per_user == 0
+            || password.max_failures_per_address == 0
+            || password.failure_window_seconds == 0
+        {
+            return invalid(
+                "oauth.password_grant",
+                "max_failures_per_user, max_failures_per_address and failure_window_seconds must be positive",
             );
         }
         let jwks = &self.oauth.jwks_endpoint;

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cli, server -> http -> oauth -> app -> host_services -> plugin_host, claims, keys, store
-//!                                                          -> config, tenancy, clock, secrets
+//!                                                          -> config, tenancy, clock, secrets, passwords, failure_limits
 //! ```
 //!
 //! `app` is the composition of the services a request uses; `host_services` answers the plugin
@@ -21,10 +21,12 @@ pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod failure_limits;
 pub mod host_services;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod passwords;
 pub mod plugin_host;
 pub mod secrets;
 pub mod server;

@@ -34,7 +34,7 @@ fn each_tenant_describes_its_own_endpoints_and_what_the_server_supports() {
                 .iter()
                 .map(|g| g.as_str().unwrap())
                 .collect();
-            for grant in ["client_credentials", "refresh_token", GRANT] {
+            for grant in ["client_credentials", "refresh_token", "password", GRANT] {
                 assert!(grants.contains(&grant), "{grant} missing: {grants:?}");
             }
             assert_eq!(
@@ -45,6 +45,55 @@ fn each_tenant_describes_its_own_endpoints_and_what_the_server_supports() {
         setup
             .server
             .get("/t/nowhere/.well-known/oauth-authorization-server")
+            .assert_error(404, "invalid_request");
+
+        // OpenID Provider metadata: the same, plus what relying parties need for ID tokens; also
+        // at the issuer plus /.well-known/openid-configuration, where OpenID clients look.
+        for (path, prefix) in [
+            ("/.well-known/openid-configuration", ""),
+            ("/t/acme/.well-known/openid-configuration", "/t/acme"),
+            (
+                "/t/acme/oauth2/token/.well-known/openid-configuration",
+                "/t/acme",
+            ),
+        ] {
+            let reply = setup.server.get(path);
+            assert_eq!(reply.status, 200, "{path}: {:?}", reply.json);
+            let metadata = &reply.json;
+            let base = "http://localhost:9443";
+            assert_eq!(
+                metadata["token_endpoint"],
+                format!("{base}{prefix}/oauth2/token")
+            );
+            assert_eq!(
+                metadata["introspection_endpoint"],
+                format!("{base}{prefix}/oauth2/introspect")
+            );
+            assert_eq!(
+                metadata["revocation_endpoint"],
+                format!("{base}{prefix}/oauth2/revoke")
+            );
+            assert_eq!(
+                metadata["id_token_signing_alg_values_supported"],
+                serde_json::json!(["RS256"])
+            );
+            assert_eq!(
+                metadata["subject_types_supported"],
+                serde_json::json!(["public"])
+            );
+            assert!(metadata.get("authorization_endpoint").is_none());
+        }
+        let acme = setup
+            .server
+            .get("/t/acme/.well-known/openid-configuration")
+            .json;
+        assert_eq!(
+            acme["issuer"],
+            format!("http://localhost:9443/t/acme/oauth2/token")
+        );
+        setup
+            .server
+            .get("/t/nowhere/.well-known/openid-configuration")
             .assert_error(404, "invalid_request");
     }
 }

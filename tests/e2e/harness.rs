@@ -138,6 +138,47 @@ impl Deployment {
         out
     }
 
+    /// `cli` with `stdin` written to the command's standard input (a password, say).
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(grantor_binary())
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            let running = self.running.lock().unwrap().clone();
+            for base_url in running {
+                wait_until_changes_are_seen(&base_url);
+            }
+        }
+        out
+    }
+
+    /// Adds a user with `password` given on stdin, as an operator would pipe it.
+    pub fn add_user(&self, tenant: &str, username: &str, password: &str, extra: &[&str]) {
+        let mut args = vec!["user", "add", "--tenant", tenant, "--username", username];
+        args.extend_from_slice(extra);
+        let out = self.cli_with_stdin(&args, &format!("{password}\n"));
+        assert!(
+            out.status.success(),
+            "grantor {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs the CLI and returns at once: running servers may not see its change yet.
     pub fn cli_without_waiting(&self, args: &[&str]) -> Output {
         Command::new(grantor_binary())

@@ -1,7 +1,6 @@
 //! JWT access tokens (RFC 9068) for clients registered with `--token-format jwt`: signed with the
-//! tenant's current key, verifiable by anyone holding the tenant's JWKS. The signatures are checked
-//! here with jsonwebtoken (aws-lc) against the JWKS fetched over HTTP, not with the server's own
-//! signing code (openssl).
+//! tenant's current key, verifiable by anyone holding the tenant's JWKS (checked as `jwt_verify`
+//! does, against the JWKS fetched over HTTP).
 
 use serde_json::{json, Value};
 
@@ -10,27 +9,8 @@ use crate::jwt_bearer::fixture::{good_claims, with, JwtSetup, GRANT};
 
 const ISSUER_BASE: &str = "http://localhost:9443";
 
-/// Verifies `token` with the key its `kid` names in the JWKS at `jwks_path`; returns the claims.
 fn verified(server: &Server, jwks_path: &str, token: &str, audience: &str) -> Value {
-    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-    let header = jsonwebtoken::decode_header(token).unwrap();
-    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let kid = header.kid.clone().unwrap();
-    let jwks = server.get(jwks_path).json;
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .unwrap_or_else(|| panic!("kid {kid} not in {jwks}"))
-        .clone();
-    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).unwrap();
-    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
-    let mut validation = jsonwebtoken::Validation::new(header.alg);
-    validation.set_audience(&[audience]);
-    jsonwebtoken::decode::<Value>(token, &key, &validation)
-        .unwrap()
-        .claims
+    crate::jwt_verify::verified(server, jwks_path, token, "at+jwt", audience)
 }
 
 fn access_token(reply: &crate::harness::Reply) -> String {

@@ -12,6 +12,8 @@ mod idp;
 mod introspection;
 mod jwt_access_tokens;
 mod jwt_bearer;
+mod jwt_verify;
+mod password_grant;
 mod plugins;
 mod refresh_families;
 mod tenant_keys;

@@ -34,6 +34,10 @@ pub enum ClientCommand {
         /// tenant's key, which gateways verify alone.
         #[arg(long, value_parser = ["opaque", "jwt"], default_value = "opaque")]
         token_format: String,
+        /// An audience the client's ID tokens carry besides its client_id (repeatable): the
+        /// token endpoint or issuer of a server that will exchange them (reference 000).
+        #[arg(long = "audience", value_name = "AUD")]
+        audiences: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -65,6 +69,7 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
             access_token_lifetime,
             refresh_token_lifetime,
             token_format,
+            audiences,
             json,
         } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
@@ -75,6 +80,16 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                 .map_err(|e| anyhow::anyhow!("--scopes: {}", e.description))?;
             if name.trim().is_empty() {
                 bail!("--name must not be empty");
+            }
+            let audiences = normalise_list(audiences);
+            if let Some(bad) = audiences
+                .iter()
+                .find(|a| a.chars().any(|c| c.is_whitespace() || c.is_control()))
+            {
+                bail!(
+                    "--audience '{}' must not contain spaces",
+                    bad.escape_default()
+                );
             }
             let client_id = crate::secrets::generate_client_id()?;
             let client_secret = crate::secrets::generate_client_secret()?;
@@ -89,6 +104,7 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                     access_token_lifetime: access_token_lifetime.map(i64::from),
                     refresh_token_lifetime: refresh_token_lifetime.map(i64::from),
                     token_format,
+                    audiences,
                 },
                 now,
             )?;

@@ -1,5 +1,5 @@
 //! The operator's command line: the argument definitions and the dispatch; each command group
-//! lives in its own file (`serve`, `tenant`, `client`, `idp`, `plugins`, `assertion`). Management
+//! lives in its own file (`serve`, `tenant`, `client`, `user`, `idp`, `plugins`, `assertion`). Management
 //! commands work against the same database a running server uses (servers poll the database's change counter, so a change takes
 //! effect without a restart, within `database.cache_refresh_interval_ms`).
 
@@ -10,6 +10,7 @@ mod keys;
 mod plugins;
 mod serve;
 mod tenant;
+mod user;
 
 use std::path::PathBuf;
 
@@ -46,6 +47,9 @@ pub enum Command {
     /// Manage service providers (OAuth clients).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage a tenant's users (for the password grant).
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Manage identity providers (trusted token issuers).
     #[command(subcommand)]
     Idp(idp::IdpCommand),
@@ -94,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::serve(config),
         Command::Tenant(command) => tenant::run_tenant(open_for_command(config)?, command),
         Command::Client(command) => client::run_client(open_for_command(config)?, command),
+        Command::User(command) => user::run_user(open_for_command(config)?, command),
         Command::Idp(command) => idp::run_idp(open_for_command(config)?, command),
         Command::Keys(command) => keys::run_keys(open_for_command(config)?, command),
         Command::Plugins(PluginsCommand::List { json }) => plugins::list_plugins(&config, json),

@@ -23,16 +23,18 @@ pub async fn endpoint<S, B>(
     path_tenant: Option<String>,
     raw_query: String,
     headers: HeaderMap,
+    remote: Option<std::net::SocketAddr>,
     body: S,
 ) -> HttpResponse
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
-    let request = match read_token_request(&app, path_tenant, &raw_query, &headers, body).await {
-        Ok(request) => request,
-        Err(e) => return oauth_error_response(&e),
-    };
+    let request =
+        match read_token_request(&app, path_tenant, &raw_query, &headers, remote, body).await {
+            Ok(request) => request,
+            Err(e) => return oauth_error_response(&e),
+        };
     let worker = app.clone();
     let outcome = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, OAuthError> {
         if !worker

@@ -36,9 +36,10 @@ pub fn routes(
         .and(with_app.clone())
         .and(raw_query)
         .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
         .and(warp::body::stream())
-        .then(|tenant, app, query, headers, body| {
-            token::token_endpoint(app, tenant, query, headers, Box::pin(body))
+        .then(|tenant, app, query, headers, remote, body| {
+            token::token_endpoint(app, tenant, query, headers, remote, Box::pin(body))
         });
 
     let form_endpoint = |name: &'static str, operation: introspection::Operation| {
@@ -59,9 +60,18 @@ pub fn routes(
             .and(with_app.clone())
             .and(raw_query)
             .and(warp::header::headers_cloned())
+            .and(warp::addr::remote())
             .and(warp::body::stream())
-            .then(move |tenant, app, query, headers, body| {
-                introspection::endpoint(operation, app, tenant, query, headers, Box::pin(body))
+            .then(move |tenant, app, query, headers, remote, body| {
+                introspection::endpoint(
+                    operation,
+                    app,
+                    tenant,
+                    query,
+                    headers,
+                    remote,
+                    Box::pin(body),
+                )
             })
     };
     let introspect = form_endpoint("introspect", introspection::Operation::Introspect);
@@ -76,16 +86,37 @@ pub fn routes(
         .and(with_app.clone())
         .then(|tenant, app| jwks::jwks(app, tenant));
 
-    let default_tenant_metadata =
-        warp::path!(".well-known" / "oauth-authorization-server").map(|| None::<String>);
-    let tenant_metadata =
-        warp::path!("t" / String / ".well-known" / "oauth-authorization-server").map(Some);
-    let metadata = default_tenant_metadata
-        .or(tenant_metadata)
-        .unify()
-        .and(warp::get())
-        .and(with_app.clone())
-        .then(|tenant, app| discovery::metadata(app, tenant));
+    let metadata = |document: discovery::Document, name: &'static str| {
+        let default_tenant = warp::path(".well-known")
+            .and(warp::path(name))
+            .and(warp::path::end())
+            .map(|| None::<String>);
+        let tenant = warp::path("t")
+            .and(warp::path::param::<String>())
+            .and(warp::path(".well-known"))
+            .and(warp::path(name))
+            .and(warp::path::end())
+            .map(Some);
+        default_tenant
+            .or(tenant)
+            .unify()
+            .and(warp::get())
+            .and(with_app.clone())
+            .then(move |tenant, app| discovery::metadata(document, app, tenant))
+    };
+    let oauth_metadata = metadata(
+        discovery::Document::AuthorizationServer,
+        "oauth-authorization-server",
+    );
+    let openid_metadata = metadata(discovery::Document::OpenIdProvider, "openid-configuration");
+    // Where OpenID clients derive it from the issuer (`.../oauth2/token`).
+    let openid_at_issuer =
+        warp::path!("t" / String / "oauth2" / "token" / ".well-known" / "openid-configuration")
+            .and(warp::get())
+            .and(with_app.clone())
+            .then(|tenant, app| {
+                discovery::metadata(discovery::Document::OpenIdProvider, app, Some(tenant))
+            });
 
     let health = warp::path!("health")
         .and(warp::get())
@@ -96,7 +127,9 @@ pub fn routes(
         .or(introspect)
         .or(revoke)
         .or(jwks)
-        .or(metadata)
+        .or(oauth_metadata)
+        .or(openid_metadata)
+        .or(openid_at_issuer)
         .or(health)
         .recover(recover_rejection)
 }

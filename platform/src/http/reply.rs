@@ -51,11 +51,14 @@ pub fn oauth_error_response(error: &OAuthError) -> HttpResponse {
             HeaderValue::from_static("Basic realm=\"grantor\""),
         );
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        // RFC 9110 10.2.3: when to try again, so clients back off instead of hammering.
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    // RFC 9110 10.2.3: when to try again, so clients back off instead of hammering.
+    let retry_after = match (error.retry_after, status) {
+        (Some(seconds), _) => Some(HeaderValue::from(seconds)),
+        (None, StatusCode::SERVICE_UNAVAILABLE) => Some(HeaderValue::from_static("1")),
+        (None, _) => None,
+    };
+    if let Some(value) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
 }

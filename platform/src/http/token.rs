@@ -19,6 +19,7 @@ pub async fn token_endpoint<S, B>(
     path_tenant: Option<String>,
     raw_query: String,
     headers: HeaderMap,
+    remote: Option<std::net::SocketAddr>,
     body: S,
 ) -> HttpResponse
 where
@@ -35,7 +36,8 @@ where
     };
     let deadline = std::time::Duration::from_millis(app.config.server.request_deadline_ms);
     let work = async {
-        let request = read_token_request(&app, path_tenant, &raw_query, &headers, body).await?;
+        let request =
+            read_token_request(&app, path_tenant, &raw_query, &headers, remote, body).await?;
         let tenant = request.tenant_domain.clone();
         let outcome = process_token_request(app.clone(), request).await;
         if let Err(e) = &outcome {
@@ -92,6 +94,7 @@ pub(super) async fn read_token_request<S, B>(
     path_tenant: Option<String>,
     raw_query: &str,
     headers: &HeaderMap,
+    remote: Option<std::net::SocketAddr>,
     body: S,
 ) -> Result<TokenRequest, OAuthError>
 where
@@ -129,6 +132,7 @@ where
     Ok(TokenRequest {
         tenant_domain,
         authorization: header_text(warp::http::header::AUTHORIZATION)?.map(str::to_owned),
+        remote_address: remote.map(|a| a.ip()),
         params,
     })
 }

@@ -131,6 +131,7 @@ mod tests {
         TokenRequest {
             tenant_domain: "t".into(),
             authorization: authorization.map(str::to_owned),
+            remote_address: None,
             params: params
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,13 +1,18 @@
-//! Authorization server metadata (RFC 8414) per tenant: exactly what this server supports now.
-//! There is no authorization endpoint (no browser flows), so no response types; the grant types
-//! are the built-in ones and those of the plugins that loaded. OpenID Provider metadata waits for
-//! ID tokens: publishing it before would promise what the server cannot do.
+//! Server metadata per tenant, exactly what this server supports now: RFC 8414 authorization
+//! server metadata, and OpenID Provider metadata (OpenID Connect Discovery 1.0) for the ID tokens
+//! the password grant issues. There is no authorization endpoint (no browser flows), so no
+//! response types; the grant types are the built-in ones and those of the plugins that loaded.
 
 use serde_json::{json, Value};
 
+use super::error::OAuthError;
 use super::grants::BUILT_IN_GRANT_TYPES;
 use crate::app::App;
 
+/// How clients authenticate, at the token, introspection and revocation endpoints alike.
+pub const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
+
+/// RFC 8414 metadata of `tenant`.
 pub fn authorization_server_metadata(app: &App, tenant: &str) -> Value {
     let mut grant_types: Vec<String> = BUILT_IN_GRANT_TYPES
         .iter()
@@ -20,6 +25,36 @@ pub fn authorization_server_metadata(app: &App, tenant: &str) -> Value {
         "jwks_uri": app.jwks_url(tenant),
         "grant_types_supported": grant_types,
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": ["openid"],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint": app.tenant_url(tenant, "oauth2/introspect"),
+        "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint": app.tenant_url(tenant, "oauth2/revoke"),
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
     })
+}
+
+/// OpenID Provider metadata of `tenant`: the RFC 8414 fields plus what ID tokens need. It has no
+/// `authorization_endpoint` (Discovery 3 requires one of a provider with browser flows; this
+/// one signs users in only through the password grant) and says so in `grant_types_supported`.
+/// Reads the tenant's keys (generating its first): run it on a blocking thread.
+pub fn openid_provider_metadata(app: &App, tenant: &str, now: i64) -> Result<Value, OAuthError> {
+    let algorithms =
+        super::tenant_keys::published_algorithms(&app.store, &app.config, tenant, now)?;
+    let mut metadata = authorization_server_metadata(app, tenant);
+    metadata["subject_types_supported"] = json!(["public"]);
+    metadata["id_token_signing_alg_values_supported"] = json!(algorithms);
+    metadata["claims_supported"] = json!([
+        "iss",
+        "sub",
+        "aud",
+        "azp",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce"
+    ]);
+    metadata["claims_parameter_supported"] = json!(false);
+    metadata["request_parameter_supported"] = json!(false);
+    Ok(metadata)
 }

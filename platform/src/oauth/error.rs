@@ -9,6 +9,8 @@ pub struct OAuthError {
     pub code: &'static str,
     pub description: String,
     pub status: u16,
+    /// Seconds the client should wait before trying again (`Retry-After`), when known.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -17,6 +19,7 @@ impl OAuthError {
             code,
             description: description.into(),
             status,
+            retry_after: None,
         }
     }
 
@@ -48,6 +51,14 @@ impl OAuthError {
     /// A busy or slow dependency; the client may retry (RFC 6749 5.2 via the registry).
     pub fn temporarily_unavailable(description: impl Into<String>) -> OAuthError {
         Self::new("temporarily_unavailable", 503, description)
+    }
+
+    /// Sign-ins refused for a while after too many failures: 429 with `Retry-After`.
+    pub fn too_many_failures(description: impl Into<String>, retry_after: u64) -> OAuthError {
+        OAuthError {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new("invalid_grant", 429, description)
+        }
     }
 
     /// A plugin's refusal. Only codes a token endpoint may send pass through; anything else

@@ -165,6 +165,7 @@ pub fn issue_tokens(
             expires_in: access_lifetime,
             scope,
             refresh_token,
+            id_token: None,
         },
         writes,
     })
@@ -312,6 +313,7 @@ mod tests {
                         access_token_lifetime: Some(120),
                         refresh_token_lifetime: None,
                         token_format: "opaque".into(),
+                        audiences: Vec::new(),
                     },
                     0,
                 )

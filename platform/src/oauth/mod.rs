@@ -5,6 +5,7 @@ pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod grants;
+pub mod id_token;
 pub mod introspection;
 pub mod issuance;
 pub mod request_services;

@@ -49,6 +49,24 @@ pub fn published_key_set(
     Ok(Some(serde_json::json!({ "keys": published })))
 }
 
+/// The algorithms of the tenant's published keys, the current key's first (its first key is
+/// generated now if it has none).
+pub fn published_algorithms(
+    store: &Store,
+    config: &Config,
+    tenant: &str,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    let keys = keys_with_current(store, config, tenant, now)?;
+    let mut algorithms: Vec<String> = Vec::new();
+    for key in keys.iter().filter(|k| k.is_published(now)) {
+        if !algorithms.contains(&key.algorithm) {
+            algorithms.push(key.algorithm.clone());
+        }
+    }
+    Ok(algorithms)
+}
+
 /// The tenant's keys, with a current one: generated now if the tenant has none yet.
 fn keys_with_current(
     store: &Store,

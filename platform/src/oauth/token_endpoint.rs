@@ -221,9 +221,22 @@ fn prepare(
                 "client authentication is required",
             ));
         }
-        let grant = run_grant(&app.store, &app.writer, grant_type, request, &client, now)?;
+        let grant = run_grant(app, grant_type, request, &client, now)?;
         let jwt = jwt_issuer(app, &client, now)?;
-        let issued = issue_tokens(&app.config.oauth.token, &client, &grant, now, jwt.as_ref())?;
+        let mut issued = issue_tokens(&app.config.oauth.token, &client, &grant, now, jwt.as_ref())?;
+        if grant_type == super::grants::PASSWORD
+            && super::id_token::wanted(request.param("scope"), &grant)
+        {
+            let signer = tenant_jwt_issuer(app, &client.tenant_domain, now)?;
+            issued.response.id_token = Some(super::id_token::sign(
+                &signer,
+                &client,
+                &grant,
+                request.param("nonce"),
+                now,
+                app.config.oauth.token.id_token_lifetime,
+            )?);
+        }
         return Ok(Prepared::Issued(client, issued));
     }
     let request = GrantRequest {
@@ -293,13 +306,17 @@ fn jwt_issuer(
     if client.token_format != crate::store::TOKEN_FORMAT_JWT {
         return Ok(None);
     }
-    let tenant = &client.tenant_domain;
+    tenant_jwt_issuer(app, &client.tenant_domain, now).map(Some)
+}
+
+/// The tenant's current signing key, under its issuer.
+fn tenant_jwt_issuer(app: &App, tenant: &str, now: i64) -> Result<JwtIssuer, OAuthError> {
     let signer =
         super::tenant_keys::current_signer(&app.store, &app.config, &app.signers, tenant, now)?;
-    Ok(Some(JwtIssuer {
+    Ok(JwtIssuer {
         signer,
         issuer: app.issuer_url(tenant),
-    }))
+    })
 }
 
 /// Largest claims object kept with a token, as JSON.

@@ -15,6 +15,9 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// An OpenID Connect ID token, when the grant signed a user in with `scope=openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// An error response body.
@@ -31,6 +34,8 @@ pub struct TokenRequest {
     pub tenant_domain: String,
     /// The raw `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// The peer's address (a proxy's, behind one): the key for limiting failed sign-ins.
+    pub remote_address: Option<std::net::IpAddr>,
     pub params: HashMap<String, String>,
 }
 

@@ -21,6 +21,8 @@ pub struct ServiceProvider {
     pub created_at: i64,
     /// `opaque` or `jwt` (`TOKEN_FORMAT_*`).
     pub token_format: String,
+    /// Audiences its ID tokens carry besides its client_id.
+    pub audiences: Vec<String>,
 }
 
 /// Random access tokens, looked up in the database.
@@ -46,6 +48,7 @@ pub struct NewServiceProvider {
     pub access_token_lifetime: Option<i64>,
     pub refresh_token_lifetime: Option<i64>,
     pub token_format: String,
+    pub audiences: Vec<String>,
 }
 
 type ServiceProviderRow = (
@@ -58,6 +61,7 @@ type ServiceProviderRow = (
     Option<i64>,
     Option<i64>,
     i64,
+    String,
     String,
 );
 
@@ -73,6 +77,7 @@ fn from_row(row: ServiceProviderRow) -> ServiceProvider {
         refresh,
         at,
         token_format,
+        audiences,
     ) = row;
     ServiceProvider {
         client_id,
@@ -85,6 +90,7 @@ fn from_row(row: ServiceProviderRow) -> ServiceProvider {
         refresh_token_lifetime: refresh,
         created_at: at,
         token_format,
+        audiences: split_list(&audiences),
     }
 }
 
@@ -101,6 +107,7 @@ macro_rules! service_provider_columns {
             service_providers::refresh_token_lifetime,
             service_providers::created_at,
             service_providers::token_format,
+            service_providers::audiences,
         )
     };
 }
@@ -127,6 +134,7 @@ impl Store {
                         service_providers::refresh_token_lifetime.eq(new.refresh_token_lifetime),
                         service_providers::created_at.eq(now),
                         service_providers::token_format.eq(&new.token_format),
+                        service_providers::audiences.eq(join_list(&new.audiences)),
                     ))
                     .execute(conn)
                     .map_err(|e| {
@@ -151,6 +159,7 @@ impl Store {
             scopes: new.scopes.clone(),
             access_token_lifetime: new.access_token_lifetime,
             token_format: new.token_format.clone(),
+            audiences: new.audiences.clone(),
             refresh_token_lifetime: new.refresh_token_lifetime,
             created_at: now,
         })
@@ -223,6 +232,7 @@ pub(crate) mod tests {
             access_token_lifetime: Some(60),
             refresh_token_lifetime: None,
             token_format: "opaque".into(),
+            audiences: Vec::new(),
         }
     }
 

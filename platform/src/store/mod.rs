@@ -17,6 +17,7 @@ mod signing_keys;
 mod tenants;
 mod token_families;
 mod tokens;
+mod users;
 mod writes;
 
 pub use crate::config::SqliteSynchronous;
@@ -28,6 +29,7 @@ pub use signing_keys::{NewSigningKey, StoredSigningKey};
 pub use tenants::Tenant;
 pub use token_families::{FamilyOrigin, NewFamily, TokenFamily};
 pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
+pub use users::User;
 pub use writes::{ApplyError, WriteOp, WriteRefusal};
 
 use diesel::r2d2::PooledConnection;

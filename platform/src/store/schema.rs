@@ -23,6 +23,7 @@ diesel::table! {
         refresh_token_lifetime -> Nullable<BigInt>,
         created_at -> BigInt,
         token_format -> Text,
+        audiences -> Text,
     }
 }
 
@@ -94,6 +95,18 @@ diesel::table! {
 }
 
 diesel::joinable!(identity_providers -> tenants (tenant_domain));
+
+diesel::table! {
+    users (tenant_domain, username) {
+        tenant_domain -> Text,
+        username -> Text,
+        password_hash -> Text,
+        claims -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(users -> tenants (tenant_domain));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     service_providers,

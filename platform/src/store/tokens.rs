@@ -113,6 +113,7 @@ mod tests {
                 access_token_lifetime: None,
                 refresh_token_lifetime: None,
                 token_format: "opaque".into(),
+                audiences: Vec::new(),
             };
             store.add_client(&client, 0).unwrap();
             let token = NewToken {

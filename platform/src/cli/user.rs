@@ -1,0 +1,210 @@
+//! `grantor user add|list|remove`: a tenant's users, for the password grant. The password comes
+//! from standard input (first line) or, on a terminal, from a prompt without echo; never from the
+//! command line, where other users of the machine and the shell history would see it.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use serde_json::{Map, Value};
+
+use super::{tenant_or_default, TenantArg};
+use crate::app::App;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from stdin or a prompt.
+    Add {
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// Username, unique in the tenant: the `sub` of the user's tokens.
+        #[arg(long)]
+        username: String,
+        /// A string claim the user's tokens carry, `NAME=VALUE` (repeatable), e.g.
+        /// `--claim email=alice@example.com`.
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+        /// A claim with a JSON value, `NAME=JSON` (repeatable), e.g.
+        /// `--claim-json 'groups=["admin","dev"]'`.
+        #[arg(long = "claim-json", value_name = "NAME=JSON")]
+        json_claims: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's users and their claims (never a password or its hash).
+    List {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user.
+    Remove {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        username: String,
+    },
+}
+
+pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            tenant,
+            username,
+            claims,
+            json_claims,
+            json,
+        } => {
+            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            check_username(&username)?;
+            let claims = parse_claims(&claims, &json_claims)?;
+            let password = read_password(&username)?;
+            let hash = crate::passwords::hash_password(&password)?;
+            let user =
+                app.store
+                    .add_user(&tenant, &username, &hash, &claims, crate::clock::now_unix())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&described(&user))?);
+            } else {
+                println!(
+                    "user '{}' added to tenant '{}'",
+                    user.username, user.tenant_domain
+                );
+            }
+        }
+        UserCommand::List { tenant, json } => {
+            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            if app.store.find_active_tenant(&tenant)?.is_none() {
+                bail!("tenant '{tenant}' not found");
+            }
+            let users = app.store.list_users(&tenant)?;
+            if json {
+                let users: Vec<Value> = users.iter().map(described).collect();
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                for user in users {
+                    println!("{}\t{}", user.username, user.claims);
+                }
+            }
+        }
+        UserCommand::Remove { tenant, username } => {
+            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            app.store.remove_user(&tenant, &username)?;
+            println!("user '{username}' removed from tenant '{tenant}'");
+        }
+    }
+    Ok(())
+}
+
+fn described(user: &crate::store::User) -> Value {
+    serde_json::json!({
+        "tenant_domain": user.tenant_domain,
+        "username": user.username,
+        "claims": user.claims_object(),
+        "created_at": user.created_at,
+    })
+}
+
+fn check_username(username: &str) -> anyhow::Result<()> {
+    if username.is_empty() || username.len() > 256 {
+        bail!("--username must be 1 to 256 bytes");
+    }
+    if username
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        bail!("--username must not contain spaces or control characters");
+    }
+    Ok(())
+}
+
+/// Claims reserved for the tokens themselves cannot be set per user.
+const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "azp",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "auth_time",
+    "nonce",
+    "client_id",
+    "scope",
+];
+
+fn parse_claims(strings: &[String], json: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let mut claims = Map::new();
+    let split = |item: &str, flag: &str| -> anyhow::Result<(String, String)> {
+        let (name, value) = item
+            .split_once('=')
+            .with_context(|| format!("{flag} '{item}' must be NAME=VALUE"))?;
+        let name = name.trim();
+        if name.is_empty() {
+            bail!("{flag} '{item}' has no name");
+        }
+        if RESERVED_CLAIMS.contains(&name) {
+            bail!("{flag}: '{name}' is set by the server on every token");
+        }
+        Ok((name.to_owned(), value.to_owned()))
+    };
+    for item in strings {
+        let (name, value) = split(item, "--claim")?;
+        claims.insert(name, Value::String(value));
+    }
+    for item in json {
+        let (name, value) = split(item, "--claim-json")?;
+        let value: Value = serde_json::from_str(&value)
+            .with_context(|| format!("--claim-json {name}: not JSON"))?;
+        claims.insert(name, value);
+    }
+    Ok(claims)
+}
+
+/// The first line of stdin, or a prompt when stdin is a terminal.
+fn read_password(username: &str) -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("password for {username}: "))?;
+        let again = rpassword::prompt_password("again: ")?;
+        if first != again {
+            bail!("the passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    if password.is_empty() {
+        bail!("no password given (pipe it on stdin, or run on a terminal to be prompted)");
+    }
+    Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_from_flags() {
+        let claims = parse_claims(
+            &["email=a@b.example".into(), "note=x=y".into()],
+            &[r#"groups=["admin","dev"]"#.into()],
+        )
+        .unwrap();
+        assert_eq!(claims["email"], "a@b.example");
+        assert_eq!(claims["note"], "x=y");
+        assert_eq!(claims["groups"], serde_json::json!(["admin", "dev"]));
+        assert!(parse_claims(&["sub=root".into()], &[]).is_err());
+        assert!(parse_claims(&["novalue".into()], &[]).is_err());
+        assert!(parse_claims(&[], &["groups=[oops".into()]).is_err());
+        assert!(check_username("alice").is_ok());
+        assert!(check_username("al ice").is_err());
+        assert!(check_username("").is_err());
+    }
+}

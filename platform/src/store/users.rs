@@ -1,0 +1,170 @@
+//! A tenant's users, for the password grant: a username, an argon2id hash of the password (the
+//! password itself is never stored) and the claims their tokens carry.
+
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{is_unique_violation, Store, StoreError};
+
+/// A stored user. `password_hash` is left out of `Debug` and of JSON.
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub tenant_domain: String,
+    pub username: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    /// A JSON object.
+    #[serde(skip)]
+    pub claims: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("tenant_domain", &self.tenant_domain)
+            .field("username", &self.username)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    /// The user's claims as a JSON object (an unreadable value reads as none).
+    pub fn claims_object(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(&self.claims).unwrap_or_default()
+    }
+}
+
+impl Store {
+    /// Adds a user to an existing tenant; usernames are unique within a tenant.
+    pub fn add_user(
+        &self,
+        tenant_domain: &str,
+        username: &str,
+        password_hash: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        now: i64,
+    ) -> Result<User, StoreError> {
+        let claims = serde_json::to_string(claims)
+            .map_err(|e| StoreError::Invalid(format!("claims: {e}")))?;
+        self.with_conn(|conn| {
+            conn.transaction(|conn| {
+                super::tenants::require_tenant(conn, tenant_domain)?;
+                diesel::insert_into(users::table)
+                    .values((
+                        users::tenant_domain.eq(tenant_domain),
+                        users::username.eq(username),
+                        users::password_hash.eq(password_hash),
+                        users::claims.eq(&claims),
+                        users::created_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            StoreError::Conflict(format!(
+                                "user '{username}' already exists in tenant '{tenant_domain}'"
+                            ))
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                Ok(())
+            })
+        })?;
+        Ok(User {
+            tenant_domain: tenant_domain.to_owned(),
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+            claims,
+            created_at: now,
+        })
+    }
+
+    pub fn list_users(&self, tenant_domain: &str) -> Result<Vec<User>, StoreError> {
+        self.with_conn(|conn| {
+            Ok(users::table
+                .filter(users::tenant_domain.eq(tenant_domain))
+                .order(users::username)
+                .select(User::as_select())
+                .load(conn)?)
+        })
+    }
+
+    /// The user of this tenant with this username; read fresh, never from a cache, so a removed
+    /// user cannot sign in a moment longer.
+    pub fn find_user(
+        &self,
+        tenant_domain: &str,
+        username: &str,
+    ) -> Result<Option<User>, StoreError> {
+        self.with_conn(|conn| {
+            Ok(users::table
+                .filter(users::tenant_domain.eq(tenant_domain))
+                .filter(users::username.eq(username))
+                .select(User::as_select())
+                .first(conn)
+                .optional()?)
+        })
+    }
+
+    pub fn remove_user(&self, tenant_domain: &str, username: &str) -> Result<(), StoreError> {
+        let removed = self.with_conn(|conn| {
+            Ok(diesel::delete(
+                users::table
+                    .filter(users::tenant_domain.eq(tenant_domain))
+                    .filter(users::username.eq(username)),
+            )
+            .execute(conn)?)
+        })?;
+        if removed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "user '{username}' not found in tenant '{tenant_domain}'"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::test_support::for_each_backend;
+    use crate::store::StoreError;
+
+    #[test]
+    fn user_lifecycle_and_isolation() {
+        for_each_backend(|store| {
+            store.add_tenant("acme", "Acme", 1).unwrap();
+            let claims = serde_json::json!({"email": "alice@acme.example", "groups": ["dev"]});
+            let claims = claims.as_object().unwrap();
+            store
+                .add_user("acme", "alice", "$argon2id$x", claims, 5)
+                .unwrap();
+            let found = store.find_user("acme", "alice").unwrap().unwrap();
+            assert_eq!(found.password_hash, "$argon2id$x");
+            assert_eq!(&found.claims_object(), claims);
+            assert!(!format!("{found:?}").contains("argon2"));
+            assert!(!serde_json::to_string(&found).unwrap().contains("argon2"));
+            assert!(store.find_user("carbon.super", "alice").unwrap().is_none());
+            assert!(matches!(
+                store.add_user("acme", "alice", "h", claims, 6),
+                Err(StoreError::Conflict(_))
+            ));
+            assert!(matches!(
+                store.add_user("nowhere", "bob", "h", claims, 6),
+                Err(StoreError::NotFound(_))
+            ));
+            assert_eq!(store.list_users("acme").unwrap().len(), 1);
+            store.remove_user("acme", "alice").unwrap();
+            assert!(store.find_user("acme", "alice").unwrap().is_none());
+            assert!(matches!(
+                store.remove_user("acme", "alice"),
+                Err(StoreError::NotFound(_))
+            ));
+            store.add_user("acme", "bob", "h", claims, 7).unwrap();
+            store.remove_tenant("acme").unwrap();
+            assert!(store.find_user("acme", "bob").unwrap().is_none());
+        });
+    }
+}
