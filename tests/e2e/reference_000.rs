@@ -1,0 +1,148 @@
+//! Reference 000 inside one Grantor: tenant `idp.example` signs a user in with the password grant
+//! and returns an ID token; tenant `apis.example` trusts `idp.example` as an identity provider by
+//! its JWKS URL, and exchanges that ID token with the JWT bearer grant for a JWT access token that
+//! a gateway verifies alone. Also the reference's audience error, when the identity server's client
+//! does not name the API server as an audience.
+
+use crate::harness::{backends, registration, Deployment};
+use crate::jwt_bearer::fixture::GRANT;
+use crate::jwt_verify::verified;
+
+const BASE: &str = "http://localhost:9443";
+
+#[test]
+fn an_id_token_from_one_tenant_is_exchanged_at_another_for_a_jwt_access_token() {
+    for backend in backends() {
+        let deployment =
+            Deployment::with_extra_config(backend, &registration(GRANT, "grant_jwt_bearer", ""));
+        deployment.drop_plugin("grant_jwt_bearer");
+        let apis_token_endpoint = format!("{BASE}/t/apis.example/oauth2/token");
+        let idp_issuer = format!("{BASE}/t/idp.example/oauth2/token");
+
+        // Step 2: the identity server's tenant, its user and the web app that signs users in,
+        // with the API server's token endpoint as an audience (WSO2: "audience restriction").
+        deployment.cli_ok(&["tenant", "add", "idp.example"]);
+        deployment.add_user(
+            "idp.example",
+            "alice",
+            "alice-password",
+            &[
+                "--claim",
+                "email=alice@idp.example",
+                "--claim-json",
+                r#"groups=["sales"]"#,
+            ],
+        );
+        let webapp = deployment.add_client_with(
+            "idp.example",
+            "webapp",
+            "password",
+            "openid",
+            &["--audience", &apis_token_endpoint],
+        );
+        // A client that forgot the audience restriction.
+        let careless = deployment.add_client("idp.example", "careless", "password", "openid");
+        // Step 3: the API server's tenant and its application, allowed the JWT bearer grant.
+        deployment.cli_ok(&["tenant", "add", "apis.example"]);
+        let apiapp = deployment.add_client_with(
+            "apis.example",
+            "apiapp",
+            GRANT,
+            "openid,orders",
+            &["--token-format", "jwt"],
+        );
+        let server = deployment.start();
+        // Step 1: the API server trusts the identity server by its JWKS URL.
+        let jwks_uri = server.url("/t/idp.example/oauth2/jwks");
+        deployment.cli_ok(&[
+            "idp",
+            "add",
+            "--tenant",
+            "apis.example",
+            "--name",
+            "idp-example",
+            "--issuer",
+            &idp_issuer,
+            "--jwks-uri",
+            &jwks_uri,
+            "--claim-mapping",
+            "groups=roles",
+        ]);
+
+        // Step 4: the user signs in; the response carries the ID token.
+        let sign_in = |client| {
+            server.token(
+                "/t/idp.example/oauth2/token",
+                client,
+                &[
+                    ("grant_type", "password"),
+                    ("username", "alice"),
+                    ("password", "alice-password"),
+                    ("scope", "openid"),
+                ],
+            )
+        };
+        let id_token = sign_in(&webapp).assert_token()["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Step 5: the web app exchanges it at the API server.
+        let exchanged = server.token(
+            "/t/apis.example/oauth2/token",
+            &apiapp,
+            &[
+                ("grant_type", GRANT),
+                ("assertion", &id_token),
+                ("scope", "orders"),
+            ],
+        );
+        let body = exchanged.assert_token();
+        assert_eq!(body["scope"], "orders");
+        let access_token = body["access_token"].as_str().unwrap();
+        // What a gateway checks, with nothing but the API tenant's JWKS.
+        let claims = verified(
+            &server,
+            "/t/apis.example/oauth2/jwks",
+            access_token,
+            "at+jwt",
+            &apiapp.id,
+        );
+        assert_eq!(claims["iss"], apis_token_endpoint);
+        assert_eq!(claims["sub"], "alice");
+        assert_eq!(claims["client_id"], apiapp.id.as_str());
+        assert_eq!(claims["scope"], "orders");
+        assert_eq!(claims["email"], "alice@idp.example");
+        // The identity provider's claim mapping reached the token.
+        assert_eq!(claims["roles"], serde_json::json!(["sales"]));
+        assert!(claims.get("groups").is_none());
+
+        // The same ID token again: one-time, like every assertion.
+        let replayed = server
+            .token(
+                "/t/apis.example/oauth2/token",
+                &apiapp,
+                &[("grant_type", GRANT), ("assertion", &id_token)],
+            )
+            .assert_error(400, "invalid_grant");
+        assert!(replayed.contains("already been used"), "{replayed}");
+
+        // The reference's audience error: an ID token that names only its own client.
+        let careless_token = sign_in(&careless).assert_token()["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let description = server
+            .token(
+                "/t/apis.example/oauth2/token",
+                &apiapp,
+                &[("grant_type", GRANT), ("assertion", &careless_token)],
+            )
+            .assert_error(400, "invalid_grant");
+        assert!(
+            description.starts_with("None of the audience values matched the token endpoint")
+                && description.contains(&careless.id),
+            "{description}"
+        );
+    }
+}
