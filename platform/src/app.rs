@@ -20,6 +20,9 @@ pub struct App {
     pub plugins: PluginHost,
     /// What plugins may ask the host during a call.
     pub plugin_services: Arc<dyn HostServices>,
+    /// The same services, for the host's own use: verification keys of certificates and JWKS
+    /// endpoints (a `private_key_jwt` client's).
+    pub trusted_keys: Arc<StoreServices>,
     /// Identity providers' Rhai claim transformers, compiled once per script version.
     pub claim_transformers: Arc<ClaimTransformers>,
     /// Tenants' signing keys, parsed once.
@@ -49,15 +52,17 @@ impl App {
             .map_err(crate::store::StoreError::Config)?;
         let claim_transformers = Arc::new(ClaimTransformers::new(&config.claim_transformer));
         let config_window = config.oauth.password_grant.failure_window_seconds;
+        let trusted_keys = Arc::new(StoreServices::new(
+            store.clone(),
+            jwks,
+            claim_transformers.clone(),
+        ));
         Ok(App {
             admission: tokio::sync::Semaphore::new(config.server.max_in_flight),
             config,
             writer,
-            plugin_services: Arc::new(StoreServices::new(
-                store.clone(),
-                jwks,
-                claim_transformers.clone(),
-            )),
+            plugin_services: trusted_keys.clone(),
+            trusted_keys,
             claim_transformers,
             store,
             plugins: PluginHost::default(),

@@ -15,7 +15,7 @@ use crate::claims::{
 };
 use crate::keys::certificates::{validity_of_pem, Validity};
 use crate::keys::jwk::jwk_from_pem;
-use crate::keys::jwks::{JwksCache, JwksError};
+use crate::keys::jwks::{JwksCache, JwksError, KeyLookup};
 use crate::plugin_host::{HostServices, ServiceReply};
 use crate::store::{IdentityProvider, Store};
 
@@ -40,11 +40,11 @@ struct ParsedCertificate {
     validity: Option<Validity>,
 }
 
-/// A provider's certificates at one moment: those that verify, and those past `notAfter`.
+/// Certificates at one moment: those that verify, and those past `notAfter`.
 #[derive(Default)]
-struct CertificateKeys {
-    usable: Vec<serde_json::Value>,
-    expired: Vec<String>,
+pub struct CertificateKeys {
+    pub usable: Vec<serde_json::Value>,
+    pub expired: Vec<String>,
 }
 
 impl StoreServices {
@@ -68,11 +68,21 @@ impl StoreServices {
         provider: &IdentityProvider,
         now: i64,
     ) -> Result<CertificateKeys, ServiceReply> {
+        self.usable_certificate_keys(&provider.certificates, now)
+            .map_err(|e| failed(&format!("key of identity provider '{}'", provider.name), e))
+    }
+
+    /// Certificates (PEM) as JWKs, parsed once each: those that verify at `now`, and a
+    /// description of each past its `notAfter`. A client's `private_key_jwt` keys go through here
+    /// too.
+    pub fn usable_certificate_keys(
+        &self,
+        pems: &[String],
+        now: i64,
+    ) -> Result<CertificateKeys, String> {
         let mut keys = CertificateKeys::default();
-        for pem in &provider.certificates {
-            let parsed = self
-                .certificate_key(pem)
-                .map_err(|e| failed(&format!("key of identity provider '{}'", provider.name), e))?;
+        for pem in pems {
+            let parsed = self.certificate_key(pem)?;
             match &parsed.validity {
                 Some(validity) if validity.expired_at(now) => keys.expired.push(format!(
                     "certificate {} expired on {}",
@@ -118,6 +128,12 @@ impl StoreServices {
             Ok(None) => Err(ServiceReply::NotFound),
             Err(e) => Err(failed("identity provider lookup", e)),
         }
+    }
+
+    /// The keys at a JWKS endpoint for `kid` (or all), through the shared cache: refetched at most
+    /// once per `min_refresh_interval` for an unknown `kid`.
+    pub fn jwks_keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, JwksError> {
+        self.jwks.keys(uri, kid)
     }
 
     /// Keys from the provider's JWKS endpoint: the one `kid` names (`NotFound` if the key set,

@@ -39,7 +39,11 @@ fn each_tenant_describes_its_own_endpoints_and_what_the_server_supports() {
             }
             assert_eq!(
                 metadata["token_endpoint_auth_methods_supported"],
-                serde_json::json!(["client_secret_basic", "client_secret_post"])
+                serde_json::json!([
+                    "client_secret_basic",
+                    "client_secret_post",
+                    "private_key_jwt"
+                ])
             );
         }
         setup

@@ -15,6 +15,7 @@ mod jwt_bearer;
 mod jwt_verify;
 mod password_grant;
 mod plugins;
+mod private_key_jwt;
 mod reference_000;
 mod refresh_families;
 mod tenant_keys;

@@ -38,6 +38,14 @@ pub enum ClientCommand {
         /// token endpoint or issuer of a server that will exchange them (reference 000).
         #[arg(long = "audience", value_name = "AUD")]
         audiences: Vec<String>,
+        /// A certificate or public key (PEM, or DER .crt/.cer) the client signs its assertions
+        /// with (repeatable): it then authenticates with `private_key_jwt` only, and gets no
+        /// secret.
+        #[arg(long = "certificate", value_name = "FILE")]
+        certificates: Vec<std::path::PathBuf>,
+        /// The client's JWKS endpoint, for `private_key_jwt` (instead of --certificate).
+        #[arg(long, conflicts_with = "certificates")]
+        jwks_uri: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -70,6 +78,8 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
             refresh_token_lifetime,
             token_format,
             audiences,
+            certificates,
+            jwks_uri,
             json,
         } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
@@ -91,6 +101,12 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                     bad.escape_default()
                 );
             }
+            if let Some(uri) = &jwks_uri {
+                if let Err(reason) = crate::keys::jwks::check_jwks_uri(uri) {
+                    bail!("--jwks-uri {uri}: {reason}");
+                }
+            }
+            let certificates = super::key_files::read_verification_keys(&certificates)?;
             let client_id = crate::secrets::generate_client_id()?;
             let client_secret = crate::secrets::generate_client_secret()?;
             let client = app.store.add_client(
@@ -105,12 +121,17 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                     refresh_token_lifetime: refresh_token_lifetime.map(i64::from),
                     token_format,
                     audiences,
+                    certificates,
+                    jwks_uri,
                 },
                 now,
             )?;
+            let private_key_jwt = client.uses_private_key_jwt();
             if json {
                 let mut value = serde_json::to_value(&client)?;
-                value["client_secret"] = serde_json::Value::String(client_secret);
+                if !private_key_jwt {
+                    value["client_secret"] = serde_json::Value::String(client_secret);
+                }
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
                 println!(
@@ -118,8 +139,14 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                     client.name, client.tenant_domain
                 );
                 println!("client_id:     {}", client.client_id);
-                println!("client_secret: {client_secret}");
-                println!("(the secret is shown only now; only its hash is stored)");
+                if private_key_jwt {
+                    println!(
+                        "(authenticates with private_key_jwt: a client assertion signed with its key)"
+                    );
+                } else {
+                    println!("client_secret: {client_secret}");
+                    println!("(the secret is shown only now; only its hash is stored)");
+                }
             }
         }
         ClientCommand::List { tenant, json } => {

@@ -7,7 +7,6 @@ use clap::{Args, Subcommand};
 
 use super::{tenant_or_default, TenantArg};
 use crate::app::App;
-use crate::keys::certificates::normalise_verification_key;
 use crate::store::IdentityProvider;
 
 /// Default allowed clock skew for a new provider, in seconds.
@@ -169,29 +168,7 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                     bail!("--jwks-uri {uri}: {reason}");
                 }
             }
-            let mut pems = Vec::new();
-            for path in &certificates {
-                let bytes = std::fs::read(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let key = normalise_verification_key(&bytes)
-                    .with_context(|| format!("{}", path.display()))?;
-                eprintln!(
-                    "{}: {} (SHA-256 {})",
-                    path.display(),
-                    key.description,
-                    key.fingerprint
-                );
-                if let Some(validity) = &key.validity {
-                    let now = crate::clock::now_unix();
-                    let warn = if validity.expired_at(now) {
-                        "warning: "
-                    } else {
-                        ""
-                    };
-                    eprintln!("{}: {warn}{}", path.display(), validity.describe(now));
-                }
-                pems.push(key.pem);
-            }
+            let pems = super::key_files::read_verification_keys(&certificates)?;
             if !allowed_scopes.is_empty() {
                 crate::oauth::scopes::parse_scope(&allowed_scopes.join(" "))
                     .map_err(|e| anyhow::anyhow!("--allowed-scope: {}", e.description))?;

@@ -6,6 +6,7 @@
 mod assertion;
 mod client;
 mod idp;
+mod key_files;
 mod keys;
 mod plugins;
 mod serve;

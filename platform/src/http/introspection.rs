@@ -45,10 +45,8 @@ where
         }
         let now = crate::clock::now_unix();
         match operation {
-            Operation::Introspect => introspect(&worker.store, &request, now),
-            Operation::Revoke => {
-                revoke(&worker.store, &worker.writer, &request, now).map(|()| serde_json::json!({}))
-            }
+            Operation::Introspect => introspect(&worker, &request, now),
+            Operation::Revoke => revoke(&worker, &request, now).map(|()| serde_json::json!({})),
         }
     })
     .await;

@@ -1,5 +1,5 @@
 //! Client authentication (RFC 6749 2.3.1): HTTP Basic or `client_id`/`client_secret` in the form,
-//! never both. The client is looked up in the request's tenant only; a client of another tenant is
+//! or a signed client assertion (`private_key_jwt`, `client_assertion.rs`); exactly one of them. The client is looked up in the request's tenant only; a client of another tenant is
 //! simply not found. Failures are indistinguishable to the caller (no client enumeration) and take
 //! the same work (a hash comparison happens even for an unknown client).
 
@@ -8,10 +8,12 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use super::client_assertion::{authenticate_by_assertion, CLIENT_ASSERTION_TYPE};
 use super::error::OAuthError;
 use super::wire::TokenRequest;
+use crate::app::App;
 use crate::secrets::{hash_secret, verify_secret};
-use crate::store::{ServiceProvider, Store};
+use crate::store::{ServiceProvider, Store, WriteOp};
 
 pub const AUTHENTICATION_FAILED: &str = "client authentication failed";
 
@@ -35,6 +37,64 @@ impl std::fmt::Debug for ClientCredentials {
             .field("client_id", &self.client_id)
             .field("method", &self.method)
             .finish_non_exhaustive()
+    }
+}
+
+/// A client that authenticated, and what its authentication writes with the request (a client
+/// assertion's replay key).
+pub struct AuthenticatedClient {
+    pub client: Arc<ServiceProvider>,
+    pub replay_key: Option<WriteOp>,
+}
+
+/// Authenticates the request's client by whichever method it used; `Ok(None)` when it presented
+/// no client authentication at all.
+pub fn authenticate(
+    app: &App,
+    request: &TokenRequest,
+    now: i64,
+) -> Result<Option<AuthenticatedClient>, OAuthError> {
+    let assertion_type = request.param("client_assertion_type");
+    let assertion = request.param("client_assertion");
+    if assertion_type.is_none() && assertion.is_none() {
+        let Some(credentials) = extract_client_credentials(request)? else {
+            return Ok(None);
+        };
+        let client = authenticate_client(&app.store, &request.tenant_domain, &credentials)?;
+        return Ok(Some(AuthenticatedClient {
+            client,
+            replay_key: None,
+        }));
+    }
+    if request.authorization.is_some() || request.param("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "more than one client authentication method; use one",
+        ));
+    }
+    match (assertion_type, assertion) {
+        (Some(CLIENT_ASSERTION_TYPE), Some(assertion)) => {
+            let asserted = authenticate_by_assertion(
+                app,
+                &request.tenant_domain,
+                assertion,
+                request.param("client_id"),
+                now,
+            )?;
+            Ok(Some(AuthenticatedClient {
+                client: asserted.client,
+                replay_key: Some(asserted.replay_key),
+            }))
+        }
+        (Some(CLIENT_ASSERTION_TYPE), None) => Err(OAuthError::invalid_request(
+            "missing parameter: client_assertion",
+        )),
+        (None, _) => Err(OAuthError::invalid_request(
+            "missing parameter: client_assertion_type",
+        )),
+        (Some(other), _) => Err(OAuthError::invalid_client(format!(
+            "unsupported client_assertion_type '{}'; use {CLIENT_ASSERTION_TYPE}",
+            other.escape_default()
+        ))),
     }
 }
 
@@ -117,7 +177,10 @@ pub fn authenticate_client(
         let _ = verify_secret(&credentials.client_secret, &hash_secret(""));
         return Err(OAuthError::invalid_client(AUTHENTICATION_FAILED));
     };
-    if !verify_secret(&credentials.client_secret, &client.secret_hash) {
+    // A client with keys authenticates with them only (its stored secret was never shown).
+    if !verify_secret(&credentials.client_secret, &client.secret_hash)
+        || client.uses_private_key_jwt()
+    {
         return Err(OAuthError::invalid_client(AUTHENTICATION_FAILED));
     }
     Ok(client)

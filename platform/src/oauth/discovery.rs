@@ -10,7 +10,16 @@ use super::grants::BUILT_IN_GRANT_TYPES;
 use crate::app::App;
 
 /// How clients authenticate, at the token, introspection and revocation endpoints alike.
-pub const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
+pub const CLIENT_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
+/// What a `private_key_jwt` client may sign its assertions with (`client_assertion.rs`).
+const CLIENT_ASSERTION_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
 
 /// RFC 8414 metadata of `tenant`.
 pub fn authorization_server_metadata(app: &App, tenant: &str) -> Value {
@@ -27,6 +36,7 @@ pub fn authorization_server_metadata(app: &App, tenant: &str) -> Value {
         "response_types_supported": [],
         "scopes_supported": ["openid"],
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
         "introspection_endpoint": app.tenant_url(tenant, "oauth2/introspect"),
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint": app.tenant_url(tenant, "oauth2/revoke"),

@@ -4,17 +4,36 @@
 
 use serde_json::{json, Value};
 
-use super::client_auth::{authenticate_client, extract_client_credentials};
+use super::client_auth::{authenticate, AuthenticatedClient};
 use super::error::OAuthError;
 use super::grants::family_revocation;
 use super::wire::TokenRequest;
+use crate::app::App;
 use crate::secrets::hash_secret;
-use crate::store::{GroupCommitter, ServiceProvider, Store, WriteOp, KIND_ACCESS, KIND_REFRESH};
+use crate::store::{ApplyError, WriteOp, WriteRefusal, KIND_ACCESS, KIND_REFRESH};
 
-fn authenticated(store: &Store, request: &TokenRequest) -> Result<ServiceProvider, OAuthError> {
-    let credentials = extract_client_credentials(request)?
-        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
-    Ok((*authenticate_client(store, &request.tenant_domain, &credentials)?).clone())
+fn authenticated(
+    app: &App,
+    request: &TokenRequest,
+    now: i64,
+) -> Result<AuthenticatedClient, OAuthError> {
+    authenticate(app, request, now)?
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))
+}
+
+/// Commits what the request writes (a client assertion's replay key first): nothing is answered
+/// for a replayed assertion.
+fn commit(app: &App, writes: Vec<WriteOp>) -> Result<(), OAuthError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    app.writer.commit_blocking(writes).map_err(|e| match e {
+        ApplyError::Refused(WriteRefusal::ReplayKeyTaken { .. }) => {
+            OAuthError::invalid_client(super::client_assertion::REPLAYED)
+        }
+        ApplyError::Store(e) => OAuthError::from(e),
+        other => OAuthError::internal("introspection or revocation", other),
+    })
 }
 
 fn token_param(request: &TokenRequest) -> Result<&str, OAuthError> {
@@ -26,9 +45,11 @@ fn token_param(request: &TokenRequest) -> Result<&str, OAuthError> {
 
 /// `{"active": false}` for anything unknown, expired, revoked or of another tenant (RFC 7662
 /// 2.2: nothing more is said about such a token).
-pub fn introspect(store: &Store, request: &TokenRequest, now: i64) -> Result<Value, OAuthError> {
-    authenticated(store, request)?;
+pub fn introspect(app: &App, request: &TokenRequest, now: i64) -> Result<Value, OAuthError> {
+    let authenticated = authenticated(app, request, now)?;
     let token = token_param(request)?;
+    commit(app, authenticated.replay_key.into_iter().collect())?;
+    let store = &app.store;
     let Some(found) = store.find_active_token(&request.tenant_domain, &hash_secret(token), now)?
     else {
         return Ok(json!({ "active": false }));
@@ -52,21 +73,18 @@ pub fn introspect(store: &Store, request: &TokenRequest, now: i64) -> Result<Val
 /// Revokes a token of the requesting client: an access token alone, a refresh token with its
 /// whole family (RFC 7009 2.1: the grant's access tokens go with it). Another client's token, or
 /// an unknown one, is left as it is and answered the same (2.2).
-pub fn revoke(
-    store: &Store,
-    writer: &GroupCommitter,
-    request: &TokenRequest,
-    now: i64,
-) -> Result<(), OAuthError> {
-    let client = authenticated(store, request)?;
+pub fn revoke(app: &App, request: &TokenRequest, now: i64) -> Result<(), OAuthError> {
+    let AuthenticatedClient { client, replay_key } = authenticated(app, request, now)?;
     let token = token_param(request)?;
+    let mut writes: Vec<WriteOp> = replay_key.into_iter().collect();
     let hash = hash_secret(token);
-    let Some(found) = store.find_active_token(&request.tenant_domain, &hash, now)? else {
-        return Ok(());
+    let found = app
+        .store
+        .find_active_token(&request.tenant_domain, &hash, now)?
+        .filter(|found| found.client_id == client.client_id);
+    let Some(found) = found else {
+        return commit(app, writes);
     };
-    if found.client_id != client.client_id {
-        return Ok(());
-    }
     let write = match (&found.family_id, found.token_kind.as_str()) {
         (Some(family), KIND_REFRESH) => family_revocation(&client, family, now),
         _ => WriteOp::RevokeToken {
@@ -74,8 +92,6 @@ pub fn revoke(
             now,
         },
     };
-    writer.commit_blocking(vec![write]).map_err(|e| match e {
-        crate::store::ApplyError::Store(e) => OAuthError::from(e),
-        other => OAuthError::internal("revocation", other),
-    })
+    writes.push(write);
+    commit(app, writes)
 }

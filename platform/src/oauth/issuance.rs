@@ -314,6 +314,8 @@ mod tests {
                         refresh_token_lifetime: None,
                         token_format: "opaque".into(),
                         audiences: Vec::new(),
+                        certificates: Vec::new(),
+                        jwks_uri: None,
                     },
                     0,
                 )

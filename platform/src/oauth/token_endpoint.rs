@@ -10,7 +10,7 @@ use grantor_sdk::{ClientAuthentication, ClientInfo, GrantRequest, GrantResult, R
 use std::sync::Arc;
 
 use super::assertion_client::client_named_by_assertion;
-use super::client_auth::{authenticate_client, extract_client_credentials, AUTHENTICATION_FAILED};
+use super::client_auth::{authenticate, AUTHENTICATION_FAILED};
 use super::error::OAuthError;
 use super::grants::{family_revocation, invalid_refresh_token, is_built_in_grant_type, run_grant};
 use super::issuance::{issue_tokens, AuthorizedGrant, IssuedTokens, JwtIssuer};
@@ -22,13 +22,20 @@ use crate::plugin_host::{GrantPlugin, HostServices, PluginCallError};
 use crate::store::{ApplyError, FamilyOrigin, ServiceProvider, WriteOp, WriteRefusal};
 
 /// Parameters that never cross into a plugin.
-const CLIENT_CREDENTIAL_PARAMS: &[&str] = &["client_id", "client_secret"];
+const CLIENT_CREDENTIAL_PARAMS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+];
 
 enum Prepared {
     Issued(Arc<ServiceProvider>, IssuedTokens),
     Plugin {
         client: Arc<ServiceProvider>,
         request: Box<GrantRequest>,
+        /// A client assertion's replay key, committed with the grant's writes.
+        client_replay_key: Option<WriteOp>,
     },
 }
 
@@ -63,7 +70,11 @@ pub async fn process_token_request(
 enum PluginOutcome {
     /// Refused or answered before the plugin was called (e.g. a built-in rule).
     Issued(Arc<ServiceProvider>, IssuedTokens),
-    Called(Arc<ServiceProvider>, Result<GrantResult, PluginCallError>),
+    Called {
+        client: Arc<ServiceProvider>,
+        result: Result<GrantResult, PluginCallError>,
+        client_replay_key: Option<WriteOp>,
+    },
 }
 
 /// A plugin's grant type: preparation and the plugin call run together on one blocking thread,
@@ -90,24 +101,37 @@ async fn run_plugin_grant(
                     Prepared::Plugin {
                         client,
                         request: grant_request,
+                        client_replay_key,
                     } => {
                         let services: Arc<dyn HostServices> = call_services;
                         let result = plugin.handle_blocking(&grant_request, &*services);
-                        PluginOutcome::Called(client, result)
+                        PluginOutcome::Called {
+                            client,
+                            result,
+                            client_replay_key,
+                        }
                     }
                 })
             },
         )
         .await
         .map_err(|e| plugin_failure(&request_id, e))??;
-    let (client, result) = match outcome {
+    let (client, result, client_replay_key) = match outcome {
         PluginOutcome::Issued(client, issued) => return Ok((client, issued)),
-        PluginOutcome::Called(client, result) => {
-            (client, result.map_err(|e| plugin_failure(&request_id, e))?)
-        }
+        PluginOutcome::Called {
+            client,
+            result,
+            client_replay_key,
+        } => (
+            client,
+            result.map_err(|e| plugin_failure(&request_id, e))?,
+            client_replay_key,
+        ),
     };
-    // The plugin's replay keys first: a replay fails before any token is written.
-    let mut writes = services.take_staged_writes();
+    // The replay keys first (the client's assertion, then the plugin's): a replay fails before
+    // any token is written.
+    let mut writes: Vec<WriteOp> = client_replay_key.into_iter().collect();
+    writes.append(&mut services.take_staged_writes());
     let origin = family_origin(app, &client, &writes)?;
     let mut issued = finish_plugin_grant(app, &client, result, origin, crate::clock::now_unix())?;
     writes.append(&mut issued.writes);
@@ -123,7 +147,7 @@ async fn commit(
 ) -> Result<TokenResponse, OAuthError> {
     // The plugin's own words for a replay it finds, so both ways of finding one read alike.
     let replayed = issued.writes.iter().find_map(|op| match op {
-        WriteOp::RecordReplayKey { jti, .. } => {
+        WriteOp::RecordReplayKey { jti, issuer, .. } if !is_client_assertion_key(issuer) => {
             Some(grantor_sdk::jwt_bearer::replayed_assertion(jti))
         }
         _ => None,
@@ -142,9 +166,16 @@ async fn commit(
             );
             Ok(issued.response)
         }
-        Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken)) => Err(OAuthError::invalid_grant(
-            replayed.unwrap_or("the assertion has already been used"),
-        )),
+        Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken { issuer }))
+            if is_client_assertion_key(&issuer) =>
+        {
+            Err(OAuthError::invalid_client(
+                super::client_assertion::REPLAYED,
+            ))
+        }
+        Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken { .. })) => Err(
+            OAuthError::invalid_grant(replayed.unwrap_or("the assertion has already been used")),
+        ),
         Err(ApplyError::Refused(WriteRefusal::RefreshTokenSpent)) => {
             // Spent by another request since this one read it: reuse, as if presented late.
             if let Some(family_id) = rotated_family {
@@ -162,6 +193,10 @@ async fn commit(
         Err(ApplyError::Store(e)) if e.is_unavailable() => Err(e.into()),
         Err(ApplyError::Store(e)) => Err(OAuthError::internal("token storage", e)),
     }
+}
+
+fn is_client_assertion_key(issuer: &str) -> bool {
+    issuer.starts_with(super::client_assertion::REPLAY_ISSUER_PREFIX)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -186,10 +221,11 @@ fn prepare(
     let grant_type = request
         .param("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("missing parameter: grant_type"))?;
-    let (client, authentication) = match extract_client_credentials(request)? {
-        Some(credentials) => (
-            authenticate_client(&app.store, tenant, &credentials)?,
+    let (client, authentication, client_replay_key) = match authenticate(app, request, now)? {
+        Some(authenticated) => (
+            authenticated.client,
             ClientAuthentication::Credentials,
+            authenticated.replay_key,
         ),
         None => (
             client_named_by_assertion(
@@ -200,6 +236,7 @@ fn prepare(
                 app.config.oauth.grant_type.jwt.max_assertion_bytes,
             )?,
             ClientAuthentication::Assertion,
+            None,
         ),
     };
     let has_plugin = app.plugins.get(grant_type).is_some();
@@ -237,6 +274,7 @@ fn prepare(
                 app.config.oauth.token.id_token_lifetime,
             )?);
         }
+        issued.writes.splice(0..0, client_replay_key);
         return Ok(Prepared::Issued(client, issued));
     }
     let request = GrantRequest {
@@ -265,6 +303,7 @@ fn prepare(
     Ok(Prepared::Plugin {
         client,
         request: Box::new(request),
+        client_replay_key,
     })
 }
 

@@ -23,6 +23,11 @@ pub struct ServiceProvider {
     pub token_format: String,
     /// Audiences its ID tokens carry besides its client_id.
     pub audiences: Vec<String>,
+    /// Its verification keys (PEM) for `private_key_jwt`; listings say `token_endpoint_auth_method`.
+    #[serde(skip)]
+    pub certificates: Vec<String>,
+    /// Its JWKS endpoint for `private_key_jwt`.
+    pub jwks_uri: Option<String>,
 }
 
 /// Random access tokens, looked up in the database.
@@ -33,6 +38,12 @@ pub const TOKEN_FORMAT_JWT: &str = "jwt";
 impl ServiceProvider {
     pub fn allows_grant_type(&self, grant_type: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    /// A client with keys authenticates with a signed assertion (`private_key_jwt`), never with
+    /// its secret.
+    pub fn uses_private_key_jwt(&self) -> bool {
+        !self.certificates.is_empty() || self.jwks_uri.is_some()
     }
 }
 
@@ -49,6 +60,8 @@ pub struct NewServiceProvider {
     pub refresh_token_lifetime: Option<i64>,
     pub token_format: String,
     pub audiences: Vec<String>,
+    pub certificates: Vec<String>,
+    pub jwks_uri: Option<String>,
 }
 
 type ServiceProviderRow = (
@@ -63,6 +76,8 @@ type ServiceProviderRow = (
     i64,
     String,
     String,
+    String,
+    Option<String>,
 );
 
 fn from_row(row: ServiceProviderRow) -> ServiceProvider {
@@ -78,6 +93,8 @@ fn from_row(row: ServiceProviderRow) -> ServiceProvider {
         at,
         token_format,
         audiences,
+        certificates,
+        jwks_uri,
     ) = row;
     ServiceProvider {
         client_id,
@@ -91,6 +108,9 @@ fn from_row(row: ServiceProviderRow) -> ServiceProvider {
         created_at: at,
         token_format,
         audiences: split_list(&audiences),
+        // Written by this code as a JSON array; anything else reads as no keys.
+        certificates: serde_json::from_str(&certificates).unwrap_or_default(),
+        jwks_uri,
     }
 }
 
@@ -108,6 +128,8 @@ macro_rules! service_provider_columns {
             service_providers::created_at,
             service_providers::token_format,
             service_providers::audiences,
+            service_providers::certificates,
+            service_providers::jwks_uri,
         )
     };
 }
@@ -119,6 +141,8 @@ impl Store {
         new: &NewServiceProvider,
         now: i64,
     ) -> Result<ServiceProvider, StoreError> {
+        let certificates = serde_json::to_string(&new.certificates)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.with_conn(|conn| {
             conn.transaction(|conn| {
                 super::tenants::require_tenant(conn, &new.tenant_domain)?;
@@ -135,6 +159,8 @@ impl Store {
                         service_providers::created_at.eq(now),
                         service_providers::token_format.eq(&new.token_format),
                         service_providers::audiences.eq(join_list(&new.audiences)),
+                        service_providers::certificates.eq(&certificates),
+                        service_providers::jwks_uri.eq(&new.jwks_uri),
                     ))
                     .execute(conn)
                     .map_err(|e| {
@@ -160,6 +186,8 @@ impl Store {
             access_token_lifetime: new.access_token_lifetime,
             token_format: new.token_format.clone(),
             audiences: new.audiences.clone(),
+            certificates: new.certificates.clone(),
+            jwks_uri: new.jwks_uri.clone(),
             refresh_token_lifetime: new.refresh_token_lifetime,
             created_at: now,
         })
@@ -233,6 +261,8 @@ pub(crate) mod tests {
             refresh_token_lifetime: None,
             token_format: "opaque".into(),
             audiences: Vec::new(),
+            certificates: Vec::new(),
+            jwks_uri: None,
         }
     }
 

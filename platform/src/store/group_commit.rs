@@ -427,7 +427,7 @@ mod tests {
     fn is_replay(outcome: &Result<(), ApplyError>) -> bool {
         matches!(
             outcome,
-            Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken))
+            Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken { .. }))
         )
     }
 

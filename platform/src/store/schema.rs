@@ -24,6 +24,8 @@ diesel::table! {
         created_at -> BigInt,
         token_format -> Text,
         audiences -> Text,
+        certificates -> Text,
+        jwks_uri -> Nullable<Text>,
     }
 }
 

@@ -114,6 +114,8 @@ mod tests {
                 refresh_token_lifetime: None,
                 token_format: "opaque".into(),
                 audiences: Vec::new(),
+                certificates: Vec::new(),
+                jwks_uri: None,
             };
             store.add_client(&client, 0).unwrap();
             let token = NewToken {

@@ -48,10 +48,11 @@ pub enum WriteOp {
 }
 
 /// Why the database refused a request's writes although each was well formed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteRefusal {
     /// The replay key was already recorded and has not expired: the assertion was used before.
-    ReplayKeyTaken,
+    /// `issuer` tells whose (a grant's assertion, or a client's own).
+    ReplayKeyTaken { issuer: String },
     /// The refresh token was revoked, expired or consumed by another request.
     RefreshTokenSpent,
     /// The client or tenant the writes belong to was removed after the request read it (the
@@ -262,7 +263,11 @@ fn insert_replay_key(
     match inserted {
         Ok(_) => Ok(()),
         // The primary key settles races between requests, batches and nodes alike.
-        Err(e) if is_unique_violation(&e) => Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken)),
+        Err(e) if is_unique_violation(&e) => {
+            Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken {
+                issuer: issuer.to_owned(),
+            }))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -9,7 +9,7 @@ mod exchange;
 pub mod fixture;
 mod issuer_and_signature;
 mod jwks;
-mod jwks_server;
+pub mod jwks_server;
 mod replay_and_scopes;
 mod service_accounts;
 mod shape;
