@@ -9,6 +9,7 @@ mod database_view;
 mod discovery;
 mod harness;
 mod idp;
+mod independent_jose;
 mod introspection;
 mod jwt_access_tokens;
 mod jwt_bearer;
