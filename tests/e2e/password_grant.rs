@@ -188,3 +188,44 @@ fn wrong_passwords_and_unknown_users_read_alike_and_are_limited_per_user_and_add
         assert!(!log.contains(PASSWORD) && !log.contains("argon2"), "{log}");
     }
 }
+
+#[test]
+fn a_tenant_may_qualify_its_subjects_with_its_domain() {
+    for backend in backends() {
+        let setup = start(backend, "");
+        let jwks = "/t/idp.example/oauth2/jwks";
+        let subjects = |setup: &Setup| {
+            let body = sign_in(setup, "alice", PASSWORD, "openid")
+                .assert_token()
+                .clone();
+            let access = body["access_token"].as_str().unwrap();
+            let id_token = body["id_token"].as_str().unwrap();
+            let introspected = setup.server.post_form(
+                "/t/idp.example/oauth2/introspect",
+                Some(&setup.webapp),
+                &[("token", access)],
+            );
+            [
+                verified(&setup.server, jwks, access, "at+jwt", &setup.webapp.id)["sub"].clone(),
+                verified(&setup.server, jwks, id_token, "JWT", &setup.webapp.id)["sub"].clone(),
+                introspected.json["sub"].clone(),
+            ]
+        };
+        assert_eq!(subjects(&setup), ["alice", "alice", "alice"]);
+        setup.deployment.cli_ok(&[
+            "tenant",
+            "update",
+            "idp.example",
+            "--qualified-subjects",
+            "true",
+        ]);
+        assert_eq!(
+            subjects(&setup),
+            [
+                "alice@idp.example",
+                "alice@idp.example",
+                "alice@idp.example"
+            ]
+        );
+    }
+}

@@ -41,10 +41,13 @@ pub fn sign(
     now: i64,
     lifetime: u64,
 ) -> Result<String, OAuthError> {
-    let subject = grant
-        .subject
-        .as_deref()
-        .ok_or_else(|| OAuthError::internal("ID token", "a grant without a user asked for one"))?;
+    if grant.subject.is_none() {
+        return Err(OAuthError::internal(
+            "ID token",
+            "a grant without a user asked for one",
+        ));
+    }
+    let subject = jwt.subject(grant, client);
     if nonce.is_some_and(|n| n.len() > MAX_NONCE_BYTES) {
         return Err(OAuthError::invalid_request(format!(
             "nonce is longer than {MAX_NONCE_BYTES} bytes"

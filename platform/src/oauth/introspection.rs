@@ -62,7 +62,11 @@ pub fn introspect(app: &App, request: &TokenRequest, now: i64) -> Result<Value, 
         "iat": found.issued_at,
     });
     if let Some(subject) = &found.subject {
-        answer["sub"] = json!(subject);
+        let presented = match store.cached_active_tenant(&request.tenant_domain)? {
+            Some(tenant) => tenant.present_subject(subject),
+            None => subject.clone(),
+        };
+        answer["sub"] = json!(presented);
     }
     if found.token_kind == KIND_ACCESS {
         answer["token_type"] = json!("Bearer");

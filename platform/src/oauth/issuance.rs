@@ -51,6 +51,19 @@ pub struct IssuedTokens {
 pub struct JwtIssuer {
     pub signer: std::sync::Arc<ReadySigner>,
     pub issuer: String,
+    /// The tenant, which decides how a resource owner's subject is written.
+    pub tenant: std::sync::Arc<crate::store::Tenant>,
+}
+
+impl JwtIssuer {
+    /// `sub` for a token of `grant`: the resource owner as the tenant presents them, or the client
+    /// itself when it acts for itself.
+    pub fn subject(&self, grant: &AuthorizedGrant, client: &ServiceProvider) -> String {
+        match &grant.subject {
+            Some(subject) => self.tenant.present_subject(subject),
+            None => client.client_id.clone(),
+        }
+    }
 }
 
 /// Claims a grant may not set in a JWT access token: the token's own (RFC 9068 2.2).
@@ -257,7 +270,7 @@ fn jwt_access_token(
         .unwrap_or_default();
     claims.retain(|name, _| !JWT_ACCESS_TOKEN_CLAIMS.contains(&name.as_str()));
     let jti = random_token(18).map_err(|e| OAuthError::internal("random", e))?;
-    let subject = grant.subject.as_deref().unwrap_or(&client.client_id);
+    let subject = jwt.subject(grant, client);
     for (name, value) in [
         ("iss", serde_json::json!(jwt.issuer)),
         ("sub", serde_json::json!(subject)),

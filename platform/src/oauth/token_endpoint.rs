@@ -350,11 +350,16 @@ fn jwt_issuer(
 
 /// The tenant's current signing key, under its issuer.
 fn tenant_jwt_issuer(app: &App, tenant: &str, now: i64) -> Result<JwtIssuer, OAuthError> {
+    let found = app
+        .store
+        .cached_active_tenant(tenant)?
+        .ok_or_else(|| OAuthError::unknown_tenant(tenant))?;
     let signer =
         super::tenant_keys::current_signer(&app.store, &app.config, &app.signers, tenant, now)?;
     Ok(JwtIssuer {
         signer,
         issuer: app.issuer_url(tenant),
+        tenant: found,
     })
 }
 

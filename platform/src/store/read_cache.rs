@@ -14,7 +14,9 @@ use std::sync::{Arc, RwLock};
 use diesel::prelude::*;
 
 use super::schema::cache_generation;
-use super::{DbConnection, IdentityProvider, ServiceProvider, Store, StoreError, StoredSigningKey};
+use super::{
+    DbConnection, IdentityProvider, ServiceProvider, Store, StoreError, StoredSigningKey, Tenant,
+};
 
 /// Entries kept per map before it is emptied (unknown ids asked for at random must not grow
 /// memory without bound).
@@ -22,7 +24,8 @@ const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Default)]
 struct TenantEntry {
-    active: Option<bool>,
+    /// `Some(None)`: no active tenant of that domain.
+    active: Option<Option<Arc<Tenant>>>,
     clients: HashMap<String, Option<Arc<ServiceProvider>>>,
     providers: HashMap<String, Option<Arc<IdentityProvider>>>,
     signing_keys: Option<Arc<Vec<StoredSigningKey>>>,
@@ -127,16 +130,22 @@ impl Store {
 
     /// Whether the tenant exists and is active, from the cache.
     pub fn cached_tenant_is_active(&self, domain: &str) -> Result<bool, StoreError> {
+        Ok(self.cached_active_tenant(domain)?.is_some())
+    }
+
+    /// The active tenant of this domain, from the cache.
+    pub fn cached_active_tenant(&self, domain: &str) -> Result<Option<Arc<Tenant>>, StoreError> {
         if let Some(active) = self
             .read_cache
-            .read(|s| s.tenants.get(domain).and_then(|t| t.active))
+            .read(|s| s.tenants.get(domain).and_then(|t| t.active.clone()))
         {
             return Ok(active);
         }
         let generation = self.read_cache.generation();
-        let active = self.find_active_tenant(domain)?.is_some();
+        let active = self.find_active_tenant(domain)?.map(Arc::new);
+        let kept = active.clone();
         self.read_cache
-            .keep(generation, domain, |t| t.active = Some(active));
+            .keep(generation, domain, |t| t.active = Some(kept));
         Ok(active)
     }
 

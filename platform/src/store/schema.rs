@@ -8,6 +8,7 @@ diesel::table! {
         display_name -> Text,
         status -> Text,
         created_at -> BigInt,
+        qualified_subjects -> Integer,
     }
 }
 

@@ -14,6 +14,20 @@ pub struct Tenant {
     pub display_name: String,
     pub status: String,
     pub created_at: i64,
+    /// 1: subjects are presented as `user@tenant` (`present_subject`).
+    pub qualified_subjects: i32,
+}
+
+impl Tenant {
+    /// How a resource owner's subject appears in this tenant's tokens and introspection answers:
+    /// as stored, or tenant-qualified (`alice@carbon.super`).
+    pub fn present_subject(&self, subject: &str) -> String {
+        if self.qualified_subjects != 0 {
+            format!("{subject}@{}", self.domain)
+        } else {
+            subject.to_owned()
+        }
+    }
 }
 
 /// Fails with `NotFound` unless the tenant exists; for inserts of what a tenant owns, inside their
@@ -43,6 +57,7 @@ impl Store {
             display_name: display_name.to_owned(),
             status: STATUS_ACTIVE.to_owned(),
             created_at: now,
+            qualified_subjects: 0,
         };
         self.with_conn(|conn| {
             diesel::insert_into(tenants::table)
@@ -91,6 +106,21 @@ impl Store {
                 .first(conn)
                 .optional()?)
         })
+    }
+
+    /// Whether the tenant's subjects are tenant-qualified (`Tenant::present_subject`).
+    pub fn set_qualified_subjects(&self, domain: &str, on: bool) -> Result<(), StoreError> {
+        let changed = self.with_conn(|conn| {
+            Ok(
+                diesel::update(tenants::table.filter(tenants::domain.eq(domain)))
+                    .set(tenants::qualified_subjects.eq(i32::from(on)))
+                    .execute(conn)?,
+            )
+        })?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("tenant '{domain}' not found")));
+        }
+        Ok(())
     }
 
     /// Removes a tenant with everything it owns (clients, tokens: ON DELETE CASCADE).
