@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
 #[command(
     name = "grantor-bench",
     version,
-    about = "Closed-loop load on Grantor's token endpoint, with the RS256 and HTTP floors measured in the same run",
+    about = "Closed-loop load on Grantor's token and introspection endpoints, with the RS256, signing and HTTP floors measured in the same run",
     after_help = "Targets: by default the harness starts target/<profile>/grantor itself on a fresh \
                   SQLite database (or --database postgres://...). --url BASE --config FILE attaches \
                   to a running Grantor. --target URL drives a peer server (see bench/README.md)."
@@ -101,6 +101,52 @@ pub struct Cli {
     /// Sign with the key set written earlier by --keys-out (default: a new key per run).
     #[arg(long, value_name = "DIR")]
     pub key: Option<PathBuf>,
+
+    /// The tenant's signing key type where access tokens are JWTs (jwt-access-token, introspect
+    /// with --introspect-format jwt): written as `[oauth.signing] algorithm` into the config of
+    /// the server the harness starts, and the key type of the signing floor. Default RS256.
+    /// Against a running server or a peer the algorithm is read from the tokens' header instead.
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        value_name = "ALG",
+        conflicts_with_all = ["url", "target"]
+    )]
+    pub signing_alg: Option<SigningAlg>,
+    /// introspect: whether the tokens introspected are opaque or JWT access tokens (the client is
+    /// registered with --token-format accordingly). Default opaque.
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "target")]
+    pub introspect_format: Option<TokenFormat>,
+    /// introspect: access tokens obtained (client_credentials) before the clock starts; the
+    /// requests go round them in turn.
+    #[arg(
+        long,
+        default_value_t = 256,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub introspect_tokens: u32,
+}
+
+impl Cli {
+    /// The key type of the tenant's signing key in a server the harness starts.
+    pub fn signing_alg(&self) -> SigningAlg {
+        self.signing_alg.unwrap_or(SigningAlg::RS256)
+    }
+
+    pub fn introspect_format(&self) -> TokenFormat {
+        self.introspect_format.unwrap_or(TokenFormat::Opaque)
+    }
+
+    /// The `--token-format` the client is registered with.
+    pub fn token_format(&self) -> TokenFormat {
+        match self.mode {
+            Mode::JwtAccessToken => TokenFormat::Jwt,
+            Mode::Introspect => self.introspect_format(),
+            Mode::JwtBearer | Mode::ClientCredentials | Mode::RefreshToken => TokenFormat::Opaque,
+        }
+    }
 }
 
 /// Which grant the load exercises.
@@ -112,6 +158,11 @@ pub enum Mode {
     ClientCredentials,
     /// `refresh_token`, each connection following its own rotation chain.
     RefreshToken,
+    /// As jwt-bearer, with the client registered for JWT access tokens (RFC 9068): each
+    /// response carries one signed with the tenant's key (--signing-alg).
+    JwtAccessToken,
+    /// `POST /oauth2/introspect` (RFC 7662) of access tokens obtained before the clock starts.
+    Introspect,
 }
 
 impl Mode {
@@ -120,6 +171,62 @@ impl Mode {
             Mode::JwtBearer => "jwt-bearer",
             Mode::ClientCredentials => "client-credentials",
             Mode::RefreshToken => "refresh-token",
+            Mode::JwtAccessToken => "jwt-access-token",
+            Mode::Introspect => "introspect",
+        }
+    }
+
+    /// Whether each request spends a pre-minted assertion, so the server verifies one RS256
+    /// signature per request (and the ratio to the RS256 ceiling means something).
+    pub fn spends_assertions(self) -> bool {
+        matches!(self, Mode::JwtBearer | Mode::JwtAccessToken)
+    }
+}
+
+/// The JWS algorithm of the tenant's signing key (`[oauth.signing] algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SigningAlg {
+    /// RSA 2048, PKCS#1 v1.5 with SHA-256.
+    #[value(name = "RS256")]
+    RS256,
+    /// ECDSA on P-256 with SHA-256.
+    #[value(name = "ES256")]
+    ES256,
+    /// Ed25519.
+    #[value(name = "EdDSA")]
+    EdDSA,
+}
+
+impl SigningAlg {
+    /// The JWS `alg` name, which is also the config value.
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+
+    /// The algorithm a JWS header names, when it is one of these.
+    pub fn from_jws(alg: &str) -> Option<SigningAlg> {
+        [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA]
+            .into_iter()
+            .find(|a| a.name() == alg)
+    }
+}
+
+/// How the client's access tokens are issued (`grantor client add --token-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenFormat {
+    Opaque,
+    Jwt,
+}
+
+impl TokenFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenFormat::Opaque => "opaque",
+            TokenFormat::Jwt => "jwt",
         }
     }
 }
@@ -149,5 +256,82 @@ mod tests {
         .expect("valid attach command line");
         assert_eq!(cli.mode, Mode::RefreshToken);
         assert_eq!(cli.connections, 32);
+    }
+
+    #[test]
+    fn jwt_access_token_mode_takes_a_signing_algorithm() {
+        let cli = Cli::try_parse_from(["grantor-bench", "--mode", "jwt-access-token"])
+            .expect("valid command line");
+        assert_eq!(cli.mode, Mode::JwtAccessToken);
+        assert_eq!(cli.signing_alg, None);
+        assert_eq!(cli.signing_alg(), SigningAlg::RS256);
+        assert_eq!(cli.token_format(), TokenFormat::Jwt);
+        assert!(cli.mode.spends_assertions());
+        for (given, expected) in [
+            ("RS256", SigningAlg::RS256),
+            ("ES256", SigningAlg::ES256),
+            ("EdDSA", SigningAlg::EdDSA),
+            ("eddsa", SigningAlg::EdDSA),
+            ("es256", SigningAlg::ES256),
+        ] {
+            let cli = Cli::try_parse_from([
+                "grantor-bench",
+                "--mode",
+                "jwt-access-token",
+                "--signing-alg",
+                given,
+            ])
+            .expect("valid algorithm");
+            assert_eq!(cli.signing_alg(), expected, "{given}");
+        }
+        assert!(Cli::try_parse_from(["grantor-bench", "--signing-alg", "HS256"]).is_err());
+        // A running server or a peer has its own key; the algorithm is read from its tokens.
+        assert!(Cli::try_parse_from([
+            "grantor-bench",
+            "--signing-alg",
+            "ES256",
+            "--target",
+            "http://127.0.0.1:3000/oauth2/token",
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn signing_algorithms_round_trip_through_their_jws_names() {
+        for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+            assert_eq!(SigningAlg::from_jws(alg.name()), Some(alg));
+        }
+        assert_eq!(SigningAlg::from_jws("none"), None);
+        assert_eq!(SigningAlg::from_jws("eddsa"), None);
+    }
+
+    #[test]
+    fn introspect_mode_chooses_the_token_format() {
+        let cli = Cli::try_parse_from(["grantor-bench", "--mode", "introspect"])
+            .expect("valid command line");
+        assert_eq!(cli.mode, Mode::Introspect);
+        assert_eq!(cli.token_format(), TokenFormat::Opaque);
+        assert_eq!(cli.introspect_tokens, 256);
+        assert!(!cli.mode.spends_assertions());
+        let cli = Cli::try_parse_from([
+            "grantor-bench",
+            "--mode",
+            "introspect",
+            "--introspect-format",
+            "jwt",
+            "--introspect-tokens",
+            "32",
+            "--signing-alg",
+            "ES256",
+        ])
+        .expect("valid command line");
+        assert_eq!(cli.token_format(), TokenFormat::Jwt);
+        assert_eq!(cli.introspect_tokens, 32);
+        assert_eq!(cli.signing_alg(), SigningAlg::ES256);
+        assert!(Cli::try_parse_from(["grantor-bench", "--introspect-format", "paseto"]).is_err());
+        assert!(Cli::try_parse_from(["grantor-bench", "--introspect-tokens", "0"]).is_err());
+        // Other modes keep opaque tokens.
+        let cli = Cli::try_parse_from(["grantor-bench", "--mode", "refresh-token"]).expect("ok");
+        assert_eq!(cli.token_format(), TokenFormat::Opaque);
     }
 }

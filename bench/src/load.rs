@@ -1,7 +1,8 @@
 //! The closed-loop load generator: C tokio tasks, each owning one keep-alive HTTP/1.1 connection
-//! (hyper's low-level client over a TcpStream) and sending token requests back to back. It owns
-//! the request bodies (form encoding), the response check, the warm-up/measure window and the
-//! latency histogram. It never reuses an assertion: when the pool runs out, sending stops.
+//! (hyper's low-level client over a TcpStream) and sending token (or introspection) requests back
+//! to back. It owns the request bodies (form encoding), the response check, the warm-up/measure
+//! window and the latency histogram. It never reuses an assertion: when the pool runs out,
+//! sending stops. Introspected tokens are not spent, so those go round in turn.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
@@ -104,6 +105,11 @@ pub fn client_credentials_body(scope: Option<&str>) -> String {
     form_body(&pairs)
 }
 
+/// RFC 7662 2.1: the token, with no hint (Grantor finds either kind by its hash).
+pub fn introspect_body(token: &str) -> String {
+    form_body(&[("token", token)])
+}
+
 /// The refresh grant keeps the original scope, so none is sent.
 pub fn refresh_token_body(refresh_token: &str) -> String {
     form_body(&[
@@ -131,6 +137,15 @@ impl BodyPool {
         self.bodies.get(i).cloned()
     }
 
+    /// The bodies in turn, starting over after the last: for requests that spend nothing.
+    fn take_cycling(&self) -> Option<Bytes> {
+        if self.bodies.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        self.bodies.get(i % self.bodies.len()).cloned()
+    }
+
     pub fn used(&self) -> usize {
         self.next.load(Ordering::Relaxed).min(self.bodies.len())
     }
@@ -142,6 +157,8 @@ pub enum Work {
     Pool(Arc<BodyPool>),
     /// The same body every time (client_credentials, the HTTP floor).
     Fixed(Bytes),
+    /// The pool's bodies in turn, each used again and again (introspection of a token pool).
+    Cycle(Arc<BodyPool>),
     /// Rotation: one chain per connection, each request spending the current refresh token.
     /// A broken chain is restarted with a jwt-bearer exchange from `reseed`.
     RefreshChains {
@@ -154,6 +171,8 @@ pub struct LoadSpec {
     pub endpoint: Endpoint,
     pub authorization: Option<HeaderValue>,
     pub work: Work,
+    /// What a successful response carries.
+    pub expect: Expect,
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -165,9 +184,10 @@ pub struct LoadResult {
     pub latency: Histogram<u64>,
     /// Responses by HTTP status.
     pub by_status: BTreeMap<u16, u64>,
-    /// 200 with an access token (and, for rotation, a refresh token).
+    /// 200 with what `Expect` asks for: an access token (a JWT one, and for rotation a refresh
+    /// token too), or `"active": true`.
     pub ok: u64,
-    /// 200 whose body lacked what a token response must carry.
+    /// 200 whose body lacked it.
     pub bad_200: u64,
     pub transport_errors: u64,
     /// Requests abandoned because they were still running `END_GRACE` after the window.
@@ -366,6 +386,13 @@ async fn drive_connection(
                 }
             },
             Work::Fixed(body) => body.clone(),
+            Work::Cycle(pool) => match pool.take_cycling() {
+                Some(body) => body,
+                None => {
+                    stats.pool_ran_out_at = Some(Instant::now());
+                    break;
+                }
+            },
             Work::RefreshChains { reseed, .. } => match &chain {
                 Some(token) => Bytes::from(refresh_token_body(token)),
                 None => {
@@ -418,7 +445,7 @@ async fn drive_connection(
             }
             Ok(Ok((status, body))) => {
                 let rotation = matches!(spec.work, Work::RefreshChains { .. });
-                let verdict = check_token_response(status, &body, rotation);
+                let verdict = check_response(spec.expect, status, &body, rotation);
                 if counted {
                     let micros = u64::try_from(finished.duration_since(started).as_micros())
                         .unwrap_or(u64::MAX);
@@ -526,11 +553,33 @@ pub async fn send_once(
     exchange(&mut sender, request).await
 }
 
+/// What a 200 must carry to count as a success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// A token response: a string `access_token`.
+    AccessToken,
+    /// A token response whose `access_token` is a compact JWS (three non-empty parts).
+    JwtAccessToken,
+    /// An introspection response saying `"active": true`.
+    Active,
+}
+
+impl Expect {
+    /// What the report calls a 200 that lacked it.
+    pub fn shortfall(self) -> &'static str {
+        match self {
+            Expect::AccessToken => "200 without a token",
+            Expect::JwtAccessToken => "200 without a JWT access token",
+            Expect::Active => "200 not active",
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// A token response; the refresh token when one was needed and present.
     Ok { refresh_token: Option<String> },
-    /// 200 without an access token (or without the refresh token rotation needs).
+    /// 200 without what was expected (or without the refresh token rotation needs).
     Bad200,
     /// Any other status.
     Refused,
@@ -539,13 +588,32 @@ pub enum Verdict {
 /// 200 with a string `access_token` is a success; with `need_refresh_token`, the response must
 /// also carry the next `refresh_token`.
 pub fn check_token_response(status: StatusCode, body: &[u8], need_refresh_token: bool) -> Verdict {
+    check_response(Expect::AccessToken, status, body, need_refresh_token)
+}
+
+/// Whether a 200 answers what `expect` asks for (see `check_token_response` for
+/// `need_refresh_token`).
+pub fn check_response(
+    expect: Expect,
+    status: StatusCode,
+    body: &[u8],
+    need_refresh_token: bool,
+) -> Verdict {
     if status != StatusCode::OK {
         return Verdict::Refused;
     }
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         return Verdict::Bad200;
     };
-    if !json.get("access_token").is_some_and(Value::is_string) {
+    let carries = match expect {
+        Expect::Active => json.get("active") == Some(&Value::Bool(true)),
+        Expect::AccessToken => json.get("access_token").is_some_and(Value::is_string),
+        Expect::JwtAccessToken => json
+            .get("access_token")
+            .and_then(Value::as_str)
+            .is_some_and(is_compact_jws),
+    };
+    if !carries {
         return Verdict::Bad200;
     }
     let refresh_token = json
@@ -556,6 +624,25 @@ pub fn check_token_response(status: StatusCode, body: &[u8], need_refresh_token:
         return Verdict::Bad200;
     }
     Verdict::Ok { refresh_token }
+}
+
+/// Three dot-separated, non-empty parts: the shape of a signed JWT (RFC 7515 7.1).
+pub fn is_compact_jws(token: &str) -> bool {
+    let parts: Vec<&str> = token.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty())
+}
+
+/// The `alg` of a compact JWS's protected header, when it decodes.
+pub fn jws_alg(token: &str) -> Option<String> {
+    let header = token.split('.').next()?;
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    header.get("alg")?.as_str().map(str::to_owned)
+}
+
+/// The `access_token` of a token response body.
+pub fn access_token(body: &[u8]) -> Option<String> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    json.get("access_token")?.as_str().map(str::to_owned)
 }
 
 pub fn error_sample(status: StatusCode, body: &[u8]) -> String {
@@ -623,6 +710,72 @@ mod tests {
             check_token_response(StatusCode::BAD_REQUEST, ok, false),
             Verdict::Refused
         );
+    }
+
+    #[test]
+    fn jwt_access_tokens_need_three_non_empty_parts() {
+        let jwt = br#"{"access_token":"eyJhbGciOiJFUzI1NiJ9.e30.c2ln","token_type":"Bearer"}"#;
+        assert!(matches!(
+            check_response(Expect::JwtAccessToken, StatusCode::OK, jwt, false),
+            Verdict::Ok { .. }
+        ));
+        for opaque in [
+            br#"{"access_token":"Zm9vYmFy"}"#.as_slice(),
+            br#"{"access_token":"a..c"}"#,
+            br#"{"access_token":"a.b.c.d"}"#,
+            br#"{"access_token":7}"#,
+        ] {
+            assert_eq!(
+                check_response(Expect::JwtAccessToken, StatusCode::OK, opaque, false),
+                Verdict::Bad200,
+                "{}",
+                String::from_utf8_lossy(opaque)
+            );
+        }
+        assert_eq!(
+            jws_alg("eyJhbGciOiJFUzI1NiJ9.e30.c2ln").as_deref(),
+            Some("ES256")
+        );
+        assert_eq!(jws_alg("Zm9vYmFy"), None);
+        assert_eq!(
+            access_token(jwt).as_deref(),
+            Some("eyJhbGciOiJFUzI1NiJ9.e30.c2ln")
+        );
+    }
+
+    #[test]
+    fn introspection_succeeds_only_when_active() {
+        let active = br#"{"active":true,"scope":"read","client_id":"c","token_type":"Bearer"}"#;
+        assert!(matches!(
+            check_response(Expect::Active, StatusCode::OK, active, false),
+            Verdict::Ok {
+                refresh_token: None
+            }
+        ));
+        for body in [
+            br#"{"active":false}"#.as_slice(),
+            br#"{"active":"true"}"#,
+            br#"{"access_token":"a"}"#,
+            b"not json",
+        ] {
+            assert_eq!(
+                check_response(Expect::Active, StatusCode::OK, body, false),
+                Verdict::Bad200
+            );
+        }
+        assert_eq!(
+            check_response(Expect::Active, StatusCode::UNAUTHORIZED, active, false),
+            Verdict::Refused
+        );
+        assert_eq!(introspect_body("a+b/c="), "token=a%2Bb%2Fc%3D");
+    }
+
+    #[test]
+    fn a_cycling_pool_goes_round_its_bodies() {
+        let pool = BodyPool::new(vec![Bytes::from("a"), Bytes::from("b")]);
+        let taken: Vec<Bytes> = (0..5).filter_map(|_| pool.take_cycling()).collect();
+        assert_eq!(taken, ["a", "b", "a", "b", "a"].map(Bytes::from));
+        assert_eq!(BodyPool::new(Vec::new()).take_cycling(), None);
     }
 
     #[tokio::test]

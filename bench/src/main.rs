@@ -1,6 +1,7 @@
-//! `grantor-bench`: the benchmark harness for the token endpoint. This file owns the order of a
-//! run — choose the target (start a Grantor, attach to one, or a peer), mint, seed, load, measure
-//! the floors, report — and the process's error handling. The pieces live in the modules below.
+//! `grantor-bench`: the benchmark harness for the token and introspection endpoints. This file
+//! owns the order of a run — choose the target (start a Grantor, attach to one, or a peer), mint,
+//! seed, load, measure the floors, report — and the process's error handling. The pieces live in
+//! the modules below.
 
 mod cli;
 mod cpu;
@@ -23,8 +24,8 @@ use hyper::Method;
 use openssl::pkey::PKey;
 use tokio::time::Instant;
 
-use crate::cli::{Cli, Mode};
-use crate::load::{BodyPool, Endpoint, LoadSpec, Verdict, Work};
+use crate::cli::{Cli, Mode, SigningAlg, TokenFormat};
+use crate::load::{BodyPool, Endpoint, Expect, LoadSpec, Verdict, Work};
 use crate::mint::{AssertionClaims, IdpKey};
 use crate::server::{Deployment, GrantorCli, ServerProcess};
 
@@ -62,6 +63,10 @@ struct Target {
     scope: Option<String>,
     /// The `aud` of the minted assertions.
     audience: String,
+    /// The introspection endpoint next to the token endpoint, where one is known.
+    introspect_url: Option<String>,
+    /// The tenants' key type written into the config of the server this run started.
+    configured_alg: Option<SigningAlg>,
     backend: String,
     /// Kept alive for the run: the started server (killed on drop) and its directory.
     server: Option<ServerProcess>,
@@ -90,6 +95,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => IdpKey::generate()?,
     };
     let mut target = prepare_target(&cli, &key).await?;
+    if cli.mode == Mode::Introspect && target.introspect_url.is_none() {
+        bail!(
+            "--mode introspect: the introspection endpoint is not known (for a peer, --target \
+             must end in /token; /introspect is used next to it)"
+        );
+    }
     let connections = usize::try_from(cli.connections)?;
     let claims = AssertionClaims {
         issuer: cli.iss.clone(),
@@ -98,13 +109,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
 
     let count = match cli.mode {
-        Mode::JwtBearer => usize::try_from(
+        Mode::JwtBearer | Mode::JwtAccessToken => usize::try_from(
             cli.assertions
                 .unwrap_or(8_000 * (cli.warmup + cli.duration).max(1)),
         )?,
         // One to seed each chain, one spare each to restart a broken chain.
         Mode::RefreshToken => 2 * connections,
-        Mode::ClientCredentials => 1,
+        // One for the RS256 floor.
+        Mode::ClientCredentials | Mode::Introspect => 1,
     };
     eprintln!("minting {count} RS256 assertions ...");
     let minted = mint::mint_assertions(&key, &claims, count)?;
@@ -113,11 +125,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut assertions = minted.assertions;
     let floor_assertion = assertions.first().cloned().context("no assertion minted")?;
 
-    wait_until_accepted(&cli, &target, &key, &claims).await?;
+    let first = wait_until_accepted(&cli, &target, &key, &claims).await?;
+    let access_tokens = describe_access_tokens(&cli, &target, &first)?;
+    // The signing floor's key type: what the tokens' header names.
+    let sign_alg = match (&access_tokens, cli.mode) {
+        (Some(tokens), Mode::JwtAccessToken) => {
+            let alg = tokens.alg.as_deref().and_then(SigningAlg::from_jws);
+            if alg.is_none() {
+                eprintln!(
+                    "the access tokens are signed with {:?}, not RS256, ES256 or EdDSA: no signing \
+                     floor",
+                    tokens.alg
+                );
+            }
+            alg
+        }
+        _ => None,
+    };
 
     let scope = target.scope.as_deref();
+    let mut load_endpoint = target.endpoint.clone();
+    let mut expect = match cli.mode {
+        Mode::JwtAccessToken => Expect::JwtAccessToken,
+        _ => Expect::AccessToken,
+    };
+    let mut introspected = None;
+    let mut floor_body = Bytes::from(load::client_credentials_body(scope));
     let (work, pool) = match cli.mode {
-        Mode::JwtBearer => {
+        Mode::JwtBearer | Mode::JwtAccessToken => {
             let bodies = assertions
                 .drain(..)
                 .map(|a| Bytes::from(load::jwt_bearer_body(&a, scope)))
@@ -129,6 +164,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Work::Fixed(Bytes::from(load::client_credentials_body(scope))),
             None,
         ),
+        Mode::Introspect => {
+            let url = target
+                .introspect_url
+                .as_deref()
+                .context("no introspection endpoint")?;
+            load_endpoint = Endpoint::parse(url).await?;
+            expect = Expect::Active;
+            let count = usize::try_from(cli.introspect_tokens)?;
+            eprintln!("obtaining {count} access tokens to introspect ...");
+            let started = Instant::now();
+            let tokens = obtain_access_tokens(&target, count, token_expect(&cli)).await?;
+            let took = started.elapsed();
+            let bodies: Vec<Bytes> = tokens
+                .iter()
+                .map(|t| Bytes::from(load::introspect_body(t)))
+                .collect();
+            introspected = Some(report::TokenPool {
+                tokens: bodies.len(),
+                took,
+            });
+            check_introspection(&load_endpoint, &target, &bodies[0]).await?;
+            // The floor gets the same request shape.
+            floor_body = bodies[0].clone();
+            (Work::Cycle(Arc::new(BodyPool::new(bodies))), None)
+        }
         Mode::RefreshToken => {
             let spare = assertions.split_off(connections.min(assertions.len()));
             let initial = seed_refresh_chains(&target, &assertions, scope).await?;
@@ -176,9 +236,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         (spent(before.0, after.0), spent(before.1, after.1))
     });
     let result = load::run(LoadSpec {
-        endpoint: target.endpoint.clone(),
+        endpoint: load_endpoint.clone(),
         authorization: target.authorization.clone(),
         work,
+        expect,
         connections,
         warmup: Duration::from_secs(cli.warmup),
         duration: Duration::from_secs(cli.duration),
@@ -186,7 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     .await?;
     let (server_cpu, load_cpu) = cpu_sampler.await.unwrap_or((None, None));
     let assertions_used = match (&pool, cli.mode) {
-        (Some(pool), Mode::JwtBearer) => Some(pool.used()),
+        (Some(pool), Mode::JwtBearer | Mode::JwtAccessToken) => Some(pool.used()),
         (Some(reseed), Mode::RefreshToken) => Some(connections + reseed.used()),
         _ => None,
     };
@@ -208,40 +269,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None
     } else {
         eprintln!(
-            "floors: RS256 verification (1 s), HTTP round trip ({} s) ...",
+            "floors: RS256 verification (1 s), {}HTTP round trip ({} s) ...",
+            sign_alg
+                .map(|alg| format!("{} signing (1 s), ", alg.name()))
+                .unwrap_or_default(),
             cli.floor_duration
         );
         let public = PKey::public_key_from_der(&key.private.public_key_to_der()?)?;
-        let verify = tokio::task::spawn_blocking(move || {
-            floors::measure_rs256_verification(&floor_assertion, &public)
+        let (verify, sign) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let verify = floors::measure_rs256_verification(&floor_assertion, &public)?;
+            let sign = sign_alg.map(floors::measure_signing).transpose()?;
+            Ok((verify, sign))
         })
         .await
-        .context("the RS256 floor task failed")??;
+        .context("the crypto floor task failed")??;
         let http = floors::measure_http_floor(
             connections,
             Duration::from_secs(cli.warmup.min(2)),
             Duration::from_secs(cli.floor_duration),
             target.authorization.clone(),
-            Bytes::from(load::client_credentials_body(scope)),
+            floor_body,
         )
         .await?;
-        Some((verify, http))
+        Some((verify, sign, http))
     };
 
     let summary = report::Summary {
-        mode: cli.mode.name(),
+        mode: cli.mode,
+        expect,
         backend: target.backend.clone(),
-        target: &target.endpoint.url,
+        target: &load_endpoint.url,
         connections,
         warmup_secs: cli.warmup,
         duration_secs: cli.duration,
-        minted: (cli.mode != Mode::ClientCredentials).then_some((count, minting_took)),
+        minted: (!matches!(cli.mode, Mode::ClientCredentials | Mode::Introspect))
+            .then_some((count, minting_took)),
         assertions_used,
+        access_tokens,
+        introspected,
         run: &result,
         server_cpu,
         load_cpu,
-        floors: floors.as_ref().map(|(verify, http)| report::Floors {
+        floors: floors.as_ref().map(|(verify, sign, http)| report::Floors {
             verify,
+            sign: sign.as_ref(),
             http,
             http_duration_secs: cli.floor_duration,
         }),
@@ -279,6 +350,10 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
             authorization,
             scope: cli.scope.clone(),
             audience: url.clone(),
+            introspect_url: url
+                .strip_suffix("/token")
+                .map(|base| format!("{base}/introspect")),
+            configured_alg: None,
             backend: "peer".to_owned(),
             server: None,
             _deployment: None,
@@ -311,6 +386,7 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
             &grantor_cli,
             &tenant,
             &scope,
+            cli.token_format(),
             &cli.iss,
             &certificate,
             Some(&audience),
@@ -323,6 +399,8 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
             )?),
             scope: Some(scope),
             audience,
+            introspect_url: Some(introspect_url(&base, &tenant)),
+            configured_alg: None,
             backend: "attached".to_owned(),
             server: None,
             _deployment: None,
@@ -341,12 +419,28 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
         }
         _ => "sqlite",
     };
-    let deployment = Deployment::write(cli.database.as_deref(), &plugin)?;
+    // The key type goes into the config only where it matters (or was asked for).
+    let configured_alg = (cli.signing_alg.is_some() || cli.token_format() == TokenFormat::Jwt)
+        .then(|| cli.signing_alg());
+    let deployment = Deployment::write(cli.database.as_deref(), &plugin, configured_alg)?;
     let certificate = key.write_certificate(deployment.dir.path())?;
     let grantor_cli = GrantorCli::new(grantor.clone(), deployment.config.clone())?;
-    eprintln!("provisioning tenant {tenant} ({backend}) ...");
-    let provisioned =
-        server::provision(&grantor_cli, &tenant, &scope, &cli.iss, &certificate, None)?;
+    eprintln!(
+        "provisioning tenant {tenant} ({backend}, {} access tokens{}) ...",
+        cli.token_format().name(),
+        configured_alg
+            .map(|alg| format!(", {} tenant key", alg.name()))
+            .unwrap_or_default()
+    );
+    let provisioned = server::provision(
+        &grantor_cli,
+        &tenant,
+        &scope,
+        cli.token_format(),
+        &cli.iss,
+        &certificate,
+        None,
+    )?;
     let log_path: PathBuf = match &cli.server_log {
         Some(path) => path.clone(),
         None => deployment.dir.path().join("server.log"),
@@ -372,6 +466,8 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
         )?),
         scope: Some(scope),
         audience,
+        introspect_url: Some(introspect_url(&server.base_url, &tenant)),
+        configured_alg,
         backend: backend.to_owned(),
         server: Some(server),
         _deployment: Some(deployment),
@@ -384,22 +480,127 @@ fn token_url(base: &str, tenant: &str) -> String {
     format!("{base}/t/{tenant}/oauth2/token")
 }
 
-/// One request of the run's kind (a fresh assertion each try, never one from the pool) until it
-/// succeeds. An attached server may answer 400/401 (or 404 for the new tenant) for up to its
-/// cache refresh interval after provisioning; anything else, a refusal from a started server or
-/// a peer, or one still there at the deadline, stops the run with the response.
+fn introspect_url(base: &str, tenant: &str) -> String {
+    format!("{base}/t/{tenant}/oauth2/introspect")
+}
+
+/// What the token endpoint's answer must carry in this run: a JWT access token where the client
+/// takes them.
+fn token_expect(cli: &Cli) -> Expect {
+    match cli.token_format() {
+        TokenFormat::Jwt => Expect::JwtAccessToken,
+        TokenFormat::Opaque => Expect::AccessToken,
+    }
+}
+
+/// For the modes where the access token's format is the point (jwt-access-token, introspect):
+/// the format, and for a JWT its `alg` (which must be the configured one on a server this run
+/// started) and length.
+fn describe_access_tokens(
+    cli: &Cli,
+    target: &Target,
+    first: &[u8],
+) -> anyhow::Result<Option<report::AccessTokens>> {
+    if !matches!(cli.mode, Mode::JwtAccessToken | Mode::Introspect) {
+        return Ok(None);
+    }
+    let token = load::access_token(first).context("the first response has no access_token")?;
+    let format = cli.token_format();
+    let alg = match format {
+        TokenFormat::Jwt => load::jws_alg(&token),
+        TokenFormat::Opaque => None,
+    };
+    if let (Some(configured), TokenFormat::Jwt) = (target.configured_alg, format) {
+        if alg.as_deref() != Some(configured.name()) {
+            bail!(
+                "the server was configured with [oauth.signing] algorithm = {:?} but its access \
+                 token's header says alg {alg:?}",
+                configured.name()
+            );
+        }
+    }
+    Ok(Some(report::AccessTokens {
+        format: format.name(),
+        alg,
+        bytes: token.len(),
+    }))
+}
+
+/// `count` access tokens by client_credentials, before the clock starts (introspection does not
+/// spend them).
+async fn obtain_access_tokens(
+    target: &Target,
+    count: usize,
+    expect: Expect,
+) -> anyhow::Result<Vec<String>> {
+    let body = load::client_credentials_body(target.scope.as_deref());
+    let mut tokens = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (status, response) = load::send_once(
+            &target.endpoint,
+            Method::POST,
+            target.authorization.as_ref(),
+            Some(body.clone()),
+        )
+        .await?;
+        let token = match load::check_response(expect, status, &response, false) {
+            Verdict::Ok { .. } => load::access_token(&response),
+            _ => None,
+        };
+        match token {
+            Some(token) => tokens.push(token),
+            None => bail!(
+                "obtaining an access token to introspect failed: {}",
+                load::error_sample(status, &response)
+            ),
+        }
+    }
+    Ok(tokens)
+}
+
+/// One introspection before the clock starts: the token must be active.
+async fn check_introspection(
+    endpoint: &Endpoint,
+    target: &Target,
+    body: &Bytes,
+) -> anyhow::Result<()> {
+    let body = String::from_utf8(body.to_vec()).context("an introspection body is not UTF-8")?;
+    let (status, response) = load::send_once(
+        endpoint,
+        Method::POST,
+        target.authorization.as_ref(),
+        Some(body),
+    )
+    .await?;
+    match load::check_response(Expect::Active, status, &response, false) {
+        Verdict::Ok { .. } => Ok(()),
+        _ => bail!(
+            "introspecting a fresh access token at {} did not answer active: {}",
+            endpoint.url,
+            load::error_sample(status, &response)
+        ),
+    }
+}
+
+/// One token request of the run's kind (a fresh assertion each try, never one from the pool;
+/// client_credentials for introspect) until it succeeds; returns the response body. An attached
+/// server may answer 400/401 (or 404 for the new tenant) for up to its cache refresh interval
+/// after provisioning; anything else, a refusal from a started server or a peer, or one still
+/// there at the deadline, stops the run with the response.
 async fn wait_until_accepted(
     cli: &Cli,
     target: &Target,
     key: &IdpKey,
     claims: &AssertionClaims,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Bytes> {
     let deadline = Instant::now() + VISIBILITY_DEADLINE;
     let mut retries = 0u32;
     loop {
         let body = match cli.mode {
-            Mode::ClientCredentials => load::client_credentials_body(target.scope.as_deref()),
-            Mode::JwtBearer | Mode::RefreshToken => {
+            Mode::ClientCredentials | Mode::Introspect => {
+                load::client_credentials_body(target.scope.as_deref())
+            }
+            Mode::JwtBearer | Mode::RefreshToken | Mode::JwtAccessToken => {
                 load::jwt_bearer_body(&mint::mint_one(key, claims)?, target.scope.as_deref())
             }
         };
@@ -411,12 +612,12 @@ async fn wait_until_accepted(
         )
         .await?;
         let need_refresh = cli.mode == Mode::RefreshToken;
-        match load::check_token_response(status, &response, need_refresh) {
+        match load::check_response(token_expect(cli), status, &response, need_refresh) {
             Verdict::Ok { .. } => {
                 if retries > 0 {
                     eprintln!("accepted after {retries} retries");
                 }
-                return Ok(());
+                return Ok(response);
             }
             _ if target.attached
                 && matches!(status.as_u16(), 400 | 401 | 404)

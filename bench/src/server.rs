@@ -14,6 +14,7 @@ use hyper::Method;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::cli::{SigningAlg, TokenFormat};
 use crate::load::{self, Endpoint};
 
 /// The grant type the JWT bearer plugin handles, and the library it is registered under.
@@ -97,13 +98,15 @@ pub struct Provisioned {
     pub client_secret: String,
 }
 
-/// A tenant of its own, one client allowed all three grants and `scope`, and the identity
-/// provider `issuer` trusting `certificate`. `alias` is an extra audience value naming the
-/// server (attach mode, where the server's public base URL is not known here).
+/// A tenant of its own, one client allowed all three grants and `scope` and issued access tokens
+/// in `token_format`, and the identity provider `issuer` trusting `certificate`. `alias` is an
+/// extra audience value naming the server (attach mode, where the server's public base URL is
+/// not known here).
 pub fn provision(
     cli: &GrantorCli,
     tenant: &str,
     scope: &str,
+    token_format: TokenFormat,
     issuer: &str,
     certificate: &Path,
     alias: Option<&str>,
@@ -113,7 +116,7 @@ pub fn provision(
         "{},refresh_token,client_credentials",
         load::JWT_BEARER_GRANT
     );
-    let client = cli.run(&[
+    let mut client = vec![
         "client",
         "add",
         "--tenant",
@@ -125,7 +128,12 @@ pub fn provision(
         "--scopes",
         scope,
         "--json",
-    ])?;
+    ];
+    // Opaque is the default; not naming it keeps older binaries (--grantor) usable.
+    if token_format != TokenFormat::Opaque {
+        client.extend(["--token-format", token_format.name()]);
+    }
+    let client = cli.run(&client)?;
     let client: Value =
         serde_json::from_str(&client).context("grantor client add --json: not JSON")?;
     let field = |name: &str| -> anyhow::Result<String> {
@@ -169,8 +177,13 @@ pub struct Deployment {
 impl Deployment {
     /// Writes the configuration: a free loopback port (so `public_base_url`, from which audience
     /// values derive, names the real address), the database, the plugin copied into the drop
-    /// directory and registered for the JWT bearer grant.
-    pub fn write(database: Option<&str>, plugin: &Path) -> anyhow::Result<Deployment> {
+    /// directory and registered for the JWT bearer grant, and `signing` as the tenants' key type
+    /// when given (`[oauth.signing] algorithm`).
+    pub fn write(
+        database: Option<&str>,
+        plugin: &Path,
+        signing: Option<SigningAlg>,
+    ) -> anyhow::Result<Deployment> {
         require_file(plugin, "the JWT bearer plugin")?;
         let dir = tempfile::Builder::new()
             .prefix("grantor-bench-")
@@ -187,17 +200,12 @@ impl Deployment {
         let port = free_loopback_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
         let config = dir.path().join("deployment.toml");
-        let text = format!(
-            "[server]\nbind = {}\npublic_base_url = {}\n\
-             [database]\nurl = {}\n\
-             [plugins]\ndirectory = {}\n\
-             [[oauth.custom_grant_type]]\nname = {}\nlibrary = {}\n",
-            toml_string(&format!("127.0.0.1:{port}")),
-            toml_string(&base_url),
-            toml_string(&url),
-            toml_string(&plugins.display().to_string()),
-            toml_string(load::JWT_BEARER_GRANT),
-            toml_string(PLUGIN_LIBRARY),
+        let text = config_text(
+            &format!("127.0.0.1:{port}"),
+            &base_url,
+            &url,
+            &plugins.display().to_string(),
+            signing,
         );
         std::fs::write(&config, text)
             .with_context(|| format!("cannot write {}", config.display()))?;
@@ -207,6 +215,36 @@ impl Deployment {
             base_url,
         })
     }
+}
+
+/// The deployment's configuration file. `[oauth.signing]` only when asked for, so a run that
+/// issues no JWT works with binaries that predate the section.
+fn config_text(
+    bind: &str,
+    base_url: &str,
+    database_url: &str,
+    plugins: &str,
+    signing: Option<SigningAlg>,
+) -> String {
+    let mut text = format!(
+        "[server]\nbind = {}\npublic_base_url = {}\n\
+         [database]\nurl = {}\n\
+         [plugins]\ndirectory = {}\n\
+         [[oauth.custom_grant_type]]\nname = {}\nlibrary = {}\n",
+        toml_string(bind),
+        toml_string(base_url),
+        toml_string(database_url),
+        toml_string(plugins),
+        toml_string(load::JWT_BEARER_GRANT),
+        toml_string(PLUGIN_LIBRARY),
+    );
+    if let Some(alg) = signing {
+        text.push_str(&format!(
+            "[oauth.signing]\nalgorithm = {}\n",
+            toml_string(alg.name())
+        ));
+    }
+    text
 }
 
 /// A TOML basic string (a JSON string literal is one).
@@ -332,5 +370,31 @@ mod tests {
     #[test]
     fn config_quotes_paths_as_toml_strings() {
         assert_eq!(toml_string(r#"C:\a "b""#), r#""C:\\a \"b\"""#);
+    }
+
+    #[test]
+    fn config_names_the_signing_algorithm_only_when_asked() {
+        let plain = config_text(
+            "127.0.0.1:1",
+            "http://127.0.0.1:1",
+            "sqlite://x",
+            "/p",
+            None,
+        );
+        assert!(!plain.contains("[oauth.signing]"), "{plain}");
+        let text = config_text(
+            "127.0.0.1:1",
+            "http://127.0.0.1:1",
+            "sqlite://x",
+            "/p",
+            Some(SigningAlg::EdDSA),
+        );
+        // After the array of tables, a table of its own: [oauth.signing] algorithm = "EdDSA".
+        assert!(
+            text.ends_with(
+                "library = \"grant_jwt_bearer\"\n[oauth.signing]\nalgorithm = \"EdDSA\"\n"
+            ),
+            "{text}"
+        );
     }
 }
