@@ -16,7 +16,7 @@ peer_script=../shared/bench/peers/oidc_provider_server.mjs
 keys=$(mktemp -d)
 trap 'kill "${peer_pid:-0}" 2>/dev/null || true; rm -rf "$keys"' EXIT
 
-summary() { grep -E '^(mode|backend|connections|throughput|latency|responses|server cpu|load cpu|rs256|http floor|ratio)'; }
+summary() { grep -E '^(mode|backend|connections|access tokens|token pool|throughput|latency|responses|server cpu|load cpu|rs256|es256|eddsa|crypto floor|http floor|ratio)'; }
 run() { echo "### $*"; "$bench" "$@" 2>/dev/null | summary; echo; }
 
 echo "## machine"; nproc; uname -r; grep -m1 'model name' /proc/cpuinfo; date -u; echo
@@ -48,6 +48,10 @@ echo "## grantor, sqlite, client-credentials"
 for _ in $(seq 1 "$runs"); do run --mode client-credentials --skip-floors; done
 echo "## grantor, sqlite, refresh-token"
 for _ in $(seq 1 "$runs"); do run --mode refresh-token --skip-floors; done
+echo "## grantor, sqlite, jwt-access-token (JWT access tokens; signing floor of the same key type)"
+for alg in RS256 ES256 EdDSA; do run --mode jwt-access-token --signing-alg "$alg" --assertions 60000; done
+echo "## grantor, sqlite, introspect"
+for format in opaque jwt; do run --mode introspect --introspect-format "$format"; done
 echo "## grantor, sqlite, jwt-bearer, 256 connections"
 run --key "$keys" --mode jwt-bearer --connections 256 --skip-floors
 echo "## grantor, sqlite, jwt-bearer, synchronous = normal (survives a crash, not a power loss)"

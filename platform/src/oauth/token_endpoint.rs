@@ -66,19 +66,10 @@ pub async fn process_token_request(
     commit(&app, &client, issued).await
 }
 
-/// What the blocking part of a plugin's grant type produced.
-enum PluginOutcome {
-    /// Refused or answered before the plugin was called (e.g. a built-in rule).
-    Issued(Arc<ServiceProvider>, IssuedTokens),
-    Called {
-        client: Arc<ServiceProvider>,
-        result: Result<GrantResult, PluginCallError>,
-        client_replay_key: Option<WriteOp>,
-    },
-}
-
-/// A plugin's grant type: preparation and the plugin call run together on one blocking thread,
-/// under the plugin's slot and deadline.
+/// A plugin's grant type: preparation, the plugin call and the issuance of its tokens run together
+/// on one blocking thread, under the plugin's slot and deadline. Signing a JWT access token (an RSA
+/// signature takes hundreds of microseconds) thus never runs on an async worker, where it would
+/// hold up every connection that worker serves.
 async fn run_plugin_grant(
     app: &SharedApp,
     plugin: &Arc<GrantPlugin>,
@@ -86,57 +77,47 @@ async fn run_plugin_grant(
 ) -> Result<(Arc<ServiceProvider>, IssuedTokens), OAuthError> {
     let services = Arc::new(RequestServices::new(app.plugin_services.clone()));
     let worker = app.clone();
-    let call_services = services.clone();
     let request_id =
         crate::secrets::random_token(9).map_err(|e| OAuthError::internal("random", e))?;
     let id = request_id.clone();
     let tenant = request.tenant_domain.clone();
-    let outcome = plugin
+    plugin
         .run_bounded(
             &tenant,
-            move |plugin| -> Result<PluginOutcome, OAuthError> {
+            move |plugin| -> Result<(Arc<ServiceProvider>, IssuedTokens), OAuthError> {
                 let now = crate::clock::now_unix();
-                Ok(match prepare(&worker, &request, now, &id)? {
-                    Prepared::Issued(client, issued) => PluginOutcome::Issued(client, issued),
-                    Prepared::Plugin {
-                        client,
-                        request: grant_request,
-                        client_replay_key,
-                    } => {
-                        let services: Arc<dyn HostServices> = call_services;
-                        let result = plugin.handle_blocking(&grant_request, &*services);
-                        PluginOutcome::Called {
+                let (client, grant_request, client_replay_key) =
+                    match prepare(&worker, &request, now, &id)? {
+                        Prepared::Issued(client, issued) => return Ok((client, issued)),
+                        Prepared::Plugin {
                             client,
-                            result,
+                            request,
                             client_replay_key,
-                        }
-                    }
-                })
+                        } => (client, request, client_replay_key),
+                    };
+                let host: Arc<dyn HostServices> = services.clone();
+                let result = plugin
+                    .handle_blocking(&grant_request, &*host)
+                    .map_err(|e| plugin_failure(&id, e))?;
+                // The replay keys first (the client's assertion, then the plugin's): a replay
+                // fails before any token is written.
+                let mut writes: Vec<WriteOp> = client_replay_key.into_iter().collect();
+                writes.append(&mut services.take_staged_writes());
+                let origin = family_origin(&worker, &client, &writes)?;
+                let mut issued = finish_plugin_grant(
+                    &worker,
+                    &client,
+                    result,
+                    origin,
+                    crate::clock::now_unix(),
+                )?;
+                writes.append(&mut issued.writes);
+                issued.writes = writes;
+                Ok((client, issued))
             },
         )
         .await
-        .map_err(|e| plugin_failure(&request_id, e))??;
-    let (client, result, client_replay_key) = match outcome {
-        PluginOutcome::Issued(client, issued) => return Ok((client, issued)),
-        PluginOutcome::Called {
-            client,
-            result,
-            client_replay_key,
-        } => (
-            client,
-            result.map_err(|e| plugin_failure(&request_id, e))?,
-            client_replay_key,
-        ),
-    };
-    // The replay keys first (the client's assertion, then the plugin's): a replay fails before
-    // any token is written.
-    let mut writes: Vec<WriteOp> = client_replay_key.into_iter().collect();
-    writes.append(&mut services.take_staged_writes());
-    let origin = family_origin(app, &client, &writes)?;
-    let mut issued = finish_plugin_grant(app, &client, result, origin, crate::clock::now_unix())?;
-    writes.append(&mut issued.writes);
-    issued.writes = writes;
-    Ok((client, issued))
+        .map_err(|e| plugin_failure(&request_id, e))?
 }
 
 /// Commits what the request writes; the response exists for the client only after that.
