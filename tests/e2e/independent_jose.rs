@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{backends, grantor_binary, Deployment, Server};
 use crate::jwt_bearer::fixture::{good_claims, with, JwtSetup, GRANT};
+use crate::jwt_verify::access_token;
 
 const VERIFY: &str = r#"
 import json, sys, jwt
@@ -53,6 +54,22 @@ fn pyjwt_python() -> &'static PathBuf {
     })
 }
 
+/// PyJWT run on `token` with the tenant's JWKS URL, the expected `typ`, audience and issuer.
+fn run_pyjwt(
+    server: &Server,
+    jwks_path: &str,
+    token: &str,
+    typ: &str,
+    audience: &str,
+    issuer: &str,
+) -> std::process::Output {
+    let jwks_url = server.url(jwks_path);
+    Command::new(pyjwt_python())
+        .args(["-c", VERIFY, token, &jwks_url, typ, audience, issuer])
+        .output()
+        .unwrap()
+}
+
 /// PyJWT's verdict on `token`: the claims, or the test fails with PyJWT's reason.
 fn pyjwt_verified(
     server: &Server,
@@ -62,18 +79,7 @@ fn pyjwt_verified(
     audience: &str,
     issuer: &str,
 ) -> Value {
-    let out = Command::new(pyjwt_python())
-        .args([
-            "-c",
-            VERIFY,
-            token,
-            &server.url(jwks_path),
-            typ,
-            audience,
-            issuer,
-        ])
-        .output()
-        .unwrap();
+    let out = run_pyjwt(server, jwks_path, token, typ, audience, issuer);
     assert!(
         out.status.success(),
         "PyJWT refused the token: {}",
@@ -84,26 +90,8 @@ fn pyjwt_verified(
 
 /// PyJWT must refuse `token` (a tampered one, say).
 fn pyjwt_refuses(server: &Server, jwks_path: &str, token: &str, audience: &str, issuer: &str) {
-    let out = Command::new(pyjwt_python())
-        .args([
-            "-c",
-            VERIFY,
-            token,
-            &server.url(jwks_path),
-            "at+jwt",
-            audience,
-            issuer,
-        ])
-        .output()
-        .unwrap();
+    let out = run_pyjwt(server, jwks_path, token, "at+jwt", audience, issuer);
     assert!(!out.status.success(), "PyJWT accepted a tampered token");
-}
-
-fn access_token(reply: &crate::harness::Reply) -> String {
-    reply.assert_token()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 #[test]

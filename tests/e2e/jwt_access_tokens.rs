@@ -6,18 +6,12 @@ use serde_json::{json, Value};
 
 use crate::harness::{backends, Credentials, Server};
 use crate::jwt_bearer::fixture::{good_claims, with, JwtSetup, GRANT};
+use crate::jwt_verify::access_token;
 
 const ISSUER_BASE: &str = "http://localhost:9443";
 
 fn verified(server: &Server, jwks_path: &str, token: &str, audience: &str) -> Value {
     crate::jwt_verify::verified(server, jwks_path, token, "at+jwt", audience)
-}
-
-fn access_token(reply: &crate::harness::Reply) -> String {
-    reply.assert_token()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 #[test]

@@ -29,3 +29,11 @@ pub fn verified(server: &Server, jwks_path: &str, token: &str, typ: &str, audien
         .unwrap()
         .claims
 }
+
+/// The `access_token` of a successful token response.
+pub fn access_token(reply: &crate::harness::Reply) -> String {
+    reply.assert_token()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

@@ -119,22 +119,6 @@ fn check_username(username: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Claims reserved for the tokens themselves cannot be set per user.
-const RESERVED_CLAIMS: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "azp",
-    "exp",
-    "iat",
-    "nbf",
-    "jti",
-    "auth_time",
-    "nonce",
-    "client_id",
-    "scope",
-];
-
 fn parse_claims(strings: &[String], json: &[String]) -> anyhow::Result<Map<String, Value>> {
     let mut claims = Map::new();
     let split = |item: &str, flag: &str| -> anyhow::Result<(String, String)> {
@@ -145,7 +129,7 @@ fn parse_claims(strings: &[String], json: &[String]) -> anyhow::Result<Map<Strin
         if name.is_empty() {
             bail!("{flag} '{item}' has no name");
         }
-        if RESERVED_CLAIMS.contains(&name) {
+        if crate::oauth::id_token::is_reserved_claim(name) {
             bail!("{flag}: '{name}' is set by the server on every token");
         }
         Ok((name.to_owned(), value.to_owned()))

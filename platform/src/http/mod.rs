@@ -26,80 +26,45 @@ pub fn routes(
     };
     let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
 
-    let default_tenant_token = warp::path!("oauth2" / "token").map(|| None::<String>);
-    let tenant_token = warp::path!("t" / String / "oauth2" / "token").map(Some);
     // Path before method, so an unknown path is a 404 and not a 405.
-    let token = default_tenant_token
-        .or(tenant_token)
-        .unify()
-        .and(warp::post())
-        .and(with_app.clone())
-        .and(raw_query)
-        .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
-        .and(warp::body::stream())
-        .then(|tenant, app, query, headers, remote, body| {
-            token::token_endpoint(app, tenant, query, headers, remote, Box::pin(body))
-        });
-
+    let form_post = {
+        let with_app = with_app.clone();
+        move |name: &'static str| {
+            tenant_path("oauth2", name)
+                .and(warp::post())
+                .and(with_app.clone())
+                .and(raw_query)
+                .and(warp::header::headers_cloned())
+                .and(warp::addr::remote())
+                .and(warp::body::stream())
+        }
+    };
+    let token = form_post("token").then(|tenant, app, query, headers, remote, body| {
+        token::token_endpoint(app, tenant, query, headers, remote, Box::pin(body))
+    });
     let form_endpoint = |name: &'static str, operation: introspection::Operation| {
-        let default_tenant = warp::path("oauth2")
-            .and(warp::path(name))
-            .and(warp::path::end())
-            .map(|| None::<String>);
-        let tenant = warp::path("t")
-            .and(warp::path::param::<String>())
-            .and(warp::path("oauth2"))
-            .and(warp::path(name))
-            .and(warp::path::end())
-            .map(Some);
-        default_tenant
-            .or(tenant)
-            .unify()
-            .and(warp::post())
-            .and(with_app.clone())
-            .and(raw_query)
-            .and(warp::header::headers_cloned())
-            .and(warp::addr::remote())
-            .and(warp::body::stream())
-            .then(move |tenant, app, query, headers, remote, body| {
-                introspection::endpoint(
-                    operation,
-                    app,
-                    tenant,
-                    query,
-                    headers,
-                    remote,
-                    Box::pin(body),
-                )
-            })
+        form_post(name).then(move |tenant, app, query, headers, remote, body| {
+            introspection::endpoint(
+                operation,
+                app,
+                tenant,
+                query,
+                headers,
+                remote,
+                Box::pin(body),
+            )
+        })
     };
     let introspect = form_endpoint("introspect", introspection::Operation::Introspect);
     let revoke = form_endpoint("revoke", introspection::Operation::Revoke);
 
-    let default_tenant_jwks = warp::path!("oauth2" / "jwks").map(|| None::<String>);
-    let tenant_jwks = warp::path!("t" / String / "oauth2" / "jwks").map(Some);
-    let jwks = default_tenant_jwks
-        .or(tenant_jwks)
-        .unify()
+    let jwks = tenant_path("oauth2", "jwks")
         .and(warp::get())
         .and(with_app.clone())
         .then(|tenant, app| jwks::jwks(app, tenant));
 
     let metadata = |document: discovery::Document, name: &'static str| {
-        let default_tenant = warp::path(".well-known")
-            .and(warp::path(name))
-            .and(warp::path::end())
-            .map(|| None::<String>);
-        let tenant = warp::path("t")
-            .and(warp::path::param::<String>())
-            .and(warp::path(".well-known"))
-            .and(warp::path(name))
-            .and(warp::path::end())
-            .map(Some);
-        default_tenant
-            .or(tenant)
-            .unify()
+        tenant_path(".well-known", name)
             .and(warp::get())
             .and(with_app.clone())
             .then(move |tenant, app| discovery::metadata(document, app, tenant))
@@ -132,6 +97,25 @@ pub fn routes(
         .or(openid_at_issuer)
         .or(health)
         .recover(recover_rejection)
+}
+
+/// `/{first}/{second}` (the default tenant) or `/t/{tenant}/{first}/{second}`: the tenant named,
+/// if any.
+fn tenant_path(
+    first: &'static str,
+    second: &'static str,
+) -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+    let default_tenant = warp::path(first)
+        .and(warp::path(second))
+        .and(warp::path::end())
+        .map(|| None::<String>);
+    let tenant = warp::path("t")
+        .and(warp::path::param::<String>())
+        .and(warp::path(first))
+        .and(warp::path(second))
+        .and(warp::path::end())
+        .map(Some);
+    default_tenant.or(tenant).unify()
 }
 
 async fn recover_rejection(rejection: Rejection) -> Result<reply::HttpResponse, Infallible> {

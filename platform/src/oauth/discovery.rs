@@ -54,16 +54,7 @@ pub fn openid_provider_metadata(app: &App, tenant: &str, now: i64) -> Result<Val
     let mut metadata = authorization_server_metadata(app, tenant);
     metadata["subject_types_supported"] = json!(["public"]);
     metadata["id_token_signing_alg_values_supported"] = json!(algorithms);
-    metadata["claims_supported"] = json!([
-        "iss",
-        "sub",
-        "aud",
-        "azp",
-        "exp",
-        "iat",
-        "auth_time",
-        "nonce"
-    ]);
+    metadata["claims_supported"] = json!(super::id_token::ID_TOKEN_CLAIMS);
     metadata["claims_parameter_supported"] = json!(false);
     metadata["request_parameter_supported"] = json!(false);
     Ok(metadata)

@@ -9,19 +9,24 @@ use super::error::OAuthError;
 use super::issuance::{AuthorizedGrant, JwtIssuer};
 use crate::store::ServiceProvider;
 
-/// Claims an ID token sets itself; a user claim of the same name is left out.
-const ID_TOKEN_CLAIMS: &[&str] = &[
+/// The claims an ID token sets itself (listed in the OpenID metadata as `claims_supported`, with
+/// the user's own).
+pub const ID_TOKEN_CLAIMS: &[&str] = &[
     "iss",
     "sub",
     "aud",
     "azp",
     "exp",
     "iat",
-    "nbf",
-    "jti",
     "auth_time",
     "nonce",
 ];
+
+/// Whether a user's claim of this name would take the place of one of the token's own; such a
+/// claim is left out of the user's tokens (and `user add` refuses it).
+pub fn is_reserved_claim(name: &str) -> bool {
+    ID_TOKEN_CLAIMS.contains(&name) || super::issuance::JWT_ACCESS_TOKEN_CLAIMS.contains(&name)
+}
 
 /// Longest `nonce` accepted, in bytes.
 const MAX_NONCE_BYTES: usize = 512;
@@ -58,7 +63,7 @@ pub fn sign(
         .as_deref()
         .and_then(|c| serde_json::from_str(c).ok())
         .unwrap_or_default();
-    claims.retain(|name, _| !ID_TOKEN_CLAIMS.contains(&name.as_str()));
+    claims.retain(|name, _| !is_reserved_claim(name));
     let mut audiences = vec![client.client_id.clone()];
     audiences.extend(
         client

@@ -67,7 +67,7 @@ impl JwtIssuer {
 }
 
 /// Claims a grant may not set in a JWT access token: the token's own (RFC 9068 2.2).
-const JWT_ACCESS_TOKEN_CLAIMS: &[&str] = &[
+pub const JWT_ACCESS_TOKEN_CLAIMS: &[&str] = &[
     "iss",
     "sub",
     "aud",
