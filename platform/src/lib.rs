@@ -22,6 +22,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod failure_limits;
+pub mod gateway;
 pub mod host_services;
 pub mod http;
 pub mod keys;

@@ -11,6 +11,12 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+mod gateway;
+pub use gateway::{
+    ApiConfig, BackendClaims, ClaimMapping, GatewayConfig, JwksSource, JwtIssuerConfig,
+    ResourceConfig,
+};
+
 /// The file read when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "conf/deployment.toml";
 /// Prefix of environment variables that override the file.
@@ -32,6 +38,7 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub plugins: PluginsConfig,
     pub claim_transformer: ClaimTransformerConfig,
+    pub gateway: GatewayConfig,
 }
 
 /// `[claim_transformer]`: the sandbox every identity provider's Rhai claim transformer runs in.

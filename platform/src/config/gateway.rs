@@ -1,0 +1,129 @@
+//! `[gateway]`: the API gateway (`grantor gateway`, or inside `grantor serve` with `enabled`),
+//! its APIs (`[[gateway.api]]`) and the token issuers it trusts (`[[gateway.jwt_issuer]]`, WSO2's
+//! `[[apim.jwt.issuer]]`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Run the gateway inside `grantor serve` too (on its own `bind`).
+    pub enabled: bool,
+    pub bind: SocketAddr,
+    /// Largest bearer token accepted, in bytes.
+    pub max_token_bytes: usize,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+    pub clock_skew_seconds: u64,
+    /// Longest wait for an upstream's response headers, in milliseconds (then 504).
+    pub upstream_timeout_ms: u64,
+    /// Largest request body forwarded, in bytes (then 413).
+    pub max_body_bytes: usize,
+    /// How the validated claims reach the backend.
+    pub backend_claims: BackendClaims,
+    pub api: Vec<ApiConfig>,
+    pub jwt_issuer: Vec<JwtIssuerConfig>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            enabled: false,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8243)),
+            max_token_bytes: 8 * 1024,
+            clock_skew_seconds: 60,
+            upstream_timeout_ms: 30_000,
+            max_body_bytes: 10 * 1024 * 1024,
+            backend_claims: BackendClaims::Jwt,
+            api: Vec::new(),
+            jwt_issuer: Vec::new(),
+        }
+    }
+}
+
+/// `jwt`: one `X-JWT-Assertion` header, a JWT of the claims signed with the gateway's key (as WSO2
+/// does); `headers`: one `X-Claim-<name>` header per claim; `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendClaims {
+    Jwt,
+    Headers,
+    None,
+}
+
+/// One API: requests under `context` go to `upstream`, if they match one of its resources.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// A path prefix, e.g. `/pizzashack/1.0.0`.
+    pub context: String,
+    /// Where matched requests go, e.g. `http://127.0.0.1:9000/api`; the path after the context
+    /// is appended.
+    pub upstream: String,
+    /// Pass the client's `Authorization` header on to the upstream (off: it is removed).
+    #[serde(default)]
+    pub keep_authorization: bool,
+    #[serde(default)]
+    pub resource: Vec<ResourceConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    /// An HTTP method, or `*` for any.
+    #[serde(default = "any_method")]
+    pub method: String,
+    /// A path template under the context: `/menu`, `/order/{orderId}`, or ending in `/*` for
+    /// anything below.
+    pub path: String,
+    /// Scopes a token must carry, all of them; none: any valid token.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+fn any_method() -> String {
+    "*".to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIssuerConfig {
+    /// The `iss` of its tokens.
+    pub name: String,
+    #[serde(default)]
+    pub jwks: Option<JwksSource>,
+    /// Certificates or public keys (PEM or DER); the first is the default for tokens without
+    /// `kid`.
+    #[serde(default)]
+    pub certificates: Vec<PathBuf>,
+    /// Audiences its tokens must carry one of; none: not checked.
+    #[serde(default)]
+    pub audience: Vec<String>,
+    #[serde(default)]
+    pub claim_mapping: Vec<ClaimMapping>,
+    /// Rhai claim transformer run after the mappings.
+    #[serde(default)]
+    pub transformer: Option<PathBuf>,
+    /// The claim carrying scopes (a space-separated string or an array).
+    #[serde(default = "scope_claim")]
+    pub scope_claim: String,
+}
+
+fn scope_claim() -> String {
+    "scope".to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JwksSource {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimMapping {
+    pub remote_claim: String,
+    pub local_claim: String,
+}
