@@ -313,8 +313,38 @@ pub fn wait_until_changes_are_seen(base_url: &str) {
     }
 }
 
+/// A running `grantor gateway` with a configuration of its own (it needs no database).
+pub struct Gateway {
+    pub server: Server,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts `grantor gateway` with `config` (its `[gateway]` section and anything else).
+pub fn start_gateway(config: &str) -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let server = Server::start_command(
+        &config_path,
+        &[],
+        "gateway",
+        "grantor gateway listening on ",
+    );
+    Gateway { server, _dir: dir }
+}
+
 impl Server {
     fn start(config_path: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_command(config_path, env, "serve", "grantor listening on ")
+    }
+
+    /// Runs `grantor COMMAND`, whose first line of stdout is `BANNER` and its base URL.
+    fn start_command(
+        config_path: &Path,
+        env: &[(&str, &str)],
+        command: &str,
+        banner: &str,
+    ) -> Server {
         static STARTED: AtomicU32 = AtomicU32::new(0);
         let log_path = config_path.with_file_name(format!(
             "server-{}.log",
@@ -324,7 +354,7 @@ impl Server {
         let mut child = Command::new(grantor_binary())
             .arg("--config")
             .arg(config_path)
-            .arg("serve")
+            .arg(command)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -336,7 +366,7 @@ impl Server {
         BufReader::new(stdout).read_line(&mut line).unwrap();
         let base_url = line
             .trim()
-            .strip_prefix("grantor listening on ")
+            .strip_prefix(banner)
             .unwrap_or_else(|| {
                 let _ = child.kill();
                 panic!("server did not start; first line: {line:?}")

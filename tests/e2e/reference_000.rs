@@ -4,21 +4,31 @@
 //! a gateway verifies alone. Also the reference's audience error, when the identity server's client
 //! does not name the API server as an audience.
 
-use crate::harness::{backends, registration, Deployment};
+use crate::harness::{backends, registration, Backend, Credentials, Deployment, Reply, Server};
 use crate::jwt_bearer::fixture::GRANT;
 use crate::jwt_verify::verified;
 
-const BASE: &str = "http://localhost:9443";
+pub const BASE: &str = "http://localhost:9443";
+pub const API_ISSUER: &str = "http://localhost:9443/t/apis.example/oauth2/token";
 
-#[test]
-fn an_id_token_from_one_tenant_is_exchanged_at_another_for_a_jwt_access_token() {
-    for backend in backends() {
+/// Both servers of the reference in one running Grantor.
+pub struct Reference000 {
+    /// Kept for its directory and database.
+    _deployment: Deployment,
+    pub server: Server,
+    /// The identity tenant's web app, with the API tenant's token endpoint as an audience.
+    pub webapp: Credentials,
+    /// The same, registered without the audience.
+    pub careless: Credentials,
+    /// The API tenant's application (JWT bearer grant, JWT access tokens, scope `orders`).
+    pub apiapp: Credentials,
+}
+
+impl Reference000 {
+    pub fn start(backend: Backend) -> Reference000 {
         let deployment =
             Deployment::with_extra_config(backend, &registration(GRANT, "grant_jwt_bearer", ""));
         deployment.drop_plugin("grant_jwt_bearer");
-        let apis_token_endpoint = format!("{BASE}/t/apis.example/oauth2/token");
-        let idp_issuer = format!("{BASE}/t/idp.example/oauth2/token");
-
         // Step 2: the identity server's tenant, its user and the web app that signs users in,
         // with the API server's token endpoint as an audience (WSO2: "audience restriction").
         deployment.cli_ok(&["tenant", "add", "idp.example"]);
@@ -38,9 +48,8 @@ fn an_id_token_from_one_tenant_is_exchanged_at_another_for_a_jwt_access_token() 
             "webapp",
             "password",
             "openid",
-            &["--audience", &apis_token_endpoint],
+            &["--audience", API_ISSUER],
         );
-        // A client that forgot the audience restriction.
         let careless = deployment.add_client("idp.example", "careless", "password", "openid");
         // Step 3: the API server's tenant and its application, allowed the JWT bearer grant.
         deployment.cli_ok(&["tenant", "add", "apis.example"]);
@@ -62,55 +71,70 @@ fn an_id_token_from_one_tenant_is_exchanged_at_another_for_a_jwt_access_token() 
             "--name",
             "idp-example",
             "--issuer",
-            &idp_issuer,
+            &format!("{BASE}/t/idp.example/oauth2/token"),
             "--jwks-uri",
             &jwks_uri,
             "--claim-mapping",
             "groups=roles",
         ]);
+        Reference000 {
+            _deployment: deployment,
+            server,
+            webapp,
+            careless,
+            apiapp,
+        }
+    }
 
-        // Step 4: the user signs in; the response carries the ID token.
-        let sign_in = |client| {
-            server.token(
-                "/t/idp.example/oauth2/token",
-                client,
-                &[
-                    ("grant_type", "password"),
-                    ("username", "alice"),
-                    ("password", "alice-password"),
-                    ("scope", "openid"),
-                ],
-            )
-        };
-        let id_token = sign_in(&webapp).assert_token()["id_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-
-        // Step 5: the web app exchanges it at the API server.
-        let exchanged = server.token(
-            "/t/apis.example/oauth2/token",
-            &apiapp,
+    /// Step 4: alice signs in through `client`; the ID token of the answer.
+    pub fn id_token(&self, client: &Credentials) -> String {
+        let reply = self.server.token(
+            "/t/idp.example/oauth2/token",
+            client,
             &[
-                ("grant_type", GRANT),
-                ("assertion", &id_token),
-                ("scope", "orders"),
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "alice-password"),
+                ("scope", "openid"),
             ],
         );
+        reply.assert_token()["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Step 5: the ID token exchanged at the API tenant.
+    pub fn exchange(&self, id_token: &str, scope: Option<&str>) -> Reply {
+        let mut form = vec![("grant_type", GRANT), ("assertion", id_token)];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        self.server
+            .token("/t/apis.example/oauth2/token", &self.apiapp, &form)
+    }
+}
+
+#[test]
+fn an_id_token_from_one_tenant_is_exchanged_at_another_for_a_jwt_access_token() {
+    for backend in backends() {
+        let reference = Reference000::start(backend);
+        let id_token = reference.id_token(&reference.webapp);
+        let exchanged = reference.exchange(&id_token, Some("orders"));
         let body = exchanged.assert_token();
         assert_eq!(body["scope"], "orders");
         let access_token = body["access_token"].as_str().unwrap();
         // What a gateway checks, with nothing but the API tenant's JWKS.
         let claims = verified(
-            &server,
+            &reference.server,
             "/t/apis.example/oauth2/jwks",
             access_token,
             "at+jwt",
-            &apiapp.id,
+            &reference.apiapp.id,
         );
-        assert_eq!(claims["iss"], apis_token_endpoint);
+        assert_eq!(claims["iss"], API_ISSUER);
         assert_eq!(claims["sub"], "alice");
-        assert_eq!(claims["client_id"], apiapp.id.as_str());
+        assert_eq!(claims["client_id"], reference.apiapp.id.as_str());
         assert_eq!(claims["scope"], "orders");
         assert_eq!(claims["email"], "alice@idp.example");
         // The identity provider's claim mapping reached the token.
@@ -118,30 +142,19 @@ fn an_id_token_from_one_tenant_is_exchanged_at_another_for_a_jwt_access_token() 
         assert!(claims.get("groups").is_none());
 
         // The same ID token again: one-time, like every assertion.
-        let replayed = server
-            .token(
-                "/t/apis.example/oauth2/token",
-                &apiapp,
-                &[("grant_type", GRANT), ("assertion", &id_token)],
-            )
+        let replayed = reference
+            .exchange(&id_token, None)
             .assert_error(400, "invalid_grant");
         assert!(replayed.contains("already been used"), "{replayed}");
 
         // The reference's audience error: an ID token that names only its own client.
-        let careless_token = sign_in(&careless).assert_token()["id_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let description = server
-            .token(
-                "/t/apis.example/oauth2/token",
-                &apiapp,
-                &[("grant_type", GRANT), ("assertion", &careless_token)],
-            )
+        let careless_token = reference.id_token(&reference.careless);
+        let description = reference
+            .exchange(&careless_token, None)
             .assert_error(400, "invalid_grant");
         assert!(
             description.starts_with("None of the audience values matched the token endpoint")
-                && description.contains(&careless.id),
+                && description.contains(&reference.careless.id),
             "{description}"
         );
     }

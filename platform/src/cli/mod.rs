@@ -5,6 +5,7 @@
 
 mod assertion;
 mod client;
+mod gateway;
 mod idp;
 mod key_files;
 mod keys;
@@ -42,6 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve,
+    /// Run the API gateway alone (`[gateway]`; `gateway.enabled` runs it inside `serve` too).
+    Gateway,
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve::serve(config),
+        Command::Gateway => gateway::gateway(config),
         Command::Tenant(command) => tenant::run_tenant(open_for_command(config)?, command),
         Command::Client(command) => client::run_client(open_for_command(config)?, command),
         Command::User(command) => user::run_user(open_for_command(config)?, command),

@@ -16,9 +16,23 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
     let bind = config.server.bind;
     // Plugins first: a broken registration stops the start before anything else happens.
     let plugins = PluginHost::load(&config.plugins, &config.oauth, BUILT_IN_GRANT_TYPES)?;
+    let gateway = if config.gateway.enabled {
+        Some(crate::gateway::Gateway::new(&config)?)
+    } else {
+        None
+    };
+    let gateway_config = config.clone();
     let mut app = open(config)?;
     app.plugins = plugins;
     runtime.block_on(async move {
+        if let Some(gateway) = gateway {
+            let listener = super::gateway::bind(&gateway_config).await?;
+            tokio::spawn(crate::gateway::serve(
+                gateway,
+                listener,
+                crate::server::shutdown_signal(),
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("cannot bind {bind}"))?;

@@ -1,4 +1,277 @@
-//! The API gateway (issue 14, in progress): validating bearer tokens by themselves, without
-//! calling the token server (reference 003).
+//! The API gateway (reference 003): validates signed JWT access tokens by itself, from Grantor's
+//! tenants and external issuers alike (each trusted by its JWKS URL or certificates, no shortcut
+//! for Grantor's own), maps their claims per issuer, checks the matched resource's scopes, and
+//! forwards the call to the API's upstream with the claims attached.
+//!
+//! It needs no database: `grantor gateway` runs it alone, from `[gateway]` in the configuration.
 
+pub mod answers;
+pub mod backend_claims;
+pub mod forward;
+pub mod routing;
 pub mod validation;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Buf;
+use futures_util::Stream;
+use warp::http::{header, HeaderMap, HeaderValue, Method};
+use warp::Filter;
+
+use crate::config::{Config, GatewayConfig};
+use crate::keys::jwks::{JwksCache, KeyLookup};
+use crate::keys::signing::{generate, ReadySigner, SigningAlgorithm};
+use answers::GatewayResponse;
+use validation::{JwksKeys, Limits, TrustedIssuer, Validated};
+
+pub struct Gateway {
+    config: GatewayConfig,
+    issuers: Vec<TrustedIssuer>,
+    jwks: JwksCache,
+    client: forward::UpstreamClient,
+    /// Signs the `X-JWT-Assertion` for backends; made at start (backends fetch its JWKS).
+    signer: ReadySigner,
+    signer_jwks: serde_json::Value,
+}
+
+impl JwksKeys for JwksCache {
+    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, String> {
+        JwksCache::keys(self, uri, kid).map_err(|e| e.to_string())
+    }
+}
+
+impl Gateway {
+    /// Reads the trusted issuers' certificates and checks the configuration; any problem stops
+    /// the start with a message naming the issuer or API.
+    pub fn new(config: &Config) -> anyhow::Result<Gateway> {
+        let gateway = &config.gateway;
+        let mut issuers = Vec::new();
+        for issuer in &gateway.jwt_issuer {
+            if issuer.jwks.is_none() && issuer.certificates.is_empty() {
+                anyhow::bail!(
+                    "gateway.jwt_issuer '{}': give jwks.url or certificates",
+                    issuer.name
+                );
+            }
+            if let Some(jwks) = &issuer.jwks {
+                crate::keys::jwks::check_jwks_uri(&jwks.url).map_err(|reason| {
+                    anyhow::anyhow!("gateway.jwt_issuer '{}': jwks.url: {reason}", issuer.name)
+                })?;
+            }
+            let mut certificate_keys = Vec::new();
+            for path in &issuer.certificates {
+                let bytes = std::fs::read(path).with_context(|| {
+                    format!(
+                        "gateway.jwt_issuer '{}': cannot read {}",
+                        issuer.name,
+                        path.display()
+                    )
+                })?;
+                let key = crate::keys::certificates::normalise_verification_key(&bytes)
+                    .with_context(|| {
+                        format!("gateway.jwt_issuer '{}': {}", issuer.name, path.display())
+                    })?;
+                certificate_keys.push(crate::keys::jwk::jwk_from_pem(&key.pem)?);
+            }
+            issuers.push(TrustedIssuer {
+                config: issuer.clone(),
+                certificate_keys,
+            });
+        }
+        for api in &gateway.api {
+            if !api.context.starts_with('/') {
+                anyhow::bail!(
+                    "gateway.api '{}': the context must start with /",
+                    api.context
+                );
+            }
+            let upstream = url::Url::parse(&api.upstream)
+                .with_context(|| format!("gateway.api '{}': upstream", api.context))?;
+            if upstream.scheme() != "http" {
+                anyhow::bail!(
+                    "gateway.api '{}': upstream must be an http:// URL (TLS to upstreams is not built yet)",
+                    api.context
+                );
+            }
+        }
+        let key = generate(SigningAlgorithm::RS256)?;
+        let signer = ReadySigner::from_pem(&key.kid, "RS256", &key.private_pem)?;
+        Ok(Gateway {
+            config: gateway.clone(),
+            issuers,
+            jwks: JwksCache::new(config.oauth.jwks_endpoint.clone())
+                .map_err(|e| anyhow::anyhow!("gateway JWKS cache: {e}"))?,
+            client: forward::client(),
+            signer,
+            signer_jwks: serde_json::json!({ "keys": [key.public_jwk] }),
+        })
+    }
+}
+
+/// The gateway's routes: its own JWKS, and every other request to an API.
+pub fn routes(
+    gateway: Arc<Gateway>,
+) -> impl Filter<Extract = (GatewayResponse,), Error = warp::Rejection> + Clone + Send + Sync + 'static
+{
+    let with_gateway = warp::any().map(move || gateway.clone());
+    let jwks = warp::path!(".well-known" / "jwks.json")
+        .and(warp::get())
+        .and(with_gateway.clone())
+        .map(|gateway: Arc<Gateway>| {
+            let mut response =
+                warp::reply::Reply::into_response(warp::reply::json(&gateway.signer_jwks));
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            response
+        });
+    let raw_query = warp::query::raw()
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify();
+    let api = warp::method()
+        .and(warp::path::full())
+        .and(raw_query)
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .and(with_gateway)
+        .then(
+            |method, path: warp::path::FullPath, query, headers, body, gateway| {
+                handle(
+                    gateway,
+                    method,
+                    path.as_str().to_owned(),
+                    query,
+                    headers,
+                    body,
+                )
+            },
+        );
+    jwks.or(api).unify()
+}
+
+async fn handle<S, B>(
+    gateway: Arc<Gateway>,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: S,
+) -> GatewayResponse
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: Buf + Send + 'static,
+{
+    let route = match routing::route(&gateway.config.api, method.as_str(), &path) {
+        Ok(route) => route,
+        Err(routing::Unrouted::NoApi) => return answers::not_found("no API has this context"),
+        Err(routing::Unrouted::NoResource) => {
+            return answers::not_found("the API has no resource for this method and path")
+        }
+    };
+    let token = match bearer_token(&headers) {
+        Ok(token) => token,
+        Err(reason) => return answers::invalid_token(reason),
+    };
+    let validated = {
+        let gateway = gateway.clone();
+        let checked = tokio::task::spawn_blocking(move || validate(&gateway, &token)).await;
+        match checked {
+            Ok(Ok(validated)) => validated,
+            Ok(Err(refusal)) => return answers::invalid_token(&refusal.0),
+            Err(e) => {
+                tracing::error!("gateway validation task: {e}");
+                return answers::bad_gateway();
+            }
+        }
+    };
+    let required = &route.resource.scopes;
+    if required.iter().any(|s| !validated.scopes.contains(s)) {
+        return answers::insufficient_scope(required);
+    }
+    let mut removed = vec![header::HOST];
+    if !route.api.keep_authorization {
+        removed.push(header::AUTHORIZATION);
+    }
+    let mut outgoing_headers = forward::end_to_end(&headers, &removed);
+    if let Err(e) = backend_claims::attach(
+        &mut outgoing_headers,
+        gateway.config.backend_claims,
+        &validated,
+        &gateway.signer,
+        crate::clock::now_unix(),
+    ) {
+        tracing::error!("backend claims: {e}");
+        return answers::bad_gateway();
+    }
+    let uri = format!(
+        "{}{}{}",
+        route.api.upstream.trim_end_matches('/'),
+        route.rest,
+        query.map(|q| format!("?{q}")).unwrap_or_default()
+    );
+    forward::forward(
+        &gateway.client,
+        forward::Outgoing {
+            method,
+            uri,
+            headers: outgoing_headers,
+        },
+        body,
+        gateway.config.max_body_bytes,
+        Duration::from_millis(gateway.config.upstream_timeout_ms),
+    )
+    .await
+}
+
+fn validate(gateway: &Gateway, token: &str) -> Result<Validated, validation::Refusal> {
+    validation::validate(
+        token,
+        &gateway.issuers,
+        &gateway.jwks,
+        &Limits {
+            max_token_bytes: gateway.config.max_token_bytes,
+            clock_skew_seconds: gateway.config.clock_skew_seconds,
+        },
+    )
+}
+
+/// The token of `Authorization: Bearer <token>` (RFC 6750 2.1), and nothing else.
+fn bearer_token(headers: &HeaderMap) -> Result<String, &'static str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or("no bearer token")?;
+    if values.next().is_some() {
+        return Err("more than one Authorization header");
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| "malformed Authorization header")?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or("malformed Authorization header")?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err("the Authorization scheme must be Bearer");
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err("no bearer token");
+    }
+    Ok(token.to_owned())
+}
+
+/// Serves the gateway from a bound listener until `shutdown`.
+pub async fn serve(
+    gateway: Gateway,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    warp::serve(routes(Arc::new(gateway)))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+}

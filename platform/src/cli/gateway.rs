@@ -1,0 +1,35 @@
+//! `grantor gateway`: the API gateway alone, on `gateway.bind` (no database needed).
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+
+pub(super) fn gateway(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let gateway = Gateway::new(&config)?;
+    runtime.block_on(async move {
+        let listener = bind(&config).await?;
+        crate::gateway::serve(gateway, listener, crate::server::shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+/// Binds `gateway.bind` and says where, on stdout (tests read it) and in the log.
+pub(super) async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
+    let bind = config.gateway.bind;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot bind the gateway to {bind}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        apis = config.gateway.api.len(),
+        issuers = config.gateway.jwt_issuer.len(),
+        "grantor gateway listening on http://{local}"
+    );
+    println!("grantor gateway listening on http://{local}");
+    Ok(listener)
+}

@@ -1,0 +1,220 @@
+//! The API gateway end to end (reference 003 after reference 000): alice signs in at tenant
+//! `idp.example`, her ID token is exchanged at tenant `apis.example` for a JWT access token, and
+//! that token calls an API through `grantor gateway`, which trusts the API tenant by its JWKS URL
+//! like any other issuer. The backend sees the mapped claims in a JWT the gateway signed. Then
+//! each refusal, with its status and `WWW-Authenticate` header.
+
+use serde_json::Value;
+
+use crate::harness::{backends, start_gateway, Reply, Server};
+use crate::reference_000::{Reference000, API_ISSUER};
+use crate::upstream::Upstream;
+
+fn gateway_config(server: &Server, upstream: &Upstream, audience: &str) -> String {
+    format!(
+        r#"
+[gateway]
+bind = "127.0.0.1:0"
+upstream_timeout_ms = 1000
+max_body_bytes = 1024
+
+[[gateway.api]]
+context = "/pizzashack/1.0.0"
+upstream = "{upstream}/api"
+
+[[gateway.api.resource]]
+method = "GET"
+path = "/menu"
+
+[[gateway.api.resource]]
+method = "POST"
+path = "/order/{{id}}"
+scopes = ["orders"]
+
+[[gateway.api.resource]]
+method = "GET"
+path = "/admin"
+scopes = ["admin"]
+
+[[gateway.api.resource]]
+path = "/slow"
+
+[[gateway.api]]
+context = "/down"
+upstream = "http://127.0.0.1:9"
+
+[[gateway.api.resource]]
+path = "/*"
+
+[[gateway.jwt_issuer]]
+name = "{API_ISSUER}"
+jwks.url = "{jwks}"
+audience = ["{audience}"]
+
+[[gateway.jwt_issuer.claim_mapping]]
+remote_claim = "email"
+local_claim = "mail"
+"#,
+        upstream = upstream.url,
+        jwks = server.url("/t/apis.example/oauth2/jwks"),
+    )
+}
+
+fn call(gateway: &Server, method: &str, path: &str, token: Option<&str>, body: &str) -> Reply {
+    let client = reqwest::blocking::Client::new();
+    let mut request = client
+        .request(method.parse().unwrap(), gateway.url(path))
+        .header("x-jwt-assertion", "forged-by-the-client")
+        .body(body.to_owned());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    Reply::from(request.send().unwrap())
+}
+
+fn challenge(reply: &Reply) -> String {
+    reply
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_jwt_access_token_calls_a_backend_through_the_gateway() {
+    for backend in backends() {
+        let reference = Reference000::start(backend);
+        let upstream = Upstream::start();
+        let gateway = start_gateway(&gateway_config(
+            &reference.server,
+            &upstream,
+            &reference.apiapp.id,
+        ));
+        let gw = &gateway.server;
+        let id_token = reference.id_token(&reference.webapp);
+        let token = reference.exchange(&id_token, Some("orders")).assert_token()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Step 6 of reference 000: the API called with the token.
+        let reply = call(
+            gw,
+            "GET",
+            "/pizzashack/1.0.0/menu?size=large",
+            Some(&token),
+            "",
+        );
+        assert_eq!(reply.status, 200, "{:?}", reply.json);
+        assert_eq!(reply.header("x-upstream"), Some("echo"));
+        let seen = &reply.json;
+        assert_eq!(seen["path"], "/api/menu");
+        assert_eq!(seen["query"], "size=large");
+        let headers = &seen["headers"];
+        assert!(headers.get("authorization").is_none(), "{headers}");
+        // The backend JWT: signed by the gateway's key, with the mapped claims.
+        let assertion = headers["x-jwt-assertion"].as_str().unwrap();
+        assert_ne!(assertion, "forged-by-the-client");
+        let claims = backend_claims(gw, assertion);
+        assert_eq!(claims["sub"], "alice");
+        assert_eq!(claims["mail"], "alice@idp.example");
+        assert!(claims.get("email").is_none());
+        assert_eq!(claims["roles"], serde_json::json!(["sales"]));
+        assert_eq!(claims["client_token_iss"], API_ISSUER);
+
+        // A resource that needs the token's scope, with a body.
+        let reply = call(
+            gw,
+            "POST",
+            "/pizzashack/1.0.0/order/7",
+            Some(&token),
+            r#"{"pizza":"margherita"}"#,
+        );
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json["method"], "POST");
+        assert_eq!(reply.json["body"], r#"{"pizza":"margherita"}"#);
+
+        // 403: a scope the token lacks.
+        let reply = call(gw, "GET", "/pizzashack/1.0.0/admin", Some(&token), "");
+        assert_eq!(reply.status, 403);
+        assert_eq!(reply.json["error"], "insufficient_scope");
+        let header = challenge(&reply);
+        assert!(
+            header.contains(r#"error="insufficient_scope""#) && header.contains(r#"scope="admin""#),
+            "{header}"
+        );
+
+        // 401s: no token, tampered, an issuer the gateway does not trust (the ID token of
+        // idp.example), and a token for another audience.
+        for (token, expected) in [
+            (None, "no bearer token"),
+            (Some(tampered(&token)), "signature does not verify"),
+            (Some(id_token.clone()), "is not trusted"),
+        ] {
+            let reply = call(gw, "GET", "/pizzashack/1.0.0/menu", token.as_deref(), "");
+            assert_eq!(reply.status, 401, "{expected}");
+            assert_eq!(reply.json["error"], "invalid_token");
+            let description = reply.json["error_description"].as_str().unwrap();
+            assert!(description.contains(expected), "{description}");
+            let header = challenge(&reply);
+            assert!(
+                header.starts_with(r#"Bearer realm="grantor", error="invalid_token""#),
+                "{header}"
+            );
+            if let Some(token) = &token {
+                assert!(!header.contains(token.as_str()) && !description.contains(token.as_str()));
+            }
+        }
+
+        // 404s, 413, 502 and 504.
+        assert_eq!(call(gw, "GET", "/nowhere", Some(&token), "").status, 404);
+        assert_eq!(
+            call(gw, "DELETE", "/pizzashack/1.0.0/menu", Some(&token), "").status,
+            404
+        );
+        let big = "x".repeat(4096);
+        assert_eq!(
+            call(gw, "POST", "/pizzashack/1.0.0/order/8", Some(&token), &big).status,
+            413
+        );
+        let reply = call(gw, "GET", "/down/anything", Some(&token), "");
+        assert_eq!(reply.status, 502);
+        let reply = call(gw, "GET", "/pizzashack/1.0.0/slow", Some(&token), "");
+        assert_eq!(reply.status, 504);
+    }
+}
+
+/// Verifies the backend JWT with the gateway's JWKS; returns its claims.
+fn backend_claims(gateway: &Server, assertion: &str) -> Value {
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    let header = jsonwebtoken::decode_header(assertion).unwrap();
+    let jwks = gateway.get("/.well-known/jwks.json").json;
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header.kid.as_deref().unwrap())
+        .unwrap()
+        .clone();
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.validate_aud = false;
+    validation.set_issuer(&["grantor-gateway"]);
+    jsonwebtoken::decode::<Value>(assertion, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+fn tampered(token: &str) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+    claims["scope"] = serde_json::json!("orders admin");
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        engine.encode(claims.to_string()),
+        parts[2]
+    )
+}
