@@ -8,6 +8,7 @@ mod database_outage;
 mod database_view;
 mod discovery;
 mod gateway;
+mod gateway_issuers;
 mod harness;
 mod idp;
 mod independent_jose;

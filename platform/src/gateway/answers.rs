@@ -85,6 +85,15 @@ pub fn payload_too_large(limit: usize) -> GatewayResponse {
     )
 }
 
+/// The gateway's own failure (a claim transformer that fails); the log has the detail.
+pub fn internal_error() -> GatewayResponse {
+    answer(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "the gateway could not process the token's claims",
+    )
+}
+
 pub fn bad_gateway() -> GatewayResponse {
     answer(
         StatusCode::BAD_GATEWAY,

@@ -31,6 +31,8 @@ pub struct Gateway {
     issuers: Vec<TrustedIssuer>,
     jwks: JwksCache,
     client: forward::UpstreamClient,
+    /// The issuers' Rhai claim transformers (the same sandbox as the token server's).
+    transformers: crate::claims::ClaimTransformers,
     /// Signs the `X-JWT-Assertion` for backends; made at start (backends fetch its JWKS).
     signer: ReadySigner,
     signer_jwks: serde_json::Value,
@@ -96,6 +98,14 @@ impl Gateway {
                 );
             }
         }
+        let transformers = crate::claims::ClaimTransformers::new(&config.claim_transformer);
+        for issuer in &gateway.jwt_issuer {
+            if let Some(script) = &issuer.transformer {
+                transformers.check(script).map_err(|e| {
+                    anyhow::anyhow!("gateway.jwt_issuer '{}': transformer: {e}", issuer.name)
+                })?;
+            }
+        }
         let key = generate(SigningAlgorithm::RS256)?;
         let signer = ReadySigner::from_pem(&key.kid, "RS256", &key.private_pem)?;
         Ok(Gateway {
@@ -104,6 +114,7 @@ impl Gateway {
             jwks: JwksCache::new(config.oauth.jwks_endpoint.clone())
                 .map_err(|e| anyhow::anyhow!("gateway JWKS cache: {e}"))?,
             client: forward::client(),
+            transformers,
             signer,
             signer_jwks: serde_json::json!({ "keys": [key.public_jwk] }),
         })
@@ -181,7 +192,8 @@ where
         let checked = tokio::task::spawn_blocking(move || validate(&gateway, &token)).await;
         match checked {
             Ok(Ok(validated)) => validated,
-            Ok(Err(refusal)) => return answers::invalid_token(&refusal.0),
+            Ok(Err(Checked::Refused(refusal))) => return answers::invalid_token(&refusal.0),
+            Ok(Err(Checked::TransformerFailed)) => return answers::internal_error(),
             Err(e) => {
                 tracing::error!("gateway validation task: {e}");
                 return answers::bad_gateway();
@@ -227,8 +239,18 @@ where
     .await
 }
 
-fn validate(gateway: &Gateway, token: &str) -> Result<Validated, validation::Refusal> {
-    validation::validate(
+enum Checked {
+    Refused(validation::Refusal),
+    /// The issuer's transformer failed (an error, a limit): the gateway's fault, not the client's.
+    TransformerFailed,
+}
+
+/// Claims the token's signature and the validation vouch for: a transformer cannot change them.
+const VALIDATED_CLAIMS: &[&str] = &["iss", "aud", "exp", "nbf", "iat"];
+
+/// Validation, then the issuer's transformer if it has one (on a blocking thread).
+fn validate(gateway: &Gateway, token: &str) -> Result<Validated, Checked> {
+    let mut validated = validation::validate(
         token,
         &gateway.issuers,
         &gateway.jwks,
@@ -237,6 +259,63 @@ fn validate(gateway: &Gateway, token: &str) -> Result<Validated, validation::Ref
             clock_skew_seconds: gateway.config.clock_skew_seconds,
         },
     )
+    .map_err(Checked::Refused)?;
+    let Some(issuer) = gateway
+        .issuers
+        .iter()
+        .find(|i| i.config.name == validated.issuer)
+    else {
+        return Ok(validated);
+    };
+    let Some(script) = &issuer.config.transformer else {
+        return Ok(validated);
+    };
+    let context = crate::claims::TransformContext {
+        tenant: String::new(),
+        provider: crate::claims::ProviderContext {
+            name: issuer.config.name.clone(),
+            issuer: issuer.config.name.clone(),
+        },
+        client: crate::claims::ClientContext {
+            client_id: validated
+                .claims
+                .get("client_id")
+                .and_then(|c| c.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            name: String::new(),
+        },
+        requested_scopes: validated.scopes.clone(),
+    };
+    let claims = std::mem::take(&mut validated.claims);
+    match gateway
+        .transformers
+        .run(script, claims, &context, VALIDATED_CLAIMS)
+    {
+        Ok(crate::claims::Transformed::Accepted {
+            claims,
+            subject,
+            scopes,
+        }) => {
+            validated.claims = claims;
+            if let Some(subject) = subject {
+                validated.subject = subject;
+            }
+            if let Some(scopes) = scopes {
+                validated.scopes = scopes;
+            }
+            Ok(validated)
+        }
+        Ok(crate::claims::Transformed::Rejected(message)) => {
+            Err(Checked::Refused(validation::Refusal(format!(
+                "refused by the issuer's claim transformer: {message}"
+            ))))
+        }
+        Err(e) => {
+            tracing::error!(issuer = %issuer.config.name, script = %script.display(), "gateway claim transformer: {e}");
+            Err(Checked::TransformerFailed)
+        }
+    }
 }
 
 /// The token of `Authorization: Bearer <token>` (RFC 6750 2.1), and nothing else.

@@ -1,0 +1,174 @@
+//! The gateway with external issuers: one trusted by its JWKS endpoint (with a key rotation, a
+//! claim mapping and a Rhai transformer), one by a certificate (its default key for tokens without
+//! `kid`), claims passed to the backend as headers, and the RFC 8725 refusals over HTTP.
+
+use serde_json::{json, Value};
+
+use crate::harness::{start_gateway, Reply, Server};
+use crate::jwt_bearer::fixture::{now, sign_raw, IdpKey};
+use crate::jwt_bearer::jwks_server::JwksServer;
+use crate::upstream::Upstream;
+
+const JWKS_ISSUER: &str = "https://jwks-idp.example";
+const CERT_ISSUER: &str = "https://cert-idp.example";
+
+fn claims(iss: &str) -> Value {
+    json!({"iss": iss, "sub": "bob", "iat": now(), "exp": now() + 300,
+           "upn": "bob@corp.example", "scope": "read"})
+}
+
+fn call(gateway: &Server, path: &str, token: &str) -> Reply {
+    let reply = reqwest::blocking::Client::new()
+        .get(gateway.url(path))
+        .bearer_auth(token)
+        .header("x-claim-sub", "root")
+        .send()
+        .unwrap();
+    Reply::from(reply)
+}
+
+fn refused(gateway: &Server, token: &str) -> String {
+    let reply = call(gateway, "/orders/list", token);
+    assert_eq!(reply.status, 401, "{:?}", reply.json);
+    let header = reply.header("www-authenticate").unwrap().to_owned();
+    assert!(header.contains(r#"error="invalid_token""#), "{header}");
+    reply.json["error_description"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn external_issuers_by_jwks_and_certificate_with_mapping_transformer_and_rotation() {
+    let keys = tempfile::tempdir().unwrap();
+    let first = IdpKey::rsa(keys.path(), "first");
+    let second = IdpKey::rsa(keys.path(), "second");
+    let certified = IdpKey::rsa(keys.path(), "certified");
+    let attacker = IdpKey::rsa(keys.path(), "attacker");
+    let jwks = JwksServer::start(&[first.jwk("k1")]);
+    let script = keys.path().join("department.rhai");
+    std::fs::write(
+        &script,
+        r#"fn transform(claims, context) {
+            if claims.user.ends_with("@corp.example") { claims.department = "corp"; } else { throw "not one of ours"; }
+            #{ claims: claims }
+        }"#,
+    )
+    .unwrap();
+    let upstream = Upstream::start();
+    let gateway = start_gateway(&format!(
+        r#"
+[oauth.jwks_endpoint]
+min_refresh_interval = 0
+cache_lifetime = 0
+max_stale = 3600
+
+[gateway]
+bind = "127.0.0.1:0"
+backend_claims = "headers"
+
+[[gateway.api]]
+context = "/orders"
+upstream = "{upstream}"
+
+[[gateway.api.resource]]
+path = "/*"
+
+[[gateway.jwt_issuer]]
+name = "{JWKS_ISSUER}"
+jwks.url = "{jwks}"
+transformer = "{script}"
+
+[[gateway.jwt_issuer.claim_mapping]]
+remote_claim = "upn"
+local_claim = "user"
+
+[[gateway.jwt_issuer]]
+name = "{CERT_ISSUER}"
+certificates = ["{certificate}"]
+"#,
+        upstream = upstream.url,
+        jwks = jwks.url,
+        script = script.display(),
+        certificate = certified.certificate_path.display(),
+    ));
+    let gw = &gateway.server;
+
+    // By JWKS: mapped, transformed, passed on as headers (a client's own X-Claim-* dropped).
+    let reply = call(
+        gw,
+        "/orders/list",
+        &first.assertion_with_kid("k1", &claims(JWKS_ISSUER)),
+    );
+    assert_eq!(reply.status, 200, "{:?}", reply.json);
+    let headers = &reply.json["headers"];
+    assert_eq!(headers["x-claim-sub"], "bob");
+    assert_eq!(headers["x-claim-user"], "bob@corp.example");
+    assert_eq!(headers["x-claim-department"], "corp");
+    assert!(headers.get("x-claim-upn").is_none());
+    // The transformer refuses.
+    let mut outsider = claims(JWKS_ISSUER);
+    outsider["upn"] = json!("eve@elsewhere.example");
+    let description = refused(gw, &first.assertion_with_kid("k1", &outsider));
+    assert!(description.contains("not one of ours"), "{description}");
+
+    // Rotation: the endpoint now publishes k2 only; a token with k2 makes the gateway refetch.
+    jwks.serve_keys(&[second.jwk("k2")]);
+    let reply = call(
+        gw,
+        "/orders/list",
+        &second.assertion_with_kid("k2", &claims(JWKS_ISSUER)),
+    );
+    assert_eq!(reply.status, 200, "{:?}", reply.json);
+
+    // By certificate, without kid: the default certificate.
+    let no_kid = certified.sign(&json!({"alg": "RS256", "typ": "JWT"}), &claims(CERT_ISSUER));
+    assert_eq!(call(gw, "/orders/list", &no_kid).status, 200);
+
+    // RFC 8725: none, HS256 keyed with the public key, keys the token names itself, tampered,
+    // expired, an issuer nobody trusts, a JWE.
+    let body = claims(CERT_ISSUER);
+    let none = format!(
+        "{}.{}.",
+        crate::jwt_bearer::fixture::b64(br#"{"alg":"none"}"#),
+        crate::jwt_bearer::fixture::b64(body.to_string().as_bytes())
+    );
+    assert!(refused(gw, &none).contains("not signed"));
+    let hs256 = sign_raw(
+        &json!({"alg": "HS256", "typ": "JWT"}).to_string(),
+        &body.to_string(),
+        jsonwebtoken::Algorithm::HS256,
+        &jsonwebtoken::EncodingKey::from_secret(&certified.public_pem),
+    );
+    assert!(refused(gw, &hs256).contains("'HS256' is not accepted"));
+    for (name, value) in [
+        ("jku", json!(format!("{}/attacker", jwks.url))),
+        ("jwk", attacker.jwk("x")),
+        ("x5c", json!(["MIIB"])),
+    ] {
+        let mut header = json!({"alg": "RS256"});
+        header[name] = value;
+        let forged = attacker.sign(&header, &body);
+        assert!(
+            refused(gw, &forged).contains("signature does not verify"),
+            "{name}"
+        );
+    }
+    let good = certified.sign(&json!({"alg": "RS256"}), &body);
+    let parts: Vec<&str> = good.split('.').collect();
+    let mut changed = body.clone();
+    changed["sub"] = json!("admin");
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        crate::jwt_bearer::fixture::b64(changed.to_string().as_bytes()),
+        parts[2]
+    );
+    assert!(refused(gw, &tampered).contains("signature does not verify"));
+    let mut expired = body.clone();
+    expired["exp"] = json!(now() - 600);
+    assert!(refused(gw, &certified.sign(&json!({"alg": "RS256"}), &expired)).contains("expired"));
+    let stranger = certified.sign(
+        &json!({"alg": "RS256"}),
+        &claims("https://stranger.example"),
+    );
+    assert!(refused(gw, &stranger).contains("is not trusted"));
+    assert!(refused(gw, "a.b.c.d.e").contains("JWE"));
+}
