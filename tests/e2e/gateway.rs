@@ -218,3 +218,103 @@ fn tampered(token: &str) -> String {
         parts[2]
     )
 }
+
+#[test]
+fn opaque_tokens_are_introspected_and_the_answer_is_reused_within_its_bound() {
+    for backend in backends() {
+        let deployment = crate::harness::Deployment::new(backend);
+        deployment.cli_ok(&["tenant", "add", "acme"]);
+        let machine = deployment.add_client("acme", "machine", "client_credentials", "read");
+        let gateway_client = deployment.add_client("acme", "gateway", "client_credentials", "");
+        let server = deployment.start();
+        let upstream = Upstream::start();
+        let introspect = server.url("/t/acme/oauth2/introspect");
+        let api = |context: &str, cache_seconds: u64| {
+            format!(
+                r#"
+[[gateway.api]]
+context = "{context}"
+upstream = "{upstream}"
+introspection = {{ url = "{introspect}", client_id = "{id}", client_secret = "{secret}", cache_seconds = {cache_seconds} }}
+
+[[gateway.api.resource]]
+path = "/*"
+scopes = ["read"]
+"#,
+                upstream = upstream.url,
+                id = gateway_client.id,
+                secret = gateway_client.secret,
+            )
+        };
+        let gateway = start_gateway(&format!(
+            "[gateway]\nbind = \"127.0.0.1:0\"\n{}{}",
+            api("/cached", 3600),
+            api("/fresh", 0)
+        ));
+        let gw = &gateway.server;
+        let token = server
+            .token(
+                "/t/acme/oauth2/token",
+                &machine,
+                &[("grant_type", "client_credentials")],
+            )
+            .assert_token()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for path in ["/cached/a", "/fresh/a"] {
+            let reply = call(gw, "GET", path, Some(&token), "");
+            assert_eq!(reply.status, 200, "{path}: {:?}", reply.json);
+            let claims = backend_claims(
+                gw,
+                reply.json["headers"]["x-jwt-assertion"].as_str().unwrap(),
+            );
+            assert_eq!(claims["client_id"], machine.id.as_str());
+            assert_eq!(claims["scope"], "read");
+        }
+        // Revoked: the API that reuses answers still has the active one; the other asks again.
+        let revoked = server.post_form(
+            "/t/acme/oauth2/revoke",
+            Some(&machine),
+            &[("token", &token)],
+        );
+        assert_eq!(revoked.status, 200);
+        assert_eq!(call(gw, "GET", "/cached/b", Some(&token), "").status, 200);
+        let reply = call(gw, "GET", "/fresh/b", Some(&token), "");
+        assert_eq!(reply.status, 401);
+        assert_eq!(reply.json["error_description"], "the token is not active");
+        // An unknown opaque token.
+        assert_eq!(
+            call(gw, "GET", "/fresh/c", Some("not-a-token"), "").status,
+            401
+        );
+    }
+}
+
+#[test]
+fn the_gateway_runs_inside_serve_when_enabled() {
+    let upstream = Upstream::start();
+    let deployment = crate::harness::Deployment::with_extra_config(
+        crate::harness::Backend::Sqlite,
+        &format!(
+            "[gateway]\nenabled = true\nbind = \"127.0.0.1:0\"\n\
+             [[gateway.api]]\ncontext = \"/open\"\nupstream = \"{}\"\n\
+             [[gateway.api.resource]]\npath = \"/*\"\n",
+            upstream.url
+        ),
+    );
+    let server = deployment.start_with_gateway();
+    let gateway_url = server.gateway_url.clone().unwrap();
+    // The token server answers, and so does the gateway (no issuer is trusted: any token is 401).
+    assert_eq!(server.get("/health").status, 200);
+    let reply = reqwest::blocking::Client::new()
+        .get(format!("{gateway_url}/open/x"))
+        .bearer_auth("a.b.c")
+        .send()
+        .unwrap();
+    assert_eq!(reply.status(), 401);
+    assert!(reply.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+}

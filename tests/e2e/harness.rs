@@ -242,6 +242,20 @@ impl Deployment {
         self.start_with_env(&[])
     }
 
+    /// Starts `grantor serve` with the gateway inside (`gateway.enabled` in its configuration).
+    pub fn start_with_gateway(&self) -> Server {
+        let mut server = Server::start_command(
+            &self.config_path,
+            &[],
+            "serve",
+            "grantor listening on ",
+            Some("grantor gateway listening on "),
+        );
+        self.running.lock().unwrap().push(server.base_url.clone());
+        server.running = Some(self.running.clone());
+        server
+    }
+
     /// Starts a server with `GRANTOR_*` overrides in its environment.
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Server {
         let mut server = Server::start(&self.config_path, env);
@@ -284,6 +298,8 @@ pub struct Server {
     pub base_url: String,
     pub http: reqwest::blocking::Client,
     running: Option<Arc<Mutex<Vec<String>>>>,
+    /// The gateway's base URL, when `grantor serve` runs one (`gateway.enabled`).
+    pub gateway_url: Option<String>,
 }
 
 /// Polls `/health` until the server's read cache has caught up with the database's change counter
@@ -329,13 +345,14 @@ pub fn start_gateway(config: &str) -> Gateway {
         &[],
         "gateway",
         "grantor gateway listening on ",
+        None,
     );
     Gateway { server, _dir: dir }
 }
 
 impl Server {
     fn start(config_path: &Path, env: &[(&str, &str)]) -> Server {
-        Self::start_command(config_path, env, "serve", "grantor listening on ")
+        Self::start_command(config_path, env, "serve", "grantor listening on ", None)
     }
 
     /// Runs `grantor COMMAND`, whose first line of stdout is `BANNER` and its base URL.
@@ -344,6 +361,7 @@ impl Server {
         env: &[(&str, &str)],
         command: &str,
         banner: &str,
+        second_banner: Option<&str>,
     ) -> Server {
         static STARTED: AtomicU32 = AtomicU32::new(0);
         let log_path = config_path.with_file_name(format!(
@@ -363,7 +381,16 @@ impl Server {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).unwrap();
+        let second_url = second_banner.map(|second| {
+            let mut next = String::new();
+            reader.read_line(&mut next).unwrap();
+            next.trim()
+                .strip_prefix(second)
+                .unwrap_or_else(|| panic!("expected {second:?}, got {next:?}"))
+                .to_owned()
+        });
         let base_url = line
             .trim()
             .strip_prefix(banner)
@@ -382,6 +409,7 @@ impl Server {
             base_url,
             http,
             running: None,
+            gateway_url: second_url,
         }
     }
 

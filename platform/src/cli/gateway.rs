@@ -30,6 +30,11 @@ pub(super) async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListe
         issuers = config.gateway.jwt_issuer.len(),
         "grantor gateway listening on http://{local}"
     );
-    println!("grantor gateway listening on http://{local}");
+    // A reader of stdout that stopped after the server's own line must not take the server down.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stdout(),
+        "grantor gateway listening on http://{local}"
+    );
     Ok(listener)
 }

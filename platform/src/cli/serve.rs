@@ -25,14 +25,6 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
     let mut app = open(config)?;
     app.plugins = plugins;
     runtime.block_on(async move {
-        if let Some(gateway) = gateway {
-            let listener = super::gateway::bind(&gateway_config).await?;
-            tokio::spawn(crate::gateway::serve(
-                gateway,
-                listener,
-                crate::server::shutdown_signal(),
-            ));
-        }
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("cannot bind {bind}"))?;
@@ -45,6 +37,15 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
         );
         // A machine-readable line on stdout: scripts and tests learn the port from it.
         println!("grantor listening on http://{local}");
+        // After the server's own line, which is what scripts and tests read first.
+        if let Some(gateway) = gateway {
+            let listener = super::gateway::bind(&gateway_config).await?;
+            tokio::spawn(crate::gateway::serve(
+                gateway,
+                listener,
+                crate::server::shutdown_signal(),
+            ));
+        }
         crate::server::serve(app, listener, crate::server::shutdown_signal()).await;
         Ok(())
     })

@@ -67,6 +67,31 @@ pub struct ApiConfig {
     pub keep_authorization: bool,
     #[serde(default)]
     pub resource: Vec<ResourceConfig>,
+    /// Accept opaque tokens too, checked by RFC 7662 introspection (JWTs are still validated by
+    /// the gateway itself).
+    #[serde(default)]
+    pub introspection: Option<IntrospectionConfig>,
+}
+
+/// An introspection endpoint and the client credentials the gateway presents there.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    /// e.g. `https://grantor.example/t/acme/oauth2/introspect`.
+    pub url: String,
+    pub client_id: String,
+    /// The client secret, or (better) `client_secret_env`, the environment variable holding it.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// How long an answer is reused, in seconds (never past the token's `exp`).
+    #[serde(default = "introspection_cache_seconds")]
+    pub cache_seconds: u64,
+}
+
+fn introspection_cache_seconds() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

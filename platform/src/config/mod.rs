@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 mod gateway;
 pub use gateway::{
-    ApiConfig, BackendClaims, ClaimMapping, GatewayConfig, JwksSource, JwtIssuerConfig,
-    ResourceConfig,
+    ApiConfig, BackendClaims, ClaimMapping, GatewayConfig, IntrospectionConfig, JwksSource,
+    JwtIssuerConfig, ResourceConfig,
 };
 
 /// The file read when `--config` is not given.

@@ -8,6 +8,7 @@
 pub mod answers;
 pub mod backend_claims;
 pub mod forward;
+pub mod introspection;
 pub mod routing;
 pub mod validation;
 
@@ -31,6 +32,7 @@ pub struct Gateway {
     issuers: Vec<TrustedIssuer>,
     jwks: JwksCache,
     client: forward::UpstreamClient,
+    introspector: introspection::Introspector,
     /// The issuers' Rhai claim transformers (the same sandbox as the token server's).
     transformers: crate::claims::ClaimTransformers,
     /// Signs the `X-JWT-Assertion` for backends; made at start (backends fetch its JWKS).
@@ -91,6 +93,21 @@ impl Gateway {
             }
             let upstream = url::Url::parse(&api.upstream)
                 .with_context(|| format!("gateway.api '{}': upstream", api.context))?;
+            if let Some(introspection) = &api.introspection {
+                crate::keys::jwks::check_jwks_uri(&introspection.url).map_err(|reason| {
+                    anyhow::anyhow!("gateway.api '{}': introspection.url: {reason}", api.context)
+                })?;
+                let secret = match &introspection.client_secret_env {
+                    Some(var) => std::env::var(var).ok(),
+                    None => introspection.client_secret.clone(),
+                };
+                if secret.is_none_or(|s| s.is_empty()) {
+                    anyhow::bail!(
+                        "gateway.api '{}': introspection needs client_secret or client_secret_env (set)",
+                        api.context
+                    );
+                }
+            }
             if upstream.scheme() != "http" {
                 anyhow::bail!(
                     "gateway.api '{}': upstream must be an http:// URL (TLS to upstreams is not built yet)",
@@ -114,6 +131,8 @@ impl Gateway {
             jwks: JwksCache::new(config.oauth.jwks_endpoint.clone())
                 .map_err(|e| anyhow::anyhow!("gateway JWKS cache: {e}"))?,
             client: forward::client(),
+            introspector: introspection::Introspector::new()
+                .map_err(|e| anyhow::anyhow!("gateway introspection client: {e}"))?,
             transformers,
             signer,
             signer_jwks: serde_json::json!({ "keys": [key.public_jwk] }),
@@ -187,7 +206,14 @@ where
         Ok(token) => token,
         Err(reason) => return answers::invalid_token(reason),
     };
-    let validated = {
+    let opaque = token.split('.').count() != 3;
+    let validated = if let (true, Some(introspection)) = (opaque, &route.api.introspection) {
+        let now = crate::clock::now_unix();
+        match gateway.introspector.check(introspection, &token, now).await {
+            Ok(validated) => validated,
+            Err(refusal) => return answers::invalid_token(&refusal.0),
+        }
+    } else {
         let gateway = gateway.clone();
         let checked = tokio::task::spawn_blocking(move || validate(&gateway, &token)).await;
         match checked {
