@@ -76,6 +76,7 @@ mod tests {
             context: context.into(),
             upstream: "http://127.0.0.1:1".into(),
             keep_authorization: false,
+            introspection: None,
             resource: resources
                 .iter()
                 .map(|(method, path)| ResourceConfig {
