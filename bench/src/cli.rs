@@ -127,6 +127,11 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(1..=100_000)
     )]
     pub introspect_tokens: u32,
+    /// gateway: how the gateway passes the validated claims to the upstream (`[gateway]
+    /// backend_claims`): `jwt` (an X-JWT-Assertion the gateway signs, RS256, per request),
+    /// `headers` (one X-Claim-* header per claim) or `none`. Default jwt.
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub backend_claims: Option<BackendClaims>,
 }
 
 impl Cli {
@@ -139,10 +144,37 @@ impl Cli {
         self.introspect_format.unwrap_or(TokenFormat::Opaque)
     }
 
+    pub fn backend_claims(&self) -> BackendClaims {
+        self.backend_claims.unwrap_or(BackendClaims::Jwt)
+    }
+
+    /// What clap cannot say: combinations that depend on the mode.
+    pub fn check(&self) -> Result<(), String> {
+        if self.mode == Mode::Gateway {
+            if self.url.is_some() || self.target.is_some() {
+                return Err(
+                    "--mode gateway starts its own Grantor (the gateway trusts it by its \
+                            JWKS URL): not with --url or --target"
+                        .to_owned(),
+                );
+            }
+            if self.signing_alg() != SigningAlg::RS256 {
+                return Err(
+                    "--mode gateway: the tokens are RS256 (its target is one RS256 \
+                            verification + 30 us a request); no --signing-alg other than RS256"
+                        .to_owned(),
+                );
+            }
+        } else if self.backend_claims.is_some() {
+            return Err("--backend-claims applies to --mode gateway only".to_owned());
+        }
+        Ok(())
+    }
+
     /// The `--token-format` the client is registered with.
     pub fn token_format(&self) -> TokenFormat {
         match self.mode {
-            Mode::JwtAccessToken => TokenFormat::Jwt,
+            Mode::JwtAccessToken | Mode::Gateway => TokenFormat::Jwt,
             Mode::Introspect => self.introspect_format(),
             Mode::JwtBearer | Mode::ClientCredentials | Mode::RefreshToken => TokenFormat::Opaque,
         }
@@ -163,6 +195,9 @@ pub enum Mode {
     JwtAccessToken,
     /// `POST /oauth2/introspect` (RFC 7662) of access tokens obtained before the clock starts.
     Introspect,
+    /// `GET /bench/item` through `grantor gateway` with one JWT access token (client_credentials,
+    /// obtained before the clock starts), then the same GET straight to the upstream.
+    Gateway,
 }
 
 impl Mode {
@@ -173,6 +208,7 @@ impl Mode {
             Mode::RefreshToken => "refresh-token",
             Mode::JwtAccessToken => "jwt-access-token",
             Mode::Introspect => "introspect",
+            Mode::Gateway => "gateway",
         }
     }
 
@@ -212,6 +248,25 @@ impl SigningAlg {
         [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA]
             .into_iter()
             .find(|a| a.name() == alg)
+    }
+}
+
+/// How the gateway passes the validated claims on (`[gateway] backend_claims`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendClaims {
+    Jwt,
+    Headers,
+    None,
+}
+
+impl BackendClaims {
+    /// The config value (and the flag's).
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendClaims::Jwt => "jwt",
+            BackendClaims::Headers => "headers",
+            BackendClaims::None => "none",
+        }
     }
 }
 
@@ -333,5 +388,57 @@ mod tests {
         // Other modes keep opaque tokens.
         let cli = Cli::try_parse_from(["grantor-bench", "--mode", "refresh-token"]).expect("ok");
         assert_eq!(cli.token_format(), TokenFormat::Opaque);
+    }
+
+    #[test]
+    fn gateway_mode_takes_how_claims_reach_the_backend() {
+        let parse = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("grantor-bench").chain(args.iter().copied()))
+                    .map_err(|e| e.to_string())?;
+            cli.check()?;
+            Ok::<Cli, String>(cli)
+        };
+        let cli = parse(&["--mode", "gateway"]).expect("valid");
+        assert_eq!(cli.mode, Mode::Gateway);
+        assert_eq!(cli.mode.name(), "gateway");
+        assert_eq!(cli.backend_claims(), BackendClaims::Jwt);
+        assert_eq!(cli.token_format(), TokenFormat::Jwt);
+        assert_eq!(cli.connections, 32);
+        assert!(!cli.mode.spends_assertions());
+        for (given, expected) in [
+            ("jwt", BackendClaims::Jwt),
+            ("headers", BackendClaims::Headers),
+            ("none", BackendClaims::None),
+        ] {
+            let cli = parse(&["--mode", "gateway", "--backend-claims", given]).expect(given);
+            assert_eq!(cli.backend_claims(), expected);
+            assert_eq!(expected.name(), given);
+        }
+        assert!(parse(&["--mode", "gateway", "--backend-claims", "cookies"]).is_err());
+        // Only the gateway has backend claims.
+        let e = parse(&["--backend-claims", "none"]).unwrap_err();
+        assert!(e.contains("--mode gateway only"), "{e}");
+        // The gateway trusts the Grantor the harness starts, and the target is RS256's.
+        assert!(parse(&[
+            "--mode",
+            "gateway",
+            "--target",
+            "http://127.0.0.1:3000/oauth2/token"
+        ])
+        .is_err());
+        assert!(parse(&[
+            "--mode",
+            "gateway",
+            "--url",
+            "http://127.0.0.1:1",
+            "--config",
+            "c.toml"
+        ])
+        .is_err());
+        assert!(parse(&["--mode", "gateway", "--signing-alg", "ES256"]).is_err());
+        assert!(parse(&["--mode", "gateway", "--signing-alg", "rs256"]).is_ok());
+        // Other modes pass the check as before.
+        assert!(parse(&["--mode", "jwt-access-token", "--signing-alg", "ES256"]).is_ok());
     }
 }

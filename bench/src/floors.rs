@@ -4,6 +4,7 @@
 //! through the same stack (an in-process warp server answering a fixed token-shaped body, driven
 //! by the same load generator). Nothing here talks to the server under test.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -11,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hyper::body::Bytes;
 use hyper::header::HeaderValue;
+use hyper::Method;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
@@ -219,6 +221,49 @@ pub fn measure_signing(alg: SigningAlg) -> anyhow::Result<SignFloor> {
     })
 }
 
+/// A warp server in this process on a free loopback port, stopped when dropped.
+pub struct InProcessServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl InProcessServer {
+    pub async fn start<F, R>(route: F, what: &str) -> anyhow::Result<InProcessServer>
+    where
+        F: Filter<Extract = (R,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+        R: warp::Reply,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .with_context(|| format!("cannot bind the {what}"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(
+            warp::serve(route)
+                .incoming(listener)
+                .graceful(async {
+                    let _ = stopped.await;
+                })
+                .run(),
+        );
+        Ok(InProcessServer {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+}
+
+impl Drop for InProcessServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+    }
+}
+
 /// Serves `POST /oauth2/token` (body read, fixed JSON answer) in-process on a free loopback port
 /// and drives it with the load generator: `connections` connections, the same request shape.
 pub async fn measure_http_floor(
@@ -228,10 +273,6 @@ pub async fn measure_http_floor(
     authorization: Option<HeaderValue>,
     body: Bytes,
 ) -> anyhow::Result<LoadResult> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("cannot bind the HTTP floor server")?;
-    let addr = listener.local_addr()?;
     let route = warp::post()
         .and(warp::path!("oauth2" / "token"))
         .and(warp::body::bytes())
@@ -241,18 +282,11 @@ pub async fn measure_http_floor(
                 .header("cache-control", "no-store")
                 .body(FLOOR_BODY)
         });
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(
-        warp::serve(route)
-            .incoming(listener)
-            .graceful(async {
-                let _ = stopped.await;
-            })
-            .run(),
-    );
-    let endpoint = Endpoint::parse(&format!("http://{addr}/oauth2/token")).await?;
-    let result = load::run(LoadSpec {
+    let server = InProcessServer::start(route, "HTTP floor server").await?;
+    let endpoint = Endpoint::parse(&format!("http://{}/oauth2/token", server.addr)).await?;
+    load::run(LoadSpec {
         endpoint,
+        method: Method::POST,
         authorization,
         work: Work::Fixed(body),
         expect: Expect::AccessToken,
@@ -260,10 +294,7 @@ pub async fn measure_http_floor(
         warmup,
         duration,
     })
-    .await;
-    let _ = stop.send(());
-    server.abort();
-    result
+    .await
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The closed-loop load generator: C tokio tasks, each owning one keep-alive HTTP/1.1 connection
 //! (hyper's low-level client over a TcpStream) and sending token (or introspection) requests back
-//! to back. It owns the request bodies (form encoding), the response check, the warm-up/measure
-//! window and the latency histogram. It never reuses an assertion: when the pool runs out,
+//! to back, or GETs without a body (the gateway mode). It owns the request bodies (form
+//! encoding), the response check, the warm-up/measure window and the latency histogram. It never reuses an assertion: when the pool runs out,
 //! sending stops. Introspected tokens are not spent, so those go round in turn.
 
 use std::collections::BTreeMap;
@@ -169,6 +169,8 @@ pub enum Work {
 
 pub struct LoadSpec {
     pub endpoint: Endpoint,
+    /// POST (a form body each request) or GET (no body).
+    pub method: Method,
     pub authorization: Option<HeaderValue>,
     pub work: Work,
     /// What a successful response carries.
@@ -483,10 +485,12 @@ async fn drive_connection(
 
 fn build_request(spec: &LoadSpec, body: Bytes) -> anyhow::Result<Request<Full<Bytes>>> {
     let mut builder = Request::builder()
-        .method(Method::POST)
+        .method(spec.method.clone())
         .uri(spec.endpoint.path.as_str())
-        .header(HOST, spec.endpoint.host.as_str())
-        .header(CONTENT_TYPE, FORM_CONTENT_TYPE);
+        .header(HOST, spec.endpoint.host.as_str());
+    if spec.method != Method::GET {
+        builder = builder.header(CONTENT_TYPE, FORM_CONTENT_TYPE);
+    }
     if let Some(auth) = &spec.authorization {
         builder = builder.header(AUTHORIZATION, auth.clone());
     }
@@ -562,6 +566,8 @@ pub enum Expect {
     JwtAccessToken,
     /// An introspection response saying `"active": true`.
     Active,
+    /// Exactly this body (the gateway mode's upstream answer, through the gateway or not).
+    Body(&'static str),
 }
 
 impl Expect {
@@ -571,6 +577,7 @@ impl Expect {
             Expect::AccessToken => "200 without a token",
             Expect::JwtAccessToken => "200 without a JWT access token",
             Expect::Active => "200 not active",
+            Expect::Body(_) => "200 with another body",
         }
     }
 }
@@ -602,10 +609,20 @@ pub fn check_response(
     if status != StatusCode::OK {
         return Verdict::Refused;
     }
+    if let Expect::Body(expected) = expect {
+        return if body == expected.as_bytes() {
+            Verdict::Ok {
+                refresh_token: None,
+            }
+        } else {
+            Verdict::Bad200
+        };
+    }
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         return Verdict::Bad200;
     };
     let carries = match expect {
+        Expect::Body(_) => false,
         Expect::Active => json.get("active") == Some(&Value::Bool(true)),
         Expect::AccessToken => json.get("access_token").is_some_and(Value::is_string),
         Expect::JwtAccessToken => json
@@ -768,6 +785,55 @@ mod tests {
             Verdict::Refused
         );
         assert_eq!(introspect_body("a+b/c="), "token=a%2Bb%2Fc%3D");
+    }
+
+    #[test]
+    fn a_fixed_body_must_come_back_exactly() {
+        let expect = Expect::Body(r#"{"id":"item"}"#);
+        assert!(matches!(
+            check_response(expect, StatusCode::OK, br#"{"id":"item"}"#, false),
+            Verdict::Ok {
+                refresh_token: None
+            }
+        ));
+        for body in [br#"{"id":"other"}"#.as_slice(), b"", br#"{"id":"item"} "#] {
+            assert_eq!(
+                check_response(expect, StatusCode::OK, body, false),
+                Verdict::Bad200
+            );
+        }
+        assert_eq!(
+            check_response(expect, StatusCode::UNAUTHORIZED, br#"{"id":"item"}"#, false),
+            Verdict::Refused
+        );
+        assert_eq!(expect.shortfall(), "200 with another body");
+    }
+
+    #[test]
+    fn get_requests_carry_no_form_content_type() {
+        let spec = |method: Method| LoadSpec {
+            endpoint: Endpoint {
+                url: "http://127.0.0.1:1/bench/item".into(),
+                addr: "127.0.0.1:1".parse().expect("addr"),
+                host: "127.0.0.1:1".into(),
+                path: "/bench/item".into(),
+            },
+            method,
+            authorization: Some(HeaderValue::from_static("Bearer a.b.c")),
+            work: Work::Fixed(Bytes::new()),
+            expect: Expect::Body("{}"),
+            connections: 1,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(1),
+        };
+        let get = build_request(&spec(Method::GET), Bytes::new()).expect("request");
+        assert_eq!(get.method(), Method::GET);
+        assert_eq!(get.uri().path(), "/bench/item");
+        assert!(get.headers().get(CONTENT_TYPE).is_none());
+        assert_eq!(get.headers()[AUTHORIZATION], "Bearer a.b.c");
+        assert_eq!(get.headers()[HOST], "127.0.0.1:1");
+        let post = build_request(&spec(Method::POST), Bytes::from("a=b")).expect("request");
+        assert_eq!(post.headers()[CONTENT_TYPE], FORM_CONTENT_TYPE);
     }
 
     #[test]

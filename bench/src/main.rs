@@ -1,11 +1,12 @@
-//! `grantor-bench`: the benchmark harness for the token and introspection endpoints. This file
-//! owns the order of a run — choose the target (start a Grantor, attach to one, or a peer), mint,
-//! seed, load, measure the floors, report — and the process's error handling. The pieces live in
-//! the modules below.
+//! `grantor-bench`: the benchmark harness for the token and introspection endpoints and the API
+//! gateway. This file owns the order of a run — choose the target (start a Grantor, attach to
+//! one, or a peer), mint, seed, load, measure the floors, report — and the process's error
+//! handling. The pieces live in the modules below.
 
 mod cli;
 mod cpu;
 mod floors;
+mod gateway;
 mod load;
 mod mint;
 mod report;
@@ -24,7 +25,8 @@ use hyper::Method;
 use openssl::pkey::PKey;
 use tokio::time::Instant;
 
-use crate::cli::{Cli, Mode, SigningAlg, TokenFormat};
+use crate::cli::{BackendClaims, Cli, Mode, SigningAlg, TokenFormat};
+use crate::gateway::{GatewayRun, GatewaySetup};
 use crate::load::{BodyPool, Endpoint, Expect, LoadSpec, Verdict, Work};
 use crate::mint::{AssertionClaims, IdpKey};
 use crate::server::{Deployment, GrantorCli, ServerProcess};
@@ -65,6 +67,11 @@ struct Target {
     audience: String,
     /// The introspection endpoint next to the token endpoint, where one is known.
     introspect_url: Option<String>,
+    /// The tenant's JWKS and the client's id, where this run provisioned them.
+    jwks_url: Option<String>,
+    client_id: Option<String>,
+    /// The `grantor` binary (for `grantor gateway`), where this run uses one.
+    grantor: Option<PathBuf>,
     /// The tenants' key type written into the config of the server this run started.
     configured_alg: Option<SigningAlg>,
     backend: String,
@@ -77,6 +84,7 @@ struct Target {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    cli.check().map_err(anyhow::Error::msg)?;
     if let Some(dir) = &cli.keys_out {
         let key = IdpKey::generate()?;
         key.write(dir)?;
@@ -116,7 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // One to seed each chain, one spare each to restart a broken chain.
         Mode::RefreshToken => 2 * connections,
         // One for the RS256 floor.
-        Mode::ClientCredentials | Mode::Introspect => 1,
+        Mode::ClientCredentials | Mode::Introspect | Mode::Gateway => 1,
     };
     eprintln!("minting {count} RS256 assertions ...");
     let minted = mint::mint_assertions(&key, &claims, count)?;
@@ -127,8 +135,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     let first = wait_until_accepted(&cli, &target, &key, &claims).await?;
     let access_tokens = describe_access_tokens(&cli, &target, &first)?;
-    // The signing floor's key type: what the tokens' header names.
+    // The signing floor's key type: what the tokens' header names; in gateway mode the gateway's
+    // own key (RS256), where it signs an X-JWT-Assertion per request.
     let sign_alg = match (&access_tokens, cli.mode) {
+        (_, Mode::Gateway) => {
+            (cli.backend_claims() == BackendClaims::Jwt).then_some(SigningAlg::RS256)
+        }
         (Some(tokens), Mode::JwtAccessToken) => {
             let alg = tokens.alg.as_deref().and_then(SigningAlg::from_jws);
             if alg.is_none() {
@@ -145,10 +157,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     let scope = target.scope.as_deref();
     let mut load_endpoint = target.endpoint.clone();
+    let mut load_method = Method::POST;
+    let mut load_authorization = target.authorization.clone();
     let mut expect = match cli.mode {
         Mode::JwtAccessToken => Expect::JwtAccessToken,
         _ => Expect::AccessToken,
     };
+    // gateway: the upstream and the gateway in front of it (killed when this is dropped).
+    let mut gateway_run = None;
     let mut introspected = None;
     let mut floor_body = Bytes::from(load::client_credentials_body(scope));
     let (work, pool) = match cli.mode {
@@ -164,6 +180,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Work::Fixed(Bytes::from(load::client_credentials_body(scope))),
             None,
         ),
+        Mode::Gateway => {
+            let (started, bearer) = start_gateway(&cli, &target, &first).await?;
+            load_endpoint = started.through_gateway.clone();
+            load_method = Method::GET;
+            load_authorization = Some(bearer);
+            expect = gateway::expect();
+            gateway_run = Some(started);
+            (Work::Fixed(Bytes::new()), None)
+        }
         Mode::Introspect => {
             let url = target
                 .introspect_url
@@ -214,30 +239,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cli.warmup,
         cli.duration
     );
-    // CPU of the server (when this run started it) and of this load generator over the measured
-    // window, sampled at its edges.
+    // CPU of the server (when this run started it), of the gateway (gateway mode) and of this
+    // load generator over the measured window, sampled at its edges.
     let server_pid = target.server.as_ref().map(|s| s.pid());
-    let window = (
-        Instant::now() + Duration::from_secs(cli.warmup),
-        Duration::from_secs(cli.duration),
+    let gateway_pid = gateway_run.as_ref().map(|g| g.process.pid());
+    let cpu_sampler = sample_cpu(
+        vec![server_pid, gateway_pid, Some(std::process::id())],
+        &cli,
     );
-    let cpu_sampler = tokio::spawn(async move {
-        let sample = || {
-            (
-                server_pid.and_then(cpu::process_cpu_time),
-                cpu::process_cpu_time(std::process::id()),
-            )
-        };
-        tokio::time::sleep_until(window.0).await;
-        let before = sample();
-        tokio::time::sleep(window.1).await;
-        let after = sample();
-        let spent = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
-        (spent(before.0, after.0), spent(before.1, after.1))
-    });
     let result = load::run(LoadSpec {
         endpoint: load_endpoint.clone(),
-        authorization: target.authorization.clone(),
+        method: load_method.clone(),
+        authorization: load_authorization,
         work,
         expect,
         connections,
@@ -245,7 +258,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         duration: Duration::from_secs(cli.duration),
     })
     .await?;
-    let (server_cpu, load_cpu) = cpu_sampler.await.unwrap_or((None, None));
+    let (server_cpu, gateway_cpu, load_cpu) = match cpu_sampler.await.as_deref() {
+        Ok([server, gateway, load]) => (*server, *gateway, *load),
+        _ => (None, None, None),
+    };
     let assertions_used = match (&pool, cli.mode) {
         (Some(pool), Mode::JwtBearer | Mode::JwtAccessToken) => Some(pool.used()),
         (Some(reseed), Mode::RefreshToken) => Some(connections + reseed.used()),
@@ -259,7 +275,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
     }
-    // The floors run with the server stopped, so it cannot take cycles from them.
+    // gateway: the same load straight to the upstream, the gateway idle.
+    let direct = match &mut gateway_run {
+        Some(started) => {
+            if !started.process.is_running() {
+                bail!(
+                    "the gateway exited during the run; log: {}",
+                    started.process.log_tail()
+                );
+            }
+            eprintln!(
+                "load: straight to the upstream on {} connections, {} s warm-up + {} s measured ...",
+                connections, cli.warmup, cli.duration
+            );
+            let cpu_sampler = sample_cpu(vec![Some(std::process::id())], &cli);
+            let direct = load::run(LoadSpec {
+                endpoint: started.direct.clone(),
+                method: Method::GET,
+                authorization: None,
+                work: Work::Fixed(Bytes::new()),
+                expect,
+                connections,
+                warmup: Duration::from_secs(cli.warmup),
+                duration: Duration::from_secs(cli.duration),
+            })
+            .await?;
+            let load_cpu = match cpu_sampler.await.as_deref() {
+                Ok([load]) => *load,
+                _ => None,
+            };
+            Some((direct, load_cpu, started.direct.url.clone()))
+        }
+        None => None,
+    };
+    // The floors run with the server (and the gateway) stopped, so they cannot take cycles from
+    // them.
+    drop(gateway_run);
     target.server = None;
 
     let cores = std::thread::available_parallelism()
@@ -268,12 +319,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let floors = if cli.skip_floors {
         None
     } else {
+        // In gateway mode the run straight to the upstream is the HTTP floor.
+        let http_floor = cli.mode != Mode::Gateway;
         eprintln!(
-            "floors: RS256 verification (1 s), {}HTTP round trip ({} s) ...",
+            "floors: RS256 verification (1 s){}{} ...",
             sign_alg
-                .map(|alg| format!("{} signing (1 s), ", alg.name()))
+                .map(|alg| format!(", {} signing (1 s)", alg.name()))
                 .unwrap_or_default(),
-            cli.floor_duration
+            if http_floor {
+                format!(", HTTP round trip ({} s)", cli.floor_duration)
+            } else {
+                String::new()
+            }
         );
         let public = PKey::public_key_from_der(&key.private.public_key_to_der()?)?;
         let (verify, sign) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -283,14 +340,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         })
         .await
         .context("the crypto floor task failed")??;
-        let http = floors::measure_http_floor(
-            connections,
-            Duration::from_secs(cli.warmup.min(2)),
-            Duration::from_secs(cli.floor_duration),
-            target.authorization.clone(),
-            floor_body,
-        )
-        .await?;
+        let http = if http_floor {
+            Some(
+                floors::measure_http_floor(
+                    connections,
+                    Duration::from_secs(cli.warmup.min(2)),
+                    Duration::from_secs(cli.floor_duration),
+                    target.authorization.clone(),
+                    floor_body,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         Some((verify, sign, http))
     };
 
@@ -302,8 +365,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         connections,
         warmup_secs: cli.warmup,
         duration_secs: cli.duration,
-        minted: (!matches!(cli.mode, Mode::ClientCredentials | Mode::Introspect))
-            .then_some((count, minting_took)),
+        minted: (!matches!(
+            cli.mode,
+            Mode::ClientCredentials | Mode::Introspect | Mode::Gateway
+        ))
+        .then_some((count, minting_took)),
         assertions_used,
         access_tokens,
         introspected,
@@ -313,23 +379,116 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         floors: floors.as_ref().map(|(verify, sign, http)| report::Floors {
             verify,
             sign: sign.as_ref(),
-            http,
+            http: http.as_ref(),
             http_duration_secs: cli.floor_duration,
         }),
         cores,
+        gateway: direct
+            .as_ref()
+            .map(|(direct, direct_load_cpu, url)| report::GatewayFigures {
+                backend_claims: cli.backend_claims(),
+                direct_url: url,
+                direct,
+                gateway_cpu,
+                direct_load_cpu: *direct_load_cpu,
+            }),
     };
     print!("{}", report::text(&summary));
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&report::json(&summary))?);
     }
-    if cli.require_success && (result.ok == 0 || result.ok != result.requests()) {
-        bail!(
-            "--require-success: {} of {} requests in the window succeeded",
-            result.ok,
-            result.requests()
+    if cli.require_success {
+        let runs = std::iter::once(("", &result)).chain(
+            direct
+                .iter()
+                .map(|(d, _, _)| (" straight to the upstream", d)),
         );
+        for (what, run) in runs {
+            if run.ok == 0 || run.ok != run.requests() {
+                bail!(
+                    "--require-success: {} of {} requests{what} in the window succeeded",
+                    run.ok,
+                    run.requests()
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// The CPU time each of `pids` spends over the measured window of a load run starting now (the
+/// warm-up skipped), sampled at the window's edges; `None` for a process `/proc` cannot tell.
+fn sample_cpu(pids: Vec<Option<u32>>, cli: &Cli) -> tokio::task::JoinHandle<Vec<Option<Duration>>> {
+    let from = Instant::now() + Duration::from_secs(cli.warmup);
+    let window = Duration::from_secs(cli.duration);
+    tokio::spawn(async move {
+        let sample = || -> Vec<Option<Duration>> {
+            pids.iter()
+                .map(|pid| pid.and_then(cpu::process_cpu_time))
+                .collect()
+        };
+        tokio::time::sleep_until(from).await;
+        let before = sample();
+        tokio::time::sleep(window).await;
+        let after = sample();
+        before
+            .into_iter()
+            .zip(after)
+            .map(|(a, b)| Some(b?.saturating_sub(a?)))
+            .collect()
+    })
+}
+
+/// gateway: the one access token (the first client_credentials response), checked for what the
+/// gateway will be told to expect; the upstream and the gateway started; one call each way.
+async fn start_gateway(
+    cli: &Cli,
+    target: &Target,
+    first: &[u8],
+) -> anyhow::Result<(GatewayRun, HeaderValue)> {
+    let token = load::access_token(first).context("the first response has no access_token")?;
+    let (Some(jwks_url), Some(client_id), Some(grantor)) =
+        (&target.jwks_url, &target.client_id, &target.grantor)
+    else {
+        bail!("--mode gateway needs a Grantor this run started");
+    };
+    let scopes: Vec<String> = target
+        .scope
+        .as_deref()
+        .unwrap_or(GRANTOR_SCOPE)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    // Both runs, their warm-ups and a minute to spare.
+    let needed_until =
+        gateway::unix_after(Duration::from_secs(2 * (cli.warmup + cli.duration) + 60));
+    // The tenant's issuer is its token endpoint URL, which the harness already uses as `aud`.
+    let issuer = &target.audience;
+    gateway::check_token(&token, issuer, client_id, &scopes, needed_until)
+        .map_err(anyhow::Error::msg)?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
+        .context("the access token does not fit in a header")?;
+    eprintln!(
+        "starting grantor gateway (backend_claims = {}) in front of an in-process upstream ...",
+        cli.backend_claims().name()
+    );
+    let started = GatewayRun::start(grantor, |upstream| {
+        gateway::config_text(&GatewaySetup {
+            upstream,
+            issuer,
+            jwks_url,
+            audience: client_id,
+            scopes: &scopes,
+            backend_claims: cli.backend_claims(),
+        })
+    })
+    .await?;
+    started.check(&bearer).await?;
+    eprintln!(
+        "gateway up at {}, upstream at http://{}",
+        started.process.base_url, started.upstream.addr
+    );
+    Ok((started, bearer))
 }
 
 /// Starts and provisions a Grantor, attaches to one (provisioning through its config), or
@@ -353,6 +512,9 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
             introspect_url: url
                 .strip_suffix("/token")
                 .map(|base| format!("{base}/introspect")),
+            jwks_url: None,
+            client_id: None,
+            grantor: None,
             configured_alg: None,
             backend: "peer".to_owned(),
             server: None,
@@ -377,7 +539,7 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
         let audience = token_url(&base, &tenant);
         let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
         let certificate = key.write_certificate(scratch.path())?;
-        let grantor_cli = GrantorCli::new(grantor, config.clone())?;
+        let grantor_cli = GrantorCli::new(grantor.clone(), config.clone())?;
         eprintln!(
             "provisioning tenant {tenant} through {} ...",
             config.display()
@@ -400,6 +562,9 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
             scope: Some(scope),
             audience,
             introspect_url: Some(introspect_url(&base, &tenant)),
+            jwks_url: Some(jwks_url(&base, &tenant)),
+            client_id: Some(provisioned.client_id.clone()),
+            grantor: Some(grantor),
             configured_alg: None,
             backend: "attached".to_owned(),
             server: None,
@@ -467,6 +632,9 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
         scope: Some(scope),
         audience,
         introspect_url: Some(introspect_url(&server.base_url, &tenant)),
+        jwks_url: Some(jwks_url(&server.base_url, &tenant)),
+        client_id: Some(provisioned.client_id.clone()),
+        grantor: Some(grantor),
         configured_alg,
         backend: backend.to_owned(),
         server: Some(server),
@@ -482,6 +650,10 @@ fn token_url(base: &str, tenant: &str) -> String {
 
 fn introspect_url(base: &str, tenant: &str) -> String {
     format!("{base}/t/{tenant}/oauth2/introspect")
+}
+
+fn jwks_url(base: &str, tenant: &str) -> String {
+    format!("{base}/t/{tenant}/oauth2/jwks")
 }
 
 /// What the token endpoint's answer must carry in this run: a JWT access token where the client
@@ -501,7 +673,10 @@ fn describe_access_tokens(
     target: &Target,
     first: &[u8],
 ) -> anyhow::Result<Option<report::AccessTokens>> {
-    if !matches!(cli.mode, Mode::JwtAccessToken | Mode::Introspect) {
+    if !matches!(
+        cli.mode,
+        Mode::JwtAccessToken | Mode::Introspect | Mode::Gateway
+    ) {
         return Ok(None);
     }
     let token = load::access_token(first).context("the first response has no access_token")?;
@@ -597,7 +772,7 @@ async fn wait_until_accepted(
     let mut retries = 0u32;
     loop {
         let body = match cli.mode {
-            Mode::ClientCredentials | Mode::Introspect => {
+            Mode::ClientCredentials | Mode::Introspect | Mode::Gateway => {
                 load::client_credentials_body(target.scope.as_deref())
             }
             Mode::JwtBearer | Mode::RefreshToken | Mode::JwtAccessToken => {

@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::cli::Mode;
+use crate::cli::{BackendClaims, Mode};
 use crate::floors::{CryptoFloor, CryptoPerRequest, SignFloor};
+use crate::gateway::{self, CpuTarget, LatencyTarget};
 use crate::load::{Expect, LoadResult};
 
 /// Percentiles reported, as quantiles, with their labels.
@@ -43,13 +44,60 @@ pub struct Summary<'a> {
     pub floors: Option<Floors<'a>>,
     /// Cores the machine has (the ceiling of the RS256 floor).
     pub cores: usize,
+    /// gateway: the run straight to the upstream and the gateway's CPU (`run` is the one through
+    /// the gateway).
+    pub gateway: Option<GatewayFigures<'a>>,
+}
+
+pub struct GatewayFigures<'a> {
+    pub backend_claims: BackendClaims,
+    /// `ITEM_PATH` on the upstream.
+    pub direct_url: &'a str,
+    /// The same load straight to the upstream, no token.
+    pub direct: &'a LoadResult,
+    /// CPU the gateway process spent in the window of the run through it.
+    pub gateway_cpu: Option<std::time::Duration>,
+    /// CPU this process (load generator and upstream) spent in the direct run's window.
+    pub direct_load_cpu: Option<std::time::Duration>,
+}
+
+impl GatewayFigures<'_> {
+    fn gateway_cpu_us(&self, run: &LoadResult) -> Option<f64> {
+        self.gateway_cpu.map(|spent| per_request_us(spent, run))
+    }
+
+    fn cpu_target(&self, run: &LoadResult, floors: Option<&Floors>) -> Option<CpuTarget> {
+        Some(CpuTarget {
+            gateway_us: self.gateway_cpu_us(run)?,
+            verify_us: floors?.verify.micros(),
+        })
+    }
+}
+
+fn latency_target(run: &LoadResult, connections: usize) -> Option<LatencyTarget> {
+    (!run.latency.is_empty()).then(|| LatencyTarget {
+        p99_ms: run.latency.value_at_quantile(0.99) as f64 / 1000.0,
+        connections,
+    })
+}
+
+/// Microseconds of CPU per request in the window.
+fn per_request_us(spent: std::time::Duration, run: &LoadResult) -> f64 {
+    spent.as_secs_f64() * 1e6 / run.requests().max(1) as f64
+}
+
+/// `a`'s percentile minus `b`'s, in milliseconds.
+fn added_ms(a: &Histogram<u64>, b: &Histogram<u64>, q: f64) -> Option<f64> {
+    (!a.is_empty() && !b.is_empty())
+        .then(|| (a.value_at_quantile(q) as f64 - b.value_at_quantile(q) as f64) / 1000.0)
 }
 
 pub struct Floors<'a> {
     pub verify: &'a CryptoFloor,
     /// Where each response carries a JWT access token: one signature of its key type.
     pub sign: Option<&'a SignFloor>,
-    pub http: &'a LoadResult,
+    /// Not in gateway mode, where the run straight to the upstream is the HTTP floor.
+    pub http: Option<&'a LoadResult>,
     pub http_duration_secs: u64,
 }
 
@@ -131,13 +179,15 @@ fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
 /// `server cpu    123.4 us per request (1.23 cores busy)`, from the CPU spent in the window.
 fn cpu_line(what: &str, spent: Option<std::time::Duration>, run: &LoadResult) -> Option<String> {
     let spent = spent?;
-    let requests = run.requests().max(1) as f64;
-    let window = run.window.as_secs_f64().max(1e-9);
     Some(format!(
         "{what:<13} {:.1} us per request ({:.2} cores busy)",
-        spent.as_secs_f64() * 1e6 / requests,
-        spent.as_secs_f64() / window
+        per_request_us(spent, run),
+        cores_busy(spent, run)
     ))
+}
+
+fn cores_busy(spent: std::time::Duration, run: &LoadResult) -> f64 {
+    spent.as_secs_f64() / run.window.as_secs_f64().max(1e-9)
 }
 
 pub fn text(summary: &Summary) -> String {
@@ -211,6 +261,11 @@ pub fn text(summary: &Summary) -> String {
     if let Some(line_text) = cpu_line("load cpu", summary.load_cpu, run) {
         line(line_text);
     }
+    if let Some(gw) = &summary.gateway {
+        if let Some(line_text) = cpu_line("gateway cpu", gw.gateway_cpu, run) {
+            line(line_text);
+        }
+    }
     if run.reseeds > 0 {
         line(format!(
             "reseeds       {} refresh chains restarted with a jwt-bearer exchange",
@@ -227,6 +282,39 @@ pub fn text(summary: &Summary) -> String {
         line("first errors:".to_owned());
         for sample in &run.error_samples {
             line(format!("  {sample}"));
+        }
+    }
+    if let Some(gw) = &summary.gateway {
+        let direct = gw.direct;
+        line(String::new());
+        line(
+            "straight to the upstream (same load, same connections, no token, no gateway)"
+                .to_owned(),
+        );
+        line(format!("target        {}", gw.direct_url));
+        line(format!(
+            "requests      {} ({} successful)",
+            direct.requests(),
+            direct.ok
+        ));
+        line(format!(
+            "throughput    {} req/s ({} successful/s)",
+            grouped(direct.throughput()),
+            grouped(direct.ok_throughput())
+        ));
+        line(format!("latency       {}", latency_line(&direct.latency)));
+        line(format!(
+            "responses     {}",
+            counts_line(direct, summary.expect)
+        ));
+        if let Some(line_text) = cpu_line("load cpu", gw.direct_load_cpu, direct) {
+            line(line_text);
+        }
+        if !direct.error_samples.is_empty() {
+            line("first errors:".to_owned());
+            for sample in &direct.error_samples {
+                line(format!("  {sample}"));
+            }
         }
     }
     if let Some(floors) = &summary.floors {
@@ -267,20 +355,22 @@ pub fn text(summary: &Summary) -> String {
                 summary.cores
             ));
         }
-        line(format!(
-            "http floor    {} req/s ({} successful/s) over {} s, {} connections, in-process warp; \
-             p50 {} ms  p99 {} ms",
-            grouped(http.throughput()),
-            grouped(http.ok_throughput()),
-            floors.http_duration_secs,
-            summary.connections,
-            ms(http.latency.value_at_quantile(0.5)),
-            ms(http.latency.value_at_quantile(0.99))
-        ));
-        if let Some(r) = ratio(run.ok_throughput(), http.ok_throughput()) {
+        if let Some(http) = http {
             line(format!(
-                "ratio         {r:.3} of the HTTP floor's throughput"
+                "http floor    {} req/s ({} successful/s) over {} s, {} connections, in-process \
+                 warp; p50 {} ms  p99 {} ms",
+                grouped(http.throughput()),
+                grouped(http.ok_throughput()),
+                floors.http_duration_secs,
+                summary.connections,
+                ms(http.latency.value_at_quantile(0.5)),
+                ms(http.latency.value_at_quantile(0.99))
             ));
+            if let Some(r) = ratio(run.ok_throughput(), http.ok_throughput()) {
+                line(format!(
+                    "ratio         {r:.3} of the HTTP floor's throughput"
+                ));
+            }
         }
         if let Some(sign) = floors.sign {
             if let Some(r) = ratio(run.ok_throughput(), sign.floor.ceiling(summary.cores)) {
@@ -309,7 +399,130 @@ pub fn text(summary: &Summary) -> String {
             }
         }
     }
+    if let Some(gw) = &summary.gateway {
+        for text in gateway_lines(summary, gw) {
+            line(text);
+        }
+    }
     out
+}
+
+/// The gateway against the direct run, and the targets.
+fn gateway_lines(summary: &Summary, gw: &GatewayFigures) -> Vec<String> {
+    let run = summary.run;
+    let mut lines = vec![
+        String::new(),
+        format!(
+            "gateway       added to each request (backend_claims = \"{}\"{})",
+            gw.backend_claims.name(),
+            match gw.backend_claims {
+                BackendClaims::Jwt => ": one RS256 X-JWT-Assertion signed per request",
+                BackendClaims::Headers => ": one X-Claim-* header per claim",
+                BackendClaims::None => "",
+            }
+        ),
+    ];
+    if let Some(r) = ratio(run.ok_throughput(), gw.direct.ok_throughput()) {
+        lines.push(format!(
+            "ratio         {r:.3} of the direct run's throughput"
+        ));
+    }
+    if let (Some(p50), Some(p99)) = (
+        added_ms(&run.latency, &gw.direct.latency, 0.5),
+        added_ms(&run.latency, &gw.direct.latency, 0.99),
+    ) {
+        lines.push(format!(
+            "added latency p50 {p50:+.3} ms  p99 {p99:+.3} ms (through the gateway minus direct)"
+        ));
+    }
+    lines.push(match gw.cpu_target(run, summary.floors.as_ref()) {
+        Some(t) => format!(
+            "target cpu    gateway {:.1} us of one core per request, budget one RS256 \
+             verification {:.1} + {:.0} = {:.1} us: {} ({:.2}x the budget)",
+            t.gateway_us,
+            t.verify_us,
+            gateway::CPU_ALLOWANCE_US,
+            t.budget_us(),
+            gateway::verdict(t.met()),
+            t.gateway_us / t.budget_us()
+        ),
+        None if gw.gateway_cpu.is_none() => {
+            "target cpu    not evaluated: the gateway's CPU time is not readable from /proc"
+                .to_owned()
+        }
+        None => {
+            "target cpu    not evaluated: no RS256 verification floor (--skip-floors)".to_owned()
+        }
+    });
+    lines.push(match latency_target(run, summary.connections) {
+        Some(t) => format!(
+            "target p99    gateway p99 {:.3} ms, limit {:.0} ms at {} connections: {}{}",
+            t.p99_ms,
+            gateway::P99_LIMIT_MS,
+            gateway::TARGET_CONNECTIONS,
+            gateway::verdict(t.met()),
+            if t.at_stated_load() {
+                String::new()
+            } else {
+                format!(" (this run: {} connections)", t.connections)
+            }
+        ),
+        None => "target p99    not evaluated: no responses recorded".to_owned(),
+    });
+    lines
+}
+
+fn gateway_json(summary: &Summary, gw: &GatewayFigures) -> Value {
+    let run = summary.run;
+    let direct = gw.direct;
+    let statuses: serde_json::Map<String, Value> = direct
+        .by_status
+        .iter()
+        .map(|(s, n)| (s.to_string(), json!(n)))
+        .collect();
+    let cpu = gw.cpu_target(run, summary.floors.as_ref());
+    let latency = latency_target(run, summary.connections);
+    json!({
+        "backend_claims": gw.backend_claims.name(),
+        "cpu_us_per_request": gw.gateway_cpu_us(run),
+        "cores_busy": gw.gateway_cpu.map(|spent| cores_busy(spent, run)),
+        "ratio_to_direct": ratio(run.ok_throughput(), direct.ok_throughput()),
+        "added_latency_ms": {
+            "p50": added_ms(&run.latency, &direct.latency, 0.5),
+            "p99": added_ms(&run.latency, &direct.latency, 0.99),
+        },
+        "direct": {
+            "target": gw.direct_url,
+            "window_s": direct.window.as_secs_f64(),
+            "requests": direct.requests(),
+            "successful": direct.ok,
+            "throughput_rps": direct.throughput(),
+            "successful_rps": direct.ok_throughput(),
+            "latency": latency_json(&direct.latency),
+            "statuses": statuses,
+            "other_200": direct.bad_200,
+            "transport_errors": direct.transport_errors,
+            "abandoned": direct.abandoned,
+            "load_cpu_us_per_request": gw.direct_load_cpu.map(|spent| per_request_us(spent, direct)),
+            "error_samples": direct.error_samples,
+        },
+        "targets": {
+            "cpu": cpu.map(|t| json!({
+                "gateway_us": t.gateway_us,
+                "rs256_verify_us": t.verify_us,
+                "allowance_us": gateway::CPU_ALLOWANCE_US,
+                "budget_us": t.budget_us(),
+                "met": t.met(),
+            })),
+            "p99": latency.map(|t| json!({
+                "p99_ms": t.p99_ms,
+                "limit_ms": gateway::P99_LIMIT_MS,
+                "connections": t.connections,
+                "stated_connections": gateway::TARGET_CONNECTIONS,
+                "met": t.met(),
+            })),
+        },
+    })
 }
 
 pub fn json(summary: &Summary) -> Value {
@@ -349,8 +562,13 @@ pub fn json(summary: &Summary) -> Value {
             .introspected
             .as_ref()
             .map(|p| p.took.as_secs_f64()),
+        "server_cpu_us_per_request": summary.server_cpu.map(|spent| per_request_us(spent, run)),
+        "load_cpu_us_per_request": summary.load_cpu.map(|spent| per_request_us(spent, run)),
         "error_samples": run.error_samples,
     });
+    if let Some(gw) = &summary.gateway {
+        value["gateway"] = gateway_json(summary, gw);
+    }
     if let Some(floors) = &summary.floors {
         let ceiling = floors.verify.ceiling(summary.cores);
         value["floors"] = json!({
@@ -358,9 +576,11 @@ pub fn json(summary: &Summary) -> Value {
             "rs256_verify_us": floors.verify.micros(),
             "rs256_verifications_per_core_per_s": floors.verify.per_core_per_second(),
             "rs256_ceiling_per_s": ceiling,
-            "http_floor_rps": floors.http.ok_throughput(),
-            "http_floor_latency": latency_json(&floors.http.latency),
-            "ratio_to_http_floor": ratio(run.ok_throughput(), floors.http.ok_throughput()),
+            "http_floor_rps": floors.http.map(|http| http.ok_throughput()),
+            "http_floor_latency": floors.http.map(|http| latency_json(&http.latency)),
+            "ratio_to_http_floor": floors
+                .http
+                .and_then(|http| ratio(run.ok_throughput(), http.ok_throughput())),
             "ratio_to_rs256_ceiling": summary
                 .mode
                 .spends_assertions()
@@ -474,10 +694,11 @@ mod tests {
             floors: Some(Floors {
                 verify: &verify,
                 sign: Some(&sign),
-                http: &http,
+                http: Some(&http),
                 http_duration_secs: 1,
             }),
             cores: 2,
+            gateway: None,
         };
         let text = text(&summary);
         assert!(
@@ -553,10 +774,11 @@ mod tests {
             floors: Some(Floors {
                 verify: &verify,
                 sign: None,
-                http: &http,
+                http: Some(&http),
                 http_duration_secs: 1,
             }),
             cores: 2,
+            gateway: None,
         };
         let text = text(&summary);
         assert!(text.contains("access tokens opaque, 43 bytes"), "{text}");
@@ -570,6 +792,117 @@ mod tests {
         assert_eq!(json["floors"]["ratio_to_rs256_ceiling"], Value::Null);
         assert_eq!(json["floors"].get("crypto_floor_us"), None);
         assert_eq!(json["introspected_tokens"], 256);
+    }
+
+    fn gateway_summary<'a>(
+        run: &'a LoadResult,
+        direct: &'a LoadResult,
+        verify: Option<&'a CryptoFloor>,
+        gateway_cpu: Option<std::time::Duration>,
+        connections: usize,
+    ) -> Summary<'a> {
+        Summary {
+            mode: Mode::Gateway,
+            expect: gateway::expect(),
+            backend: "sqlite".into(),
+            target: "http://127.0.0.1:2/bench/item",
+            connections,
+            warmup_secs: 1,
+            duration_secs: 10,
+            minted: None,
+            assertions_used: None,
+            access_tokens: None,
+            introspected: None,
+            run,
+            server_cpu: Some(std::time::Duration::ZERO),
+            load_cpu: None,
+            floors: verify.map(|verify| Floors {
+                verify,
+                sign: None,
+                http: None,
+                http_duration_secs: 3,
+            }),
+            cores: 2,
+            gateway: Some(GatewayFigures {
+                backend_claims: BackendClaims::None,
+                direct_url: "http://127.0.0.1:3/bench/item",
+                direct,
+                gateway_cpu,
+                direct_load_cpu: Some(std::time::Duration::from_millis(200)),
+            }),
+        }
+    }
+
+    #[test]
+    fn gateway_runs_report_the_direct_run_and_both_targets() {
+        // Through the gateway: 5,000 in 10 s, p99 1 ms; direct: 20,000 in 10 s.
+        let run = result(5000, 10);
+        let direct = result(20000, 10);
+        let verify = crypto(30);
+        // 0.25 s of gateway CPU over 5,000 requests: 50 us each, within 30 + 30.
+        let cpu = Some(std::time::Duration::from_millis(250));
+        let summary = gateway_summary(&run, &direct, Some(&verify), cpu, 32);
+        let text = text(&summary);
+        for expected in [
+            "gateway cpu   50.0 us per request (0.03 cores busy)",
+            "straight to the upstream (same load, same connections, no token, no gateway)",
+            "target        http://127.0.0.1:3/bench/item",
+            "throughput    2,000.0 req/s (2,000.0 successful/s)",
+            "load cpu      10.0 us per request (0.02 cores busy)",
+            "ratio         0.250 of the direct run's throughput",
+            "added latency p50 +0.000 ms  p99 +0.000 ms",
+            "target cpu    gateway 50.0 us of one core per request, budget one RS256 \
+             verification 30.0 + 30 = 60.0 us: met (0.83x the budget)",
+            "target p99    gateway p99 1.000 ms, limit 5 ms at 32 connections: met\n",
+        ] {
+            assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+        }
+        assert!(!text.contains("http floor"), "{text}");
+        let json = json(&summary);
+        let gw = &json["gateway"];
+        assert_eq!(gw["backend_claims"], "none");
+        assert_eq!(gw["cpu_us_per_request"], 50.0);
+        assert_eq!(gw["ratio_to_direct"], 0.25);
+        assert_eq!(gw["direct"]["successful"], 20000);
+        assert_eq!(gw["direct"]["load_cpu_us_per_request"], 10.0);
+        assert_eq!(gw["targets"]["cpu"]["budget_us"], 60.0);
+        assert_eq!(gw["targets"]["cpu"]["met"], true);
+        assert_eq!(gw["targets"]["p99"]["p99_ms"], 1.0);
+        assert_eq!(gw["targets"]["p99"]["met"], true);
+        assert_eq!(json["server_cpu_us_per_request"], 0.0);
+        assert_eq!(json["floors"]["http_floor_rps"], Value::Null);
+        assert_eq!(json["mode"], "gateway");
+
+        // Over both targets, at another load than the one stated.
+        let mut slow = result(5000, 10);
+        slow.latency.record_n(9000, 10).expect("record");
+        let cpu = Some(std::time::Duration::from_millis(400));
+        let text = super::text(&gateway_summary(&slow, &direct, Some(&verify), cpu, 4));
+        assert!(
+            text.contains("budget one RS256 verification 30.0 + 30 = 60.0 us: NOT met (1.33x"),
+            "{text}"
+        );
+        // 9,000 us within the histogram's three significant digits.
+        assert!(text.contains("target p99    gateway p99 9.0"), "{text}");
+        assert!(
+            text.contains(" ms, limit 5 ms at 32 connections: NOT met (this run: 4 connections)\n"),
+            "{text}"
+        );
+
+        // What cannot be judged says why.
+        let text = super::text(&gateway_summary(&run, &direct, None, cpu, 32));
+        assert!(
+            text.contains("target cpu    not evaluated: no RS256 verification floor"),
+            "{text}"
+        );
+        let summary = gateway_summary(&run, &direct, Some(&verify), None, 32);
+        assert!(
+            super::text(&summary).contains("target cpu    not evaluated: the gateway's CPU time"),
+        );
+        assert_eq!(
+            super::json(&summary)["gateway"]["targets"]["cpu"],
+            Value::Null
+        );
     }
 
     #[test]

@@ -248,18 +248,19 @@ fn config_text(
 }
 
 /// A TOML basic string (a JSON string literal is one).
-fn toml_string(s: &str) -> String {
+pub fn toml_string(s: &str) -> String {
     Value::from(s).to_string()
 }
 
 /// A port that was free a moment ago. The server binds it shortly after; a collision fails the
 /// start loudly.
-fn free_loopback_port() -> anyhow::Result<u16> {
+pub fn free_loopback_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
     Ok(listener.local_addr()?.port())
 }
 
-/// A running `grantor serve`, killed when dropped (also when the run fails).
+/// A running `grantor serve` (or `grantor gateway`), killed when dropped (also when the run
+/// fails).
 pub struct ServerProcess {
     child: Child,
     pub base_url: String,
@@ -270,12 +271,24 @@ impl ServerProcess {
     /// Starts `grantor --config F serve` with RUST_LOG=warn, its stderr to `log_path`, and waits
     /// for the address line on its stdout.
     pub fn start(binary: &Path, config: &Path, log_path: &Path) -> anyhow::Result<ServerProcess> {
+        Self::start_command(binary, config, "serve", "grantor listening on ", log_path)
+    }
+
+    /// Starts `grantor --config F COMMAND` likewise; the first line of its stdout is `banner`
+    /// followed by its base URL.
+    pub fn start_command(
+        binary: &Path,
+        config: &Path,
+        command: &str,
+        banner: &str,
+        log_path: &Path,
+    ) -> anyhow::Result<ServerProcess> {
         let log = std::fs::File::create(log_path)
             .with_context(|| format!("cannot create {}", log_path.display()))?;
         let mut child = Command::new(binary)
             .arg("--config")
             .arg(config)
-            .arg("serve")
+            .arg(command)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -301,16 +314,16 @@ impl ServerProcess {
             Ok(Ok(line)) => line,
             Ok(Err(e)) => bail!("cannot read the server's stdout: {e}"),
             Err(_) => bail!(
-                "the server printed no address within {START_DEADLINE:?}; log: {}",
+                "grantor {command} printed no address within {START_DEADLINE:?}; log: {}",
                 server.log_tail()
             ),
         };
         server.base_url = line
             .trim()
-            .strip_prefix("grantor listening on ")
+            .strip_prefix(banner)
             .with_context(|| {
                 format!(
-                    "the server did not start (first line {line:?}); log: {}",
+                    "grantor {command} did not start (first line {line:?}); log: {}",
                     server.log_tail()
                 )
             })?
