@@ -128,7 +128,7 @@ pub struct Cli {
     )]
     pub introspect_tokens: u32,
     /// gateway: how the gateway passes the validated claims to the upstream (`[gateway]
-    /// backend_claims`): `jwt` (an X-JWT-Assertion the gateway signs, RS256, per request),
+    /// backend_claims`): `jwt` (an X-JWT-Assertion the gateway signs, ES256, once per token),
     /// `headers` (one X-Claim-* header per claim) or `none`. Default jwt.
     #[arg(long, value_enum, value_name = "HOW")]
     pub backend_claims: Option<BackendClaims>,

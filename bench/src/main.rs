@@ -136,10 +136,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let first = wait_until_accepted(&cli, &target, &key, &claims).await?;
     let access_tokens = describe_access_tokens(&cli, &target, &first)?;
     // The signing floor's key type: what the tokens' header names; in gateway mode the gateway's
-    // own key (RS256), where it signs an X-JWT-Assertion per request.
+    // own key (ES256), which signs an X-JWT-Assertion once per token and reuses it.
     let sign_alg = match (&access_tokens, cli.mode) {
         (_, Mode::Gateway) => {
-            (cli.backend_claims() == BackendClaims::Jwt).then_some(SigningAlg::RS256)
+            (cli.backend_claims() == BackendClaims::Jwt).then_some(SigningAlg::ES256)
         }
         (Some(tokens), Mode::JwtAccessToken) => {
             let alg = tokens.alg.as_deref().and_then(SigningAlg::from_jws);

@@ -38,11 +38,28 @@ pub struct Gateway {
     /// Signs the `X-JWT-Assertion` for backends; made at start (backends fetch its JWKS).
     signer: ReadySigner,
     signer_jwks: serde_json::Value,
+    assertions: backend_claims::AssertionCache,
 }
 
 impl JwksKeys for JwksCache {
     fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, String> {
         JwksCache::keys(self, uri, kid).map_err(|e| e.to_string())
+    }
+}
+
+/// The JWKS cache without fetching: what the async worker may use. A lookup it cannot answer is
+/// remembered, and the validation runs again on the blocking pool, where fetching may wait.
+struct CachedOnly<'a> {
+    cache: &'a JwksCache,
+    missed: std::cell::Cell<bool>,
+}
+
+impl JwksKeys for CachedOnly<'_> {
+    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, String> {
+        self.cache.cached_keys(uri, kid).ok_or_else(|| {
+            self.missed.set(true);
+            "not cached".to_owned()
+        })
     }
 }
 
@@ -123,8 +140,9 @@ impl Gateway {
                 })?;
             }
         }
-        let key = generate(SigningAlgorithm::RS256)?;
-        let signer = ReadySigner::from_pem(&key.kid, "RS256", &key.private_pem)?;
+        // ES256: a signature costs tens of microseconds, not the hundreds of RSA's.
+        let key = generate(SigningAlgorithm::ES256)?;
+        let signer = ReadySigner::from_pem(&key.kid, "ES256", &key.private_pem)?;
         Ok(Gateway {
             config: gateway.clone(),
             issuers,
@@ -136,6 +154,7 @@ impl Gateway {
             transformers,
             signer,
             signer_jwks: serde_json::json!({ "keys": [key.public_jwk] }),
+            assertions: backend_claims::AssertionCache::default(),
         })
     }
 }
@@ -214,8 +233,27 @@ where
             Err(refusal) => return answers::invalid_token(&refusal.0),
         }
     } else {
-        let gateway = gateway.clone();
-        let checked = tokio::task::spawn_blocking(move || validate(&gateway, &token)).await;
+        // On this worker when the keys are cached (one signature verification: no hand-off to
+        // another thread); on the blocking pool when they must be fetched.
+        let cached_only = CachedOnly {
+            cache: &gateway.jwks,
+            missed: std::cell::Cell::new(false),
+        };
+        let inline = validate(&gateway, &token, &cached_only);
+        let checked = if cached_only.missed.get() {
+            let gateway = gateway.clone();
+            let token = token.clone();
+            tokio::task::spawn_blocking(move || validate(&gateway, &token, &gateway.jwks)).await
+        } else {
+            Ok(inline)
+        };
+        let checked = match checked {
+            Ok(Ok(validated)) if transformer_of(&gateway, &validated).is_some() => {
+                let gateway = gateway.clone();
+                tokio::task::spawn_blocking(move || transform(&gateway, validated)).await
+            }
+            other => other,
+        };
         match checked {
             Ok(Ok(validated)) => validated,
             Ok(Err(Checked::Refused(refusal))) => return answers::invalid_token(&refusal.0),
@@ -235,11 +273,17 @@ where
         removed.push(header::AUTHORIZATION);
     }
     let mut outgoing_headers = forward::end_to_end(&headers, &removed);
+    let token_digest = crate::secrets::hash_secret(&token);
+    let backend = backend_claims::BackendSigner {
+        signer: &gateway.signer,
+        cache: &gateway.assertions,
+        token_digest: &token_digest,
+    };
     if let Err(e) = backend_claims::attach(
         &mut outgoing_headers,
         gateway.config.backend_claims,
         &validated,
-        &gateway.signer,
+        &backend,
         crate::clock::now_unix(),
     ) {
         tracing::error!("backend claims: {e}");
@@ -274,18 +318,31 @@ enum Checked {
 /// Claims the token's signature and the validation vouch for: a transformer cannot change them.
 const VALIDATED_CLAIMS: &[&str] = &["iss", "aud", "exp", "nbf", "iat"];
 
-/// Validation, then the issuer's transformer if it has one (on a blocking thread).
-fn validate(gateway: &Gateway, token: &str) -> Result<Validated, Checked> {
-    let mut validated = validation::validate(
+/// The token's validation, with keys from `jwks`.
+fn validate(gateway: &Gateway, token: &str, jwks: &dyn JwksKeys) -> Result<Validated, Checked> {
+    validation::validate(
         token,
         &gateway.issuers,
-        &gateway.jwks,
+        jwks,
         &Limits {
             max_token_bytes: gateway.config.max_token_bytes,
             clock_skew_seconds: gateway.config.clock_skew_seconds,
         },
     )
-    .map_err(Checked::Refused)?;
+    .map_err(Checked::Refused)
+}
+
+/// The transformer of the issuer that `validated` came from, if it has one.
+fn transformer_of<'a>(gateway: &'a Gateway, validated: &Validated) -> Option<&'a std::path::Path> {
+    gateway
+        .issuers
+        .iter()
+        .find(|i| i.config.name == validated.issuer)
+        .and_then(|i| i.config.transformer.as_deref())
+}
+
+/// Runs the issuer's transformer on the validated claims (a Rhai script: on a blocking thread).
+fn transform(gateway: &Gateway, mut validated: Validated) -> Result<Validated, Checked> {
     let Some(issuer) = gateway
         .issuers
         .iter()

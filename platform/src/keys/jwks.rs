@@ -206,6 +206,17 @@ impl JwksCache {
         }
     }
 
+    /// The keys for `kid` (or all) when the cached key set is fresh and has them, without
+    /// fetching or waiting; `None` means only `keys` can answer (it may fetch).
+    pub fn cached_keys(&self, uri: &str, kid: Option<&str>) -> Option<KeyLookup> {
+        let endpoint = self.endpoint(uri);
+        let state = endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
+        if self.need(&state, kid) != Need::Nothing {
+            return None;
+        }
+        select(state.keys.as_deref(), kid)
+    }
+
     fn need(&self, state: &State, kid: Option<&str>) -> Need {
         let now = self.clock.now();
         let fresh = state
