@@ -416,7 +416,8 @@ fn gateway_lines(summary: &Summary, gw: &GatewayFigures) -> Vec<String> {
             "gateway       added to each request (backend_claims = \"{}\"{})",
             gw.backend_claims.name(),
             match gw.backend_claims {
-                BackendClaims::Jwt => : an ES256 X-JWT-Assertion, signed once per token and reused (one token here)",
+                BackendClaims::Jwt =>
+                    ": an ES256 X-JWT-Assertion, signed once per token and reused (one token here)",
                 BackendClaims::Headers => ": one X-Claim-* header per claim",
                 BackendClaims::None => "",
             }
