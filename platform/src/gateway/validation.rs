@@ -10,7 +10,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use crate::config::JwtIssuerConfig;
@@ -207,35 +207,17 @@ fn verify(
     } else {
         validation.set_audience(&issuer.config.audience);
     }
-    let mut last = refuse("the token's signature does not verify");
-    for jwk in keys {
-        let Ok(jwk) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(jwk.clone()) else {
-            continue;
-        };
-        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
-            continue;
-        };
-        match jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation) {
-            Ok(data) => return Ok(data.claims),
-            Err(e) => {
-                last = match e.kind() {
-                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => continue,
-                    ErrorKind::ExpiredSignature => refuse("the token has expired"),
-                    ErrorKind::ImmatureSignature => refuse("the token is not valid yet (nbf)"),
-                    ErrorKind::InvalidAudience => {
-                        refuse("the token's audience is not one this gateway accepts")
-                    }
-                    ErrorKind::InvalidIssuer => refuse("the token's issuer is not trusted"),
-                    ErrorKind::MissingRequiredClaim(claim) => {
-                        refuse(format!("the token has no {claim}"))
-                    }
-                    _ => refuse("the token's claims are malformed"),
-                };
-                break;
-            }
+    crate::keys::jwt_keys::decode_with_any(token, keys, &validation).map_err(|kind| match kind {
+        ErrorKind::InvalidSignature => refuse("the token's signature does not verify"),
+        ErrorKind::ExpiredSignature => refuse("the token has expired"),
+        ErrorKind::ImmatureSignature => refuse("the token is not valid yet (nbf)"),
+        ErrorKind::InvalidAudience => {
+            refuse("the token's audience is not one this gateway accepts")
         }
-    }
-    Err(last)
+        ErrorKind::InvalidIssuer => refuse("the token's issuer is not trusted"),
+        ErrorKind::MissingRequiredClaim(claim) => refuse(format!("the token has no {claim}")),
+        _ => refuse("the token's claims are malformed"),
+    })
 }
 
 /// The issuer's mappings applied (a remote claim renamed to its local name), and the scopes read

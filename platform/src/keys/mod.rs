@@ -3,4 +3,5 @@
 pub mod certificates;
 pub mod jwk;
 pub mod jwks;
+pub mod jwt_keys;
 pub mod signing;

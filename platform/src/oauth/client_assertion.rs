@@ -15,7 +15,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
 use super::client_auth::AUTHENTICATION_FAILED;
@@ -179,38 +179,24 @@ fn verify_with_any(
     validation.set_issuer(&[&client.client_id]);
     validation.sub = Some(client.client_id.clone());
     validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    let mut last = refused("signature does not verify with the client's keys");
-    for jwk in keys {
-        let Ok(jwk) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(jwk.clone()) else {
-            continue;
-        };
-        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
-            continue;
-        };
-        match jsonwebtoken::decode::<Value>(assertion, &key, &validation) {
-            Ok(data) => return Ok(data.claims),
-            Err(e) => {
-                last = match e.kind() {
-                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => continue,
-                    ErrorKind::ExpiredSignature => refused("expired (exp)"),
-                    ErrorKind::ImmatureSignature => refused("not valid yet (nbf)"),
-                    ErrorKind::InvalidAudience => refused(format!(
-                        "aud must name this tenant's token endpoint {} or its issuer {}",
-                        app.token_endpoint_url(tenant),
-                        app.issuer_url(tenant)
-                    )),
-                    ErrorKind::InvalidIssuer => refused("iss must be the client_id"),
-                    ErrorKind::InvalidSubject => refused("sub must be the client_id"),
-                    ErrorKind::MissingRequiredClaim(claim) => {
-                        refused(format!("missing claim {claim}"))
-                    }
-                    _ => refused("malformed"),
-                };
-                break;
+    crate::keys::jwt_keys::decode_with_any(assertion, keys, &validation).map_err(
+        |kind| match kind {
+            ErrorKind::InvalidSignature => {
+                refused("signature does not verify with the client's keys")
             }
-        }
-    }
-    Err(last)
+            ErrorKind::ExpiredSignature => refused("expired (exp)"),
+            ErrorKind::ImmatureSignature => refused("not valid yet (nbf)"),
+            ErrorKind::InvalidAudience => refused(format!(
+                "aud must name this tenant's token endpoint {} or its issuer {}",
+                app.token_endpoint_url(tenant),
+                app.issuer_url(tenant)
+            )),
+            ErrorKind::InvalidIssuer => refused("iss must be the client_id"),
+            ErrorKind::InvalidSubject => refused("sub must be the client_id"),
+            ErrorKind::MissingRequiredClaim(claim) => refused(format!("missing claim {claim}")),
+            _ => refused("malformed"),
+        },
+    )
 }
 
 /// The `sub` of a compact JWS, unverified: only to find which client to verify it for.
