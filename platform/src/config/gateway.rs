@@ -90,6 +90,16 @@ pub struct IntrospectionConfig {
     pub cache_seconds: u64,
 }
 
+impl IntrospectionConfig {
+    /// The client secret: from `client_secret_env` when that is set, else `client_secret`.
+    pub fn secret(&self) -> Option<String> {
+        match &self.client_secret_env {
+            Some(var) => std::env::var(var).ok(),
+            None => self.client_secret.clone(),
+        }
+    }
+}
+
 fn introspection_cache_seconds() -> u64 {
     60
 }

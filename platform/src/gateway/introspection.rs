@@ -104,15 +104,10 @@ impl Introspector {
         token: &str,
     ) -> Result<Option<Validated>, Refusal> {
         let unavailable = || Refusal("the token could not be checked; try again later".into());
-        let secret = match (&config.client_secret, &config.client_secret_env) {
-            (_, Some(var)) => std::env::var(var).ok(),
-            (Some(secret), None) => Some(secret.clone()),
-            (None, None) => None,
-        };
         let response = self
             .http
             .post(&config.url)
-            .basic_auth(&config.client_id, secret)
+            .basic_auth(&config.client_id, config.secret())
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .send()
             .await

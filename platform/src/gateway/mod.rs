@@ -114,11 +114,7 @@ impl Gateway {
                 crate::keys::jwks::check_jwks_uri(&introspection.url).map_err(|reason| {
                     anyhow::anyhow!("gateway.api '{}': introspection.url: {reason}", api.context)
                 })?;
-                let secret = match &introspection.client_secret_env {
-                    Some(var) => std::env::var(var).ok(),
-                    None => introspection.client_secret.clone(),
-                };
-                if secret.is_none_or(|s| s.is_empty()) {
+                if introspection.secret().is_none_or(|s| s.is_empty()) {
                     anyhow::bail!(
                         "gateway.api '{}': introspection needs client_secret or client_secret_env (set)",
                         api.context
