@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
 
 use super::error::OAuthError;
 use super::wire::TokenRequest;
@@ -17,11 +16,6 @@ use crate::config::JWT_BEARER_GRANT_TYPE;
 use crate::store::{ServiceProvider, Store};
 
 const AUTHENTICATION_REQUIRED: &str = "client authentication is required";
-
-#[derive(Deserialize)]
-struct IssuerOnly {
-    iss: Option<serde_json::Value>,
-}
 
 /// The client a request without credentials stands for, or `invalid_client`.
 pub fn client_named_by_assertion(
@@ -37,7 +31,7 @@ pub fn client_named_by_assertion(
     }
     let issuer = request
         .param("assertion")
-        .and_then(|assertion| unverified_issuer(assertion, max_assertion_bytes))
+        .and_then(|assertion| unverified_claim(assertion, "iss", max_assertion_bytes))
         .ok_or_else(refuse)?;
     let Some(provider) = store.cached_identity_provider(tenant, &issuer)? else {
         return Err(refuse());
@@ -60,19 +54,24 @@ pub fn client_named_by_assertion(
     })
 }
 
-/// The `iss` of a compact JWS, without verifying anything; `None` for anything malformed.
-fn unverified_issuer(assertion: &str, max_bytes: usize) -> Option<String> {
-    if assertion.len() > max_bytes {
+/// A string claim of a compact JWS, read without verifying anything (only to find whose keys
+/// verify it); `None` for anything malformed, too large, or a claim that is absent, empty or not a
+/// string.
+pub(super) fn unverified_claim(jws: &str, claim: &str, max_bytes: usize) -> Option<String> {
+    if jws.len() > max_bytes {
         return None;
     }
-    let mut parts = assertion.split('.');
+    let mut parts = jws.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
         return None;
     }
     let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    match serde_json::from_slice::<IssuerOnly>(&json).ok()?.iss? {
-        serde_json::Value::String(iss) if !iss.is_empty() => Some(iss),
+    match serde_json::from_slice::<serde_json::Value>(&json)
+        .ok()?
+        .get(claim)?
+    {
+        serde_json::Value::String(value) if !value.is_empty() => Some(value.clone()),
         _ => None,
     }
 }
@@ -86,9 +85,9 @@ mod tests {
     }
 
     #[test]
-    fn reads_only_a_string_issuer_of_a_well_formed_jws() {
+    fn reads_only_a_string_claim_of_a_well_formed_jws() {
         assert_eq!(
-            unverified_issuer(&jws(r#"{"iss":"https://sa.example","x":1}"#), 4096).as_deref(),
+            unverified_claim(&jws(r#"{"iss":"https://sa.example","x":1}"#), "iss", 4096).as_deref(),
             Some("https://sa.example")
         );
         for bad in [
@@ -100,8 +99,12 @@ mod tests {
             "one.two".to_owned(),
             "e30.!!!.c2ln".to_owned(),
         ] {
-            assert_eq!(unverified_issuer(&bad, 4096), None, "{bad}");
+            assert_eq!(unverified_claim(&bad, "iss", 4096), None, "{bad}");
         }
-        assert_eq!(unverified_issuer(&jws(r#"{"iss":"a"}"#), 10), None);
+        assert_eq!(unverified_claim(&jws(r#"{"iss":"a"}"#), "iss", 10), None);
+        assert_eq!(
+            unverified_claim(&jws(r#"{"iss":"a","sub":"b"}"#), "sub", 4096).as_deref(),
+            Some("b")
+        );
     }
 }

@@ -12,12 +12,11 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
+use super::assertion_client::unverified_claim;
 use super::client_auth::AUTHENTICATION_FAILED;
 use super::error::OAuthError;
 use crate::app::App;
@@ -65,7 +64,8 @@ pub fn authenticate_by_assertion(
     client_id: Option<&str>,
     now: i64,
 ) -> Result<AssertedClient, OAuthError> {
-    if assertion.len() > app.config.oauth.grant_type.jwt.max_assertion_bytes {
+    let max_bytes = app.config.oauth.grant_type.jwt.max_assertion_bytes;
+    if assertion.len() > max_bytes {
         return Err(refused("too large"));
     }
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| refused("not a signed JWT"))?;
@@ -75,7 +75,8 @@ pub fn authenticate_by_assertion(
             header.alg
         )));
     }
-    let subject = unverified_subject(assertion).ok_or_else(|| refused("no sub claim"))?;
+    let subject =
+        unverified_claim(assertion, "sub", max_bytes).ok_or_else(|| refused("no sub claim"))?;
     if client_id.is_some_and(|id| id != subject) {
         return Err(OAuthError::invalid_request(
             "client_id differs from the client assertion's sub",
@@ -197,14 +198,4 @@ fn verify_with_any(
             _ => refused("malformed"),
         },
     )
-}
-
-/// The `sub` of a compact JWS, unverified: only to find which client to verify it for.
-fn unverified_subject(assertion: &str) -> Option<String> {
-    let payload = assertion.split('.').nth(1)?;
-    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    match serde_json::from_slice::<Value>(&json).ok()?.get("sub")? {
-        Value::String(sub) if !sub.is_empty() => Some(sub.clone()),
-        _ => None,
-    }
 }
