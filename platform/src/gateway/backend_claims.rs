@@ -68,8 +68,8 @@ impl AssertionCache {
 pub struct BackendSigner<'a> {
     pub signer: &'a ReadySigner,
     pub cache: &'a AssertionCache,
-    /// The digest of the client's token (the cache key).
-    pub token_digest: &'a str,
+    /// The client's token (its digest is the cache key).
+    pub token: &'a str,
 }
 
 /// Removes client-sent claim headers, then adds the gateway's.
@@ -93,9 +93,11 @@ pub fn attach(
     match mode {
         BackendClaims::None => {}
         BackendClaims::Jwt => {
-            let jwt = backend.cache.get_or_sign(backend.token_digest, now, || {
-                backend_jwt(validated, backend.signer, now)
-            })?;
+            // Digested here, in the one mode that caches by it.
+            let digest = crate::secrets::hash_secret(backend.token);
+            let jwt = backend
+                .cache
+                .get_or_sign(&digest, now, || backend_jwt(validated, backend.signer, now))?;
             let value = HeaderValue::from_str(&jwt).map_err(|e| e.to_string())?;
             headers.insert(HeaderName::from_static(ASSERTION_HEADER), value);
         }

@@ -244,10 +244,16 @@ where
             Ok(inline)
         };
         let checked = match checked {
-            Ok(Ok(validated)) if transformer_of(&gateway, &validated).is_some() => {
-                let gateway = gateway.clone();
-                tokio::task::spawn_blocking(move || transform(&gateway, validated)).await
-            }
+            Ok(Ok(validated)) => match transforming_issuer(&gateway, &validated) {
+                Some(index) => {
+                    let gateway = gateway.clone();
+                    tokio::task::spawn_blocking(move || {
+                        transform(&gateway, &gateway.issuers[index], validated)
+                    })
+                    .await
+                }
+                None => Ok(Ok(validated)),
+            },
             other => other,
         };
         match checked {
@@ -269,11 +275,10 @@ where
         removed.push(header::AUTHORIZATION);
     }
     let mut outgoing_headers = forward::end_to_end(&headers, &removed);
-    let token_digest = crate::secrets::hash_secret(&token);
     let backend = backend_claims::BackendSigner {
         signer: &gateway.signer,
         cache: &gateway.assertions,
-        token_digest: &token_digest,
+        token: &token,
     };
     if let Err(e) = backend_claims::attach(
         &mut outgoing_headers,
@@ -328,24 +333,20 @@ fn validate(gateway: &Gateway, token: &str, jwks: &dyn JwksKeys) -> Result<Valid
     .map_err(Checked::Refused)
 }
 
-/// The transformer of the issuer that `validated` came from, if it has one.
-fn transformer_of<'a>(gateway: &'a Gateway, validated: &Validated) -> Option<&'a std::path::Path> {
+/// The index of the issuer `validated` came from, when that issuer has a transformer.
+fn transforming_issuer(gateway: &Gateway, validated: &Validated) -> Option<usize> {
     gateway
         .issuers
         .iter()
-        .find(|i| i.config.name == validated.issuer)
-        .and_then(|i| i.config.transformer.as_deref())
+        .position(|i| i.config.name == validated.issuer && i.config.transformer.is_some())
 }
 
-/// Runs the issuer's transformer on the validated claims (a Rhai script: on a blocking thread).
-fn transform(gateway: &Gateway, mut validated: Validated) -> Result<Validated, Checked> {
-    let Some(issuer) = gateway
-        .issuers
-        .iter()
-        .find(|i| i.config.name == validated.issuer)
-    else {
-        return Ok(validated);
-    };
+/// Runs `issuer`'s transformer on the validated claims (a Rhai script: on a blocking thread).
+fn transform(
+    gateway: &Gateway,
+    issuer: &TrustedIssuer,
+    mut validated: Validated,
+) -> Result<Validated, Checked> {
     let Some(script) = &issuer.config.transformer else {
         return Ok(validated);
     };
