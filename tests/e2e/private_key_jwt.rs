@@ -51,6 +51,31 @@ fn token(server: &Server, assertion: &str) -> Reply {
     )
 }
 
+/// Registers a client of `tenant` allowed `grant` and scope `read`, with keys instead of a secret
+/// (`key_args`: `--certificate FILE` or `--jwks-uri URL`); what `client add --json` printed.
+fn add_keyed_client(
+    deployment: &Deployment,
+    tenant: &str,
+    grant: &str,
+    key_args: &[&str],
+) -> Value {
+    let mut args = vec![
+        "client",
+        "add",
+        "--tenant",
+        tenant,
+        "--name",
+        "signer",
+        "--grant-types",
+        grant,
+        "--scopes",
+        "read",
+        "--json",
+    ];
+    args.extend_from_slice(key_args);
+    serde_json::from_str(&deployment.cli_ok(&args)).unwrap()
+}
+
 #[test]
 fn a_client_signs_its_own_one_time_assertions_at_every_endpoint() {
     for backend in backends() {
@@ -60,22 +85,12 @@ fn a_client_signs_its_own_one_time_assertions_at_every_endpoint() {
         let key = IdpKey::rsa(keys.path(), "signer");
         let stranger = IdpKey::rsa(keys.path(), "stranger");
         let certificate = key.certificate_path.to_str().unwrap();
-        let out = deployment.cli_ok(&[
-            "client",
-            "add",
-            "--tenant",
+        let registered = add_keyed_client(
+            &deployment,
             "acme",
-            "--name",
-            "signer",
-            "--grant-types",
             "client_credentials",
-            "--scopes",
-            "read",
-            "--certificate",
-            certificate,
-            "--json",
-        ]);
-        let registered: Value = serde_json::from_str(&out).unwrap();
+            &["--certificate", certificate],
+        );
         assert!(registered.get("client_secret").is_none(), "{registered}");
         let id = registered["client_id"].as_str().unwrap().to_owned();
         let server = deployment.start();
@@ -173,25 +188,13 @@ fn a_client_registered_by_jwks_uri_is_verified_with_its_published_keys() {
         let keys = tempfile::tempdir().unwrap();
         let key = IdpKey::rsa(keys.path(), "published");
         let jwks = JwksServer::start(&[key.jwk("k1")]);
-        let out = deployment.cli_ok(&[
-            "client",
-            "add",
-            "--tenant",
+        let registered = add_keyed_client(
+            &deployment,
             "acme",
-            "--name",
-            "published",
-            "--grant-types",
             "client_credentials",
-            "--scopes",
-            "read",
-            "--jwks-uri",
-            &jwks.url,
-            "--json",
-        ]);
-        let id = serde_json::from_str::<Value>(&out).unwrap()["client_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            &["--jwks-uri", &jwks.url],
+        );
+        let id = registered["client_id"].as_str().unwrap().to_owned();
         let server = deployment.start();
         token(&server, &key.assertion_with_kid("k1", &claims(&id))).assert_token();
         let description = token(&server, &key.assertion_with_kid("k9", &claims(&id)))
@@ -210,23 +213,13 @@ fn a_plugin_grant_commits_the_client_assertion_with_the_grant() {
         let setup = JwtSetup::start(backend);
         let keys = tempfile::tempdir().unwrap();
         let key = IdpKey::ec_p256(keys.path(), "signer");
-        let out = setup.deployment.cli_ok(&[
-            "client",
-            "add",
-            "--name",
-            "signer",
-            "--grant-types",
+        let registered = add_keyed_client(
+            &setup.deployment,
+            "carbon.super",
             GRANT,
-            "--scopes",
-            "read",
-            "--certificate",
-            key.certificate_path.to_str().unwrap(),
-            "--json",
-        ]);
-        let id = serde_json::from_str::<Value>(&out).unwrap()["client_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            &["--certificate", key.certificate_path.to_str().unwrap()],
+        );
+        let id = registered["client_id"].as_str().unwrap().to_owned();
         // The default tenant's issuer is an accepted audience too.
         let mut client_claims = claims(&id);
         client_claims["aud"] = json!("http://localhost:9443/t/carbon.super/oauth2/token");
