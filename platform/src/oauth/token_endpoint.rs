@@ -245,7 +245,11 @@ fn prepare(
         if grant_type == super::grants::PASSWORD
             && super::id_token::wanted(request.param("scope"), &grant)
         {
-            let signer = tenant_jwt_issuer(app, &client.tenant_domain, now)?;
+            // The access token's signer when it is a JWT too: looked up once.
+            let signer = match jwt {
+                Some(jwt) => jwt,
+                None => tenant_jwt_issuer(app, &client.tenant_domain, now)?,
+            };
             issued.response.id_token = Some(super::id_token::sign(
                 &signer,
                 &client,
