@@ -6,15 +6,15 @@ use crate::config::Config;
 use crate::gateway::Gateway;
 
 pub(super) fn gateway(config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The listener, signals and start-up only: the requests run on the gateway's own workers.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let gateway = Gateway::new(&config)?;
     runtime.block_on(async move {
         let listener = bind(&config).await?;
-        crate::gateway::serve(gateway, listener, crate::server::shutdown_signal()).await;
-        Ok(())
+        crate::gateway::workers::serve(gateway, listener, crate::server::shutdown_signal()).await
     })
 }
 

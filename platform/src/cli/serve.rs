@@ -40,11 +40,17 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
         // After the server's own line, which is what scripts and tests read first.
         if let Some(gateway) = gateway {
             let listener = super::gateway::bind(&gateway_config).await?;
-            tokio::spawn(crate::gateway::serve(
-                gateway,
-                listener,
-                crate::server::shutdown_signal(),
-            ));
+            tokio::spawn(async move {
+                let served = crate::gateway::workers::serve(
+                    gateway,
+                    listener,
+                    crate::server::shutdown_signal(),
+                )
+                .await;
+                if let Err(e) = served {
+                    tracing::error!("the gateway stopped: {e:#}");
+                }
+            });
         }
         crate::server::serve(app, listener, crate::server::shutdown_signal()).await;
         Ok(())

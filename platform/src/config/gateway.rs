@@ -13,6 +13,9 @@ pub struct GatewayConfig {
     /// Run the gateway inside `grantor serve` too (on its own `bind`).
     pub enabled: bool,
     pub bind: SocketAddr,
+    /// Worker threads, each serving its share of the connections on its own single-threaded
+    /// runtime; 0 means one per available core.
+    pub workers: usize,
     /// Largest bearer token accepted, in bytes.
     pub max_token_bytes: usize,
     /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
@@ -32,6 +35,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             enabled: false,
             bind: SocketAddr::from(([127, 0, 0, 1], 8243)),
+            workers: 0,
             max_token_bytes: 8 * 1024,
             clock_skew_seconds: 60,
             upstream_timeout_ms: 30_000,

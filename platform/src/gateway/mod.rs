@@ -11,6 +11,7 @@ pub mod forward;
 pub mod introspection;
 pub mod routing;
 pub mod validation;
+pub mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,8 @@ pub struct Gateway {
     config: GatewayConfig,
     issuers: Vec<TrustedIssuer>,
     jwks: JwksCache,
-    client: forward::UpstreamClient,
+    /// The issuers' keys, each parsed once.
+    verification_keys: crate::keys::verifying::VerificationKeys,
     introspector: introspection::Introspector,
     /// The issuers' Rhai claim transformers (the same sandbox as the token server's).
     transformers: crate::claims::ClaimTransformers,
@@ -144,7 +146,7 @@ impl Gateway {
             issuers,
             jwks: JwksCache::new(config.oauth.jwks_endpoint.clone())
                 .map_err(|e| anyhow::anyhow!("gateway JWKS cache: {e}"))?,
-            client: forward::client(),
+            verification_keys: Default::default(),
             introspector: introspection::Introspector::new()
                 .map_err(|e| anyhow::anyhow!("gateway introspection client: {e}"))?,
             transformers,
@@ -155,9 +157,11 @@ impl Gateway {
     }
 }
 
-/// The gateway's routes: its own JWKS, and every other request to an API.
+/// The gateway's routes: its own JWKS, and every other request to an API, forwarded through
+/// `client` (each worker has its own: see `workers`).
 pub fn routes(
     gateway: Arc<Gateway>,
+    client: forward::UpstreamClient,
 ) -> impl Filter<Extract = (GatewayResponse,), Error = warp::Rejection> + Clone + Send + Sync + 'static
 {
     let with_gateway = warp::any().map(move || gateway.clone());
@@ -183,10 +187,12 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .and(with_gateway)
+        .and(warp::any().map(move || client.clone()))
         .then(
-            |method, path: warp::path::FullPath, query, headers, body, gateway| {
+            |method, path: warp::path::FullPath, query, headers, body, gateway, client| {
                 handle(
                     gateway,
+                    client,
                     method,
                     path.as_str().to_owned(),
                     query,
@@ -200,6 +206,7 @@ pub fn routes(
 
 async fn handle<S, B>(
     gateway: Arc<Gateway>,
+    client: forward::UpstreamClient,
     method: Method,
     path: String,
     query: Option<String>,
@@ -297,7 +304,7 @@ where
         query.map(|q| format!("?{q}")).unwrap_or_default()
     );
     forward::forward(
-        &gateway.client,
+        &client,
         forward::Outgoing {
             method,
             uri,
@@ -325,6 +332,7 @@ fn validate(gateway: &Gateway, token: &str, jwks: &dyn JwksKeys) -> Result<Valid
         token,
         &gateway.issuers,
         jwks,
+        &gateway.verification_keys,
         &Limits {
             max_token_bytes: gateway.config.max_token_bytes,
             clock_skew_seconds: gateway.config.clock_skew_seconds,
@@ -420,17 +428,4 @@ fn bearer_token(headers: &HeaderMap) -> Result<String, &'static str> {
         return Err("no bearer token");
     }
     Ok(token.to_owned())
-}
-
-/// Serves the gateway from a bound listener until `shutdown`.
-pub async fn serve(
-    gateway: Gateway,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    warp::serve(routes(Arc::new(gateway)))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
 }

@@ -5,3 +5,4 @@ pub mod jwk;
 pub mod jwks;
 pub mod jwt_keys;
 pub mod signing;
+pub mod verifying;

@@ -1,0 +1,122 @@
+//! Serving the gateway on one single-threaded runtime per worker thread. The listener's task
+//! hands each accepted connection to the next worker in turn, and the connection stays there:
+//! its requests, their validation and the upstream connections they use (each worker has its own
+//! pool) all run on one thread.
+//!
+//! Why: on one work-stealing runtime a proxied request wakes other threads several times (the
+//! upstream client's connection task, stolen tasks), and those wake-ups cost about a fifth of the
+//! gateway's CPU per request (BENCHMARKS.md, "The API gateway").
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{forward, routes, Gateway};
+
+/// How many workers `configured` asks for: 0 means one per available core.
+pub fn worker_count(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Serves the gateway from a bound listener until `shutdown`; then stops accepting and waits
+/// for the connections' in-flight requests to finish (idle keep-alive connections are closed).
+pub async fn serve(
+    gateway: Gateway,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let gateway = Arc::new(gateway);
+    let count = worker_count(gateway.config.workers);
+    let mut workers = Vec::with_capacity(count);
+    let mut finished = Vec::with_capacity(count);
+    for index in 0..count {
+        let (connections, incoming) = mpsc::unbounded_channel();
+        let (done, done_waiter) = oneshot::channel::<()>();
+        let gateway = gateway.clone();
+        std::thread::Builder::new()
+            .name(format!("gateway-{index}"))
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(worker(gateway, incoming)),
+                    Err(e) => tracing::error!("gateway worker {index}: no runtime: {e}"),
+                }
+                drop(done);
+            })
+            .context("cannot start a gateway worker thread")?;
+        workers.push(connections);
+        finished.push(done_waiter);
+    }
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut next = 0;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                tracing::warn!("gateway accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!("gateway accept: {e}");
+                continue;
+            }
+        };
+        if workers[next].send(stream).is_err() {
+            anyhow::bail!("gateway worker {next} has stopped");
+        }
+        next = (next + 1) % workers.len();
+    }
+    drop(listener);
+    // Closing the channels tells each worker to finish its connections and stop.
+    drop(workers);
+    for done in finished {
+        let _ = done.await;
+    }
+    Ok(())
+}
+
+/// One worker: serves the connections it is handed, until the channel closes.
+async fn worker(gateway: Arc<Gateway>, mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>) {
+    let filter = routes(gateway, forward::client());
+    let graceful = GracefulShutdown::new();
+    while let Some(stream) = incoming.recv().await {
+        let stream = match tokio::net::TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!("gateway connection: {e}");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(warp::service(filter.clone()));
+        // The timer enables hyper's 30 s limit on reading a request's headers.
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("gateway connection: {e}");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
