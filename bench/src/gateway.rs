@@ -126,7 +126,13 @@ impl GatewayRun {
             .tempdir()
             .context("cannot create a temporary directory")?;
         let config_path = dir.path().join("gateway.toml");
-        std::fs::write(&config_path, setup(&upstream_url))
+        // The temporary directory is its data directory too (where it keeps its signing key).
+        let text = format!(
+            "{}\n[database]\ndata_dir = {}\n",
+            setup(&upstream_url),
+            toml_string(&dir.path().display().to_string())
+        );
+        std::fs::write(&config_path, text)
             .with_context(|| format!("cannot write {}", config_path.display()))?;
         let process = ServerProcess::start_command(
             binary,

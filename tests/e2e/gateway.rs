@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{backends, start_gateway, Reply, Server};
+use crate::harness::{backends, start_gateway, start_gateway_in, Reply, Server};
 use crate::reference_000::{Reference000, API_ISSUER};
 use crate::upstream::Upstream;
 
@@ -317,4 +317,19 @@ fn the_gateway_runs_inside_serve_when_enabled() {
         .to_str()
         .unwrap()
         .contains("invalid_token"));
+}
+
+/// The key backend JWTs are signed with is kept in the data directory: a restarted gateway
+/// publishes the same JWKS. SIGTERM stops it cleanly (its workers finish first).
+#[test]
+fn the_gateway_signing_key_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[gateway]\nbind = \"127.0.0.1:0\"\n";
+    let first = start_gateway_in(dir.path(), config);
+    let published = first.get("/.well-known/jwks.json").json;
+    assert_eq!(published["keys"].as_array().unwrap().len(), 1);
+    assert!(first.terminate().success());
+    assert!(dir.path().join("gateway-signing-key.pem").exists());
+    let second = start_gateway_in(dir.path(), config);
+    assert_eq!(second.get("/.well-known/jwks.json").json, published);
 }

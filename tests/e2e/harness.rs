@@ -109,8 +109,9 @@ impl Deployment {
             &config_path,
             format!(
                 "[server]\nbind = \"127.0.0.1:0\"\n\
-                 [database]\nurl = \"{url}\"\npool_size = 8\ncache_refresh_interval_ms = {CACHE_REFRESH_MS}\n\
+                 [database]\nurl = \"{url}\"\ndata_dir = \"{}\"\npool_size = 8\ncache_refresh_interval_ms = {CACHE_REFRESH_MS}\n\
                  [plugins]\ndirectory = \"{}\"\n{extra}",
+                dir.path().display(),
                 plugins_dir.display()
             ),
         )
@@ -338,16 +339,26 @@ pub struct Gateway {
 /// Starts `grantor gateway` with `config` (its `[gateway]` section and anything else).
 pub fn start_gateway(config: &str) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let server = Server::start_command(
+    let server = start_gateway_in(dir.path(), config);
+    Gateway { server, _dir: dir }
+}
+
+/// Starts `grantor gateway` with `config` written into `dir`, which is also its data directory
+/// (where it keeps its signing key).
+pub fn start_gateway_in(dir: &Path, config: &str) -> Server {
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(
+        &config_path,
+        format!("{config}\n[database]\ndata_dir = \"{}\"\n", dir.display()),
+    )
+    .unwrap();
+    Server::start_command(
         &config_path,
         &[],
         "gateway",
         "grantor gateway listening on ",
         None,
-    );
-    Gateway { server, _dir: dir }
+    )
 }
 
 impl Server {

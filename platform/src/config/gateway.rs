@@ -26,6 +26,9 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// How the validated claims reach the backend.
     pub backend_claims: BackendClaims,
+    /// The PEM file of the key `X-JWT-Assertion`s are signed with, made on first start (default:
+    /// `gateway-signing-key.pem` in `database.data_dir`). Gateway nodes sharing it sign alike.
+    pub signing_key_file: Option<PathBuf>,
     pub api: Vec<ApiConfig>,
     pub jwt_issuer: Vec<JwtIssuerConfig>,
 }
@@ -41,6 +44,7 @@ impl Default for GatewayConfig {
             upstream_timeout_ms: 30_000,
             max_body_bytes: 10 * 1024 * 1024,
             backend_claims: BackendClaims::Jwt,
+            signing_key_file: None,
             api: Vec::new(),
             jwt_issuer: Vec::new(),
         }

@@ -10,6 +10,7 @@ pub mod backend_claims;
 pub mod forward;
 pub mod introspection;
 pub mod routing;
+pub mod signing_key;
 pub mod validation;
 pub mod workers;
 
@@ -24,7 +25,7 @@ use warp::Filter;
 
 use crate::config::{Config, GatewayConfig};
 use crate::keys::jwks::{JwksCache, KeyLookup};
-use crate::keys::signing::{generate, ReadySigner, SigningAlgorithm};
+use crate::keys::signing::ReadySigner;
 use answers::GatewayResponse;
 use validation::{JwksKeys, Limits, TrustedIssuer, Validated};
 
@@ -37,7 +38,7 @@ pub struct Gateway {
     introspector: introspection::Introspector,
     /// The issuers' Rhai claim transformers (the same sandbox as the token server's).
     transformers: crate::claims::ClaimTransformers,
-    /// Signs the `X-JWT-Assertion` for backends; made at start (backends fetch its JWKS).
+    /// Signs the `X-JWT-Assertion` for backends (who fetch its JWKS); see `signing_key`.
     signer: ReadySigner,
     signer_jwks: serde_json::Value,
     assertions: backend_claims::AssertionCache,
@@ -138,9 +139,12 @@ impl Gateway {
                 })?;
             }
         }
-        // ES256: a signature costs tens of microseconds, not the hundreds of RSA's.
-        let key = generate(SigningAlgorithm::ES256)?;
-        let signer = ReadySigner::from_pem(&key.kid, "ES256", &key.private_pem)?;
+        let key_file = gateway
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| config.database.data_dir.join("gateway-signing-key.pem"));
+        let key = signing_key::load_or_create(&key_file).context("gateway.signing_key_file")?;
+        let signer = ReadySigner::from_pem(&key.kid, key.algorithm.name(), &key.private_pem)?;
         Ok(Gateway {
             config: gateway.clone(),
             issuers,

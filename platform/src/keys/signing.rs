@@ -63,6 +63,35 @@ pub fn generate(algorithm: SigningAlgorithm) -> Result<GeneratedKey, Certificate
         }
         SigningAlgorithm::EdDSA => PKey::generate_ed25519()?,
     };
+    described(algorithm, &private)
+}
+
+/// A private key read back from its PEM, with its `kid` and public JWK; the algorithm follows from
+/// the key's type (RSA: RS256, EC P-256: ES256, Ed25519: EdDSA).
+pub fn from_private_pem(pem: &str) -> Result<GeneratedKey, CertificateError> {
+    let private =
+        PKey::private_key_from_pem(pem.as_bytes()).map_err(|_| CertificateError::Unreadable)?;
+    let algorithm = match private.id() {
+        openssl::pkey::Id::RSA => SigningAlgorithm::RS256,
+        openssl::pkey::Id::ED25519 => SigningAlgorithm::EdDSA,
+        openssl::pkey::Id::EC
+            if private.ec_key()?.group().curve_name() == Some(Nid::X9_62_PRIME256V1) =>
+        {
+            SigningAlgorithm::ES256
+        }
+        _ => {
+            return Err(CertificateError::UnsupportedKey(
+                "a signing key must be RSA, EC P-256 or Ed25519".into(),
+            ))
+        }
+    };
+    described(algorithm, &private)
+}
+
+fn described(
+    algorithm: SigningAlgorithm,
+    private: &PKey<Private>,
+) -> Result<GeneratedKey, CertificateError> {
     let public = PKey::public_key_from_der(&private.public_key_to_der()?)?;
     let mut jwk = key_parameters(&public)?;
     let kid = thumbprint(&jwk)?;
