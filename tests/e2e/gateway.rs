@@ -39,6 +39,9 @@ scopes = ["admin"]
 [[gateway.api.resource]]
 path = "/slow"
 
+[[gateway.api.resource]]
+path = "/stall"
+
 [[gateway.api]]
 context = "/down"
 upstream = "http://127.0.0.1:9"
@@ -180,6 +183,22 @@ fn a_jwt_access_token_calls_a_backend_through_the_gateway() {
         assert_eq!(reply.status, 502);
         let reply = call(gw, "GET", "/pizzashack/1.0.0/slow", Some(&token), "");
         assert_eq!(reply.status, 504);
+        // An upstream that stops sending its body: the answer is cut off after the same bound
+        // (the status was sent already), rather than holding the client's connection.
+        // No client timeout (reqwest's blocking default is 30 s): only the gateway's may end it.
+        let stalled = reqwest::blocking::Client::builder()
+            .timeout(None)
+            .build()
+            .unwrap()
+            .get(gw.url("/pizzashack/1.0.0/stall"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert_eq!(stalled.status(), 200);
+        assert!(
+            stalled.text().is_err(),
+            "a stalled body must end in an error"
+        );
     }
 }
 

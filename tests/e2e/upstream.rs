@@ -1,9 +1,10 @@
 //! A backend for the gateway tests: answers every request with what it received (method, path,
-//! query, headers, body) as JSON; `/api/slow` answers after a long pause, for the gateway's
-//! upstream timeout.
+//! query, headers, body) as JSON; `/api/slow` answers after a long pause, and `/api/stall` sends
+//! its headers and stops halfway through its body, for the gateway's upstream time limits.
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use warp::Filter;
 
@@ -34,6 +35,17 @@ impl Upstream {
                     if path.as_str().ends_with("/slow") {
                         tokio::time::sleep(Duration::from_secs(30)).await;
                     }
+                    if path.as_str().ends_with("/stall") {
+                        // The headers and a first chunk at once, then nothing for 30 s.
+                        let chunks =
+                            futures_util::stream::iter([0u64, 30]).then(|pause| async move {
+                                tokio::time::sleep(Duration::from_secs(pause)).await;
+                                Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(
+                                    b"partial ",
+                                ))
+                            });
+                        return warp::reply::Reply::into_response(warp::reply::stream(chunks));
+                    }
                     let mut seen = Map::new();
                     for (name, value) in &headers {
                         seen.insert(
@@ -48,12 +60,13 @@ impl Upstream {
                         "headers": Value::Object(seen),
                         "body": String::from_utf8_lossy(&body),
                     });
-                    warp::http::Response::builder()
+                    let response = warp::http::Response::builder()
                         .status(200)
                         .header("content-type", "application/json")
                         .header("x-upstream", "echo")
                         .body(reply.to_string())
-                        .unwrap()
+                        .unwrap();
+                    warp::reply::Reply::into_response(response)
                 },
             );
         let listener = runtime

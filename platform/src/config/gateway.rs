@@ -20,7 +20,8 @@ pub struct GatewayConfig {
     pub max_token_bytes: usize,
     /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
     pub clock_skew_seconds: u64,
-    /// Longest wait for an upstream's response headers, in milliseconds (then 504).
+    /// Longest wait for an upstream's response headers (then 504), and for each next part of its
+    /// body (then the answer is cut off), in milliseconds.
     pub upstream_timeout_ms: u64,
     /// Largest request body forwarded, in bytes (then 413).
     pub max_body_bytes: usize,

@@ -1,7 +1,7 @@
 //! Forwarding a validated request to its upstream through one pooled HTTP/1.1 client: hop-by-hop
 //! headers removed both ways (RFC 9110 7.6.1), the client's `Authorization` removed unless the API
 //! keeps it, the request body streamed with a size limit, and a bound on the wait for the
-//! upstream's answer (502 when it fails, 504 when it is slow).
+//! upstream's answer (502 when it fails, 504 when it is slow) and on each pause in its body.
 
 use std::time::Duration;
 
@@ -111,16 +111,36 @@ where
         Ok(Ok(answer)) => answer,
     };
     let (parts, incoming) = answer.into_parts();
-    let stream = http_body_util::BodyStream::new(incoming).filter_map(|frame| async move {
+    let frames = http_body_util::BodyStream::new(incoming).filter_map(|frame| async move {
         match frame {
-            Ok(frame) => frame.into_data().ok().map(Ok::<Bytes, hyper::Error>),
-            Err(e) => Some(Err(e)),
+            Ok(frame) => frame.into_data().ok().map(Ok),
+            Err(e) => Some(Err(BoxError::from(e))),
         }
     });
+    let stream = idle_limited(frames, timeout);
     let mut response = warp::reply::Reply::into_response(warp::reply::stream(stream));
     *response.status_mut() = parts.status;
     *response.headers_mut() = end_to_end(&parts.headers, &[]);
     response
+}
+
+/// `body` ended with an error when it sends nothing for `idle`: an upstream that stalls halfway
+/// through its answer does not hold the client's connection (nor a worker's memory) forever.
+fn idle_limited(
+    body: impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static,
+    idle: Duration,
+) -> impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
+    futures_util::stream::unfold(Some(Box::pin(body)), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(chunk)) => Some((chunk, Some(body))),
+            Ok(None) => None,
+            Err(_) => {
+                tracing::warn!("the upstream sent nothing for {idle:?}: its answer is cut off");
+                Some((Err("the upstream's answer stalled".into()), None))
+            }
+        }
+    })
 }
 
 fn is_body_limit(error: &hyper_util::client::legacy::Error) -> bool {
