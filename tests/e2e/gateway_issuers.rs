@@ -172,3 +172,84 @@ certificates = ["{certificate}"]
     assert!(refused(gw, &stranger).contains("is not trusted"));
     assert!(refused(gw, "a.b.c.d.e").contains("JWE"));
 }
+
+/// An `https://` upstream: its certificate checked against the API's `upstream_ca_file`. The same
+/// upstream behind an API that trusts only the system's roots is a 502, as are a CA that did not
+/// issue its certificate and a host name the certificate does not carry.
+#[test]
+fn upstreams_over_tls_are_verified() {
+    let keys = tempfile::tempdir().unwrap();
+    let issuer = IdpKey::rsa(keys.path(), "issuer");
+    let pki = crate::upstream::TestPki::new();
+    let other_ca = crate::upstream::TestPki::new();
+    let ca_file = keys.path().join("upstream-ca.pem");
+    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
+    let other_ca_file = keys.path().join("other-ca.pem");
+    std::fs::write(&other_ca_file, &other_ca.ca_pem).unwrap();
+    let upstream = Upstream::start_tls(&pki);
+    assert!(upstream.url.starts_with("https://127.0.0.1:"));
+    // The certificate names 127.0.0.1 only: "localhost" reaches the same server, under a name
+    // the certificate does not carry.
+    let misnamed = upstream.url.replace("127.0.0.1", "localhost");
+    let api_at = |context: &str, url: &str, ca: Option<&std::path::Path>| {
+        format!(
+            "[[gateway.api]]\ncontext = \"{context}\"\nupstream = \"{url}/api\"\n{}\
+             [[gateway.api.resource]]\npath = \"/*\"\n",
+            ca.map(|ca| format!("upstream_ca_file = \"{}\"\n", ca.display()))
+                .unwrap_or_default()
+        )
+    };
+    let api = |context: &str, ca: Option<&std::path::Path>| api_at(context, &upstream.url, ca);
+    let gateway = start_gateway(&format!(
+        "[gateway]\nbind = \"127.0.0.1:0\"\nbackend_claims = \"headers\"\n{}{}{}{}\
+         [[gateway.jwt_issuer]]\nname = \"{CERT_ISSUER}\"\ncertificates = [\"{}\"]\n",
+        api("/private", Some(&ca_file)),
+        api("/public", None),
+        api("/wrong", Some(&other_ca_file)),
+        api_at("/misnamed", &misnamed, Some(&ca_file)),
+        issuer.certificate_path.display(),
+    ));
+    let token = issuer.sign(&json!({"alg": "RS256", "typ": "JWT"}), &claims(CERT_ISSUER));
+    let reply = call(&gateway.server, "/private/orders", &token);
+    assert_eq!(reply.status, 200, "{:?}", reply.json);
+    assert_eq!(reply.json["path"], "/api/orders");
+    assert_eq!(reply.json["headers"]["x-claim-sub"], "bob");
+    assert_eq!(call(&gateway.server, "/public/orders", &token).status, 502);
+    assert_eq!(call(&gateway.server, "/wrong/orders", &token).status, 502);
+    assert_eq!(
+        call(&gateway.server, "/misnamed/orders", &token).status,
+        502
+    );
+}
+
+/// A CA file that holds no certificate stops the start, naming the API.
+#[test]
+fn a_broken_upstream_ca_file_stops_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, "not a certificate").unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nbind = \"127.0.0.1:0\"\n[[gateway.api]]\ncontext = \"/x\"\n\
+             upstream = \"https://127.0.0.1:9\"\nupstream_ca_file = \"{}\"\n\
+             [database]\ndata_dir = \"{}\"\n",
+            ca_file.display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(crate::harness::grantor_binary())
+        .arg("--config")
+        .arg(&config)
+        .arg("gateway")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("gateway.api '/x'") && stderr.contains("no PEM certificate"),
+        "{stderr}"
+    );
+}

@@ -71,6 +71,10 @@ pub struct ApiConfig {
     /// Where matched requests go, e.g. `http://127.0.0.1:9000/api`; the path after the context
     /// is appended.
     pub upstream: String,
+    /// For an `https://` upstream: the PEM file of the certificate authorities its certificate
+    /// must chain to, trusted instead of the system's roots (a private PKI).
+    #[serde(default)]
+    pub upstream_ca_file: Option<PathBuf>,
     /// Pass the client's `Authorization` header on to the upstream (off: it is removed).
     #[serde(default)]
     pub keep_authorization: bool,

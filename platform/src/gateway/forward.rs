@@ -1,31 +1,70 @@
-//! Forwarding a validated request to its upstream through one pooled HTTP/1.1 client: hop-by-hop
+//! Forwarding a validated request to its upstream through the API's pooled HTTP/1.1 client (TLS
+//! for an `https://` upstream, its certificate verified): hop-by-hop
 //! headers removed both ways (RFC 9110 7.6.1), the client's `Authorization` removed unless the API
 //! keeps it, the request body streamed with a size limit, and a bound on the wait for the
 //! upstream's answer (502 when it fails, 504 when it is slow) and on each pause in its body.
 
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::{Buf, Bytes};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::Frame;
+use hyper_openssl::client::legacy::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use openssl::ssl::{SslConnector, SslMethod, SslVersion};
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::X509;
 use warp::http::{header, HeaderMap, HeaderName, Method, Request};
 
 use super::answers::{bad_gateway, gateway_timeout, payload_too_large, GatewayResponse};
+use crate::config::ApiConfig;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type UpstreamBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
-pub type UpstreamClient = Client<HttpConnector, UpstreamBody>;
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
-pub fn client() -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    Client::builder(hyper_util::rt::TokioExecutor::new())
+/// The pooled client for `api`'s upstream. An `https://` upstream gets TLS 1.2 or later, its
+/// certificate verified (chain and host name or IP) against the API's `upstream_ca_file` when set,
+/// else against the system's trusted roots.
+pub fn client(api: &ApiConfig) -> anyhow::Result<UpstreamClient> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    http.enforce_http(false);
+    let mut tls = SslConnector::builder(SslMethod::tls_client())?;
+    tls.set_min_proto_version(Some(SslVersion::TLS1_2))?;
+    match &api.upstream_ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("upstream_ca_file: cannot read {}", path.display()))?;
+            let authorities = X509::stack_from_pem(&pem)
+                .ok()
+                .filter(|certificates| !certificates.is_empty())
+                .with_context(|| {
+                    format!("upstream_ca_file: no PEM certificate in {}", path.display())
+                })?;
+            let mut store = X509StoreBuilder::new()?;
+            for authority in authorities {
+                store.add_cert(authority)?;
+            }
+            tls.set_cert_store(store.build());
+        }
+        // OpenSSL is built in (vendored), so its default paths are not the system's: find them.
+        None => {
+            if let Some(file) = openssl_probe::probe().cert_file {
+                tls.set_ca_file(&file).with_context(|| {
+                    format!("cannot read the system's roots in {}", file.display())
+                })?;
+            }
+        }
+    }
+    let connector = HttpsConnector::with_connector(http, tls)?;
+    Ok(Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector)
+        .build(connector))
 }
 
 /// Headers that describe one connection, never forwarded (plus those its `Connection` names).

@@ -124,12 +124,14 @@ impl Gateway {
                     );
                 }
             }
-            if upstream.scheme() != "http" {
+            if upstream.scheme() != "http" && upstream.scheme() != "https" {
                 anyhow::bail!(
-                    "gateway.api '{}': upstream must be an http:// URL (TLS to upstreams is not built yet)",
+                    "gateway.api '{}': upstream must be an http:// or https:// URL",
                     api.context
                 );
             }
+            // Each worker makes its own; this one shows a bad CA file at start.
+            forward::client(api).with_context(|| format!("gateway.api '{}'", api.context))?;
         }
         let transformers = crate::claims::ClaimTransformers::new(&config.claim_transformer);
         for issuer in &gateway.jwt_issuer {
@@ -162,10 +164,10 @@ impl Gateway {
 }
 
 /// The gateway's routes: its own JWKS, and every other request to an API, forwarded through
-/// `client` (each worker has its own: see `workers`).
+/// that API's client in `clients` (each worker has its own: see `workers`).
 pub fn routes(
     gateway: Arc<Gateway>,
-    client: forward::UpstreamClient,
+    clients: Arc<[forward::UpstreamClient]>,
 ) -> impl Filter<Extract = (GatewayResponse,), Error = warp::Rejection> + Clone + Send + Sync + 'static
 {
     let with_gateway = warp::any().map(move || gateway.clone());
@@ -191,12 +193,12 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .and(with_gateway)
-        .and(warp::any().map(move || client.clone()))
+        .and(warp::any().map(move || clients.clone()))
         .then(
-            |method, path: warp::path::FullPath, query, headers, body, gateway, client| {
+            |method, path: warp::path::FullPath, query, headers, body, gateway, clients| {
                 handle(
                     gateway,
-                    client,
+                    clients,
                     method,
                     path.as_str().to_owned(),
                     query,
@@ -210,7 +212,7 @@ pub fn routes(
 
 async fn handle<S, B>(
     gateway: Arc<Gateway>,
-    client: forward::UpstreamClient,
+    clients: Arc<[forward::UpstreamClient]>,
     method: Method,
     path: String,
     query: Option<String>,
@@ -308,7 +310,7 @@ where
         query.map(|q| format!("?{q}")).unwrap_or_default()
     );
     forward::forward(
-        &client,
+        &clients[route.index],
         forward::Outgoing {
             method,
             uri,

@@ -7,6 +7,8 @@ use crate::config::{ApiConfig, ResourceConfig};
 
 #[derive(Debug)]
 pub struct Route<'a> {
+    /// The API's position in the configuration (its upstream client's too).
+    pub index: usize,
     pub api: &'a ApiConfig,
     pub resource: &'a ResourceConfig,
     /// The path after the context, starting with `/`.
@@ -22,13 +24,14 @@ pub enum Unrouted {
 }
 
 pub fn route<'a>(apis: &'a [ApiConfig], method: &str, path: &str) -> Result<Route<'a>, Unrouted> {
-    let api = apis
+    let (index, api) = apis
         .iter()
-        .filter(|api| {
+        .enumerate()
+        .filter(|(_, api)| {
             let context = api.context.trim_end_matches('/');
             path == context || path.starts_with(&format!("{context}/"))
         })
-        .max_by_key(|api| api.context.trim_end_matches('/').len())
+        .max_by_key(|(_, api)| api.context.trim_end_matches('/').len())
         .ok_or(Unrouted::NoApi)?;
     let rest = &path[api.context.trim_end_matches('/').len()..];
     let rest = if rest.is_empty() { "/" } else { rest };
@@ -40,6 +43,7 @@ pub fn route<'a>(apis: &'a [ApiConfig], method: &str, path: &str) -> Result<Rout
         })
         .ok_or(Unrouted::NoResource)?;
     Ok(Route {
+        index,
         api,
         resource,
         rest: rest.to_owned(),
@@ -75,6 +79,7 @@ mod tests {
         ApiConfig {
             context: context.into(),
             upstream: "http://127.0.0.1:1".into(),
+            upstream_ca_file: None,
             keep_authorization: false,
             introspection: None,
             resource: resources

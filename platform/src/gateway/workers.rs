@@ -1,7 +1,7 @@
 //! Serving the gateway on one single-threaded runtime per worker thread. The listener's task
 //! hands each accepted connection to the next worker in turn, and the connection stays there:
 //! its requests, their validation and the upstream connections they use (each worker has its own
-//! pool) all run on one thread.
+//! client, and pool, per API) all run on one thread.
 //!
 //! Why: on one work-stealing runtime a proxied request wakes other threads several times (the
 //! upstream client's connection task, stolen tasks), and those wake-ups cost about a fifth of the
@@ -37,6 +37,12 @@ pub async fn serve(
     let mut workers = Vec::with_capacity(count);
     let mut finished = Vec::with_capacity(count);
     for index in 0..count {
+        let clients = gateway
+            .config
+            .api
+            .iter()
+            .map(forward::client)
+            .collect::<anyhow::Result<Arc<[_]>>>()?;
         let (connections, incoming) = mpsc::unbounded_channel();
         let (done, done_waiter) = oneshot::channel::<()>();
         let gateway = gateway.clone();
@@ -47,7 +53,7 @@ pub async fn serve(
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(worker(gateway, incoming)),
+                    Ok(runtime) => runtime.block_on(worker(gateway, clients, incoming)),
                     Err(e) => tracing::error!("gateway worker {index}: no runtime: {e}"),
                 }
                 drop(done);
@@ -94,8 +100,12 @@ pub async fn serve(
 }
 
 /// One worker: serves the connections it is handed, until the channel closes.
-async fn worker(gateway: Arc<Gateway>, mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>) {
-    let filter = routes(gateway, forward::client());
+async fn worker(
+    gateway: Arc<Gateway>,
+    clients: Arc<[forward::UpstreamClient]>,
+    mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>,
+) {
+    let filter = routes(gateway, clients);
     let graceful = GracefulShutdown::new();
     while let Some(stream) = incoming.recv().await {
         let stream = match tokio::net::TcpStream::from_std(stream) {
