@@ -132,6 +132,10 @@ pub struct Cli {
     /// `headers` (one X-Claim-* header per claim) or `none`. Default jwt.
     #[arg(long, value_enum, value_name = "HOW")]
     pub backend_claims: Option<BackendClaims>,
+    /// gateway: the gateway's worker threads (`[gateway] workers`; 0: one per core). Default 1:
+    /// the load generator and the upstream run on the same machine and need the other core(s).
+    #[arg(long, value_name = "N")]
+    pub gateway_workers: Option<usize>,
 }
 
 impl Cli {
@@ -146,6 +150,10 @@ impl Cli {
 
     pub fn backend_claims(&self) -> BackendClaims {
         self.backend_claims.unwrap_or(BackendClaims::Jwt)
+    }
+
+    pub fn gateway_workers(&self) -> usize {
+        self.gateway_workers.unwrap_or(1)
     }
 
     /// What clap cannot say: combinations that depend on the mode.
@@ -165,8 +173,10 @@ impl Cli {
                         .to_owned(),
                 );
             }
-        } else if self.backend_claims.is_some() {
-            return Err("--backend-claims applies to --mode gateway only".to_owned());
+        } else if self.backend_claims.is_some() || self.gateway_workers.is_some() {
+            return Err(
+                "--backend-claims and --gateway-workers apply to --mode gateway only".to_owned(),
+            );
         }
         Ok(())
     }

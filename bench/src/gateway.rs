@@ -52,6 +52,8 @@ pub struct GatewaySetup<'a> {
     /// The scopes the one resource requires.
     pub scopes: &'a [String],
     pub backend_claims: BackendClaims,
+    /// `[gateway] workers`.
+    pub workers: usize,
 }
 
 /// The gateway's configuration file: `[gateway]` alone (it needs no database).
@@ -61,6 +63,7 @@ pub fn config_text(setup: &GatewaySetup) -> String {
         "[gateway]\n\
          bind = \"127.0.0.1:0\"\n\
          backend_claims = {backend_claims}\n\
+         workers = {workers}\n\
          \n\
          [[gateway.api]]\n\
          context = {context}\n\
@@ -76,6 +79,7 @@ pub fn config_text(setup: &GatewaySetup) -> String {
          jwks.url = {jwks}\n\
          audience = [{audience}]\n",
         backend_claims = toml_string(setup.backend_claims.name()),
+        workers = setup.workers,
         context = toml_string(CONTEXT),
         upstream = toml_string(&format!(
             "{}{CONTEXT}",
@@ -371,9 +375,10 @@ mod tests {
             audience: "client-1",
             scopes: &scopes,
             backend_claims: BackendClaims::Headers,
+            workers: 3,
         });
         for line in [
-            "[gateway]\nbind = \"127.0.0.1:0\"\nbackend_claims = \"headers\"\n",
+            "[gateway]\nbind = \"127.0.0.1:0\"\nbackend_claims = \"headers\"\nworkers = 3\n",
             "[[gateway.api]]\ncontext = \"/bench\"\nupstream = \"http://127.0.0.1:5000/bench\"\n",
             "[[gateway.api.resource]]\nmethod = \"GET\"\npath = \"/*\"\n\
              scopes = [\"read\", \"x\\\"y\"]\n",

@@ -387,6 +387,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .as_ref()
             .map(|(direct, direct_load_cpu, url)| report::GatewayFigures {
                 backend_claims: cli.backend_claims(),
+                workers: cli.gateway_workers(),
                 direct_url: url,
                 direct,
                 gateway_cpu,
@@ -469,8 +470,9 @@ async fn start_gateway(
     let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
         .context("the access token does not fit in a header")?;
     eprintln!(
-        "starting grantor gateway (backend_claims = {}) in front of an in-process upstream ...",
-        cli.backend_claims().name()
+        "starting grantor gateway (backend_claims = {}, workers = {}) in front of an in-process upstream ...",
+        cli.backend_claims().name(),
+        cli.gateway_workers()
     );
     let started = GatewayRun::start(grantor, |upstream| {
         gateway::config_text(&GatewaySetup {
@@ -480,6 +482,7 @@ async fn start_gateway(
             audience: client_id,
             scopes: &scopes,
             backend_claims: cli.backend_claims(),
+            workers: cli.gateway_workers(),
         })
     })
     .await?;

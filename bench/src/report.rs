@@ -51,6 +51,8 @@ pub struct Summary<'a> {
 
 pub struct GatewayFigures<'a> {
     pub backend_claims: BackendClaims,
+    /// `[gateway] workers` (0: one per core).
+    pub workers: usize,
     /// `ITEM_PATH` on the upstream.
     pub direct_url: &'a str,
     /// The same load straight to the upstream, no token.
@@ -413,7 +415,8 @@ fn gateway_lines(summary: &Summary, gw: &GatewayFigures) -> Vec<String> {
     let mut lines = vec![
         String::new(),
         format!(
-            "gateway       added to each request (backend_claims = \"{}\"{})",
+            "gateway       added to each request (workers = {}, backend_claims = \"{}\"{})",
+            gw.workers,
             gw.backend_claims.name(),
             match gw.backend_claims {
                 BackendClaims::Jwt =>
@@ -485,6 +488,7 @@ fn gateway_json(summary: &Summary, gw: &GatewayFigures) -> Value {
     let latency = latency_target(run, summary.connections);
     json!({
         "backend_claims": gw.backend_claims.name(),
+        "workers": gw.workers,
         "cpu_us_per_request": gw.gateway_cpu_us(run),
         "cores_busy": gw.gateway_cpu.map(|spent| cores_busy(spent, run)),
         "ratio_to_direct": ratio(run.ok_throughput(), direct.ok_throughput()),
@@ -826,6 +830,7 @@ mod tests {
             cores: 2,
             gateway: Some(GatewayFigures {
                 backend_claims: BackendClaims::None,
+                workers: 1,
                 direct_url: "http://127.0.0.1:3/bench/item",
                 direct,
                 gateway_cpu,
@@ -862,6 +867,7 @@ mod tests {
         let json = json(&summary);
         let gw = &json["gateway"];
         assert_eq!(gw["backend_claims"], "none");
+        assert_eq!(gw["workers"], 1);
         assert_eq!(gw["cpu_us_per_request"], 50.0);
         assert_eq!(gw["ratio_to_direct"], 0.25);
         assert_eq!(gw["direct"]["successful"], 20000);
