@@ -7,6 +7,7 @@
 //! ```text
 //! cli, server -> http -> oauth -> app -> host_services -> plugin_host, claims, keys, store
 //!                                                          -> config, tenancy, clock, secrets, passwords, failure_limits
+//! server -> connections (the accept loop, plain or TLS; http reads its ClientAddr) -> tls
 //! ```
 //!
 //! `app` is the composition of the services a request uses; `host_services` answers the plugin
@@ -21,6 +22,7 @@ pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod failure_limits;
 pub mod gateway;
 pub mod host_services;
@@ -33,3 +35,4 @@ pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod tenancy;
+pub mod tls;

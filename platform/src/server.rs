@@ -1,4 +1,5 @@
-//! Serving HTTP from an already-bound listener (tests bind port 0), with graceful shutdown.
+//! Serving HTTP(S) from an already-bound listener (tests bind port 0), with graceful shutdown, and
+//! the server's background tasks.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -9,10 +10,12 @@ use tokio::net::TcpListener;
 
 use crate::app::App;
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish.
+/// Serves (over TLS when `tls` is given) until `shutdown` completes, then lets in-flight
+/// requests finish.
 pub async fn serve(
     app: App,
     listener: TcpListener,
+    tls: Option<Arc<crate::tls::ServerTls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let app = Arc::new(app);
@@ -21,11 +24,7 @@ pub async fn serve(
         tokio::spawn(purge_expired(app.clone())),
     ];
     let routes = crate::http::routes(app.clone());
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    crate::connections::serve(listener, tls, routes, shutdown).await;
     for task in &housekeeping {
         task.abort();
     }

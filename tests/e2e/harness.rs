@@ -86,6 +86,11 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// The deployment's temporary directory, also its `database.data_dir`.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     pub fn new(backend: Backend) -> Deployment {
         Self::with_extra_config(backend, "")
     }
@@ -448,6 +453,13 @@ impl Server {
         // SAFETY: sends a signal to our own child process.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
         self.child.wait().unwrap()
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGHUP`) to the server.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: sends a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     }
 
     /// Stops the server with SIGKILL: no shutdown, no flushing, as a crash would.

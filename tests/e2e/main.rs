@@ -10,6 +10,7 @@ mod discovery;
 mod gateway;
 mod gateway_issuers;
 mod harness;
+mod https;
 mod idp;
 mod independent_jose;
 mod introspection;

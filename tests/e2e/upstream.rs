@@ -141,6 +141,9 @@ where
 /// A certificate authority made for one test, and a server certificate for 127.0.0.1 it issued.
 pub struct TestPki {
     pub ca_pem: Vec<u8>,
+    /// The server certificate and its key, PEM.
+    pub server_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
     acceptor: SslAcceptor,
 }
 
@@ -196,6 +199,8 @@ impl TestPki {
         acceptor.set_certificate(&server).unwrap();
         TestPki {
             ca_pem: ca.to_pem().unwrap(),
+            server_pem: server.to_pem().unwrap(),
+            key_pem: server_key.private_key_to_pem_pkcs8().unwrap(),
             acceptor: acceptor.build(),
         }
     }

@@ -21,6 +21,18 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let tls = if config.server.tls.enabled {
+        if config.server.public_base_url.starts_with("http://") {
+            tracing::warn!(
+                public_base_url = %config.server.public_base_url,
+                "TLS is on but server.public_base_url is http://: issuers and discovery will say http"
+            );
+        }
+        Some(std::sync::Arc::new(crate::tls::ServerTls::load(&config)?))
+    } else {
+        None
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let gateway_config = config.clone();
     let mut app = open(config)?;
     app.plugins = plugins;
@@ -33,10 +45,13 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
             database = app.store.backend().name(),
             default_tenant = %app.config.server.default_tenant,
             plugin_grant_types = %app.plugins.grant_types().join(" "),
-            "grantor listening on http://{local}"
+            "grantor listening on {scheme}://{local}"
         );
         // A machine-readable line on stdout: scripts and tests learn the port from it.
-        println!("grantor listening on http://{local}");
+        println!("grantor listening on {scheme}://{local}");
+        if let Some(tls) = &tls {
+            tokio::spawn(reload_on_sighup(tls.clone()));
+        }
         // After the server's own line, which is what scripts and tests read first.
         if let Some(gateway) = gateway {
             let listener = super::gateway::bind(&gateway_config).await?;
@@ -52,7 +67,34 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
                 }
             });
         }
-        crate::server::serve(app, listener, crate::server::shutdown_signal()).await;
+        crate::server::serve(app, listener, tls, crate::server::shutdown_signal()).await;
         Ok(())
     })
+}
+
+/// SIGHUP reads the TLS certificate and key again; a pair that does not load leaves the old one.
+async fn reload_on_sighup(tls: std::sync::Arc<crate::tls::ServerTls>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGHUP (no TLS certificate reload): {e}");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(fingerprint) => {
+                    tracing::info!(sha256 = %fingerprint, "TLS certificate reloaded")
+                }
+                Err(e) => tracing::error!(
+                    "TLS certificate not reloaded, the old one keeps serving: {e:#}"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }

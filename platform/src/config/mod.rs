@@ -149,6 +149,20 @@ pub struct ServerConfig {
     /// `503 temporarily_unavailable` with `Retry-After` (a database that is down never makes a
     /// request hang).
     pub request_deadline_ms: u64,
+    /// HTTPS on `bind` (`[server.tls]`).
+    pub tls: TlsConfig,
+}
+
+/// `[server.tls]`: TLS 1.2 or later on the server's listener. Without `certificate` and
+/// `private_key`, a self-signed certificate is made on first start in `database.data_dir`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub enabled: bool,
+    /// PEM: the server's certificate, then any intermediates.
+    pub certificate: Option<PathBuf>,
+    /// PEM: its private key (owner-readable only, like any key).
+    pub private_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -340,6 +354,7 @@ impl Default for ServerConfig {
             max_in_flight: 1024,
             overload_wait_ms: 100,
             request_deadline_ms: 10_000,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -415,6 +430,12 @@ impl Config {
             return invalid(
                 "server.public_base_url",
                 "must be an http(s) URL without a trailing slash",
+            );
+        }
+        if self.server.tls.certificate.is_some() != self.server.tls.private_key.is_some() {
+            return invalid(
+                "server.tls",
+                "give both certificate and private_key, or neither (a self-signed one is made)",
             );
         }
         if crate::tenancy::validate_tenant_domain(&self.server.default_tenant).is_err() {

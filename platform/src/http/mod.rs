@@ -35,7 +35,10 @@ pub fn routes(
                 .and(with_app.clone())
                 .and(raw_query)
                 .and(warp::header::headers_cloned())
-                .and(warp::addr::remote())
+                .and(
+                    warp::ext::optional::<crate::connections::ClientAddr>()
+                        .map(|addr: Option<crate::connections::ClientAddr>| addr.map(|a| a.0)),
+                )
                 .and(warp::body::stream())
         }
     };

@@ -1,0 +1,134 @@
+//! The server's accept loop: each connection served over HTTP/1.1 by hyper, in plain TCP or TLS
+//! (warp 0.4 has no TLS of its own, so the warp filter is served through hyper here). Each request
+//! carries its client's address as a `ClientAddr` extension. On shutdown the loop stops accepting
+//! and waits for in-flight requests; idle keep-alive connections are closed.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use warp::Filter;
+
+use crate::tls::ServerTls;
+
+/// The peer address of the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Longest a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `filter` on `listener` (over TLS when `tls` is given) until `shutdown`.
+pub async fn serve<F>(
+    listener: TcpListener,
+    tls: Option<Arc<ServerTls>>,
+    filter: F,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = TowerToHyperService::new(WithClientAddr {
+            inner: warp::service(filter.clone()),
+            addr: peer,
+        });
+        let acceptor = tls.as_ref().map(|tls| tls.acceptor());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // The timer enables hyper's 30 s limit on reading a request's headers.
+            let http = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .clone();
+            let served = match acceptor {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(tcp), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    let Some(stream) = handshake(&acceptor, tcp, peer).await else {
+                        return;
+                    };
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(%peer, "connection: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+async fn handshake(
+    acceptor: &openssl::ssl::SslAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+) -> Option<tokio_openssl::SslStream<tokio::net::TcpStream>> {
+    let ssl = openssl::ssl::Ssl::new(acceptor.context()).ok()?;
+    let mut stream = tokio_openssl::SslStream::new(ssl, tcp).ok()?;
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, std::pin::Pin::new(&mut stream).accept()).await {
+        Ok(Ok(())) => Some(stream),
+        // A client that speaks plain HTTP, an old TLS version, or does not trust us: its problem,
+        // and a common one, so not a warning.
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// Adds `ClientAddr` to each request before `inner` sees it.
+#[derive(Clone)]
+struct WithClientAddr<S> {
+    inner: S,
+    addr: SocketAddr,
+}
+
+impl<S, B> tower_service::Service<warp::http::Request<B>> for WithClientAddr<S>
+where
+    S: tower_service::Service<warp::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: warp::http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(ClientAddr(self.addr));
+        self.inner.call(request)
+    }
+}
