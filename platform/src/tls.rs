@@ -93,6 +93,31 @@ impl ServerTls {
     }
 }
 
+/// What `ServerTls::load` would serve, without making anything (`grantor check`): a summary line.
+pub fn check(config: &Config) -> anyhow::Result<String> {
+    let tls = &config.server.tls;
+    let (certificate, private_key) = match (&tls.certificate, &tls.private_key) {
+        (Some(certificate), Some(key)) => (certificate.clone(), key.clone()),
+        _ => {
+            let dir = config.database.data_dir.join("tls");
+            let (certificate, key) = (dir.join("server.crt"), dir.join("server.key"));
+            if !(certificate.exists() && key.exists()) {
+                return Ok(format!(
+                    "a certificate is made on first start in {}",
+                    dir.display()
+                ));
+            }
+            (certificate, key)
+        }
+    };
+    let loaded = load_pair(&certificate, &private_key)?;
+    Ok(format!(
+        "{} (sha256 {})",
+        certificate.display(),
+        loaded.fingerprint
+    ))
+}
+
 fn load_pair(certificate: &Path, private_key: &Path) -> anyhow::Result<Loaded> {
     let chain_pem = std::fs::read(certificate)
         .with_context(|| format!("server.tls: cannot read {}", certificate.display()))?;

@@ -1,9 +1,10 @@
 //! The operator's command line: the argument definitions and the dispatch; each command group
-//! lives in its own file (`serve`, `tenant`, `client`, `user`, `idp`, `plugins`, `assertion`). Management
+//! lives in its own file (`serve`, `check`, `tenant`, `client`, `user`, `idp`, `plugins`, `assertion`). Management
 //! commands work against the same database a running server uses (servers poll the database's change counter, so a change takes
 //! effect without a restart, within `database.cache_refresh_interval_ms`).
 
 mod assertion;
+mod check;
 mod client;
 mod gateway;
 mod idp;
@@ -45,6 +46,13 @@ pub enum Command {
     Serve,
     /// Run the API gateway alone (`[gateway]`; `gateway.enabled` runs it inside `serve` too).
     Gateway,
+    /// Check the configuration, plugins, scripts and TLS and gateway files without serving;
+    /// exits non-zero with the reason at the first problem.
+    Check {
+        /// Directories whose `.rhai` claim transformers must compile.
+        #[arg(long = "scripts", value_name = "DIR", default_value = "scripts")]
+        scripts: Vec<PathBuf>,
+    },
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -98,7 +106,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     // jsonwebtoken 11 panics on first use unless exactly one crypto provider is installed.
     let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     let config = Config::load(cli.config.as_deref())?;
+    let source = cli.config.as_deref().map_or_else(
+        || "conf/deployment.toml (if present) and the environment".to_owned(),
+        |path| path.display().to_string(),
+    );
     match cli.command {
+        Command::Check { scripts } => check::check(&config, &source, &scripts),
         Command::Serve => serve::serve(config),
         Command::Gateway => gateway::gateway(config),
         Command::Tenant(command) => tenant::run_tenant(open_for_command(config)?, command),

@@ -70,85 +70,12 @@ impl Gateway {
     /// Reads the trusted issuers' certificates and checks the configuration; any problem stops
     /// the start with a message naming the issuer or API.
     pub fn new(config: &Config) -> anyhow::Result<Gateway> {
-        let gateway = &config.gateway;
-        let mut issuers = Vec::new();
-        for issuer in &gateway.jwt_issuer {
-            if issuer.jwks.is_none() && issuer.certificates.is_empty() {
-                anyhow::bail!(
-                    "gateway.jwt_issuer '{}': give jwks.url or certificates",
-                    issuer.name
-                );
-            }
-            if let Some(jwks) = &issuer.jwks {
-                crate::keys::jwks::check_jwks_uri(&jwks.url).map_err(|reason| {
-                    anyhow::anyhow!("gateway.jwt_issuer '{}': jwks.url: {reason}", issuer.name)
-                })?;
-            }
-            let mut certificate_keys = Vec::new();
-            for path in &issuer.certificates {
-                let bytes = std::fs::read(path).with_context(|| {
-                    format!(
-                        "gateway.jwt_issuer '{}': cannot read {}",
-                        issuer.name,
-                        path.display()
-                    )
-                })?;
-                let key = crate::keys::certificates::normalise_verification_key(&bytes)
-                    .with_context(|| {
-                        format!("gateway.jwt_issuer '{}': {}", issuer.name, path.display())
-                    })?;
-                certificate_keys.push(crate::keys::jwk::jwk_from_pem(&key.pem)?);
-            }
-            issuers.push(TrustedIssuer {
-                config: issuer.clone(),
-                certificate_keys,
-            });
-        }
-        for api in &gateway.api {
-            if !api.context.starts_with('/') {
-                anyhow::bail!(
-                    "gateway.api '{}': the context must start with /",
-                    api.context
-                );
-            }
-            let upstream = url::Url::parse(&api.upstream)
-                .with_context(|| format!("gateway.api '{}': upstream", api.context))?;
-            if let Some(introspection) = &api.introspection {
-                crate::keys::jwks::check_jwks_uri(&introspection.url).map_err(|reason| {
-                    anyhow::anyhow!("gateway.api '{}': introspection.url: {reason}", api.context)
-                })?;
-                if introspection.secret().is_none_or(|s| s.is_empty()) {
-                    anyhow::bail!(
-                        "gateway.api '{}': introspection needs client_secret or client_secret_env (set)",
-                        api.context
-                    );
-                }
-            }
-            if upstream.scheme() != "http" && upstream.scheme() != "https" {
-                anyhow::bail!(
-                    "gateway.api '{}': upstream must be an http:// or https:// URL",
-                    api.context
-                );
-            }
-            // Each worker makes its own; this one shows a bad CA file at start.
-            forward::client(api).with_context(|| format!("gateway.api '{}'", api.context))?;
-        }
-        let transformers = crate::claims::ClaimTransformers::new(&config.claim_transformer);
-        for issuer in &gateway.jwt_issuer {
-            if let Some(script) = &issuer.transformer {
-                transformers.check(script).map_err(|e| {
-                    anyhow::anyhow!("gateway.jwt_issuer '{}': transformer: {e}", issuer.name)
-                })?;
-            }
-        }
-        let key_file = gateway
-            .signing_key_file
-            .clone()
-            .unwrap_or_else(|| config.database.data_dir.join("gateway-signing-key.pem"));
-        let key = signing_key::load_or_create(&key_file).context("gateway.signing_key_file")?;
+        let (issuers, transformers) = checked(config)?;
+        let key =
+            signing_key::load_or_create(&key_file(config)).context("gateway.signing_key_file")?;
         let signer = ReadySigner::from_pem(&key.kid, key.algorithm.name(), &key.private_pem)?;
         Ok(Gateway {
-            config: gateway.clone(),
+            config: config.gateway.clone(),
             issuers,
             jwks: JwksCache::new(config.oauth.jwks_endpoint.clone())
                 .map_err(|e| anyhow::anyhow!("gateway JWKS cache: {e}"))?,
@@ -161,6 +88,112 @@ impl Gateway {
             assertions: backend_claims::AssertionCache::default(),
         })
     }
+
+    /// What `new` checks, without starting anything or making the signing key (`grantor check`):
+    /// a summary line on success.
+    pub fn check(config: &Config) -> anyhow::Result<String> {
+        let (issuers, _) = checked(config)?;
+        let key_file = key_file(config);
+        let key = match std::fs::read_to_string(&key_file) {
+            Ok(pem) => {
+                let key = crate::keys::signing::from_private_pem(&pem)
+                    .with_context(|| format!("gateway.signing_key_file: {}", key_file.display()))?;
+                format!("signing key {} ({})", key.kid, key.algorithm.name())
+            }
+            Err(_) => format!("signing key made on first start in {}", key_file.display()),
+        };
+        Ok(format!(
+            "{} APIs, {} trusted issuers, {key}",
+            config.gateway.api.len(),
+            issuers.len()
+        ))
+    }
+}
+
+fn key_file(config: &Config) -> std::path::PathBuf {
+    config
+        .gateway
+        .signing_key_file
+        .clone()
+        .unwrap_or_else(|| config.database.data_dir.join("gateway-signing-key.pem"))
+}
+
+/// The trusted issuers (certificates read) and the transformers (scripts compiled), after every
+/// check of `[gateway]`; any problem is an error naming the issuer or API.
+fn checked(
+    config: &Config,
+) -> anyhow::Result<(Vec<TrustedIssuer>, crate::claims::ClaimTransformers)> {
+    let gateway = &config.gateway;
+    let mut issuers = Vec::new();
+    for issuer in &gateway.jwt_issuer {
+        if issuer.jwks.is_none() && issuer.certificates.is_empty() {
+            anyhow::bail!(
+                "gateway.jwt_issuer '{}': give jwks.url or certificates",
+                issuer.name
+            );
+        }
+        if let Some(jwks) = &issuer.jwks {
+            crate::keys::jwks::check_jwks_uri(&jwks.url).map_err(|reason| {
+                anyhow::anyhow!("gateway.jwt_issuer '{}': jwks.url: {reason}", issuer.name)
+            })?;
+        }
+        let mut certificate_keys = Vec::new();
+        for path in &issuer.certificates {
+            let bytes = std::fs::read(path).with_context(|| {
+                format!(
+                    "gateway.jwt_issuer '{}': cannot read {}",
+                    issuer.name,
+                    path.display()
+                )
+            })?;
+            let key = crate::keys::certificates::normalise_verification_key(&bytes).with_context(
+                || format!("gateway.jwt_issuer '{}': {}", issuer.name, path.display()),
+            )?;
+            certificate_keys.push(crate::keys::jwk::jwk_from_pem(&key.pem)?);
+        }
+        issuers.push(TrustedIssuer {
+            config: issuer.clone(),
+            certificate_keys,
+        });
+    }
+    for api in &gateway.api {
+        if !api.context.starts_with('/') {
+            anyhow::bail!(
+                "gateway.api '{}': the context must start with /",
+                api.context
+            );
+        }
+        let upstream = url::Url::parse(&api.upstream)
+            .with_context(|| format!("gateway.api '{}': upstream", api.context))?;
+        if let Some(introspection) = &api.introspection {
+            crate::keys::jwks::check_jwks_uri(&introspection.url).map_err(|reason| {
+                anyhow::anyhow!("gateway.api '{}': introspection.url: {reason}", api.context)
+            })?;
+            if introspection.secret().is_none_or(|s| s.is_empty()) {
+                anyhow::bail!(
+                        "gateway.api '{}': introspection needs client_secret or client_secret_env (set)",
+                        api.context
+                    );
+            }
+        }
+        if upstream.scheme() != "http" && upstream.scheme() != "https" {
+            anyhow::bail!(
+                "gateway.api '{}': upstream must be an http:// or https:// URL",
+                api.context
+            );
+        }
+        // Each worker makes its own; this one shows a bad CA file at start.
+        forward::client(api).with_context(|| format!("gateway.api '{}'", api.context))?;
+    }
+    let transformers = crate::claims::ClaimTransformers::new(&config.claim_transformer);
+    for issuer in &gateway.jwt_issuer {
+        if let Some(script) = &issuer.transformer {
+            transformers.check(script).map_err(|e| {
+                anyhow::anyhow!("gateway.jwt_issuer '{}': transformer: {e}", issuer.name)
+            })?;
+        }
+    }
+    Ok((issuers, transformers))
 }
 
 /// The gateway's routes: its own JWKS, and every other request to an API, forwarded through
