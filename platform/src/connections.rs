@@ -1,7 +1,7 @@
 //! The server's accept loop: each connection served over HTTP/1.1 by hyper, in plain TCP or TLS
 //! (warp 0.4 has no TLS of its own, so the warp filter is served through hyper here). Each request
 //! carries its client's address as a `ClientAddr` extension. On shutdown the loop stops accepting
-//! and waits for in-flight requests; idle keep-alive connections are closed.
+//! and waits for in-flight requests, for a bounded time; idle keep-alive connections are closed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,12 +24,14 @@ pub struct ClientAddr(pub SocketAddr);
 /// Longest a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `filter` on `listener` (over TLS when `tls` is given) until `shutdown`.
+/// Serves `filter` on `listener` (over TLS when `tls` is given) until `shutdown`; then waits
+/// at most `grace` for the requests in flight.
 pub async fn serve<F>(
     listener: TcpListener,
     tls: Option<Arc<ServerTls>>,
     filter: F,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) where
     F: Filter + Clone + Send + Sync + 'static,
     F::Extract: warp::Reply,
@@ -83,7 +85,20 @@ pub async fn serve<F>(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    finish_within(graceful, grace).await;
+}
+
+/// Waits for the watched connections' requests in flight, at most `grace`.
+pub async fn finish_within(graceful: GracefulShutdown, grace: Duration) {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            "requests still in flight after the shutdown grace period: their connections are closed"
+        );
+    }
 }
 
 async fn handshake(

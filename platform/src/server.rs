@@ -24,7 +24,8 @@ pub async fn serve(
         tokio::spawn(purge_expired(app.clone())),
     ];
     let routes = crate::http::routes(app.clone());
-    crate::connections::serve(listener, tls, routes, shutdown).await;
+    let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
+    crate::connections::serve(listener, tls, routes, shutdown, grace).await;
     for task in &housekeeping {
         task.abort();
     }

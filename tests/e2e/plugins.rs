@@ -563,3 +563,59 @@ fn foreign_libraries_and_other_abi_versions_are_refused() {
         );
     }
 }
+
+/// SIGTERM with a token request inside the plugin: the server stops accepting connections, lets
+/// the request finish (its token is issued), and exits cleanly.
+#[test]
+fn shutdown_lets_a_request_in_flight_finish() {
+    let gate = Gate::new();
+    let deployment = fixture_deployment(Backend::Sqlite, &gate.registration(""));
+    let client = deployment.add_client("carbon.super", "app", GATE, "read");
+    let server = deployment.start();
+    let address = server.base_url.strip_prefix("http://").unwrap().to_owned();
+    std::thread::scope(|scope| {
+        let held = scope.spawn(|| server.token("/oauth2/token", &client, &[("grant_type", GATE)]));
+        gate.wait_for_entered(1);
+        server.signal(libc::SIGTERM);
+        // The listener closes: new connections are refused while the request is still held.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(&address).is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still accepting after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        gate.open();
+        held.join().unwrap().assert_token();
+    });
+    assert!(server.terminate().success());
+}
+
+/// A request that does not finish within `server.shutdown_grace_ms` does not keep the process
+/// alive: its connection is closed and the server exits.
+#[test]
+fn shutdown_waits_for_a_stuck_request_only_as_long_as_the_grace() {
+    let gate = Gate::new();
+    let deployment = fixture_deployment(Backend::Sqlite, &gate.registration(""));
+    let client = deployment.add_client("carbon.super", "app", GATE, "read");
+    let server = deployment.start_with_env(&[("GRANTOR_SERVER__SHUTDOWN_GRACE_MS", "300")]);
+    let url = server.url("/oauth2/token");
+    let (id, secret) = (client.id.clone(), client.secret.clone());
+    let held = std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .post(url)
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", GATE)])
+            .send()
+    });
+    gate.wait_for_entered(1);
+    // The gate stays shut: the plugin call outlives the grace period.
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        held.join().unwrap().is_err(),
+        "the stuck request was answered"
+    );
+    gate.open();
+}

@@ -14,7 +14,9 @@ pub(super) fn gateway(config: Config) -> anyhow::Result<()> {
     let gateway = Gateway::new(&config)?;
     runtime.block_on(async move {
         let listener = bind(&config).await?;
-        crate::gateway::workers::serve(gateway, listener, crate::server::shutdown_signal()).await
+        let grace = std::time::Duration::from_millis(config.server.shutdown_grace_ms);
+        crate::gateway::workers::serve(gateway, listener, crate::server::shutdown_signal(), grace)
+            .await
     })
 }
 

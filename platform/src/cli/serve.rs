@@ -36,7 +36,7 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
     let gateway_config = config.clone();
     let mut app = open(config)?;
     app.plugins = plugins;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("cannot bind {bind}"))?;
@@ -56,10 +56,13 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
         if let Some(gateway) = gateway {
             let listener = super::gateway::bind(&gateway_config).await?;
             tokio::spawn(async move {
+                let grace =
+                    std::time::Duration::from_millis(gateway_config.server.shutdown_grace_ms);
                 let served = crate::gateway::workers::serve(
                     gateway,
                     listener,
                     crate::server::shutdown_signal(),
+                    grace,
                 )
                 .await;
                 if let Err(e) = served {
@@ -69,7 +72,11 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
         }
         crate::server::serve(app, listener, tls, crate::server::shutdown_signal()).await;
         Ok(())
-    })
+    });
+    // A plugin call still running past the grace period (on a blocking thread) must not keep
+    // the process alive: the runtime is left behind after a moment.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 /// SIGHUP reads the TLS certificate and key again; a pair that does not load leaves the old one.

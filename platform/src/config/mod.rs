@@ -149,6 +149,9 @@ pub struct ServerConfig {
     /// `503 temporarily_unavailable` with `Retry-After` (a database that is down never makes a
     /// request hang).
     pub request_deadline_ms: u64,
+    /// On SIGTERM or Ctrl-C, how long in-flight requests may take to finish, in milliseconds;
+    /// then their connections are closed and the process exits.
+    pub shutdown_grace_ms: u64,
     /// HTTPS on `bind` (`[server.tls]`).
     pub tls: TlsConfig,
 }
@@ -354,6 +357,7 @@ impl Default for ServerConfig {
             max_in_flight: 1024,
             overload_wait_ms: 100,
             request_deadline_ms: 10_000,
+            shutdown_grace_ms: 15_000,
             tls: TlsConfig::default(),
         }
     }

@@ -25,12 +25,14 @@ pub fn worker_count(configured: usize) -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Serves the gateway from a bound listener until `shutdown`; then stops accepting and waits
-/// for the connections' in-flight requests to finish (idle keep-alive connections are closed).
+/// Serves the gateway from a bound listener until `shutdown`; then stops accepting and waits,
+/// at most `grace`, for the connections' in-flight requests to finish (idle keep-alive
+/// connections are closed).
 pub async fn serve(
     gateway: Gateway,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
 ) -> anyhow::Result<()> {
     let gateway = Arc::new(gateway);
     let count = worker_count(gateway.config.workers);
@@ -53,7 +55,7 @@ pub async fn serve(
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(worker(gateway, clients, incoming)),
+                    Ok(runtime) => runtime.block_on(worker(gateway, clients, incoming, grace)),
                     Err(e) => tracing::error!("gateway worker {index}: no runtime: {e}"),
                 }
                 drop(done);
@@ -104,6 +106,7 @@ async fn worker(
     gateway: Arc<Gateway>,
     clients: Arc<[forward::UpstreamClient]>,
     mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>,
+    grace: std::time::Duration,
 ) {
     let filter = routes(gateway, clients);
     let graceful = GracefulShutdown::new();
@@ -128,5 +131,5 @@ async fn worker(
             }
         });
     }
-    graceful.shutdown().await;
+    crate::connections::finish_within(graceful, grace).await;
 }
