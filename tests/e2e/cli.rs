@@ -108,3 +108,50 @@ fn cli_refuses_bad_input_clearly() {
     ]);
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
 }
+
+/// `grantor backup` copies the SQLite database while a server writes to it; a deployment started
+/// from the copy knows the client and its secret. It never overwrites a file, and refuses
+/// PostgreSQL.
+#[test]
+fn backup_while_serving_and_start_from_the_copy() {
+    let deployment = Deployment::new(crate::harness::Backend::Sqlite);
+    let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
+    let server = deployment.start();
+    server
+        .token(
+            "/oauth2/token",
+            &client,
+            &[("grant_type", "client_credentials")],
+        )
+        .assert_token();
+    let copy = deployment.dir().join("backup.db");
+    let out = deployment.cli_ok(&["backup", "--to", &copy.display().to_string()]);
+    assert!(out.starts_with("backed up sqlite://"), "{out}");
+    let again = deployment.cli(&["backup", "--to", &copy.display().to_string()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    drop(server);
+
+    // Restore: the copy in a fresh deployment's database place, before its first start.
+    let restored = Deployment::new(crate::harness::Backend::Sqlite);
+    std::fs::copy(&copy, restored.dir().join("grantor.db")).unwrap();
+    let server = restored.start();
+    server
+        .token(
+            "/oauth2/token",
+            &client,
+            &[("grant_type", "client_credentials")],
+        )
+        .assert_token();
+
+    if std::env::var("TEST_POSTGRES_URL").is_ok() {
+        let postgres = Deployment::new(crate::harness::Backend::Postgres);
+        let out = postgres.cli(&[
+            "backup",
+            "--to",
+            &postgres.dir().join("x.db").display().to_string(),
+        ]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
+    }
+}

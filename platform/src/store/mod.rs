@@ -7,6 +7,7 @@
 //! commands use the plain queries.
 //! A database failure is always a `StoreError`, never "not found".
 
+mod backup;
 mod clients;
 mod connection;
 mod group_commit;
