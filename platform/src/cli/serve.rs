@@ -41,10 +41,18 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot bind {bind}"))?;
         let local = listener.local_addr()?;
+        let tenants = app
+            .store
+            .list_tenants()
+            .map(|tenants| tenants.len().to_string())
+            .unwrap_or_else(|e| format!("unknown ({e})"));
         tracing::info!(
-            database = app.store.backend().name(),
+            database = %database_shown(&app.config.database_url()),
+            tenants = %tenants,
             default_tenant = %app.config.server.default_tenant,
             plugin_grant_types = %app.plugins.grant_types().join(" "),
+            public_base_url = %app.config.server.public_base_url,
+            tls = tls.as_ref().map_or_else(|| "off".to_owned(), |t| format!("sha256 {}", t.fingerprint())),
             "grantor listening on {scheme}://{local}"
         );
         // A machine-readable line on stdout: scripts and tests learn the port from it.
@@ -79,6 +87,17 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
     served
 }
 
+/// The database URL as the start-up line shows it: a password never appears.
+fn database_shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// SIGHUP reads the TLS certificate and key again; a pair that does not load leaves the old one.
 async fn reload_on_sighup(tls: std::sync::Arc<crate::tls::ServerTls>) {
     #[cfg(unix)]
@@ -104,4 +123,19 @@ async fn reload_on_sighup(tls: std::sync::Arc<crate::tls::ServerTls>) {
     }
     #[cfg(not(unix))]
     let _ = tls;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_start_up_line_never_shows_a_database_password() {
+        assert_eq!(
+            super::database_shown("postgres://grantor:s3cret@db.example/grantor"),
+            "postgres://grantor:***@db.example/grantor"
+        );
+        assert_eq!(
+            super::database_shown("sqlite://data/grantor.db"),
+            "sqlite://data/grantor.db"
+        );
+    }
 }
