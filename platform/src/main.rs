@@ -1,4 +1,5 @@
-//! The `grantor` binary: parse the command line, start logging, hand over to the library.
+//! The `grantor` binary: parse the command line, hand over to the library (which starts logging
+//! once the configuration has said how).
 
 use std::process::ExitCode;
 
@@ -13,7 +14,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = grantor::cli::Cli::parse();
-    let _log_flush = grantor::cli::init_tracing();
     match grantor::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -17,6 +17,7 @@ mod introspection;
 mod jwt_access_tokens;
 mod jwt_bearer;
 mod jwt_verify;
+mod logs;
 mod password_grant;
 mod plugins;
 mod private_key_jwt;

@@ -26,6 +26,11 @@ pub struct Reference000 {
 
 impl Reference000 {
     pub fn start(backend: Backend) -> Reference000 {
+        Self::start_with_env(backend, &[])
+    }
+
+    /// `start`, with `env` in the server's environment (`RUST_LOG`, `GRANTOR_*`).
+    pub fn start_with_env(backend: Backend, env: &[(&str, &str)]) -> Reference000 {
         let deployment =
             Deployment::with_extra_config(backend, &registration(GRANT, "grant_jwt_bearer", ""));
         deployment.drop_plugin("grant_jwt_bearer");
@@ -60,7 +65,7 @@ impl Reference000 {
             "openid,orders",
             &["--token-format", "jwt"],
         );
-        let server = deployment.start();
+        let server = deployment.start_with_env(env);
         // Step 1: the API server trusts the identity server by its JWKS URL.
         let jwks_uri = server.url("/t/idp.example/oauth2/jwks");
         deployment.cli_ok(&[

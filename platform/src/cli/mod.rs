@@ -94,18 +94,30 @@ pub struct TenantArg {
 /// a background thread, off the request path; keep the returned guard alive until exit, since
 /// dropping it flushes what is still queued. The queue never drops a line: when it is full (a
 /// stalled stderr), logging waits.
-pub fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
+pub fn init_tracing(
+    format: crate::config::LogFormat,
+) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("grantor-log")
         .finish(std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(writer)
-        .try_init();
+        .with_writer(writer);
+    let _ = match format {
+        crate::config::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // The request's span fields (request_id, tenant, client_id, grant_type) beside the
+        // event's own, in one object per line.
+        crate::config::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
     guard
 }
 
@@ -113,6 +125,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     // jsonwebtoken 11 panics on first use unless exactly one crypto provider is installed.
     let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     let config = Config::load(cli.config.as_deref())?;
+    // After the configuration, which names the format; its own errors are printed by `main`.
+    let _log_flush = init_tracing(config.log.format);
     let source = cli.config.as_deref().map_or_else(
         || "conf/deployment.toml (if present) and the environment".to_owned(),
         |path| path.display().to_string(),

@@ -39,6 +39,23 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub claim_transformer: ClaimTransformerConfig,
     pub gateway: GatewayConfig,
+    pub log: LogConfig,
+}
+
+/// `[log]`: how log lines are written to stderr (`RUST_LOG` chooses the level).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// `text` for people, `json` (one object per line, with the request's fields) for collectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[claim_transformer]`: the sandbox every identity provider's Rhai claim transformer runs in.

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use bytes::Buf;
 use futures_util::Stream;
 use warp::http::{HeaderMap, StatusCode};
@@ -35,17 +37,22 @@ where
         ));
     };
     let deadline = std::time::Duration::from_millis(app.config.server.request_deadline_ms);
+    // One line per request, with what the request is (filled in as it becomes known) and how it
+    // ended. Never a secret, token, password or assertion: only these fields.
+    let span = tracing::info_span!(
+        "token_request",
+        request_id = tracing::field::Empty,
+        tenant = tracing::field::Empty,
+        grant_type = tracing::field::Empty,
+        client_id = tracing::field::Empty,
+    );
     let work = async {
         let request =
             read_token_request(&app, path_tenant, &raw_query, &headers, remote, body).await?;
-        let tenant = request.tenant_domain.clone();
-        let outcome = process_token_request(app.clone(), request).await;
-        if let Err(e) = &outcome {
-            tracing::info!(tenant = %tenant, error = e.code, description = %e.description,
-                "token request refused");
-        }
-        outcome
-    };
+        tracing::Span::current().record("request_id", request.request_id.as_str());
+        process_token_request(app.clone(), request).await
+    }
+    .instrument(span.clone());
     // Whatever is still running past the deadline (a commit waiting for a database that is down)
     // finishes or fails on its own; this request has its answer. A commit landing after the
     // answer only stores a token nobody received.
@@ -61,14 +68,31 @@ where
             ))
         }
     };
-    tracing::debug!(
-        elapsed_us = started.elapsed().as_micros() as u64,
-        "token request"
-    );
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    span.in_scope(|| match &result {
+        Ok(_) => tracing::info!(
+            outcome = "issued",
+            status = 200,
+            elapsed_us,
+            "token request"
+        ),
+        Err(e) => tracing::info!(
+            outcome = e.code,
+            status = e.status,
+            description = %e.description,
+            elapsed_us,
+            "token request"
+        ),
+    });
     match result {
         Ok(token) => json_response(StatusCode::OK, &token),
         Err(error) => oauth_error_response(&error),
     }
+}
+
+/// A short random name for a request, for its log lines (never derived from what it carries).
+fn request_id() -> String {
+    crate::secrets::random_token(9).unwrap_or_else(|_| "-".to_owned())
 }
 
 async fn admit(app: &SharedApp) -> Option<tokio::sync::SemaphorePermit<'_>> {
@@ -129,7 +153,12 @@ where
         header_text(warp::http::header::CONTENT_LENGTH)?.and_then(|v| v.trim().parse::<u64>().ok());
     let body = read_bounded_body(declared_length, body, app.config.server.max_body_bytes).await?;
     let params = parse_unique_params(&body)?;
+    tracing::Span::current().record("tenant", tenant_domain.as_str());
+    if let Some(grant_type) = params.get("grant_type") {
+        tracing::Span::current().record("grant_type", grant_type.as_str());
+    }
     Ok(TokenRequest {
+        request_id: request_id(),
         tenant_domain,
         authorization: header_text(warp::http::header::AUTHORIZATION)?.map(str::to_owned),
         remote_address: remote.map(|a| a.ip()),

@@ -192,6 +192,7 @@ mod tests {
 
     fn request(authorization: Option<&str>, params: &[(&str, &str)]) -> TokenRequest {
         TokenRequest {
+            request_id: "test".into(),
             tenant_domain: "t".into(),
             authorization: authorization.map(str::to_owned),
             remote_address: None,

@@ -52,7 +52,10 @@ pub async fn process_token_request(
             let prepared =
                 blocking(move || prepare(&worker, &request, crate::clock::now_unix(), "")).await?;
             match prepared {
-                Prepared::Issued(client, issued) => (client, issued),
+                Prepared::Issued(client, issued) => {
+                    tracing::Span::current().record("client_id", client.client_id.as_str());
+                    (client, issued)
+                }
                 // Only a grant type with a plugin yields a plugin request.
                 Prepared::Plugin { .. } => {
                     return Err(OAuthError::internal(
@@ -77,24 +80,26 @@ async fn run_plugin_grant(
 ) -> Result<(Arc<ServiceProvider>, IssuedTokens), OAuthError> {
     let services = Arc::new(RequestServices::new(app.plugin_services.clone()));
     let worker = app.clone();
-    let request_id =
-        crate::secrets::random_token(9).map_err(|e| OAuthError::internal("random", e))?;
+    let request_id = request.request_id.clone();
     let id = request_id.clone();
+    let span = tracing::Span::current();
     let tenant = request.tenant_domain.clone();
     plugin
         .run_bounded(
             &tenant,
             move |plugin| -> Result<(Arc<ServiceProvider>, IssuedTokens), OAuthError> {
                 let now = crate::clock::now_unix();
-                let (client, grant_request, client_replay_key) =
-                    match prepare(&worker, &request, now, &id)? {
-                        Prepared::Issued(client, issued) => return Ok((client, issued)),
-                        Prepared::Plugin {
-                            client,
-                            request,
-                            client_replay_key,
-                        } => (client, request, client_replay_key),
-                    };
+                let prepared = prepare(&worker, &request, now, &id)?;
+                let (Prepared::Issued(client, _) | Prepared::Plugin { client, .. }) = &prepared;
+                span.record("client_id", client.client_id.as_str());
+                let (client, grant_request, client_replay_key) = match prepared {
+                    Prepared::Issued(client, issued) => return Ok((client, issued)),
+                    Prepared::Plugin {
+                        client,
+                        request,
+                        client_replay_key,
+                    } => (client, request, client_replay_key),
+                };
                 let host: Arc<dyn HostServices> = services.clone();
                 let result = plugin
                     .handle_blocking(&grant_request, &*host)
@@ -139,12 +144,7 @@ async fn commit(
     });
     match app.writer.commit(issued.writes).await {
         Ok(()) => {
-            tracing::info!(
-                tenant = %client.tenant_domain,
-                client_id = %client.client_id,
-                scope = %issued.response.scope,
-                "token issued"
-            );
+            tracing::Span::current().record("client_id", client.client_id.as_str());
             Ok(issued.response)
         }
         Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken { issuer }))

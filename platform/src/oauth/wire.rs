@@ -31,6 +31,8 @@ pub struct ErrorResponse<'a> {
 /// once, empty values dropped (RFC 6749 3.2: "sent without a value MUST be treated as if omitted").
 #[derive(Debug, Clone, Default)]
 pub struct TokenRequest {
+    /// Names this request in the logs, and to a plugin.
+    pub request_id: String,
     pub tenant_domain: String,
     /// The raw `Authorization` header, if any.
     pub authorization: Option<String>,

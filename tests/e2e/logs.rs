@@ -1,0 +1,91 @@
+//! What the logs of reference 000's full flow say, in JSON at the debug level: one line per token
+//! request with its request id, tenant, client, grant type, outcome and time; and never a secret,
+//! a password, a token or an assertion.
+
+use serde_json::Value;
+
+use crate::harness::Backend;
+use crate::jwt_bearer::fixture::GRANT;
+use crate::reference_000::Reference000;
+
+#[test]
+fn a_full_flow_logs_each_token_request_and_nothing_secret() {
+    let reference = Reference000::start_with_env(
+        Backend::Sqlite,
+        &[("RUST_LOG", "debug"), ("GRANTOR_LOG__FORMAT", "json")],
+    );
+    let signed_in = reference.server.token(
+        "/t/idp.example/oauth2/token",
+        &reference.webapp,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password"),
+            ("scope", "openid"),
+        ],
+    );
+    let signed_in = signed_in.assert_token().clone();
+    let id_token = signed_in["id_token"].as_str().unwrap();
+    let exchanged = reference.exchange(id_token, Some("orders"));
+    let exchanged = exchanged.assert_token().clone();
+    // A refused one too: the same assertion again.
+    assert_eq!(reference.exchange(id_token, Some("orders")).status, 400);
+
+    let log = reference.server.log_containing("invalid_grant");
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let requests: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "token request")
+        .collect();
+    assert_eq!(requests.len(), 3, "{log}");
+    let password = requests
+        .iter()
+        .find(|l| l["span"]["grant_type"] == "password")
+        .unwrap();
+    assert_eq!(password["span"]["tenant"], "idp.example");
+    assert_eq!(password["span"]["client_id"], reference.webapp.id.as_str());
+    assert_eq!(password["fields"]["outcome"], "issued");
+    assert_eq!(password["fields"]["status"], 200);
+    assert!(password["fields"]["elapsed_us"].as_u64().unwrap() > 0);
+    assert_eq!(password["span"]["request_id"].as_str().unwrap().len(), 12);
+    let exchanges: Vec<&&Value> = requests
+        .iter()
+        .filter(|l| l["span"]["grant_type"] == GRANT)
+        .collect();
+    assert_eq!(exchanges.len(), 2);
+    assert_eq!(
+        exchanges[0]["span"]["client_id"],
+        reference.apiapp.id.as_str()
+    );
+    assert_eq!(exchanges[0]["fields"]["outcome"], "issued");
+    assert_eq!(exchanges[1]["fields"]["outcome"], "invalid_grant");
+    assert_eq!(exchanges[1]["fields"]["status"], 400);
+    assert_ne!(
+        exchanges[0]["span"]["request_id"],
+        exchanges[1]["span"]["request_id"]
+    );
+
+    let mut secrets = vec![
+        "alice-password".to_owned(),
+        reference.webapp.secret.clone(),
+        reference.apiapp.secret.clone(),
+    ];
+    for answer in [&signed_in, &exchanged] {
+        for name in ["access_token", "refresh_token", "id_token"] {
+            if let Some(token) = answer[name].as_str() {
+                secrets.push(token.to_owned());
+                // Nor any of a JWT's parts (its signature, say).
+                secrets.extend(token.split('.').filter(|p| p.len() > 16).map(str::to_owned));
+            }
+        }
+    }
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log contains a secret: {secret}"
+        );
+    }
+}
