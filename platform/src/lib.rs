@@ -28,6 +28,7 @@ pub mod gateway;
 pub mod host_services;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod oauth;
 pub mod passwords;
 pub mod plugin_host;

@@ -18,6 +18,7 @@ mod jwt_access_tokens;
 mod jwt_bearer;
 mod jwt_verify;
 mod logs;
+mod metrics;
 mod password_grant;
 mod plugins;
 mod private_key_jwt;

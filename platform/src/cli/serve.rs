@@ -78,6 +78,21 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
                 }
             });
         }
+        if let Some(admin_bind) = gateway_config.admin.bind {
+            let admin = tokio::net::TcpListener::bind(admin_bind)
+                .await
+                .with_context(|| format!("cannot bind the admin listener to {admin_bind}"))?;
+            let local = admin.local_addr()?;
+            tracing::info!("grantor admin (/metrics) listening on http://{local}");
+            let grace = std::time::Duration::from_millis(gateway_config.server.shutdown_grace_ms);
+            tokio::spawn(crate::connections::serve(
+                admin,
+                None,
+                crate::http::admin_routes(),
+                crate::server::shutdown_signal(),
+                grace,
+            ));
+        }
         crate::server::serve(app, listener, tls, crate::server::shutdown_signal()).await;
         Ok(())
     });

@@ -40,6 +40,15 @@ pub struct Config {
     pub claim_transformer: ClaimTransformerConfig,
     pub gateway: GatewayConfig,
     pub log: LogConfig,
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`: the operator's listener, apart from the one clients use. It serves `/metrics`
+/// (Prometheus text format); off unless `bind` is set. Keep it on a private address.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub bind: Option<SocketAddr>,
 }
 
 /// `[log]`: how log lines are written to stderr (`RUST_LOG` chooses the level).

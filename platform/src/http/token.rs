@@ -46,10 +46,13 @@ where
         grant_type = tracing::field::Empty,
         client_id = tracing::field::Empty,
     );
+    // The tenant and grant type as the metrics may name them (known values only).
+    let labels = std::sync::OnceLock::<(String, String)>::new();
     let work = async {
         let request =
             read_token_request(&app, path_tenant, &raw_query, &headers, remote, body).await?;
         tracing::Span::current().record("request_id", request.request_id.as_str());
+        let _ = labels.set(metric_labels(&app, &request));
         process_token_request(app.clone(), request).await
     }
     .instrument(span.clone());
@@ -68,6 +71,20 @@ where
             ))
         }
     };
+    let (tenant, grant_type) = labels
+        .into_inner()
+        .unwrap_or_else(|| ("unknown".to_owned(), "other".to_owned()));
+    crate::metrics::metrics().token_request(
+        crate::metrics::RequestLabels {
+            tenant,
+            grant_type,
+            outcome: match &result {
+                Ok(_) => "issued".to_owned(),
+                Err(e) => e.code.to_owned(),
+            },
+        },
+        started.elapsed(),
+    );
     let elapsed_us = started.elapsed().as_micros() as u64;
     span.in_scope(|| match &result {
         Ok(_) => tracing::info!(
@@ -88,6 +105,22 @@ where
         Ok(token) => json_response(StatusCode::OK, &token),
         Err(error) => oauth_error_response(&error),
     }
+}
+
+/// The request's tenant and grant type for the metrics: `unknown` for a tenant that does not
+/// exist and `other` for a grant type this server does not serve, so clients cannot grow the
+/// label sets.
+fn metric_labels(app: &SharedApp, request: &TokenRequest) -> (String, String) {
+    let tenant = match app.store.cached_tenant_is_active(&request.tenant_domain) {
+        Ok(true) => request.tenant_domain.clone(),
+        _ => "unknown".to_owned(),
+    };
+    let grant_type = match request.param("grant_type") {
+        Some(g) if crate::oauth::grants::BUILT_IN_GRANT_TYPES.contains(&g) => g.to_owned(),
+        Some(g) if app.plugins.get(g).is_some() => g.to_owned(),
+        _ => "other".to_owned(),
+    };
+    (tenant, grant_type)
 }
 
 /// A short random name for a request, for its log lines (never derived from what it carries).

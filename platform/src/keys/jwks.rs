@@ -282,6 +282,7 @@ impl JwksCache {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
         let outcome = self.fetch(uri);
+        crate::metrics::metrics().jwks_fetch(outcome.is_ok());
         let mut state = endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
         state.fetching = false;
         match outcome {

@@ -62,7 +62,10 @@ impl GrantPlugin {
             work(&plugin)
         });
         match tokio::time::timeout_at(deadline, task).await {
-            Err(_) => Err(timed_out()),
+            Err(_) => {
+                crate::metrics::metrics().plugin_call(&self.grant_type, false, self.timeout);
+                Err(timed_out())
+            }
             Ok(Err(join_error)) => Err(PluginCallError::Runtime {
                 plugin: self.plugin_name.clone(),
                 message: join_error.to_string(),
@@ -71,8 +74,20 @@ impl GrantPlugin {
         }
     }
 
-    /// One call across the boundary: request JSON in, result JSON out.
+    /// One call across the boundary: request JSON in, result JSON out; counted and timed in the
+    /// metrics by its grant type and whether it succeeded.
     pub fn handle_blocking(
+        &self,
+        request: &GrantRequest,
+        services: &dyn HostServices,
+    ) -> Result<GrantResult, PluginCallError> {
+        let started = std::time::Instant::now();
+        let result = self.call_across(request, services);
+        crate::metrics::metrics().plugin_call(&self.grant_type, result.is_ok(), started.elapsed());
+        result
+    }
+
+    fn call_across(
         &self,
         request: &GrantRequest,
         services: &dyn HostServices,

@@ -143,6 +143,7 @@ fn run_writer(store: &Store, receiver: &Mutex<Receiver<Job>>, stats: &CommitStat
     while let Some(batch) = next_batch(receiver) {
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        crate::metrics::metrics().write_batch(batch.len());
         if connection.is_none() {
             connection = match store.conn() {
                 Ok(conn) => Some(conn),
