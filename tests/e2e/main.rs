@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod database_outage;
 mod database_view;
+mod demo;
 mod discovery;
 mod gateway;
 mod gateway_issuers;

@@ -1,7 +1,8 @@
-//! `cargo serve` / `cargo plugins`: what an operator does by hand, done for a fresh clone.
-//! Builds the workspace in release mode, copies every grant plugin under `grants/` (the cdylib
-//! targets) into `plugins/`, the drop directory, and for `serve` starts `grantor serve` with the
-//! remaining arguments. Test fixtures under `tests/` are never dropped.
+//! `cargo serve` / `cargo demo` / `cargo plugins`: what an operator does by hand, done for a fresh
+//! clone. Builds the workspace in release mode, copies every grant plugin under `grants/` (the
+//! cdylib targets) into `plugins/`, the drop directory, and for `serve` and `demo` starts
+//! `grantor serve` or `grantor demo` with the remaining arguments. Test fixtures under `tests/`
+//! are never dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -27,14 +28,14 @@ fn run() -> anyhow::Result<ExitCode> {
             drop_plugins(&root)?;
             Ok(ExitCode::SUCCESS)
         }
-        "serve" => {
+        command @ ("serve" | "demo") => {
             drop_plugins(&root)?;
             let binary = root
                 .join("target/release")
                 .join(format!("grantor{}", std::env::consts::EXE_SUFFIX));
             let status = Command::new(&binary)
                 .current_dir(&root)
-                .arg("serve")
+                .arg(command)
                 .args(args)
                 .status()
                 .with_context(|| format!("cannot run {}", binary.display()))?;
@@ -44,7 +45,9 @@ fn run() -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        other => bail!("unknown task '{other}'; use `cargo serve` or `cargo plugins`"),
+        other => {
+            bail!("unknown task '{other}'; use `cargo serve`, `cargo demo` or `cargo plugins`")
+        }
     }
 }
 

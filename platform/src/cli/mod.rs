@@ -6,6 +6,7 @@
 mod assertion;
 mod check;
 mod client;
+pub mod demo;
 mod gateway;
 mod idp;
 mod key_files;
@@ -53,6 +54,9 @@ pub enum Command {
         #[arg(long = "scripts", value_name = "DIR", default_value = "scripts")]
         scripts: Vec<PathBuf>,
     },
+    /// Reference 000 on an empty data directory: starts the server, provisions two tenants, a
+    /// user, clients and a trusted issuer, runs the flow, and prints it as curl commands.
+    Demo,
     /// Copy the SQLite database to a new file while servers keep running (restore: stop the
     /// server, put the copy in the database's place, start it).
     Backup {
@@ -134,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check { scripts } => check::check(&config, &source, &scripts),
         Command::Backup { to } => backup(open_for_command(config)?, &to),
+        Command::Demo => demo::demo(cli.config.as_deref(), &config),
         Command::Serve => serve::serve(config),
         Command::Gateway => gateway::gateway(config),
         Command::Tenant(command) => tenant::run_tenant(open_for_command(config)?, command),

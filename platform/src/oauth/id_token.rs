@@ -20,6 +20,7 @@ pub const ID_TOKEN_CLAIMS: &[&str] = &[
     "iat",
     "auth_time",
     "nonce",
+    "jti",
 ];
 
 /// Whether a user's claim of this name would take the place of one of the token's own; such a
@@ -73,6 +74,9 @@ pub fn sign(
             .cloned(),
     );
     let expires_at = now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX));
+    // Unique per token: two sign-ins in the same second would otherwise get the same bytes (RS256
+    // signatures are deterministic), and a JWT bearer exchange spends a token once.
+    let jti = crate::secrets::random_token(16).map_err(|e| OAuthError::internal("random", e))?;
     for (name, value) in [
         ("iss", json!(jwt.issuer)),
         ("sub", json!(subject)),
@@ -89,6 +93,7 @@ pub fn sign(
         ("iat", json!(now)),
         ("auth_time", json!(now)),
         ("exp", json!(expires_at)),
+        ("jti", json!(jti)),
     ] {
         claims.insert(name.into(), value);
     }
