@@ -1,5 +1,6 @@
-//! `/metrics` on the admin listener: token requests by tenant, grant type and outcome, with their
-//! latency; plugin calls; write batches. What clients send never becomes a label value.
+//! `/metrics` on the admin listener, behind the admin token: token requests by tenant, grant type
+//! and outcome, with their latency; plugin calls; write batches. What clients send never becomes a
+//! label value.
 
 use std::time::{Duration, Instant};
 
@@ -15,11 +16,18 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The admin listener's answer to `GET path`, once it is up.
-fn admin_get(port: u16, path: &str) -> reqwest::blocking::Response {
+const ADMIN_TOKEN: &str = "admin-token-for-the-metrics-test";
+
+/// The admin listener's answer to `GET path` (with `token`), once it is up.
+fn admin_get(port: u16, path: &str, token: Option<&str>) -> reqwest::blocking::Response {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match reqwest::blocking::get(format!("http://127.0.0.1:{port}{path}")) {
+        let mut request =
+            reqwest::blocking::Client::new().get(format!("http://127.0.0.1:{port}{path}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        match request.send() {
             Ok(reply) => return reply,
             Err(e) => {
                 assert!(
@@ -45,7 +53,11 @@ fn metrics_count_requests_plugin_calls_and_batches_with_bounded_labels() {
     );
     let port = free_port();
     let port_text = format!("127.0.0.1:{port}");
-    let server = deployment.start_with_env(&[("GRANTOR_ADMIN__BIND", &port_text)]);
+    let server = deployment.start_with_env(&[
+        ("GRANTOR_ADMIN__BIND", &port_text),
+        ("GRANTOR_ADMIN__TOKEN_ENV", "METRICS_TEST_ADMIN_TOKEN"),
+        ("METRICS_TEST_ADMIN_TOKEN", ADMIN_TOKEN),
+    ]);
     let grant = |form: &[(&str, &str)]| server.token("/oauth2/token", &client, form);
     grant(&[("grant_type", "client_credentials")]).assert_token();
     grant(&[("grant_type", "client_credentials")]).assert_token();
@@ -72,7 +84,18 @@ fn metrics_count_requests_plugin_calls_and_batches_with_bounded_labels() {
     );
     assert!(elsewhere.status >= 400);
 
-    let reply = admin_get(port, "/metrics");
+    // Without the admin token, or with another: 401, with a challenge.
+    let anonymous = admin_get(port, "/metrics", None);
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    assert_eq!(
+        admin_get(port, "/metrics", Some("not-the-token-at-all")).status(),
+        401
+    );
+    let reply = admin_get(port, "/metrics", Some(ADMIN_TOKEN));
     assert_eq!(reply.status(), 200);
     assert!(reply.headers()["content-type"]
         .to_str()
@@ -106,6 +129,28 @@ fn metrics_count_requests_plugin_calls_and_batches_with_bounded_labels() {
     assert!(batches >= 1.0, "{text}");
 
     // Nothing else on the admin listener, and no /metrics on the clients' one.
-    assert_eq!(admin_get(port, "/oauth2/token").status(), 404);
+    assert_eq!(
+        admin_get(port, "/oauth2/token", Some(ADMIN_TOKEN)).status(),
+        404
+    );
     assert_eq!(server.get("/metrics").status, 404);
+}
+
+/// An admin listener without credentials does not start, and says what to set.
+#[test]
+fn an_admin_listener_without_credentials_stops_the_start() {
+    let deployment = Deployment::new(Backend::Sqlite);
+    let out = std::process::Command::new(crate::harness::grantor_binary())
+        .arg("--config")
+        .arg(&deployment.config_path)
+        .arg("serve")
+        .env("GRANTOR_ADMIN__BIND", format!("127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("admin.token_sha256 or admin.token_env"),
+        "{stderr}"
+    );
 }

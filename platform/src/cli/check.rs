@@ -52,6 +52,14 @@ pub(super) fn check(config: &Config, source: &str, scripts: &[PathBuf]) -> anyho
         println!("tls\toff\tplain HTTP on {}", config.server.bind);
     }
 
+    match config.admin.bind {
+        Some(bind) => {
+            crate::http::admin::AdminCredentials::from_config(&config.admin)
+                .map_err(anyhow::Error::msg)?;
+            println!("admin\tok\t{bind}, bearer token configured");
+        }
+        None => println!("admin\toff\t(no admin.bind)"),
+    }
     if config.gateway.enabled || !config.gateway.api.is_empty() {
         println!("gateway\tok\t{}", crate::gateway::Gateway::check(config)?);
     }

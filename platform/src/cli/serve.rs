@@ -33,6 +33,15 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
         None
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Before anything listens: an admin listener without credentials is a start-up error.
+    let admin = match config.admin.bind {
+        Some(bind) => Some((
+            bind,
+            crate::http::admin::AdminCredentials::from_config(&config.admin)
+                .map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     let gateway_config = config.clone();
     let mut app = open(config)?;
     app.plugins = plugins;
@@ -78,7 +87,7 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
                 }
             });
         }
-        if let Some(admin_bind) = gateway_config.admin.bind {
+        if let Some((admin_bind, credentials)) = admin {
             let admin = tokio::net::TcpListener::bind(admin_bind)
                 .await
                 .with_context(|| format!("cannot bind the admin listener to {admin_bind}"))?;
@@ -88,7 +97,7 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
             tokio::spawn(crate::connections::serve(
                 admin,
                 None,
-                crate::http::admin_routes(),
+                crate::http::admin::routes(credentials),
                 crate::server::shutdown_signal(),
                 grace,
             ));

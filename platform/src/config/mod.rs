@@ -44,11 +44,16 @@ pub struct Config {
 }
 
 /// `[admin]`: the operator's listener, apart from the one clients use. It serves `/metrics`
-/// (Prometheus text format); off unless `bind` is set. Keep it on a private address.
+/// (Prometheus text format) to requests with the admin bearer token; off unless `bind` is set,
+/// and it does not start without credentials.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     pub bind: Option<SocketAddr>,
+    /// The admin token's SHA-256, 64 hex digits (`printf %s TOKEN | sha256sum`).
+    pub token_sha256: Option<String>,
+    /// Or: the environment variable that holds the token itself.
+    pub token_env: Option<String>,
 }
 
 /// `[log]`: how log lines are written to stderr (`RUST_LOG` chooses the level).

@@ -1,6 +1,7 @@
 //! HTTP routes (warp). Handlers return replies, never domain rejections; the `recover` at the end
 //! turns what warp itself rejects (unknown path, wrong method) into JSON.
 
+pub mod admin;
 mod discovery;
 mod form;
 mod health;
@@ -16,26 +17,6 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::app::SharedApp;
 use crate::oauth::wire::ErrorResponse;
-
-/// The admin listener's routes: `/metrics`, and JSON 404s for anything else.
-pub fn admin_routes(
-) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
-    warp::path!("metrics")
-        .and(warp::get())
-        .map(|| {
-            warp::reply::with_header(
-                crate::metrics::metrics().render(),
-                "content-type",
-                "text/plain; version=0.0.4; charset=utf-8",
-            )
-        })
-        .recover(|_| async {
-            Ok::<_, Infallible>(warp::reply::with_status(
-                warp::reply::json(&serde_json::json!({"error": "not_found"})),
-                StatusCode::NOT_FOUND,
-            ))
-        })
-}
 
 pub fn routes(
     app: SharedApp,

@@ -1,0 +1,149 @@
+//! The admin listener (`[admin] bind`): `/metrics` today, behind the admin credentials. The
+//! listener does not start without credentials. They are a bearer token: its SHA-256 in
+//! `admin.token_sha256`, or the token itself in the environment variable `admin.token_env`
+//! names. The configuration never holds the token.
+
+use warp::http::StatusCode;
+use warp::{Filter, Reply};
+
+use crate::config::AdminConfig;
+
+/// The stored form of the admin token (as `secrets::hash_secret` writes it).
+#[derive(Clone)]
+pub struct AdminCredentials {
+    token_hash: String,
+}
+
+impl std::fmt::Debug for AdminCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminCredentials(..)")
+    }
+}
+
+impl AdminCredentials {
+    /// The configured credentials; an error says what to set.
+    pub fn from_config(admin: &AdminConfig) -> Result<AdminCredentials, String> {
+        match (&admin.token_sha256, &admin.token_env) {
+            (Some(hex), None) => {
+                let hex = hex.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(
+                        "admin.token_sha256 must be 64 hex digits (printf %s TOKEN | sha256sum)"
+                            .into(),
+                    );
+                }
+                Ok(AdminCredentials {
+                    token_hash: format!("sha256:{hex}"),
+                })
+            }
+            (None, Some(variable)) => match std::env::var(variable) {
+                Ok(token) if token.len() >= 16 => Ok(AdminCredentials {
+                    token_hash: crate::secrets::hash_secret(&token),
+                }),
+                Ok(_) => Err(format!(
+                    "admin.token_env: the token in {variable} must be at least 16 characters"
+                )),
+                Err(_) => Err(format!("admin.token_env: {variable} is not set")),
+            },
+            (Some(_), Some(_)) => Err("give admin.token_sha256 or admin.token_env, not both".into()),
+            (None, None) => Err(
+                "admin.bind is set but no admin credentials are: set admin.token_sha256 or admin.token_env"
+                    .into(),
+            ),
+        }
+    }
+
+    fn accepts(&self, authorization: Option<&str>) -> bool {
+        let Some(value) = authorization else {
+            return false;
+        };
+        let Some((scheme, token)) = value.trim().split_once(' ') else {
+            return false;
+        };
+        scheme.eq_ignore_ascii_case("bearer")
+            && crate::secrets::verify_secret(token.trim(), &self.token_hash)
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> warp::reply::Response {
+    let body = warp::reply::json(&serde_json::json!({ "code": code, "message": message }));
+    let mut response = warp::reply::with_status(body, status).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            warp::http::header::WWW_AUTHENTICATE,
+            warp::http::HeaderValue::from_static("Bearer realm=\"grantor-admin\""),
+        );
+    }
+    response
+}
+
+/// `/metrics` for a request with the admin token; 401 without it, JSON 404 elsewhere.
+pub fn routes(
+    credentials: AdminCredentials,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    warp::header::optional::<String>("authorization")
+        .and(warp::path::full())
+        .and(warp::method())
+        .map(
+            move |authorization: Option<String>,
+                  path: warp::path::FullPath,
+                  method: warp::http::Method| {
+                if !credentials.accepts(authorization.as_deref()) {
+                    return error(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "the admin API needs Authorization: Bearer <admin token>",
+                    );
+                }
+                match (method, path.as_str()) {
+                    (warp::http::Method::GET, "/metrics") => warp::reply::with_header(
+                        crate::metrics::metrics().render(),
+                        "content-type",
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )
+                    .into_response(),
+                    _ => error(StatusCode::NOT_FOUND, "not_found", "no such admin resource"),
+                }
+            },
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(token_sha256: Option<&str>, token_env: Option<&str>) -> AdminConfig {
+        AdminConfig {
+            bind: None,
+            token_sha256: token_sha256.map(str::to_owned),
+            token_env: token_env.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn credentials_are_required_and_checked() {
+        assert!(AdminCredentials::from_config(&config(None, None))
+            .unwrap_err()
+            .contains("no admin credentials"));
+        assert!(AdminCredentials::from_config(&config(Some("abc"), None)).is_err());
+        let token = "correct-horse-battery-staple";
+        let hex = crate::secrets::hash_secret(token)
+            .trim_start_matches("sha256:")
+            .to_owned();
+        let credentials = AdminCredentials::from_config(&config(Some(&hex), None)).unwrap();
+        assert!(credentials.accepts(Some(&format!("Bearer {token}"))));
+        assert!(credentials.accepts(Some(&format!("bearer  {token} "))));
+        assert!(!credentials.accepts(Some("Bearer correct-horse")));
+        assert!(!credentials.accepts(Some(&format!("Basic {token}"))));
+        assert!(!credentials.accepts(None));
+        assert!(
+            AdminCredentials::from_config(&config(None, Some("GRANTOR_TEST_UNSET_VARIABLE")))
+                .unwrap_err()
+                .contains("is not set")
+        );
+    }
+}
