@@ -39,20 +39,10 @@ pub async fn serve<F>(
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let (tcp, peer) = tokio::select! {
+            accepted = accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
-        let (tcp, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a moment rather than spin.
-                tracing::warn!("accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
         let service = TowerToHyperService::new(WithClientAddr {
             inner: warp::service(filter.clone()),
             addr: peer,
@@ -60,10 +50,7 @@ pub async fn serve<F>(
         let acceptor = tls.as_ref().map(|tls| tls.acceptor());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            // The timer enables hyper's 30 s limit on reading a request's headers.
-            let http = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .clone();
+            let http = http1();
             let served = match acceptor {
                 None => {
                     watcher
@@ -86,6 +73,31 @@ pub async fn serve<F>(
     }
     drop(listener);
     finish_within(graceful, grace).await;
+}
+
+/// The next connection, with `TCP_NODELAY` set. An accept error (out of file descriptors and the
+/// like) is logged and retried after a moment rather than in a spin.
+pub async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                return (tcp, peer);
+            }
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// HTTP/1.1 as every listener serves it; the timer enables hyper's 30 s limit on reading a
+/// request's headers.
+pub fn http1() -> hyper::server::conn::http1::Builder {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new());
+    http
 }
 
 /// Waits for the watched connections' requests in flight, at most `grace`.

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::{mpsc, oneshot};
@@ -67,18 +67,9 @@ pub async fn serve(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut next = 0;
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let (stream, _) = tokio::select! {
+            accepted = crate::connections::accept(&listener) => accepted,
             () = &mut shutdown => break,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a moment rather than spin.
-                tracing::warn!("gateway accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
         };
         let stream = match stream.into_std() {
             Ok(stream) => stream,
@@ -118,12 +109,9 @@ async fn worker(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(warp::service(filter.clone()));
-        // The timer enables hyper's 30 s limit on reading a request's headers.
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .serve_connection(TokioIo::new(stream), service);
+        let connection =
+            crate::connections::http1().serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
