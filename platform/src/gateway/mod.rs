@@ -94,13 +94,9 @@ impl Gateway {
     pub fn check(config: &Config) -> anyhow::Result<String> {
         let (issuers, _) = checked(config)?;
         let key_file = key_file(config);
-        let key = match std::fs::read_to_string(&key_file) {
-            Ok(pem) => {
-                let key = crate::keys::signing::from_private_pem(&pem)
-                    .with_context(|| format!("gateway.signing_key_file: {}", key_file.display()))?;
-                format!("signing key {} ({})", key.kid, key.algorithm.name())
-            }
-            Err(_) => format!("signing key made on first start in {}", key_file.display()),
+        let key = match signing_key::existing(&key_file).context("gateway.signing_key_file")? {
+            Some(key) => format!("signing key {} ({})", key.kid, key.algorithm.name()),
+            None => format!("signing key made on first start in {}", key_file.display()),
         };
         Ok(format!(
             "{} APIs, {} trusted issuers, {key}",

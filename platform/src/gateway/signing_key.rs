@@ -14,10 +14,8 @@ use crate::keys::signing::{from_private_pem, generate, GeneratedKey, SigningAlgo
 
 /// The key in `path`, made there first if the file does not exist.
 pub fn load_or_create(path: &Path) -> anyhow::Result<GeneratedKey> {
-    match std::fs::read_to_string(path) {
-        Ok(pem) => return read(path, &pem),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    if let Some(key) = existing(path)? {
+        return Ok(key);
     }
     let key = generate(SigningAlgorithm::ES256)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -42,6 +40,15 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<GeneratedKey> {
             read(path, &pem)
         }
         Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// The key in `path`, if the file exists (made nothing otherwise: `grantor check` uses this).
+pub fn existing(path: &Path) -> anyhow::Result<Option<GeneratedKey>> {
+    match std::fs::read_to_string(path) {
+        Ok(pem) => read(path, &pem).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }
 
