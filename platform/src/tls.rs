@@ -44,11 +44,10 @@ struct Loaded {
 impl ServerTls {
     /// The configured pair, or the self-signed one in the data directory (made if missing).
     pub fn load(config: &Config) -> anyhow::Result<ServerTls> {
-        let tls = &config.server.tls;
-        let (certificate, private_key) = match (&tls.certificate, &tls.private_key) {
-            (Some(certificate), Some(key)) => (certificate.clone(), key.clone()),
-            _ => self_signed(
-                &config.database.data_dir.join("tls"),
+        let (certificate, private_key) = match configured_pair(config) {
+            Some(pair) => pair,
+            None => self_signed(
+                &made_pair_dir(config),
                 &config.server.public_base_url,
                 config.server.bind.ip(),
             )?,
@@ -95,12 +94,11 @@ impl ServerTls {
 
 /// What `ServerTls::load` would serve, without making anything (`grantor check`): a summary line.
 pub fn check(config: &Config) -> anyhow::Result<String> {
-    let tls = &config.server.tls;
-    let (certificate, private_key) = match (&tls.certificate, &tls.private_key) {
-        (Some(certificate), Some(key)) => (certificate.clone(), key.clone()),
-        _ => {
-            let dir = config.database.data_dir.join("tls");
-            let (certificate, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let (certificate, private_key) = match configured_pair(config) {
+        Some(pair) => pair,
+        None => {
+            let dir = made_pair_dir(config);
+            let (certificate, key) = made_pair(&dir);
             if !(certificate.exists() && key.exists()) {
                 return Ok(format!(
                     "a certificate is made on first start in {}",
@@ -116,6 +114,22 @@ pub fn check(config: &Config) -> anyhow::Result<String> {
         certificate.display(),
         loaded.fingerprint
     ))
+}
+
+/// `[server.tls]`'s certificate and key, when both are given.
+fn configured_pair(config: &Config) -> Option<(PathBuf, PathBuf)> {
+    let tls = &config.server.tls;
+    Some((tls.certificate.clone()?, tls.private_key.clone()?))
+}
+
+/// Where the pair made on first start lives.
+fn made_pair_dir(config: &Config) -> PathBuf {
+    config.database.data_dir.join("tls")
+}
+
+/// The made pair's certificate and key files in `dir`.
+fn made_pair(dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join("server.crt"), dir.join("server.key"))
 }
 
 fn load_pair(certificate: &Path, private_key: &Path) -> anyhow::Result<Loaded> {
@@ -182,8 +196,7 @@ fn self_signed(
     public_base_url: &str,
     bind: IpAddr,
 ) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let certificate_path = dir.join("server.crt");
-    let key_path = dir.join("server.key");
+    let (certificate_path, key_path) = made_pair(dir);
     let ca_path = dir.join("ca.crt");
     if certificate_path.exists() && key_path.exists() {
         return Ok((certificate_path, key_path));
