@@ -24,7 +24,7 @@ pub async fn serve(
         tokio::spawn(purge_expired(app.clone())),
     ];
     let routes = crate::http::routes(app.clone());
-    let grace = Duration::from_millis(app.config.server.shutdown_grace_ms);
+    let grace = app.config.server.shutdown_grace();
     crate::connections::serve(listener, tls, routes, shutdown, grace).await;
     for task in &housekeeping {
         task.abort();

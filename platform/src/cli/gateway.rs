@@ -14,7 +14,7 @@ pub(super) fn gateway(config: Config) -> anyhow::Result<()> {
     let gateway = Gateway::new(&config)?;
     runtime.block_on(async move {
         let listener = bind(&config).await?;
-        let grace = std::time::Duration::from_millis(config.server.shutdown_grace_ms);
+        let grace = config.server.shutdown_grace();
         crate::gateway::workers::serve(gateway, listener, crate::server::shutdown_signal(), grace)
             .await
     })

@@ -43,6 +43,7 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let gateway_config = config.clone();
+    let grace = config.server.shutdown_grace();
     let mut app = open(config)?;
     app.plugins = plugins;
     let served = runtime.block_on(async move {
@@ -73,8 +74,6 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
         if let Some(gateway) = gateway {
             let listener = super::gateway::bind(&gateway_config).await?;
             tokio::spawn(async move {
-                let grace =
-                    std::time::Duration::from_millis(gateway_config.server.shutdown_grace_ms);
                 let served = crate::gateway::workers::serve(
                     gateway,
                     listener,
@@ -93,7 +92,6 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot bind the admin listener to {admin_bind}"))?;
             let local = admin.local_addr()?;
             tracing::info!("grantor admin (/metrics) listening on http://{local}");
-            let grace = std::time::Duration::from_millis(gateway_config.server.shutdown_grace_ms);
             tokio::spawn(crate::connections::serve(
                 admin,
                 None,

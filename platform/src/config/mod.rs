@@ -378,6 +378,13 @@ pub struct TokenConfig {
     pub id_token_lifetime: u64,
 }
 
+impl ServerConfig {
+    /// `shutdown_grace_ms` as a duration.
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
