@@ -71,6 +71,7 @@ where
             ))
         }
     };
+    let elapsed = started.elapsed();
     let (tenant, grant_type) = labels
         .into_inner()
         .unwrap_or_else(|| ("unknown".to_owned(), "other".to_owned()));
@@ -83,9 +84,9 @@ where
                 Err(e) => e.code.to_owned(),
             },
         },
-        started.elapsed(),
+        elapsed,
     );
-    let elapsed_us = started.elapsed().as_micros() as u64;
+    let elapsed_us = elapsed.as_micros() as u64;
     span.in_scope(|| match &result {
         Ok(_) => tracing::info!(
             outcome = "issued",

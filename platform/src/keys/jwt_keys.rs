@@ -1,6 +1,6 @@
-//! Verifying a JWT with one of several candidate keys (JWKs), as both the gateway and
-//! `private_key_jwt` do: a key whose signature does not match is skipped; the first that matches
-//! decides, with its claim checks.
+//! Verifying a JWT with one of several candidate keys (JWKs), as `private_key_jwt` does: a key
+//! whose signature does not match is skipped; the first that matches decides, with its claim
+//! checks. (The gateway's hot path checks signatures with keys parsed once: `keys::verifying`.)
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{DecodingKey, Validation};
