@@ -17,7 +17,8 @@ pub struct App {
     pub writer: GroupCommitter,
     /// Token requests in flight (`server.max_in_flight`).
     pub admission: tokio::sync::Semaphore,
-    pub plugins: PluginHost,
+    /// Shared with what reloads them (SIGHUP, the admin API).
+    pub plugins: Arc<PluginHost>,
     /// What plugins may ask the host during a call.
     pub plugin_services: Arc<dyn HostServices>,
     /// The same services, for the host's own use: verification keys of certificates and JWKS
@@ -65,7 +66,7 @@ impl App {
             trusted_keys,
             claim_transformers,
             store,
-            plugins: PluginHost::default(),
+            plugins: Arc::default(),
             signers: Default::default(),
             sign_in_failures: crate::failure_limits::FailureLimiter::new(config_window),
         })

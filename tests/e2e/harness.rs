@@ -187,11 +187,17 @@ impl Deployment {
 
     /// Runs the CLI and returns at once: running servers may not see its change yet.
     pub fn cli_without_waiting(&self, args: &[&str]) -> Output {
+        self.cli_with_env(args, &[])
+    }
+
+    /// Runs the CLI with `env` added to its environment and returns at once.
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(grantor_binary())
             .arg("--config")
             .arg(&self.config_path)
             .args(args)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }

@@ -21,6 +21,7 @@ mod jwt_verify;
 mod logs;
 mod metrics;
 mod password_grant;
+mod plugin_reload;
 mod plugins;
 mod private_key_jwt;
 mod reference_000;

@@ -115,21 +115,21 @@ fn plugin_errors_and_panics_are_contained() {
     }
 }
 
-const GATE: &str = "urn:grantor:test:gate";
+pub const GATE: &str = "urn:grantor:test:gate";
 
 /// A directory through which a test watches and releases gate-mode plugin calls.
-struct Gate {
+pub struct Gate {
     dir: tempfile::TempDir,
 }
 
 impl Gate {
-    fn new() -> Gate {
+    pub fn new() -> Gate {
         Gate {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
-    fn registration(&self, extra: &str) -> String {
+    pub fn registration(&self, extra: &str) -> String {
         registration(
             GATE,
             "grant_test",
@@ -155,7 +155,7 @@ impl Gate {
     }
 
     /// Waits (with a deadline) until `n` calls are inside the plugin.
-    fn wait_for_entered(&self, n: usize) {
+    pub fn wait_for_entered(&self, n: usize) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while self.entered() < n {
             assert!(
@@ -167,7 +167,7 @@ impl Gate {
         }
     }
 
-    fn open(&self) {
+    pub fn open(&self) {
         std::fs::write(self.dir.path().join("open"), "").unwrap();
     }
 }
@@ -443,7 +443,7 @@ fn plugins_list_shows_what_is_loaded() {
 
 /// Compiles `tests/plugins/c-echo/c_echo.c` (or `source_text`) into the deployment's plugin
 /// directory as `lib{stem}.so`, with the system C compiler, against the shipped header.
-fn compile_c_plugin(
+pub fn compile_c_plugin(
     deployment: &Deployment,
     stem: &str,
     defines: &[&str],
@@ -481,7 +481,7 @@ fn compile_c_plugin(
     );
 }
 
-const C_ECHO: &str = "urn:grantor:test:c-echo";
+pub const C_ECHO: &str = "urn:grantor:test:c-echo";
 
 #[test]
 fn a_plugin_written_in_c_works() {

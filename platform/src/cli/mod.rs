@@ -79,7 +79,7 @@ pub enum Command {
     /// Manage tenants' signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Inspect grant plugins.
+    /// Inspect grant plugins, or reload a running server's.
     #[command(subcommand)]
     Plugins(PluginsCommand),
     /// Mint test assertions for the JWT bearer grant.
@@ -139,7 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { scripts } => check::check(&config, &source, &scripts),
         Command::Backup { to } => backup(open_for_command(config)?, &to),
         Command::Demo => demo::demo(cli.config.as_deref(), &config),
-        Command::Serve => serve::serve(config),
+        Command::Serve => serve::serve(config, cli.config.as_deref()),
         Command::Gateway => gateway::gateway(config),
         Command::Tenant(command) => tenant::run_tenant(open_for_command(config)?, command),
         Command::Client(command) => client::run_client(open_for_command(config)?, command),
@@ -147,6 +147,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Idp(command) => idp::run_idp(open_for_command(config)?, command),
         Command::Keys(command) => keys::run_keys(open_for_command(config)?, command),
         Command::Plugins(PluginsCommand::List { json }) => plugins::list_plugins(&config, json),
+        Command::Plugins(PluginsCommand::Reload { admin, token_env }) => {
+            plugins::reload_plugins(&config, admin.as_deref(), token_env.as_deref())
+        }
         Command::Assertion(command) => assertion::run_assertion(command),
     }
 }

@@ -6,16 +6,22 @@ use anyhow::Context;
 use super::open;
 use crate::config::Config;
 use crate::oauth::grants::BUILT_IN_GRANT_TYPES;
-use crate::plugin_host::PluginHost;
+use crate::plugin_host::{PluginHost, PluginReloader};
 
-pub(super) fn serve(config: Config) -> anyhow::Result<()> {
+/// `config_path` is the file given with `--config`: a plugin reload reads the same sources again.
+pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let bind = config.server.bind;
     // Plugins first: a broken registration stops the start before anything else happens.
-    let plugins = PluginHost::load(&config.plugins, &config.oauth, BUILT_IN_GRANT_TYPES)?;
+    let plugins = std::sync::Arc::new(PluginHost::load(
+        &config.plugins,
+        &config.oauth,
+        BUILT_IN_GRANT_TYPES,
+    )?);
+    let reloader = PluginReloader::new(plugins.clone(), config_path.map(Into::into));
     let gateway = if config.gateway.enabled {
         Some(crate::gateway::Gateway::new(&config)?)
     } else {
@@ -67,9 +73,7 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
         );
         // A machine-readable line on stdout: scripts and tests learn the port from it.
         println!("grantor listening on {scheme}://{local}");
-        if let Some(tls) = &tls {
-            tokio::spawn(reload_on_sighup(tls.clone()));
-        }
+        tokio::spawn(reload_on_sighup(tls.clone(), reloader.clone()));
         // After the server's own line, which is what scripts and tests read first.
         if let Some(gateway) = gateway {
             let listener = super::gateway::bind(&gateway_config).await?;
@@ -95,7 +99,7 @@ pub(super) fn serve(config: Config) -> anyhow::Result<()> {
             tokio::spawn(crate::connections::serve(
                 admin,
                 None,
-                crate::http::admin::routes(credentials),
+                crate::http::admin::routes(credentials, Some(reloader)),
                 crate::server::shutdown_signal(),
                 grace,
             ));
@@ -120,31 +124,38 @@ fn database_shown(url: &str) -> String {
     }
 }
 
-/// SIGHUP reads the TLS certificate and key again; a pair that does not load leaves the old one.
-async fn reload_on_sighup(tls: std::sync::Arc<crate::tls::ServerTls>) {
+/// SIGHUP reads the TLS certificate and key again (a pair that does not load leaves the old one),
+/// then reloads the grant plugins (a refused reload leaves the old ones).
+async fn reload_on_sighup(
+    tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
+    plugins: PluginReloader,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut hangups = match signal(SignalKind::hangup()) {
             Ok(hangups) => hangups,
             Err(e) => {
-                tracing::warn!("cannot listen for SIGHUP (no TLS certificate reload): {e}");
+                tracing::warn!("cannot listen for SIGHUP (no reload of TLS or plugins): {e}");
                 return;
             }
         };
         while hangups.recv().await.is_some() {
-            match tls.reload() {
-                Ok(fingerprint) => {
+            match tls.as_ref().map(|tls| tls.reload()) {
+                Some(Ok(fingerprint)) => {
                     tracing::info!(sha256 = %fingerprint, "TLS certificate reloaded")
                 }
-                Err(e) => tracing::error!(
+                Some(Err(e)) => tracing::error!(
                     "TLS certificate not reloaded, the old one keeps serving: {e:#}"
                 ),
+                None => {}
             }
+            // The outcome is logged by the reload.
+            let _ = plugins.reload().await;
         }
     }
     #[cfg(not(unix))]
-    let _ = tls;
+    let _ = (tls, plugins);
 }
 
 #[cfg(test)]

@@ -480,6 +480,17 @@ impl Config {
                 "give both certificate and private_key, or neither (a self-signed one is made)",
             );
         }
+        if self
+            .admin
+            .token_env
+            .as_deref()
+            .is_some_and(|v| v.to_ascii_uppercase().starts_with(ENV_PREFIX))
+        {
+            return invalid(
+                "admin.token_env",
+                "must not start with GRANTOR_: those variables are read as configuration keys",
+            );
+        }
         if crate::tenancy::validate_tenant_domain(&self.server.default_tenant).is_err() {
             return invalid("server.default_tenant", "not a valid tenant domain");
         }
@@ -733,6 +744,10 @@ mod tests {
     fn semantic_checks() {
         let err = load_toml("[server]\npublic_base_url = \"localhost/\"\n").unwrap_err();
         assert!(err.to_string().contains("server.public_base_url"), "{err}");
+        // A GRANTOR_ variable would also be read as a configuration key, and refused as unknown.
+        let err = load_toml("[admin]\ntoken_env = \"GRANTOR_ADMIN_TOKEN\"\n").unwrap_err();
+        assert!(err.to_string().contains("admin.token_env"), "{err}");
+        assert!(load_toml("[admin]\ntoken_env = \"ADMIN_TOKEN\"\n").is_ok());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The admin listener (`[admin] bind`): `/metrics` today, behind the admin credentials. The
+//! The admin listener (`[admin] bind`): `GET /metrics` and `POST /api/server/v1/plugins/reload`,
+//! behind the admin credentials. The
 //! listener does not start without credentials. They are a bearer token: its SHA-256 in
 //! `admin.token_sha256`, or the token itself in the environment variable `admin.token_env`
 //! names. The configuration never holds the token.
@@ -7,6 +8,7 @@ use warp::http::StatusCode;
 use warp::{Filter, Reply};
 
 use crate::config::AdminConfig;
+use crate::plugin_host::PluginReloader;
 
 /// The stored form of the admin token (as `secrets::hash_secret` writes it).
 #[derive(Clone)]
@@ -77,9 +79,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> warp::reply::Response
     response
 }
 
-/// `/metrics` for a request with the admin token; 401 without it, JSON 404 elsewhere.
+/// The admin resources for a request with the admin token; 401 without it, JSON 404 elsewhere.
+/// `plugins` is what reloads the grant plugins (none where no plugins are served).
 pub fn routes(
     credentials: AdminCredentials,
+    plugins: Option<PluginReloader>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
        + Clone
        + Send
@@ -88,28 +92,50 @@ pub fn routes(
     warp::header::optional::<String>("authorization")
         .and(warp::path::full())
         .and(warp::method())
-        .map(
+        .then(
             move |authorization: Option<String>,
                   path: warp::path::FullPath,
                   method: warp::http::Method| {
-                if !credentials.accepts(authorization.as_deref()) {
-                    return error(
-                        StatusCode::UNAUTHORIZED,
-                        "unauthorized",
-                        "the admin API needs Authorization: Bearer <admin token>",
-                    );
-                }
-                match (method, path.as_str()) {
-                    (warp::http::Method::GET, "/metrics") => warp::reply::with_header(
-                        crate::metrics::metrics().render(),
-                        "content-type",
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )
-                    .into_response(),
-                    _ => error(StatusCode::NOT_FOUND, "not_found", "no such admin resource"),
+                let accepted = credentials.accepts(authorization.as_deref());
+                let plugins = plugins.clone();
+                async move {
+                    if !accepted {
+                        return error(
+                            StatusCode::UNAUTHORIZED,
+                            "unauthorized",
+                            "the admin API needs Authorization: Bearer <admin token>",
+                        );
+                    }
+                    match (method, path.as_str(), plugins) {
+                        (warp::http::Method::GET, "/metrics", _) => warp::reply::with_header(
+                            crate::metrics::metrics().render(),
+                            "content-type",
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )
+                        .into_response(),
+                        (warp::http::Method::POST, PLUGINS_RELOAD, Some(plugins)) => {
+                            reload_plugins(&plugins).await
+                        }
+                        _ => error(StatusCode::NOT_FOUND, "not_found", "no such admin resource"),
+                    }
                 }
             },
         )
+}
+
+/// Where `grantor plugins reload` asks a running server to reload its grant plugins.
+pub const PLUGINS_RELOAD: &str = "/api/server/v1/plugins/reload";
+
+/// 200 with what changed; 409 when the reload is refused, since the old plugins keep serving.
+async fn reload_plugins(plugins: &PluginReloader) -> warp::reply::Response {
+    match plugins.reload().await {
+        Ok(report) => warp::reply::json(&report).into_response(),
+        Err(e) => error(
+            StatusCode::CONFLICT,
+            "reload_refused",
+            &format!("{e}\nthe grant plugins loaded before keep serving"),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,19 @@
 //! Loading a plugin library: resolve its file name, open it, find the one symbol, and check the
 //! descriptor's header (magic, size, ABI major) before reading anything else. Libraries are loaded
 //! once and never unloaded: code and statics stay valid for the life of the process.
+//!
+//! The host opens a private copy of the file, not the file itself, and deletes the copy once it
+//! is mapped. An operator who overwrites a plugin in place (`cp` truncates and rewrites the same
+//! file) would otherwise change code under a running server's feet, and the dynamic loader
+//! hands back the already-loaded library for a path (or file) it has seen, so a changed version
+//! could never be loaded beside the old one. The SHA-256 of the bytes names what was loaded.
 
+use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use grantor_sdk::abi::{
     GrantorGrantPluginV1, GrantorPluginEntry, GRANTOR_ABI_MAGIC, GRANTOR_ABI_MAJOR,
@@ -14,6 +24,8 @@ use super::PluginLoadError;
 
 /// A loaded library's checked descriptor.
 pub struct LoadedLibrary {
+    /// SHA-256 of the file's bytes when it was loaded.
+    pub digest: [u8; 32],
     pub descriptor: &'static GrantorGrantPluginV1,
     pub name: String,
     pub version: String,
@@ -34,7 +46,30 @@ pub fn library_file_name(library: &str) -> String {
     }
 }
 
-pub fn load_library(path: &Path) -> Result<LoadedLibrary, PluginLoadError> {
+/// Every library a host has loaded, by the SHA-256 of its bytes: the same content is opened once
+/// however often it is registered or reloaded.
+#[derive(Default)]
+pub struct LibraryCache {
+    by_digest: Mutex<HashMap<[u8; 32], Arc<LoadedLibrary>>>,
+}
+
+impl LibraryCache {
+    /// The library in `path` as its bytes are now: one loaded before with the same bytes, or
+    /// those bytes loaded now.
+    pub fn load(&self, path: &Path) -> Result<Arc<LoadedLibrary>, PluginLoadError> {
+        let bytes = read_library(path)?;
+        let digest = openssl::sha::sha256(&bytes);
+        let mut by_digest = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(library) = by_digest.get(&digest) {
+            return Ok(library.clone());
+        }
+        let library = Arc::new(load_bytes(path, &bytes, digest)?);
+        by_digest.insert(digest, library.clone());
+        Ok(library)
+    }
+}
+
+fn read_library(path: &Path) -> Result<Vec<u8>, PluginLoadError> {
     let fail = |reason: String| PluginLoadError::Library {
         path: path.to_path_buf(),
         reason,
@@ -42,10 +77,26 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, PluginLoadError> {
     if !path.is_file() {
         return Err(fail("file not found".into()));
     }
+    std::fs::read(path).map_err(|e| fail(format!("cannot read the file: {e}")))
+}
+
+fn load_bytes(
+    path: &Path,
+    bytes: &[u8],
+    digest: [u8; 32],
+) -> Result<LoadedLibrary, PluginLoadError> {
+    let fail = |reason: String| PluginLoadError::Library {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let copy = private_copy(path, bytes)
+        .map_err(|e| fail(format!("cannot make the private copy to load: {e}")))?;
     // SAFETY: loading runs the library's initialisers. Plugins are trusted in-process code; the
     // operator chose to install this file.
-    let library = unsafe { libloading::Library::new(path) }
-        .map_err(|e| fail(format!("not a loadable library: {e}")))?;
+    let opened = unsafe { libloading::Library::new(&copy) };
+    // Mapped (or refused): the copy's name is no longer needed, and nothing is left behind.
+    let _ = std::fs::remove_file(&copy);
+    let library = opened.map_err(|e| fail(format!("not a loadable library: {e}")))?;
     // SAFETY: the symbol's type is fixed by the ABI; a library exporting the name with another
     // type is outside what we can check.
     let entry: GrantorPluginEntry = unsafe {
@@ -120,11 +171,47 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, PluginLoadError> {
         return Err(fail("the plugin declares no grant type".into()));
     }
     Ok(LoadedLibrary {
+        digest,
         descriptor,
         name,
         version,
         grant_types,
     })
+}
+
+/// Writes `bytes` to a new file of this process beside `path` (the plugin directory is where
+/// libraries may be mapped executable), or in the temporary directory when the plugin directory
+/// is read-only for the server.
+fn private_copy(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    static COPIES: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        ".{}.loading-{}-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id(),
+        COPIES.fetch_add(1, Ordering::Relaxed)
+    );
+    let beside = path.parent().unwrap_or(Path::new(".")).join(&name);
+    match write_new(&beside, bytes) {
+        Ok(()) => Ok(beside),
+        Err(_) => {
+            let elsewhere = std::env::temp_dir().join(&name);
+            write_new(&elsewhere, bytes)?;
+            Ok(elsewhere)
+        }
+    }
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    let written = file.write_all(bytes);
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written
 }
 
 /// Magic, ABI major, then size: each refusal says what the library is not.
@@ -183,14 +270,28 @@ mod tests {
     fn refusals_name_the_file_and_reason() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("libnothing.so");
-        let err = load_library(&missing).err().unwrap().to_string();
+        let err = LibraryCache::default()
+            .load(&missing)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             err.contains("libnothing.so") && err.contains("file not found"),
             "{err}"
         );
         let text = dir.path().join("libtext.so");
         std::fs::write(&text, "not a library").unwrap();
-        let err = load_library(&text).err().unwrap().to_string();
+        let err = LibraryCache::default()
+            .load(&text)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("not a loadable library"), "{err}");
+        // The private copy the loader tried to open is gone.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("libtext.so")]);
     }
 }

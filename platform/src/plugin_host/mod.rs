@@ -8,13 +8,14 @@
 mod callbacks;
 mod invoke;
 mod loader;
+mod reload;
 mod services;
 mod tenant_slots;
 
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use grantor_sdk::abi::{
@@ -24,7 +25,8 @@ use grantor_sdk::abi::{
 use crate::config::{CustomGrantType, OAuthConfig, PluginsConfig};
 pub use invoke::PluginCallError;
 pub use loader::library_file_name;
-use loader::{load_library, LoadedLibrary};
+use loader::{LibraryCache, LoadedLibrary};
+pub use reload::{ChangeKind, PluginReloader, RegistrationChange, ReloadError, ReloadReport};
 pub use services::{HostServices, NoServices, ServiceReply};
 use tenant_slots::TenantSlots;
 
@@ -54,6 +56,10 @@ pub struct GrantPlugin {
     pub library_path: PathBuf,
     pub plugin_name: String,
     pub plugin_version: String,
+    /// What this instance was made from: a reload keeps it when all three are the same.
+    library_digest: [u8; 32],
+    properties: serde_json::Map<String, serde_json::Value>,
+    limits: Limits,
     descriptor: &'static GrantorGrantPluginV1,
     instance: InstancePtr,
     /// Bounds concurrent calls into this instance.
@@ -69,6 +75,31 @@ impl Drop for GrantPlugin {
         // holds an Arc to self), and it is destroyed exactly once, here.
         unsafe { (self.descriptor.on_destroy)(self.instance.0) };
         tracing::debug!(grant_type = %self.grant_type, "grant plugin instance destroyed");
+    }
+}
+
+/// The `[plugins]` bounds an instance was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    max_concurrency: usize,
+    max_concurrency_per_tenant: usize,
+    handler_timeout_ms: u64,
+}
+
+impl Limits {
+    fn of(config: &PluginsConfig) -> Limits {
+        Limits {
+            max_concurrency: config.max_concurrency,
+            max_concurrency_per_tenant: config.max_concurrency_per_tenant,
+            handler_timeout_ms: config.handler_timeout_ms,
+        }
+    }
+}
+
+impl GrantPlugin {
+    /// `name version`, as listings and reload reports show a plugin.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.plugin_name, self.plugin_version)
     }
 }
 
@@ -91,10 +122,18 @@ pub struct RegistrationStatus {
     pub detail: String,
 }
 
-/// All loaded grant plugins, by grant type.
+type Grants = HashMap<String, Arc<GrantPlugin>>;
+
+/// All loaded grant plugins, by grant type. A reload replaces the whole map at once: a request
+/// sees the old set or the new one, and one already given a plugin keeps it to the end.
 #[derive(Default)]
 pub struct PluginHost {
-    grants: HashMap<String, Arc<GrantPlugin>>,
+    grants: RwLock<Arc<Grants>>,
+    /// Every library loaded so far; none is ever unloaded.
+    libraries: LibraryCache,
+    built_in: Vec<String>,
+    /// One reload at a time.
+    reloading: Mutex<()>,
 }
 
 impl PluginHost {
@@ -106,23 +145,20 @@ impl PluginHost {
         oauth: &OAuthConfig,
         built_in: &[&str],
     ) -> Result<PluginHost, PluginLoadError> {
-        let outcomes = load_each(config, oauth, built_in);
-        let total = outcomes.len();
-        let mut grants = HashMap::new();
-        let mut failures = Vec::new();
-        for outcome in outcomes {
-            match outcome {
-                Ok(plugin) => {
-                    grants.insert(plugin.grant_type.clone(), plugin);
-                }
-                Err(e) => failures.push(e),
-            }
-        }
-        match failures.len() {
-            0 => Ok(PluginHost { grants }),
-            1 => Err(failures.remove(0)),
-            _ => Err(PluginLoadError::Several { total, failures }),
-        }
+        let libraries = LibraryCache::default();
+        let grants = all_or_none(load_each(
+            config,
+            oauth,
+            built_in,
+            &libraries,
+            &Grants::new(),
+        ))?;
+        Ok(PluginHost {
+            grants: RwLock::new(Arc::new(grants)),
+            libraries,
+            built_in: built_in.iter().map(|&name| name.to_owned()).collect(),
+            reloading: Mutex::default(),
+        })
     }
 
     /// Each registration's own status and reason (for `grantor plugins list`). The instances
@@ -135,14 +171,16 @@ impl PluginHost {
         oauth
             .custom_grant_type
             .iter()
-            .zip(load_each(config, oauth, built_in))
+            .zip(load_each(
+                config,
+                oauth,
+                built_in,
+                &LibraryCache::default(),
+                &Grants::new(),
+            ))
             .map(|(registration, outcome)| {
                 let (loaded, plugin, detail) = match outcome {
-                    Ok(p) => (
-                        true,
-                        Some(format!("{} {}", p.plugin_name, p.plugin_version)),
-                        "loaded".to_owned(),
-                    ),
+                    Ok(p) => (true, Some(p.describe()), "loaded".to_owned()),
                     Err(e) => (false, None, e.to_string()),
                 };
                 RegistrationStatus {
@@ -160,23 +198,55 @@ impl PluginHost {
     }
 
     pub fn get(&self, grant_type: &str) -> Option<Arc<GrantPlugin>> {
-        self.grants.get(grant_type).cloned()
+        self.current().get(grant_type).cloned()
     }
 
     pub fn grant_types(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.grants.keys().cloned().collect();
+        let mut names: Vec<String> = self.current().keys().cloned().collect();
         names.sort();
         names
+    }
+
+    fn current(&self) -> Arc<Grants> {
+        self.grants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The plugins of every outcome, or the error naming every failure.
+fn all_or_none(
+    outcomes: Vec<Result<Arc<GrantPlugin>, PluginLoadError>>,
+) -> Result<Grants, PluginLoadError> {
+    let total = outcomes.len();
+    let mut grants = Grants::new();
+    let mut failures = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(plugin) => {
+                grants.insert(plugin.grant_type.clone(), plugin);
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    match failures.len() {
+        0 => Ok(grants),
+        1 => Err(failures.remove(0)),
+        _ => Err(PluginLoadError::Several { total, failures }),
     }
 }
 
 /// Tries every registration on its own, in order: one outcome per registration. A library is
 /// loaded once however many registrations name it; a grant type registered twice is refused at
-/// its second registration only.
+/// its second registration only. A registration whose library bytes, properties and limits are
+/// those of its instance in `keep` gets that instance again.
 fn load_each(
     config: &PluginsConfig,
     oauth: &OAuthConfig,
     built_in: &[&str],
+    cache: &LibraryCache,
+    keep: &Grants,
 ) -> Vec<Result<Arc<GrantPlugin>, PluginLoadError>> {
     let mut libraries: HashMap<PathBuf, Result<Arc<LoadedLibrary>, PluginLoadError>> =
         HashMap::new();
@@ -202,13 +272,24 @@ fn load_each(
         } else {
             let library = libraries
                 .entry(path.clone())
-                .or_insert_with(|| load_library(&path).map(Arc::new))
+                .or_insert_with(|| cache.load(&path))
                 .clone();
             match library {
                 Err(e) => Err(e),
-                Ok(library) => {
-                    instantiate(config, oauth, registration, &path, &library).map_err(refuse)
-                }
+                Ok(library) => match instance_configuration(oauth, registration) {
+                    Err(reason) => Err(refuse(reason)),
+                    Ok(properties) => match keep.get(&registration.name) {
+                        Some(kept)
+                            if kept.library_digest == library.digest
+                                && kept.properties == properties
+                                && kept.limits == Limits::of(config) =>
+                        {
+                            Ok(kept.clone())
+                        }
+                        _ => instantiate(config, registration, properties, &path, &library)
+                            .map_err(refuse),
+                    },
+                },
             }
         };
         outcomes.push(outcome);
@@ -218,8 +299,8 @@ fn load_each(
 
 fn instantiate(
     config: &PluginsConfig,
-    oauth: &OAuthConfig,
     registration: &CustomGrantType,
+    properties: serde_json::Map<String, serde_json::Value>,
     path: &std::path::Path,
     library: &LoadedLibrary,
 ) -> Result<Arc<GrantPlugin>, String> {
@@ -230,7 +311,6 @@ fn instantiate(
             library.grant_types.join(", ")
         ));
     }
-    let properties = instance_configuration(oauth, registration)?;
     let instance = create_instance(library.descriptor, &properties)
         .map_err(|reason| format!("plugin refused its properties: {reason}"))?;
     tracing::info!(
@@ -245,6 +325,9 @@ fn instantiate(
         library_path: path.to_path_buf(),
         plugin_name: library.name.clone(),
         plugin_version: library.version.clone(),
+        library_digest: library.digest,
+        properties,
+        limits: Limits::of(config),
         descriptor: library.descriptor,
         instance,
         slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),

@@ -4,6 +4,8 @@
  * would use a JSON parser) with scope "read", after logging through the host.
  *
  * Build: cc -shared -fPIC -I grants/sdk/include -o libgrant_c_echo.so c_echo.c
+ * -DC_ECHO_VERSION='"2.0.0"' and -DC_ECHO_SCOPE='"write"' build another version of it, which
+ * grants another scope (the plugin reload test tells the versions apart by it).
  * -DGRANTOR_TEST_ABI_MAJOR=2 builds a descriptor of another ABI major, which the host must refuse.
  * -DGRANTOR_TEST_NULL_ON_HANDLE leaves the descriptor's on_handle NULL, which the host must refuse
  * at load rather than jump to on the first request.
@@ -13,6 +15,13 @@
 #include <string.h>
 
 #include "grantor_plugin.h"
+
+#ifndef C_ECHO_VERSION
+#define C_ECHO_VERSION "1.0.0"
+#endif
+#ifndef C_ECHO_SCOPE
+#define C_ECHO_SCOPE "read"
+#endif
 
 #ifndef GRANTOR_TEST_ABI_MAJOR
 #define GRANTOR_TEST_ABI_MAJOR GRANTOR_ABI_MAJOR
@@ -77,7 +86,7 @@ static UNUSED_IN_TEST int32_t on_handle(void *instance, const grantor_host_api_t
         subject[n] = '\0';
     }
     n = (size_t)snprintf(result, sizeof result,
-                         "{\"status\":\"granted\",\"subject\":\"%s\",\"scopes\":[\"read\"],"
+                         "{\"status\":\"granted\",\"subject\":\"%s\",\"scopes\":[\"" C_ECHO_SCOPE "\"],"
                          "\"claims\":{\"written_in\":\"C\"},\"refresh_token_allowed\":false}",
                          subject);
     *result_out = give(result, n);
@@ -96,7 +105,7 @@ static const grantor_grant_plugin_v1_t descriptor = {
     GRANTOR_TEST_ABI_MAJOR,
     GRANTOR_ABI_MINOR,
     "c-echo",
-    "1.0.0",
+    C_ECHO_VERSION,
     grant_types,
     sizeof grant_types / sizeof grant_types[0],
     on_create,
