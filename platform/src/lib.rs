@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod passwords;
 pub mod plugin_host;
+pub mod provisioning;
 pub mod secrets;
 pub mod server;
 pub mod store;

@@ -13,12 +13,11 @@ use crate::app::App;
 /// Serves (over TLS when `tls` is given) until `shutdown` completes, then lets in-flight
 /// requests finish.
 pub async fn serve(
-    app: App,
+    app: crate::app::SharedApp,
     listener: TcpListener,
     tls: Option<Arc<crate::tls::ServerTls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let app = Arc::new(app);
     let housekeeping = [
         tokio::spawn(follow_changes(app.clone())),
         tokio::spawn(purge_expired(app.clone())),

@@ -62,6 +62,15 @@ pub fn built_library(name: &str) -> PathBuf {
     path
 }
 
+/// A loopback port free now (for a listener the test configures, such as the admin one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A `[[oauth.custom_grant_type]]` registration of `library` for `grant_type`, with properties
 /// given as TOML lines.
 pub fn registration(grant_type: &str, library: &str, properties: &str) -> String {

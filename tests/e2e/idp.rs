@@ -170,3 +170,82 @@ fn bad_identity_provider_input_is_refused_clearly() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// `grantor idp update` changes what it is given and keeps the rest; it refuses what `add` would.
+#[test]
+fn an_identity_provider_changes_in_place() {
+    let deployment = Deployment::new(crate::harness::Backend::Sqlite);
+    let keys = tempfile::tempdir().unwrap();
+    let (pem, _) = make_certificate(keys.path());
+    let other_keys = tempfile::tempdir().unwrap();
+    let (other_pem, _) = make_certificate(other_keys.path());
+    deployment.cli_ok(&[
+        "idp",
+        "add",
+        "--name",
+        "corp",
+        "--issuer",
+        "https://idp.corp",
+        "--certificate",
+        pem.to_str().unwrap(),
+        "--allowed-subject",
+        "alice",
+        "--claim-mapping",
+        "upn=username",
+    ]);
+    let show = || -> Value {
+        serde_json::from_str(&deployment.cli_ok(&["idp", "show", "--name", "corp", "--json"]))
+            .unwrap()
+    };
+    let before = show();
+    let updated: Value = serde_json::from_str(&deployment.cli_ok(&[
+        "idp",
+        "update",
+        "--name",
+        "corp",
+        "--any-subject",
+        "--scope-claim",
+        "scp",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(updated["allowed_subjects"], Value::Null);
+    assert_eq!(updated["scope_claim"], "scp");
+    let after = show();
+    assert_eq!(after, updated);
+    assert_eq!(after["claim_mappings"], before["claim_mappings"], "kept");
+    assert_eq!(after["certificates"], before["certificates"], "kept");
+
+    deployment.cli_ok(&[
+        "idp",
+        "update",
+        "--name",
+        "corp",
+        "--certificate",
+        other_pem.to_str().unwrap(),
+        "--no-claim-mappings",
+    ]);
+    let replaced = show();
+    assert_ne!(replaced["certificates"], before["certificates"]);
+    assert_eq!(replaced["claim_mappings"], serde_json::json!({}));
+
+    for (args, expected) in [
+        (vec!["--claim-mapping", "aud=x"], "--claim-mapping"),
+        (vec!["--clock-skew", "99999"], "at most"),
+        (
+            vec!["--transformer", "scripts/does-not-exist.rhai"],
+            "--transformer",
+        ),
+        (vec![], "nothing to change"),
+    ] {
+        let mut command = vec!["idp", "update", "--name", "corp"];
+        command.extend(args);
+        let out = deployment.cli(&command);
+        assert!(!out.status.success(), "{command:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{command:?}: {stderr}");
+    }
+    assert_eq!(show(), replaced, "refused changes changed nothing");
+    let out = deployment.cli(&["idp", "update", "--name", "ghost", "--any-subject"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}

@@ -2,6 +2,7 @@
 //! `grantor` binary on a free loopback port with its own temporary database, on SQLite and, when
 //! `TEST_POSTGRES_URL` is set (always in CI), on PostgreSQL too.
 
+mod admin_api;
 mod cli;
 mod config;
 mod database_outage;

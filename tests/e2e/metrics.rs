@@ -4,17 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{registration, Backend, Credentials, Deployment};
+use crate::harness::{free_port, registration, Backend, Credentials, Deployment};
 
 const ECHO: &str = "urn:grantor:test:echo";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 const ADMIN_TOKEN: &str = "admin-token-for-the-metrics-test";
 

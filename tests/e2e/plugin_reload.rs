@@ -5,19 +5,11 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{registration, Backend, Credentials, Deployment, Server};
+use crate::harness::{free_port, registration, Backend, Credentials, Deployment, Server};
 use crate::plugins::{compile_c_plugin, Gate, C_ECHO, GATE};
 
 const ADMIN_TOKEN_VARIABLE: &str = "RELOAD_TEST_ADMIN_TOKEN";
 const ADMIN_TOKEN: &str = "admin-token-for-the-reload-test";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Builds c-echo with `defines` and moves it into place as an operator should: a new file
 /// renamed over the old one.

@@ -1,13 +1,10 @@
 //! `grantor client add|list|remove`: service providers (OAuth clients).
 
-use anyhow::bail;
 use clap::Subcommand;
 
-use super::{tenant_or_default, TenantArg};
+use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
-use crate::config::Config;
-use crate::oauth::grants::BUILT_IN_GRANT_TYPES;
-use crate::store::NewServiceProvider;
+use crate::provisioning::clients::{self, NewClient, Registered};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -83,54 +80,36 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
             json,
         } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
-            let grant_types = normalise_list(grant_types);
-            validate_grant_types(&grant_types, &registered_grant_types(&app.config))?;
-            let scopes = normalise_list(scopes);
-            crate::oauth::scopes::parse_scope(&scopes.join(" "))
-                .map_err(|e| anyhow::anyhow!("--scopes: {}", e.description))?;
-            if name.trim().is_empty() {
-                bail!("--name must not be empty");
-            }
-            let audiences = normalise_list(audiences);
-            if let Some(bad) = audiences
-                .iter()
-                .find(|a| a.chars().any(|c| c.is_whitespace() || c.is_control()))
-            {
-                bail!(
-                    "--audience '{}' must not contain spaces",
-                    bad.escape_default()
-                );
-            }
-            if let Some(uri) = &jwks_uri {
-                if let Err(reason) = crate::keys::jwks::check_jwks_uri(uri) {
-                    bail!("--jwks-uri {uri}: {reason}");
-                }
-            }
-            let certificates = super::key_files::read_verification_keys(&certificates)?;
-            let client_id = crate::secrets::generate_client_id()?;
-            let client_secret = crate::secrets::generate_client_secret()?;
-            let client = app.store.add_client(
-                &NewServiceProvider {
-                    tenant_domain: tenant,
+            let keys = super::key_files::read_verification_keys(&certificates)?;
+            let Registered {
+                client,
+                client_secret,
+                warnings,
+            } = clients::add(
+                &app,
+                &tenant,
+                NewClient {
                     name,
-                    client_id,
-                    secret_hash: crate::secrets::hash_secret(&client_secret),
                     grant_types,
                     scopes,
-                    access_token_lifetime: access_token_lifetime.map(i64::from),
-                    refresh_token_lifetime: refresh_token_lifetime.map(i64::from),
-                    token_format,
+                    access_token_lifetime,
+                    refresh_token_lifetime,
+                    token_format: Some(token_format),
                     audiences,
-                    certificates,
+                    certificates: Vec::new(),
                     jwks_uri,
                 },
+                keys,
                 now,
-            )?;
-            let private_key_jwt = client.uses_private_key_jwt();
+            )
+            .for_cli()?;
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
             if json {
                 let mut value = serde_json::to_value(&client)?;
-                if !private_key_jwt {
-                    value["client_secret"] = serde_json::Value::String(client_secret);
+                if let Some(secret) = &client_secret {
+                    value["client_secret"] = serde_json::Value::String(secret.clone());
                 }
                 println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
@@ -139,22 +118,20 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                     client.name, client.tenant_domain
                 );
                 println!("client_id:     {}", client.client_id);
-                if private_key_jwt {
-                    println!(
+                match &client_secret {
+                    None => println!(
                         "(authenticates with private_key_jwt: a client assertion signed with its key)"
-                    );
-                } else {
-                    println!("client_secret: {client_secret}");
-                    println!("(the secret is shown only now; only its hash is stored)");
+                    ),
+                    Some(secret) => {
+                        println!("client_secret: {secret}");
+                        println!("(the secret is shown only now; only its hash is stored)");
+                    }
                 }
             }
         }
         ClientCommand::List { tenant, json } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
-            if app.store.find_active_tenant(&tenant)?.is_none() {
-                bail!("tenant '{tenant}' not found");
-            }
-            let clients = app.store.list_clients(&tenant)?;
+            let clients = clients::list(&app, &tenant).for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&clients)?);
             } else {
@@ -176,84 +153,4 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
-}
-
-/// Built-in grant types plus those registered for plugins in the configuration.
-fn registered_grant_types(config: &Config) -> Vec<String> {
-    BUILT_IN_GRANT_TYPES
-        .iter()
-        .map(|g| (*g).to_owned())
-        .chain(
-            config
-                .oauth
-                .custom_grant_type
-                .iter()
-                .map(|g| g.name.clone()),
-        )
-        .collect()
-}
-
-/// Trims, drops empties and duplicates, keeps order.
-fn normalise_list(values: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for v in values.iter().flat_map(|v| v.split_whitespace()) {
-        if !out.iter().any(|o| o == v) {
-            out.push(v.to_owned());
-        }
-    }
-    out
-}
-
-/// Grant type names are checked for shape (RFC 6749: a name such as `client_credentials`, or an
-/// absolute URI for extension grants). One this server does not handle now is accepted with a
-/// warning: a plugin may be registered for it later.
-fn validate_grant_types(grant_types: &[String], handled: &[String]) -> anyhow::Result<()> {
-    if grant_types.is_empty() {
-        bail!("--grant-types needs at least one grant type");
-    }
-    for g in grant_types {
-        let is_name = g
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-        let is_uri = g.contains(':') && g.bytes().all(|b| b.is_ascii_graphic());
-        if !(is_name || is_uri) {
-            bail!(
-                "invalid grant type '{}': use a name like client_credentials or an absolute URI",
-                g.escape_default()
-            );
-        }
-        if !handled.contains(g) {
-            eprintln!(
-                "warning: grant type '{g}' is not handled by this server now (handled: {}); \
-                 requests with it get unsupported_grant_type until a plugin handles it",
-                handled.join(", ")
-            );
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lists_are_normalised() {
-        assert_eq!(
-            normalise_list(vec!["a".into(), " b ".into(), "a".into(), "".into()]),
-            ["a", "b"]
-        );
-    }
-
-    #[test]
-    fn grant_types_are_checked() {
-        let handled = registered_grant_types(&Config::default());
-        let check = |g: &str| validate_grant_types(&[g.to_owned()], &handled);
-        assert!(check("client_credentials").is_ok());
-        assert!(check("password").is_ok());
-        assert!(check("urn:ietf:params:oauth:grant-type:jwt-bearer").is_ok());
-        let err = check("client credentials").unwrap_err();
-        assert!(err.to_string().contains("invalid grant type"));
-        assert!(validate_grant_types(&[], &handled).is_err());
-    }
 }

@@ -2,17 +2,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use super::{tenant_or_default, TenantArg};
+use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
+use crate::provisioning::identity_providers::{
+    self, IdentityProviderChange, NewIdentityProvider, DEFAULT_CLOCK_SKEW_SECONDS,
+};
 use crate::store::IdentityProvider;
-
-/// Default allowed clock skew for a new provider, in seconds.
-const DEFAULT_CLOCK_SKEW_SECONDS: u32 = 60;
-/// Largest clock skew accepted: more would make `exp` meaningless.
-use grantor_sdk::jwt_bearer::MAX_CLOCK_SKEW_SECONDS;
 
 /// `grantor idp add`.
 #[derive(Debug, Args)]
@@ -71,10 +69,61 @@ pub struct AddIdp {
     pub json: bool,
 }
 
+/// `grantor idp update`: what is given is changed, the rest kept; a list given replaces the list.
+#[derive(Debug, Args)]
+pub struct UpdateIdp {
+    #[command(flatten)]
+    pub tenant: TenantArg,
+    #[arg(long)]
+    pub name: String,
+    /// New verification keys in place of the old ones (and of a JWKS URI). Repeatable.
+    #[arg(long = "certificate", value_name = "FILE")]
+    pub certificates: Vec<PathBuf>,
+    /// A JWKS endpoint in place of the certificates.
+    #[arg(long, conflicts_with = "certificates")]
+    pub jwks_uri: Option<String>,
+    #[arg(long = "alias", value_name = "AUD")]
+    pub aliases: Vec<String>,
+    #[arg(long)]
+    pub clock_skew: Option<u32>,
+    #[arg(long = "allowed-subject", value_name = "SUB")]
+    pub allowed_subjects: Vec<String>,
+    /// Any subject may be asserted again.
+    #[arg(long, conflicts_with = "allowed_subjects")]
+    pub any_subject: bool,
+    #[arg(long = "allowed-scope", value_name = "SCOPE")]
+    pub allowed_scopes: Vec<String>,
+    /// No limit on scopes beyond the client's.
+    #[arg(long, conflicts_with = "allowed_scopes")]
+    pub client_scopes: bool,
+    /// The claim mappings, all of them, `REMOTE=LOCAL`. Repeatable.
+    #[arg(long = "claim-mapping", value_name = "REMOTE=LOCAL")]
+    pub claim_mappings: Vec<String>,
+    #[arg(long, conflicts_with = "claim_mappings")]
+    pub no_claim_mappings: bool,
+    #[arg(long, value_name = "SCRIPT")]
+    pub transformer: Option<PathBuf>,
+    #[arg(long, conflicts_with = "transformer")]
+    pub no_transformer: bool,
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub service_account_client: Option<String>,
+    #[arg(long, conflicts_with = "service_account_client")]
+    pub no_service_account_client: bool,
+    #[arg(long, value_name = "CLAIM")]
+    pub scope_claim: Option<String>,
+    #[arg(long, conflicts_with = "scope_claim")]
+    pub no_scope_claim: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum IdpCommand {
     /// Register an identity provider from certificates or a JWKS URI.
     Add(Box<AddIdp>),
+    /// Change an identity provider in place (keys, aliases, limits, mappings, transformer,
+    /// service-account binding, scope claim); its issuer stays.
+    Update(Box<UpdateIdp>),
     /// List a tenant's identity providers.
     List {
         #[command(flatten)]
@@ -136,61 +185,25 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 disabled,
                 json,
             } = *args;
-            if let Some(claim) = &scope_claim {
-                if claim.trim().is_empty()
-                    || grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&claim.as_str())
-                {
-                    bail!("--scope-claim '{claim}': name a claim other than iss, aud, exp, nbf, iat, jti");
-                }
-            }
-            let claim_mappings = parse_claim_mappings(&claim_mappings)?;
-            if let Some(script) = &transformer {
-                app.claim_transformers
-                    .check(script)
-                    .with_context(|| "--transformer".to_owned())?;
-            }
-            let claim_transformer = transformer
-                .map(|p| {
-                    p.to_str().map(str::to_owned).ok_or_else(|| {
-                        anyhow::anyhow!("--transformer {}: not a UTF-8 path", p.display())
-                    })
-                })
-                .transpose()?;
             let tenant = tenant_or_default(&app, &tenant).to_owned();
-            if name.trim().is_empty() || issuer.trim().is_empty() {
-                bail!("--name and --issuer must not be empty");
-            }
-            if i64::from(clock_skew) > MAX_CLOCK_SKEW_SECONDS {
-                bail!("--clock-skew {clock_skew}: at most {MAX_CLOCK_SKEW_SECONDS} seconds");
-            }
-            if let Some(uri) = &jwks_uri {
-                if let Err(reason) = crate::keys::jwks::check_jwks_uri(uri) {
-                    bail!("--jwks-uri {uri}: {reason}");
-                }
-            }
-            let pems = super::key_files::read_verification_keys(&certificates)?;
-            if !allowed_scopes.is_empty() {
-                crate::oauth::scopes::parse_scope(&allowed_scopes.join(" "))
-                    .map_err(|e| anyhow::anyhow!("--allowed-scope: {}", e.description))?;
-            }
-            let idp = IdentityProvider {
-                tenant_domain: tenant,
+            let new = NewIdentityProvider {
                 name,
                 issuer,
-                aliases,
-                certificates: pems,
+                certificates: Vec::new(),
                 jwks_uri,
-                enabled: !disabled,
-                clock_skew_seconds: i64::from(clock_skew),
-                allowed_subjects: (!allowed_subjects.is_empty()).then_some(allowed_subjects),
-                allowed_scopes: (!allowed_scopes.is_empty()).then_some(allowed_scopes),
-                created_at: crate::clock::now_unix(),
-                claim_mappings,
-                claim_transformer,
+                aliases,
+                clock_skew: Some(clock_skew),
+                allowed_subjects: Some(allowed_subjects),
+                allowed_scopes: Some(allowed_scopes),
+                claim_mappings: parse_claim_mappings(&claim_mappings)?,
+                transformer: transformer.map(utf8_path).transpose()?,
                 service_account_client,
                 scope_claim,
+                enabled: !disabled,
             };
-            app.store.add_identity_provider(&idp)?;
+            let keys = super::key_files::read_verification_keys(&certificates)?;
+            let idp = identity_providers::add(&app, &tenant, new, keys, crate::clock::now_unix())
+                .for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&idp)?);
             } else {
@@ -200,9 +213,84 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        IdpCommand::Update(args) => {
+            let UpdateIdp {
+                tenant,
+                name,
+                certificates,
+                jwks_uri,
+                aliases,
+                clock_skew,
+                allowed_subjects,
+                any_subject,
+                allowed_scopes,
+                client_scopes,
+                claim_mappings,
+                no_claim_mappings,
+                transformer,
+                no_transformer,
+                service_account_client,
+                no_service_account_client,
+                scope_claim,
+                no_scope_claim,
+                json,
+            } = *args;
+            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            let replace = |values: Vec<String>, clear: bool| {
+                if clear {
+                    Some(None)
+                } else {
+                    (!values.is_empty()).then_some(Some(values))
+                }
+            };
+            let set_or_clear = |value: Option<String>, clear: bool| {
+                if clear {
+                    Some(None)
+                } else {
+                    value.map(Some)
+                }
+            };
+            let change = IdentityProviderChange {
+                certificates: None,
+                jwks_uri,
+                aliases: (!aliases.is_empty()).then_some(aliases),
+                clock_skew,
+                allowed_subjects: replace(allowed_subjects, any_subject),
+                allowed_scopes: replace(allowed_scopes, client_scopes),
+                claim_mappings: if no_claim_mappings {
+                    Some(Default::default())
+                } else if claim_mappings.is_empty() {
+                    None
+                } else {
+                    Some(parse_claim_mappings(&claim_mappings)?)
+                },
+                transformer: set_or_clear(transformer.map(utf8_path).transpose()?, no_transformer),
+                service_account_client: set_or_clear(
+                    service_account_client,
+                    no_service_account_client,
+                ),
+                scope_claim: set_or_clear(scope_claim, no_scope_claim),
+                enabled: None,
+            };
+            let keys = super::key_files::read_verification_keys(&certificates)?;
+            let (idp, _) = identity_providers::update(
+                &app,
+                &tenant,
+                &name,
+                change,
+                keys,
+                crate::clock::now_unix(),
+            )
+            .for_cli()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&idp)?);
+            } else {
+                println!("identity provider '{name}' of tenant '{tenant}' updated");
+            }
+        }
         IdpCommand::List { tenant, json } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
-            let idps = app.store.list_identity_providers(&tenant)?;
+            let idps = identity_providers::list(&app, &tenant).for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&idps)?);
             } else {
@@ -219,9 +307,7 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
         }
         IdpCommand::Show { tenant, name, json } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
-            let Some(idp) = app.store.find_identity_provider_by_name(&tenant, &name)? else {
-                bail!("identity provider '{name}' not found in tenant '{tenant}'");
-            };
+            let idp = identity_providers::find(&app, &tenant, &name).for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&idp)?);
             } else {
@@ -302,7 +388,14 @@ fn limit(values: &Option<Vec<String>>) -> String {
         .unwrap_or_else(|| "(no limit)".into())
 }
 
-/// `REMOTE=LOCAL` pairs; each remote claim mapped once, no validated claim on either side.
+fn utf8_path(path: PathBuf) -> anyhow::Result<String> {
+    path.into_os_string()
+        .into_string()
+        .map_err(|p| anyhow::anyhow!("--transformer {}: not a UTF-8 path", p.to_string_lossy()))
+}
+
+/// `REMOTE=LOCAL` pairs, each remote claim mapped once (what may be mapped is checked by
+/// provisioning).
 fn parse_claim_mappings(
     pairs: &[String],
 ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
@@ -314,11 +407,6 @@ fn parse_claim_mappings(
         let (remote, local) = (remote.trim(), local.trim());
         if remote.is_empty() || local.is_empty() {
             bail!("--claim-mapping '{pair}': both names are required");
-        }
-        for name in [remote, local] {
-            if grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&name) {
-                bail!("--claim-mapping '{pair}': '{name}' is validated by the grant and cannot be mapped");
-            }
         }
         if mappings
             .insert(remote.to_owned(), local.to_owned())

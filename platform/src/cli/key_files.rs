@@ -7,7 +7,8 @@ use anyhow::Context;
 
 use crate::keys::certificates::normalise_verification_key;
 
-pub(super) fn read_verification_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+/// The keys as PEM, in order.
+pub(super) fn read_verification_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut pems = Vec::new();
     for path in paths {
         let bytes =
@@ -29,7 +30,7 @@ pub(super) fn read_verification_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<St
             };
             eprintln!("{}: {warn}{}", path.display(), validity.describe(now));
         }
-        pems.push(key.pem);
+        pems.push(key.pem.into_bytes());
     }
     Ok(pems)
 }

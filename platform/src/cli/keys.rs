@@ -2,9 +2,9 @@
 
 use clap::Subcommand;
 
-use super::{tenant_or_default, TenantArg};
+use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
-use crate::oauth::tenant_keys::rotate;
+use crate::provisioning::keys;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -27,28 +27,7 @@ pub(super) fn run_keys(app: App, command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::List { tenant, json } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
-            if app.store.find_active_tenant(&tenant)?.is_none() {
-                anyhow::bail!("tenant '{tenant}' not found");
-            }
-            let keys = app.store.signing_keys(&tenant)?;
-            let rows: Vec<serde_json::Value> = keys
-                .iter()
-                .map(|k| {
-                    let status = if k.is_current() {
-                        "current".to_owned()
-                    } else if k.is_published(now) {
-                        format!("published until {}", k.publish_until.unwrap_or_default())
-                    } else {
-                        "retired".to_owned()
-                    };
-                    serde_json::json!({
-                        "kid": k.kid,
-                        "algorithm": k.algorithm,
-                        "created_at": k.created_at,
-                        "status": status,
-                    })
-                })
-                .collect();
+            let rows = keys::list(&app, &tenant, now).for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if rows.is_empty() {
@@ -57,17 +36,14 @@ pub(super) fn run_keys(app: App, command: KeysCommand) -> anyhow::Result<()> {
                 for row in rows {
                     println!(
                         "{}\t{}\t{}\t{}",
-                        row["kid"].as_str().unwrap_or_default(),
-                        row["algorithm"].as_str().unwrap_or_default(),
-                        row["created_at"],
-                        row["status"].as_str().unwrap_or_default()
+                        row.kid, row.algorithm, row.created_at, row.status
                     );
                 }
             }
         }
         KeysCommand::Rotate { tenant } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
-            let kid = rotate(&app.store, &app.config, &tenant, now)?;
+            let kid = keys::rotate(&app, &tenant, now).for_cli()?;
             println!(
                 "tenant '{tenant}' signs with key {kid} now; the previous key stays published"
             );

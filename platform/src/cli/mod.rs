@@ -184,6 +184,17 @@ fn backup(app: App, to: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Provisioning's errors worded for the command line: flags, not the admin API's field names.
+trait ForCommandLine<T> {
+    fn for_cli(self) -> anyhow::Result<T>;
+}
+
+impl<T> ForCommandLine<T> for crate::provisioning::Result<T> {
+    fn for_cli(self) -> anyhow::Result<T> {
+        self.map_err(|e| anyhow::Error::msg(e.for_command_line()))
+    }
+}
+
 pub(super) fn tenant_or_default<'a>(app: &'a App, tenant: &'a TenantArg) -> &'a str {
     tenant
         .tenant

@@ -52,6 +52,7 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
     let grace = config.server.shutdown_grace();
     let mut app = open(config)?;
     app.plugins = plugins;
+    let app = std::sync::Arc::new(app);
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
@@ -99,7 +100,13 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
             tokio::spawn(crate::connections::serve(
                 admin,
                 None,
-                crate::http::admin::routes(credentials, Some(reloader)),
+                crate::http::admin::routes(
+                    credentials,
+                    Some(crate::http::admin::Served {
+                        app: app.clone(),
+                        plugins: reloader,
+                    }),
+                ),
                 crate::server::shutdown_signal(),
                 grace,
             ));

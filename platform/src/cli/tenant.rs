@@ -3,7 +3,9 @@
 use anyhow::bail;
 use clap::Subcommand;
 
+use super::ForCommandLine;
 use crate::app::App;
+use crate::provisioning::tenants::{self, NewTenant, TenantChange};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
@@ -46,12 +48,16 @@ pub(super) fn run_tenant(app: App, command: TenantCommand) -> anyhow::Result<()>
             qualified_subjects,
             json,
         } => {
-            let display_name = name.unwrap_or_else(|| domain.clone());
-            let mut tenant = app.store.add_tenant(&domain, &display_name, now)?;
-            if qualified_subjects {
-                app.store.set_qualified_subjects(&domain, true)?;
-                tenant.qualified_subjects = 1;
-            }
+            let tenant = tenants::add(
+                &app,
+                NewTenant {
+                    domain,
+                    name,
+                    qualified_subjects,
+                },
+                now,
+            )
+            .for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&tenant)?);
             } else {
@@ -75,17 +81,21 @@ pub(super) fn run_tenant(app: App, command: TenantCommand) -> anyhow::Result<()>
             let Some(on) = qualified_subjects else {
                 bail!("nothing to change: give --qualified-subjects true|false");
             };
-            app.store.set_qualified_subjects(&domain, on)?;
+            tenants::update(
+                &app,
+                &domain,
+                TenantChange {
+                    qualified_subjects: Some(on),
+                },
+            )
+            .for_cli()?;
             println!(
                 "tenant '{domain}': subjects are {}",
                 if on { "tenant-qualified" } else { "as stored" }
             );
         }
         TenantCommand::Remove { domain } => {
-            if domain == app.config.server.default_tenant {
-                bail!("'{domain}' is the default tenant (server.default_tenant); it cannot be removed");
-            }
-            app.store.remove_tenant(&domain)?;
+            tenants::remove(&app, &domain).for_cli()?;
             println!("tenant '{domain}' removed");
         }
     }

@@ -128,6 +128,34 @@ fn from_row(row: Row) -> Result<IdentityProvider, StoreError> {
     })
 }
 
+/// A provider's lists as stored (JSON text).
+struct Encoded {
+    aliases: String,
+    certificates: String,
+    subjects: Option<String>,
+    scopes: Option<String>,
+    mappings: String,
+}
+
+impl Encoded {
+    /// Also refuses a provider without keys.
+    fn of(idp: &IdentityProvider) -> Result<Encoded, StoreError> {
+        if idp.certificates.is_empty() && idp.jwks_uri.is_none() {
+            return Err(StoreError::Invalid(
+                "an identity provider needs at least one certificate or a JWKS URI".into(),
+            ));
+        }
+        Ok(Encoded {
+            aliases: to_json(&idp.aliases)?,
+            certificates: to_json(&idp.certificates)?,
+            subjects: idp.allowed_subjects.as_deref().map(to_json).transpose()?,
+            scopes: idp.allowed_scopes.as_deref().map(to_json).transpose()?,
+            mappings: serde_json::to_string(&idp.claim_mappings)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        })
+    }
+}
+
 /// A service-account binding names a client of the provider's own tenant.
 fn require_client(
     conn: &mut super::DbConnection,
@@ -151,17 +179,13 @@ fn require_client(
 impl Store {
     /// Registers an identity provider; name and issuer are each unique in the tenant.
     pub fn add_identity_provider(&self, idp: &IdentityProvider) -> Result<(), StoreError> {
-        if idp.certificates.is_empty() && idp.jwks_uri.is_none() {
-            return Err(StoreError::Invalid(
-                "an identity provider needs at least one certificate or a JWKS URI".into(),
-            ));
-        }
-        let aliases = to_json(&idp.aliases)?;
-        let certificates = to_json(&idp.certificates)?;
-        let subjects = idp.allowed_subjects.as_deref().map(to_json).transpose()?;
-        let scopes = idp.allowed_scopes.as_deref().map(to_json).transpose()?;
-        let mappings = serde_json::to_string(&idp.claim_mappings)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let Encoded {
+            aliases,
+            certificates,
+            subjects,
+            scopes,
+            mappings,
+        } = Encoded::of(idp)?;
         self.with_conn(|conn| {
             conn.transaction(|conn| {
                 super::tenants::require_tenant(conn, &idp.tenant_domain)?;
@@ -198,6 +222,50 @@ impl Store {
                             e.into()
                         }
                     })?;
+                Ok(())
+            })
+        })
+    }
+
+    /// Replaces the named provider's settings (keys, aliases, limits, mappings, transformer,
+    /// binding, scope claim) with `idp`'s. Name, issuer and enabled are not changed here.
+    pub fn update_identity_provider(&self, idp: &IdentityProvider) -> Result<(), StoreError> {
+        let Encoded {
+            aliases,
+            certificates,
+            subjects,
+            scopes,
+            mappings,
+        } = Encoded::of(idp)?;
+        self.with_conn(|conn| {
+            conn.transaction(|conn| {
+                if let Some(client_id) = &idp.service_account_client {
+                    require_client(conn, &idp.tenant_domain, client_id)?;
+                }
+                let changed = diesel::update(
+                    identity_providers::table
+                        .filter(identity_providers::tenant_domain.eq(&idp.tenant_domain))
+                        .filter(identity_providers::name.eq(&idp.name)),
+                )
+                .set((
+                    identity_providers::aliases.eq(&aliases),
+                    identity_providers::certificates.eq(&certificates),
+                    identity_providers::jwks_uri.eq(&idp.jwks_uri),
+                    identity_providers::clock_skew_seconds.eq(idp.clock_skew_seconds),
+                    identity_providers::allowed_subjects.eq(&subjects),
+                    identity_providers::allowed_scopes.eq(&scopes),
+                    identity_providers::claim_mappings.eq(&mappings),
+                    identity_providers::claim_transformer.eq(&idp.claim_transformer),
+                    identity_providers::service_account_client.eq(&idp.service_account_client),
+                    identity_providers::scope_claim.eq(&idp.scope_claim),
+                ))
+                .execute(conn)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!(
+                        "identity provider '{}' not found in tenant '{}'",
+                        idp.name, idp.tenant_domain
+                    )));
+                }
                 Ok(())
             })
         })

@@ -1,12 +1,16 @@
-//! The admin listener (`[admin] bind`): `GET /metrics` and `POST /api/server/v1/plugins/reload`,
-//! behind the admin credentials. The
+//! The admin listener (`[admin] bind`): `GET /metrics`, `POST /api/server/v1/plugins/reload`
+//! and the provisioning resources under `/api/server/v1/` (`resources`), all behind the admin
+//! credentials. The
 //! listener does not start without credentials. They are a bearer token: its SHA-256 in
 //! `admin.token_sha256`, or the token itself in the environment variable `admin.token_env`
 //! names. The configuration never holds the token.
 
+pub mod resources;
+
 use warp::http::StatusCode;
 use warp::{Filter, Reply};
 
+use crate::app::SharedApp;
 use crate::config::AdminConfig;
 use crate::plugin_host::PluginReloader;
 
@@ -79,25 +83,42 @@ fn error(status: StatusCode, code: &str, message: &str) -> warp::reply::Response
     response
 }
 
+/// What the admin listener serves besides `/metrics`: the server's state for the provisioning
+/// resources, and what reloads its grant plugins.
+#[derive(Clone)]
+pub struct Served {
+    pub app: SharedApp,
+    pub plugins: PluginReloader,
+}
+
 /// The admin resources for a request with the admin token; 401 without it, JSON 404 elsewhere.
-/// `plugins` is what reloads the grant plugins (none where no plugins are served).
 pub fn routes(
     credentials: AdminCredentials,
-    plugins: Option<PluginReloader>,
+    served: Option<Served>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
        + Clone
        + Send
        + Sync
        + 'static {
+    let query = warp::query::raw()
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify();
     warp::header::optional::<String>("authorization")
         .and(warp::path::full())
         .and(warp::method())
+        .and(query)
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::body::stream())
         .then(
             move |authorization: Option<String>,
                   path: warp::path::FullPath,
-                  method: warp::http::Method| {
+                  method: warp::http::Method,
+                  query: Option<String>,
+                  length: Option<u64>,
+                  body| {
                 let accepted = credentials.accepts(authorization.as_deref());
-                let plugins = plugins.clone();
+                let served = served.clone();
                 async move {
                     if !accepted {
                         return error(
@@ -106,15 +127,36 @@ pub fn routes(
                             "the admin API needs Authorization: Bearer <admin token>",
                         );
                     }
-                    match (method, path.as_str(), plugins) {
+                    let path = path.as_str();
+                    match (method, path, served) {
                         (warp::http::Method::GET, "/metrics", _) => warp::reply::with_header(
                             crate::metrics::metrics().render(),
                             "content-type",
                             "text/plain; version=0.0.4; charset=utf-8",
                         )
                         .into_response(),
-                        (warp::http::Method::POST, PLUGINS_RELOAD, Some(plugins)) => {
-                            reload_plugins(&plugins).await
+                        (warp::http::Method::POST, PLUGINS_RELOAD, Some(served)) => {
+                            reload_plugins(&served.plugins).await
+                        }
+                        (method, path, Some(served)) if path.starts_with(resources::PREFIX) => {
+                            let body = match super::form::read_bounded_body(
+                                length,
+                                body,
+                                resources::MAX_BODY_BYTES,
+                            )
+                            .await
+                            {
+                                Ok(body) => body.freeze(),
+                                Err(e) => {
+                                    return error(
+                                        StatusCode::PAYLOAD_TOO_LARGE,
+                                        "body_too_large",
+                                        &e.description,
+                                    )
+                                }
+                            };
+                            let below = &path[resources::PREFIX.len()..];
+                            resources::handle(served.app, method, below, query, body).await
                         }
                         _ => error(StatusCode::NOT_FOUND, "not_found", "no such admin resource"),
                     }

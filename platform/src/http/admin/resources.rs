@@ -1,0 +1,469 @@
+//! The admin REST API under `/api/server/v1/` (WSO2's prefix): tenants, applications (OAuth
+//! clients), identity providers, users and signing keys, with the validation the command line
+//! applies (both call `provisioning`). JSON in and out; lists are paged (`limit`, `offset`);
+//! errors are `{"code", "message"}` with a 4xx for the caller's mistakes. The OpenAPI document
+//! (`openapi.json` beside this file) is served at `/api/server/v1/openapi.json`.
+
+use percent_encoding::percent_decode_str;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use warp::http::{Method, StatusCode};
+use warp::Reply;
+
+use super::error;
+use crate::app::{App, SharedApp};
+use crate::provisioning::{self, ProvisioningError};
+use crate::store::StoreError;
+
+/// Where the resources live.
+pub const PREFIX: &str = "/api/server/v1/";
+
+/// The OpenAPI document of this API, kept in the repository beside this file.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Largest request body: room for a few certificates.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// An admin resource, from the path below `PREFIX` (segments percent-decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    OpenApi,
+    Tenants,
+    Tenant(String),
+    Applications(String),
+    Application(String, String),
+    IdentityProviders(String),
+    IdentityProvider(String, String),
+    Users(String),
+    User(String, String),
+    Keys(String),
+    KeyRotation(String),
+}
+
+impl Resource {
+    pub fn parse(path: &str) -> Option<Resource> {
+        let segments: Vec<String> = path
+            .trim_end_matches('/')
+            .split('/')
+            .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
+        let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let owned = |v: &str| v.to_owned();
+        Some(match s.as_slice() {
+            ["openapi.json"] => Resource::OpenApi,
+            ["tenants"] => Resource::Tenants,
+            ["tenants", t] => Resource::Tenant(owned(t)),
+            ["tenants", t, "applications"] => Resource::Applications(owned(t)),
+            ["tenants", t, "applications", c] => Resource::Application(owned(t), owned(c)),
+            ["tenants", t, "identity-providers"] => Resource::IdentityProviders(owned(t)),
+            ["tenants", t, "identity-providers", n] => {
+                Resource::IdentityProvider(owned(t), owned(n))
+            }
+            ["tenants", t, "users"] => Resource::Users(owned(t)),
+            ["tenants", t, "users", u] => Resource::User(owned(t), owned(u)),
+            ["tenants", t, "keys"] => Resource::Keys(owned(t)),
+            ["tenants", t, "keys", "rotate"] => Resource::KeyRotation(owned(t)),
+            _ => return None,
+        })
+        .filter(|r| !r.names().iter().any(|n| n.is_empty()))
+    }
+
+    /// The names in the path (none may be empty).
+    fn names(&self) -> Vec<&str> {
+        match self {
+            Resource::OpenApi | Resource::Tenants => vec![],
+            Resource::Tenant(t)
+            | Resource::Applications(t)
+            | Resource::IdentityProviders(t)
+            | Resource::Users(t)
+            | Resource::Keys(t)
+            | Resource::KeyRotation(t) => vec![t],
+            Resource::Application(t, n)
+            | Resource::IdentityProvider(t, n)
+            | Resource::User(t, n) => vec![t, n],
+        }
+    }
+
+    /// The methods this resource answers.
+    pub fn methods(&self) -> &'static [Method] {
+        match self {
+            Resource::OpenApi | Resource::Keys(_) => &[Method::GET],
+            Resource::Tenants
+            | Resource::Applications(_)
+            | Resource::IdentityProviders(_)
+            | Resource::Users(_) => &[Method::GET, Method::POST],
+            Resource::Tenant(_) | Resource::IdentityProvider(_, _) => {
+                &[Method::GET, Method::PATCH, Method::DELETE]
+            }
+            Resource::Application(_, _) => &[Method::GET, Method::DELETE],
+            Resource::User(_, _) => &[Method::DELETE],
+            Resource::KeyRotation(_) => &[Method::POST],
+        }
+    }
+}
+
+/// An answer: status and JSON body (none for 204).
+type Answer = Result<(StatusCode, Option<Value>), Refusal>;
+
+/// A refused request: `{"code", "message"}`, and the field for an invalid one.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn into_response(self) -> warp::reply::Response {
+        match self.field {
+            None => error(self.status, self.code, &self.message),
+            Some(field) => warp::reply::with_status(
+                warp::reply::json(
+                    &json!({ "code": self.code, "message": self.message, "field": field }),
+                ),
+                self.status,
+            )
+            .into_response(),
+        }
+    }
+}
+
+/// Answers one request below `PREFIX` (already authorised).
+pub async fn handle(
+    app: SharedApp,
+    method: Method,
+    path: &str,
+    query: Option<String>,
+    body: bytes::Bytes,
+) -> warp::reply::Response {
+    let Some(resource) = Resource::parse(path) else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such admin resource");
+    };
+    if !resource.methods().contains(&method) {
+        let allowed: Vec<&str> = resource.methods().iter().map(Method::as_str).collect();
+        let mut response = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            &format!(
+                "{method} is not allowed here; allowed: {}",
+                allowed.join(", ")
+            ),
+        );
+        if let Ok(value) = warp::http::HeaderValue::from_str(&allowed.join(", ")) {
+            response
+                .headers_mut()
+                .insert(warp::http::header::ALLOW, value);
+        }
+        return response;
+    }
+    if resource == Resource::OpenApi {
+        return warp::reply::with_header(OPENAPI, "content-type", "application/json")
+            .into_response();
+    }
+    let answer = tokio::task::spawn_blocking(move || {
+        answer(&app, &method, resource, query.as_deref(), &body)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!("admin request failed: {e}");
+        Err(Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the request failed; see the server log",
+        ))
+    });
+    match answer {
+        Ok((status, None)) => status.into_response(),
+        Ok((status, Some(body))) => {
+            warp::reply::with_status(warp::reply::json(&body), status).into_response()
+        }
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+fn answer(
+    app: &App,
+    method: &Method,
+    resource: Resource,
+    query: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    use provisioning::{clients, identity_providers as idps, keys, tenants, users};
+    let now = crate::clock::now_unix();
+    let created = |value: Value| Ok((StatusCode::CREATED, Some(value)));
+    let ok = |value: Value| Ok((StatusCode::OK, Some(value)));
+    match (method.clone(), resource) {
+        (Method::GET, Resource::Tenants) => page(query, app.store.list_tenants().map_err(store)?),
+        (Method::POST, Resource::Tenants) => created(to_json(
+            tenants::add(app, parse(body)?, now).map_err(refused)?,
+        )),
+        (Method::GET, Resource::Tenant(t)) => ok(to_json(tenants::find(app, &t).map_err(refused)?)),
+        (Method::PATCH, Resource::Tenant(t)) => ok(to_json(
+            tenants::update(app, &t, parse(body)?).map_err(refused)?,
+        )),
+        (Method::DELETE, Resource::Tenant(t)) => {
+            tenants::remove(app, &t).map_err(refused)?;
+            Ok((StatusCode::NO_CONTENT, None))
+        }
+        (Method::GET, Resource::Applications(t)) => {
+            page(query, clients::list(app, &t).map_err(refused)?)
+        }
+        (Method::POST, Resource::Applications(t)) => {
+            let registered =
+                clients::add(app, &t, parse(body)?, Vec::new(), now).map_err(refused)?;
+            let mut value = to_json(&registered.client);
+            if let Some(secret) = registered.client_secret {
+                value["client_secret"] = Value::String(secret);
+            }
+            value["warnings"] = json!(registered.warnings);
+            created(value)
+        }
+        (Method::GET, Resource::Application(t, id)) => {
+            tenants::find(app, &t).map_err(refused)?;
+            let client = app
+                .store
+                .list_clients(&t)
+                .map_err(store)?
+                .into_iter()
+                .find(|c| c.client_id == id || c.name == id)
+                .ok_or_else(|| {
+                    refused(
+                        StoreError::NotFound(format!("client '{id}' not found in tenant '{t}'"))
+                            .into(),
+                    )
+                })?;
+            ok(to_json(client))
+        }
+        (Method::DELETE, Resource::Application(t, id)) => {
+            app.store.remove_client(&t, &id).map_err(store)?;
+            Ok((StatusCode::NO_CONTENT, None))
+        }
+        (Method::GET, Resource::IdentityProviders(t)) => {
+            page(query, idps::list(app, &t).map_err(refused)?)
+        }
+        (Method::POST, Resource::IdentityProviders(t)) => created(to_json(
+            idps::add(app, &t, parse(body)?, Vec::new(), now).map_err(refused)?,
+        )),
+        (Method::GET, Resource::IdentityProvider(t, n)) => {
+            ok(to_json(idps::find(app, &t, &n).map_err(refused)?))
+        }
+        (Method::PATCH, Resource::IdentityProvider(t, n)) => {
+            let (idp, revoked) =
+                idps::update(app, &t, &n, parse(body)?, Vec::new(), now).map_err(refused)?;
+            let mut value = to_json(idp);
+            value["refresh_token_families_revoked"] = json!(revoked);
+            ok(value)
+        }
+        (Method::DELETE, Resource::IdentityProvider(t, n)) => {
+            let revoked = app
+                .store
+                .remove_identity_provider(&t, &n, now)
+                .map_err(store)?;
+            ok(json!({ "refresh_token_families_revoked": revoked }))
+        }
+        (Method::GET, Resource::Users(t)) => page(
+            query,
+            users::list(app, &t)
+                .map_err(refused)?
+                .iter()
+                .map(users::described)
+                .collect(),
+        ),
+        (Method::POST, Resource::Users(t)) => {
+            let user = users::add(app, &t, parse(body)?, now).map_err(refused)?;
+            created(users::described(&user))
+        }
+        (Method::DELETE, Resource::User(t, u)) => {
+            app.store.remove_user(&t, &u).map_err(store)?;
+            Ok((StatusCode::NO_CONTENT, None))
+        }
+        (Method::GET, Resource::Keys(t)) => page(query, keys::list(app, &t, now).map_err(refused)?),
+        (Method::POST, Resource::KeyRotation(t)) => {
+            created(json!({ "kid": keys::rotate(app, &t, now).map_err(refused)? }))
+        }
+        (method, resource) => Err(Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {resource:?}"),
+        )),
+    }
+}
+
+fn to_json(value: impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// The request body as `T`; a body that is not it is a 400 naming what is wrong.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(body).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the request body is not the expected JSON: {e}"),
+        )
+    })
+}
+
+/// `{"total", "offset", "limit", "items"}`: `items` from `offset`, at most `limit` of them.
+fn page<T: serde::Serialize>(query: Option<&str>, all: Vec<T>) -> Answer {
+    let (mut offset, mut limit) = (0usize, DEFAULT_PAGE);
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let number = |name: &str| {
+            value.parse::<usize>().map_err(|_| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("{name} must be a whole number"),
+                )
+            })
+        };
+        match key.as_ref() {
+            "offset" => offset = number("offset")?,
+            "limit" => limit = number("limit")?,
+            _ => {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("unknown query parameter '{}'", key.escape_default()),
+                ))
+            }
+        }
+    }
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("limit must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let total = all.len();
+    let items: Vec<T> = all.into_iter().skip(offset).take(limit).collect();
+    Ok((
+        StatusCode::OK,
+        Some(json!({ "total": total, "offset": offset, "limit": limit, "items": items })),
+    ))
+}
+
+fn store(e: StoreError) -> Refusal {
+    refused(e.into())
+}
+
+/// The status and code for a provisioning refusal; a failure of the server is logged, and the
+/// caller gets no detail of it.
+fn refused(e: ProvisioningError) -> Refusal {
+    let (status, code) = match &e {
+        ProvisioningError::Invalid { .. } | ProvisioningError::Store(StoreError::Invalid(_)) => {
+            (StatusCode::BAD_REQUEST, "invalid_input")
+        }
+        ProvisioningError::Store(StoreError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
+        ProvisioningError::Store(StoreError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
+        ProvisioningError::Store(e) if e.is_unavailable() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+        ProvisioningError::Store(e) => {
+            tracing::error!("admin request failed: {e}");
+            return Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the request failed; see the server log",
+            );
+        }
+    };
+    Refusal {
+        status,
+        code,
+        message: e.to_string(),
+        field: match &e {
+            ProvisioningError::Invalid { field, .. } => Some(field.name),
+            ProvisioningError::Store(_) => None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_resources() {
+        assert_eq!(Resource::parse("tenants"), Some(Resource::Tenants));
+        assert_eq!(
+            Resource::parse("tenants/acme.com/identity-providers/corp%20idp"),
+            Some(Resource::IdentityProvider(
+                "acme.com".into(),
+                "corp idp".into()
+            ))
+        );
+        assert_eq!(
+            Resource::parse("tenants/acme/keys/rotate"),
+            Some(Resource::KeyRotation("acme".into()))
+        );
+        assert_eq!(Resource::parse("tenants//users"), None);
+        assert_eq!(Resource::parse("nothing"), None);
+    }
+
+    #[test]
+    fn lists_are_paged_and_bad_paging_is_refused() {
+        let (_, body) = page(Some("offset=1&limit=2"), vec![1, 2, 3, 4]).unwrap();
+        assert_eq!(
+            body.unwrap(),
+            json!({"total": 4, "offset": 1, "limit": 2, "items": [2, 3]})
+        );
+        for bad in ["limit=0", "limit=5000", "offset=-1", "page=2"] {
+            let refused = page(Some(bad), vec![1]).unwrap_err();
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    /// The document and the router agree: every path and method of the document is routed,
+    /// and every resource's methods are documented.
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let document: Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = document["paths"].as_object().unwrap();
+        let mut documented = 0;
+        for (template, operations) in paths {
+            let concrete = template
+                .trim_start_matches("/api/server/v1/")
+                .replace("{tenant}", "acme")
+                .replace("{client}", "app")
+                .replace("{name}", "corp")
+                .replace("{username}", "alice");
+            if template.ends_with("/plugins/reload") {
+                continue;
+            }
+            let resource = Resource::parse(&concrete)
+                .unwrap_or_else(|| panic!("{template} is documented but not routed"));
+            let mut methods: Vec<String> = operations
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "parameters")
+                .map(|k| k.to_ascii_uppercase())
+                .collect();
+            methods.sort();
+            let mut routed: Vec<String> = resource
+                .methods()
+                .iter()
+                .map(|m| m.as_str().to_owned())
+                .collect();
+            routed.sort();
+            assert_eq!(methods, routed, "{template}");
+            documented += 1;
+        }
+        // Every kind of resource above is in the document.
+        assert_eq!(documented, 11);
+    }
+}

@@ -1,0 +1,295 @@
+//! Identity providers (trusted token issuers): registered, changed in place, listed, removed,
+//! enabled and disabled.
+
+use std::collections::BTreeMap;
+
+use grantor_sdk::jwt_bearer::MAX_CLOCK_SKEW_SECONDS;
+
+use super::{check_jwks_uri, check_scopes, field, normalise_keys, ProvisioningError, Result};
+use crate::app::App;
+use crate::store::{IdentityProvider, StoreError};
+
+/// Allowed clock skew of a new provider, in seconds.
+pub const DEFAULT_CLOCK_SKEW_SECONDS: u32 = 60;
+
+/// A provider to register. Certificates are PEM text (the command line also hands over DER).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewIdentityProvider {
+    pub name: String,
+    pub issuer: String,
+    #[serde(default)]
+    pub certificates: Vec<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub clock_skew: Option<u32>,
+    /// None: any subject.
+    #[serde(default)]
+    pub allowed_subjects: Option<Vec<String>>,
+    /// None: the client's scopes.
+    #[serde(default)]
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Remote claim name -> local claim name.
+    #[serde(default)]
+    pub claim_mappings: BTreeMap<String, String>,
+    /// Path of a Rhai claim transformer (resolved against the server's working directory).
+    #[serde(default)]
+    pub transformer: Option<String>,
+    #[serde(default)]
+    pub service_account_client: Option<String>,
+    #[serde(default)]
+    pub scope_claim: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// What a change sets; a field left out is left as it is. For the optional settings, `null`
+/// clears them (`"transformer": null` removes the transformer). The issuer is not among them:
+/// refresh tokens are tied to it, so another issuer is another provider (remove, then add).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderChange {
+    /// New keys: replace the certificates (and drop a JWKS URI).
+    #[serde(default)]
+    pub certificates: Option<Vec<String>>,
+    /// A JWKS URI in place of the certificates.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub aliases: Option<Vec<String>>,
+    #[serde(default)]
+    pub clock_skew: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    pub allowed_subjects: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub allowed_scopes: Option<Option<Vec<String>>>,
+    #[serde(default)]
+    pub claim_mappings: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub transformer: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub service_account_client: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub scope_claim: Option<Option<String>>,
+    /// Disabling revokes the refresh token families its assertions started.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// A field given (even as `null`) is `Some`: `null` is `Some(None)`.
+fn present<'de, D, T>(deserializer: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+impl IdentityProviderChange {
+    fn is_empty(&self) -> bool {
+        self.certificates.is_none()
+            && self.jwks_uri.is_none()
+            && self.aliases.is_none()
+            && self.clock_skew.is_none()
+            && self.allowed_subjects.is_none()
+            && self.allowed_scopes.is_none()
+            && self.claim_mappings.is_none()
+            && self.transformer.is_none()
+            && self.service_account_client.is_none()
+            && self.scope_claim.is_none()
+            && self.enabled.is_none()
+    }
+}
+
+/// `keys` are more verification keys (PEM or DER) beside `new.certificates`.
+pub fn add(
+    app: &App,
+    tenant: &str,
+    new: NewIdentityProvider,
+    keys: Vec<Vec<u8>>,
+    now: i64,
+) -> Result<IdentityProvider> {
+    if new.name.trim().is_empty() {
+        return Err(ProvisioningError::invalid(field::NAME, "must not be empty"));
+    }
+    if new.issuer.trim().is_empty() {
+        return Err(ProvisioningError::invalid(
+            field::ISSUER,
+            "must not be empty",
+        ));
+    }
+    let idp = IdentityProvider {
+        tenant_domain: tenant.to_owned(),
+        name: new.name,
+        issuer: new.issuer,
+        aliases: new.aliases,
+        certificates: normalise_keys(new.certificates, keys)?,
+        jwks_uri: new.jwks_uri,
+        enabled: new.enabled,
+        clock_skew_seconds: i64::from(new.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS)),
+        allowed_subjects: new.allowed_subjects.filter(|s| !s.is_empty()),
+        allowed_scopes: new.allowed_scopes.filter(|s| !s.is_empty()),
+        created_at: now,
+        claim_mappings: new.claim_mappings,
+        claim_transformer: new.transformer,
+        service_account_client: new.service_account_client,
+        scope_claim: new.scope_claim,
+    };
+    check(app, &idp)?;
+    app.store.add_identity_provider(&idp)?;
+    Ok(idp)
+}
+
+/// Applies `change` to the named provider in place, with the same checks as `add`: the
+/// settings in one write, then enabling or disabling (which revokes in its own transaction).
+/// Returns the provider as it is now and the refresh token families revoked (by disabling).
+pub fn update(
+    app: &App,
+    tenant: &str,
+    name: &str,
+    change: IdentityProviderChange,
+    keys: Vec<Vec<u8>>,
+    now: i64,
+) -> Result<(IdentityProvider, usize)> {
+    if change.is_empty() && keys.is_empty() {
+        return Err(ProvisioningError::invalid(
+            field::CHANGES,
+            "nothing to change",
+        ));
+    }
+    let mut idp = find(app, tenant, name)?;
+    if change.jwks_uri.is_some() && (change.certificates.is_some() || !keys.is_empty()) {
+        return Err(ProvisioningError::invalid(
+            field::JWKS_URI,
+            "give certificates or a JWKS URI, not both",
+        ));
+    }
+    if change.certificates.is_some() || !keys.is_empty() {
+        idp.certificates = normalise_keys(change.certificates.unwrap_or_default(), keys)?;
+        idp.jwks_uri = None;
+    }
+    if let Some(uri) = change.jwks_uri {
+        idp.jwks_uri = Some(uri);
+        idp.certificates.clear();
+    }
+    if let Some(aliases) = change.aliases {
+        idp.aliases = aliases;
+    }
+    if let Some(skew) = change.clock_skew {
+        idp.clock_skew_seconds = i64::from(skew);
+    }
+    if let Some(subjects) = change.allowed_subjects {
+        idp.allowed_subjects = subjects.filter(|s| !s.is_empty());
+    }
+    if let Some(scopes) = change.allowed_scopes {
+        idp.allowed_scopes = scopes.filter(|s| !s.is_empty());
+    }
+    if let Some(mappings) = change.claim_mappings {
+        idp.claim_mappings = mappings;
+    }
+    if let Some(transformer) = change.transformer {
+        idp.claim_transformer = transformer;
+    }
+    if let Some(client) = change.service_account_client {
+        idp.service_account_client = client;
+    }
+    if let Some(claim) = change.scope_claim {
+        idp.scope_claim = claim;
+    }
+    check(app, &idp)?;
+    app.store.update_identity_provider(&idp)?;
+    let revoked = match change.enabled {
+        Some(enabled) if enabled != idp.enabled => {
+            idp.enabled = enabled;
+            app.store
+                .set_identity_provider_enabled(tenant, name, enabled, now)?
+        }
+        _ => 0,
+    };
+    Ok((idp, revoked))
+}
+
+pub fn find(app: &App, tenant: &str, name: &str) -> Result<IdentityProvider> {
+    app.store
+        .find_identity_provider_by_name(tenant, name)?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "identity provider '{name}' not found in tenant '{tenant}'"
+            ))
+            .into()
+        })
+}
+
+pub fn list(app: &App, tenant: &str) -> Result<Vec<IdentityProvider>> {
+    super::tenants::find(app, tenant)?;
+    Ok(app.store.list_identity_providers(tenant)?)
+}
+
+/// Everything about a provider that can be checked before it is stored.
+fn check(app: &App, idp: &IdentityProvider) -> Result<()> {
+    if idp.certificates.is_empty() && idp.jwks_uri.is_none() {
+        return Err(ProvisioningError::invalid(
+            field::CERTIFICATES,
+            "an identity provider needs at least one certificate or a JWKS URI",
+        ));
+    }
+    if let Some(uri) = &idp.jwks_uri {
+        check_jwks_uri(uri)?;
+    }
+    if idp.clock_skew_seconds > MAX_CLOCK_SKEW_SECONDS {
+        return Err(ProvisioningError::invalid(
+            field::CLOCK_SKEW,
+            format!(
+                "{}: at most {MAX_CLOCK_SKEW_SECONDS} seconds",
+                idp.clock_skew_seconds
+            ),
+        ));
+    }
+    if let Some(scopes) = &idp.allowed_scopes {
+        check_scopes(field::ALLOWED_SCOPES, scopes)?;
+    }
+    if let Some(bad) = idp.aliases.iter().find(|a| a.trim().is_empty()) {
+        return Err(ProvisioningError::invalid(
+            field::ALIASES,
+            format!("'{bad}' is empty"),
+        ));
+    }
+    for (remote, local) in &idp.claim_mappings {
+        if remote.trim().is_empty() || local.trim().is_empty() {
+            return Err(ProvisioningError::invalid(
+                field::CLAIM_MAPPINGS,
+                "both names are required",
+            ));
+        }
+        for name in [remote, local] {
+            if grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&name.as_str()) {
+                return Err(ProvisioningError::invalid(
+                    field::CLAIM_MAPPINGS,
+                    format!("'{name}' is validated by the grant and cannot be mapped"),
+                ));
+            }
+        }
+    }
+    if let Some(claim) = &idp.scope_claim {
+        if claim.trim().is_empty() || grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&claim.as_str())
+        {
+            return Err(ProvisioningError::invalid(
+                field::SCOPE_CLAIM,
+                format!("'{claim}': name a claim other than iss, aud, exp, nbf, iat, jti"),
+            ));
+        }
+    }
+    if let Some(script) = &idp.claim_transformer {
+        app.claim_transformers
+            .check(std::path::Path::new(script))
+            .map_err(|e| ProvisioningError::invalid(field::TRANSFORMER, e.to_string()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! What operators provision (tenants, clients, identity providers, users, signing keys), with the
+//! validation the command line and the admin API share: both call these functions, so a value
+//! one refuses the other refuses too, with the same reason.
+
+pub mod clients;
+pub mod identity_providers;
+pub mod keys;
+pub mod tenants;
+pub mod users;
+
+use crate::store::StoreError;
+
+/// A field of a provisioning request, as the admin API's JSON and the command line name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub flag: &'static str,
+}
+
+macro_rules! fields {
+    ($($constant:ident = $name:literal, $flag:literal;)*) => {
+        $(pub const $constant: Field = Field { name: $name, flag: $flag };)*
+    };
+}
+
+pub mod field {
+    use super::Field;
+    fields! {
+        DOMAIN = "domain", "DOMAIN";
+        NAME = "name", "--name";
+        GRANT_TYPES = "grant_types", "--grant-types";
+        SCOPES = "scopes", "--scopes";
+        AUDIENCES = "audiences", "--audience";
+        TOKEN_FORMAT = "token_format", "--token-format";
+        CERTIFICATES = "certificates", "--certificate";
+        JWKS_URI = "jwks_uri", "--jwks-uri";
+        ISSUER = "issuer", "--issuer";
+        ALIASES = "aliases", "--alias";
+        CLOCK_SKEW = "clock_skew", "--clock-skew";
+        ALLOWED_SCOPES = "allowed_scopes", "--allowed-scope";
+        CLAIM_MAPPINGS = "claim_mappings", "--claim-mapping";
+        TRANSFORMER = "transformer", "--transformer";
+        SCOPE_CLAIM = "scope_claim", "--scope-claim";
+        USERNAME = "username", "--username";
+        PASSWORD = "password", "the password";
+        CLAIMS = "claims", "--claim";
+        CHANGES = "changes", "the options";
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisioningError {
+    /// The request is wrong; `message` says how.
+    #[error("{}: {message}", field.name)]
+    Invalid { field: Field, message: String },
+    /// The store refused (a duplicate, an unknown tenant) or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ProvisioningError {
+    pub fn invalid(field: Field, message: impl Into<String>) -> ProvisioningError {
+        ProvisioningError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The message with the command line's name for the field.
+    pub fn for_command_line(&self) -> String {
+        match self {
+            ProvisioningError::Invalid { field, message } => format!("{}: {message}", field.flag),
+            ProvisioningError::Store(e) => e.to_string(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ProvisioningError>;
+
+/// Trims, splits on white space, drops empties and duplicates, keeps order.
+pub fn normalise_list(values: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values.iter().flat_map(|v| v.split_whitespace()) {
+        if !out.iter().any(|o| o == v) {
+            out.push(v.to_owned());
+        }
+    }
+    out
+}
+
+/// Each scope's shape (RFC 6749 3.3).
+fn check_scopes(field: Field, scopes: &[String]) -> Result<()> {
+    if scopes.is_empty() {
+        return Ok(());
+    }
+    crate::oauth::scopes::parse_scope(&scopes.join(" "))
+        .map(|_| ())
+        .map_err(|e| ProvisioningError::invalid(field, e.description))
+}
+
+fn check_jwks_uri(uri: &str) -> Result<()> {
+    crate::keys::jwks::check_jwks_uri(uri)
+        .map(|_| ())
+        .map_err(|reason| ProvisioningError::invalid(field::JWKS_URI, format!("{uri}: {reason}")))
+}
+
+/// Verification keys as given (PEM text from JSON, then PEM or DER bytes from files), each
+/// normalised to PEM; the error names which one.
+fn normalise_keys(texts: Vec<String>, files: Vec<Vec<u8>>) -> Result<Vec<String>> {
+    texts
+        .into_iter()
+        .map(String::into_bytes)
+        .chain(files)
+        .collect::<Vec<_>>()
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            crate::keys::certificates::normalise_verification_key(bytes)
+                .map(|key| key.pem)
+                .map_err(|e| {
+                    ProvisioningError::invalid(field::CERTIFICATES, format!("key {}: {e}", i + 1))
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_normalised() {
+        assert_eq!(
+            normalise_list(vec!["a".into(), " b ".into(), "a".into(), "".into()]),
+            ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field_for_each_audience() {
+        let e = ProvisioningError::invalid(field::CLAIM_MAPPINGS, "'aud' cannot be mapped");
+        assert_eq!(e.to_string(), "claim_mappings: 'aud' cannot be mapped");
+        assert_eq!(
+            e.for_command_line(),
+            "--claim-mapping: 'aud' cannot be mapped"
+        );
+    }
+}

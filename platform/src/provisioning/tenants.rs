@@ -1,0 +1,70 @@
+//! Tenants: added, changed, removed.
+
+use super::{field, ProvisioningError, Result};
+use crate::app::App;
+use crate::store::Tenant;
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    pub domain: String,
+    /// Display name (default: the domain).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub qualified_subjects: bool,
+}
+
+/// What may change on a tenant; `None` leaves it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantChange {
+    #[serde(default)]
+    pub qualified_subjects: Option<bool>,
+}
+
+pub fn add(app: &App, new: NewTenant, now: i64) -> Result<Tenant> {
+    let display_name = new.name.unwrap_or_else(|| new.domain.clone());
+    if display_name.trim().is_empty() {
+        return Err(ProvisioningError::invalid(field::NAME, "must not be empty"));
+    }
+    let mut tenant = app.store.add_tenant(&new.domain, &display_name, now)?;
+    if new.qualified_subjects {
+        app.store.set_qualified_subjects(&new.domain, true)?;
+        tenant.qualified_subjects = 1;
+    }
+    Ok(tenant)
+}
+
+pub fn find(app: &App, domain: &str) -> Result<Tenant> {
+    app.store
+        .find_active_tenant(domain)?
+        .ok_or_else(|| not_found(domain))
+}
+
+pub fn not_found(domain: &str) -> ProvisioningError {
+    crate::store::StoreError::NotFound(format!("tenant '{domain}' not found")).into()
+}
+
+pub fn update(app: &App, domain: &str, change: TenantChange) -> Result<Tenant> {
+    let Some(on) = change.qualified_subjects else {
+        return Err(ProvisioningError::invalid(
+            field::CHANGES,
+            "nothing to change: give qualified_subjects",
+        ));
+    };
+    app.store.set_qualified_subjects(domain, on)?;
+    find(app, domain)
+}
+
+pub fn remove(app: &App, domain: &str) -> Result<()> {
+    if domain == app.config.server.default_tenant {
+        return Err(ProvisioningError::invalid(
+            field::DOMAIN,
+            format!(
+                "'{domain}' is the default tenant (server.default_tenant); it cannot be removed"
+            ),
+        ));
+    }
+    Ok(app.store.remove_tenant(domain)?)
+}

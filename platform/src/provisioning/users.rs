@@ -1,0 +1,121 @@
+//! A tenant's users, for the password grant. A password is hashed here and never kept or shown.
+
+use serde_json::{Map, Value};
+
+use super::{field, ProvisioningError, Result};
+use crate::app::App;
+use crate::store::User;
+
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    /// Claims the user's tokens carry.
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+}
+
+/// Never prints the password.
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn add(app: &App, tenant: &str, new: NewUser, now: i64) -> Result<User> {
+    check_username(&new.username)?;
+    if new.password.is_empty() {
+        return Err(ProvisioningError::invalid(
+            field::PASSWORD,
+            "must not be empty",
+        ));
+    }
+    check_claims(&new.claims)?;
+    let hash = crate::passwords::hash_password(&new.password)
+        .map_err(|e| crate::store::StoreError::Config(format!("cannot hash the password: {e}")))?;
+    Ok(app
+        .store
+        .add_user(tenant, &new.username, &hash, &new.claims, now)?)
+}
+
+pub fn list(app: &App, tenant: &str) -> Result<Vec<User>> {
+    super::tenants::find(app, tenant)?;
+    Ok(app.store.list_users(tenant)?)
+}
+
+/// How listings show a user: never a password or its hash.
+pub fn described(user: &User) -> Value {
+    serde_json::json!({
+        "tenant_domain": user.tenant_domain,
+        "username": user.username,
+        "claims": user.claims_object(),
+        "created_at": user.created_at,
+    })
+}
+
+fn check_username(username: &str) -> Result<()> {
+    if username.is_empty() || username.len() > 256 {
+        return Err(ProvisioningError::invalid(
+            field::USERNAME,
+            "must be 1 to 256 bytes",
+        ));
+    }
+    if username
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(ProvisioningError::invalid(
+            field::USERNAME,
+            "must not contain spaces or control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_claims(claims: &Map<String, Value>) -> Result<()> {
+    for name in claims.keys() {
+        if name.trim().is_empty() {
+            return Err(ProvisioningError::invalid(
+                field::CLAIMS,
+                "a claim has no name",
+            ));
+        }
+        if crate::oauth::id_token::is_reserved_claim(name) {
+            return Err(ProvisioningError::invalid(
+                field::CLAIMS,
+                format!("'{name}' is set by the server on every token"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_and_claims_are_checked() {
+        assert!(check_username("alice").is_ok());
+        assert!(check_username("al ice").is_err());
+        assert!(check_username("").is_err());
+        let mut claims = Map::new();
+        claims.insert("email".into(), "a@b.example".into());
+        assert!(check_claims(&claims).is_ok());
+        claims.insert("sub".into(), "root".into());
+        assert!(check_claims(&claims)
+            .unwrap_err()
+            .to_string()
+            .contains("'sub' is set by the server"));
+        let secret = NewUser {
+            username: "alice".into(),
+            password: "hunter2-secret".into(),
+            claims: Map::new(),
+        };
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+}

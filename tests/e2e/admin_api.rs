@@ -1,0 +1,414 @@
+//! The admin REST API (`/api/server/v1/` on the admin listener): a deployment provisioned through
+//! it alone (tenants, applications, a user, an identity provider from a certificate, keys), used
+//! for real token requests; each refusal with its status, code and field; the admin token.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{
+    backends, free_port, registration, wait_until_changes_are_seen, Backend, Credentials,
+    Deployment, Server,
+};
+use crate::jwt_bearer::fixture::{good_claims, with, IdpKey, GRANT, ISSUER};
+
+const TOKEN_VARIABLE: &str = "ADMIN_API_TEST_TOKEN";
+const TOKEN: &str = "admin-token-for-the-admin-api-test";
+
+/// The admin listener of a running server.
+struct Admin {
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Admin {
+    /// `method path` with `body` as JSON and `token` as the bearer; (status, JSON or null).
+    fn call_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(
+            method.parse().unwrap(),
+            format!("{}/api/server/v1/{path}", self.base),
+        );
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request.send().unwrap();
+        let status = reply.status().as_u16();
+        let text = reply.text().unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, json)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(Some(TOKEN), method, path, body)
+    }
+
+    /// Asserts `status` and returns the body.
+    fn expect(&self, status: u16, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (got, json) = self.call(method, path, body);
+        assert_eq!(got, status, "{method} {path}: {json}");
+        json
+    }
+
+    /// Asserts a refusal with `status` and `code`; returns the message.
+    fn refused(&self, status: u16, code: &str, method: &str, path: &str, body: Value) -> Value {
+        let json = self.expect(status, method, path, Some(body));
+        assert_eq!(json["code"], code, "{method} {path}: {json}");
+        json
+    }
+}
+
+fn start(backend: Backend) -> (Deployment, Server, Admin) {
+    let port = free_port();
+    let deployment = Deployment::with_extra_config(
+        backend,
+        &format!(
+            "{}[admin]\nbind = \"127.0.0.1:{port}\"\ntoken_env = \"{TOKEN_VARIABLE}\"\n",
+            registration(GRANT, "grant_jwt_bearer", "")
+        ),
+    );
+    deployment.drop_plugin("grant_jwt_bearer");
+    let server = deployment.start_with_env(&[(TOKEN_VARIABLE, TOKEN)]);
+    let admin = Admin {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::blocking::Client::new(),
+    };
+    // The admin listener starts beside the server's; wait until it answers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while admin
+        .http
+        .get(format!("{}/metrics", admin.base))
+        .send()
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the admin listener never answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (deployment, server, admin)
+}
+
+fn credentials(registered: &Value) -> Credentials {
+    Credentials {
+        id: registered["client_id"].as_str().unwrap().to_owned(),
+        secret: registered["client_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+#[test]
+fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens() {
+    for backend in backends() {
+        let (_deployment, server, admin) = start(backend);
+
+        // Tenants.
+        let acme = admin.expect(
+            201,
+            "POST",
+            "tenants",
+            Some(json!({"domain": "acme", "name": "Acme"})),
+        );
+        assert_eq!(acme["display_name"], "Acme");
+        admin.refused(
+            409,
+            "conflict",
+            "POST",
+            "tenants",
+            json!({"domain": "acme"}),
+        );
+        let bad = admin.refused(
+            400,
+            "invalid_input",
+            "POST",
+            "tenants",
+            json!({"domain": "Not Valid"}),
+        );
+        assert!(
+            bad["message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid tenant domain"),
+            "{bad}"
+        );
+        admin.refused(
+            400,
+            "invalid_json",
+            "POST",
+            "tenants",
+            json!({"domain": "x", "colour": "red"}),
+        );
+        let page = admin.expect(200, "GET", "tenants?limit=1&offset=1", None);
+        assert_eq!(
+            (page["total"].as_u64(), page["limit"].as_u64()),
+            (Some(2), Some(1))
+        );
+        assert_eq!(page["items"][0]["domain"], "carbon.super");
+        let (status, refused) = admin.call("GET", "tenants?limit=0", None);
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (400, Some("invalid_query"))
+        );
+        let (status, missing) = admin.call("GET", "tenants/ghost", None);
+        assert_eq!((status, missing["code"].as_str()), (404, Some("not_found")));
+        let patched = admin.expect(
+            200,
+            "PATCH",
+            "tenants/acme",
+            Some(json!({"qualified_subjects": false})),
+        );
+        assert_eq!(patched["domain"], "acme");
+
+        // An application and a user, then the password grant with them.
+        let web = admin.expect(
+            201,
+            "POST",
+            "tenants/acme/applications",
+            Some(json!({"name": "web", "grant_types": ["password"], "scopes": ["orders"]})),
+        );
+        assert_eq!(web["warnings"], json!([]));
+        let web = credentials(&web);
+        let ghost = admin.refused(
+            404,
+            "not_found",
+            "POST",
+            "tenants/ghost/applications",
+            json!({"name": "x", "grant_types": ["client_credentials"]}),
+        );
+        assert!(ghost["message"]
+            .as_str()
+            .unwrap()
+            .contains("tenant 'ghost' not found"));
+        let bad = admin.refused(
+            400,
+            "invalid_input",
+            "POST",
+            "tenants/acme/applications",
+            json!({"name": "x", "grant_types": ["bad/grant"]}),
+        );
+        assert_eq!(bad["field"], "grant_types");
+        let user = admin.expect(
+            201,
+            "POST",
+            "tenants/acme/users",
+            Some(json!({"username": "alice", "password": "correct horse battery", "claims": {"email": "alice@acme.example"}})),
+        );
+        assert!(!user.to_string().contains("correct horse"), "{user}");
+        let bad = admin.refused(
+            400,
+            "invalid_input",
+            "POST",
+            "tenants/acme/users",
+            json!({"username": "bob", "password": "pw", "claims": {"sub": "root"}}),
+        );
+        assert_eq!(bad["field"], "claims");
+        let users = admin.expect(200, "GET", "tenants/acme/users", None);
+        assert_eq!(users["items"][0]["claims"]["email"], "alice@acme.example");
+        wait_until_changes_are_seen(&server.base_url);
+        let token = server.token(
+            "/t/acme/oauth2/token",
+            &web,
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "correct horse battery"),
+                ("scope", "orders"),
+            ],
+        );
+        assert_eq!(token.assert_token()["scope"], "orders");
+
+        // An identity provider from a certificate, then the JWT bearer grant with it.
+        let keys = tempfile::tempdir().unwrap();
+        let key = IdpKey::rsa(keys.path(), "corp");
+        let certificate = std::fs::read_to_string(&key.certificate_path).unwrap();
+        let app = credentials(&admin.expect(
+            201,
+            "POST",
+            "tenants/carbon.super/applications",
+            Some(json!({"name": "app", "grant_types": [GRANT], "scopes": ["read"]})),
+        ));
+        let bad = admin.refused(
+            400,
+            "invalid_input",
+            "POST",
+            "tenants/carbon.super/identity-providers",
+            json!({"name": "corp", "issuer": ISSUER, "certificates": ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"]}),
+        );
+        assert_eq!(bad["field"], "certificates", "{bad}");
+        let idp = admin.expect(
+            201,
+            "POST",
+            "tenants/carbon.super/identity-providers",
+            Some(json!({"name": "corp", "issuer": ISSUER, "certificates": [certificate]})),
+        );
+        assert_eq!(idp["clock_skew_seconds"], 60);
+        let duplicate = admin.refused(
+            409,
+            "conflict",
+            "POST",
+            "tenants/carbon.super/identity-providers",
+            json!({"name": "corp2", "issuer": ISSUER, "certificates": [certificate]}),
+        );
+        assert!(duplicate["message"].as_str().unwrap().contains(ISSUER));
+        wait_until_changes_are_seen(&server.base_url);
+        let exchange = |claims: Value| {
+            server.token(
+                "/oauth2/token",
+                &app,
+                &[
+                    ("grant_type", GRANT),
+                    ("assertion", &key.assertion(&claims)),
+                ],
+            )
+        };
+        exchange(good_claims()).assert_token();
+
+        // Changed in place: only bob may be asserted now, then anyone again.
+        let changed = admin.expect(
+            200,
+            "PATCH",
+            "tenants/carbon.super/identity-providers/corp",
+            Some(json!({"allowed_subjects": ["bob"], "claim_mappings": {"upn": "username"}})),
+        );
+        assert_eq!(changed["allowed_subjects"], json!(["bob"]));
+        assert_eq!(changed["refresh_token_families_revoked"], 0);
+        wait_until_changes_are_seen(&server.base_url);
+        exchange(good_claims()).assert_error(400, "invalid_grant");
+        exchange(with(good_claims(), json!({"sub": "bob"}))).assert_token();
+        admin.expect(
+            200,
+            "PATCH",
+            "tenants/carbon.super/identity-providers/corp",
+            Some(json!({"allowed_subjects": null})),
+        );
+        wait_until_changes_are_seen(&server.base_url);
+        exchange(good_claims()).assert_token();
+        // Disabled, then enabled again.
+        let disabled = admin.expect(
+            200,
+            "PATCH",
+            "tenants/carbon.super/identity-providers/corp",
+            Some(json!({"enabled": false})),
+        );
+        assert_eq!(disabled["enabled"], false);
+        wait_until_changes_are_seen(&server.base_url);
+        exchange(good_claims()).assert_error(400, "invalid_grant");
+        admin.expect(
+            200,
+            "PATCH",
+            "tenants/carbon.super/identity-providers/corp",
+            Some(json!({"enabled": true})),
+        );
+        wait_until_changes_are_seen(&server.base_url);
+        exchange(good_claims()).assert_token();
+        for (body, code) in [
+            (json!({"issuer": "https://other"}), "invalid_json"),
+            (json!({}), "invalid_input"),
+            (json!({"clock_skew": 999_999}), "invalid_input"),
+            (json!({"claim_mappings": {"aud": "x"}}), "invalid_input"),
+            (json!({"jwks_uri": "ftp://x"}), "invalid_input"),
+        ] {
+            admin.refused(
+                400,
+                code,
+                "PATCH",
+                "tenants/carbon.super/identity-providers/corp",
+                body,
+            );
+        }
+        let listed = admin.expect(200, "GET", "tenants/carbon.super/identity-providers", None);
+        assert_eq!(
+            listed["items"][0]["claim_mappings"],
+            json!({"upn": "username"})
+        );
+
+        // Keys.
+        let rotated = admin.expect(201, "POST", "tenants/acme/keys/rotate", None);
+        let keys = admin.expect(200, "GET", "tenants/acme/keys", None);
+        let current: Vec<&Value> = keys["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["status"] == "current")
+            .collect();
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0]["kid"], rotated["kid"]);
+
+        // Removals.
+        let removed = admin.expect(
+            200,
+            "DELETE",
+            "tenants/carbon.super/identity-providers/corp",
+            None,
+        );
+        assert!(removed["refresh_token_families_revoked"].is_u64());
+        admin.expect(204, "DELETE", "tenants/acme/users/alice", None);
+        admin.expect(404, "DELETE", "tenants/acme/users/alice", None);
+        admin.expect(
+            204,
+            "DELETE",
+            &format!("tenants/acme/applications/{}", web.id),
+            None,
+        );
+        let default = admin.refused(
+            400,
+            "invalid_input",
+            "DELETE",
+            "tenants/carbon.super",
+            json!({}),
+        );
+        assert!(default["message"]
+            .as_str()
+            .unwrap()
+            .contains("default tenant"));
+        admin.expect(204, "DELETE", "tenants/acme", None);
+        admin.expect(404, "GET", "tenants/acme", None);
+    }
+}
+
+#[test]
+fn the_admin_api_wants_its_token_and_describes_itself() {
+    let (_deployment, _server, admin) = start(Backend::Sqlite);
+    for token in [None, Some("wrong-token-of-enough-length")] {
+        let (status, body) = admin.call_as(token, "POST", "tenants", Some(json!({"domain": "x"})));
+        assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    }
+    // Nothing was created by the refused calls.
+    let tenants = admin.expect(200, "GET", "tenants", None);
+    assert_eq!(tenants["total"], 1);
+
+    let reply = admin
+        .http
+        .put(format!("{}/api/server/v1/tenants", admin.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(reply.status(), 405);
+    assert_eq!(reply.headers()["allow"], "GET, POST");
+
+    let document = admin.expect(200, "GET", "openapi.json", None);
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(
+        document["paths"]["/api/server/v1/tenants/{tenant}/identity-providers/{name}"]["patch"]
+            .is_object()
+    );
+
+    let large = "x".repeat(300 * 1024);
+    let (status, body) = admin.call("POST", "tenants", Some(json!({"domain": large})));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+}
