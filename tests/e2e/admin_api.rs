@@ -199,6 +199,14 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens() {
             json!({"name": "x", "grant_types": ["bad/grant"]}),
         );
         assert_eq!(bad["field"], "grant_types");
+        let bad = admin.refused(
+            400,
+            "invalid_input",
+            "POST",
+            "tenants/acme/applications",
+            json!({"name": "a\u{0}b", "grant_types": ["client_credentials"]}),
+        );
+        assert_eq!(bad["field"], "name");
         let user = admin.expect(
             201,
             "POST",
@@ -319,6 +327,13 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens() {
             (json!({"clock_skew": 999_999}), "invalid_input"),
             (json!({"claim_mappings": {"aud": "x"}}), "invalid_input"),
             (json!({"jwks_uri": "ftp://x"}), "invalid_input"),
+            // Left out means kept; null is refused where there is nothing to clear.
+            (json!({"jwks_uri": null}), "invalid_json"),
+            (json!({"enabled": null}), "invalid_json"),
+            (
+                json!({"service_account_client": "no-such-client"}),
+                "invalid_input",
+            ),
         ] {
             admin.refused(
                 400,

@@ -59,6 +59,7 @@ pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
         } => {
             let tenant = tenant_or_default(&app, &tenant).to_owned();
             let claims = parse_claims(&claims, &json_claims)?;
+            users::check(&username, &claims).for_cli()?;
             let password = read_password(&username)?;
             let user = users::add(
                 &app,

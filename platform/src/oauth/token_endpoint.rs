@@ -50,7 +50,8 @@ pub async fn process_token_request(
         None => {
             let worker = app.clone();
             let prepared =
-                blocking(move || prepare(&worker, &request, crate::clock::now_unix(), "")).await?;
+                blocking(move || prepare(&worker, &request, crate::clock::now_unix(), "", false))
+                    .await?;
             match prepared {
                 Prepared::Issued(client, issued) => {
                     tracing::Span::current().record("client_id", client.client_id.as_str());
@@ -89,7 +90,7 @@ async fn run_plugin_grant(
             &tenant,
             move |plugin| -> Result<(Arc<ServiceProvider>, IssuedTokens), OAuthError> {
                 let now = crate::clock::now_unix();
-                let prepared = prepare(&worker, &request, now, &id)?;
+                let prepared = prepare(&worker, &request, now, &id, true)?;
                 let (Prepared::Issued(client, _) | Prepared::Plugin { client, .. }) = &prepared;
                 span.record("client_id", client.client_id.as_str());
                 let (client, grant_request, client_replay_key) = match prepared {
@@ -189,11 +190,14 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `request_id` names a plugin call in the logs (and to the plugin).
+/// `has_plugin`: the request was given a plugin for its grant type when it arrived (looked up
+/// once, so a plugin reload meanwhile cannot change the answer halfway through).
 fn prepare(
     app: &App,
     request: &TokenRequest,
     now: i64,
     request_id: &str,
+    has_plugin: bool,
 ) -> Result<Prepared, OAuthError> {
     let tenant = &request.tenant_domain;
     if !app.store.cached_tenant_is_active(tenant)? {
@@ -220,7 +224,6 @@ fn prepare(
             None,
         ),
     };
-    let has_plugin = app.plugins.get(grant_type).is_some();
     if !has_plugin && !is_built_in_grant_type(grant_type) {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant type '{}' is not supported",

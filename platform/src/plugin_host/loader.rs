@@ -46,26 +46,30 @@ pub fn library_file_name(library: &str) -> String {
     }
 }
 
-/// Every library a host has loaded, by the SHA-256 of its bytes: the same content is opened once
-/// however often it is registered or reloaded.
+/// Every library a host has tried to load, by the SHA-256 of its bytes, with the outcome: the same
+/// content is opened once however often it is registered or reloaded. A refused library stays
+/// refused: it was mapped and its initialisers ran, and doing that again at every reload would
+/// map another copy each time.
 #[derive(Default)]
 pub struct LibraryCache {
-    by_digest: Mutex<HashMap<[u8; 32], Arc<LoadedLibrary>>>,
+    by_digest: Mutex<HashMap<[u8; 32], Outcome>>,
 }
+
+type Outcome = Result<Arc<LoadedLibrary>, PluginLoadError>;
 
 impl LibraryCache {
     /// The library in `path` as its bytes are now: one loaded before with the same bytes, or
     /// those bytes loaded now.
-    pub fn load(&self, path: &Path) -> Result<Arc<LoadedLibrary>, PluginLoadError> {
+    pub fn load(&self, path: &Path) -> Outcome {
         let bytes = read_library(path)?;
         let digest = openssl::sha::sha256(&bytes);
         let mut by_digest = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(library) = by_digest.get(&digest) {
-            return Ok(library.clone());
+        if let Some(outcome) = by_digest.get(&digest) {
+            return outcome.clone();
         }
-        let library = Arc::new(load_bytes(path, &bytes, digest)?);
-        by_digest.insert(digest, library.clone());
-        Ok(library)
+        let outcome = load_bytes(path, &bytes, digest).map(Arc::new);
+        by_digest.insert(digest, outcome.clone());
+        outcome
     }
 }
 
@@ -96,7 +100,17 @@ fn load_bytes(
     let opened = unsafe { libloading::Library::new(&copy) };
     // Mapped (or refused): the copy's name is no longer needed, and nothing is left behind.
     let _ = std::fs::remove_file(&copy);
-    let library = opened.map_err(|e| fail(format!("not a loadable library: {e}")))?;
+    let library = opened.map_err(|e| {
+        let place = match copy.parent() {
+            Some(dir) if Some(dir) != path.parent() => format!(
+                " (loaded from a copy in {}, as the plugin directory is not writable; a noexec \
+                 mount there refuses libraries)",
+                dir.display()
+            ),
+            _ => String::new(),
+        };
+        fail(format!("not a loadable library: {e}{place}"))
+    })?;
     // SAFETY: the symbol's type is fixed by the ABI; a library exporting the name with another
     // type is outside what we can check.
     let entry: GrantorPluginEntry = unsafe {

@@ -62,10 +62,11 @@ pub struct GrantPlugin {
     limits: Limits,
     descriptor: &'static GrantorGrantPluginV1,
     instance: InstancePtr,
-    /// Bounds concurrent calls into this instance.
+    /// Bounds concurrent calls into this grant type's instances: a reload's new instance shares
+    /// them with the one it replaces (same limits), so calls stuck in the old one still count.
     slots: Arc<tokio::sync::Semaphore>,
     /// Bounds each tenant's share of `slots`, so one tenant's slow requests cannot take them all.
-    tenant_slots: TenantSlots,
+    tenant_slots: Arc<TenantSlots>,
     timeout: Duration,
 }
 
@@ -286,8 +287,14 @@ fn load_each(
                         {
                             Ok(kept.clone())
                         }
-                        _ => instantiate(config, registration, properties, &path, &library)
-                            .map_err(refuse),
+                        previous => instantiate(
+                            config,
+                            registration,
+                            properties,
+                            (&path, &library),
+                            previous.map(Arc::as_ref),
+                        )
+                        .map_err(refuse),
                     },
                 },
             }
@@ -297,12 +304,14 @@ fn load_each(
     outcomes
 }
 
+/// A new instance of `library` (loaded from `path`) for `registration`; `previous` is the
+/// instance it replaces, whose call slots it takes over when the limits are the same.
 fn instantiate(
     config: &PluginsConfig,
     registration: &CustomGrantType,
     properties: serde_json::Map<String, serde_json::Value>,
-    path: &std::path::Path,
-    library: &LoadedLibrary,
+    (path, library): (&std::path::Path, &LoadedLibrary),
+    previous: Option<&GrantPlugin>,
 ) -> Result<Arc<GrantPlugin>, String> {
     if !library.grant_types.contains(&registration.name) {
         return Err(format!(
@@ -311,6 +320,13 @@ fn instantiate(
             library.grant_types.join(", ")
         ));
     }
+    let (slots, tenant_slots) = match previous.filter(|p| p.limits == Limits::of(config)) {
+        Some(previous) => (previous.slots.clone(), previous.tenant_slots.clone()),
+        None => (
+            Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
+            Arc::new(TenantSlots::new(config.max_concurrency_per_tenant)),
+        ),
+    };
     let instance = create_instance(library.descriptor, &properties)
         .map_err(|reason| format!("plugin refused its properties: {reason}"))?;
     tracing::info!(
@@ -330,8 +346,8 @@ fn instantiate(
         limits: Limits::of(config),
         descriptor: library.descriptor,
         instance,
-        slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
-        tenant_slots: TenantSlots::new(config.max_concurrency_per_tenant),
+        slots,
+        tenant_slots,
         timeout: Duration::from_millis(config.handler_timeout_ms),
     }))
 }

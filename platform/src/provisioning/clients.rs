@@ -1,6 +1,6 @@
 //! Service providers (OAuth clients): registered with a generated id and secret, listed, removed.
 
-use super::{check_jwks_uri, check_scopes, field, normalise_keys, normalise_list};
+use super::{check_jwks_uri, check_scopes, check_text, field, normalise_keys, normalise_list};
 use super::{ProvisioningError, Result};
 use crate::app::App;
 use crate::config::Config;
@@ -48,11 +48,12 @@ pub fn add(
     keys: Vec<Vec<u8>>,
     now: i64,
 ) -> Result<Registered> {
-    if new.name.trim().is_empty() {
-        return Err(ProvisioningError::invalid(field::NAME, "must not be empty"));
-    }
+    check_text(field::NAME, &new.name)?;
     let grant_types = normalise_list(new.grant_types);
-    let warnings = check_grant_types(&grant_types, &registered_grant_types(&app.config))?;
+    let warnings = check_grant_types(
+        &grant_types,
+        &registered_grant_types(&app.config, app.plugins.grant_types()),
+    )?;
     let scopes = normalise_list(new.scopes);
     check_scopes(field::SCOPES, &scopes)?;
     let audiences = normalise_list(new.audiences);
@@ -121,8 +122,9 @@ pub fn list(app: &App, tenant: &str) -> Result<Vec<ServiceProvider>> {
     Ok(app.store.list_clients(tenant)?)
 }
 
-/// Built-in grant types plus those registered for plugins in the configuration.
-fn registered_grant_types(config: &Config) -> Vec<String> {
+/// Built-in grant types, those registered for plugins in the configuration, and those the
+/// running server's plugins handle now (a reload may have added some).
+fn registered_grant_types(config: &Config, loaded: Vec<String>) -> Vec<String> {
     BUILT_IN_GRANT_TYPES
         .iter()
         .map(|g| (*g).to_owned())
@@ -133,6 +135,7 @@ fn registered_grant_types(config: &Config) -> Vec<String> {
                 .iter()
                 .map(|g| g.name.clone()),
         )
+        .chain(loaded)
         .collect()
 }
 
@@ -178,7 +181,7 @@ mod tests {
 
     #[test]
     fn grant_types_are_checked() {
-        let handled = registered_grant_types(&Config::default());
+        let handled = registered_grant_types(&Config::default(), Vec::new());
         let check = |g: &str| check_grant_types(&[g.to_owned()], &handled);
         assert!(check("client_credentials").unwrap().is_empty());
         assert!(check("password").unwrap().is_empty());

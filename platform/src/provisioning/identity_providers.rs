@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use grantor_sdk::jwt_bearer::MAX_CLOCK_SKEW_SECONDS;
 
-use super::{check_jwks_uri, check_scopes, field, normalise_keys, ProvisioningError, Result};
+use super::{check_jwks_uri, check_scopes, check_text, field, normalise_keys};
+use super::{ProvisioningError, Result};
 use crate::app::App;
 use crate::store::{IdentityProvider, StoreError};
 
@@ -57,20 +58,20 @@ fn enabled_by_default() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct IdentityProviderChange {
     /// New keys: replace the certificates (and drop a JWKS URI).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     pub certificates: Option<Vec<String>>,
     /// A JWKS URI in place of the certificates.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     pub jwks_uri: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     pub aliases: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     pub clock_skew: Option<u32>,
     #[serde(default, deserialize_with = "present")]
     pub allowed_subjects: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "present")]
     pub allowed_scopes: Option<Option<Vec<String>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     pub claim_mappings: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "present")]
     pub transformer: Option<Option<String>>,
@@ -79,8 +80,17 @@ pub struct IdentityProviderChange {
     #[serde(default, deserialize_with = "present")]
     pub scope_claim: Option<Option<String>>,
     /// Disabling revokes the refresh token families its assertions started.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     pub enabled: Option<bool>,
+}
+
+/// A field that may be left out but not given as `null` (nothing to clear): `null` is refused.
+fn not_null<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A field given (even as `null`) is `Some`: `null` is `Some(None)`.
@@ -116,14 +126,11 @@ pub fn add(
     keys: Vec<Vec<u8>>,
     now: i64,
 ) -> Result<IdentityProvider> {
-    if new.name.trim().is_empty() {
-        return Err(ProvisioningError::invalid(field::NAME, "must not be empty"));
-    }
-    if new.issuer.trim().is_empty() {
-        return Err(ProvisioningError::invalid(
-            field::ISSUER,
-            "must not be empty",
-        ));
+    check_text(field::NAME, &new.name)?;
+    check_text(field::ISSUER, &new.issuer)?;
+    super::tenants::find(app, tenant)?;
+    if let Some(client) = &new.service_account_client {
+        check_client(app, tenant, client)?;
     }
     let idp = IdentityProvider {
         tenant_domain: tenant.to_owned(),
@@ -164,47 +171,58 @@ pub fn update(
             "nothing to change",
         ));
     }
-    let mut idp = find(app, tenant, name)?;
     if change.jwks_uri.is_some() && (change.certificates.is_some() || !keys.is_empty()) {
         return Err(ProvisioningError::invalid(
             field::JWKS_URI,
             "give certificates or a JWKS URI, not both",
         ));
     }
-    if change.certificates.is_some() || !keys.is_empty() {
-        idp.certificates = normalise_keys(change.certificates.unwrap_or_default(), keys)?;
-        idp.jwks_uri = None;
+    let certificates = match change.certificates {
+        Some(texts) => Some(normalise_keys(texts, keys)?),
+        None if !keys.is_empty() => Some(normalise_keys(Vec::new(), keys)?),
+        None => None,
+    };
+    if let Some(Some(client)) = &change.service_account_client {
+        check_client(app, tenant, client)?;
     }
-    if let Some(uri) = change.jwks_uri {
-        idp.jwks_uri = Some(uri);
-        idp.certificates.clear();
-    }
-    if let Some(aliases) = change.aliases {
-        idp.aliases = aliases;
-    }
-    if let Some(skew) = change.clock_skew {
-        idp.clock_skew_seconds = i64::from(skew);
-    }
-    if let Some(subjects) = change.allowed_subjects {
-        idp.allowed_subjects = subjects.filter(|s| !s.is_empty());
-    }
-    if let Some(scopes) = change.allowed_scopes {
-        idp.allowed_scopes = scopes.filter(|s| !s.is_empty());
-    }
-    if let Some(mappings) = change.claim_mappings {
-        idp.claim_mappings = mappings;
-    }
-    if let Some(transformer) = change.transformer {
-        idp.claim_transformer = transformer;
-    }
-    if let Some(client) = change.service_account_client {
-        idp.service_account_client = client;
-    }
-    if let Some(claim) = change.scope_claim {
-        idp.scope_claim = claim;
-    }
-    check(app, &idp)?;
-    app.store.update_identity_provider(&idp)?;
+    let mut idp =
+        app.store
+            .change_identity_provider_settings(tenant, name, |mut idp| -> Result<_> {
+                if let Some(certificates) = certificates {
+                    idp.certificates = certificates;
+                    idp.jwks_uri = None;
+                }
+                if let Some(uri) = change.jwks_uri {
+                    idp.jwks_uri = Some(uri);
+                    idp.certificates.clear();
+                }
+                if let Some(aliases) = change.aliases {
+                    idp.aliases = aliases;
+                }
+                if let Some(skew) = change.clock_skew {
+                    idp.clock_skew_seconds = i64::from(skew);
+                }
+                if let Some(subjects) = change.allowed_subjects {
+                    idp.allowed_subjects = subjects.filter(|s| !s.is_empty());
+                }
+                if let Some(scopes) = change.allowed_scopes {
+                    idp.allowed_scopes = scopes.filter(|s| !s.is_empty());
+                }
+                if let Some(mappings) = change.claim_mappings {
+                    idp.claim_mappings = mappings;
+                }
+                if let Some(transformer) = change.transformer {
+                    idp.claim_transformer = transformer;
+                }
+                if let Some(client) = change.service_account_client {
+                    idp.service_account_client = client;
+                }
+                if let Some(claim) = change.scope_claim {
+                    idp.scope_claim = claim;
+                }
+                check(app, &idp)?;
+                Ok(idp)
+            })?;
     let revoked = match change.enabled {
         Some(enabled) if enabled != idp.enabled => {
             idp.enabled = enabled;
@@ -214,6 +232,17 @@ pub fn update(
         _ => 0,
     };
     Ok((idp, revoked))
+}
+
+/// A service-account binding names a client of the tenant: a wrong one is the caller's mistake.
+fn check_client(app: &App, tenant: &str, client_id: &str) -> Result<()> {
+    if app.store.find_client(tenant, client_id)?.is_none() {
+        return Err(ProvisioningError::invalid(
+            field::SERVICE_ACCOUNT_CLIENT,
+            format!("client '{client_id}' not found in tenant '{tenant}'"),
+        ));
+    }
+    Ok(())
 }
 
 pub fn find(app: &App, tenant: &str, name: &str) -> Result<IdentityProvider> {
@@ -255,19 +284,15 @@ fn check(app: &App, idp: &IdentityProvider) -> Result<()> {
     if let Some(scopes) = &idp.allowed_scopes {
         check_scopes(field::ALLOWED_SCOPES, scopes)?;
     }
-    if let Some(bad) = idp.aliases.iter().find(|a| a.trim().is_empty()) {
-        return Err(ProvisioningError::invalid(
-            field::ALIASES,
-            format!("'{bad}' is empty"),
-        ));
+    for alias in &idp.aliases {
+        check_text(field::ALIASES, alias)?;
+    }
+    for subject in idp.allowed_subjects.iter().flatten() {
+        check_text(field::ALLOWED_SUBJECTS, subject)?;
     }
     for (remote, local) in &idp.claim_mappings {
-        if remote.trim().is_empty() || local.trim().is_empty() {
-            return Err(ProvisioningError::invalid(
-                field::CLAIM_MAPPINGS,
-                "both names are required",
-            ));
-        }
+        check_text(field::CLAIM_MAPPINGS, remote)?;
+        check_text(field::CLAIM_MAPPINGS, local)?;
         for name in [remote, local] {
             if grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&name.as_str()) {
                 return Err(ProvisioningError::invalid(
@@ -278,8 +303,8 @@ fn check(app: &App, idp: &IdentityProvider) -> Result<()> {
         }
     }
     if let Some(claim) = &idp.scope_claim {
-        if claim.trim().is_empty() || grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&claim.as_str())
-        {
+        check_text(field::SCOPE_CLAIM, claim)?;
+        if grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&claim.as_str()) {
             return Err(ProvisioningError::invalid(
                 field::SCOPE_CLAIM,
                 format!("'{claim}': name a claim other than iss, aud, exp, nbf, iat, jti"),

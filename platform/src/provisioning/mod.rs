@@ -41,9 +41,11 @@ pub mod field {
         CLAIM_MAPPINGS = "claim_mappings", "--claim-mapping";
         TRANSFORMER = "transformer", "--transformer";
         SCOPE_CLAIM = "scope_claim", "--scope-claim";
+        ALLOWED_SUBJECTS = "allowed_subjects", "--allowed-subject";
+        SERVICE_ACCOUNT_CLIENT = "service_account_client", "--service-account-client";
         USERNAME = "username", "--username";
         PASSWORD = "password", "the password";
-        CLAIMS = "claims", "--claim";
+        CLAIMS = "claims", "--claim/--claim-json";
         CHANGES = "changes", "the options";
     }
 }
@@ -86,6 +88,23 @@ pub fn normalise_list(values: Vec<String>) -> Vec<String> {
         }
     }
     out
+}
+
+/// A name or value stored as text: not empty, no control characters (PostgreSQL refuses NUL).
+fn check_text(field: Field, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(ProvisioningError::invalid(field, "must not be empty"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ProvisioningError::invalid(
+            field,
+            format!(
+                "'{}' must not contain control characters",
+                value.escape_default()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Each scope's shape (RFC 6749 3.3).

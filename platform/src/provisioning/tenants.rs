@@ -25,9 +25,7 @@ pub struct TenantChange {
 
 pub fn add(app: &App, new: NewTenant, now: i64) -> Result<Tenant> {
     let display_name = new.name.unwrap_or_else(|| new.domain.clone());
-    if display_name.trim().is_empty() {
-        return Err(ProvisioningError::invalid(field::NAME, "must not be empty"));
-    }
+    super::check_text(field::NAME, &display_name)?;
     let mut tenant = app.store.add_tenant(&new.domain, &display_name, now)?;
     if new.qualified_subjects {
         app.store.set_qualified_subjects(&new.domain, true)?;

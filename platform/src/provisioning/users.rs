@@ -27,14 +27,13 @@ impl std::fmt::Debug for NewUser {
 }
 
 pub fn add(app: &App, tenant: &str, new: NewUser, now: i64) -> Result<User> {
-    check_username(&new.username)?;
+    check(&new.username, &new.claims)?;
     if new.password.is_empty() {
         return Err(ProvisioningError::invalid(
             field::PASSWORD,
             "must not be empty",
         ));
     }
-    check_claims(&new.claims)?;
     let hash = crate::passwords::hash_password(&new.password)
         .map_err(|e| crate::store::StoreError::Config(format!("cannot hash the password: {e}")))?;
     Ok(app
@@ -55,6 +54,13 @@ pub fn described(user: &User) -> Value {
         "claims": user.claims_object(),
         "created_at": user.created_at,
     })
+}
+
+/// The username and claims of a user to add (the command line checks them before it asks for
+/// the password).
+pub fn check(username: &str, claims: &Map<String, Value>) -> Result<()> {
+    check_username(username)?;
+    check_claims(claims)
 }
 
 fn check_username(username: &str) -> Result<()> {

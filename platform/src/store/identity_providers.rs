@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::identity_providers;
-use super::{is_unique_violation, Store, StoreError};
+use super::{is_unique_violation, DbConnection, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IdentityProvider {
@@ -156,6 +156,44 @@ impl Encoded {
     }
 }
 
+/// Writes `idp`'s settings into the row of `tenant_domain`/`name`.
+fn write_settings(
+    conn: &mut DbConnection,
+    tenant_domain: &str,
+    name: &str,
+    idp: &IdentityProvider,
+) -> Result<(), StoreError> {
+    let Encoded {
+        aliases,
+        certificates,
+        subjects,
+        scopes,
+        mappings,
+    } = Encoded::of(idp)?;
+    if let Some(client_id) = &idp.service_account_client {
+        require_client(conn, tenant_domain, client_id)?;
+    }
+    diesel::update(
+        identity_providers::table
+            .filter(identity_providers::tenant_domain.eq(tenant_domain))
+            .filter(identity_providers::name.eq(name)),
+    )
+    .set((
+        identity_providers::aliases.eq(&aliases),
+        identity_providers::certificates.eq(&certificates),
+        identity_providers::jwks_uri.eq(&idp.jwks_uri),
+        identity_providers::clock_skew_seconds.eq(idp.clock_skew_seconds),
+        identity_providers::allowed_subjects.eq(&subjects),
+        identity_providers::allowed_scopes.eq(&scopes),
+        identity_providers::claim_mappings.eq(&mappings),
+        identity_providers::claim_transformer.eq(&idp.claim_transformer),
+        identity_providers::service_account_client.eq(&idp.service_account_client),
+        identity_providers::scope_claim.eq(&idp.scope_claim),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// A service-account binding names a client of the provider's own tenant.
 fn require_client(
     conn: &mut super::DbConnection,
@@ -227,48 +265,56 @@ impl Store {
         })
     }
 
-    /// Replaces the named provider's settings (keys, aliases, limits, mappings, transformer,
-    /// binding, scope claim) with `idp`'s. Name, issuer and enabled are not changed here.
-    pub fn update_identity_provider(&self, idp: &IdentityProvider) -> Result<(), StoreError> {
-        let Encoded {
-            aliases,
-            certificates,
-            subjects,
-            scopes,
-            mappings,
-        } = Encoded::of(idp)?;
-        self.with_conn(|conn| {
-            conn.transaction(|conn| {
-                if let Some(client_id) = &idp.service_account_client {
-                    require_client(conn, &idp.tenant_domain, client_id)?;
+    /// Reads the named provider, lets `apply` change it, and writes its settings back (keys,
+    /// aliases, limits, mappings, transformer, binding, scope claim; not name, issuer or
+    /// enabled), in one transaction that holds the row (PostgreSQL: `FOR UPDATE`; SQLite: the
+    /// write lock `BEGIN IMMEDIATE` takes), so two changes at once cannot undo each other.
+    /// `apply` must not use the store: the transaction holds a connection.
+    pub fn change_identity_provider_settings<E: From<StoreError>>(
+        &self,
+        tenant_domain: &str,
+        name: &str,
+        apply: impl FnOnce(IdentityProvider) -> Result<IdentityProvider, E>,
+    ) -> Result<IdentityProvider, E> {
+        let mut refused = None;
+        let written = self.write_transaction(|conn| {
+            let key = identity_providers::tenant_domain
+                .eq(tenant_domain)
+                .and(identity_providers::name.eq(name));
+            let row: Option<Row> = if let DbConnection::Postgres(pg) = &mut *conn {
+                identity_providers::table
+                    .filter(key)
+                    .select(columns!())
+                    .for_update()
+                    .first(pg)
+                    .optional()?
+            } else {
+                identity_providers::table
+                    .filter(key)
+                    .select(columns!())
+                    .first(conn)
+                    .optional()?
+            };
+            let Some(row) = row else {
+                return Err(StoreError::NotFound(format!(
+                    "identity provider '{name}' not found in tenant '{tenant_domain}'"
+                )));
+            };
+            let changed = match apply(from_row(row)?) {
+                Ok(changed) => changed,
+                Err(e) => {
+                    refused = Some(e);
+                    return Err(StoreError::Invalid("refused".into()));
                 }
-                let changed = diesel::update(
-                    identity_providers::table
-                        .filter(identity_providers::tenant_domain.eq(&idp.tenant_domain))
-                        .filter(identity_providers::name.eq(&idp.name)),
-                )
-                .set((
-                    identity_providers::aliases.eq(&aliases),
-                    identity_providers::certificates.eq(&certificates),
-                    identity_providers::jwks_uri.eq(&idp.jwks_uri),
-                    identity_providers::clock_skew_seconds.eq(idp.clock_skew_seconds),
-                    identity_providers::allowed_subjects.eq(&subjects),
-                    identity_providers::allowed_scopes.eq(&scopes),
-                    identity_providers::claim_mappings.eq(&mappings),
-                    identity_providers::claim_transformer.eq(&idp.claim_transformer),
-                    identity_providers::service_account_client.eq(&idp.service_account_client),
-                    identity_providers::scope_claim.eq(&idp.scope_claim),
-                ))
-                .execute(conn)?;
-                if changed == 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "identity provider '{}' not found in tenant '{}'",
-                        idp.name, idp.tenant_domain
-                    )));
-                }
-                Ok(())
-            })
-        })
+            };
+            write_settings(conn, tenant_domain, name, &changed)?;
+            Ok(changed)
+        });
+        match (written, refused) {
+            (_, Some(refusal)) => Err(refusal),
+            (Ok(idp), None) => Ok(idp),
+            (Err(e), None) => Err(e.into()),
+        }
     }
 
     pub fn list_identity_providers(

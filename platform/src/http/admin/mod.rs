@@ -127,7 +127,10 @@ pub fn routes(
                             "the admin API needs Authorization: Bearer <admin token>",
                         );
                     }
-                    let path = path.as_str();
+                    let path = match path.as_str() {
+                        "/" => "/",
+                        path => path.trim_end_matches('/'),
+                    };
                     match (method, path, served) {
                         (warp::http::Method::GET, "/metrics", _) => warp::reply::with_header(
                             crate::metrics::metrics().render(),
@@ -138,6 +141,11 @@ pub fn routes(
                         (warp::http::Method::POST, PLUGINS_RELOAD, Some(served)) => {
                             reload_plugins(&served.plugins).await
                         }
+                        (_, PLUGINS_RELOAD, Some(_)) => error(
+                            StatusCode::METHOD_NOT_ALLOWED,
+                            "method_not_allowed",
+                            "plugins/reload answers POST only",
+                        ),
                         (method, path, Some(served)) if path.starts_with(resources::PREFIX) => {
                             let body = match super::form::read_bounded_body(
                                 length,
@@ -147,10 +155,17 @@ pub fn routes(
                             .await
                             {
                                 Ok(body) => body.freeze(),
-                                Err(e) => {
+                                Err(e) if e.description.contains("exceeds the limit") => {
                                     return error(
                                         StatusCode::PAYLOAD_TOO_LARGE,
                                         "body_too_large",
+                                        &e.description,
+                                    )
+                                }
+                                Err(e) => {
+                                    return error(
+                                        StatusCode::BAD_REQUEST,
+                                        "invalid_body",
                                         &e.description,
                                     )
                                 }
