@@ -80,7 +80,8 @@ fn start(backend: Backend) -> (Deployment, Server, Admin) {
         ),
     );
     deployment.drop_plugin("grant_jwt_bearer");
-    let server = deployment.start_with_env(&[(TOKEN_VARIABLE, TOKEN)]);
+    // At the debug level, so that the log check below sees everything the server says.
+    let server = deployment.start_with_env(&[(TOKEN_VARIABLE, TOKEN), ("RUST_LOG", "debug")]);
     let admin = Admin {
         base: format!("http://127.0.0.1:{port}"),
         http: reqwest::blocking::Client::new(),
@@ -390,6 +391,19 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens() {
             .contains("default tenant"));
         admin.expect(204, "DELETE", "tenants/acme", None);
         admin.expect(404, "GET", "tenants/acme", None);
+
+        // Nothing secret reached the log: the admin token, a password, a client secret, a key.
+        let log = server.log();
+        assert!(log.contains("grantor listening"), "the log is not captured: {log}");
+        for secret in [
+            TOKEN,
+            "correct horse battery",
+            web.secret.as_str(),
+            app.secret.as_str(),
+        ] {
+            assert!(!log.contains(secret), "the log has a secret: {log}");
+        }
+        assert!(!log.contains("PRIVATE KEY"), "{log}");
     }
 }
 
