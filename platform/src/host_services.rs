@@ -142,7 +142,11 @@ impl StoreServices {
         let keys = match self.jwks.keys(uri, kid) {
             Ok(lookup) if lookup.unknown_kid => return ServiceReply::NotFound,
             Ok(lookup) => VerificationKeys {
-                keys: lookup.keys,
+                keys: lookup
+                    .keys
+                    .iter()
+                    .map(|k| serde_json::Value::clone(k))
+                    .collect(),
                 unavailable: None,
             },
             Err(JwksError::Unavailable(reason)) => {

@@ -394,7 +394,10 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens() {
 
         // Nothing secret reached the log: the admin token, a password, a client secret, a key.
         let log = server.log();
-        assert!(log.contains("grantor listening"), "the log is not captured: {log}");
+        assert!(
+            log.contains("grantor listening"),
+            "the log is not captured: {log}"
+        );
         for secret in [
             TOKEN,
             "correct horse battery",

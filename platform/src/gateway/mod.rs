@@ -145,7 +145,7 @@ fn checked(
             let key = crate::keys::certificates::normalise_verification_key(&bytes).with_context(
                 || format!("gateway.jwt_issuer '{}': {}", issuer.name, path.display()),
             )?;
-            certificate_keys.push(crate::keys::jwk::jwk_from_pem(&key.pem)?);
+            certificate_keys.push(Arc::new(crate::keys::jwk::jwk_from_pem(&key.pem)?));
         }
         issuers.push(TrustedIssuer {
             config: issuer.clone(),

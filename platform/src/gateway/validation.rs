@@ -7,6 +7,8 @@
 //!
 //! A refusal's description never contains the token.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -26,7 +28,7 @@ fn refuse(reason: impl Into<String>) -> Refusal {
 /// A trusted issuer with its certificates already turned into JWKs (the first is the default).
 pub struct TrustedIssuer {
     pub config: JwtIssuerConfig,
-    pub certificate_keys: Vec<Value>,
+    pub certificate_keys: Vec<Arc<Value>>,
 }
 
 /// Where JWKS endpoints' keys come from (the shared, bounded JWKS cache in the server).
@@ -146,7 +148,7 @@ fn candidate_keys(
     issuer: &TrustedIssuer,
     kid: Option<&str>,
     jwks: &dyn JwksKeys,
-) -> Result<Vec<Value>, Refusal> {
+) -> Result<Vec<Arc<Value>>, Refusal> {
     let Some(kid) = kid else {
         // No kid: the default certificate, and nothing else (never "try every key").
         return issuer
@@ -158,7 +160,7 @@ fn candidate_keys(
                 refuse("the token has no kid, and its issuer has no default certificate")
             });
     };
-    let mut keys: Vec<Value> = issuer
+    let mut keys: Vec<Arc<Value>> = issuer
         .certificate_keys
         .iter()
         .filter(|key| key_has_kid(key, kid))
@@ -290,11 +292,11 @@ mod tests {
     impl JwksKeys for FixedJwks {
         fn keys(&self, _: &str, kid: Option<&str>) -> Result<KeyLookup, String> {
             self.1.set(self.1.get() + 1);
-            let keys: Vec<Value> = self
+            let keys: Vec<Arc<Value>> = self
                 .0
                 .iter()
                 .filter(|k| kid.is_none_or(|kid| k["kid"] == kid))
-                .cloned()
+                .map(|k| Arc::new(k.clone()))
                 .collect();
             Ok(KeyLookup {
                 unknown_kid: keys.is_empty(),
@@ -353,7 +355,7 @@ mod tests {
                 transformer: None,
                 scope_claim: "scope".into(),
             },
-            certificate_keys: keys,
+            certificate_keys: keys.into_iter().map(Arc::new).collect(),
         }
     }
 

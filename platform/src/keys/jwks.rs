@@ -41,8 +41,10 @@ pub enum JwksError {
 /// What a lookup found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyLookup {
-    /// The keys with the requested `kid`, or all keys when no `kid` was asked for.
-    pub keys: Vec<Value>,
+    /// The keys with the requested `kid`, or all keys when no `kid` was asked for. Shared with
+    /// the cache: the same key set hands out the same keys, so a cache of keys prepared from
+    /// them can know one by its address without comparing it whole.
+    pub keys: Vec<Arc<Value>>,
     /// A `kid` was asked for and the (refreshed, if allowed) key set does not have it.
     pub unknown_kid: bool,
 }
@@ -83,7 +85,7 @@ fn redirect_refusal(from: Option<&url::Url>, to: &url::Url) -> Option<String> {
 
 #[derive(Default)]
 struct State {
-    keys: Option<Vec<Value>>,
+    keys: Option<Vec<Arc<Value>>>,
     fetched_at: Option<Instant>,
     fresh_for: Duration,
     last_attempt: Option<Instant>,
@@ -293,7 +295,7 @@ impl JwksCache {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "JWKS fetched"
                 );
-                state.keys = Some(keys);
+                state.keys = Some(keys.into_iter().map(Arc::new).collect());
                 state.fetched_at = Some(self.clock.now());
                 state.last_error = None;
                 state.fresh_for = self.cache_lifetime(max_age);
@@ -417,7 +419,7 @@ pub fn parse_key_set(body: &[u8]) -> Result<Vec<Value>, String> {
 }
 
 /// `None` when there is no key set at all.
-fn select(keys: Option<&[Value]>, kid: Option<&str>) -> Option<KeyLookup> {
+fn select(keys: Option<&[Arc<Value>]>, kid: Option<&str>) -> Option<KeyLookup> {
     let keys = keys?;
     Some(match kid {
         None => KeyLookup {
@@ -425,7 +427,7 @@ fn select(keys: Option<&[Value]>, kid: Option<&str>) -> Option<KeyLookup> {
             unknown_kid: false,
         },
         Some(kid) => {
-            let named: Vec<Value> = keys
+            let named: Vec<Arc<Value>> = keys
                 .iter()
                 .filter(|k| k["kid"].as_str() == Some(kid))
                 .cloned()
@@ -460,11 +462,11 @@ mod tests {
 
     #[test]
     fn selection_by_kid() {
-        let keys = vec![json!({"kid": "a"}), json!({"kid": "b"})];
+        let keys = vec![Arc::new(json!({"kid": "a"})), Arc::new(json!({"kid": "b"}))];
         assert_eq!(select(Some(&keys), None).unwrap().keys.len(), 2);
         assert_eq!(
             select(Some(&keys), Some("b")).unwrap().keys,
-            vec![json!({"kid": "b"})]
+            vec![Arc::new(json!({"kid": "b"}))]
         );
         assert!(select(Some(&keys), Some("c")).unwrap().unknown_kid);
         assert!(select(None, None).is_none());

@@ -155,21 +155,25 @@ pub struct VerificationKeys {
 }
 
 /// A JWK and its key.
-type Parsed = (Value, Arc<VerificationKey>);
+type Parsed = (Arc<Value>, Arc<VerificationKey>);
 
 /// Parsed keys kept before the map is emptied (key sets that rotate must not pile up).
 const MAX_CACHED_KEYS: usize = 1024;
 
 impl VerificationKeys {
     /// `jwk`'s key, parsed on first use; `None` when the JWK is not a usable key.
-    pub fn get(&self, jwk: &Value) -> Option<Arc<VerificationKey>> {
+    /// The JWK cache hands out the same `Arc` for the same key until its key set changes; a JWK
+    /// at the same address is known without comparing it whole (the entry holds the `Arc`, so
+    /// the address cannot be reused by another JWK meanwhile).
+    pub fn get(&self, jwk: &Arc<Value>) -> Option<Arc<VerificationKey>> {
         let kid = jwk["kid"].as_str().unwrap_or_default();
         {
             let by_kid = self.by_kid.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(found) = by_kid
-                .get(kid)
-                .and_then(|keys| keys.iter().find(|(known, _)| known == jwk))
-            {
+            if let Some(found) = by_kid.get(kid).and_then(|keys| {
+                keys.iter()
+                    .find(|(known, _)| Arc::ptr_eq(known, jwk))
+                    .or_else(|| keys.iter().find(|(known, _)| known == jwk))
+            }) {
                 return Some(found.1.clone());
             }
         }
@@ -327,6 +331,7 @@ mod tests {
         let (first, second) = (rsa(), rsa());
         let mut jwk = public_jwk(&first);
         jwk["kid"] = "k1".into();
+        let jwk = Arc::new(jwk);
         let signature = Signer::new(MessageDigest::sha256(), &first)
             .unwrap()
             .sign_oneshot_to_vec(INPUT)
@@ -334,9 +339,17 @@ mod tests {
         assert!(keys.get(&jwk).unwrap().verifies("RS256", INPUT, &signature));
         assert!(keys.get(&jwk).unwrap().verifies("RS256", INPUT, &signature));
         assert_eq!(keys.len(), 1, "parsed once");
+        // The same JWK at another address (a refreshed key set) is known too.
+        let copy = Arc::new(Value::clone(&jwk));
+        assert!(keys
+            .get(&copy)
+            .unwrap()
+            .verifies("RS256", INPUT, &signature));
+        assert_eq!(keys.len(), 1);
         // The issuer's key set now has another key under the same kid.
         let mut replaced = public_jwk(&second);
         replaced["kid"] = "k1".into();
+        let replaced = Arc::new(replaced);
         assert!(!keys
             .get(&replaced)
             .unwrap()

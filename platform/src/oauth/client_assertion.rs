@@ -130,7 +130,7 @@ fn client_keys(
 ) -> Result<Vec<Value>, OAuthError> {
     let keys = match &client.jwks_uri {
         Some(uri) => match app.trusted_keys.jwks_keys(uri, kid) {
-            Ok(lookup) => lookup.keys,
+            Ok(lookup) => lookup.keys.iter().map(|k| Value::clone(k)).collect(),
             Err(e) => {
                 tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, "{e}");
                 return Err(OAuthError::temporarily_unavailable(
