@@ -2,14 +2,25 @@
 //! `error_description`, and for 401 and 403 a `WWW-Authenticate: Bearer` challenge saying the same.
 //! No description ever contains the token.
 
+use bytes::Bytes;
+use http_body_util::BodyExt;
 use serde_json::json;
 use warp::http::{header, HeaderValue, Response, StatusCode};
 
-pub type GatewayResponse = warp::reply::Response;
+/// What the gateway answers with: its own JSON, or an upstream's body as it streams.
+pub type GatewayBody = http_body_util::combinators::UnsyncBoxBody<Bytes, super::forward::BoxError>;
+pub type GatewayResponse = Response<GatewayBody>;
+
+/// A body that is all here.
+pub fn full(bytes: impl Into<Bytes>) -> GatewayBody {
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
 
 fn answer(status: StatusCode, error: &str, description: &str) -> GatewayResponse {
     let body = json!({ "error": error, "error_description": description }).to_string();
-    let mut response = Response::new(body.into());
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -7,17 +7,16 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::{Buf, Bytes};
-use futures_util::{Stream, StreamExt, TryStreamExt};
-use http_body_util::{BodyExt, Limited, StreamBody};
-use hyper::body::Frame;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Frame, Incoming};
 use hyper_openssl::client::legacy::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use openssl::ssl::{SslConnector, SslMethod, SslVersion};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
-use warp::http::{header, HeaderMap, HeaderName, Method, Request};
+use warp::http::{header, HeaderMap, HeaderName, Method, Request, Response};
 
 use super::answers::{bad_gateway, gateway_timeout, payload_too_large, GatewayResponse};
 use crate::config::ApiConfig;
@@ -80,27 +79,21 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// `headers` without hop-by-hop ones and without `also`.
-pub fn end_to_end(headers: &HeaderMap, also: &[HeaderName]) -> HeaderMap {
-    let named_by_connection: Vec<String> = headers
+/// Removes from `headers` the hop-by-hop ones (those named by `Connection` included) and `also`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, also: &[HeaderName]) {
+    let named_by_connection: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    let mut out = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let lower = name.as_str();
-        if HOP_BY_HOP.contains(&lower)
-            || named_by_connection.iter().any(|n| n == lower)
-            || also.contains(name)
-        {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
     }
-    out
+    for name in named_by_connection.iter().chain(also) {
+        headers.remove(name);
+    }
 }
 
 pub struct Outgoing {
@@ -110,22 +103,14 @@ pub struct Outgoing {
 }
 
 /// Sends the request with `body` (limited to `max_body_bytes`) and relays the answer.
-pub async fn forward<S, B>(
+pub async fn forward(
     client: &UpstreamClient,
     outgoing: Outgoing,
-    body: S,
+    body: Incoming,
     max_body_bytes: usize,
     timeout: Duration,
-) -> GatewayResponse
-where
-    S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
-    B: Buf + Send + 'static,
-{
-    let frames = body
-        .map_ok(|mut chunk| Frame::data(chunk.copy_to_bytes(chunk.remaining())))
-        .map_err(|e| -> BoxError { Box::new(e) });
-    let limited = Limited::new(StreamBody::new(frames), max_body_bytes);
-    let body: UpstreamBody = limited.boxed_unsync();
+) -> GatewayResponse {
+    let body: UpstreamBody = Limited::new(body, max_body_bytes).boxed_unsync();
     let mut request = match Request::builder()
         .method(outgoing.method)
         .uri(&outgoing.uri)
@@ -149,37 +134,91 @@ where
         }
         Ok(Ok(answer)) => answer,
     };
-    let (parts, incoming) = answer.into_parts();
-    let frames = http_body_util::BodyStream::new(incoming).filter_map(|frame| async move {
-        match frame {
-            Ok(frame) => frame.into_data().ok().map(Ok),
-            Err(e) => Some(Err(BoxError::from(e))),
-        }
-    });
-    let stream = idle_limited(frames, timeout);
-    let mut response = warp::reply::Reply::into_response(warp::reply::stream(stream));
+    let (mut parts, incoming) = answer.into_parts();
+    strip_hop_by_hop(&mut parts.headers, &[]);
+    let mut response = Response::new(IdleLimited::new(incoming, timeout).boxed_unsync());
     *response.status_mut() = parts.status;
-    *response.headers_mut() = end_to_end(&parts.headers, &[]);
+    *response.headers_mut() = parts.headers;
     response
 }
 
-/// `body` ended with an error when it sends nothing for `idle`: an upstream that stalls halfway
-/// through its answer does not hold the client's connection (nor a worker's memory) forever.
-fn idle_limited(
-    body: impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static,
+/// `inner`, ended with an error when it sends nothing for `idle`: an upstream that stalls halfway
+/// through its answer does not hold the client's connection (nor a worker's memory) forever. The
+/// timer is armed only while the body waits, so a body that is already there costs none.
+struct IdleLimited<B> {
+    inner: B,
     idle: Duration,
-) -> impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
-    futures_util::stream::unfold(Some(Box::pin(body)), move |body| async move {
-        let mut body = body?;
-        match tokio::time::timeout(idle, body.next()).await {
-            Ok(Some(chunk)) => Some((chunk, Some(body))),
-            Ok(None) => None,
-            Err(_) => {
-                tracing::warn!("the upstream sent nothing for {idle:?}: its answer is cut off");
-                Some((Err("the upstream's answer stalled".into()), None))
-            }
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// The timer runs for the current wait (it is re-armed after each frame).
+    armed: bool,
+    stalled: bool,
+}
+
+impl<B> IdleLimited<B> {
+    fn new(inner: B, idle: Duration) -> IdleLimited<B> {
+        IdleLimited {
+            inner,
+            idle,
+            timer: None,
+            armed: false,
+            stalled: false,
         }
-    })
+    }
+}
+
+impl<B> hyper::body::Body for IdleLimited<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.stalled {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            this.armed = false;
+            return Poll::Ready(frame.map(|r| r.map_err(Into::into)));
+        }
+        let deadline = tokio::time::Instant::now() + this.idle;
+        let timer = match &mut this.timer {
+            Some(timer) => {
+                if !this.armed {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => this
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        this.armed = true;
+        if timer.as_mut().poll(cx).is_ready() {
+            this.stalled = true;
+            tracing::warn!(
+                "the upstream sent nothing for {:?}: its answer is cut off",
+                this.idle
+            );
+            return Poll::Ready(Some(Err("the upstream's answer stalled".into())));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.stalled || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 fn is_body_limit(error: &hyper_util::client::legacy::Error) -> bool {
@@ -210,8 +249,8 @@ mod tests {
         headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
         headers.insert("authorization", HeaderValue::from_static("Bearer t"));
         headers.insert("accept", HeaderValue::from_static("application/json"));
-        let kept = end_to_end(&headers, &[header::AUTHORIZATION]);
-        let names: Vec<&str> = kept.keys().map(|k| k.as_str()).collect();
+        strip_hop_by_hop(&mut headers, &[header::AUTHORIZATION]);
+        let names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["accept"]);
     }
 }

@@ -18,10 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Buf;
-use futures_util::Stream;
-use warp::http::{header, HeaderMap, HeaderValue, Method};
-use warp::Filter;
+use hyper::body::Incoming;
+use warp::http::{header, HeaderMap, HeaderValue, Method, Request, Response};
 
 use crate::config::{Config, GatewayConfig};
 use crate::keys::jwks::{JwksCache, KeyLookup};
@@ -192,67 +190,46 @@ fn checked(
     Ok((issuers, transformers))
 }
 
-/// The gateway's routes: its own JWKS, and every other request to an API, forwarded through
-/// that API's client in `clients` (each worker has its own: see `workers`).
-pub fn routes(
+/// Answers one request: the gateway's own JWKS, or a call to an API, forwarded through that
+/// API's client in `clients` (each worker has its own: see `workers`). Served by hyper directly:
+/// the request's parts are taken, not copied.
+pub async fn serve_request(
     gateway: Arc<Gateway>,
     clients: Arc<[forward::UpstreamClient]>,
-) -> impl Filter<Extract = (GatewayResponse,), Error = warp::Rejection> + Clone + Send + Sync + 'static
-{
-    let with_gateway = warp::any().map(move || gateway.clone());
-    let jwks = warp::path!(".well-known" / "jwks.json")
-        .and(warp::get())
-        .and(with_gateway.clone())
-        .map(|gateway: Arc<Gateway>| {
-            let mut response =
-                warp::reply::Reply::into_response(warp::reply::json(&gateway.signer_jwks));
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
-            );
-            response
-        });
-    let raw_query = warp::query::raw()
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify();
-    let api = warp::method()
-        .and(warp::path::full())
-        .and(raw_query)
-        .and(warp::header::headers_cloned())
-        .and(warp::body::stream())
-        .and(with_gateway)
-        .and(warp::any().map(move || clients.clone()))
-        .then(
-            |method, path: warp::path::FullPath, query, headers, body, gateway, clients| {
-                handle(
-                    gateway,
-                    clients,
-                    method,
-                    path.as_str().to_owned(),
-                    query,
-                    headers,
-                    body,
-                )
-            },
+    request: Request<Incoming>,
+) -> Result<GatewayResponse, std::convert::Infallible> {
+    let (parts, body) = request.into_parts();
+    if parts.method == Method::GET && parts.uri.path() == "/.well-known/jwks.json" {
+        let mut response = Response::new(answers::full(gateway.signer_jwks.to_string()));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
         );
-    jwks.or(api).unify()
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+        return Ok(response);
+    }
+    Ok(handle(&gateway, &clients, parts, body).await)
 }
 
-async fn handle<S, B>(
-    gateway: Arc<Gateway>,
-    clients: Arc<[forward::UpstreamClient]>,
-    method: Method,
-    path: String,
-    query: Option<String>,
-    headers: HeaderMap,
-    body: S,
-) -> GatewayResponse
-where
-    S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
-    B: Buf + Send + 'static,
-{
-    let route = match routing::route(&gateway.config.api, method.as_str(), &path) {
+async fn handle(
+    gateway: &Arc<Gateway>,
+    clients: &[forward::UpstreamClient],
+    parts: warp::http::request::Parts,
+    body: Incoming,
+) -> GatewayResponse {
+    let warp::http::request::Parts {
+        method,
+        uri,
+        headers,
+        ..
+    } = parts;
+    let path = uri.path();
+    let query = uri.query();
+    let route = match routing::route(&gateway.config.api, method.as_str(), path) {
         Ok(route) => route,
         Err(routing::Unrouted::NoApi) => return answers::not_found("no API has this context"),
         Err(routing::Unrouted::NoResource) => {
@@ -277,7 +254,7 @@ where
             cache: &gateway.jwks,
             missed: std::cell::Cell::new(false),
         };
-        let inline = validate(&gateway, &token, &cached_only);
+        let inline = validate(gateway, &token, &cached_only);
         let checked = if cached_only.missed.get() {
             let gateway = gateway.clone();
             let token = token.clone();
@@ -286,7 +263,7 @@ where
             Ok(inline)
         };
         let checked = match checked {
-            Ok(Ok(validated)) => match transforming_issuer(&gateway, &validated) {
+            Ok(Ok(validated)) => match transforming_issuer(gateway, &validated) {
                 Some(index) => {
                     let gateway = gateway.clone();
                     tokio::task::spawn_blocking(move || {
@@ -316,7 +293,8 @@ where
     if !route.api.keep_authorization {
         removed.push(header::AUTHORIZATION);
     }
-    let mut outgoing_headers = forward::end_to_end(&headers, &removed);
+    let mut outgoing_headers = headers;
+    forward::strip_hop_by_hop(&mut outgoing_headers, &removed);
     let backend = backend_claims::BackendSigner {
         signer: &gateway.signer,
         cache: &gateway.assertions,

@@ -12,10 +12,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{forward, routes, Gateway};
+use super::{forward, serve_request, Gateway};
 
 /// How many workers `configured` asks for: 0 means one per available core.
 pub fn worker_count(configured: usize) -> usize {
@@ -99,7 +98,6 @@ async fn worker(
     mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>,
     grace: std::time::Duration,
 ) {
-    let filter = routes(gateway, clients);
     let graceful = GracefulShutdown::new();
     while let Some(stream) = incoming.recv().await {
         let stream = match tokio::net::TcpStream::from_std(stream) {
@@ -109,7 +107,10 @@ async fn worker(
                 continue;
             }
         };
-        let service = TowerToHyperService::new(warp::service(filter.clone()));
+        let (gateway, clients) = (gateway.clone(), clients.clone());
+        let service = hyper::service::service_fn(move |request| {
+            serve_request(gateway.clone(), clients.clone(), request)
+        });
         let connection =
             crate::connections::http1().serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
