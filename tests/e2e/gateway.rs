@@ -42,6 +42,9 @@ path = "/slow"
 [[gateway.api.resource]]
 path = "/stall"
 
+[[gateway.api.resource]]
+path = "/drip"
+
 [[gateway.api]]
 context = "/down"
 upstream = "http://127.0.0.1:9"
@@ -199,6 +202,28 @@ fn a_jwt_access_token_calls_a_backend_through_the_gateway() {
             stalled.text().is_err(),
             "a stalled body must end in an error"
         );
+        // The limit is on each pause, not on the whole answer: one that keeps coming is whole.
+        let dripped = reqwest::blocking::Client::builder()
+            .timeout(None)
+            .build()
+            .unwrap()
+            .get(gw.url("/pizzashack/1.0.0/drip"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert_eq!(dripped.text().unwrap(), "drip drip drip drip ");
+        // A chunked body over the limit is refused too, without a length to refuse it by.
+        let chunked = gw
+            .http
+            .post(gw.url("/pizzashack/1.0.0/order/8"))
+            .bearer_auth(&token)
+            .body(reqwest::blocking::Body::new(std::io::Cursor::new(vec![
+                b'x';
+                4096
+            ])))
+            .send()
+            .unwrap();
+        assert_eq!(chunked.status(), 413);
     }
 }
 

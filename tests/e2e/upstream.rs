@@ -57,6 +57,18 @@ impl Upstream {
                     if path.as_str().ends_with("/slow") {
                         tokio::time::sleep(Duration::from_secs(30)).await;
                     }
+                    if path.as_str().ends_with("/drip") {
+                        // Four chunks with a pause before each, every pause well inside the
+                        // gateway's idle limit (1 s) though together they are longer.
+                        let chunks =
+                            futures_util::stream::iter([300u64; 4]).then(|pause| async move {
+                                tokio::time::sleep(Duration::from_millis(pause)).await;
+                                Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(
+                                    b"drip ",
+                                ))
+                            });
+                        return warp::reply::Reply::into_response(warp::reply::stream(chunks));
+                    }
                     if path.as_str().ends_with("/stall") {
                         // The headers and a first chunk at once, then nothing for 30 s.
                         let chunks =

@@ -80,6 +80,8 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 /// Removes from `headers` the hop-by-hop ones (those named by `Connection` included) and `also`.
+/// `Content-Length` stays whatever `Connection` says: it frames the message, and without it the
+/// body limit's size hint would frame the upstream request instead (cut at the limit).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, also: &[HeaderName]) {
     let named_by_connection: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -87,6 +89,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, also: &[HeaderName]) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| name != header::CONTENT_LENGTH)
         .collect();
     for name in HOP_BY_HOP {
         headers.remove(*name);
@@ -110,6 +113,14 @@ pub async fn forward(
     max_body_bytes: usize,
     timeout: Duration,
 ) -> GatewayResponse {
+    let declared = outgoing
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max_body_bytes as u64) {
+        return payload_too_large(max_body_bytes);
+    }
     let body: UpstreamBody = Limited::new(body, max_body_bytes).boxed_unsync();
     let mut request = match Request::builder()
         .method(outgoing.method)
@@ -242,8 +253,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             "connection",
-            HeaderValue::from_static("keep-alive, x-secret-hop"),
+            HeaderValue::from_static("keep-alive, x-secret-hop, content-length"),
         );
+        headers.insert("content-length", HeaderValue::from_static("3"));
         headers.insert("x-secret-hop", HeaderValue::from_static("1"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
@@ -251,6 +263,6 @@ mod tests {
         headers.insert("accept", HeaderValue::from_static("application/json"));
         strip_hop_by_hop(&mut headers, &[header::AUTHORIZATION]);
         let names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
-        assert_eq!(names, ["accept"]);
+        assert_eq!(names, ["accept", "content-length"]);
     }
 }

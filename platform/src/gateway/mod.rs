@@ -199,7 +199,8 @@ pub async fn serve_request(
     request: Request<Incoming>,
 ) -> Result<GatewayResponse, std::convert::Infallible> {
     let (parts, body) = request.into_parts();
-    if parts.method == Method::GET && parts.uri.path() == "/.well-known/jwks.json" {
+    let jwks_path = parts.uri.path().trim_end_matches('/') == "/.well-known/jwks.json";
+    if parts.method == Method::GET && jwks_path {
         let mut response = Response::new(answers::full(gateway.signer_jwks.to_string()));
         let headers = response.headers_mut();
         headers.insert(
