@@ -133,18 +133,8 @@ fn made_pair(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn load_pair(certificate: &Path, private_key: &Path) -> anyhow::Result<Loaded> {
-    let chain_pem = std::fs::read(certificate)
-        .with_context(|| format!("server.tls: cannot read {}", certificate.display()))?;
-    let mut chain = X509::stack_from_pem(&chain_pem)
-        .ok()
-        .filter(|chain| !chain.is_empty())
-        .with_context(|| {
-            format!(
-                "server.tls: no PEM certificate in {}",
-                certificate.display()
-            )
-        })?
-        .into_iter();
+    let mut chain =
+        crate::keys::certificates::read_pem_certificates(certificate, "server.tls")?.into_iter();
     let key_pem = std::fs::read(private_key)
         .with_context(|| format!("server.tls: cannot read {}", private_key.display()))?;
     let key = PKey::private_key_from_pem(&key_pem).with_context(|| {

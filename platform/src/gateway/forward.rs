@@ -15,7 +15,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use openssl::ssl::{SslConnector, SslMethod, SslVersion};
 use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::X509;
 use warp::http::{header, HeaderMap, HeaderName, Method, Request, Response};
 
 use super::answers::{bad_gateway, gateway_timeout, payload_too_large, GatewayResponse};
@@ -37,14 +36,8 @@ pub fn client(api: &ApiConfig) -> anyhow::Result<UpstreamClient> {
     tls.set_min_proto_version(Some(SslVersion::TLS1_2))?;
     match &api.upstream_ca_file {
         Some(path) => {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("upstream_ca_file: cannot read {}", path.display()))?;
-            let authorities = X509::stack_from_pem(&pem)
-                .ok()
-                .filter(|certificates| !certificates.is_empty())
-                .with_context(|| {
-                    format!("upstream_ca_file: no PEM certificate in {}", path.display())
-                })?;
+            let authorities =
+                crate::keys::certificates::read_pem_certificates(path, "upstream_ca_file")?;
             let mut store = X509StoreBuilder::new()?;
             for authority in authorities {
                 store.add_cert(authority)?;

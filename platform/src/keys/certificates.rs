@@ -69,6 +69,18 @@ impl Validity {
 }
 
 /// The `notAfter` of a stored PEM certificate; `None` for a public key.
+/// The certificates in the PEM file `path`, at least one (a CA bundle, a chain); errors name the
+/// `setting` the path came from.
+pub fn read_pem_certificates(path: &std::path::Path, setting: &str) -> anyhow::Result<Vec<X509>> {
+    use anyhow::Context;
+    let pem = std::fs::read(path)
+        .with_context(|| format!("{setting}: cannot read {}", path.display()))?;
+    X509::stack_from_pem(&pem)
+        .ok()
+        .filter(|certificates| !certificates.is_empty())
+        .with_context(|| format!("{setting}: no PEM certificate in {}", path.display()))
+}
+
 pub fn validity_of_pem(pem: &str) -> Option<Validity> {
     let certificate = X509::from_pem(pem.as_bytes()).ok()?;
     Validity::of(&certificate).ok()
