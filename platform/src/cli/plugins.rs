@@ -83,14 +83,8 @@ pub(super) fn reload_plugins(
         println!(
             "{}\t{}\t{}",
             change.grant_type,
-            serde_json::to_value(change.change)?
-                .as_str()
-                .unwrap_or_default(),
-            match (&change.previous, &change.plugin) {
-                (Some(old), Some(new)) => format!("{old} -> {new}"),
-                (_, Some(plugin)) | (Some(plugin), None) => plugin.clone(),
-                (None, None) => "-".to_owned(),
-            }
+            change.change.as_str(),
+            change.plugins().as_deref().unwrap_or("-")
         );
     }
     if report.changes.is_empty() {

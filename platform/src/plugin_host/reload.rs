@@ -100,16 +100,34 @@ impl ReloadReport {
     }
 }
 
+impl ChangeKind {
+    /// The name the JSON answer uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Replaced => "replaced",
+            ChangeKind::Reconfigured => "reconfigured",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Unchanged => "unchanged",
+        }
+    }
+}
+
 impl RegistrationChange {
-    fn describe(&self) -> String {
-        let kind = serde_json::to_value(self.change)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+    /// `old -> new` when both are known, else the one that is.
+    pub fn plugins(&self) -> Option<String> {
         match (&self.previous, &self.plugin) {
-            (Some(old), Some(new)) => format!("{} {kind} ({old} -> {new})", self.grant_type),
-            (None, Some(new)) | (Some(new), None) => format!("{} {kind} ({new})", self.grant_type),
-            (None, None) => format!("{} {kind}", self.grant_type),
+            (Some(old), Some(new)) => Some(format!("{old} -> {new}")),
+            (None, Some(one)) | (Some(one), None) => Some(one.clone()),
+            (None, None) => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let kind = self.change.as_str();
+        match self.plugins() {
+            Some(plugins) => format!("{} {kind} ({plugins})", self.grant_type),
+            None => format!("{} {kind}", self.grant_type),
         }
     }
 }
@@ -241,6 +259,12 @@ mod tests {
             "fresh added (p 2); gone removed (p 1); new-bytes replaced (p 1 -> p 2); \
              new-properties reconfigured (p 1 -> p 1); 1 unchanged"
         );
+        for change in &report.changes {
+            assert_eq!(
+                serde_json::to_value(change.change).unwrap(),
+                change.change.as_str()
+            );
+        }
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(
             json["changes"][2],
