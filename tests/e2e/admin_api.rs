@@ -200,6 +200,17 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens() {
             json!({"name": "x", "grant_types": ["bad/grant"]}),
         );
         assert_eq!(bad["field"], "grant_types");
+        for name_or_id in ["web", web.id.as_str()] {
+            let found = admin.expect(
+                200,
+                "GET",
+                &format!("tenants/acme/applications/{name_or_id}"),
+                None,
+            );
+            assert_eq!(found["client_id"], web.id.as_str());
+            assert!(found.get("client_secret").is_none(), "{found}");
+        }
+        admin.expect(404, "GET", "tenants/acme/applications/ghost", None);
         let bad = admin.refused(
             400,
             "invalid_input",

@@ -122,6 +122,19 @@ pub fn list(app: &App, tenant: &str) -> Result<Vec<ServiceProvider>> {
     Ok(app.store.list_clients(tenant)?)
 }
 
+/// The tenant's client with this client_id or name (as `remove` names one).
+pub fn find(app: &App, tenant: &str, id_or_name: &str) -> Result<ServiceProvider> {
+    list(app, tenant)?
+        .into_iter()
+        .find(|c| c.client_id == id_or_name || c.name == id_or_name)
+        .ok_or_else(|| {
+            crate::store::StoreError::NotFound(format!(
+                "client '{id_or_name}' not found in tenant '{tenant}'"
+            ))
+            .into()
+        })
+}
+
 /// Built-in grant types, those registered for plugins in the configuration, and those the
 /// running server's plugins handle now (a reload may have added some).
 fn registered_grant_types(config: &Config, loaded: Vec<String>) -> Vec<String> {

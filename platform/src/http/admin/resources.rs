@@ -231,20 +231,7 @@ fn answer(
             created(value)
         }
         (Method::GET, Resource::Application(t, id)) => {
-            tenants::find(app, &t).map_err(refused)?;
-            let client = app
-                .store
-                .list_clients(&t)
-                .map_err(store)?
-                .into_iter()
-                .find(|c| c.client_id == id || c.name == id)
-                .ok_or_else(|| {
-                    refused(
-                        StoreError::NotFound(format!("client '{id}' not found in tenant '{t}'"))
-                            .into(),
-                    )
-                })?;
-            ok(to_json(client))
+            ok(to_json(clients::find(app, &t, &id).map_err(refused)?))
         }
         (Method::DELETE, Resource::Application(t, id)) => {
             app.store.remove_client(&t, &id).map_err(store)?;
