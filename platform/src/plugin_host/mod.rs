@@ -199,7 +199,12 @@ impl PluginHost {
     }
 
     pub fn get(&self, grant_type: &str) -> Option<Arc<GrantPlugin>> {
-        self.current().get(grant_type).cloned()
+        // Under the read lock: on the token path, without taking a reference to the whole map.
+        self.grants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(grant_type)
+            .cloned()
     }
 
     pub fn grant_types(&self) -> Vec<String> {
