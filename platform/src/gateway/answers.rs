@@ -7,8 +7,9 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use warp::http::{header, HeaderValue, Response, StatusCode};
 
-/// What the gateway answers with: its own JSON, or an upstream's body as it streams.
-pub type GatewayBody = http_body_util::combinators::UnsyncBoxBody<Bytes, super::forward::BoxError>;
+/// What the gateway answers with: its own JSON, or an upstream's body as it streams (the same
+/// boxed body type it sends upstream).
+pub type GatewayBody = super::forward::UpstreamBody;
 pub type GatewayResponse = Response<GatewayBody>;
 
 /// A body that is all here.
