@@ -11,6 +11,7 @@ mod demo;
 mod discovery;
 mod gateway;
 mod gateway_issuers;
+mod gateway_paths;
 mod harness;
 mod https;
 mod idp;

@@ -85,6 +85,11 @@ pub fn insufficient_scope(required: &[String]) -> GatewayResponse {
     response
 }
 
+/// 400: a request the gateway will not route (a path that cannot be normalised safely).
+pub fn bad_request(description: &str) -> GatewayResponse {
+    answer(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
 pub fn not_found(description: &str) -> GatewayResponse {
     answer(StatusCode::NOT_FOUND, "not_found", description)
 }

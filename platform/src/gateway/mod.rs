@@ -9,6 +9,7 @@ pub mod answers;
 pub mod backend_claims;
 pub mod forward;
 pub mod introspection;
+pub mod path;
 pub mod routing;
 pub mod signing_key;
 pub mod validation;
@@ -40,6 +41,8 @@ pub struct Gateway {
     signer: ReadySigner,
     signer_jwks: serde_json::Value,
     assertions: backend_claims::AssertionCache,
+    /// The APIs' contexts, which a `..` in a request path may not climb out of.
+    contexts: path::Contexts,
 }
 
 impl JwksKeys for JwksCache {
@@ -84,6 +87,7 @@ impl Gateway {
             signer,
             signer_jwks: serde_json::json!({ "keys": [key.public_jwk] }),
             assertions: backend_claims::AssertionCache::default(),
+            contexts: path::Contexts::new(config.gateway.api.iter().map(|a| a.context.as_str())),
         })
     }
 
@@ -151,9 +155,15 @@ fn checked(
         });
     }
     for api in &gateway.api {
-        if !api.context.starts_with('/') {
+        // Requests are matched in normal form, so a context must be one to ever match.
+        let normal = path::normalise(&api.context, &path::Contexts::default());
+        if !normal
+            .is_ok_and(|p| p.as_str().trim_end_matches('/') == api.context.trim_end_matches('/'))
+            || api.context.contains(';')
+        {
             anyhow::bail!(
-                "gateway.api '{}': the context must start with /",
+                "gateway.api '{}': the context must be a path in normal form: starting with /, \
+                 without dot segments, repeated slashes, ';' or percent-encoded unreserved characters",
                 api.context
             );
         }
@@ -199,8 +209,13 @@ pub async fn serve_request(
     request: Request<Incoming>,
 ) -> Result<GatewayResponse, std::convert::Infallible> {
     let (parts, body) = request.into_parts();
-    let jwks_path = parts.uri.path().trim_end_matches('/') == "/.well-known/jwks.json";
-    if parts.method == Method::GET && jwks_path {
+    // Everything below sees the path in normal form only: what is authorized is what is forwarded.
+    let path = match path::normalise(parts.uri.path(), &gateway.contexts) {
+        Ok(path) => path,
+        Err(path::Unsafe(reason)) => return Ok(answers::bad_request(reason)),
+    };
+    let jwks_path = path.as_str().trim_end_matches('/') == "/.well-known/jwks.json";
+    if (parts.method == Method::GET || parts.method == Method::HEAD) && jwks_path {
         let mut response = Response::new(answers::full(gateway.signer_jwks.to_string()));
         let headers = response.headers_mut();
         headers.insert(
@@ -213,13 +228,14 @@ pub async fn serve_request(
         );
         return Ok(response);
     }
-    Ok(handle(&gateway, &clients, parts, body).await)
+    Ok(handle(&gateway, &clients, parts, &path, body).await)
 }
 
 async fn handle(
     gateway: &Arc<Gateway>,
     clients: &[forward::UpstreamClient],
     parts: warp::http::request::Parts,
+    path: &path::NormalPath,
     body: Incoming,
 ) -> GatewayResponse {
     let warp::http::request::Parts {
@@ -228,7 +244,6 @@ async fn handle(
         headers,
         ..
     } = parts;
-    let path = uri.path();
     let query = uri.query();
     let route = match routing::route(&gateway.config.api, method.as_str(), path) {
         Ok(route) => route,

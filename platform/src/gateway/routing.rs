@@ -1,8 +1,10 @@
 //! Which API and resource a request is for: the API with the longest context that prefixes the
-//! path, then its first resource whose method and path template match the rest of the path.
-//! Templates are literal segments, `{name}` for any one segment, and a final `/*` for anything
-//! below (or nothing).
+//! normalised path (whole segments), then its first resource whose method and path template match
+//! the rest of the path. Templates are literal segments, `{name}` for any one segment, and a final
+//! `/*` for anything below (or nothing). Segments compare case-sensitively and without their `;`
+//! parameters (`gateway::path`).
 
+use super::path::{without_parameters, NormalPath};
 use crate::config::{ApiConfig, ResourceConfig};
 
 #[derive(Debug)]
@@ -11,7 +13,7 @@ pub struct Route<'a> {
     pub index: usize,
     pub api: &'a ApiConfig,
     pub resource: &'a ResourceConfig,
-    /// The path after the context, starting with `/`.
+    /// The normalised path after the context, starting with `/`: what the upstream gets.
     pub rest: String,
 }
 
@@ -23,47 +25,59 @@ pub enum Unrouted {
     NoResource,
 }
 
-pub fn route<'a>(apis: &'a [ApiConfig], method: &str, path: &str) -> Result<Route<'a>, Unrouted> {
-    let (index, api) = apis
+pub fn route<'a>(
+    apis: &'a [ApiConfig],
+    method: &str,
+    path: &NormalPath,
+) -> Result<Route<'a>, Unrouted> {
+    let (index, api, context_len) = apis
         .iter()
         .enumerate()
-        .filter(|(_, api)| {
-            let context = api.context.trim_end_matches('/');
-            path == context || path.starts_with(&format!("{context}/"))
+        .filter_map(|(index, api)| {
+            let mut context = context_segments(&api.context);
+            let len = context.clone().count();
+            let mut given = path.segments().map(without_parameters);
+            context
+                .all(|c| given.next() == Some(c))
+                .then_some((index, api, len))
         })
-        .max_by_key(|(_, api)| api.context.trim_end_matches('/').len())
+        .max_by_key(|(_, _, len)| *len)
         .ok_or(Unrouted::NoApi)?;
-    let rest = &path[api.context.trim_end_matches('/').len()..];
-    let rest = if rest.is_empty() { "/" } else { rest };
+    let rest_segments: Vec<&str> = path.segments().skip(context_len).collect();
     let resource = api
         .resource
         .iter()
         .find(|r| {
-            (r.method == "*" || r.method.eq_ignore_ascii_case(method)) && matches(&r.path, rest)
+            (r.method == "*" || r.method.eq_ignore_ascii_case(method))
+                && matches(&r.path, rest_segments.iter().map(|s| without_parameters(s)))
         })
         .ok_or(Unrouted::NoResource)?;
+    let mut rest = String::with_capacity(path.as_str().len());
+    for segment in &rest_segments {
+        rest.push('/');
+        rest.push_str(segment);
+    }
+    if rest.is_empty() || (path.has_trailing_slash() && !rest_segments.is_empty()) {
+        rest.push('/');
+    }
     Ok(Route {
         index,
         api,
         resource,
-        rest: rest.to_owned(),
+        rest,
     })
 }
 
-fn matches(template: &str, path: &str) -> bool {
-    let mut wanted = template
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty());
-    let mut given = path.trim_matches('/').split('/').filter(|s| !s.is_empty());
+fn context_segments(context: &str) -> impl Iterator<Item = &str> + Clone {
+    context.split('/').filter(|s| !s.is_empty())
+}
+
+fn matches<'p>(template: &str, mut given: impl Iterator<Item = &'p str>) -> bool {
+    let mut wanted = template.split('/').filter(|s| !s.is_empty());
     loop {
         match (wanted.next(), given.next()) {
             (Some("*"), _) => return wanted.next().is_none(),
-            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
-                if g.is_empty() {
-                    return false;
-                }
-            }
+            (Some(w), Some(_)) if w.starts_with('{') && w.ends_with('}') => {}
             (Some(w), Some(g)) if w == g => {}
             (None, None) => return true,
             _ => return false,
@@ -91,6 +105,11 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    fn route<'a>(apis: &'a [ApiConfig], method: &str, path: &str) -> Result<Route<'a>, Unrouted> {
+        let path = super::super::path::normalise(path, &Default::default()).unwrap();
+        super::route(apis, method, &path)
     }
 
     #[test]
@@ -149,5 +168,28 @@ mod tests {
             Unrouted::NoApi
         );
         assert_eq!(route(&apis, "GET", "/other").unwrap_err(), Unrouted::NoApi);
+    }
+
+    #[test]
+    fn matches_normalised_segments_case_sensitively_and_without_parameters() {
+        let apis = [api(
+            "/files",
+            &[("GET", "/admin"), ("GET", "/items/{id}"), ("GET", "/*")],
+        )];
+        let resource = |path: &str| route(&apis, "GET", path).unwrap().resource.path.clone();
+        assert_eq!(resource("/files/admin"), "/admin");
+        assert_eq!(resource("/files/admin;x"), "/admin");
+        assert_eq!(resource("/files/%61dmin"), "/admin");
+        assert_eq!(resource("/files/./admin"), "/admin");
+        assert_eq!(resource("/files/public/../admin"), "/admin");
+        assert_eq!(resource("/files;v=1/admin"), "/admin");
+        assert_eq!(resource("/files/ADMIN"), "/*");
+        assert_eq!(resource("/files/items/1"), "/items/{id}");
+        let rest = |path: &str| route(&apis, "GET", path).unwrap().rest;
+        assert_eq!(rest("/files/admin;x"), "/admin;x");
+        assert_eq!(rest("/files;v=1/admin"), "/admin");
+        assert_eq!(rest("/files/a//b/"), "/a/b/");
+        assert_eq!(rest("/files"), "/");
+        assert_eq!(rest("/files/"), "/");
     }
 }
