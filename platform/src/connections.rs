@@ -2,6 +2,11 @@
 //! (warp 0.4 has no TLS of its own, so the warp filter is served through hyper here). Each request
 //! carries its client's address as a `ClientAddr` extension. On shutdown the loop stops accepting
 //! and waits for in-flight requests, for a bounded time; idle keep-alive connections are closed.
+//!
+//! Every listener bounds its connections (`connection_limits`: counted at accept, the longest-idle
+//! one closed to make room) and the time a request's headers may take, which also bounds how long
+//! a keep-alive connection waits idle for its next request. Bodies are read under their own time
+//! limit where they are read (`http::form`, the gateway's forwarding).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,6 +20,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use warp::Filter;
 
+use crate::connection_limits::{Connection, ConnectionTracker, TrackedBody};
 use crate::tls::ServerTls;
 
 /// The peer address of the connection a request came on.
@@ -24,12 +30,104 @@ pub struct ClientAddr(pub SocketAddr);
 /// Longest a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What a listener bounds: its connections, and the time a request's headers may take.
+#[derive(Clone)]
+pub struct ListenerLimits {
+    pub connections: Arc<ConnectionTracker>,
+    pub header_read_timeout: Duration,
+}
+
+/// The limits of the listeners a process runs (`None` for one it does not run).
+pub struct PlannedListeners {
+    pub server: Option<ListenerLimits>,
+    pub admin: Option<ListenerLimits>,
+    pub gateway: Option<ListenerLimits>,
+}
+
+/// Descriptors kept for what is not a client connection: the database pool (a SQLite connection
+/// holds three files), plugin libraries, logs, key and introspection fetches.
+fn reserved_descriptors(config: &crate::config::Config, database: bool) -> u64 {
+    let pool = if database {
+        u64::from(config.database.pool_size) * 4
+    } else {
+        0
+    };
+    128 + pool
+}
+
+/// Raises the open-file limit, then fits the configured connection caps of the listeners asked
+/// for (`server`: the server and the database; `admin`; `gateway`) within it.
+pub fn plan_listeners(
+    config: &crate::config::Config,
+    server: bool,
+    admin: bool,
+    gateway: bool,
+) -> PlannedListeners {
+    use crate::connection_limits::{plan_connection_caps, ConnectionCaps, Wanted};
+    let open_files = crate::connection_limits::raise_open_file_limit();
+    let wish = |name, max_connections, max_per_address, descriptors_per_connection| Wanted {
+        name,
+        caps: ConnectionCaps {
+            max_connections,
+            max_per_address,
+        },
+        descriptors_per_connection,
+    };
+    let all = [
+        (
+            server,
+            wish(
+                "server",
+                config.server.max_connections,
+                config.server.max_connections_per_address,
+                1,
+            ),
+        ),
+        (
+            admin,
+            wish(
+                "admin",
+                config.admin.max_connections,
+                config.admin.max_connections,
+                1,
+            ),
+        ),
+        (
+            gateway,
+            wish(
+                "gateway",
+                config.gateway.max_connections,
+                config.gateway.max_connections_per_address,
+                2,
+            ),
+        ),
+    ];
+    let wanted: Vec<Wanted> = all
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, w)| w)
+        .collect();
+    let caps = plan_connection_caps(open_files, reserved_descriptors(config, server), &wanted);
+    let header_read_timeout = Duration::from_millis(config.server.header_read_timeout_ms);
+    // In the order asked for: server, admin, gateway.
+    let mut made = wanted.iter().zip(caps).map(|(w, caps)| ListenerLimits {
+        connections: ConnectionTracker::new(w.name, caps),
+        header_read_timeout,
+    });
+    PlannedListeners {
+        server: if server { made.next() } else { None },
+        admin: if admin { made.next() } else { None },
+        gateway: if gateway { made.next() } else { None },
+    }
+}
+
 /// Serves `filter` on `listener` (over TLS when `tls` is given) until `shutdown`; then waits
 /// at most `grace` for the requests in flight.
 pub async fn serve<F>(
     listener: TcpListener,
     tls: Option<Arc<ServerTls>>,
     filter: F,
+    limits: ListenerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) where
@@ -43,36 +141,51 @@ pub async fn serve<F>(
             accepted = accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(WithClientAddr {
+        // Counted before a byte is read; past the caps it is closed at once.
+        let Some(connection) = limits.connections.admit(peer.ip()) else {
+            continue;
+        };
+        let connection = Arc::new(connection);
+        let service = TowerToHyperService::new(Tracked {
             inner: warp::service(filter.clone()),
             addr: peer,
+            connection: connection.clone(),
         });
         let acceptor = tls.as_ref().map(|tls| tls.acceptor());
         let watcher = graceful.watcher();
+        let http = http1(limits.header_read_timeout);
         tokio::spawn(async move {
-            let http = http1();
             let served = match acceptor {
                 None => {
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(tcp), service))
-                        .await
+                    let serving = watcher.watch(http.serve_connection(TokioIo::new(tcp), service));
+                    until_shed(&connection, serving).await
                 }
                 Some(acceptor) => {
-                    let Some(stream) = handshake(&acceptor, tcp, peer).await else {
+                    let handshake = handshake(&acceptor, tcp, peer);
+                    let Some(Some(stream)) = until_shed(&connection, handshake).await else {
                         return;
                     };
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await
+                    let serving =
+                        watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                    until_shed(&connection, serving).await
                 }
             };
-            if let Err(e) = served {
+            if let Some(Err(e)) = served {
                 tracing::debug!(%peer, "connection: {e}");
             }
         });
     }
     drop(listener);
     finish_within(graceful, grace).await;
+}
+
+/// `work`'s outcome, or `None` when the connection was closed (dropped) to make room, which
+/// happens only while it has no request in flight.
+pub async fn until_shed<T>(connection: &Connection, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        () = connection.shed() => None,
+    }
 }
 
 /// The next connection, with `TCP_NODELAY` set. An accept error (out of file descriptors and the
@@ -92,11 +205,13 @@ pub async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAdd
     }
 }
 
-/// HTTP/1.1 as every listener serves it; the timer enables hyper's 30 s limit on reading a
-/// request's headers.
-pub fn http1() -> hyper::server::conn::http1::Builder {
+/// HTTP/1.1 as every listener serves it: a request's headers must arrive within
+/// `header_read_timeout` of the connection starting to wait for them (for a keep-alive
+/// connection, from the end of its previous answer), or the connection is closed.
+pub fn http1(header_read_timeout: Duration) -> hyper::server::conn::http1::Builder {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new());
+    http.header_read_timeout(header_read_timeout);
     http
 }
 
@@ -135,27 +250,38 @@ async fn handshake(
     }
 }
 
-/// Adds `ClientAddr` to each request before `inner` sees it.
+/// Adds `ClientAddr` to each request before `inner` sees it, and keeps the request counted in
+/// flight on its connection until its answer's body is written.
 #[derive(Clone)]
-struct WithClientAddr<S> {
-    inner: S,
-    addr: SocketAddr,
+pub struct Tracked<S> {
+    pub inner: S,
+    pub addr: SocketAddr,
+    pub connection: Arc<Connection>,
 }
 
-impl<S, B> tower_service::Service<warp::http::Request<B>> for WithClientAddr<S>
+impl<S, B, R> tower_service::Service<warp::http::Request<B>> for Tracked<S>
 where
-    S: tower_service::Service<warp::http::Request<B>>,
+    S: tower_service::Service<warp::http::Request<B>, Response = warp::http::Response<R>>,
+    S::Future: Send + 'static,
+    R: 'static,
 {
-    type Response = S::Response;
+    type Response = warp::http::Response<TrackedBody<R>>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: warp::http::Request<B>) -> Self::Future {
+        let in_flight = self.connection.request_started();
         request.extensions_mut().insert(ClientAddr(self.addr));
-        self.inner.call(request)
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(response.map(|body| TrackedBody::new(body, in_flight)))
+        })
     }
 }

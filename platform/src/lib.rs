@@ -22,6 +22,7 @@ pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connection_limits;
 pub mod connections;
 pub mod failure_limits;
 pub mod gateway;

@@ -16,6 +16,7 @@ pub async fn serve(
     app: crate::app::SharedApp,
     listener: TcpListener,
     tls: Option<Arc<crate::tls::ServerTls>>,
+    limits: crate::connections::ListenerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let housekeeping = [
@@ -24,7 +25,7 @@ pub async fn serve(
     ];
     let routes = crate::http::routes(app.clone());
     let grace = app.config.server.shutdown_grace();
-    crate::connections::serve(listener, tls, routes, shutdown, grace).await;
+    crate::connections::serve(listener, tls, routes, limits, shutdown, grace).await;
     for task in &housekeeping {
         task.abort();
     }

@@ -279,7 +279,19 @@ impl Deployment {
 
     /// Starts a server with `GRANTOR_*` overrides in its environment.
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Server {
-        let mut server = Server::start(&self.config_path, env);
+        self.start_limited(env, None)
+    }
+
+    /// Starts a server whose open-file limit (soft and hard) is `open_files`, when given.
+    pub fn start_limited(&self, env: &[(&str, &str)], open_files: Option<u64>) -> Server {
+        let mut server = Server::start_command_limited(
+            &self.config_path,
+            env,
+            "serve",
+            "grantor listening on ",
+            None,
+            open_files,
+        );
         self.running.lock().unwrap().push(server.base_url.clone());
         server.running = Some(self.running.clone());
         server
@@ -382,10 +394,6 @@ pub fn start_gateway_in(dir: &Path, config: &str) -> Server {
 }
 
 impl Server {
-    fn start(config_path: &Path, env: &[(&str, &str)]) -> Server {
-        Self::start_command(config_path, env, "serve", "grantor listening on ", None)
-    }
-
     /// Runs `grantor COMMAND`, whose first line of stdout is `BANNER` and its base URL.
     fn start_command(
         config_path: &Path,
@@ -394,22 +402,51 @@ impl Server {
         banner: &str,
         second_banner: Option<&str>,
     ) -> Server {
+        Self::start_command_limited(config_path, env, command, banner, second_banner, None)
+    }
+
+    fn start_command_limited(
+        config_path: &Path,
+        env: &[(&str, &str)],
+        command: &str,
+        banner: &str,
+        second_banner: Option<&str>,
+        open_files: Option<u64>,
+    ) -> Server {
         static STARTED: AtomicU32 = AtomicU32::new(0);
         let log_path = config_path.with_file_name(format!(
             "server-{}.log",
             STARTED.fetch_add(1, Ordering::SeqCst)
         ));
         let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = Command::new(grantor_binary())
+        let mut command_line = Command::new(grantor_binary());
+        command_line
             .arg("--config")
             .arg(config_path)
             .arg(command)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .stderr(log);
+        if let Some(limit) = open_files {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: limit as libc::rlim_t,
+                rlim_max: limit as libc::rlim_t,
+            };
+            // SAFETY: setrlimit is async-signal-safe; it runs in the child between fork and exec
+            // and touches nothing else.
+            unsafe {
+                command_line.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command_line.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         let mut reader = BufReader::new(stdout);

@@ -28,6 +28,7 @@ mod plugins;
 mod private_key_jwt;
 mod reference_000;
 mod refresh_families;
+mod slow_clients;
 mod tenant_keys;
 mod token_endpoint;
 mod upstream;

@@ -15,8 +15,17 @@ pub(super) fn gateway(config: Config) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listener = bind(&config).await?;
         let grace = config.server.shutdown_grace();
-        crate::gateway::workers::serve(gateway, listener, crate::server::shutdown_signal(), grace)
-            .await
+        let limits = crate::connections::plan_listeners(&config, false, false, true)
+            .gateway
+            .context("no limits planned for the gateway")?;
+        crate::gateway::workers::serve(
+            gateway,
+            listener,
+            limits,
+            crate::server::shutdown_signal(),
+            grace,
+        )
+        .await
     })
 }
 

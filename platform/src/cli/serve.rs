@@ -50,6 +50,8 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
     };
     let gateway_config = config.clone();
     let grace = config.server.shutdown_grace();
+    let limits =
+        crate::connections::plan_listeners(&config, true, admin.is_some(), gateway.is_some());
     let mut app = open(config)?;
     app.plugins = plugins;
     let app = std::sync::Arc::new(app);
@@ -76,12 +78,13 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
         println!("grantor listening on {scheme}://{local}");
         tokio::spawn(reload_on_sighup(tls.clone(), reloader.clone()));
         // After the server's own line, which is what scripts and tests read first.
-        if let Some(gateway) = gateway {
+        if let (Some(gateway), Some(gateway_limits)) = (gateway, limits.gateway) {
             let listener = super::gateway::bind(&gateway_config).await?;
             tokio::spawn(async move {
                 let served = crate::gateway::workers::serve(
                     gateway,
                     listener,
+                    gateway_limits,
                     crate::server::shutdown_signal(),
                     grace,
                 )
@@ -91,7 +94,7 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
                 }
             });
         }
-        if let Some((admin_bind, credentials)) = admin {
+        if let (Some((admin_bind, credentials)), Some(admin_limits)) = (admin, limits.admin) {
             let admin = tokio::net::TcpListener::bind(admin_bind)
                 .await
                 .with_context(|| format!("cannot bind the admin listener to {admin_bind}"))?;
@@ -107,11 +110,22 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
                         plugins: reloader,
                     }),
                 ),
+                admin_limits,
                 crate::server::shutdown_signal(),
                 grace,
             ));
         }
-        crate::server::serve(app, listener, tls, crate::server::shutdown_signal()).await;
+        let server_limits = limits
+            .server
+            .context("no limits planned for the server")?;
+        crate::server::serve(
+            app,
+            listener,
+            tls,
+            server_limits,
+            crate::server::shutdown_signal(),
+        )
+        .await;
         Ok(())
     });
     // A plugin call still running past the grace period (on a blocking thread) must not keep

@@ -25,6 +25,10 @@ pub struct GatewayConfig {
     pub upstream_timeout_ms: u64,
     /// Largest request body forwarded, in bytes (then 413).
     pub max_body_bytes: usize,
+    /// Connections the gateway holds at once, and from one client address; as
+    /// `server.max_connections` (each may use two descriptors: the client's and the upstream's).
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
     /// How the validated claims reach the backend.
     pub backend_claims: BackendClaims,
     /// The PEM file of the key `X-JWT-Assertion`s are signed with, made on first start (default:
@@ -44,6 +48,8 @@ impl Default for GatewayConfig {
             clock_skew_seconds: 60,
             upstream_timeout_ms: 30_000,
             max_body_bytes: 10 * 1024 * 1024,
+            max_connections: 4096,
+            max_connections_per_address: 256,
             backend_claims: BackendClaims::Jwt,
             signing_key_file: None,
             api: Vec::new(),

@@ -46,7 +46,7 @@ pub struct Config {
 /// `[admin]`: the operator's listener, apart from the one clients use. It serves `/metrics`
 /// (Prometheus text format) to requests with the admin bearer token; off unless `bind` is set,
 /// and it does not start without credentials.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     pub bind: Option<SocketAddr>,
@@ -54,6 +54,19 @@ pub struct AdminConfig {
     pub token_sha256: Option<String>,
     /// Or: the environment variable that holds the token itself.
     pub token_env: Option<String>,
+    /// Connections the admin listener holds at once (per address too); as `server.max_connections`.
+    pub max_connections: usize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            bind: None,
+            token_sha256: None,
+            token_env: None,
+            max_connections: 64,
+        }
+    }
 }
 
 /// `[log]`: how log lines are written to stderr (`RUST_LOG` chooses the level).
@@ -183,6 +196,20 @@ pub struct ServerConfig {
     /// On SIGTERM or Ctrl-C, how long in-flight requests may take to finish, in milliseconds;
     /// then their connections are closed and the process exits.
     pub shutdown_grace_ms: u64,
+    /// Longest a request's headers may take to arrive, in milliseconds, on every listener
+    /// (server, admin, gateway); a keep-alive connection also waits at most this long, idle, for
+    /// its next request. Then the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// Longest a request body may take to arrive once its headers have, in milliseconds (server
+    /// and admin listeners: then 408). The gateway, which streams bodies to the upstream, allows
+    /// this long for each pause in a body instead.
+    pub body_read_timeout_ms: u64,
+    /// Connections the listener holds at once. At the cap, the connection idle longest (no
+    /// request in flight) is closed to make room; when every one is busy, new ones are closed at
+    /// once. Lowered at start to fit the open-file limit (raised to its hard limit first).
+    pub max_connections: usize,
+    /// Of those, most from one client address.
+    pub max_connections_per_address: usize,
     /// HTTPS on `bind` (`[server.tls]`).
     pub tls: TlsConfig,
 }
@@ -396,6 +423,10 @@ impl Default for ServerConfig {
             overload_wait_ms: 100,
             request_deadline_ms: 10_000,
             shutdown_grace_ms: 15_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 5_000,
+            max_connections: 4096,
+            max_connections_per_address: 256,
             tls: TlsConfig::default(),
         }
     }
@@ -518,6 +549,24 @@ impl Config {
             return invalid(
                 "database.purge_interval_seconds",
                 "purge_interval_seconds and purge_batch must be positive",
+            );
+        }
+        if self.server.header_read_timeout_ms == 0 || self.server.body_read_timeout_ms == 0 {
+            return invalid(
+                "server.header_read_timeout_ms",
+                "header_read_timeout_ms and body_read_timeout_ms must be positive",
+            );
+        }
+        if self.server.max_connections == 0
+            || self.server.max_connections_per_address == 0
+            || self.admin.max_connections == 0
+            || self.gateway.max_connections == 0
+            || self.gateway.max_connections_per_address == 0
+        {
+            return invalid(
+                "server.max_connections",
+                "server.max_connections, server.max_connections_per_address, admin.max_connections, \
+                 gateway.max_connections and gateway.max_connections_per_address must be positive",
             );
         }
         if self.server.max_in_flight == 0 {

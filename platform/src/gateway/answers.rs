@@ -102,6 +102,18 @@ pub fn payload_too_large(limit: usize) -> GatewayResponse {
     )
 }
 
+/// 408: the client stopped sending its request body.
+pub fn request_timeout(idle: std::time::Duration) -> GatewayResponse {
+    answer(
+        StatusCode::REQUEST_TIMEOUT,
+        "invalid_request",
+        &format!(
+            "the request body stopped arriving (nothing for {} ms)",
+            idle.as_millis()
+        ),
+    )
+}
+
 /// The gateway's own failure (a claim transformer that fails); the log has the detail.
 pub fn internal_error() -> GatewayResponse {
     answer(

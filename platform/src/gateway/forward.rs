@@ -17,7 +17,9 @@ use openssl::ssl::{SslConnector, SslMethod, SslVersion};
 use openssl::x509::store::X509StoreBuilder;
 use warp::http::{header, HeaderMap, HeaderName, Method, Request, Response};
 
-use super::answers::{bad_gateway, gateway_timeout, payload_too_large, GatewayResponse};
+use super::answers::{
+    bad_gateway, gateway_timeout, payload_too_large, request_timeout, GatewayResponse,
+};
 use crate::config::ApiConfig;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -92,20 +94,84 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, also: &[HeaderName]) {
     }
 }
 
+/// Headers a client may not set for the upstream: the gateway says who the client is and how it
+/// came (`set_forwarded_for`).
+const CLIENT_FORWARDING_HEADERS: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+];
+
+/// Removes every header with `_` in its name, as nginx does by default: CGI and WSGI backends
+/// read `X_JWT_Assertion` and `X-JWT-Assertion` as one variable (`HTTP_X_JWT_ASSERTION`), so a
+/// client could otherwise forge what the gateway removes under the dashed name.
+pub fn strip_underscored(headers: &mut HeaderMap) {
+    let underscored: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for name in underscored {
+        tracing::debug!(header = %name, "a client header with _ in its name is not forwarded");
+        headers.remove(name);
+    }
+}
+
+/// Replaces whatever forwarding headers the client sent with what the gateway saw: the client's
+/// address, the `Host` it asked for, and `http` (the gateway's listener is plain HTTP).
+pub fn set_forwarded_for(
+    headers: &mut HeaderMap,
+    peer: std::net::SocketAddr,
+    host: Option<warp::http::HeaderValue>,
+) {
+    for name in CLIENT_FORWARDING_HEADERS {
+        headers.remove(*name);
+    }
+    if let Ok(address) = warp::http::HeaderValue::from_str(&peer.ip().to_string()) {
+        headers.insert("x-forwarded-for", address);
+    }
+    if let Some(host) = host {
+        headers.insert("x-forwarded-host", host);
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        warp::http::HeaderValue::from_static("http"),
+    );
+}
+
 pub struct Outgoing {
     pub method: Method,
     pub uri: String,
     pub headers: HeaderMap,
 }
 
-/// Sends the request with `body` (limited to `max_body_bytes`) and relays the answer.
+/// What bounds one forwarded call.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Largest request body (then 413).
+    pub max_body_bytes: usize,
+    /// Longest wait for the upstream's answer, and for each next part of its body.
+    pub upstream_timeout: Duration,
+    /// Longest pause in the client's request body (then 408).
+    pub body_idle_timeout: Duration,
+}
+
+/// Sends the request with `body` (limited in size and in its pauses) and relays the answer.
 pub async fn forward(
     client: &UpstreamClient,
     outgoing: Outgoing,
     body: Incoming,
-    max_body_bytes: usize,
-    timeout: Duration,
+    bounds: Bounds,
 ) -> GatewayResponse {
+    let Bounds {
+        max_body_bytes,
+        upstream_timeout: timeout,
+        body_idle_timeout,
+    } = bounds;
     let declared = outgoing
         .headers
         .get(header::CONTENT_LENGTH)
@@ -114,7 +180,11 @@ pub async fn forward(
     if declared.is_some_and(|length| length > max_body_bytes as u64) {
         return payload_too_large(max_body_bytes);
     }
-    let body: UpstreamBody = Limited::new(body, max_body_bytes).boxed_unsync();
+    let body: UpstreamBody = Limited::new(
+        IdleLimited::new(body, body_idle_timeout, Stalled::ClientBody),
+        max_body_bytes,
+    )
+    .boxed_unsync();
     let mut request = match Request::builder()
         .method(outgoing.method)
         .uri(&outgoing.uri)
@@ -130,8 +200,11 @@ pub async fn forward(
     let answer = match tokio::time::timeout(timeout, client.request(request)).await {
         Err(_) => return gateway_timeout(),
         Ok(Err(e)) => {
-            if is_body_limit(&e) {
+            if caused_by::<http_body_util::LengthLimitError>(&e) {
                 return payload_too_large(max_body_bytes);
+            }
+            if caused_by::<Stalled>(&e) {
+                return request_timeout(body_idle_timeout);
             }
             tracing::warn!(uri = %outgoing.uri, "upstream request failed: {e}");
             return bad_gateway();
@@ -140,18 +213,42 @@ pub async fn forward(
     };
     let (mut parts, incoming) = answer.into_parts();
     strip_hop_by_hop(&mut parts.headers, &[]);
-    let mut response = Response::new(IdleLimited::new(incoming, timeout).boxed_unsync());
+    let mut response =
+        Response::new(IdleLimited::new(incoming, timeout, Stalled::UpstreamAnswer).boxed_unsync());
     *response.status_mut() = parts.status;
     *response.headers_mut() = parts.headers;
     response
 }
 
-/// `inner`, ended with an error when it sends nothing for `idle`: an upstream that stalls halfway
-/// through its answer does not hold the client's connection (nor a worker's memory) forever. The
-/// timer is armed only while the body waits, so a body that is already there costs none.
+/// Which body stalled: an error of its own, so the forwarding can tell a client that stopped
+/// sending (408) from an upstream that failed (502).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stalled {
+    /// The client stopped sending its request body.
+    ClientBody,
+    /// The upstream stopped sending its answer.
+    UpstreamAnswer,
+}
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stalled::ClientBody => "the client's request body stalled",
+            Stalled::UpstreamAnswer => "the upstream's answer stalled",
+        })
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// `inner`, ended with an error when it sends nothing for `idle`: a client that stops halfway
+/// through its body, or an upstream halfway through its answer, does not hold a connection (nor
+/// a worker's memory) forever. The timer is armed only while the body waits, so a body that is
+/// already there costs none.
 struct IdleLimited<B> {
     inner: B,
     idle: Duration,
+    which: Stalled,
     timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     /// The timer runs for the current wait (it is re-armed after each frame).
     armed: bool,
@@ -159,10 +256,11 @@ struct IdleLimited<B> {
 }
 
 impl<B> IdleLimited<B> {
-    fn new(inner: B, idle: Duration) -> IdleLimited<B> {
+    fn new(inner: B, idle: Duration, which: Stalled) -> IdleLimited<B> {
         IdleLimited {
             inner,
             idle,
+            which,
             timer: None,
             armed: false,
             stalled: false,
@@ -207,11 +305,18 @@ where
         this.armed = true;
         if timer.as_mut().poll(cx).is_ready() {
             this.stalled = true;
-            tracing::warn!(
-                "the upstream sent nothing for {:?}: its answer is cut off",
-                this.idle
-            );
-            return Poll::Ready(Some(Err("the upstream's answer stalled".into())));
+            match this.which {
+                Stalled::UpstreamAnswer => tracing::warn!(
+                    "the upstream sent nothing for {:?}: its answer is cut off",
+                    this.idle
+                ),
+                // The client's doing, and common: not the operator's concern.
+                Stalled::ClientBody => tracing::debug!(
+                    "the client sent nothing of its body for {:?}: the request is refused",
+                    this.idle
+                ),
+            }
+            return Poll::Ready(Some(Err(Box::new(this.which))));
         }
         Poll::Pending
     }
@@ -225,10 +330,11 @@ where
     }
 }
 
-fn is_body_limit(error: &hyper_util::client::legacy::Error) -> bool {
+/// Whether an error of type `E` is among `error`'s causes.
+fn caused_by<E: std::error::Error + 'static>(error: &hyper_util::client::legacy::Error) -> bool {
     let mut source = std::error::Error::source(error);
     while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
+        if e.is::<E>() {
             return true;
         }
         source = e.source();

@@ -43,6 +43,8 @@ pub struct Gateway {
     assertions: backend_claims::AssertionCache,
     /// The APIs' contexts, which a `..` in a request path may not climb out of.
     contexts: path::Contexts,
+    /// Longest pause in a client's request body (`server.body_read_timeout_ms`).
+    body_idle_timeout: Duration,
 }
 
 impl JwksKeys for JwksCache {
@@ -88,6 +90,7 @@ impl Gateway {
             signer_jwks: serde_json::json!({ "keys": [key.public_jwk] }),
             assertions: backend_claims::AssertionCache::default(),
             contexts: path::Contexts::new(config.gateway.api.iter().map(|a| a.context.as_str())),
+            body_idle_timeout: Duration::from_millis(config.server.body_read_timeout_ms),
         })
     }
 
@@ -206,6 +209,7 @@ fn checked(
 pub async fn serve_request(
     gateway: Arc<Gateway>,
     clients: Arc<[forward::UpstreamClient]>,
+    peer: std::net::SocketAddr,
     request: Request<Incoming>,
 ) -> Result<GatewayResponse, std::convert::Infallible> {
     let (parts, body) = request.into_parts();
@@ -228,12 +232,13 @@ pub async fn serve_request(
         );
         return Ok(response);
     }
-    Ok(handle(&gateway, &clients, parts, &path, body).await)
+    Ok(handle(&gateway, &clients, peer, parts, &path, body).await)
 }
 
 async fn handle(
     gateway: &Arc<Gateway>,
     clients: &[forward::UpstreamClient],
+    peer: std::net::SocketAddr,
     parts: warp::http::request::Parts,
     path: &path::NormalPath,
     body: Incoming,
@@ -309,8 +314,11 @@ async fn handle(
     if !route.api.keep_authorization {
         removed.push(header::AUTHORIZATION);
     }
+    let host = headers.get(header::HOST).cloned();
     let mut outgoing_headers = headers;
     forward::strip_hop_by_hop(&mut outgoing_headers, &removed);
+    forward::strip_underscored(&mut outgoing_headers);
+    forward::set_forwarded_for(&mut outgoing_headers, peer, host);
     let backend = backend_claims::BackendSigner {
         signer: &gateway.signer,
         cache: &gateway.assertions,
@@ -340,8 +348,11 @@ async fn handle(
             headers: outgoing_headers,
         },
         body,
-        gateway.config.max_body_bytes,
-        Duration::from_millis(gateway.config.upstream_timeout_ms),
+        forward::Bounds {
+            max_body_bytes: gateway.config.max_body_bytes,
+            upstream_timeout: Duration::from_millis(gateway.config.upstream_timeout_ms),
+            body_idle_timeout: gateway.body_idle_timeout,
+        },
     )
     .await
 }

@@ -15,6 +15,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{forward, serve_request, Gateway};
+use crate::connection_limits::{Connection, TrackedBody};
+use crate::connections::ListenerLimits;
+
+/// An accepted connection on its way to a worker: the socket, the client's address and its
+/// place among the listener's connections.
+type Accepted = (std::net::TcpStream, std::net::SocketAddr, Connection);
 
 /// How many workers `configured` asks for: 0 means one per available core.
 pub fn worker_count(configured: usize) -> usize {
@@ -30,6 +36,7 @@ pub fn worker_count(configured: usize) -> usize {
 pub async fn serve(
     gateway: Gateway,
     listener: tokio::net::TcpListener,
+    limits: ListenerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     grace: std::time::Duration,
 ) -> anyhow::Result<()> {
@@ -47,6 +54,7 @@ pub async fn serve(
         let (connections, incoming) = mpsc::unbounded_channel();
         let (done, done_waiter) = oneshot::channel::<()>();
         let gateway = gateway.clone();
+        let header_read_timeout = limits.header_read_timeout;
         std::thread::Builder::new()
             .name(format!("gateway-{index}"))
             .spawn(move || {
@@ -54,7 +62,13 @@ pub async fn serve(
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(worker(gateway, clients, incoming, grace)),
+                    Ok(runtime) => runtime.block_on(worker(
+                        gateway,
+                        clients,
+                        incoming,
+                        header_read_timeout,
+                        grace,
+                    )),
                     Err(e) => tracing::error!("gateway worker {index}: no runtime: {e}"),
                 }
                 drop(done);
@@ -66,9 +80,13 @@ pub async fn serve(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut next = 0;
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = crate::connections::accept(&listener) => accepted,
             () = &mut shutdown => break,
+        };
+        // Counted before a byte is read; past the caps it is closed at once.
+        let Some(connection) = limits.connections.admit(peer.ip()) else {
+            continue;
         };
         let stream = match stream.into_std() {
             Ok(stream) => stream,
@@ -77,7 +95,7 @@ pub async fn serve(
                 continue;
             }
         };
-        if workers[next].send(stream).is_err() {
+        if workers[next].send((stream, peer, connection)).is_err() {
             anyhow::bail!("gateway worker {next} has stopped");
         }
         next = (next + 1) % workers.len();
@@ -95,11 +113,12 @@ pub async fn serve(
 async fn worker(
     gateway: Arc<Gateway>,
     clients: Arc<[forward::UpstreamClient]>,
-    mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>,
+    mut incoming: mpsc::UnboundedReceiver<Accepted>,
+    header_read_timeout: std::time::Duration,
     grace: std::time::Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    while let Some(stream) = incoming.recv().await {
+    while let Some((stream, peer, connection)) = incoming.recv().await {
         let stream = match tokio::net::TcpStream::from_std(stream) {
             Ok(stream) => stream,
             Err(e) => {
@@ -107,15 +126,24 @@ async fn worker(
                 continue;
             }
         };
-        let (gateway, clients) = (gateway.clone(), clients.clone());
+        let connection = Arc::new(connection);
+        let (gateway, clients, tracked) = (gateway.clone(), clients.clone(), connection.clone());
         let service = hyper::service::service_fn(move |request| {
-            serve_request(gateway.clone(), clients.clone(), request)
+            // In flight until the answer's body is written: never closed to make room meanwhile.
+            let in_flight = tracked.request_started();
+            let answer = serve_request(gateway.clone(), clients.clone(), peer, request);
+            async move {
+                let response = answer.await?;
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| TrackedBody::new(body, in_flight)),
+                )
+            }
         });
-        let connection =
-            crate::connections::http1().serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let serving = crate::connections::http1(header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let serving = graceful.watch(serving);
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            if let Some(Err(e)) = crate::connections::until_shed(&connection, serving).await {
                 tracing::debug!("gateway connection: {e}");
             }
         });

@@ -35,19 +35,72 @@ pub fn require_form_content_type(content_type: Option<&str>) -> Result<(), OAuth
 /// connection is simply closed.
 const DRAIN_FACTOR: usize = 16;
 
-/// Collects the body, refusing it when it passes `limit` bytes.
+/// Why a request body was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Longer than the limit (declared or sent).
+    TooLarge { limit: usize },
+    /// Not all there within the time allowed (`server.body_read_timeout_ms`).
+    TooSlow { timeout: std::time::Duration },
+    /// The connection failed while it was read.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::TooLarge { limit } => {
+                write!(f, "request body exceeds the limit of {limit} bytes")
+            }
+            BodyError::TooSlow { timeout } => write!(
+                f,
+                "the request body did not arrive within {} ms",
+                timeout.as_millis()
+            ),
+            BodyError::Unreadable(e) => write!(f, "could not read the request body: {e}"),
+        }
+    }
+}
+
+impl From<BodyError> for OAuthError {
+    fn from(error: BodyError) -> OAuthError {
+        match error {
+            BodyError::TooSlow { .. } => OAuthError::request_timeout(error.to_string()),
+            _ => OAuthError::invalid_request(error.to_string()),
+        }
+    }
+}
+
+/// Collects the body, refusing it when it passes `limit` bytes or is not all there within
+/// `timeout`. Nothing is admitted or looked up before this returns, so a client that trickles its
+/// body holds a connection for `timeout` at most, and never a place meant for work.
 pub async fn read_bounded_body<S, B, E>(
     declared_length: Option<u64>,
-    mut body: S,
+    body: S,
     limit: usize,
-) -> Result<BytesMut, OAuthError>
+    timeout: std::time::Duration,
+) -> Result<BytesMut, BodyError>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: Buf,
     E: std::fmt::Display,
 {
-    let too_large =
-        || OAuthError::invalid_request(format!("request body exceeds the limit of {limit} bytes"));
+    tokio::time::timeout(timeout, collect_bounded(declared_length, body, limit))
+        .await
+        .unwrap_or(Err(BodyError::TooSlow { timeout }))
+}
+
+async fn collect_bounded<S, B, E>(
+    declared_length: Option<u64>,
+    mut body: S,
+    limit: usize,
+) -> Result<BytesMut, BodyError>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: Buf,
+    E: std::fmt::Display,
+{
+    let too_large = || BodyError::TooLarge { limit };
     let drain_limit = limit.saturating_mul(DRAIN_FACTOR);
     if declared_length.is_some_and(|n| n > drain_limit as u64) {
         return Err(too_large());
@@ -55,9 +108,7 @@ where
     let mut collected = BytesMut::new();
     let mut seen = 0usize;
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|e| {
-            OAuthError::invalid_request(format!("could not read the request body: {e}"))
-        })?;
+        let mut chunk = chunk.map_err(|e| BodyError::Unreadable(e.to_string()))?;
         seen = seen.saturating_add(chunk.remaining());
         if seen > drain_limit {
             return Err(too_large());
@@ -134,23 +185,42 @@ mod tests {
         stream::iter(parts.iter().map(|p| Ok(*p)).collect::<Vec<_>>())
     }
 
+    const AMPLE: std::time::Duration = std::time::Duration::from_secs(60);
+
     #[tokio::test]
     async fn body_limits() {
-        let body = read_bounded_body(None, chunks(&[b"ab", b"cd"]), 4)
+        let body = read_bounded_body(None, chunks(&[b"ab", b"cd"]), 4, AMPLE)
             .await
             .unwrap();
         assert_eq!(&body[..], b"abcd");
         // Streamed without a declared length, cut off past the limit.
-        let err = read_bounded_body(None, chunks(&[b"abc", b"de"]), 4)
+        let err = read_bounded_body(None, chunks(&[b"abc", b"de"]), 4, AMPLE)
             .await
             .unwrap_err();
-        assert!(err.description.contains("exceeds the limit of 4 bytes"));
+        assert_eq!(err, BodyError::TooLarge { limit: 4 });
+        assert!(err.to_string().contains("exceeds the limit of 4 bytes"));
         // Refused from the declared length alone when far too large.
-        assert!(read_bounded_body(Some(65), chunks(&[]), 4).await.is_err());
+        assert!(read_bounded_body(Some(65), chunks(&[]), 4, AMPLE)
+            .await
+            .is_err());
         // Slightly too large: read to the end, then refused.
-        let err = read_bounded_body(Some(5), chunks(&[b"abcde"]), 4)
+        let err = read_bounded_body(Some(5), chunks(&[b"abcde"]), 4, AMPLE)
             .await
             .unwrap_err();
-        assert!(err.description.contains("exceeds"));
+        assert!(err.to_string().contains("exceeds"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stops_arriving_is_refused_in_time() {
+        // One chunk, then nothing: the stream never ends.
+        let stalled = futures_util::stream::iter([Ok::<_, String>(&b"grant_type=cl"[..])])
+            .chain(futures_util::stream::pending());
+        let timeout = std::time::Duration::from_secs(5);
+        let err = read_bounded_body(None, Box::pin(stalled), 1024, timeout)
+            .await
+            .unwrap_err();
+        assert_eq!(err, BodyError::TooSlow { timeout });
+        let oauth = OAuthError::from(err);
+        assert_eq!((oauth.status, oauth.code), (408, "invalid_request"));
     }
 }

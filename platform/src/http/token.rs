@@ -29,14 +29,6 @@ where
     B: Buf,
 {
     let started = Instant::now();
-    // Admission before anything else: past `max_in_flight` a request waits briefly, then is told
-    // to come back, rather than queueing until the client gives up.
-    let Some(_admitted) = admit(&app).await else {
-        return oauth_error_response(&OAuthError::temporarily_unavailable(
-            "the server is at capacity; retry shortly",
-        ));
-    };
-    let deadline = std::time::Duration::from_millis(app.config.server.request_deadline_ms);
     // One line per request, with what the request is (filled in as it becomes known) and how it
     // ended. Never a secret, token, password or assertion: only these fields.
     let span = tracing::info_span!(
@@ -48,29 +40,17 @@ where
     );
     // The tenant and grant type as the metrics may name them (known values only).
     let labels = std::sync::OnceLock::<(String, String)>::new();
-    let work = async {
+    // The body is read (bounded in size and time) before admission: a client that trickles its
+    // body holds its connection, never one of the places meant for work.
+    let result = async {
         let request =
             read_token_request(&app, path_tenant, &raw_query, &headers, remote, body).await?;
         tracing::Span::current().record("request_id", request.request_id.as_str());
         let _ = labels.set(metric_labels(&app, &request));
-        process_token_request(app.clone(), request).await
+        process_admitted(&app, request).await
     }
-    .instrument(span.clone());
-    // Whatever is still running past the deadline (a commit waiting for a database that is down)
-    // finishes or fails on its own; this request has its answer. A commit landing after the
-    // answer only stores a token nobody received.
-    let result = match tokio::time::timeout(deadline, work).await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::warn!(
-                deadline_ms = app.config.server.request_deadline_ms,
-                "token request passed its deadline"
-            );
-            Err(OAuthError::temporarily_unavailable(
-                "the request could not be completed in time; try again shortly",
-            ))
-        }
-    };
+    .instrument(span.clone())
+    .await;
     let elapsed = started.elapsed();
     let (tenant, grant_type) = labels
         .into_inner()
@@ -105,6 +85,35 @@ where
     match result {
         Ok(token) => json_response(StatusCode::OK, &token),
         Err(error) => oauth_error_response(&error),
+    }
+}
+
+/// Admission, then the request within its deadline. Past `max_in_flight` a request waits
+/// briefly, then is told to come back, rather than queueing until the client gives up.
+async fn process_admitted(
+    app: &SharedApp,
+    request: TokenRequest,
+) -> Result<crate::oauth::wire::TokenResponse, OAuthError> {
+    let Some(_admitted) = admit(app).await else {
+        return Err(OAuthError::temporarily_unavailable(
+            "the server is at capacity; retry shortly",
+        ));
+    };
+    let deadline = std::time::Duration::from_millis(app.config.server.request_deadline_ms);
+    // Whatever is still running past the deadline (a commit waiting for a database that is down)
+    // finishes or fails on its own; this request has its answer. A commit landing after the
+    // answer only stores a token nobody received.
+    match tokio::time::timeout(deadline, process_token_request(app.clone(), request)).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(
+                deadline_ms = app.config.server.request_deadline_ms,
+                "token request passed its deadline"
+            );
+            Err(OAuthError::temporarily_unavailable(
+                "the request could not be completed in time; try again shortly",
+            ))
+        }
     }
 }
 
@@ -185,7 +194,13 @@ where
     .map_err(OAuthError::invalid_request)?;
     let declared_length =
         header_text(warp::http::header::CONTENT_LENGTH)?.and_then(|v| v.trim().parse::<u64>().ok());
-    let body = read_bounded_body(declared_length, body, app.config.server.max_body_bytes).await?;
+    let body = read_bounded_body(
+        declared_length,
+        body,
+        app.config.server.max_body_bytes,
+        std::time::Duration::from_millis(app.config.server.body_read_timeout_ms),
+    )
+    .await?;
     let params = parse_unique_params(&body)?;
     tracing::Span::current().record("tenant", tenant_domain.as_str());
     if let Some(grant_type) = params.get("grant_type") {

@@ -27,6 +27,11 @@ impl OAuthError {
         Self::new("invalid_request", 400, description)
     }
 
+    /// The request body did not arrive in time (RFC 9110 15.5.9).
+    pub fn request_timeout(description: impl Into<String>) -> OAuthError {
+        Self::new("invalid_request", 408, description)
+    }
+
     /// Client authentication failed (RFC 6749 5.2): 401 with a `WWW-Authenticate` challenge.
     pub fn invalid_client(description: impl Into<String>) -> OAuthError {
         Self::new("invalid_client", 401, description)

@@ -10,6 +10,7 @@ pub mod resources;
 use warp::http::StatusCode;
 use warp::{Filter, Reply};
 
+use super::form::BodyError;
 use crate::app::SharedApp;
 use crate::config::AdminConfig;
 use crate::plugin_host::PluginReloader;
@@ -151,22 +152,32 @@ pub fn routes(
                                 length,
                                 body,
                                 resources::MAX_BODY_BYTES,
+                                std::time::Duration::from_millis(
+                                    served.app.config.server.body_read_timeout_ms,
+                                ),
                             )
                             .await
                             {
                                 Ok(body) => body.freeze(),
-                                Err(e) if e.description.contains("exceeds the limit") => {
+                                Err(e @ BodyError::TooLarge { .. }) => {
                                     return error(
                                         StatusCode::PAYLOAD_TOO_LARGE,
                                         "body_too_large",
-                                        &e.description,
+                                        &e.to_string(),
                                     )
                                 }
-                                Err(e) => {
+                                Err(e @ BodyError::TooSlow { .. }) => {
+                                    return error(
+                                        StatusCode::REQUEST_TIMEOUT,
+                                        "body_timeout",
+                                        &e.to_string(),
+                                    )
+                                }
+                                Err(e @ BodyError::Unreadable(_)) => {
                                     return error(
                                         StatusCode::BAD_REQUEST,
                                         "invalid_body",
-                                        &e.description,
+                                        &e.to_string(),
                                     )
                                 }
                             };
@@ -201,9 +212,9 @@ mod tests {
 
     fn config(token_sha256: Option<&str>, token_env: Option<&str>) -> AdminConfig {
         AdminConfig {
-            bind: None,
             token_sha256: token_sha256.map(str::to_owned),
             token_env: token_env.map(str::to_owned),
+            ..AdminConfig::default()
         }
     }
 
