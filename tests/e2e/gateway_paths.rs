@@ -4,54 +4,50 @@
 //! `read` never gets the admin file or a file outside the API's upstream base path, and what the
 //! backend is asked for is exactly the normalised path the gateway matched.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::harness::start_gateway;
 use crate::jwt_bearer::fixture::{now, IdpKey};
+use crate::python_backend::PythonBackend;
 
 const ISSUER: &str = "https://paths-idp.example";
 const ADMIN_FILE: &str = "ADMIN-FILE-CONTENT";
 const ROOT_SECRET: &str = "ROOT-SECRET-CONTENT";
 
-/// `python3 -m http.server` on a free loopback port, serving `root`; its request log (one line per
-/// request, on stderr) in `log`.
+/// `python3 -m http.server` on a free loopback port, serving `root`; its request log (one line
+/// per request, on stderr) in `log`.
 struct FileServer {
-    child: Child,
-    url: String,
+    backend: PythonBackend,
     log: std::path::PathBuf,
 }
 
 impl FileServer {
     fn start(root: &Path, log: &Path) -> FileServer {
-        let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .arg("--directory")
-            .arg(root)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .expect("python3 is needed for the gateway path tests");
-        // "Serving HTTP on 127.0.0.1 port 12345 (http://127.0.0.1:12345/) ..."
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .unwrap_or_else(|| panic!("unexpected http.server banner: {line:?}"));
+        let backend = PythonBackend::start(
+            &[
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "0",
+                "--directory",
+            ],
+            &[root.as_os_str()],
+            Some(log),
+        );
         FileServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
+            backend,
             log: log.to_owned(),
         }
+    }
+
+    fn url(&self) -> &str {
+        &self.backend.url
     }
 
     /// The request lines the backend received, as `GET /path`.
@@ -65,13 +61,6 @@ impl FileServer {
                 Some(line[start..end].to_owned())
             })
             .collect()
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -166,7 +155,7 @@ path = "/*"
 name = "{ISSUER}"
 certificates = ["{certificate}"]
 "#,
-        backend = backend.url,
+        backend = backend.url(),
         certificate = key.certificate_path.display(),
     ));
     let gw = &gateway.server;
