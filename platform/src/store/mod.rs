@@ -34,7 +34,7 @@ pub use signing_keys::{NewSigningKey, StoredSigningKey};
 pub use tenants::Tenant;
 pub use token_families::{FamilyOrigin, NewFamily, TokenFamily};
 pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
-pub use users::User;
+pub use users::{User, MAX_USERNAME_BYTES};
 pub use writes::{ApplyError, WriteOp, WriteRefusal};
 
 use diesel::r2d2::PooledConnection;

@@ -6,6 +6,10 @@ use diesel::prelude::*;
 use super::schema::users;
 use super::{is_unique_violation, Store, StoreError};
 
+/// Longest username, in bytes: provisioning refuses longer ones, so the password grant refuses
+/// them before counting or checking anything.
+pub const MAX_USERNAME_BYTES: usize = 256;
+
 /// A stored user. `password_hash` is left out of `Debug` and of JSON.
 #[derive(Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = users)]
