@@ -320,7 +320,7 @@ mod tests {
             );
             // The user's own counter still has room for one attempt (from elsewhere).
             assert!(matches!(
-                writer.count_sign_in_attempt(attempt(&[user.clone()], 151)),
+                writer.count_sign_in_attempt(attempt(std::slice::from_ref(&user), 151)),
                 Ok(AttemptVerdict::Admitted(_))
             ));
             assert!(matches!(
