@@ -28,8 +28,8 @@ pub struct App {
     pub claim_transformers: Arc<ClaimTransformers>,
     /// Tenants' signing keys, parsed once.
     pub signers: crate::keys::signing::SignerCache,
-    /// Failed sign-ins of the password grant, by user and by client address.
-    pub sign_in_failures: crate::failure_limits::FailureLimiter,
+    /// Turns to hash or verify a password (`[oauth.password_grant] max_concurrent_hashes`).
+    pub password_hashing: crate::passwords::PasswordHashing,
 }
 
 pub type SharedApp = Arc<App>;
@@ -52,7 +52,10 @@ impl App {
         let jwks = JwksCache::new(config.oauth.jwks_endpoint.clone())
             .map_err(crate::store::StoreError::Config)?;
         let claim_transformers = Arc::new(ClaimTransformers::new(&config.claim_transformer));
-        let config_window = config.oauth.password_grant.failure_window_seconds;
+        let password_hashing = crate::passwords::PasswordHashing::new(
+            config.oauth.password_grant.concurrent_hashes(),
+            std::time::Duration::from_millis(config.oauth.password_grant.hash_wait_ms),
+        );
         let trusted_keys = Arc::new(StoreServices::new(
             store.clone(),
             jwks,
@@ -68,7 +71,7 @@ impl App {
             store,
             plugins: Arc::default(),
             signers: Default::default(),
-            sign_in_failures: crate::failure_limits::FailureLimiter::new(config_window),
+            password_hashing,
         })
     }
 

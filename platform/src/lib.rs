@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cli, server -> http -> oauth -> app -> host_services -> plugin_host, claims, keys, store
-//!                                                          -> config, tenancy, clock, secrets, passwords, failure_limits
+//!                                                          -> config, tenancy, clock, secrets, passwords
 //! server -> connections (the accept loop, plain or TLS; http reads its ClientAddr) -> tls
 //! ```
 //!
@@ -24,7 +24,6 @@ pub mod clock;
 pub mod config;
 pub mod connection_limits;
 pub mod connections;
-pub mod failure_limits;
 pub mod gateway;
 pub mod host_services;
 pub mod http;

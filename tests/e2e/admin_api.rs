@@ -71,11 +71,16 @@ impl Admin {
 }
 
 fn start(backend: Backend) -> (Deployment, Server, Admin) {
+    start_with(backend, "")
+}
+
+/// `start` with more configuration (TOML sections of its own).
+fn start_with(backend: Backend, extra: &str) -> (Deployment, Server, Admin) {
     let port = free_port();
     let deployment = Deployment::with_extra_config(
         backend,
         &format!(
-            "{}[admin]\nbind = \"127.0.0.1:{port}\"\ntoken_env = \"{TOKEN_VARIABLE}\"\n",
+            "{}[admin]\nbind = \"127.0.0.1:{port}\"\ntoken_env = \"{TOKEN_VARIABLE}\"\n{extra}",
             registration(GRANT, "grant_jwt_bearer", "")
         ),
     );
@@ -234,6 +239,29 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens() {
             json!({"username": "bob", "password": "pw", "claims": {"sub": "root"}}),
         );
         assert_eq!(bad["field"], "claims");
+        // Passwords beyond what is hashed are the caller's mistake, named as such (not a 500).
+        for (password, says) in [
+            ("p".repeat(1025), "at most 1024 bytes"),
+            (String::new(), "empty"),
+        ] {
+            let bad = admin.refused(
+                400,
+                "invalid_input",
+                "POST",
+                "tenants/acme/users",
+                json!({"username": "bob", "password": password}),
+            );
+            assert_eq!(bad["field"], "password", "{bad}");
+            assert!(bad["message"].as_str().unwrap().contains(says), "{bad}");
+        }
+        let bad = admin.refused(
+            400,
+            "invalid_input",
+            "POST",
+            "tenants/acme/users",
+            json!({"username": "b".repeat(257), "password": "pw"}),
+        );
+        assert_eq!(bad["field"], "username", "{bad}");
         let users = admin.expect(200, "GET", "tenants/acme/users", None);
         assert_eq!(users["items"][0]["claims"]["email"], "alice@acme.example");
         wait_until_changes_are_seen(&server.base_url);
@@ -454,4 +482,59 @@ fn the_admin_api_wants_its_token_and_describes_itself() {
         (status, body["code"].as_str()),
         (413, Some("body_too_large"))
     );
+}
+
+#[test]
+fn users_added_beyond_the_password_hashing_bound_are_told_to_come_back() {
+    for backend in backends() {
+        // One hash at a time and no wait for a turn.
+        let (_deployment, _server, admin) = start_with(
+            backend,
+            "[oauth.password_grant]\nmax_concurrent_hashes = 1\nhash_wait_ms = 0\n",
+        );
+        let http = reqwest::blocking::Client::new();
+        let mut seen = std::collections::BTreeMap::new();
+        // Users added together overlap: some find the one turn taken. Rounds until one has.
+        for round in 0..20 {
+            let start = std::sync::Barrier::new(8);
+            let answers: Vec<(u16, Option<String>, Value)> = std::thread::scope(|s| {
+                let sent: Vec<_> = (0..8)
+                    .map(|n| {
+                        let (http, admin, start) = (&http, &admin, &start);
+                        s.spawn(move || {
+                            start.wait();
+                            let reply = http
+                                .post(format!("{}/api/server/v1/tenants/carbon.super/users", admin.base))
+                                .bearer_auth(TOKEN)
+                                .json(&json!({"username": format!("u{round}-{n}"), "password": "pw-1234"}))
+                                .send()
+                                .unwrap();
+                            let retry_after = reply
+                                .headers()
+                                .get("retry-after")
+                                .map(|v| v.to_str().unwrap().to_owned());
+                            (reply.status().as_u16(), retry_after, reply.json().unwrap())
+                        })
+                    })
+                    .collect();
+                sent.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for (status, retry_after, body) in answers {
+                *seen.entry(status).or_insert(0) += 1;
+                match status {
+                    201 => {}
+                    503 => {
+                        assert_eq!(body["code"], "unavailable", "{body}");
+                        assert_eq!(retry_after.as_deref(), Some("1"), "{body}");
+                    }
+                    _ => panic!("{status}: {body}"),
+                }
+            }
+            if seen.contains_key(&503) {
+                break;
+            }
+        }
+        assert!(seen.contains_key(&503), "never turned away: {seen:?}");
+        assert!(seen.contains_key(&201), "{seen:?}");
+    }
 }

@@ -1,9 +1,12 @@
 //! The password grant (reference 000 step 4): users added with `grantor user add` (password on
 //! stdin), signed in by a trusted client; with `scope=openid` an ID token signed by the tenant's
-//! key whose `aud` holds the client and its registered extra audiences. Failed sign-ins are
-//! limited per user and per address.
+//! key whose `aud` holds the client and its registered extra audiences. Sign-in attempts are
+//! limited per user at an address, per user and per address, counted before the password is
+//! checked and shared by every node; password hashing is bounded.
 
-use crate::harness::{backends, Credentials, Deployment, Server};
+use std::net::IpAddr;
+
+use crate::harness::{backends, Credentials, Deployment, Reply, Server};
 use crate::jwt_verify::verified;
 
 const PASSWORD: &str = "correct horse battery";
@@ -45,9 +48,19 @@ fn start(backend: crate::harness::Backend, extra_config: &str) -> Setup {
 }
 
 fn sign_in(setup: &Setup, username: &str, password: &str, scope: &str) -> crate::harness::Reply {
-    setup.server.token(
+    sign_in_at(&setup.server, &setup.webapp, username, password, scope)
+}
+
+fn sign_in_at(
+    server: &Server,
+    webapp: &Credentials,
+    username: &str,
+    password: &str,
+    scope: &str,
+) -> Reply {
+    server.token(
         "/t/idp.example/oauth2/token",
-        &setup.webapp,
+        webapp,
         &[
             ("grant_type", "password"),
             ("username", username),
@@ -56,6 +69,59 @@ fn sign_in(setup: &Setup, username: &str, password: &str, scope: &str) -> crate:
             ("nonce", "n-0S6_WzA2Mj"),
         ],
     )
+}
+
+/// A sign-in sent from `from` (a loopback address other than 127.0.0.1: the server sees another
+/// client address).
+fn sign_in_from(setup: &Setup, from: &str, username: &str, password: &str) -> Reply {
+    let http = reqwest::blocking::Client::builder()
+        .local_address(from.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    Reply::from(
+        http.post(setup.server.url("/t/idp.example/oauth2/token"))
+            .basic_auth(&setup.webapp.id, Some(&setup.webapp.secret))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .unwrap(),
+    )
+}
+
+/// Sends `count` sign-ins at once (one thread each), the n-th to `servers[n % len]`; their
+/// answers.
+fn sign_in_at_once(
+    servers: &[&Server],
+    webapp: &Credentials,
+    count: usize,
+    username: &str,
+    password: &str,
+) -> Vec<Reply> {
+    let start = std::sync::Barrier::new(count);
+    std::thread::scope(|s| {
+        let sent: Vec<_> = (0..count)
+            .map(|n| {
+                let (server, start) = (servers[n % servers.len()], &start);
+                s.spawn(move || {
+                    start.wait();
+                    sign_in_at(server, webapp, username, password, "read")
+                })
+            })
+            .collect();
+        sent.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// How many answers have each status.
+fn statuses(replies: &[Reply]) -> std::collections::BTreeMap<u16, usize> {
+    let mut counted = std::collections::BTreeMap::new();
+    for reply in replies {
+        *counted.entry(reply.status).or_default() += 1;
+    }
+    counted
 }
 
 #[test]
@@ -143,7 +209,8 @@ fn wrong_passwords_and_unknown_users_read_alike_and_are_limited_per_user_and_add
     for backend in backends() {
         let setup = start(
             backend,
-            "[oauth.password_grant]\nmax_failures_per_user = 3\nmax_failures_per_address = 5\n",
+            "[oauth.password_grant]\nmax_failures_per_user_and_address = 3\n\
+             max_failures_per_user = 3\nmax_failures_per_address = 5\n",
         );
         for user in ["bob", "carol"] {
             setup
@@ -164,6 +231,16 @@ fn wrong_passwords_and_unknown_users_read_alike_and_are_limited_per_user_and_add
                 &[("grant_type", "password"), ("username", "alice")],
             )
             .assert_error(400, "invalid_request");
+        // Absurd usernames and passwords are refused before anything is counted or checked (the
+        // address's count below would be off by these if they were).
+        let long_name = "a".repeat(257);
+        let description =
+            sign_in(&setup, &long_name, PASSWORD, "openid").assert_error(400, "invalid_request");
+        assert!(description.contains("256 bytes"), "{description}");
+        let long_password = "p".repeat(1025);
+        let description =
+            sign_in(&setup, "alice", &long_password, "openid").assert_error(400, "invalid_request");
+        assert!(description.contains("1024 bytes"), "{description}");
 
         // Alice has one failure; two more reach her limit of 3.
         for _ in 0..2 {
@@ -177,8 +254,9 @@ fn wrong_passwords_and_unknown_users_read_alike_and_are_limited_per_user_and_add
         // Another user is not held back by alice's failures.
         sign_in(&setup, "bob", PASSWORD, "openid").assert_token();
 
-        // The address has 4 failures (alice 3, mallory 1); one more reaches its limit of 5, and
-        // then even a right password from it is refused, for any user.
+        // The address has 4 failures (alice 3, mallory 1; bob's success gave its count back); one
+        // more reaches its limit of 5, and then even a right password from it is refused, for any
+        // user.
         sign_in(&setup, "carol", "wrong", "openid").assert_error(400, "invalid_grant");
         let description =
             sign_in(&setup, "bob", PASSWORD, "openid").assert_error(429, "invalid_grant");
@@ -227,5 +305,133 @@ fn a_tenant_may_qualify_its_subjects_with_its_domain() {
                 "alice@idp.example"
             ]
         );
+    }
+}
+
+#[test]
+fn guesses_sent_at_once_are_counted_before_they_are_checked_on_every_node() {
+    for backend in backends() {
+        // Room for every guess to be checked at once, were they not counted first; the address
+        // limit out of the way.
+        let setup = start(
+            backend,
+            "[oauth.password_grant]\nmax_failures_per_user_and_address = 5\n\
+             max_failures_per_address = 1000\nmax_concurrent_hashes = 32\nhash_wait_ms = 5000\n",
+        );
+        setup
+            .deployment
+            .add_user("idp.example", "bob", PASSWORD, &[]);
+        // A second node on the same database (SQLite: a second process on the same file).
+        let other = setup.deployment.start();
+        let nodes = [&setup.server, &other];
+
+        // 30 wrong guesses at once at one node: exactly 5 are checked, the rest refused unchecked.
+        let answers = sign_in_at_once(&nodes[..1], &setup.webapp, 30, "alice", "wrong");
+        assert_eq!(
+            statuses(&answers),
+            [(400, 5), (429, 25)].into(),
+            "{answers:?}"
+        );
+        for answer in &answers {
+            match answer.status {
+                400 => assert_eq!(
+                    answer.assert_error(400, "invalid_grant"),
+                    "invalid username or password"
+                ),
+                _ => {
+                    answer.assert_error(429, "invalid_grant");
+                    let wait: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+                    assert!((1..=300).contains(&wait), "{wait}");
+                }
+            }
+        }
+        // The right password now is refused too, at either node: the count is shared.
+        for node in nodes {
+            sign_in_at(node, &setup.webapp, "alice", PASSWORD, "read")
+                .assert_error(429, "invalid_grant");
+        }
+
+        // 30 at once spread over both nodes: still 5 checked in all.
+        let answers = sign_in_at_once(&nodes, &setup.webapp, 30, "bob", "wrong");
+        assert_eq!(
+            statuses(&answers),
+            [(400, 5), (429, 25)].into(),
+            "{answers:?}"
+        );
+        sign_in_at(&other, &setup.webapp, "bob", PASSWORD, "read")
+            .assert_error(429, "invalid_grant");
+    }
+}
+
+#[test]
+fn failures_from_one_address_do_not_lock_the_user_out_from_another() {
+    for backend in backends() {
+        let setup = start(
+            backend,
+            "[oauth.password_grant]\nmax_failures_per_user_and_address = 3\n\
+             max_failures_per_user = 5\nmax_failures_per_address = 1000\n",
+        );
+        // Someone at 127.0.0.1 guesses alice's password until refused there.
+        for _ in 0..3 {
+            sign_in(&setup, "alice", "wrong", "read").assert_error(400, "invalid_grant");
+        }
+        let description =
+            sign_in(&setup, "alice", PASSWORD, "read").assert_error(429, "invalid_grant");
+        assert!(
+            description.contains("for this user from this address"),
+            "{description}"
+        );
+        // Alice, elsewhere, still signs in.
+        sign_in_from(&setup, "127.0.0.2", "alice", PASSWORD).assert_token();
+        // Her success gave its count back: two more failures from there reach her ceiling of 5
+        // across all addresses (3 + 2), without reaching that address's own limit of 3.
+        for _ in 0..2 {
+            sign_in_from(&setup, "127.0.0.2", "alice", "wrong").assert_error(400, "invalid_grant");
+        }
+        let refused = sign_in_from(&setup, "127.0.0.3", "alice", PASSWORD);
+        let description = refused.assert_error(429, "invalid_grant");
+        assert!(description.contains("for this user;"), "{description}");
+        assert!(refused.header("retry-after").is_some());
+        // Another user from the guessing address is not held back.
+        setup
+            .deployment
+            .add_user("idp.example", "bob", PASSWORD, &[]);
+        sign_in(&setup, "bob", PASSWORD, "read").assert_token();
+    }
+}
+
+#[test]
+fn password_checks_beyond_their_bound_are_told_to_come_back() {
+    for backend in backends() {
+        // One check at a time and no wait for a turn; the counts out of the way.
+        let setup = start(
+            backend,
+            "[oauth.password_grant]\nmax_concurrent_hashes = 1\nhash_wait_ms = 0\n\
+             max_failures_per_user_and_address = 1000\nmax_failures_per_user = 1000\n\
+             max_failures_per_address = 1000\n",
+        );
+        let mut seen = std::collections::BTreeMap::new();
+        // Sign-ins sent together overlap: some find the one turn taken. Rounds until one has.
+        for _ in 0..20 {
+            let answers = sign_in_at_once(&[&setup.server], &setup.webapp, 12, "alice", PASSWORD);
+            for answer in &answers {
+                *seen.entry(answer.status).or_insert(0) += 1;
+                match answer.status {
+                    200 => {
+                        answer.assert_token();
+                    }
+                    503 => {
+                        answer.assert_error(503, "temporarily_unavailable");
+                        assert!(answer.header("retry-after").is_some(), "{answer:?}");
+                    }
+                    _ => panic!("{answer:?}"),
+                }
+            }
+            if seen.contains_key(&503) {
+                break;
+            }
+        }
+        assert!(seen.contains_key(&503), "never turned away: {seen:?}");
+        assert!(seen.contains_key(&200), "{seen:?}");
     }
 }

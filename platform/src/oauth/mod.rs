@@ -11,6 +11,7 @@ pub mod introspection;
 pub mod issuance;
 pub mod request_services;
 pub mod scopes;
+pub mod sign_in_limits;
 pub mod tenant_keys;
 pub mod token_endpoint;
 pub mod wire;

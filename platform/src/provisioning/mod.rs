@@ -58,6 +58,9 @@ pub enum ProvisioningError {
     /// The store refused (a duplicate, an unknown tenant) or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The server is too busy for this now (no turn to hash a password); retrying may succeed.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl ProvisioningError {
@@ -73,6 +76,7 @@ impl ProvisioningError {
         match self {
             ProvisioningError::Invalid { field, message } => format!("{}: {message}", field.flag),
             ProvisioningError::Store(e) => e.to_string(),
+            ProvisioningError::Busy(why) => why.clone(),
         }
     }
 }

@@ -4,7 +4,8 @@ use serde_json::{Map, Value};
 
 use super::{field, ProvisioningError, Result};
 use crate::app::App;
-use crate::store::User;
+use crate::passwords::{PasswordError, MAX_PASSWORD_BYTES};
+use crate::store::{User, MAX_USERNAME_BYTES};
 
 #[derive(Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,14 +29,22 @@ impl std::fmt::Debug for NewUser {
 
 pub fn add(app: &App, tenant: &str, new: NewUser, now: i64) -> Result<User> {
     check(&new.username, &new.claims)?;
-    if new.password.is_empty() {
-        return Err(ProvisioningError::invalid(
-            field::PASSWORD,
-            "must not be empty",
-        ));
-    }
-    let hash = crate::passwords::hash_password(&new.password)
-        .map_err(|e| crate::store::StoreError::Config(format!("cannot hash the password: {e}")))?;
+    let hash = app
+        .password_hashing
+        .hash(&new.password)
+        .map_err(|e| match e {
+            PasswordError::Empty => {
+                ProvisioningError::invalid(field::PASSWORD, "must not be empty")
+            }
+            PasswordError::TooLong => ProvisioningError::invalid(
+                field::PASSWORD,
+                format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+            ),
+            PasswordError::Busy => ProvisioningError::Busy(e.to_string()),
+            PasswordError::Hash(_) => ProvisioningError::Store(crate::store::StoreError::Config(
+                format!("cannot hash the password: {e}"),
+            )),
+        })?;
     Ok(app
         .store
         .add_user(tenant, &new.username, &hash, &new.claims, now)?)
@@ -64,10 +73,10 @@ pub fn check(username: &str, claims: &Map<String, Value>) -> Result<()> {
 }
 
 fn check_username(username: &str) -> Result<()> {
-    if username.is_empty() || username.len() > 256 {
+    if username.is_empty() || username.len() > MAX_USERNAME_BYTES {
         return Err(ProvisioningError::invalid(
             field::USERNAME,
-            "must be 1 to 256 bytes",
+            format!("must be 1 to {MAX_USERNAME_BYTES} bytes"),
         ));
     }
     if username
@@ -109,6 +118,8 @@ mod tests {
         assert!(check_username("alice").is_ok());
         assert!(check_username("al ice").is_err());
         assert!(check_username("").is_err());
+        assert!(check_username(&"a".repeat(MAX_USERNAME_BYTES)).is_ok());
+        assert!(check_username(&"a".repeat(MAX_USERNAME_BYTES + 1)).is_err());
         let mut claims = Map::new();
         claims.insert("email".into(), "a@b.example".into());
         assert!(check_claims(&claims).is_ok());

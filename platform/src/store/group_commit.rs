@@ -17,6 +17,10 @@ use diesel::prelude::*;
 use tokio::sync::oneshot;
 
 use super::schema::{jwt_replay_cache as cache, token_families as families, tokens};
+use super::sign_in_attempts::{
+    count_attempt, purge_ended_windows, settle_attempt, AttemptSettlement, AttemptVerdict,
+    SignInAttempt,
+};
 use super::writes::{apply_writes, apply_writes_together, ApplyError, ExpiredKeys, WriteOp};
 use super::{Backend, DbConnection, Store, StoreError};
 
@@ -28,16 +32,27 @@ const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_milli
 
 enum Work {
     Request(Vec<WriteOp>),
-    /// Deletes up to `limit` expired rows of each table (tokens, replay keys).
+    /// Deletes up to `limit` expired rows of each table (tokens, replay keys, sign-in counters).
     Purge {
         now: i64,
         limit: i64,
     },
+    /// Counts a sign-in attempt (SQLite only: see `count_sign_in_attempt`).
+    CountSignInAttempt(SignInAttempt),
+    SettleSignInAttempt(AttemptSettlement),
+}
+
+/// What a job did.
+#[derive(Debug, Clone)]
+enum Done {
+    Applied,
+    Purged(usize),
+    Counted(AttemptVerdict),
 }
 
 struct Job {
     work: Work,
-    reply: oneshot::Sender<Result<usize, ApplyError>>,
+    reply: oneshot::Sender<Result<Done, ApplyError>>,
 }
 
 /// Counters for operators and benchmarks: how well requests share commits.
@@ -54,6 +69,8 @@ pub struct CommitStats {
 pub struct GroupCommitter {
     queue: Sender<Job>,
     stats: Arc<CommitStats>,
+    /// For what runs beside the writers rather than through them (PostgreSQL's sign-in counts).
+    store: Store,
     /// The checkpointer runs while this lives.
     _alive: Arc<()>,
 }
@@ -86,6 +103,7 @@ impl GroupCommitter {
         Ok(GroupCommitter {
             queue,
             stats,
+            store: store.clone(),
             _alive: alive,
         })
     }
@@ -99,30 +117,73 @@ impl GroupCommitter {
         self.submit(Work::Request(ops)).await.map(|_| ())
     }
 
-    /// Deletes up to `limit` expired tokens and up to `limit` expired replay keys in one short
+    /// Deletes up to `limit` expired tokens, replay keys and sign-in counters (each) in one short
     /// write; returns how many rows went.
     pub async fn purge_expired(&self, now: i64, limit: i64) -> Result<usize, ApplyError> {
-        self.submit(Work::Purge { now, limit }).await
+        match self.submit(Work::Purge { now, limit }).await? {
+            Done::Purged(rows) => Ok(rows),
+            _ => Ok(0),
+        }
     }
 
     /// `commit` for synchronous callers: a blocking-pool thread (the refresh grant revoking a
     /// family) or a test. Never call it on an async runtime thread.
     pub fn commit_blocking(&self, ops: Vec<WriteOp>) -> Result<(), ApplyError> {
+        self.submit_blocking(Work::Request(ops)).map(|_| ())
+    }
+
+    /// Counts a sign-in attempt before its password is checked (`sign_in_attempts.rs`), for a
+    /// blocking-pool thread.
+    ///
+    /// Where it runs is chosen per backend. On SQLite it is a job of the writer, inside the
+    /// batch's transaction: the writer is the only one on the token path that takes SQLite's write
+    /// lock, so an attempt never sleeps in SQLite's busy handler behind it, and the count is
+    /// durable with the batch. On PostgreSQL it runs beside the writers, in a short transaction of
+    /// its own: the writers' batches are long transactions holding the locks of many rows in no
+    /// common order, so a hot counter (one address guessing many users) taken inside them would
+    /// make batches wait for each other, even deadlock; alone, an attempt holds at most three rows,
+    /// taken in one order, for one round trip each.
+    pub fn count_sign_in_attempt(
+        &self,
+        attempt: SignInAttempt,
+    ) -> Result<AttemptVerdict, StoreError> {
+        if self.store.backend() == Backend::Postgres {
+            return self.store.count_sign_in_attempt_alone(&attempt);
+        }
+        match self.submit_blocking(Work::CountSignInAttempt(attempt)) {
+            Ok(Done::Counted(verdict)) => Ok(verdict),
+            Ok(_) => Err(StoreError::Commit("the writer answered another job".into())),
+            Err(e) => Err(into_store_error(e)),
+        }
+    }
+
+    /// Gives back or clears an admitted attempt's counts, where `count_sign_in_attempt` counted
+    /// them.
+    pub fn settle_sign_in_attempt(&self, settlement: AttemptSettlement) -> Result<(), StoreError> {
+        if settlement.is_empty() {
+            return Ok(());
+        }
+        if self.store.backend() == Backend::Postgres {
+            return self.store.settle_sign_in_attempt_alone(&settlement);
+        }
+        self.submit_blocking(Work::SettleSignInAttempt(settlement))
+            .map(|_| ())
+            .map_err(into_store_error)
+    }
+
+    fn submit_blocking(&self, work: Work) -> Result<Done, ApplyError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job {
-                work: Work::Request(ops),
-                reply,
-            })
+            .send(Job { work, reply })
             .map_err(|_| stopped())?;
-        answer.blocking_recv().map_err(|_| stopped())?.map(|_| ())
+        answer.blocking_recv().map_err(|_| stopped())?
     }
 
     pub fn stats(&self) -> &CommitStats {
         &self.stats
     }
 
-    async fn submit(&self, work: Work) -> Result<usize, ApplyError> {
+    async fn submit(&self, work: Work) -> Result<Done, ApplyError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job { work, reply })
@@ -133,6 +194,16 @@ impl GroupCommitter {
 
 fn stopped() -> ApplyError {
     ApplyError::Store(StoreError::Commit("the database writer has stopped".into()))
+}
+
+/// Counting and settling refuse nothing through `ApplyError::Refused`; a failure is the store's.
+fn into_store_error(e: ApplyError) -> StoreError {
+    match e {
+        ApplyError::Store(e) => e,
+        ApplyError::Refused(refusal) => {
+            StoreError::Commit(format!("unexpected refusal: {refusal:?}"))
+        }
+    }
 }
 
 /// A writer keeps one connection for as long as it works: SQLite drops a connection's page
@@ -248,9 +319,9 @@ fn run_transaction(
     conn: &mut DbConnection,
     backend: Backend,
     batch: &[Job],
-) -> Result<Vec<Result<usize, ApplyError>>, StoreError> {
-    if let Some(counts) = run_whole(conn, backend, batch)? {
-        return Ok(counts.into_iter().map(Ok).collect());
+) -> Result<Vec<Result<Done, ApplyError>>, StoreError> {
+    if let Some(done) = run_whole(conn, backend, batch)? {
+        return Ok(done.into_iter().map(Ok).collect());
     }
     begin(conn, backend)?;
     let outcomes = batch
@@ -268,26 +339,25 @@ fn run_whole(
     conn: &mut DbConnection,
     backend: Backend,
     batch: &[Job],
-) -> Result<Option<Vec<usize>>, StoreError> {
+) -> Result<Option<Vec<Done>>, StoreError> {
     let requests: Option<Vec<&[WriteOp]>> = batch
         .iter()
         .map(|job| match &job.work {
             Work::Request(ops) => Some(ops.as_slice()),
-            Work::Purge { .. } => None,
+            _ => None,
         })
         .collect();
     begin(conn, backend)?;
     let applied = match (backend, requests) {
-        (Backend::Postgres, Some(requests)) => {
-            apply_writes_together(conn, requests.into_iter()).map(|()| vec![0; batch.len()])
-        }
+        (Backend::Postgres, Some(requests)) => apply_writes_together(conn, requests.into_iter())
+            .map(|()| vec![Done::Applied; batch.len()]),
         _ => batch
             .iter()
             .map(|job| run_work(conn, &job.work, ExpiredKeys::InsertOnly))
             .collect(),
     };
     match applied {
-        Ok(counts) => finish(conn, Ok(counts)).map(Some),
+        Ok(done) => finish(conn, Ok(done)).map(Some),
         Err(_) => {
             conn.batch_execute("ROLLBACK")?;
             Ok(None)
@@ -321,10 +391,17 @@ fn run_work(
     conn: &mut DbConnection,
     work: &Work,
     expired_keys: ExpiredKeys,
-) -> Result<usize, ApplyError> {
+) -> Result<Done, ApplyError> {
     match work {
-        Work::Request(ops) => apply_writes(conn, ops, expired_keys).map(|()| 0),
-        Work::Purge { now, limit } => purge_expired(conn, *now, *limit),
+        Work::Request(ops) => apply_writes(conn, ops, expired_keys).map(|()| Done::Applied),
+        Work::Purge { now, limit } => purge_expired(conn, *now, *limit).map(Done::Purged),
+        // A refused attempt is an answer, not a failure: it rolls back its own savepoint and
+        // leaves the batch alone.
+        Work::CountSignInAttempt(attempt) => Ok(Done::Counted(count_attempt(conn, attempt)?)),
+        Work::SettleSignInAttempt(settlement) => {
+            settle_attempt(conn, settlement)?;
+            Ok(Done::Applied)
+        }
     }
 }
 
@@ -333,7 +410,7 @@ fn run_work(
 fn run_in_savepoint(
     conn: &mut DbConnection,
     work: &Work,
-) -> Result<Result<usize, ApplyError>, StoreError> {
+) -> Result<Result<Done, ApplyError>, StoreError> {
     conn.batch_execute("SAVEPOINT request")?;
     let outcome = run_work(conn, work, ExpiredKeys::Replace);
     if outcome.is_err() {
@@ -383,7 +460,8 @@ fn purge_expired(conn: &mut DbConnection, now: i64, limit: i64) -> Result<usize,
         families::table.filter(families::expires_at.le(family_cutoff.unwrap_or(now).min(now))),
     )
     .execute(conn)?;
-    Ok(tokens_gone + keys_gone + families_gone)
+    let counters_gone = purge_ended_windows(conn, now, limit)?;
+    Ok(tokens_gone + keys_gone + families_gone + counters_gone)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod group_commit;
 mod identity_providers;
 mod read_cache;
 mod schema;
+mod sign_in_attempts;
 mod signing_keys;
 mod tenants;
 mod token_families;
@@ -26,11 +27,14 @@ pub use clients::{NewServiceProvider, ServiceProvider, TOKEN_FORMAT_JWT, TOKEN_F
 pub use connection::{Backend, DatabaseTarget, DbConnection};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;
+pub use sign_in_attempts::{
+    AttemptCounter, AttemptSettlement, AttemptVerdict, CountedIn, SignInAttempt,
+};
 pub use signing_keys::{NewSigningKey, StoredSigningKey};
 pub use tenants::Tenant;
 pub use token_families::{FamilyOrigin, NewFamily, TokenFamily};
 pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
-pub use users::User;
+pub use users::{User, MAX_USERNAME_BYTES};
 pub use writes::{ApplyError, WriteOp, WriteRefusal};
 
 use diesel::r2d2::PooledConnection;

@@ -133,3 +133,11 @@ diesel::table! {
         value -> BigInt,
     }
 }
+
+diesel::table! {
+    sign_in_attempts (key_digest) {
+        key_digest -> Text,
+        window_ends_at -> BigInt,
+        attempts -> Integer,
+    }
+}

@@ -6,6 +6,10 @@ use diesel::prelude::*;
 use super::schema::users;
 use super::{is_unique_violation, Store, StoreError};
 
+/// Longest username, in bytes: provisioning refuses longer ones, so the password grant refuses
+/// them before counting or checking anything.
+pub const MAX_USERNAME_BYTES: usize = 256;
+
 /// A stored user. `password_hash` is left out of `Debug` and of JSON.
 #[derive(Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = users)]
@@ -49,29 +53,30 @@ impl Store {
     ) -> Result<User, StoreError> {
         let claims = serde_json::to_string(claims)
             .map_err(|e| StoreError::Invalid(format!("claims: {e}")))?;
-        self.with_conn(|conn| {
-            conn.transaction(|conn| {
-                super::tenants::require_tenant(conn, tenant_domain)?;
-                diesel::insert_into(users::table)
-                    .values((
-                        users::tenant_domain.eq(tenant_domain),
-                        users::username.eq(username),
-                        users::password_hash.eq(password_hash),
-                        users::claims.eq(&claims),
-                        users::created_at.eq(now),
-                    ))
-                    .execute(conn)
-                    .map_err(|e| {
-                        if is_unique_violation(&e) {
-                            StoreError::Conflict(format!(
-                                "user '{username}' already exists in tenant '{tenant_domain}'"
-                            ))
-                        } else {
-                            e.into()
-                        }
-                    })?;
-                Ok(())
-            })
+        // The tenant is read, then the user written: with SQLite's write lock taken up front, so
+        // that users added at once (the admin API) wait for each other instead of failing with
+        // `database is locked` (a deferred transaction that read cannot take the lock later).
+        self.write_transaction(|conn| {
+            super::tenants::require_tenant(conn, tenant_domain)?;
+            diesel::insert_into(users::table)
+                .values((
+                    users::tenant_domain.eq(tenant_domain),
+                    users::username.eq(username),
+                    users::password_hash.eq(password_hash),
+                    users::claims.eq(&claims),
+                    users::created_at.eq(now),
+                ))
+                .execute(conn)
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Conflict(format!(
+                            "user '{username}' already exists in tenant '{tenant_domain}'"
+                        ))
+                    } else {
+                        e.into()
+                    }
+                })?;
+            Ok(())
         })?;
         Ok(User {
             tenant_domain: tenant_domain.to_owned(),
@@ -131,6 +136,28 @@ impl Store {
 mod tests {
     use crate::store::test_support::for_each_backend;
     use crate::store::StoreError;
+
+    #[test]
+    fn users_added_at_once_are_all_added() {
+        for_each_backend(|store| {
+            let claims = serde_json::Map::new();
+            let added: Vec<_> = std::thread::scope(|s| {
+                let adding: Vec<_> = (0..8)
+                    .map(|n| {
+                        let claims = &claims;
+                        s.spawn(move || {
+                            store.add_user("carbon.super", &format!("u{n}"), "h", claims, n)
+                        })
+                    })
+                    .collect();
+                adding.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for outcome in &added {
+                assert!(outcome.is_ok(), "{outcome:?}");
+            }
+            assert_eq!(store.list_users("carbon.super").unwrap().len(), 8);
+        });
+    }
 
     #[test]
     fn user_lifecycle_and_isolation() {

@@ -81,6 +81,13 @@ fn error(status: StatusCode, code: &str, message: &str) -> warp::reply::Response
             warp::http::HeaderValue::from_static("Bearer realm=\"grantor-admin\""),
         );
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // RFC 9110 10.2.3: when to try again (a busy password hashing, a database out of reach).
+        response.headers_mut().insert(
+            warp::http::header::RETRY_AFTER,
+            warp::http::HeaderValue::from_static("1"),
+        );
+    }
     response
 }
 

@@ -359,6 +359,7 @@ fn refused(e: ProvisioningError) -> Refusal {
         ProvisioningError::Store(e) if e.is_unavailable() => {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
+        ProvisioningError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         ProvisioningError::Store(e) => {
             tracing::error!("admin request failed: {e}");
             return Refusal::new(
@@ -374,7 +375,7 @@ fn refused(e: ProvisioningError) -> Refusal {
         message: e.to_string(),
         field: match &e {
             ProvisioningError::Invalid { field, .. } => Some(field.name),
-            ProvisioningError::Store(_) => None,
+            ProvisioningError::Store(_) | ProvisioningError::Busy(_) => None,
         },
     }
 }

@@ -1,12 +1,17 @@
 //! The resource owner password credentials grant (RFC 6749 4.3; reference 000 step 4): a trusted
 //! client signs one of its tenant's users in with their username and password.
 //!
-//! - The password is checked against the user's argon2id hash (on the blocking thread this runs
-//!   on). An unknown user is checked against a decoy hash, and both failures read alike, so
-//!   neither the answer nor its timing tells whether a username exists.
-//! - Failures are counted per user and per client address (`[oauth.password_grant]`). Past either
-//!   limit the grant is refused with 429 and `Retry-After`, without checking the password, until
-//!   the window ends. A success clears the user's count.
+//! - An absurd username or password (longer than any a user can have) is refused at once, counted
+//!   nowhere and checked against nothing.
+//! - The attempt is counted (`sign_in_limits`: the user at this address, the user, the address;
+//!   in the store, so every node counts together) before the password is checked. Past a limit
+//!   the grant is refused with 429 and `Retry-After`, without checking the password, until the
+//!   window ends; counting first means attempts sent at once cannot all pass the check.
+//! - The password is checked against the user's argon2id hash in a turn of the bounded password
+//!   hashing (on the blocking thread this runs on); no turn free in time is a 503, and the
+//!   attempt is given back. An unknown user is checked against a decoy hash, and both failures
+//!   read alike, so neither the answer nor its timing tells whether a username exists.
+//! - A failure keeps its count; a success gives it back (`sign_in_limits::settlement_after_success`).
 //! - The user's claims (email, groups, ...) go with the tokens, and into the ID token when the
 //!   client asked for `openid`.
 
@@ -14,9 +19,12 @@ use crate::app::App;
 use crate::oauth::error::OAuthError;
 use crate::oauth::issuance::AuthorizedGrant;
 use crate::oauth::scopes::{narrow_scopes, parse_scope};
+use crate::oauth::sign_in_limits::{
+    refusal, settlement_after_success, settlement_unchecked, sign_in_attempt,
+};
 use crate::oauth::wire::TokenRequest;
-use crate::passwords::{decoy_hash, verify_password};
-use crate::store::{FamilyOrigin, ServiceProvider};
+use crate::passwords::{PasswordError, MAX_PASSWORD_BYTES};
+use crate::store::{AttemptSettlement, AttemptVerdict, FamilyOrigin, ServiceProvider, User};
 
 pub const INVALID_CREDENTIALS: &str = "invalid username or password";
 
@@ -33,39 +41,42 @@ pub fn authorize(
     };
     let username = required("username")?;
     let password = required("password")?;
+    if username.len() > crate::store::MAX_USERNAME_BYTES {
+        return Err(OAuthError::invalid_request(format!(
+            "username is longer than {} bytes",
+            crate::store::MAX_USERNAME_BYTES
+        )));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(OAuthError::invalid_request(format!(
+            "password is longer than {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
     let requested = request.param("scope").map(parse_scope).transpose()?;
     let scopes = narrow_scopes(requested.as_deref(), &client.scopes)?;
 
-    let limits = &app.config.oauth.password_grant;
-    let failures = &app.sign_in_failures;
-    let user_key = format!("user\n{}\n{username}", client.tenant_domain);
-    let address_key = request.remote_address.map(|a| format!("address\n{a}"));
-    if let Some(wait) = failures.refused_for(&user_key, limits.max_failures_per_user, now) {
-        return Err(OAuthError::too_many_failures(
-            format!("too many failed sign-ins for this user; try again in {wait} s"),
-            wait,
-        ));
-    }
-    if let Some(wait) = address_key
-        .as_deref()
-        .and_then(|key| failures.refused_for(key, limits.max_failures_per_address, now))
-    {
-        return Err(OAuthError::too_many_failures(
-            format!("too many failed sign-ins from this address; try again in {wait} s"),
-            wait,
-        ));
-    }
-
-    let user = app.store.find_user(&client.tenant_domain, username)?;
-    let stored_hash = user
-        .as_ref()
-        .map_or(decoy_hash(), |u| u.password_hash.as_str());
-    let matches = verify_password(password, stored_hash);
-    let Some(user) = user.filter(|_| matches) else {
-        failures.record_failure(&user_key, now);
-        if let Some(key) = &address_key {
-            failures.record_failure(key, now);
+    let attempt = sign_in_attempt(
+        &app.config.oauth.password_grant,
+        &client.tenant_domain,
+        username,
+        request.remote_address,
+        now,
+    );
+    let counted = match app.writer.count_sign_in_attempt(attempt)? {
+        AttemptVerdict::Admitted(counted) => counted,
+        AttemptVerdict::Refused {
+            counter,
+            retry_after,
+        } => return Err(refusal(counter, retry_after)),
+    };
+    let user = match check_password(app, &client.tenant_domain, username, password) {
+        Ok(user) => user,
+        Err(unchecked) => {
+            settle(app, settlement_unchecked(&counted));
+            return Err(unchecked);
         }
+    };
+    let Some(user) = user else {
         tracing::info!(
             tenant = %client.tenant_domain,
             client_id = %client.client_id,
@@ -74,7 +85,7 @@ pub fn authorize(
         );
         return Err(OAuthError::invalid_grant(INVALID_CREDENTIALS));
     };
-    failures.clear(&user_key);
+    settle(app, settlement_after_success(&counted));
     let claims = user.claims_object();
     Ok(AuthorizedGrant {
         subject: Some(user.username.clone()),
@@ -84,4 +95,32 @@ pub fn authorize(
         origin: FamilyOrigin::default(),
         claims: (!claims.is_empty()).then(|| serde_json::Value::Object(claims).to_string()),
     })
+}
+
+/// The user whose password this is; `Ok(None)` for a wrong password or an unknown user alike,
+/// `Err` when it could not be checked.
+fn check_password(
+    app: &App,
+    tenant: &str,
+    username: &str,
+    password: &str,
+) -> Result<Option<User>, OAuthError> {
+    let user = app.store.find_user(tenant, username)?;
+    let stored = user.as_ref().map(|u| u.password_hash.as_str());
+    match app.password_hashing.verify(password, stored) {
+        Ok(true) => Ok(user),
+        Ok(false) => Ok(None),
+        Err(PasswordError::Busy) => Err(OAuthError::temporarily_unavailable(
+            PasswordError::Busy.to_string(),
+        )),
+        Err(e) => Err(OAuthError::internal("password check", e)),
+    }
+}
+
+/// A count given back late only makes the limit stricter for a while: said in the log, not to
+/// the client.
+fn settle(app: &App, settlement: AttemptSettlement) {
+    if let Err(e) = app.writer.settle_sign_in_attempt(settlement) {
+        tracing::warn!("giving back a sign-in attempt's count failed: {e}");
+    }
 }
