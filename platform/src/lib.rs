@@ -7,7 +7,8 @@
 //! ```text
 //! cli, server -> http -> oauth -> app -> host_services -> plugin_host, claims, keys, store
 //!                                                          -> config, tenancy, clock, secrets, passwords
-//! server -> connections (the accept loop, plain or TLS; http reads its ClientAddr) -> tls
+//! server, gateway -> connections (the accept loop, plain or TLS; http reads its ClientAddr)
+//!                   -> connection_limits (caps per listener and address), tls
 //! ```
 //!
 //! `app` is the composition of the services a request uses; `host_services` answers the plugin
