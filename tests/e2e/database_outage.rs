@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::{backends, Backend, Deployment, POSTGRES_URL_VAR};
+use crate::harness::{backends, Backend, Deployment, ProcessLimits, POSTGRES_URL_VAR};
 
 struct Proxy {
     address: SocketAddr,
@@ -143,4 +143,84 @@ fn requests_get_503_while_postgresql_is_down_and_service_resumes_when_it_is_back
     for _ in 0..20 {
         request().assert_token();
     }
+}
+
+/// A full disk (here: a file-size limit on the server's process, so that SQLite's writes fail
+/// as they do when the disk is full): every request that cannot be stored is told `503
+/// temporarily_unavailable` with `Retry-After`, never a 500, and the log says so a few times, not
+/// once per request.
+#[test]
+fn a_full_disk_is_a_503_said_once_per_period_in_the_log() {
+    let deployment = Deployment::new(Backend::Sqlite);
+    let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
+    let database = deployment.dir().join("grantor.db");
+    let size = std::fs::metadata(&database).unwrap().len();
+    // Room for a few hundred tokens beyond what is there.
+    let server = deployment.start_limited(
+        &[],
+        ProcessLimits {
+            file_size: Some(size + 256 * 1024),
+            ..ProcessLimits::default()
+        },
+    );
+    let request = || {
+        server.token(
+            "/oauth2/token",
+            &client,
+            &[("grant_type", "client_credentials")],
+        )
+    };
+    // Fill it: four clients at once until the first refusals, then as many again.
+    let full = AtomicBool::new(false);
+    let statuses: Vec<(u16, Option<String>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut seen = Vec::new();
+                    let mut after_full = 0;
+                    for _ in 0..20_000 {
+                        let reply = request();
+                        if reply.status == 503 {
+                            full.store(true, Ordering::Relaxed);
+                        }
+                        if full.load(Ordering::Relaxed) {
+                            after_full += 1;
+                        }
+                        seen.push((reply.status, reply.header("retry-after").map(str::to_owned)));
+                        assert_ne!(reply.status, 500, "{:?}", reply.json);
+                        if after_full >= 100 {
+                            break;
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let refused: Vec<_> = statuses.iter().filter(|(s, _)| *s == 503).collect();
+    assert!(
+        refused.len() >= 100,
+        "the disk never filled: {} requests",
+        statuses.len()
+    );
+    assert!(refused
+        .iter()
+        .all(|(_, retry)| retry.as_deref() == Some("1")));
+    assert!(statuses.iter().all(|(s, _)| *s == 200 || *s == 503));
+    let log = server.log();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("the database is unavailable"))
+        .count();
+    assert!(lines >= 1, "nothing logged:\n{log}");
+    assert!(
+        lines * 20 <= refused.len(),
+        "{lines} log lines for {} refusals:\n{log}",
+        refused.len()
+    );
+    assert!(!log.contains("ERROR"), "{log}");
 }

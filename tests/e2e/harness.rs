@@ -279,18 +279,18 @@ impl Deployment {
 
     /// Starts a server with `GRANTOR_*` overrides in its environment.
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Server {
-        self.start_limited(env, None)
+        self.start_limited(env, ProcessLimits::default())
     }
 
-    /// Starts a server whose open-file limit (soft and hard) is `open_files`, when given.
-    pub fn start_limited(&self, env: &[(&str, &str)], open_files: Option<u64>) -> Server {
+    /// Starts a server under `limits` (resource limits of its process).
+    pub fn start_limited(&self, env: &[(&str, &str)], limits: ProcessLimits) -> Server {
         let mut server = Server::start_command_limited(
             &self.config_path,
             env,
             "serve",
             "grantor listening on ",
             None,
-            open_files,
+            limits,
         );
         self.running.lock().unwrap().push(server.base_url.clone());
         server.running = Some(self.running.clone());
@@ -314,6 +314,43 @@ impl Deployment {
             .unwrap();
         assert!(!out.status.success(), "the server started");
         String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+/// Resource limits for a server process (soft and hard alike), for tests of running out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessLimits {
+    /// `RLIMIT_NOFILE`: descriptors.
+    pub open_files: Option<u64>,
+    /// `RLIMIT_FSIZE`: the largest file the process may write, in bytes. A write past it fails
+    /// with `EFBIG` (`SIGXFSZ` is ignored), as writes fail on a full disk.
+    pub file_size: Option<u64>,
+}
+
+impl ProcessLimits {
+    /// Runs in the child before exec.
+    fn apply(self) -> std::io::Result<()> {
+        let set = |resource, value: u64| {
+            let limit = libc::rlimit {
+                rlim_cur: value as libc::rlim_t,
+                rlim_max: value as libc::rlim_t,
+            };
+            // SAFETY: see the caller; the struct lives on this stack frame.
+            if unsafe { libc::setrlimit(resource, &limit) } == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        };
+        if let Some(n) = self.open_files {
+            set(libc::RLIMIT_NOFILE, n)?;
+        }
+        if let Some(n) = self.file_size {
+            set(libc::RLIMIT_FSIZE, n)?;
+            // SAFETY: an ignored signal stays ignored across exec; nothing else is touched.
+            unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+        }
+        Ok(())
     }
 }
 
@@ -402,7 +439,14 @@ impl Server {
         banner: &str,
         second_banner: Option<&str>,
     ) -> Server {
-        Self::start_command_limited(config_path, env, command, banner, second_banner, None)
+        Self::start_command_limited(
+            config_path,
+            env,
+            command,
+            banner,
+            second_banner,
+            ProcessLimits::default(),
+        )
     }
 
     fn start_command_limited(
@@ -411,7 +455,7 @@ impl Server {
         command: &str,
         banner: &str,
         second_banner: Option<&str>,
-        open_files: Option<u64>,
+        limits: ProcessLimits,
     ) -> Server {
         static STARTED: AtomicU32 = AtomicU32::new(0);
         let log_path = config_path.with_file_name(format!(
@@ -428,22 +472,12 @@ impl Server {
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log);
-        if let Some(limit) = open_files {
+        if limits != ProcessLimits::default() {
             use std::os::unix::process::CommandExt;
-            let limit = libc::rlimit {
-                rlim_cur: limit as libc::rlim_t,
-                rlim_max: limit as libc::rlim_t,
-            };
-            // SAFETY: setrlimit is async-signal-safe; it runs in the child between fork and exec
-            // and touches nothing else.
+            // SAFETY: setrlimit and signal are async-signal-safe; they run in the child between
+            // fork and exec and touch nothing else.
             unsafe {
-                command_line.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::last_os_error())
-                    }
-                });
+                command_line.pre_exec(move || limits.apply());
             }
         }
         let mut child = command_line.spawn().unwrap();

@@ -10,7 +10,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::harness::{free_port, start_gateway, Backend, Credentials, Deployment, Server};
+use crate::harness::{
+    free_port, start_gateway, Backend, Credentials, Deployment, ProcessLimits, Server,
+};
 use crate::jwt_bearer::fixture::{now, IdpKey};
 use crate::upstream::Upstream;
 
@@ -304,7 +306,10 @@ fn a_flood_from_one_address_leaves_room_for_everyone_else() {
             ("GRANTOR_SERVER__BODY_READ_TIMEOUT_MS", "3000"),
             ("GRANTOR_SERVER__HEADER_READ_TIMEOUT_MS", "3000"),
         ],
-        Some(512),
+        ProcessLimits {
+            open_files: Some(512),
+            ..ProcessLimits::default()
+        },
     );
     let address = address(&server.base_url);
     let runtime = runtime();

@@ -114,7 +114,9 @@ impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> OAuthError {
         if e.is_unavailable() {
             // Not the client's fault and not a server bug: try again shortly (503 Retry-After).
-            tracing::warn!("store: {e}");
+            static OUTAGES: crate::store::outage_log::OutageLog =
+                crate::store::outage_log::OutageLog::new("request");
+            OUTAGES.failed(&e);
             OAuthError::temporarily_unavailable(DATABASE_UNAVAILABLE)
         } else {
             OAuthError::internal("store", e)

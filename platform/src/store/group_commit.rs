@@ -294,10 +294,9 @@ fn fail_batch(batch: Vec<Job>, error: &StoreError) {
     let reason = error.to_string();
     let unavailable = error.is_unavailable();
     if unavailable {
-        tracing::warn!(
-            requests = batch.len(),
-            "group commit failed, database unavailable: {error}"
-        );
+        static OUTAGES: super::outage_log::OutageLog =
+            super::outage_log::OutageLog::new("group commit");
+        OUTAGES.failed(error);
     } else {
         tracing::error!(requests = batch.len(), "group commit failed: {error}");
     }

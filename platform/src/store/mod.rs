@@ -12,6 +12,7 @@ mod clients;
 mod connection;
 mod group_commit;
 mod identity_providers;
+pub mod outage_log;
 mod read_cache;
 mod schema;
 mod sign_in_attempts;
@@ -88,10 +89,22 @@ impl StoreError {
                     || message.contains("the database system is")
                     || message.contains("could not receive data")
                     || message.contains("could not send data")
+                    || is_storage_full(message)
             }
             _ => false,
         }
     }
+}
+
+/// A database whose storage is full or failing: SQLite's SQLITE_FULL and SQLITE_IOERR,
+/// PostgreSQL's `disk_full` (53100) and failed file writes. Retrying later may succeed once space
+/// is freed, so the client is told to retry, like any outage.
+fn is_storage_full(message: &str) -> bool {
+    message.contains("database or disk is full")
+        || message.contains("disk I/O error")
+        || message.contains("No space left on device")
+        || message.contains("could not extend file")
+        || message.contains("could not write to file")
 }
 
 /// A cheap-to-clone handle on the connection pool.
@@ -207,3 +220,57 @@ fn is_unique_violation(e: &diesel::result::Error) -> bool {
 
 #[cfg(test)]
 pub(crate) mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database error as a driver reports it: unclassified, with its server's message.
+    struct Reported(&'static str);
+
+    impl diesel::result::DatabaseErrorInformation for Reported {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn reported(message: &'static str) -> StoreError {
+        StoreError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new(Reported(message)),
+        ))
+    }
+
+    #[test]
+    fn a_full_or_failing_disk_is_an_outage_and_a_bad_query_is_not() {
+        for message in [
+            "database or disk is full",
+            "disk I/O error",
+            "could not extend file \"base/16384/16385\": No space left on device",
+            "could not write to file \"pg_wal/xlogtemp.123\": No space left on device",
+            "terminating connection due to administrator command",
+        ] {
+            assert!(reported(message).is_unavailable(), "{message}");
+        }
+        assert!(!reported("syntax error at or near \"SELEC\"").is_unavailable());
+        assert!(!reported("no such table: tokens").is_unavailable());
+    }
+}
