@@ -1,8 +1,11 @@
 //! RFC 8414 metadata per tenant: the tenant's issuer, token endpoint and JWKS, the grant types of
 //! the built-in grants and the plugins that loaded, and the client authentication methods.
 
-use crate::harness::backends;
+use serde_json::{json, Value};
+
+use crate::harness::{backends, free_port, Backend, Deployment};
 use crate::jwt_bearer::fixture::{JwtSetup, GRANT};
+use crate::third_party::{run_node, run_python, succeeded};
 
 #[test]
 fn each_tenant_describes_its_own_endpoints_and_what_the_server_supports() {
@@ -100,4 +103,99 @@ fn each_tenant_describes_its_own_endpoints_and_what_the_server_supports() {
             .get("/t/nowhere/.well-known/openid-configuration")
             .assert_error(404, "invalid_request");
     }
+}
+
+/// openid-client (v6) finds the server from a tenant's issuer by RFC 8414 3.1 (the well-known
+/// path inserted before the issuer's path), then gets and introspects a token with what it
+/// found; Authlib's metadata validator accepts the fields that name the endpoints and the
+/// client authentication; HEAD and 405 answer as RFC 9110 says.
+#[test]
+fn clients_discover_a_tenant_from_its_issuer() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let deployment = Deployment::new(Backend::Sqlite);
+    deployment.cli_ok(&["tenant", "add", "acme"]);
+    let client = deployment.add_client("acme", "app", "client_credentials", "read");
+    let server = deployment.start_with_env(&[
+        ("GRANTOR_SERVER__BIND", &format!("127.0.0.1:{port}")),
+        ("GRANTOR_SERVER__PUBLIC_BASE_URL", &base),
+    ]);
+    let issuer = format!("{base}/t/acme/oauth2/token");
+
+    let found = succeeded(
+        "openid-client",
+        &run_node(
+            "discovery",
+            r#"
+import * as client from 'openid-client';
+const [issuer, id, secret] = process.argv.slice(2);
+const config = await client.discovery(new URL(issuer), id, secret, undefined,
+  { algorithm: 'oauth2', execute: [client.allowInsecureRequests] });
+const tokens = await client.clientCredentialsGrant(config, { scope: 'read' });
+const introspected = await client.tokenIntrospection(config, tokens.access_token);
+console.log(JSON.stringify({ issuer: config.serverMetadata().issuer, scope: tokens.scope,
+                             active: introspected.active }));
+"#,
+            &[&issuer, &client.id, &client.secret],
+        ),
+    );
+    let found: Value = serde_json::from_str(found.trim()).unwrap();
+    assert_eq!(
+        found,
+        json!({"issuer": issuer, "scope": "read", "active": true})
+    );
+
+    let validated = succeeded(
+        "Authlib",
+        &run_python(
+            r#"
+import sys, requests
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+metadata = AuthorizationServerMetadata(requests.get(sys.argv[1]).json())
+for name in ["issuer", "token_endpoint", "jwks_uri", "grant_types_supported",
+             "token_endpoint_auth_methods_supported",
+             "token_endpoint_auth_signing_alg_values_supported",
+             "introspection_endpoint", "introspection_endpoint_auth_methods_supported",
+             "introspection_endpoint_auth_signing_alg_values_supported",
+             "revocation_endpoint", "revocation_endpoint_auth_methods_supported",
+             "revocation_endpoint_auth_signing_alg_values_supported"]:
+    getattr(metadata, "validate_" + name)()
+print("valid")
+"#,
+            &[&format!(
+                "{base}/.well-known/oauth-authorization-server/t/acme/oauth2/token"
+            )],
+        ),
+    );
+    assert_eq!(validated.trim(), "valid");
+    // The OpenID document is found the same way (RFC 8414 5).
+    let openid = server.get("/.well-known/openid-configuration/t/acme/oauth2/token");
+    assert_eq!(openid.status, 200);
+    assert_eq!(openid.json["issuer"], issuer);
+
+    // HEAD answers what GET does, without the body; other methods get 405 with Allow.
+    let http = reqwest::blocking::Client::new();
+    for path in [
+        "/t/acme/oauth2/jwks",
+        "/t/acme/.well-known/openid-configuration",
+        "/health",
+    ] {
+        let head = http.head(server.url(path)).send().unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        assert!(head.text().unwrap().is_empty());
+        let delete = http.delete(server.url(path)).send().unwrap();
+        assert_eq!(delete.status(), 405, "DELETE {path}");
+        assert_eq!(delete.headers()["allow"], "GET, HEAD", "DELETE {path}");
+    }
+    let get = http.get(server.url("/t/acme/oauth2/token")).send().unwrap();
+    assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST");
+    let body: Value = get.json().unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    let unknown = http
+        .get(server.url("/t/acme/oauth2/nothing"))
+        .send()
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.headers().get("allow").is_none());
 }

@@ -1,17 +1,14 @@
 //! Grantor's JWTs checked by an independent JOSE implementation: PyJWT (with `cryptography`),
-//! installed by the test setup into a virtual environment (`.ci/run` makes it and names it in
-//! `TEST_PYJWT_PYTHON`; without that variable the first test here makes one under `target/`).
+//! installed by the test setup (`third_party`).
 //! PyJWT fetches the tenant's JWKS over HTTP itself and verifies signature, `typ`, `iss`, `aud`
 //! and the registered claims: JWT access tokens of each key type, tokens signed before a key
 //! rotation, the claims of an identity provider's mappings and transformer, and ID tokens.
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-use crate::harness::{backends, grantor_binary, Deployment, Server};
+use crate::harness::{backends, Deployment, Server};
 use crate::jwt_bearer::fixture::{good_claims, with, JwtSetup, GRANT};
 use crate::jwt_verify::access_token;
 
@@ -28,32 +25,6 @@ claims = jwt.decode(
 print(json.dumps({"alg": header["alg"], "claims": claims}))
 "#;
 
-/// The Python that has PyJWT: `TEST_PYJWT_PYTHON`, or a virtual environment made once.
-fn pyjwt_python() -> &'static PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        if let Some(python) = std::env::var_os("TEST_PYJWT_PYTHON") {
-            return PathBuf::from(python);
-        }
-        let venv = grantor_binary().parent().unwrap().join("pyjwt-venv");
-        let python = venv.join("bin/python");
-        if !python.is_file() {
-            let made = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .expect("python3 is needed to install PyJWT for these tests");
-            assert!(made.success(), "python3 -m venv failed");
-        }
-        let installed = Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "pyjwt[crypto]>=2.8"])
-            .status()
-            .unwrap();
-        assert!(installed.success(), "pip install pyjwt[crypto] failed");
-        python
-    })
-}
-
 /// PyJWT run on `token` with the tenant's JWKS URL, the expected `typ`, audience and issuer.
 fn run_pyjwt(
     server: &Server,
@@ -64,7 +35,7 @@ fn run_pyjwt(
     issuer: &str,
 ) -> std::process::Output {
     let jwks_url = server.url(jwks_path);
-    Command::new(pyjwt_python())
+    Command::new(crate::third_party::python())
         .args(["-c", VERIFY, token, &jwks_url, typ, audience, issuer])
         .output()
         .unwrap()

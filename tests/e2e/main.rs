@@ -32,6 +32,7 @@ mod reference_000;
 mod refresh_families;
 mod slow_clients;
 mod tenant_keys;
+mod third_party;
 mod token_endpoint;
 mod upstream;
 mod write_path;

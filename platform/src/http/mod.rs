@@ -1,5 +1,5 @@
-//! HTTP routes (warp). Handlers return replies, never domain rejections; the `recover` at the end
-//! turns what warp itself rejects (unknown path, wrong method) into JSON.
+//! HTTP routes (warp). Handlers return replies, never domain rejections; the last route
+//! (`not_routed`) answers what no route took (an unknown path, a wrong method) in JSON.
 
 pub mod admin;
 mod discovery;
@@ -63,13 +63,13 @@ pub fn routes(
     let revoke = form_endpoint("revoke", introspection::Operation::Revoke);
 
     let jwks = tenant_path("oauth2", "jwks")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_app.clone())
         .then(|tenant, app| jwks::jwks(app, tenant));
 
     let metadata = |document: discovery::Document, name: &'static str| {
         tenant_path(".well-known", name)
-            .and(warp::get())
+            .and(get_or_head())
             .and(with_app.clone())
             .then(move |tenant, app| discovery::metadata(document, app, tenant))
     };
@@ -78,17 +78,34 @@ pub fn routes(
         "oauth-authorization-server",
     );
     let openid_metadata = metadata(discovery::Document::OpenIdProvider, "openid-configuration");
-    // Where OpenID clients derive it from the issuer (`.../oauth2/token`).
+    // Where clients derive the documents from the issuer (`{base}/t/{tenant}/oauth2/token`).
+    // OpenID Discovery 4: the issuer, then `/.well-known/openid-configuration`.
     let openid_at_issuer =
         warp::path!("t" / String / "oauth2" / "token" / ".well-known" / "openid-configuration")
-            .and(warp::get())
+            .and(get_or_head())
             .and(with_app.clone())
             .then(|tenant, app| {
                 discovery::metadata(discovery::Document::OpenIdProvider, app, Some(tenant))
             });
+    // RFC 8414 3.1 (and 5, for the OpenID document): the well-known path between the host and
+    // the issuer's path.
+    let before_issuer = |document: discovery::Document, name: &'static str| {
+        warp::path(".well-known")
+            .and(warp::path(name))
+            .and(warp::path!("t" / String / "oauth2" / "token"))
+            .and(get_or_head())
+            .and(with_app.clone())
+            .then(move |tenant, app| discovery::metadata(document, app, Some(tenant)))
+    };
+    let oauth_before_issuer = before_issuer(
+        discovery::Document::AuthorizationServer,
+        "oauth-authorization-server",
+    );
+    let openid_before_issuer =
+        before_issuer(discovery::Document::OpenIdProvider, "openid-configuration");
 
     let health = warp::path!("health")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_app)
         .then(health::health);
 
@@ -99,8 +116,77 @@ pub fn routes(
         .or(oauth_metadata)
         .or(openid_metadata)
         .or(openid_at_issuer)
+        .or(oauth_before_issuer)
+        .or(openid_before_issuer)
         .or(health)
-        .recover(recover_rejection)
+        .or(not_routed())
+}
+
+/// GET, and HEAD for the same answer without its body (hyper leaves the body out).
+fn get_or_head() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::get().or(warp::head()).unify()
+}
+
+/// What answers a request no route took: 405 with `Allow` (RFC 9110 15.5.6) for a path that
+/// exists under another method, 404 for a path that is no endpoint. warp's own rejections of a
+/// route that did match its path and method end here too, as a malformed request.
+fn not_routed() -> impl Filter<Extract = (reply::HttpResponse,), Error = Infallible> + Clone {
+    warp::path::full().and(warp::method()).map(
+        |path: warp::path::FullPath, method: warp::http::Method| {
+            let allowed = allowed_methods(path.as_str());
+            let (status, error, description) = match allowed {
+                None => (StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+                Some(allow) if !allow.split(", ").any(|m| m == method.as_str()) => (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "invalid_request",
+                    "method not allowed on this endpoint",
+                ),
+                Some(_) => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "malformed request",
+                ),
+            };
+            let mut response = reply::json_response(
+                status,
+                &ErrorResponse {
+                    error,
+                    error_description: description,
+                },
+            );
+            if let (StatusCode::METHOD_NOT_ALLOWED, Some(allow)) = (status, allowed) {
+                response.headers_mut().insert(
+                    warp::http::header::ALLOW,
+                    warp::http::HeaderValue::from_static(allow),
+                );
+            }
+            response
+        },
+    )
+}
+
+/// The methods `path` answers, as an `Allow` value; `None` for a path that is no endpoint. It
+/// mirrors `routes` (the e2e tests send each route the methods it does not answer).
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    const READ: Option<&str> = Some("GET, HEAD");
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (tenant_named, below_tenant) = match segments.as_slice() {
+        ["t", _, rest @ ..] => (true, rest),
+        all => (false, all),
+    };
+    match below_tenant {
+        ["oauth2", "token" | "introspect" | "revoke"] => Some("POST"),
+        ["oauth2", "jwks"]
+        | [".well-known", "oauth-authorization-server" | "openid-configuration"] => READ,
+        ["oauth2", "token", ".well-known", "openid-configuration"] if tenant_named => READ,
+        [".well-known", "oauth-authorization-server" | "openid-configuration", "t", _, "oauth2", "token"]
+        | ["health"]
+            if !tenant_named =>
+        {
+            READ
+        }
+        _ => None,
+    }
 }
 
 /// `/{first}/{second}` (the default tenant) or `/t/{tenant}/{first}/{second}`: the tenant named,
@@ -122,28 +208,40 @@ fn tenant_path(
     default_tenant.or(tenant).unify()
 }
 
-async fn recover_rejection(rejection: Rejection) -> Result<reply::HttpResponse, Infallible> {
-    let (status, error, description) = if rejection.is_not_found() {
-        (StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request",
-            "method not allowed on this endpoint",
-        )
-    } else {
-        tracing::debug!("unhandled rejection: {rejection:?}");
-        (
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "malformed request",
-        )
-    };
-    Ok(reply::json_response(
-        status,
-        &ErrorResponse {
-            error,
-            error_description: description,
-        },
-    ))
+#[cfg(test)]
+mod tests {
+    use super::allowed_methods;
+
+    #[test]
+    fn every_endpoint_names_its_methods() {
+        for (path, allow) in [
+            ("/oauth2/token", Some("POST")),
+            ("/t/acme/oauth2/revoke", Some("POST")),
+            ("/oauth2/introspect/", Some("POST")),
+            ("/oauth2/jwks", Some("GET, HEAD")),
+            (
+                "/t/acme/.well-known/openid-configuration",
+                Some("GET, HEAD"),
+            ),
+            (
+                "/t/acme/oauth2/token/.well-known/openid-configuration",
+                Some("GET, HEAD"),
+            ),
+            ("/oauth2/token/.well-known/openid-configuration", None),
+            (
+                "/.well-known/oauth-authorization-server/t/acme/oauth2/token",
+                Some("GET, HEAD"),
+            ),
+            (
+                "/t/acme/.well-known/oauth-authorization-server/t/acme/oauth2/token",
+                None,
+            ),
+            ("/health", Some("GET, HEAD")),
+            ("/t/acme/health", None),
+            ("/oauth2/authorize", None),
+            ("/", None),
+        ] {
+            assert_eq!(allowed_methods(path), allow, "{path}");
+        }
+    }
 }

@@ -39,8 +39,11 @@ pub fn authorization_server_metadata(app: &App, tenant: &str) -> Value {
         "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
         "introspection_endpoint": app.tenant_url(tenant, "oauth2/introspect"),
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        // RFC 8414 2: required wherever private_key_jwt is listed for the endpoint.
+        "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
         "revocation_endpoint": app.tenant_url(tenant, "oauth2/revoke"),
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
     })
 }
 

@@ -1,0 +1,103 @@
+//! Unmodified third-party clients, installed by the test setup, never by this repository's code:
+//! Python with PyJWT, cryptography, requests and Authlib, and Node.js with `openid-client` (v6) and
+//! `jose`. `.ci/run` installs them once and names them (`TEST_PYTHON`, `TEST_NODE_CLIENTS`); a
+//! local run without those variables installs them beside the test binary on first use.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use crate::harness::grantor_binary;
+
+const PYTHON_PACKAGES: &[&str] = &["pyjwt[crypto]>=2.8", "authlib>=1.3", "requests"];
+const NODE_PACKAGES: &[&str] = &["openid-client@6", "jose@6"];
+
+/// The Python that has the client libraries.
+pub fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        if let Some(python) = std::env::var_os("TEST_PYTHON") {
+            return PathBuf::from(python);
+        }
+        let venv = grantor_binary().parent().unwrap().join("client-venv");
+        let python = venv.join("bin/python");
+        if !python.is_file() {
+            let made = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .expect("python3 is needed to install the Python clients for these tests");
+            assert!(made.success(), "python3 -m venv failed");
+        }
+        let installed = Command::new(&python)
+            .args(["-m", "pip", "install", "-q"])
+            .args(PYTHON_PACKAGES)
+            .status()
+            .unwrap();
+        assert!(
+            installed.success(),
+            "pip install {PYTHON_PACKAGES:?} failed"
+        );
+        python
+    })
+}
+
+/// A directory whose `node_modules` has the Node.js clients; scripts run from it.
+pub fn node_clients() -> &'static Path {
+    static NODE: OnceLock<PathBuf> = OnceLock::new();
+    NODE.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("TEST_NODE_CLIENTS") {
+            return PathBuf::from(dir);
+        }
+        let dir = grantor_binary().parent().unwrap().join("node-clients");
+        std::fs::create_dir_all(&dir).unwrap();
+        if !dir.join("node_modules/openid-client").is_dir() {
+            let installed = Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .args(NODE_PACKAGES)
+                .status()
+                .expect("npm is needed to install the Node.js clients for these tests");
+            assert!(installed.success(), "npm install {NODE_PACKAGES:?} failed");
+        }
+        dir
+    })
+}
+
+/// Runs `source` (Python) with `args`.
+pub fn run_python(source: &str, args: &[&str]) -> Output {
+    Command::new(python())
+        .args(["-c", source])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs `source`, an ES module, from the Node.js clients' directory (so its imports resolve),
+/// with `args`.
+pub fn run_node(name: &str, source: &str, args: &[&str]) -> Output {
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = node_clients();
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let script = dir.join(format!("{name}-{}-{n}.mjs", std::process::id()));
+    std::fs::write(&script, source).unwrap();
+    let out = Command::new("node")
+        .arg(&script)
+        .args(args)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&script);
+    out
+}
+
+/// The output's stdout when it succeeded; the test fails with its stderr otherwise.
+pub fn succeeded(what: &str, out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
