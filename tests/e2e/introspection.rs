@@ -53,7 +53,12 @@ fn tokens_are_active_until_revoked_and_only_within_their_tenant() {
         assert_eq!(active["client_id"], jwt_client.id.as_str());
         assert_eq!(active["scope"], "read");
         assert_eq!(active["token_type"], "Bearer");
-        let refresh_view = introspect(server, "/oauth2/introspect", &setup.client, refresh);
+        // A refresh token is its own client's business only.
+        assert_eq!(
+            introspect(server, "/oauth2/introspect", &setup.client, refresh),
+            json!({"active": false})
+        );
+        let refresh_view = introspect(server, "/oauth2/introspect", &jwt_client, refresh);
         assert_eq!(refresh_view["active"], true);
         assert!(refresh_view.get("token_type").is_none());
         assert_eq!(
@@ -76,8 +81,12 @@ fn tokens_are_active_until_revoked_and_only_within_their_tenant() {
             .token("/oauth2/introspect", &setup.client, &[])
             .assert_error(400, "invalid_request");
 
-        // Revocation by another client changes nothing; by the owner, the JWT is inactive.
-        revoke(server, "/oauth2/revoke", &setup.client, access);
+        // Revocation by another client is refused (RFC 7009 2.1) and changes nothing; by the
+        // owner, the JWT is inactive.
+        let refused = server.token("/oauth2/revoke", &setup.client, &[("token", access)]);
+        assert!(refused
+            .assert_error(400, "unauthorized_client")
+            .contains("not issued to this client"));
         assert_eq!(
             introspect(server, "/oauth2/introspect", &setup.client, access)["active"],
             true
@@ -89,7 +98,7 @@ fn tokens_are_active_until_revoked_and_only_within_their_tenant() {
         );
         // The refresh token was not revoked with its access token.
         assert_eq!(
-            introspect(server, "/oauth2/introspect", &setup.client, refresh)["active"],
+            introspect(server, "/oauth2/introspect", &jwt_client, refresh)["active"],
             true
         );
 

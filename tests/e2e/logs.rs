@@ -89,3 +89,57 @@ fn a_full_flow_logs_each_token_request_and_nothing_secret() {
         );
     }
 }
+
+/// In the text format too, each request is one line that names its client once, and a client that
+/// fails to authenticate at introspection or revocation is logged like one at the token endpoint.
+#[test]
+fn text_lines_name_the_client_once_and_every_endpoint_logs_its_requests() {
+    let deployment = crate::harness::Deployment::new(Backend::Sqlite);
+    let client = deployment.add_client("carbon.super", "logged", "client_credentials", "read");
+    let server = deployment.start_with_env(&[("RUST_LOG", "info")]);
+    let token = server
+        .token(
+            "/oauth2/token",
+            &client,
+            &[("grant_type", "client_credentials")],
+        )
+        .assert_token()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = crate::harness::Credentials {
+        id: client.id.clone(),
+        secret: "not-the-secret".into(),
+    };
+    for endpoint in ["/oauth2/introspect", "/oauth2/revoke"] {
+        server
+            .token(endpoint, &wrong, &[("token", &token)])
+            .assert_error(401, "invalid_client");
+    }
+    assert_eq!(
+        server
+            .token("/oauth2/introspect", &client, &[("token", &token)])
+            .status,
+        200
+    );
+    let log = server.log_containing("introspection request outcome=\"ok\"");
+    let issued = log
+        .lines()
+        .find(|l| l.contains("token request") && l.contains("outcome=\"issued\""))
+        .unwrap_or_else(|| panic!("no token request line:\n{log}"));
+    assert_eq!(issued.matches("client_id=").count(), 1, "{issued}");
+    for what in ["introspection request", "revocation request"] {
+        let failed = log
+            .lines()
+            .find(|l| l.contains(what) && l.contains("outcome=\"invalid_client\""))
+            .unwrap_or_else(|| panic!("no failed {what} line:\n{log}"));
+        assert!(failed.contains("status=401"), "{failed}");
+        assert!(!failed.contains(&token), "{failed}");
+    }
+    let ok = log
+        .lines()
+        .find(|l| l.contains("introspection request") && l.contains("outcome=\"ok\""))
+        .unwrap();
+    assert_eq!(ok.matches("client_id=").count(), 1, "{ok}");
+    assert!(!log.contains(&token) && !log.contains(&client.secret));
+}

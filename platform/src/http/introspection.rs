@@ -3,6 +3,7 @@
 
 use bytes::Buf;
 use futures_util::Stream;
+use tracing::Instrument;
 use warp::http::{HeaderMap, StatusCode};
 
 use super::reply::{json_response, oauth_error_response, HttpResponse};
@@ -30,29 +31,65 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
-    let request =
-        match read_token_request(&app, path_tenant, &raw_query, &headers, remote, body).await {
-            Ok(request) => request,
-            Err(e) => return oauth_error_response(&e),
-        };
-    let worker = app.clone();
-    let outcome = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, OAuthError> {
-        if !worker
-            .store
-            .cached_tenant_is_active(&request.tenant_domain)?
-        {
-            return Err(OAuthError::unknown_tenant(&request.tenant_domain));
-        }
-        let now = crate::clock::now_unix();
-        match operation {
-            Operation::Introspect => introspect(&worker, &request, now),
-            Operation::Revoke => revoke(&worker, &request, now).map(|()| serde_json::json!({})),
-        }
-    })
+    let started = std::time::Instant::now();
+    // One line per request, as for token requests: a client that fails to authenticate here is
+    // as worth seeing as one at the token endpoint. Never the token itself.
+    let span = match operation {
+        Operation::Introspect => tracing::info_span!(
+            "introspection_request",
+            request_id = tracing::field::Empty,
+            tenant = tracing::field::Empty,
+            client_id = tracing::field::Empty,
+        ),
+        Operation::Revoke => tracing::info_span!(
+            "revocation_request",
+            request_id = tracing::field::Empty,
+            tenant = tracing::field::Empty,
+            client_id = tracing::field::Empty,
+        ),
+    };
+    let outcome = async {
+        let request =
+            read_token_request(&app, path_tenant, &raw_query, &headers, remote, body).await?;
+        tracing::Span::current().record("request_id", request.request_id.as_str());
+        let worker = app.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || -> Result<serde_json::Value, OAuthError> {
+            let _entered = span.enter();
+            if !worker
+                .store
+                .cached_tenant_is_active(&request.tenant_domain)?
+            {
+                return Err(OAuthError::unknown_tenant(&request.tenant_domain));
+            }
+            let now = crate::clock::now_unix();
+            match operation {
+                Operation::Introspect => introspect(&worker, &request, now),
+                Operation::Revoke => revoke(&worker, &request, now).map(|()| serde_json::json!({})),
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(OAuthError::internal("introspection task", e)))
+    }
+    .instrument(span.clone())
     .await;
+    let what = match operation {
+        Operation::Introspect => "introspection request",
+        Operation::Revoke => "revocation request",
+    };
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    span.in_scope(|| match &outcome {
+        Ok(_) => tracing::info!(outcome = "ok", status = 200, elapsed_us, "{what}"),
+        Err(e) => tracing::info!(
+            outcome = e.code,
+            status = e.status,
+            description = %e.description,
+            elapsed_us,
+            "{what}"
+        ),
+    });
     match outcome {
-        Ok(Ok(body)) => json_response(StatusCode::OK, &body),
-        Ok(Err(e)) => oauth_error_response(&e),
-        Err(e) => oauth_error_response(&OAuthError::internal("introspection task", e)),
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(e) => oauth_error_response(&e),
     }
 }

@@ -17,8 +17,10 @@ fn authenticated(
     request: &TokenRequest,
     now: i64,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    authenticate(app, request, now)?
-        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))
+    let authenticated = authenticate(app, request, now)?
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
+    tracing::Span::current().record("client_id", authenticated.client.client_id.as_str());
+    Ok(authenticated)
 }
 
 /// Commits what the request writes (a client assertion's replay key first): nothing is answered
@@ -50,8 +52,14 @@ pub fn introspect(app: &App, request: &TokenRequest, now: i64) -> Result<Value, 
     let token = token_param(request)?;
     commit(app, authenticated.replay_key.into_iter().collect())?;
     let store = &app.store;
-    let Some(found) = store.find_active_token(&request.tenant_domain, &hash_secret(token), now)?
-    else {
+    let found = store
+        .find_active_token(&request.tenant_domain, &hash_secret(token), now)?
+        // A refresh token is its client's alone: another client (a resource server, say) has no
+        // business with it, and is told as much as of an unknown token.
+        .filter(|found| {
+            found.token_kind != KIND_REFRESH || found.client_id == authenticated.client.client_id
+        });
+    let Some(found) = found else {
         return Ok(json!({ "active": false }));
     };
     let mut answer = json!({
@@ -75,20 +83,27 @@ pub fn introspect(app: &App, request: &TokenRequest, now: i64) -> Result<Value, 
 }
 
 /// Revokes a token of the requesting client: an access token alone, a refresh token with its
-/// whole family (RFC 7009 2.1: the grant's access tokens go with it). Another client's token, or
-/// an unknown one, is left as it is and answered the same (2.2).
+/// whole family (RFC 7009 2.1: the grant's access tokens go with it). Another client's token is
+/// refused and left as it is (2.1: the server "verifies whether the token was issued to the
+/// client making the revocation request. If this validation fails, the request is refused");
+/// an unknown one is answered as revoked (2.2).
 pub fn revoke(app: &App, request: &TokenRequest, now: i64) -> Result<(), OAuthError> {
     let AuthenticatedClient { client, replay_key } = authenticated(app, request, now)?;
     let token = token_param(request)?;
     let mut writes: Vec<WriteOp> = replay_key.into_iter().collect();
     let hash = hash_secret(token);
-    let found = app
+    let Some(found) = app
         .store
         .find_active_token(&request.tenant_domain, &hash, now)?
-        .filter(|found| found.client_id == client.client_id);
-    let Some(found) = found else {
+    else {
         return commit(app, writes);
     };
+    if found.client_id != client.client_id {
+        commit(app, writes)?;
+        return Err(OAuthError::unauthorized_client(
+            "the token was not issued to this client",
+        ));
+    }
     let write = match (&found.family_id, found.token_kind.as_str()) {
         (Some(family), KIND_REFRESH) => family_revocation(&client, family, now),
         _ => WriteOp::RevokeToken {

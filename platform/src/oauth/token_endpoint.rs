@@ -144,10 +144,8 @@ async fn commit(
         _ => None,
     });
     match app.writer.commit(issued.writes).await {
-        Ok(()) => {
-            tracing::Span::current().record("client_id", client.client_id.as_str());
-            Ok(issued.response)
-        }
+        // The request's span has the client already (recorded twice, a field shows twice).
+        Ok(()) => Ok(issued.response),
         Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken { issuer }))
             if is_client_assertion_key(&issuer) =>
         {
