@@ -149,14 +149,36 @@ fn a_jwt_access_token_calls_a_backend_through_the_gateway() {
             "{header}"
         );
 
-        // 401s: no token, tampered, an issuer the gateway does not trust (the ID token of
-        // idp.example), and a token for another audience.
+        // 401 without a token: a challenge with no error code (RFC 6750 3.1); the same for
+        // credentials of another scheme. Malformed Bearer credentials are a 400.
+        for authorization in [None, Some("Basic YWxpY2U6c2VjcmV0")] {
+            let mut request =
+                reqwest::blocking::Client::new().get(gw.url("/pizzashack/1.0.0/menu"));
+            if let Some(value) = authorization {
+                request = request.header("authorization", value);
+            }
+            let reply = Reply::from(request.send().unwrap());
+            assert_eq!(reply.status, 401);
+            assert_eq!(reply.json["error"], "missing_token");
+            assert_eq!(challenge(&reply), r#"Bearer realm="grantor""#);
+        }
+        let reply = Reply::from(
+            reqwest::blocking::Client::new()
+                .get(gw.url("/pizzashack/1.0.0/menu"))
+                .header("authorization", "Bearer ")
+                .send()
+                .unwrap(),
+        );
+        assert_eq!(reply.status, 400);
+        assert!(challenge(&reply).contains(r#"error="invalid_request""#));
+
+        // 401s: tampered, and an issuer the gateway does not trust (the ID token of
+        // idp.example).
         for (token, expected) in [
-            (None, "no bearer token"),
-            (Some(tampered(&token)), "signature does not verify"),
-            (Some(id_token.clone()), "is not trusted"),
+            (tampered(&token), "signature does not verify"),
+            (id_token.clone(), "is not trusted"),
         ] {
-            let reply = call(gw, "GET", "/pizzashack/1.0.0/menu", token.as_deref(), "");
+            let reply = call(gw, "GET", "/pizzashack/1.0.0/menu", Some(&token), "");
             assert_eq!(reply.status, 401, "{expected}");
             assert_eq!(reply.json["error"], "invalid_token");
             let description = reply.json["error_description"].as_str().unwrap();
@@ -166,17 +188,18 @@ fn a_jwt_access_token_calls_a_backend_through_the_gateway() {
                 header.starts_with(r#"Bearer realm="grantor", error="invalid_token""#),
                 "{header}"
             );
-            if let Some(token) = &token {
-                assert!(!header.contains(token.as_str()) && !description.contains(token.as_str()));
-            }
+            assert!(!header.contains(token.as_str()) && !description.contains(token.as_str()));
         }
 
-        // 404s, 413, 502 and 504.
+        // 404s, 405, 413, 502 and 504.
         assert_eq!(call(gw, "GET", "/nowhere", Some(&token), "").status, 404);
         assert_eq!(
-            call(gw, "DELETE", "/pizzashack/1.0.0/menu", Some(&token), "").status,
+            call(gw, "GET", "/pizzashack/1.0.0/nothing", Some(&token), "").status,
             404
         );
+        let reply = call(gw, "DELETE", "/pizzashack/1.0.0/menu", Some(&token), "");
+        assert_eq!(reply.status, 405);
+        assert_eq!(reply.header("allow"), Some("GET"));
         let big = "x".repeat(4096);
         assert_eq!(
             call(gw, "POST", "/pizzashack/1.0.0/order/8", Some(&token), &big).status,
@@ -376,4 +399,70 @@ fn the_gateway_signing_key_survives_a_restart() {
     assert!(dir.path().join("gateway-signing-key.pem").exists());
     let second = start_gateway_in(dir.path(), config);
     assert_eq!(second.get("/.well-known/jwks.json").json, published);
+}
+
+/// A tenant's ID token is signed with the key of its JWT access tokens and may name the same
+/// audience; the gateway takes only what is typed an access token (RFC 9068 4: `at+jwt`) from
+/// this deployment's own tenants.
+#[test]
+fn an_id_token_is_not_an_access_token() {
+    let deployment = crate::harness::Deployment::new(crate::harness::Backend::Sqlite);
+    deployment.cli_ok(&["tenant", "add", "apis.example"]);
+    deployment.add_user("apis.example", "bob", "bob-password", &[]);
+    let app = deployment.add_client_with(
+        "apis.example",
+        "app",
+        "password",
+        "openid,orders",
+        &["--token-format", "jwt"],
+    );
+    let server = deployment.start();
+    let signed_in = server
+        .token(
+            "/t/apis.example/oauth2/token",
+            &app,
+            &[
+                ("grant_type", "password"),
+                ("username", "bob"),
+                ("password", "bob-password"),
+                ("scope", "openid orders"),
+            ],
+        )
+        .assert_token()
+        .clone();
+    let upstream = Upstream::start();
+    let gateway = start_gateway(&format!(
+        r#"
+[gateway]
+bind = "127.0.0.1:0"
+
+[[gateway.api]]
+context = "/api"
+upstream = "{upstream}"
+
+[[gateway.api.resource]]
+path = "/*"
+
+[[gateway.jwt_issuer]]
+name = "http://localhost:9443/t/apis.example/oauth2/token"
+jwks.url = "{jwks}"
+audience = ["{audience}"]
+"#,
+        upstream = upstream.url,
+        jwks = server.url("/t/apis.example/oauth2/jwks"),
+        audience = app.id,
+    ));
+    let gw = &gateway.server;
+    let access = signed_in["access_token"].as_str().unwrap();
+    let id_token = signed_in["id_token"].as_str().unwrap();
+    assert_eq!(call(gw, "GET", "/api/x", Some(access), "").status, 200);
+    let reply = call(gw, "GET", "/api/x", Some(id_token), "");
+    assert_eq!(reply.status, 401, "{:?}", reply.json);
+    assert!(reply.json["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("not an access token"));
+    // The first look at the tenant's keys (not cached yet, fetched) is no cause for a warning.
+    let log = gw.log();
+    assert!(!log.contains("WARN"), "{log}");
 }

@@ -57,7 +57,8 @@ certificates = ["{certificate}"]
     ));
     let gw = &gateway.server;
     let token = key.assertion(&json!({"iss": ISSUER, "sub": "carol", "iat": now(),
-                                      "exp": now() + 300, "email": "carol@example.com"}));
+                                      "exp": now() + 300, "email": "carol@example.com",
+                                      "note": "a\r\nX-Injected: yes"}));
     let reply = reqwest::blocking::Client::new()
         .get(gw.url("/app/whoami"))
         .bearer_auth(&token)
@@ -84,6 +85,18 @@ certificates = ["{certificate}"]
     assert_eq!(seen["HTTP_X_FORWARDED_HOST"], gateway_host, "{seen}");
     assert!(seen.get("HTTP_FORWARDED").is_none(), "{seen}");
     assert!(seen.get("HTTP_X_REAL_IP").is_none(), "{seen}");
+    // A claim no header can carry is left out, and the log says which.
+    assert!(seen.get("HTTP_X_CLAIM_NOTE").is_none(), "{seen}");
+    assert!(seen.get("HTTP_X_INJECTED").is_none(), "{seen}");
+    let log = gw.log_containing("claim not passed");
+    assert!(
+        log.contains("claim not passed") && log.contains("note"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("X-Injected"),
+        "the claim's value was logged: {log}"
+    );
     let everything = seen.to_string();
     for forged in ["evil", "6.6.6.6", "forged", "root"] {
         assert!(

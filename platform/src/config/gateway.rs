@@ -163,6 +163,12 @@ pub struct JwtIssuerConfig {
     /// The claim carrying scopes (a space-separated string or an array).
     #[serde(default = "scope_claim")]
     pub scope_claim: String,
+    /// Accept only tokens whose header says `typ: at+jwt` (RFC 9068 access tokens), refusing the
+    /// issuer's ID tokens. Default: on for this deployment's own tenants (an issuer
+    /// `{server.public_base_url}/t/{tenant}/oauth2/token`), off for other issuers, many of which
+    /// type their access tokens `JWT` or not at all.
+    #[serde(default)]
+    pub require_at_jwt: Option<bool>,
 }
 
 fn scope_claim() -> String {

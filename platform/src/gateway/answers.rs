@@ -56,7 +56,33 @@ fn challenge(response: &mut GatewayResponse, parameters: &[(&str, &str)]) {
     }
 }
 
-/// 401: no token, or one that is malformed, expired or untrusted.
+/// 401 without a token (none, or credentials of another scheme): the challenge names no error
+/// (RFC 6750 3.1: "If the request lacks any authentication information ... the resource server
+/// SHOULD NOT include an error code").
+pub fn no_token() -> GatewayResponse {
+    let mut response = answer(
+        StatusCode::UNAUTHORIZED,
+        "missing_token",
+        "the request has no bearer token",
+    );
+    challenge(&mut response, &[]);
+    response
+}
+
+/// 400: bearer credentials that are malformed (RFC 6750 3.1 `invalid_request`).
+pub fn malformed_credentials(description: &str) -> GatewayResponse {
+    let mut response = answer(StatusCode::BAD_REQUEST, "invalid_request", description);
+    challenge(
+        &mut response,
+        &[
+            ("error", "invalid_request"),
+            ("error_description", description),
+        ],
+    );
+    response
+}
+
+/// 401: a token that is malformed, expired or untrusted.
 pub fn invalid_token(description: &str) -> GatewayResponse {
     let mut response = answer(StatusCode::UNAUTHORIZED, "invalid_token", description);
     challenge(
@@ -88,6 +114,19 @@ pub fn insufficient_scope(required: &[String]) -> GatewayResponse {
 /// 400: a request the gateway will not route (a path that cannot be normalised safely).
 pub fn bad_request(description: &str) -> GatewayResponse {
     answer(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+/// 405: the API has resources at this path, none for this method (RFC 9110 15.5.6).
+pub fn method_not_allowed(allow: &str) -> GatewayResponse {
+    let mut response = answer(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "the API has no resource for this method at this path",
+    );
+    if let Ok(value) = HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 pub fn not_found(description: &str) -> GatewayResponse {
@@ -150,6 +189,12 @@ mod tests {
         assert_eq!(
             response.headers()[header::WWW_AUTHENTICATE],
             r#"Bearer realm="grantor", error="invalid_token", error_description="the token's issuer \"x\" is not trusted""#
+        );
+        let response = no_token();
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            r#"Bearer realm="grantor""#
         );
         let response = insufficient_scope(&["orders".into(), "admin".into()]);
         assert_eq!(response.status(), 403);

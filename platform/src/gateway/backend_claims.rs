@@ -106,14 +106,26 @@ pub fn attach(
                 let Ok(header) = HeaderName::from_bytes(
                     format!("{CLAIM_HEADER_PREFIX}{}", name.to_ascii_lowercase()).as_bytes(),
                 ) else {
+                    tracing::warn!(
+                        claim = %name.escape_default(),
+                        "claim not passed to the backend: its name cannot be a header name"
+                    );
                     continue;
                 };
                 let text = match value {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                if let Ok(value) = HeaderValue::from_str(&text) {
-                    headers.insert(header, value);
+                match HeaderValue::from_str(&text) {
+                    Ok(value) => {
+                        headers.insert(header, value);
+                    }
+                    // Never the value itself in the log: only which claim.
+                    Err(_) => tracing::warn!(
+                        claim = %name.escape_default(),
+                        "claim not passed to the backend: its value holds characters a header \
+                         cannot carry (CR, LF or other controls)"
+                    ),
                 }
             }
         }

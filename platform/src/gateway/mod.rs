@@ -26,7 +26,7 @@ use crate::config::{Config, GatewayConfig};
 use crate::keys::jwks::{JwksCache, KeyLookup};
 use crate::keys::signing::ReadySigner;
 use answers::GatewayResponse;
-use validation::{JwksKeys, Limits, TrustedIssuer, Validated};
+use validation::{JwksKeys, KeysUnavailable, Limits, TrustedIssuer, Validated};
 
 pub struct Gateway {
     config: GatewayConfig,
@@ -48,8 +48,8 @@ pub struct Gateway {
 }
 
 impl JwksKeys for JwksCache {
-    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, String> {
-        JwksCache::keys(self, uri, kid).map_err(|e| e.to_string())
+    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, KeysUnavailable> {
+        JwksCache::keys(self, uri, kid).map_err(|e| KeysUnavailable::Failed(e.to_string()))
     }
 }
 
@@ -61,10 +61,10 @@ struct CachedOnly<'a> {
 }
 
 impl JwksKeys for CachedOnly<'_> {
-    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, String> {
+    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, KeysUnavailable> {
         self.cache.cached_keys(uri, kid).ok_or_else(|| {
             self.missed.set(true);
-            "not cached".to_owned()
+            KeysUnavailable::NotCached
         })
     }
 }
@@ -111,6 +111,16 @@ impl Gateway {
     }
 }
 
+/// Whether `issuer` is one of this deployment's tenants (`{public_base_url}/t/{tenant}/oauth2/token`),
+/// whose ID tokens are signed with the keys of its access tokens.
+fn is_own_tenant_issuer(public_base_url: &str, issuer: &str) -> bool {
+    issuer
+        .strip_prefix(public_base_url)
+        .and_then(|rest| rest.strip_prefix("/t/"))
+        .and_then(|rest| rest.strip_suffix("/oauth2/token"))
+        .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'))
+}
+
 fn key_file(config: &Config) -> std::path::PathBuf {
     config
         .gateway
@@ -155,6 +165,9 @@ fn checked(
         issuers.push(TrustedIssuer {
             config: issuer.clone(),
             certificate_keys,
+            require_at_jwt: issuer.require_at_jwt.unwrap_or_else(|| {
+                is_own_tenant_issuer(&config.server.public_base_url, &issuer.name)
+            }),
         });
     }
     for api in &gateway.api {
@@ -256,10 +269,14 @@ async fn handle(
         Err(routing::Unrouted::NoResource) => {
             return answers::not_found("the API has no resource for this method and path")
         }
+        Err(routing::Unrouted::MethodNotAllowed(allow)) => {
+            return answers::method_not_allowed(&allow)
+        }
     };
     let token = match bearer_token(&headers) {
         Ok(token) => token,
-        Err(reason) => return answers::invalid_token(reason),
+        Err(NoToken::Missing) => return answers::no_token(),
+        Err(NoToken::Malformed(reason)) => return answers::malformed_credentials(reason),
     };
     let opaque = token.split('.').count() != 3;
     let validated = if let (true, Some(introspection)) = (opaque, &route.api.introspection) {
@@ -446,26 +463,87 @@ fn transform(
     }
 }
 
+/// Why a request has no usable bearer token.
+#[derive(Debug, PartialEq, Eq)]
+enum NoToken {
+    /// No credentials for this scheme (no `Authorization`, or another scheme): RFC 6750 3.1 says
+    /// the challenge then carries no error code.
+    Missing,
+    /// Credentials that are malformed (two `Authorization` headers, an empty token): a 400.
+    Malformed(&'static str),
+}
+
 /// The token of `Authorization: Bearer <token>` (RFC 6750 2.1), and nothing else.
-fn bearer_token(headers: &HeaderMap) -> Result<String, &'static str> {
+fn bearer_token(headers: &HeaderMap) -> Result<String, NoToken> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let value = values.next().ok_or("no bearer token")?;
+    let value = values.next().ok_or(NoToken::Missing)?;
     if values.next().is_some() {
-        return Err("more than one Authorization header");
+        return Err(NoToken::Malformed("more than one Authorization header"));
     }
     let value = value
         .to_str()
-        .map_err(|_| "malformed Authorization header")?;
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or("malformed Authorization header")?;
+        .map_err(|_| NoToken::Malformed("malformed Authorization header"))?
+        .trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err("the Authorization scheme must be Bearer");
+        return Err(NoToken::Missing);
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err("no bearer token");
+        return Err(NoToken::Malformed("the Bearer credentials have no token"));
     }
     Ok(token.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_credentials_missing_malformed_and_given() {
+        let with = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            }
+            bearer_token(&headers)
+        };
+        assert_eq!(with(&[]), Err(NoToken::Missing));
+        assert_eq!(with(&["Basic dXNlcjpwYXNz"]), Err(NoToken::Missing));
+        assert!(matches!(with(&["Bearer"]), Err(NoToken::Malformed(_))));
+        assert!(matches!(with(&["Bearer   "]), Err(NoToken::Malformed(_))));
+        assert!(matches!(
+            with(&["Bearer a", "Bearer b"]),
+            Err(NoToken::Malformed(_))
+        ));
+        assert_eq!(
+            with(&["bearer  abc.def.ghi "]),
+            Ok("abc.def.ghi".to_owned())
+        );
+    }
+
+    #[test]
+    fn own_tenant_issuers_are_recognised() {
+        let base = "https://id.example";
+        assert!(is_own_tenant_issuer(
+            base,
+            "https://id.example/t/acme/oauth2/token"
+        ));
+        assert!(!is_own_tenant_issuer(
+            base,
+            "https://id.example/t//oauth2/token"
+        ));
+        assert!(!is_own_tenant_issuer(
+            base,
+            "https://id.example.evil/t/a/oauth2/token"
+        ));
+        assert!(!is_own_tenant_issuer(
+            base,
+            "https://other.example/t/acme/oauth2/token"
+        ));
+        assert!(!is_own_tenant_issuer(
+            base,
+            "https://id.example/t/a/b/oauth2/token"
+        ));
+    }
 }

@@ -21,8 +21,10 @@ pub struct Route<'a> {
 pub enum Unrouted {
     /// No API has this context.
     NoApi,
-    /// The API has no resource for this method and path.
+    /// The API has no resource for this path.
     NoResource,
+    /// The API has resources for this path, under other methods (an `Allow` value).
+    MethodNotAllowed(String),
 }
 
 pub fn route<'a>(
@@ -51,7 +53,21 @@ pub fn route<'a>(
             (r.method == "*" || r.method.eq_ignore_ascii_case(method))
                 && matches(&r.path, rest_segments.iter().map(|s| without_parameters(s)))
         })
-        .ok_or(Unrouted::NoResource)?;
+        .ok_or_else(|| {
+            let mut allowed: Vec<String> = api
+                .resource
+                .iter()
+                .filter(|r| matches(&r.path, rest_segments.iter().map(|s| without_parameters(s))))
+                .map(|r| r.method.to_ascii_uppercase())
+                .collect();
+            allowed.sort();
+            allowed.dedup();
+            if allowed.is_empty() {
+                Unrouted::NoResource
+            } else {
+                Unrouted::MethodNotAllowed(allowed.join(", "))
+            }
+        })?;
     let mut rest = String::with_capacity(path.as_str().len());
     for segment in &rest_segments {
         rest.push('/');
@@ -150,6 +166,10 @@ mod tests {
         );
         assert_eq!(
             route(&apis, "GET", "/pizzashack/1.0.0/order/42").unwrap_err(),
+            Unrouted::MethodNotAllowed("POST".into())
+        );
+        assert_eq!(
+            route(&apis, "GET", "/pizzashack/1.0.0/nothing").unwrap_err(),
             Unrouted::NoResource
         );
         assert_eq!(

@@ -29,11 +29,24 @@ fn refuse(reason: impl Into<String>) -> Refusal {
 pub struct TrustedIssuer {
     pub config: JwtIssuerConfig,
     pub certificate_keys: Vec<Arc<Value>>,
+    /// Only tokens typed `at+jwt` are access tokens of this issuer (RFC 9068 4): its ID tokens,
+    /// signed with the same keys, are refused.
+    pub require_at_jwt: bool,
 }
 
 /// Where JWKS endpoints' keys come from (the shared, bounded JWKS cache in the server).
 pub trait JwksKeys {
-    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, String>;
+    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, KeysUnavailable>;
+}
+
+/// Why a JWKS endpoint's keys are not at hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeysUnavailable {
+    /// Not in the cache, and this lookup may not fetch: the caller asks again where it may. Not
+    /// a problem, and not logged.
+    NotCached,
+    /// The fetch failed (the reason is logged).
+    Failed(String),
 }
 
 pub struct Limits {
@@ -96,12 +109,15 @@ pub fn validate(
             echo(alg)
         )));
     }
-    if let Some(typ) = header.get("typ") {
+    let typ = header.get("typ").map(|typ| {
         let typ = typ.as_str().unwrap_or_default().to_ascii_lowercase();
-        let typ = typ.strip_prefix("application/").unwrap_or(&typ);
-        if typ != "jwt" && typ != "at+jwt" {
-            return Err(refuse("the token's typ must be JWT or at+jwt"));
-        }
+        typ.strip_prefix("application/").unwrap_or(&typ).to_owned()
+    });
+    if typ
+        .as_deref()
+        .is_some_and(|typ| typ != "jwt" && typ != "at+jwt")
+    {
+        return Err(refuse("the token's typ must be JWT or at+jwt"));
     }
     if header.get("crit").is_some() {
         return Err(refuse("the token names critical header extensions (crit)"));
@@ -119,6 +135,12 @@ pub fn validate(
         .iter()
         .find(|i| i.config.name == iss)
         .ok_or_else(|| refuse(format!("the token's issuer '{}' is not trusted", echo(iss))))?;
+    if issuer.require_at_jwt && typ.as_deref() != Some("at+jwt") {
+        return Err(refuse(
+            "the token is not an access token: this issuer's access tokens are typed at+jwt \
+             (RFC 9068), and an ID token is not one",
+        ));
+    }
     let keys = candidate_keys(issuer, kid, jwks)?;
     let signed_part = &token[..parts[0].len() + 1 + parts[1].len()];
     let signature = URL_SAFE_NO_PAD
@@ -168,8 +190,10 @@ fn candidate_keys(
         .collect();
     if keys.is_empty() {
         if let Some(source) = &issuer.config.jwks {
-            let lookup = jwks.keys(&source.url, Some(kid)).map_err(|reason| {
-                tracing::warn!(issuer = %issuer.config.name, jwks_uri = %source.url, "{reason}");
+            let lookup = jwks.keys(&source.url, Some(kid)).map_err(|unavailable| {
+                if let KeysUnavailable::Failed(reason) = unavailable {
+                    tracing::warn!(issuer = %issuer.config.name, jwks_uri = %source.url, "{reason}");
+                }
                 refuse("the issuer's keys could not be fetched; try again later")
             })?;
             keys = lookup.keys;
@@ -282,15 +306,15 @@ mod tests {
 
     struct NoJwks;
     impl JwksKeys for NoJwks {
-        fn keys(&self, _: &str, _: Option<&str>) -> Result<KeyLookup, String> {
-            Err("no JWKS in this test".into())
+        fn keys(&self, _: &str, _: Option<&str>) -> Result<KeyLookup, KeysUnavailable> {
+            Err(KeysUnavailable::Failed("no JWKS in this test".into()))
         }
     }
 
     /// A JWKS endpoint answering with fixed keys, counting lookups.
     struct FixedJwks(Vec<Value>, std::cell::Cell<u32>);
     impl JwksKeys for FixedJwks {
-        fn keys(&self, _: &str, kid: Option<&str>) -> Result<KeyLookup, String> {
+        fn keys(&self, _: &str, kid: Option<&str>) -> Result<KeyLookup, KeysUnavailable> {
             self.1.set(self.1.get() + 1);
             let keys: Vec<Arc<Value>> = self
                 .0
@@ -354,8 +378,10 @@ mod tests {
                 }],
                 transformer: None,
                 scope_claim: "scope".into(),
+                require_at_jwt: None,
             },
             certificate_keys: keys.into_iter().map(Arc::new).collect(),
+            require_at_jwt: false,
         }
     }
 
@@ -491,6 +517,27 @@ mod tests {
             &claims(),
         );
         assert!(refused(&typed, &issuers).contains("typ"));
+        // An issuer whose access tokens are at+jwt: its ID tokens (typ JWT) and untyped tokens
+        // are refused, its access tokens pass.
+        let mut strict = issuer(vec![jwk(&key, "k1")]);
+        strict.require_at_jwt = true;
+        let strict = [strict];
+        for header in [
+            json!({"alg": "RS256", "kid": "k1", "typ": "JWT"}),
+            json!({"alg": "RS256", "kid": "k1"}),
+        ] {
+            assert!(
+                refused(&sign(&key, &header, &claims()), &strict).contains("not an access token")
+            );
+        }
+        for typ in ["at+jwt", "application/at+JWT"] {
+            let access = sign(
+                &key,
+                &json!({"alg": "RS256", "kid": "k1", "typ": typ}),
+                &claims(),
+            );
+            assert!(check(&access, &strict).is_ok(), "{typ}");
+        }
         let critical = sign(
             &key,
             &json!({"alg": "RS256", "kid": "k1", "crit": ["b64"]}),
