@@ -145,6 +145,13 @@ fn an_id_token_from_one_tenant_is_exchanged_at_another_for_a_jwt_access_token() 
         // The identity provider's claim mapping reached the token.
         assert_eq!(claims["roles"], serde_json::json!(["sales"]));
         assert!(claims.get("groups").is_none());
+        // The user's claims came along; those that describe the ID token (its client, when alice
+        // signed in there) did not.
+        let id_claims = unverified_claims(&id_token);
+        for claim in ["azp", "auth_time"] {
+            assert!(id_claims.get(claim).is_some(), "{claim}: {id_claims}");
+            assert!(claims.get(claim).is_none(), "{claim}: {claims}");
+        }
 
         // The same ID token again: one-time, like every assertion.
         let replayed = reference
@@ -163,4 +170,14 @@ fn an_id_token_from_one_tenant_is_exchanged_at_another_for_a_jwt_access_token() 
             "{description}"
         );
     }
+}
+
+/// A JWT's claims, unverified (what it says, for comparing).
+fn unverified_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }

@@ -316,7 +316,7 @@ fn finish_plugin_grant(
             && client.allows_grant_type(super::grants::REFRESH_TOKEN),
         consumes_refresh_token: None,
         origin,
-        claims: stored_claims(&granted.claims),
+        claims: stored_claims(granted.claims),
     };
     let jwt = jwt_issuer(app, client, now)?;
     issue_tokens(&app.config.oauth.token, client, &grant, now, jwt.as_ref())
@@ -352,13 +352,28 @@ fn tenant_jwt_issuer(app: &App, tenant: &str, now: i64) -> Result<JwtIssuer, OAu
 /// Largest claims object kept with a token, as JSON.
 const MAX_STORED_CLAIMS_BYTES: usize = 64 * 1024;
 
-/// A plugin's claims as stored with its tokens; none when there are none, or too many to keep
-/// (said in the log: the tokens are issued without them).
-fn stored_claims(claims: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+/// Claims that describe the assertion a plugin accepted (an ID token's nonce, its client, when
+/// the user signed in there, its session, hashes of other tokens, a key it was bound to), not the
+/// user: they never pass into the tokens issued for it.
+const ASSERTION_CLAIMS: &[&str] = &[
+    "nonce",
+    "azp",
+    "auth_time",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "sid",
+    "cnf",
+];
+
+/// A plugin's claims as stored with its tokens, without those that describe its assertion; none
+/// when there are none, or too many to keep (said in the log: the tokens are issued without them).
+fn stored_claims(mut claims: serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    claims.retain(|name, _| !ASSERTION_CLAIMS.contains(&name.as_str()));
     if claims.is_empty() {
         return None;
     }
-    let json = serde_json::to_string(claims).ok()?;
+    let json = serde_json::to_string(&claims).ok()?;
     if json.len() > MAX_STORED_CLAIMS_BYTES {
         tracing::warn!(
             bytes = json.len(),
