@@ -244,3 +244,54 @@ fn a_plugin_grant_commits_the_client_assertion_with_the_grant() {
         setup.exchange(&fresh).assert_token();
     }
 }
+
+/// Authlib's `PrivateKeyJWT`, unmodified, signs each assertion for the URL it posts to (its
+/// default): the token, introspection and revocation endpoints all accept that audience.
+#[test]
+fn authlib_signs_for_each_endpoint_it_calls() {
+    let port = crate::harness::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let deployment = Deployment::new(crate::harness::Backend::Sqlite);
+    deployment.cli_ok(&["tenant", "add", "acme"]);
+    let dir = tempfile::tempdir().unwrap();
+    let key = IdpKey::rsa(dir.path(), "authlib-client");
+    let key_file = dir.path().join("client.key.pem");
+    key.write_private_key(&key_file);
+    let certificate = key.certificate_path.to_str().unwrap();
+    let registered = add_keyed_client(
+        &deployment,
+        "acme",
+        "client_credentials",
+        &["--certificate", certificate],
+    );
+    let client_id = registered["client_id"].as_str().unwrap();
+    let _server = deployment.start_with_env(&[
+        ("GRANTOR_SERVER__BIND", &format!("127.0.0.1:{port}")),
+        ("GRANTOR_SERVER__PUBLIC_BASE_URL", &base),
+    ]);
+    let out = crate::third_party::run_python(
+        r#"
+import json, sys
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
+base, client_id, key_file = sys.argv[1:4]
+session = OAuth2Session(client_id, open(key_file).read(), scope="read",
+                        token_endpoint_auth_method=PrivateKeyJWT(),
+                        revocation_endpoint_auth_method=PrivateKeyJWT())
+token = session.fetch_token(base + "/t/acme/oauth2/token", grant_type="client_credentials")
+seen = session.introspect_token(base + "/t/acme/oauth2/introspect", token=token["access_token"])
+revoked = session.revoke_token(base + "/t/acme/oauth2/revoke", token=token["access_token"])
+after = session.introspect_token(base + "/t/acme/oauth2/introspect", token=token["access_token"])
+print(json.dumps({"introspected": [seen.status_code, seen.json().get("active")],
+                  "revoked": revoked.status_code,
+                  "after": [after.status_code, after.json().get("active")]}))
+"#,
+        &[&base, client_id, key_file.to_str().unwrap()],
+    );
+    let outcome: Value =
+        serde_json::from_str(crate::third_party::succeeded("Authlib", &out).trim()).unwrap();
+    assert_eq!(
+        outcome,
+        json!({"introspected": [200, true], "revoked": 200, "after": [200, false]})
+    );
+}

@@ -49,8 +49,20 @@ where
         ),
     };
     let outcome = async {
-        let request =
-            read_token_request(&app, path_tenant, &raw_query, &headers, remote, body).await?;
+        let endpoint = match operation {
+            Operation::Introspect => "oauth2/introspect",
+            Operation::Revoke => "oauth2/revoke",
+        };
+        let request = read_token_request(
+            &app,
+            endpoint,
+            path_tenant,
+            &raw_query,
+            &headers,
+            remote,
+            body,
+        )
+        .await?;
         tracing::Span::current().record("request_id", request.request_id.as_str());
         let worker = app.clone();
         let span = tracing::Span::current();

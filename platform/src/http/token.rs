@@ -43,8 +43,16 @@ where
     // The body is read (bounded in size and time) before admission: a client that trickles its
     // body holds its connection, never one of the places meant for work.
     let result = async {
-        let request =
-            read_token_request(&app, path_tenant, &raw_query, &headers, remote, body).await?;
+        let request = read_token_request(
+            &app,
+            TOKEN_ENDPOINT,
+            path_tenant,
+            &raw_query,
+            &headers,
+            remote,
+            body,
+        )
+        .await?;
         tracing::Span::current().record("request_id", request.request_id.as_str());
         let _ = labels.set(metric_labels(&app, &request));
         process_admitted(&app, request).await
@@ -155,9 +163,14 @@ async fn admit(app: &SharedApp) -> Option<tokio::sync::SemaphorePermit<'_>> {
     }
 }
 
-/// Reads a form POST addressed to a tenant (token, introspection and revocation requests alike).
+/// The token endpoint, below a tenant's prefix.
+pub const TOKEN_ENDPOINT: &str = "oauth2/token";
+
+/// Reads a form POST addressed to a tenant's `endpoint` (token, introspection and revocation
+/// requests alike).
 pub(super) async fn read_token_request<S, B>(
     app: &SharedApp,
+    endpoint: &'static str,
     path_tenant: Option<String>,
     raw_query: &str,
     headers: &HeaderMap,
@@ -209,6 +222,7 @@ where
     Ok(TokenRequest {
         request_id: request_id(),
         tenant_domain,
+        endpoint,
         authorization: header_text(warp::http::header::AUTHORIZATION)?.map(str::to_owned),
         remote_address: remote.map(|a| a.ip()),
         params,

@@ -4,7 +4,8 @@
 //! `client_assertion` it signed with its private key.
 //!
 //! The assertion's `iss` and `sub` are the client_id; its `aud` names the tenant's token endpoint
-//! or its issuer; it has an `exp` within the JWT bearer settings' longest lifetime and a `jti`,
+//! or its issuer, or the endpoint it is posted to (introspection, revocation: Authlib and others
+//! name the URL they post to); it has an `exp` within the JWT bearer settings' longest lifetime and a `jti`,
 //! and it is used once: its replay key commits with whatever else the request writes, so a
 //! replayed assertion fails that commit. Only asymmetric signatures are accepted (no
 //! `client_secret_jwt`, no `none`); the key comes from the client's registration only, never
@@ -56,10 +57,12 @@ fn refused(reason: impl std::fmt::Display) -> OAuthError {
     OAuthError::invalid_client(format!("client assertion: {reason}"))
 }
 
-/// Verifies `assertion` for the request's tenant; `client_id` is the request's, if it named one.
+/// Verifies `assertion` for the request's tenant and the `endpoint` it was posted to (below the
+/// tenant's prefix); `client_id` is the request's, if it named one.
 pub fn authenticate_by_assertion(
     app: &App,
     tenant: &str,
+    endpoint: &str,
     assertion: &str,
     client_id: Option<&str>,
     now: i64,
@@ -88,7 +91,8 @@ pub fn authenticate_by_assertion(
         _ => return Err(OAuthError::invalid_client(AUTHENTICATION_FAILED)),
     };
     let keys = client_keys(app, &client, header.kid.as_deref(), now)?;
-    let claims = verify_with_any(app, tenant, &client, assertion, header.alg, &keys)?;
+    let audiences = accepted_audiences(app, tenant, endpoint);
+    let claims = verify_with_any(&audiences, &client, assertion, header.alg, &keys)?;
     let expires_at = claims["exp"]
         .as_i64()
         .ok_or_else(|| refused("exp is not a number"))?;
@@ -165,9 +169,27 @@ fn client_keys(
     Ok(keys)
 }
 
+/// What a client assertion may name as its `aud`: the tenant's token endpoint and its issuer
+/// (RFC 7523 3, OpenID Connect Core 9), and the URL of the endpoint it is posted to, with or
+/// without the tenant's `/t/{tenant}` prefix for the default tenant.
+fn accepted_audiences(app: &App, tenant: &str, endpoint: &str) -> Vec<String> {
+    let mut audiences = vec![app.token_endpoint_url(tenant), app.issuer_url(tenant)];
+    for url in [
+        app.tenant_url(tenant, endpoint),
+        format!(
+            "{}/t/{tenant}/{endpoint}",
+            app.config.server.public_base_url
+        ),
+    ] {
+        if !audiences.contains(&url) {
+            audiences.push(url);
+        }
+    }
+    audiences
+}
+
 fn verify_with_any(
-    app: &App,
-    tenant: &str,
+    audiences: &[String],
     client: &ServiceProvider,
     assertion: &str,
     alg: Algorithm,
@@ -176,7 +198,7 @@ fn verify_with_any(
     let mut validation = Validation::new(alg);
     validation.leeway = LEEWAY_SECONDS;
     validation.validate_nbf = true;
-    validation.set_audience(&[app.token_endpoint_url(tenant), app.issuer_url(tenant)]);
+    validation.set_audience(audiences);
     validation.set_issuer(&[&client.client_id]);
     validation.sub = Some(client.client_id.clone());
     validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
@@ -188,9 +210,9 @@ fn verify_with_any(
             ErrorKind::ExpiredSignature => refused("expired (exp)"),
             ErrorKind::ImmatureSignature => refused("not valid yet (nbf)"),
             ErrorKind::InvalidAudience => refused(format!(
-                "aud must name this tenant's token endpoint {} or its issuer {}",
-                app.token_endpoint_url(tenant),
-                app.issuer_url(tenant)
+                "aud must name this tenant's token endpoint {}, its issuer {}, or the endpoint \
+                 the assertion is posted to",
+                audiences[0], audiences[1]
             )),
             ErrorKind::InvalidIssuer => refused("iss must be the client_id"),
             ErrorKind::InvalidSubject => refused("sub must be the client_id"),

@@ -76,6 +76,7 @@ pub fn authenticate(
             let asserted = authenticate_by_assertion(
                 app,
                 &request.tenant_domain,
+                request.endpoint,
                 assertion,
                 request.param("client_id"),
                 now,
@@ -192,6 +193,7 @@ mod tests {
 
     fn request(authorization: Option<&str>, params: &[(&str, &str)]) -> TokenRequest {
         TokenRequest {
+            endpoint: "oauth2/token",
             request_id: "test".into(),
             tenant_domain: "t".into(),
             authorization: authorization.map(str::to_owned),

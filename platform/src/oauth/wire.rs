@@ -34,6 +34,9 @@ pub struct TokenRequest {
     /// Names this request in the logs, and to a plugin.
     pub request_id: String,
     pub tenant_domain: String,
+    /// The endpoint it was posted to, below the tenant's prefix (`oauth2/token`,
+    /// `oauth2/introspect`, `oauth2/revoke`): a client assertion may name it as its audience.
+    pub endpoint: &'static str,
     /// The raw `Authorization` header, if any.
     pub authorization: Option<String>,
     /// The peer's address (a proxy's, behind one): the key for limiting failed sign-ins.
