@@ -154,6 +154,12 @@ fn plugins_are_replaced_while_requests_run_and_a_broken_one_is_refused() {
             stdout.contains(&format!("{GATE}\treconfigured\t")),
             "{stdout}"
         );
+        // Version 1 stays mapped (never unloaded), and the report counts it; the gate plugin's
+        // library still serves.
+        assert!(
+            stdout.contains("1 replaced or removed libraries stay mapped"),
+            "{stdout}"
+        );
         // Once the reload has answered, every request gets version 2.
         let after_reload = answered.load(Ordering::SeqCst);
         assert_eq!(c_echo_scope(&server, &client), "write");
@@ -241,6 +247,11 @@ fn plugins_are_replaced_while_requests_run_and_a_broken_one_is_refused() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("{C_ECHO}\tunchanged\tc-echo 1.0.0")),
+        "{stdout}"
+    );
+    // Version 1 serves again: version 2 is the one left mapped.
+    assert!(
+        stdout.contains("1 replaced or removed libraries stay mapped"),
         "{stdout}"
     );
     // Nothing is left behind in the plugin directory by the private copies loaded.

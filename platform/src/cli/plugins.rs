@@ -90,6 +90,13 @@ pub(super) fn reload_plugins(
     if report.changes.is_empty() {
         println!("no grant plugins registered ([[oauth.custom_grant_type]])");
     }
+    if report.retired_libraries > 0 {
+        println!(
+            "{} replaced or removed libraries stay mapped ({} KiB) until the server restarts",
+            report.retired_libraries,
+            report.retired_library_bytes / 1024
+        );
+    }
     Ok(())
 }
 

@@ -26,6 +26,8 @@ use super::PluginLoadError;
 pub struct LoadedLibrary {
     /// SHA-256 of the file's bytes when it was loaded.
     pub digest: [u8; 32],
+    /// The file's size: about what its mapping costs, for as long as the process lives.
+    pub bytes: u64,
     pub descriptor: &'static GrantorGrantPluginV1,
     pub name: String,
     pub version: String,
@@ -57,7 +59,28 @@ pub struct LibraryCache {
 
 type Outcome = Result<Arc<LoadedLibrary>, PluginLoadError>;
 
+/// The libraries a process has mapped (and keeps: they are never unloaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mapped {
+    pub libraries: usize,
+    pub bytes: u64,
+}
+
 impl LibraryCache {
+    /// The libraries loaded so far, but those whose digest is in `serving`: what replaced or
+    /// removed plugins leave mapped.
+    pub fn mapped_besides(&self, serving: &[[u8; 32]]) -> Mapped {
+        let by_digest = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
+        by_digest
+            .values()
+            .filter_map(|outcome| outcome.as_ref().ok())
+            .filter(|library| !serving.contains(&library.digest))
+            .fold(Mapped::default(), |total, library| Mapped {
+                libraries: total.libraries + 1,
+                bytes: total.bytes + library.bytes,
+            })
+    }
+
     /// The library in `path` as its bytes are now: one loaded before with the same bytes, or
     /// those bytes loaded now.
     pub fn load(&self, path: &Path) -> Outcome {
@@ -186,6 +209,7 @@ fn load_bytes(
     }
     Ok(LoadedLibrary {
         digest,
+        bytes: bytes.len() as u64,
         descriptor,
         name,
         version,

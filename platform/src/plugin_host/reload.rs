@@ -24,7 +24,17 @@ pub enum ReloadError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReloadReport {
     pub changes: Vec<RegistrationChange>,
+    /// Libraries loaded before that no registration uses any more: they stay mapped until the
+    /// process ends (a library is never unloaded: a request may still run in it).
+    #[serde(default)]
+    pub retired_libraries: usize,
+    /// Their size on disk, about what they keep mapped.
+    #[serde(default)]
+    pub retired_library_bytes: u64,
 }
+
+/// Retired libraries past which each reload warns that a restart would release them.
+pub const RETIRED_LIBRARIES_WARNING: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegistrationChange {
@@ -60,10 +70,17 @@ impl ReloadReport {
             .map(RegistrationChange::describe)
             .collect();
         let unchanged = self.changes.len() - changed.len();
+        let retired = match self.retired_libraries {
+            0 => String::new(),
+            n => format!(
+                "; {n} replaced or removed libraries stay mapped ({} KiB)",
+                self.retired_library_bytes / 1024
+            ),
+        };
         if changed.is_empty() {
-            format!("no change ({unchanged} unchanged)")
+            format!("no change ({unchanged} unchanged){retired}")
         } else {
-            format!("{}; {unchanged} unchanged", changed.join("; "))
+            format!("{}; {unchanged} unchanged{retired}", changed.join("; "))
         }
     }
 
@@ -96,7 +113,11 @@ impl ReloadReport {
                 }
             })
             .collect();
-        ReloadReport { changes }
+        ReloadReport {
+            changes,
+            retired_libraries: 0,
+            retired_library_bytes: 0,
+        }
     }
 }
 
@@ -172,7 +193,11 @@ impl PluginHost {
             &self.libraries,
             &before,
         ))?;
-        let report = ReloadReport::between(&snapshot(&before), &snapshot(&after));
+        let mut report = ReloadReport::between(&snapshot(&before), &snapshot(&after));
+        let serving: Vec<[u8; 32]> = after.values().map(|p| p.library_digest).collect();
+        let retired = self.libraries.mapped_besides(&serving);
+        report.retired_libraries = retired.libraries;
+        report.retired_library_bytes = retired.bytes;
         *self.grants.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(after);
         // The replaced instances are destroyed when the last request holding one finishes.
         Ok(report)
@@ -202,7 +227,17 @@ impl PluginReloader {
         .await
         .unwrap_or_else(|e| Err(ReloadError::Config(format!("the reload failed: {e}"))));
         match &outcome {
-            Ok(report) => tracing::info!("grant plugins reloaded: {}", report.summary()),
+            Ok(report) => {
+                tracing::info!("grant plugins reloaded: {}", report.summary());
+                if report.retired_libraries > RETIRED_LIBRARIES_WARNING {
+                    tracing::warn!(
+                        retired_libraries = report.retired_libraries,
+                        retired_kib = report.retired_library_bytes / 1024,
+                        "replaced plugin libraries are never unloaded and add up: restart the \
+                         server (one node at a time) to release them"
+                    );
+                }
+            }
             Err(e) => {
                 tracing::error!("grant plugins not reloaded, the loaded ones keep serving: {e}")
             }
@@ -273,6 +308,15 @@ mod tests {
         assert_eq!(
             ReloadReport::between(&before, &before).summary(),
             "no change (4 unchanged)"
+        );
+        let retired = ReloadReport {
+            retired_libraries: 2,
+            retired_library_bytes: 3 * 1024 * 1024,
+            ..ReloadReport::between(&before, &before)
+        };
+        assert_eq!(
+            retired.summary(),
+            "no change (4 unchanged); 2 replaced or removed libraries stay mapped (3072 KiB)"
         );
     }
 }
