@@ -41,6 +41,19 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub log: LogConfig,
     pub admin: AdminConfig,
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`: the key-encryption key that private keys are sealed with at rest (tenants' signing
+/// keys in the database, the gateway's key file). Give it in a file or an environment variable
+/// (base64 of 32 random bytes: `openssl rand -base64 32`); with neither, one is made on first use
+/// in `<database.data_dir>/key-encryption.key`. Every node must have the same key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    pub encryption_key_file: Option<PathBuf>,
+    /// Or: the environment variable that holds the key.
+    pub encryption_key_env: Option<String>,
 }
 
 /// `[admin]`: the operator's listener, apart from the one clients use. It serves `/metrics`
@@ -491,6 +504,23 @@ impl Config {
                 "must not start with GRANTOR_: those variables are read as configuration keys",
             );
         }
+        if self.keys.encryption_key_file.is_some() && self.keys.encryption_key_env.is_some() {
+            return invalid(
+                "keys.encryption_key_file",
+                "give encryption_key_file or encryption_key_env, not both",
+            );
+        }
+        if self
+            .keys
+            .encryption_key_env
+            .as_deref()
+            .is_some_and(|v| v.to_ascii_uppercase().starts_with(ENV_PREFIX))
+        {
+            return invalid(
+                "keys.encryption_key_env",
+                "must not start with GRANTOR_: those variables are read as configuration keys",
+            );
+        }
         if crate::tenancy::validate_tenant_domain(&self.server.default_tenant).is_err() {
             return invalid("server.default_tenant", "not a valid tenant domain");
         }
@@ -748,6 +778,15 @@ mod tests {
         let err = load_toml("[admin]\ntoken_env = \"GRANTOR_ADMIN_TOKEN\"\n").unwrap_err();
         assert!(err.to_string().contains("admin.token_env"), "{err}");
         assert!(load_toml("[admin]\ntoken_env = \"ADMIN_TOKEN\"\n").is_ok());
+        let err = load_toml("[keys]\nencryption_key_env = \"grantor_kek\"\n").unwrap_err();
+        assert!(err.to_string().contains("keys.encryption_key_env"), "{err}");
+        let err = load_toml("[keys]\nencryption_key_env = \"KEK\"\nencryption_key_file = \"k\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let keys = load_toml("[keys]\nencryption_key_env = \"KEK\"\n")
+            .unwrap()
+            .keys;
+        assert_eq!(keys.encryption_key_env.as_deref(), Some("KEK"));
     }
 
     #[test]
