@@ -28,6 +28,8 @@ pub struct App {
     pub claim_transformers: Arc<ClaimTransformers>,
     /// Tenants' signing keys, parsed once.
     pub signers: crate::keys::signing::SignerCache,
+    /// Seals the tenants' private keys at rest; never in the database.
+    pub kek: crate::keys::encryption_key::KeyEncryptionKey,
     /// Failed sign-ins of the password grant, by user and by client address.
     pub sign_in_failures: crate::failure_limits::FailureLimiter,
 }
@@ -36,8 +38,11 @@ pub type SharedApp = Arc<App>;
 
 impl App {
     /// Opens the store named by the configuration (applying migrations), without plugins: what
-    /// the management commands need.
-    pub fn open(config: Config) -> Result<App, crate::store::StoreError> {
+    /// the management commands need. `kek` seals the private keys the store keeps.
+    pub fn open(
+        config: Config,
+        kek: crate::keys::encryption_key::KeyEncryptionKey,
+    ) -> Result<App, crate::store::StoreError> {
         let store = Store::open(
             &config.database_url(),
             &StoreOptions {
@@ -68,6 +73,7 @@ impl App {
             store,
             plugins: Arc::default(),
             signers: Default::default(),
+            kek,
             sign_in_failures: crate::failure_limits::FailureLimiter::new(config_window),
         })
     }

@@ -285,6 +285,11 @@ pub struct SigningConfig {
     pub algorithm: SigningAlgorithm,
     /// How long a tenant's JWKS may be cached by its readers, in seconds (`Cache-Control`).
     pub jwks_max_age: u64,
+    /// A rotation publishes the new key at once and signs with it `jwks_max_age` plus this many
+    /// seconds later, so that readers who cached the key set have fetched it again by then (the
+    /// margin covers the nodes' cache refresh, clock differences and readers that refetch a
+    /// little late).
+    pub rotation_margin: u64,
 }
 
 impl Default for SigningConfig {
@@ -292,6 +297,7 @@ impl Default for SigningConfig {
         SigningConfig {
             algorithm: SigningAlgorithm::RS256,
             jwks_max_age: 300,
+            rotation_margin: 60,
         }
     }
 }

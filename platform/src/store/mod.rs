@@ -26,7 +26,9 @@ pub use clients::{NewServiceProvider, ServiceProvider, TOKEN_FORMAT_JWT, TOKEN_F
 pub use connection::{Backend, DatabaseTarget, DbConnection};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;
-pub use signing_keys::{NewSigningKey, StoredSigningKey};
+pub use signing_keys::{
+    signing_key_at, KeyState, NewSigningKey, Rotation, RotationOutcome, StoredSigningKey,
+};
 pub use tenants::Tenant;
 pub use token_families::{FamilyOrigin, NewFamily, TokenFamily};
 pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
