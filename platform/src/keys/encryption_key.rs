@@ -48,11 +48,14 @@ impl std::fmt::Debug for KeyEncryptionKey {
 impl KeyEncryptionKey {
     /// A key from its bytes; `source` says where it came from, for messages.
     pub fn from_bytes(key: [u8; KEY_BYTES], source: impl Into<String>) -> KeyEncryptionKey {
-        let key = Zeroizing::new(key);
+        KeyEncryptionKey::new(Zeroizing::new(key), source.into())
+    }
+
+    fn new(key: Zeroizing<[u8; KEY_BYTES]>, source: String) -> KeyEncryptionKey {
         KeyEncryptionKey {
             id: key_id(&key),
             key,
-            source: source.into(),
+            source,
         }
     }
 
@@ -62,7 +65,7 @@ impl KeyEncryptionKey {
     ) -> Result<KeyEncryptionKey, openssl::error::ErrorStack> {
         let mut key = Zeroizing::new([0u8; KEY_BYTES]);
         openssl::rand::rand_bytes(key.as_mut())?;
-        Ok(KeyEncryptionKey::from_bytes(*key, source))
+        Ok(KeyEncryptionKey::new(key, source.into()))
     }
 
     /// The key in its written form (base64, as `openssl rand -base64 32` prints it). Secret.
@@ -78,11 +81,12 @@ impl KeyEncryptionKey {
                 .decode(text.trim())
                 .map_err(|_| format!("{source} {EXPECTED}"))?,
         );
-        let key: [u8; KEY_BYTES] = decoded
-            .as_slice()
-            .try_into()
-            .map_err(|_| format!("{source} {EXPECTED}"))?;
-        Ok(KeyEncryptionKey::from_bytes(key, source))
+        if decoded.len() != KEY_BYTES {
+            return Err(format!("{source} {EXPECTED}"));
+        }
+        let mut key = Zeroizing::new([0u8; KEY_BYTES]);
+        key.copy_from_slice(&decoded);
+        Ok(KeyEncryptionKey::new(key, source))
     }
 
     /// Names the key in sealed keys and messages: 16 hex digits of a digest of it.
@@ -184,7 +188,10 @@ fn read_file(path: &Path, note: &str) -> anyhow::Result<Option<KeyEncryptionKey>
 /// Makes a key in `path`, owner-readable only. Another process making it at the same moment
 /// wins: its key is read and used.
 fn create_file(path: &Path) -> anyhow::Result<KeyEncryptionKey> {
-    let key = KeyEncryptionKey::generate(format!("file {} (made on first start)", path.display()))?;
+    let key = KeyEncryptionKey::generate(format!(
+        "file {} (made just now: none was configured or found there)",
+        path.display()
+    ))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
