@@ -30,14 +30,19 @@ pub struct App {
     pub signers: crate::keys::signing::SignerCache,
     /// Turns to hash or verify a password (`[oauth.password_grant] max_concurrent_hashes`).
     pub password_hashing: crate::passwords::PasswordHashing,
+    /// Seals the tenants' private keys at rest; never in the database.
+    pub kek: crate::keys::encryption_key::KeyEncryptionKey,
 }
 
 pub type SharedApp = Arc<App>;
 
 impl App {
     /// Opens the store named by the configuration (applying migrations), without plugins: what
-    /// the management commands need.
-    pub fn open(config: Config) -> Result<App, crate::store::StoreError> {
+    /// the management commands need. `kek` seals the private keys the store keeps.
+    pub fn open(
+        config: Config,
+        kek: crate::keys::encryption_key::KeyEncryptionKey,
+    ) -> Result<App, crate::store::StoreError> {
         let store = Store::open(
             &config.database_url(),
             &StoreOptions {
@@ -72,6 +77,7 @@ impl App {
             plugins: Arc::default(),
             signers: Default::default(),
             password_hashing,
+            kek,
         })
     }
 

@@ -389,17 +389,56 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens() {
             json!({"upn": "username"})
         );
 
-        // Keys.
+        // Keys: the tenant's first key, made on first use, then a rotation that publishes the
+        // next key first; a second one waits; `now` signs at once and withdraws the others.
+        assert_eq!(server.get("/t/acme/oauth2/jwks").status, 200);
         let rotated = admin.expect(201, "POST", "tenants/acme/keys/rotate", None);
-        let keys = admin.expect(200, "GET", "tenants/acme/keys", None);
-        let current: Vec<&Value> = keys["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|k| k["status"] == "current")
-            .collect();
-        assert_eq!(current.len(), 1);
-        assert_eq!(current[0]["kid"], rotated["kid"]);
+        assert_eq!(
+            rotated["replaced"].as_array().unwrap().len(),
+            1,
+            "{rotated}"
+        );
+        assert_eq!(rotated["withdrawn"], json!([]));
+        let state_of = |kid: &Value| {
+            let keys = admin.expect(200, "GET", "tenants/acme/keys", None);
+            keys["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["kid"] == *kid)
+                .unwrap()["state"]
+                .clone()
+        };
+        assert_eq!(state_of(&rotated["kid"]), "next");
+        assert_eq!(state_of(&rotated["replaced"][0]["kid"]), "current");
+        admin.refused(
+            409,
+            "conflict",
+            "POST",
+            "tenants/acme/keys/rotate",
+            json!({}),
+        );
+        admin.refused(
+            400,
+            "invalid_json",
+            "POST",
+            "tenants/acme/keys/rotate",
+            json!({"at_once": true}),
+        );
+        let immediate = admin.expect(
+            201,
+            "POST",
+            "tenants/acme/keys/rotate",
+            Some(json!({"now": true})),
+        );
+        assert_eq!(state_of(&immediate["kid"]), "current");
+        let mut withdrawn: Vec<&Value> =
+            immediate["withdrawn"].as_array().unwrap().iter().collect();
+        withdrawn.sort_by_key(|k| k.as_str().unwrap().to_owned());
+        let mut expected = vec![&rotated["kid"], &rotated["replaced"][0]["kid"]];
+        expected.sort_by_key(|k| k.as_str().unwrap().to_owned());
+        assert_eq!(withdrawn, expected);
+        assert_eq!(state_of(&rotated["kid"]), "retired");
 
         // Removals.
         let removed = admin.expect(

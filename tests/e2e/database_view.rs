@@ -24,6 +24,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        tenant_domain -> Text,
+        algorithm -> Text,
+        sealed_private_key -> Text,
+        public_jwk -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     token_families (family_id) {
         family_id -> Text,
         expires_at -> BigInt,
@@ -54,6 +65,64 @@ macro_rules! query_database {
     }};
 }
 pub(crate) use query_database;
+
+/// Runs a statement on the deployment's database; returns the rows it changed.
+macro_rules! execute_on_database {
+    ($deployment:expr, $statement:expr) => {{
+        use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+        let url = &$deployment.database_url;
+        match url.strip_prefix("sqlite://") {
+            Some(path) => $statement
+                .execute(&mut SqliteConnection::establish(path).unwrap())
+                .unwrap(),
+            None => $statement
+                .execute(&mut PgConnection::establish(url).unwrap())
+                .unwrap(),
+        }
+    }};
+}
+
+/// Every stored signing key (all tenants): (tenant, kid, the private key as stored).
+pub fn stored_private_keys(database_url: &str) -> Vec<(String, String, String)> {
+    use diesel::{Connection, PgConnection, SqliteConnection};
+    let query = signing_keys::table
+        .select((
+            signing_keys::tenant_domain,
+            signing_keys::kid,
+            signing_keys::sealed_private_key,
+        ))
+        .order_by(signing_keys::kid);
+    match database_url.strip_prefix("sqlite://") {
+        Some(path) => query
+            .load(&mut SqliteConnection::establish(path).unwrap())
+            .unwrap(),
+        None => query
+            .load(&mut PgConnection::establish(database_url).unwrap())
+            .unwrap(),
+    }
+}
+
+/// Stores a signing key the way versions before sealing did: its private key as PEM, in the clear.
+pub fn insert_key_in_the_clear(
+    deployment: &crate::harness::Deployment,
+    tenant: &str,
+    kid: &str,
+    private_pem: &str,
+    public_jwk: &serde_json::Value,
+) {
+    let inserted = execute_on_database!(
+        deployment,
+        diesel::insert_into(signing_keys::table).values((
+            signing_keys::kid.eq(kid),
+            signing_keys::tenant_domain.eq(tenant),
+            signing_keys::algorithm.eq("RS256"),
+            signing_keys::sealed_private_key.eq(private_pem),
+            signing_keys::public_jwk.eq(public_jwk.to_string()),
+            signing_keys::created_at.eq(1_i64),
+        ))
+    );
+    assert_eq!(inserted, 1);
+}
 
 /// The stored row of a token: (expires_at, revoked_at, family_id).
 pub fn token_row(

@@ -303,17 +303,32 @@ impl Deployment {
         std::fs::copy(&source, self.plugins_dir.join(source.file_name().unwrap())).unwrap();
     }
 
-    /// `grantor serve` that must refuse to start; returns its stderr.
+    /// `grantor serve` that must refuse to start; returns its stderr. A server that starts
+    /// instead fails the test (killed once it says it listens), rather than running on.
     pub fn serve_fails(&self) -> String {
-        let out = Command::new(grantor_binary())
+        let mut child = Command::new(grantor_binary())
             .arg("--config")
             .arg(&self.config_path)
             .arg("serve")
             .env("RUST_LOG", "warn")
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
-        assert!(!out.status.success(), "the server started");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first_line)
+            .unwrap();
+        if first_line.starts_with("grantor listening on ") {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success() && first_line.is_empty(),
+            "the server started: {first_line}{stderr}"
+        );
+        stderr
     }
 }
 

@@ -69,9 +69,13 @@ fn pyjwt_refuses(server: &Server, jwks_path: &str, token: &str, audience: &str, 
 fn pyjwt_verifies_jwt_access_tokens_of_each_key_type_across_a_rotation() {
     for backend in backends() {
         for algorithm in ["RS256", "ES256", "EdDSA"] {
+            // A rotation's key signs at once (no JWKS caching, no margin; key_rotation.rs has
+            // rotations that verifiers wait for), and the old key stays published.
             let deployment = Deployment::with_extra_config(
                 backend,
-                &format!("[oauth.signing]\nalgorithm = \"{algorithm}\"\n"),
+                &format!(
+                    "[oauth.signing]\nalgorithm = \"{algorithm}\"\njwks_max_age = 0\nrotation_margin = 0\n"
+                ),
             );
             deployment.cli_ok(&["tenant", "add", "acme"]);
             let machine = deployment.add_client_with(

@@ -10,6 +10,9 @@ use crate::jwt_verify::access_token;
 
 const ISSUER_BASE: &str = "http://localhost:9443";
 
+/// A rotation whose key signs at once (nothing may cache the JWKS, no margin).
+pub const SWITCH_AT_ONCE: &str = "[oauth.signing]\njwks_max_age = 0\nrotation_margin = 0\n";
+
 fn verified(server: &Server, jwks_path: &str, token: &str, audience: &str) -> Value {
     crate::jwt_verify::verified(server, jwks_path, token, "at+jwt", audience)
 }
@@ -71,7 +74,9 @@ fn a_jwt_client_gets_signed_access_tokens_with_the_rfc_9068_claims() {
 #[test]
 fn the_exchanged_assertions_claims_reach_the_token_and_rotation_keeps_old_tokens_verifiable() {
     for backend in backends() {
-        let setup = JwtSetup::start(backend);
+        // No JWKS caching and no margin: the rotation's key signs at once, and the old key stays
+        // published (rotations across a switch that verifiers wait for: key_rotation.rs).
+        let setup = JwtSetup::start_with(backend, SWITCH_AT_ONCE, &[]);
         let app = setup.deployment.add_client_with(
             "carbon.super",
             "api-client",

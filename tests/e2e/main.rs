@@ -21,6 +21,8 @@ mod introspection;
 mod jwt_access_tokens;
 mod jwt_bearer;
 mod jwt_verify;
+mod key_rotation;
+mod keys_at_rest;
 mod logs;
 mod metrics;
 mod password_grant;

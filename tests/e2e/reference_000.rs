@@ -31,8 +31,18 @@ impl Reference000 {
 
     /// `start`, with `env` in the server's environment (`RUST_LOG`, `GRANTOR_*`).
     pub fn start_with_env(backend: Backend, env: &[(&str, &str)]) -> Reference000 {
-        let deployment =
-            Deployment::with_extra_config(backend, &registration(GRANT, "grant_jwt_bearer", ""));
+        Self::start_with(backend, "", env)
+    }
+
+    /// `start`, with more configuration (TOML sections) and `env` in the server's environment.
+    pub fn start_with(backend: Backend, extra_config: &str, env: &[(&str, &str)]) -> Reference000 {
+        let deployment = Deployment::with_extra_config(
+            backend,
+            &format!(
+                "{}{extra_config}",
+                registration(GRANT, "grant_jwt_bearer", "")
+            ),
+        );
         deployment.drop_plugin("grant_jwt_bearer");
         // Step 2: the identity server's tenant, its user and the web app that signs users in,
         // with the API server's token endpoint as an audience (WSO2: "audience restriction").
@@ -89,6 +99,11 @@ impl Reference000 {
             careless,
             apiapp,
         }
+    }
+
+    /// The deployment the server runs from (its CLI, its database).
+    pub fn deployment(&self) -> &Deployment {
+        &self._deployment
     }
 
     /// Step 4: alice signs in through `client`; the ID token of the answer.

@@ -1,7 +1,8 @@
 //! Tenants' signing keys: generated on first use, published per tenant at `/oauth2/jwks` and
 //! `/t/{tenant}/oauth2/jwks` with `Cache-Control`, identified by their RFC 7638 thumbprint, rotated
-//! with `grantor keys rotate` while the old key stays published. Private keys never appear in
-//! what the server or the CLI shows.
+//! with `grantor keys rotate` (the next key published first, the old one still signing). Private
+//! keys never appear in what the server or the CLI shows. Rotations across the switch are in
+//! `key_rotation.rs`; keys at rest in `keys_at_rest.rs`.
 
 use serde_json::Value;
 
@@ -32,7 +33,7 @@ fn assert_public(key: &Value) {
 }
 
 #[test]
-fn each_tenant_publishes_its_own_key_and_rotation_keeps_the_old_one_published() {
+fn each_tenant_publishes_its_own_key_and_rotation_publishes_the_next_one_first() {
     for backend in backends() {
         let deployment = Deployment::new(backend);
         deployment.cli_ok(&["tenant", "add", "acme"]);
@@ -57,28 +58,43 @@ fn each_tenant_publishes_its_own_key_and_rotation_keeps_the_old_one_published() 
             .get("/t/nowhere/oauth2/jwks")
             .assert_error(404, "invalid_request");
 
-        // Rotation: a new current key; the old one is still published.
+        // Rotation: the new key is published at once as the next one; the old one still signs.
         let rotated = deployment.cli_ok(&["keys", "rotate", "--tenant", "acme"]);
         let listed = deployment.cli_ok(&["keys", "list", "--tenant", "acme", "--json"]);
         let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
         assert_eq!(listed.len(), 2);
-        assert_eq!(listed[0]["status"], "current");
+        assert_eq!(listed[0]["state"], "next");
         assert!(
             rotated.contains(listed[0]["kid"].as_str().unwrap()),
             "{rotated}"
         );
+        // It signs after the JWKS max-age plus the margin (300 + 60 s by default) ...
+        let activates_at = listed[0]["activates_at"].as_i64().unwrap();
+        assert_eq!(listed[0]["changes_at"], activates_at);
+        assert!(
+            rotated.contains("300 s + rotation_margin 60 s"),
+            "{rotated}"
+        );
+        // ... until when the old key signs, then stays published for an hour (token lifetime).
         assert_eq!(listed[1]["kid"], acme[0]["kid"]);
-        assert!(listed[1]["status"]
-            .as_str()
-            .unwrap()
-            .starts_with("published until"));
+        assert_eq!(listed[1]["state"], "current");
+        assert_eq!(listed[1]["signs_until"], activates_at);
+        assert_eq!(listed[1]["published_until"], activates_at + 3600);
         let after = key_set(&server, "/t/acme/oauth2/jwks");
         assert_eq!(
             kids(&after),
             [
+                acme[0]["kid"].as_str().unwrap().to_owned(),
                 listed[0]["kid"].as_str().unwrap().to_owned(),
-                acme[0]["kid"].as_str().unwrap().to_owned()
             ]
+        );
+        // One rotation at a time.
+        let again = deployment.cli(&["keys", "rotate", "--tenant", "acme"]);
+        assert!(!again.status.success());
+        assert!(
+            String::from_utf8_lossy(&again.stderr).contains("rotation pending"),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
         );
         for output in [
             rotated,

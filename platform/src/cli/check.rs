@@ -1,8 +1,8 @@
 //! `grantor check`: what `serve` and `gateway` would refuse at start, found without serving or
 //! changing anything. It reads the configuration, loads every registered plugin (the version
-//! handshake included), compiles every claim transformer script, and reads the TLS and gateway
-//! files. It prints one line per part and exits non-zero with the reason at the first problem.
-//! The database is not opened: opening it migrates it.
+//! handshake included), compiles every claim transformer script, and reads the key-encryption
+//! key, the TLS and the gateway files (the gateway's key opened with that key). It prints one line per part and exits non-zero with the reason at the first problem.
+//! The database is not opened: opening it migrates it (so the tenants' keys are checked by `serve`).
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +59,17 @@ pub(super) fn check(config: &Config, source: &str, scripts: &[PathBuf]) -> anyho
             println!("admin\tok\t{bind}, bearer token configured");
         }
         None => println!("admin\toff\t(no admin.bind)"),
+    }
+    match crate::keys::encryption_key::KeyEncryptionKey::existing(config)? {
+        Some(kek) => println!(
+            "keys\tok\tkey-encryption key {} from {}",
+            kek.id(),
+            kek.source()
+        ),
+        None => println!(
+            "keys\tnone\ta key-encryption key is made on first start in {}",
+            crate::keys::encryption_key::generated_path(config).display()
+        ),
     }
     if config.gateway.enabled || !config.gateway.api.is_empty() {
         println!("gateway\tok\t{}", crate::gateway::Gateway::check(config)?);

@@ -160,7 +160,8 @@ pub(super) fn open(config: Config) -> anyhow::Result<App> {
     } else {
         "configured database"
     };
-    App::open(config).with_context(|| format!("cannot open the {url_kind}"))
+    let kek = crate::keys::encryption_key::KeyEncryptionKey::load_or_create(&config)?;
+    App::open(config, kek).with_context(|| format!("cannot open the {url_kind}"))
 }
 
 /// A one-shot command needs one connection. A larger pool would keep opening connections on
@@ -181,7 +182,50 @@ fn backup(app: App, to: &std::path::Path) -> anyhow::Result<()> {
         to.display(),
         started.elapsed().as_millis()
     );
+    println!("{}", describe_sealing(&app)?);
     Ok(())
+}
+
+/// Which key-encryption keys the database's signing keys (and so a copy of it) need: a copy
+/// without that key signs nothing, and a restore needs it.
+fn describe_sealing(app: &App) -> anyhow::Result<String> {
+    let keys = app.store.all_signing_keys()?;
+    let mut needed: Vec<&str> = keys
+        .iter()
+        .filter_map(|k| crate::keys::sealed::sealed_with(&k.sealed_private_key))
+        .collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let in_the_clear = keys
+        .iter()
+        .filter(|k| !crate::keys::sealed::is_sealed(&k.sealed_private_key))
+        .count();
+    let mut text = if keys.is_empty() {
+        "it holds no signing keys yet".to_owned()
+    } else {
+        let named: Vec<String> = needed
+            .iter()
+            .map(|id| {
+                if *id == app.kek.id() {
+                    format!("{id} (from {})", app.kek.source())
+                } else {
+                    (*id).to_owned()
+                }
+            })
+            .collect();
+        format!(
+            "its signing keys are sealed under key-encryption key {}: keep a copy of that key \
+             apart from the backup; a server restored from it needs the same key",
+            named.join(" and ")
+        )
+    };
+    if in_the_clear > 0 {
+        text.push_str(&format!(
+            "\nwarning: {in_the_clear} signing keys in it are in the clear (stored before keys \
+             were sealed; a server seals them at its next start): guard this copy like the keys"
+        ));
+    }
+    Ok(text)
 }
 
 /// Provisioning's errors worded for the command line: flags, not the admin API's field names.

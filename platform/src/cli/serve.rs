@@ -53,6 +53,17 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
     let limits =
         crate::connections::plan_listeners(&config, true, admin.is_some(), gateway.is_some());
     let mut app = open(config)?;
+    // Before anything serves: keys from before sealing are sealed now, and a database whose keys
+    // this key-encryption key cannot open stops the start here, not at the first token request.
+    let sealed_now = crate::oauth::tenant_keys::seal_and_check_stored_keys(&app.store, &app.kek)?;
+    if sealed_now > 0 {
+        tracing::warn!(
+            keys = sealed_now,
+            kek_id = app.kek.id(),
+            "signing keys stored in the clear (a database from before keys were sealed) are sealed \
+             now; backups and dumps made before still hold them in the clear"
+        );
+    }
     app.plugins = plugins;
     let app = std::sync::Arc::new(app);
     let served = runtime.block_on(async move {
@@ -72,6 +83,7 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
             plugin_grant_types = %app.plugins.grant_types().join(" "),
             public_base_url = %app.config.server.public_base_url,
             tls = tls.as_ref().map_or_else(|| "off".to_owned(), |t| format!("sha256 {}", t.fingerprint())),
+            key_encryption_key = %format!("{} ({})", app.kek.id(), app.kek.source()),
             "grantor listening on {scheme}://{local}"
         );
         // A machine-readable line on stdout: scripts and tests learn the port from it.

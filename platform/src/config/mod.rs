@@ -41,6 +41,19 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub log: LogConfig,
     pub admin: AdminConfig,
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`: the key-encryption key that private keys are sealed with at rest (tenants' signing
+/// keys in the database, the gateway's key file). Give it in a file or an environment variable
+/// (base64 of 32 random bytes: `openssl rand -base64 32`); with neither, one is made on first use
+/// in `<database.data_dir>/key-encryption.key`. Every node must have the same key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    pub encryption_key_file: Option<PathBuf>,
+    /// Or: the environment variable that holds the key.
+    pub encryption_key_env: Option<String>,
 }
 
 /// `[admin]`: the operator's listener, apart from the one clients use. It serves `/metrics`
@@ -328,6 +341,11 @@ pub struct SigningConfig {
     pub algorithm: SigningAlgorithm,
     /// How long a tenant's JWKS may be cached by its readers, in seconds (`Cache-Control`).
     pub jwks_max_age: u64,
+    /// A rotation publishes the new key at once and signs with it `jwks_max_age` plus this many
+    /// seconds later, so that readers who cached the key set have fetched it again by then (the
+    /// margin covers the nodes' cache refresh, clock differences and readers that refetch a
+    /// little late).
+    pub rotation_margin: u64,
 }
 
 impl Default for SigningConfig {
@@ -335,6 +353,7 @@ impl Default for SigningConfig {
         SigningConfig {
             algorithm: SigningAlgorithm::RS256,
             jwks_max_age: 300,
+            rotation_margin: 60,
         }
     }
 }
@@ -548,6 +567,23 @@ impl Config {
         {
             return invalid(
                 "admin.token_env",
+                "must not start with GRANTOR_: those variables are read as configuration keys",
+            );
+        }
+        if self.keys.encryption_key_file.is_some() && self.keys.encryption_key_env.is_some() {
+            return invalid(
+                "keys.encryption_key_file",
+                "give encryption_key_file or encryption_key_env, not both",
+            );
+        }
+        if self
+            .keys
+            .encryption_key_env
+            .as_deref()
+            .is_some_and(|v| v.to_ascii_uppercase().starts_with(ENV_PREFIX))
+        {
+            return invalid(
+                "keys.encryption_key_env",
                 "must not start with GRANTOR_: those variables are read as configuration keys",
             );
         }
@@ -908,6 +944,15 @@ mod tests {
         let err = load_toml("[admin]\ntoken_env = \"GRANTOR_ADMIN_TOKEN\"\n").unwrap_err();
         assert!(err.to_string().contains("admin.token_env"), "{err}");
         assert!(load_toml("[admin]\ntoken_env = \"ADMIN_TOKEN\"\n").is_ok());
+        let err = load_toml("[keys]\nencryption_key_env = \"grantor_kek\"\n").unwrap_err();
+        assert!(err.to_string().contains("keys.encryption_key_env"), "{err}");
+        let err = load_toml("[keys]\nencryption_key_env = \"KEK\"\nencryption_key_file = \"k\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let keys = load_toml("[keys]\nencryption_key_env = \"KEK\"\n")
+            .unwrap()
+            .keys;
+        assert_eq!(keys.encryption_key_env.as_deref(), Some("KEK"));
     }
 
     #[test]

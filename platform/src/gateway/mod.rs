@@ -74,8 +74,9 @@ impl Gateway {
     /// the start with a message naming the issuer or API.
     pub fn new(config: &Config) -> anyhow::Result<Gateway> {
         let (issuers, transformers) = checked(config)?;
-        let key =
-            signing_key::load_or_create(&key_file(config)).context("gateway.signing_key_file")?;
+        let kek = crate::keys::encryption_key::KeyEncryptionKey::load_or_create(config)?;
+        let key = signing_key::load_or_create(&signing_key::configured_path(config), &kek)
+            .context("gateway.signing_key_file")?;
         let signer = ReadySigner::from_pem(&key.kid, key.algorithm.name(), &key.private_pem)?;
         Ok(Gateway {
             config: config.gateway.clone(),
@@ -98,9 +99,21 @@ impl Gateway {
     /// a summary line on success.
     pub fn check(config: &Config) -> anyhow::Result<String> {
         let (issuers, _) = checked(config)?;
-        let key_file = key_file(config);
-        let key = match signing_key::existing(&key_file).context("gateway.signing_key_file")? {
-            Some(key) => format!("signing key {} ({})", key.kid, key.algorithm.name()),
+        let key_file = signing_key::configured_path(config);
+        let kek = crate::keys::encryption_key::KeyEncryptionKey::existing(config)?;
+        let key = match signing_key::existing(&key_file, kek.as_ref())
+            .context("gateway.signing_key_file")?
+        {
+            Some(found) => format!(
+                "signing key {} ({}{})",
+                found.key.kid,
+                found.key.algorithm.name(),
+                if found.in_the_clear {
+                    ", in the clear: sealed at the next start"
+                } else {
+                    ", sealed"
+                }
+            ),
             None => format!("signing key made on first start in {}", key_file.display()),
         };
         Ok(format!(
@@ -119,14 +132,6 @@ fn is_own_tenant_issuer(public_base_url: &str, issuer: &str) -> bool {
         .and_then(|rest| rest.strip_prefix("/t/"))
         .and_then(|rest| rest.strip_suffix("/oauth2/token"))
         .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'))
-}
-
-fn key_file(config: &Config) -> std::path::PathBuf {
-    config
-        .gateway
-        .signing_key_file
-        .clone()
-        .unwrap_or_else(|| config.database.data_dir.join("gateway-signing-key.pem"))
 }
 
 /// The trusted issuers (certificates read) and the transformers (scripts compiled), after every

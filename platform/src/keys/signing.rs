@@ -1,6 +1,6 @@
 //! A tenant's signing keys: generated here (RSA 2048, EC P-256 or Ed25519), identified by their
-//! RFC 7638 thumbprint, published as JWKs. The private key leaves this module only as the PEM the
-//! store keeps; `Debug` never shows it and nothing here logs it.
+//! RFC 7638 thumbprint, published as JWKs. The private key leaves this module only as the PEM that
+//! is sealed for keeping (`sealed`); `Debug` never shows it and nothing here logs it.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -39,8 +39,8 @@ impl SigningAlgorithm {
 pub struct GeneratedKey {
     pub kid: String,
     pub algorithm: SigningAlgorithm,
-    /// PKCS#8 PEM. Secret: stored, never printed or logged.
-    pub private_pem: String,
+    /// PKCS#8 PEM. Secret: sealed before it is kept, never printed or logged; wiped when dropped.
+    pub private_pem: zeroize::Zeroizing<String>,
     /// The public JWK, with `kid`, `alg` and `use`.
     pub public_jwk: Value,
 }
@@ -101,7 +101,12 @@ fn described(
     Ok(GeneratedKey {
         kid,
         algorithm,
-        private_pem: String::from_utf8_lossy(&private.private_key_to_pem_pkcs8()?).into_owned(),
+        private_pem: zeroize::Zeroizing::new(
+            String::from_utf8_lossy(&zeroize::Zeroizing::new(
+                private.private_key_to_pem_pkcs8()?,
+            ))
+            .into_owned(),
+        ),
         public_jwk: jwk,
     })
 }
@@ -175,7 +180,9 @@ impl ReadySigner {
     }
 }
 
-/// Signers by `kid`, each parsed from its PEM once per process.
+/// Signers by `kid`, each parsed once per process. A `kid` is the key's thumbprint, so one `kid`
+/// is always the same key: whichever key a tenant signs with at a given moment (a rotation's key
+/// becomes current by the clock alone), it is found or parsed here under its own `kid`.
 #[derive(Default)]
 pub struct SignerCache {
     by_kid: std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<ReadySigner>>>,
@@ -185,12 +192,12 @@ pub struct SignerCache {
 const MAX_CACHED_SIGNERS: usize = 4096;
 
 impl SignerCache {
-    pub fn get_or_parse(
+    /// The signer of `kid`, made by `parse` (which opens the sealed key) if it is not cached.
+    pub fn get_or_parse<E>(
         &self,
         kid: &str,
-        algorithm: &str,
-        pem: &str,
-    ) -> Result<std::sync::Arc<ReadySigner>, CertificateError> {
+        parse: impl FnOnce() -> Result<ReadySigner, E>,
+    ) -> Result<std::sync::Arc<ReadySigner>, E> {
         if let Some(signer) = self
             .by_kid
             .read()
@@ -199,13 +206,22 @@ impl SignerCache {
         {
             return Ok(signer.clone());
         }
-        let signer = std::sync::Arc::new(ReadySigner::from_pem(kid, algorithm, pem)?);
+        let signer = std::sync::Arc::new(parse()?);
         let mut by_kid = self.by_kid.write().unwrap_or_else(|e| e.into_inner());
         if by_kid.len() >= MAX_CACHED_SIGNERS {
             by_kid.clear();
         }
         by_kid.insert(kid.to_owned(), signer.clone());
         Ok(signer)
+    }
+
+    /// How many signers are parsed and kept.
+    pub fn len(&self) -> usize {
+        self.by_kid.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

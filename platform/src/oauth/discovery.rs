@@ -52,8 +52,7 @@ pub fn authorization_server_metadata(app: &App, tenant: &str) -> Value {
 /// one signs users in only through the password grant) and says so in `grant_types_supported`.
 /// Reads the tenant's keys (generating its first): run it on a blocking thread.
 pub fn openid_provider_metadata(app: &App, tenant: &str, now: i64) -> Result<Value, OAuthError> {
-    let algorithms =
-        super::tenant_keys::published_algorithms(&app.store, &app.config, tenant, now)?;
+    let algorithms = super::tenant_keys::TenantKeys::of(app).published_algorithms(tenant, now)?;
     let mut metadata = authorization_server_metadata(app, tenant);
     metadata["subject_types_supported"] = json!(["public"]);
     metadata["id_token_signing_alg_values_supported"] = json!(algorithms);

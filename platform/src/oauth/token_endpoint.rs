@@ -340,8 +340,7 @@ fn tenant_jwt_issuer(app: &App, tenant: &str, now: i64) -> Result<JwtIssuer, OAu
         .store
         .cached_active_tenant(tenant)?
         .ok_or_else(|| OAuthError::unknown_tenant(tenant))?;
-    let signer =
-        super::tenant_keys::current_signer(&app.store, &app.config, &app.signers, tenant, now)?;
+    let signer = super::tenant_keys::TenantKeys::of(app).current_signer(tenant, now)?;
     Ok(JwtIssuer {
         signer,
         issuer: app.issuer_url(tenant),

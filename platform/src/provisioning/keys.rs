@@ -1,45 +1,62 @@
-//! A tenant's signing keys: listed (never a private key) and rotated.
+//! A tenant's signing keys: listed with their states (never a private key) and rotated.
 
 use super::Result;
 use crate::app::App;
+use crate::oauth::tenant_keys::{Rotated, TenantKeys};
+use crate::store::KeyState;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KeyRow {
     pub kid: String,
     pub algorithm: String,
     pub created_at: i64,
-    /// `current`, `published until T` or `retired`.
-    pub status: String,
+    /// `next` (published, signs from `activates_at`), `current` (signs), `retiring` (published
+    /// until `published_until`, signs no more) or `retired`.
+    pub state: KeyState,
+    /// Signs from then (Unix time).
+    pub activates_at: i64,
+    /// Signs until then, once a rotation has named its successor.
+    pub signs_until: Option<i64>,
+    /// Leaves the JWKS then, once a rotation has named its successor.
+    pub published_until: Option<i64>,
+    /// When its state changes next by itself; none for a current key without a successor and
+    /// for a retired key.
+    pub changes_at: Option<i64>,
 }
 
+/// The tenant's keys at `now`: next first, then current, retiring and retired, newest first.
 pub fn list(app: &App, tenant: &str, now: i64) -> Result<Vec<KeyRow>> {
     super::tenants::find(app, tenant)?;
-    Ok(app
+    let mut rows: Vec<KeyRow> = app
         .store
         .signing_keys(tenant)?
         .iter()
-        .map(|k| KeyRow {
-            kid: k.kid.clone(),
-            algorithm: k.algorithm.clone(),
-            created_at: k.created_at,
-            status: if k.is_current() {
-                "current".to_owned()
-            } else if k.is_published(now) {
-                format!("published until {}", k.publish_until.unwrap_or_default())
-            } else {
-                "retired".to_owned()
-            },
+        .map(|k| {
+            let state = k.state(now);
+            KeyRow {
+                kid: k.kid.clone(),
+                algorithm: k.algorithm.clone(),
+                created_at: k.created_at,
+                state,
+                activates_at: k.activates_at,
+                signs_until: k.retired_at,
+                published_until: k.publish_until,
+                changes_at: match state {
+                    KeyState::Next => Some(k.activates_at),
+                    KeyState::Current => k.retired_at,
+                    KeyState::Retiring => k.publish_until,
+                    KeyState::Retired => None,
+                },
+            }
         })
-        .collect())
+        .collect();
+    rows.sort_by_key(|r| (r.state, std::cmp::Reverse((r.activates_at, r.created_at))));
+    Ok(rows)
 }
 
-/// Makes a new key current; the previous one stays published. Returns the new key's id.
-pub fn rotate(app: &App, tenant: &str, now: i64) -> Result<String> {
+/// Adds the tenant's next key (`immediate`: it signs now and the others are withdrawn; see
+/// `TenantKeys::rotate`).
+pub fn rotate(app: &App, tenant: &str, now: i64, immediate: bool) -> Result<Rotated> {
     super::tenants::find(app, tenant)?;
-    Ok(crate::oauth::tenant_keys::rotate(
-        &app.store,
-        &app.config,
-        tenant,
-        now,
-    )?)
+    Ok(TenantKeys::of(app).rotate(tenant, now, immediate)?)
 }

@@ -31,7 +31,9 @@ pub use identity_providers::IdentityProvider;
 pub use sign_in_attempts::{
     AttemptCounter, AttemptSettlement, AttemptVerdict, CountedIn, SignInAttempt,
 };
-pub use signing_keys::{NewSigningKey, StoredSigningKey};
+pub use signing_keys::{
+    signing_key_at, KeyState, NewSigningKey, Rotation, RotationOutcome, StoredSigningKey,
+};
 pub use tenants::Tenant;
 pub use token_families::{FamilyOrigin, NewFamily, TokenFamily};
 pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};

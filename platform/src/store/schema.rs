@@ -65,11 +65,12 @@ diesel::table! {
         kid -> Text,
         tenant_domain -> Text,
         algorithm -> Text,
-        private_key_pem -> Text,
+        sealed_private_key -> Text,
         public_jwk -> Text,
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
         publish_until -> Nullable<BigInt>,
+        activates_at -> BigInt,
     }
 }
 

@@ -278,7 +278,20 @@ fn answer(
         }
         (Method::GET, Resource::Keys(t)) => page(query, keys::list(app, &t, now).map_err(refused)?),
         (Method::POST, Resource::KeyRotation(t)) => {
-            created(json!({ "kid": keys::rotate(app, &t, now).map_err(refused)? }))
+            let request: RotationRequest = if body.is_empty() {
+                RotationRequest::default()
+            } else {
+                parse(body)?
+            };
+            let rotated = keys::rotate(app, &t, now, request.now).map_err(refused)?;
+            created(json!({
+                "kid": rotated.kid,
+                "activates_at": rotated.activates_at,
+                "replaced": rotated.replaced.iter()
+                    .map(|(kid, until)| json!({ "kid": kid, "published_until": until }))
+                    .collect::<Vec<_>>(),
+                "withdrawn": rotated.withdrawn,
+            }))
         }
         (method, resource) => Err(Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -286,6 +299,14 @@ fn answer(
             format!("{method} is not allowed on {resource:?}"),
         )),
     }
+}
+
+/// `POST .../keys/rotate`: no body, or `{"now": true}` for an immediate rotation.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotationRequest {
+    #[serde(default)]
+    now: bool,
 }
 
 fn to_json(value: impl serde::Serialize) -> Value {
