@@ -77,9 +77,11 @@ impl ConnectionTracker {
         self.caps
     }
 
-    /// Counts a connection just accepted from `address`; `None` when it must be closed at once
-    /// (a cap is reached and no connection that counts against it is idle).
+    /// Counts a connection just accepted from `address` (under its client network: an IPv6
+    /// /64 is one client); `None` when it must be closed at once (a cap is reached and no
+    /// connection that counts against it is idle).
     pub fn admit(self: &Arc<Self>, address: IpAddr) -> Option<Connection> {
+        let address = crate::client_network::client_network(address);
         let mut open = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let from_address = open.per_address.get(&address).copied().unwrap_or(0);
         // Room made among the address's own connections is room made overall too.
@@ -380,6 +382,24 @@ mod tests {
                 max_per_address,
             },
         )
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_address() {
+        let tracker = tracker(100, 2);
+        let held: Vec<_> = (1..=2)
+            .map(|i| {
+                let a: IpAddr = format!("2001:db8:1:2::{i}").parse().unwrap();
+                let c = tracker.admit(a).unwrap();
+                let busy = c.request_started();
+                (c, busy)
+            })
+            .collect();
+        assert!(tracker
+            .admit("2001:db8:1:2:ffff::3".parse().unwrap())
+            .is_none());
+        assert!(tracker.admit("2001:db8:1:3::1".parse().unwrap()).is_some());
+        drop(held);
     }
 
     #[test]

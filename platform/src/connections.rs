@@ -15,7 +15,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use warp::Filter;
@@ -134,7 +133,7 @@ pub async fn serve<F>(
     F: Filter + Clone + Send + Sync + 'static,
     F::Extract: warp::Reply,
 {
-    let graceful = GracefulShutdown::new();
+    let closing = Closing::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -152,22 +151,27 @@ pub async fn serve<F>(
             connection: connection.clone(),
         });
         let acceptor = tls.as_ref().map(|tls| tls.acceptor());
-        let watcher = graceful.watcher();
+        let listener_closing = closing.subscribe();
         let http = http1(limits.header_read_timeout);
+        let drain = limits.header_read_timeout;
         tokio::spawn(async move {
             let served = match acceptor {
                 None => {
-                    let serving = watcher.watch(http.serve_connection(TokioIo::new(tcp), service));
-                    until_shed(&connection, serving).await
+                    let serving = http.serve_connection(TokioIo::new(tcp), service);
+                    drive(serving, &connection, listener_closing, drain).await
                 }
                 Some(acceptor) => {
+                    // Nothing is in flight during the handshake: a shed connection just goes.
                     let handshake = handshake(&acceptor, tcp, peer);
-                    let Some(Some(stream)) = until_shed(&connection, handshake).await else {
+                    let stream = tokio::select! {
+                        stream = handshake => stream,
+                        () = connection.shed() => None,
+                    };
+                    let Some(stream) = stream else {
                         return;
                     };
-                    let serving =
-                        watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-                    until_shed(&connection, serving).await
+                    let serving = http.serve_connection(TokioIo::new(stream), service);
+                    drive(serving, &connection, listener_closing, drain).await
                 }
             };
             if let Some(Err(e)) = served {
@@ -176,15 +180,83 @@ pub async fn serve<F>(
         });
     }
     drop(listener);
-    finish_within(graceful, grace).await;
+    closing.finish_within(grace).await;
 }
 
-/// `work`'s outcome, or `None` when the connection was closed (dropped) to make room, which
-/// happens only while it has no request in flight.
-pub async fn until_shed<T>(connection: &Connection, work: impl Future<Output = T>) -> Option<T> {
+/// A connection that can be asked to finish: stop reading requests, finish the answer it is
+/// writing (the last bytes included, which it may still hold after its body ended), then close.
+pub trait GracefulConnection: Future {
+    fn start_closing(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, B, S> GracefulConnection for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn start_closing(self: std::pin::Pin<&mut Self>) {
+        hyper::server::conn::http1::Connection::graceful_shutdown(self);
+    }
+}
+
+/// Serves a connection to its end. When the listener closes, the connection is asked to finish
+/// (`Closing` bounds the wait); when the tracker asks it to make room (only while no request is in
+/// flight), it is asked the same and given `drain` to write what it still holds: a slow reader's
+/// last bytes are not cut off, nor is it kept longer. `None` when the drain ran out.
+pub async fn drive<C, E>(
+    serving: C,
+    connection: &Connection,
+    mut listener_closing: tokio::sync::watch::Receiver<bool>,
+    drain: Duration,
+) -> Option<Result<(), E>>
+where
+    C: GracefulConnection<Output = Result<(), E>>,
+{
+    let mut serving = std::pin::pin!(serving);
     tokio::select! {
-        done = work => Some(done),
-        () = connection.shed() => None,
+        done = serving.as_mut() => Some(done),
+        () = connection.shed() => {
+            serving.as_mut().start_closing();
+            tokio::time::timeout(drain, serving).await.ok()
+        }
+        _ = listener_closing.changed() => {
+            serving.as_mut().start_closing();
+            Some(serving.await)
+        }
+    }
+}
+
+/// Tells a listener's connections that it is closing, and waits for them to finish.
+pub struct Closing(tokio::sync::watch::Sender<bool>);
+
+impl Default for Closing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Closing {
+    pub fn new() -> Closing {
+        Closing(tokio::sync::watch::channel(false).0)
+    }
+
+    /// For one connection, held until it ends (`drive`).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+
+    /// Asks every connection to finish, and waits until they have, at most `grace`.
+    pub async fn finish_within(self, grace: Duration) {
+        let _ = self.0.send(true);
+        if tokio::time::timeout(grace, self.0.closed()).await.is_err() {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "requests still in flight after the shutdown grace period: their connections are closed"
+            );
+        }
     }
 }
 
@@ -213,19 +285,6 @@ pub fn http1(header_read_timeout: Duration) -> hyper::server::conn::http1::Build
     http.timer(TokioTimer::new());
     http.header_read_timeout(header_read_timeout);
     http
-}
-
-/// Waits for the watched connections' requests in flight, at most `grace`.
-pub async fn finish_within(graceful: GracefulShutdown, grace: Duration) {
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            grace_ms = grace.as_millis() as u64,
-            "requests still in flight after the shutdown grace period: their connections are closed"
-        );
-    }
 }
 
 async fn handshake(
@@ -283,5 +342,100 @@ where
             let response = answer.await?;
             Ok(response.map(|body| TrackedBody::new(body, in_flight)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection_limits::{ConnectionCaps, ConnectionTracker};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A connection still writing its last answer: once asked to close, it finishes after
+    /// `flushes` more polls (asking to be polled again meanwhile), or never, with `None` (a
+    /// reader that stopped reading).
+    struct Writing {
+        asked: bool,
+        flushes: Option<u32>,
+    }
+
+    impl Future for Writing {
+        type Output = Result<(), ()>;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            match (self.asked, self.flushes) {
+                (true, Some(0)) => Poll::Ready(Ok(())),
+                (true, Some(n)) => {
+                    self.flushes = Some(n - 1);
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                _ => Poll::Pending,
+            }
+        }
+    }
+
+    impl GracefulConnection for Writing {
+        fn start_closing(mut self: Pin<&mut Self>) {
+            self.asked = true;
+        }
+    }
+
+    fn two_connections() -> (Arc<ConnectionTracker>, Connection) {
+        let tracker = ConnectionTracker::new(
+            "test",
+            ConnectionCaps {
+                max_connections: 1,
+                max_per_address: 10,
+            },
+        );
+        let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let idle = tracker.admit(local).unwrap();
+        (tracker, idle)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_shed_to_make_room_finishes_writing_first() {
+        let (tracker, idle) = two_connections();
+        let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        // The cap is reached: the idle connection is asked to make room.
+        let _newcomer = tracker.admit(local).unwrap();
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let writing = Writing {
+            asked: false,
+            flushes: Some(3),
+        };
+        let outcome = drive(writing, &idle, rx, Duration::from_secs(10)).await;
+        assert_eq!(outcome, Some(Ok(())), "its last bytes were cut off");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shed_connection_that_cannot_finish_is_dropped_after_the_drain() {
+        let (tracker, idle) = two_connections();
+        let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let _newcomer = tracker.admit(local).unwrap();
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let stuck = Writing {
+            asked: false,
+            flushes: None,
+        };
+        assert_eq!(drive(stuck, &idle, rx, Duration::from_secs(10)).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closing_listener_lets_its_connections_finish() {
+        let (_tracker, connection) = two_connections();
+        let closing = Closing::new();
+        let rx = closing.subscribe();
+        let writing = Writing {
+            asked: false,
+            flushes: Some(2),
+        };
+        let served =
+            tokio::spawn(
+                async move { drive(writing, &connection, rx, Duration::from_secs(10)).await },
+            );
+        closing.finish_within(Duration::from_secs(30)).await;
+        assert_eq!(served.await.unwrap(), Some(Ok(())));
     }
 }

@@ -21,6 +21,7 @@
 pub mod app;
 pub mod claims;
 pub mod cli;
+pub mod client_network;
 pub mod clock;
 pub mod config;
 pub mod connection_limits;

@@ -465,7 +465,8 @@ audience = ["{audience}"]
     // The first look at the tenant's keys (not cached yet, fetched) is no cause for a warning.
     let log = gw.log();
     assert!(
-        !log.lines().any(|l| l.contains("WARN") && l.contains("jwks_uri")),
+        !log.lines()
+            .any(|l| l.contains("WARN") && l.contains("jwks_uri")),
         "{log}"
     );
 }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{forward, serve_request, Gateway};
@@ -117,7 +116,7 @@ async fn worker(
     header_read_timeout: std::time::Duration,
     grace: std::time::Duration,
 ) {
-    let graceful = GracefulShutdown::new();
+    let closing = crate::connections::Closing::new();
     while let Some((stream, peer, connection)) = incoming.recv().await {
         let stream = match tokio::net::TcpStream::from_std(stream) {
             Ok(stream) => stream,
@@ -141,12 +140,15 @@ async fn worker(
         });
         let serving = crate::connections::http1(header_read_timeout)
             .serve_connection(TokioIo::new(stream), service);
-        let serving = graceful.watch(serving);
+        let listener_closing = closing.subscribe();
         tokio::spawn(async move {
-            if let Some(Err(e)) = crate::connections::until_shed(&connection, serving).await {
+            let drain = header_read_timeout;
+            let served =
+                crate::connections::drive(serving, &connection, listener_closing, drain).await;
+            if let Some(Err(e)) = served {
                 tracing::debug!("gateway connection: {e}");
             }
         });
     }
-    crate::connections::finish_within(graceful, grace).await;
+    closing.finish_within(grace).await;
 }

@@ -7,8 +7,7 @@
 //! the user at this client address (a low limit: someone guessing), the user from every address
 //! (a higher ceiling against guesses spread over many addresses), and the address (one client
 //! guessing many users). A counter is named by a SHA-256 digest, never by the username or the
-//! address itself. IPv6 addresses count per /64 network: one host is commonly given a whole /64,
-//! and counting each of its addresses alone would give it 2^64 allowances.
+//! address itself. IPv6 addresses count per /64 network (`client_network`).
 
 use std::net::IpAddr;
 
@@ -65,7 +64,10 @@ pub fn sign_in_attempt(
     address: Option<IpAddr>,
     now: i64,
 ) -> SignInAttempt {
-    let address = address.map_or_else(|| "unknown".to_owned(), counted_address);
+    let address = address.map_or_else(
+        || "unknown".to_owned(),
+        crate::client_network::client_network_text,
+    );
     SignInAttempt {
         counters: KINDS
             .iter()
@@ -120,20 +122,6 @@ fn counter_digest(kind: CounterKind, tenant: &str, username: &str, address: &str
         CounterKind::Address => format!("{}\n{address}", kind.name()),
     };
     crate::secrets::hash_secret(&named)
-}
-
-/// An IPv4 address as it is (also when it came mapped into IPv6); an IPv6 address as its /64.
-fn counted_address(address: IpAddr) -> String {
-    match address {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let network = u128::from(v6) & !((1u128 << 64) - 1);
-                format!("{}/64", std::net::Ipv6Addr::from(network))
-            }
-        },
-    }
 }
 
 #[cfg(test)]
@@ -199,10 +187,6 @@ mod tests {
         assert_eq!(address("2001:db8:1:2::1"), address("2001:db8:1:2:ffff::9"));
         assert_ne!(address("2001:db8:1:2::1"), address("2001:db8:1:3::1"));
         assert_eq!(address("::ffff:192.0.2.7"), address("192.0.2.7"));
-        assert_eq!(
-            counted_address("2001:db8:1:2:3:4:5:6".parse().unwrap()),
-            "2001:db8:1:2::/64"
-        );
     }
 
     #[test]
