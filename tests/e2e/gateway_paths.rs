@@ -183,6 +183,7 @@ certificates = ["{certificate}"]
         ("/files/items/..%5cadmin", 400, None),
         ("/files/items/..\\admin", 400, None),
         ("/files/admin%00", 400, None),
+        ("/files/public/%252e%252e/admin", 400, None),
         ("/files/public/../../ROOT-SECRET", 400, None),
         ("/files/public/%2e%2e/%2e%2e/ROOT-SECRET", 400, None),
         ("/files/../ROOT-SECRET", 400, None),
@@ -192,6 +193,9 @@ certificates = ["{certificate}"]
         ("/all/%61dmin", 403, None),
         ("/all/./admin", 403, None),
         ("/all/admin;x", 403, None),
+        // Parameters are removed: the backend is asked for what was matched, not `/api/admin;/x`.
+        ("/all/admin;/x", 404, Some("/api/admin/x")),
+        ("/all/public;v=1/readme", 200, Some("/api/public/readme")),
         ("/all/x/../admin", 403, None),
         // Case is kept and matched as it is: the backend is asked for /api/ADMIN, not the admin file.
         ("/all/ADMIN", 404, Some("/api/ADMIN")),

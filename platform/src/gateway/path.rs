@@ -5,28 +5,29 @@
 //! - percent-encoded unreserved characters are decoded (`%61dmin` is `admin`, `%2e%2e` is `..`),
 //!   and the hex digits of the other encodings upper-cased;
 //! - `.` and `..` segments are removed (RFC 3986 §5.2.4) and repeated slashes merged;
-//! - a `;` starts a segment's parameters (`/admin;x`). They are forwarded as they came, but a
-//!   segment is matched without them, so `/admin;x` is the resource `/admin` with its scopes, and
-//!   `..;x` is a dot segment (as servlet containers read both);
-//! - refused: an encoded `/` or `\`, a raw `\`, an encoded control character (`%00` and the
-//!   like), a malformed escape, and a `..` that climbs above the root or out of an API's context
-//!   (`/files/public/../../secret`, `/open/../api/admin`: one API named, another place reached).
+//! - a `;` starts a segment's parameters (`/admin;x`), which are removed: `/admin;x` is matched and
+//!   forwarded as `/admin`, with its scopes, and `..;x` is a dot segment (as servlet containers
+//!   read both). Forwarding them would let a backend that reads `;` its own way (ending the whole
+//!   path at the first one, say) see another path than the one matched;
+//! - refused: an encoded `/` or `\`, a raw `\`, an encoded `%` (a double encoding, which a
+//!   backend or a proxy before it may decode once more), an encoded control character (`%00`
+//!   and the like), a malformed escape, and a `..` that climbs above the root or out of an API's
+//!   context (`/files/public/../../secret`, `/open/../api/admin`: one API named, another place
+//!   reached).
 //!
 //! Never decoded: the reserved characters other than those above, so what the upstream splits on
 //! stays as the client sent it.
 
-/// A path in normal form: starts with `/`, no dot segments, no empty segments (a trailing slash
-/// is kept).
+/// A path in normal form: starts with `/`, no dot segments, no empty segments, no `;`
+/// parameters (a trailing slash is kept). What is matched, and what is forwarded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormalPath(String);
 
 impl NormalPath {
-    /// The path as it is forwarded (segment parameters included).
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The segments with their parameters, as forwarded.
     pub fn segments(&self) -> impl Iterator<Item = &str> {
         self.0.split('/').filter(|s| !s.is_empty())
     }
@@ -64,10 +65,7 @@ impl Contexts {
         self.0.iter().any(|context| {
             stack.len() <= context.len()
                 && !context.is_empty()
-                && stack
-                    .iter()
-                    .zip(context)
-                    .all(|(s, c)| without_parameters(s) == c)
+                && stack.iter().zip(context).all(|(s, c)| s == c)
         })
     }
 }
@@ -99,8 +97,8 @@ pub fn normalise(raw: &str, contexts: &Contexts) -> Result<NormalPath, Unsafe> {
                 output.pop();
                 trailing_slash = last && !output.is_empty();
             }
-            _ => {
-                output.push(segment);
+            matched => {
+                output.push(matched);
                 trailing_slash = false;
             }
         }
@@ -117,7 +115,7 @@ pub fn normalise(raw: &str, contexts: &Contexts) -> Result<NormalPath, Unsafe> {
 }
 
 /// A segment without its `;` parameters.
-pub(super) fn without_parameters(segment: &str) -> &str {
+fn without_parameters(segment: &str) -> &str {
     segment.split(';').next().unwrap_or(segment)
 }
 
@@ -141,6 +139,11 @@ fn decode_unreserved(raw: &str) -> Result<String, Unsafe> {
                 match byte {
                     b'/' => return Err(Unsafe("the path has an encoded /")),
                     b'\\' => return Err(Unsafe("the path has an encoded \\")),
+                    b'%' => {
+                        return Err(Unsafe(
+                            "the path has an encoded % (a double encoding is refused)",
+                        ))
+                    }
                     0x00..=0x1f | 0x7f => {
                         return Err(Unsafe("the path has an encoded control character"))
                     }
@@ -203,10 +206,13 @@ mod tests {
     }
 
     #[test]
-    fn segment_parameters_are_kept_but_not_matched() {
+    fn segment_parameters_are_removed() {
         let path = normalise("/admin;x/list;a=b", &Contexts::default()).unwrap();
-        assert_eq!(path.as_str(), "/admin;x/list;a=b");
-        assert_eq!(path.segments().collect::<Vec<_>>(), ["admin;x", "list;a=b"]);
+        assert_eq!(path.as_str(), "/admin/list");
+        assert_eq!(path.segments().collect::<Vec<_>>(), ["admin", "list"]);
+        // Whatever a backend makes of `;`, it is asked for what was matched.
+        assert_eq!(forwarded("/all/admin;/x"), "/all/admin/x");
+        assert_eq!(forwarded("/;x/admin"), "/admin");
         // `..;x` and `.;x` are dot segments.
         assert_eq!(forwarded("/files/public/..;x/admin"), "/files/admin");
         assert_eq!(forwarded("/files/.;x/admin"), "/files/admin");
@@ -242,6 +248,8 @@ mod tests {
             "/files/admin%00.json",
             "/files/admin%0a",
             "/files/%7f",
+            "/files/%252e%252e%252fadmin",
+            "/files/100%25",
             "/files/%zz",
             "/files/%2",
             "/files/%",

@@ -1,10 +1,10 @@
 //! Which API and resource a request is for: the API with the longest context that prefixes the
 //! normalised path (whole segments), then its first resource whose method and path template match
 //! the rest of the path. Templates are literal segments, `{name}` for any one segment, and a final
-//! `/*` for anything below (or nothing). Segments compare case-sensitively and without their `;`
-//! parameters (`gateway::path`).
+//! `/*` for anything below (or nothing). Segments compare case-sensitively, in normal form
+//! (`gateway::path`).
 
-use super::path::{without_parameters, NormalPath};
+use super::path::NormalPath;
 use crate::config::{ApiConfig, ResourceConfig};
 
 #[derive(Debug)]
@@ -38,7 +38,7 @@ pub fn route<'a>(
         .filter_map(|(index, api)| {
             let mut context = context_segments(&api.context);
             let len = context.clone().count();
-            let mut given = path.segments().map(without_parameters);
+            let mut given = path.segments();
             context
                 .all(|c| given.next() == Some(c))
                 .then_some((index, api, len))
@@ -51,13 +51,13 @@ pub fn route<'a>(
         .iter()
         .find(|r| {
             (r.method == "*" || r.method.eq_ignore_ascii_case(method))
-                && matches(&r.path, rest_segments.iter().map(|s| without_parameters(s)))
+                && matches(&r.path, rest_segments.iter().copied())
         })
         .ok_or_else(|| {
             let mut allowed: Vec<String> = api
                 .resource
                 .iter()
-                .filter(|r| matches(&r.path, rest_segments.iter().map(|s| without_parameters(s))))
+                .filter(|r| matches(&r.path, rest_segments.iter().copied()))
                 .map(|r| r.method.to_ascii_uppercase())
                 .collect();
             allowed.sort();
@@ -191,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn matches_normalised_segments_case_sensitively_and_without_parameters() {
+    fn matches_normalised_segments_case_sensitively() {
         let apis = [api(
             "/files",
             &[("GET", "/admin"), ("GET", "/items/{id}"), ("GET", "/*")],
@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(resource("/files/ADMIN"), "/*");
         assert_eq!(resource("/files/items/1"), "/items/{id}");
         let rest = |path: &str| route(&apis, "GET", path).unwrap().rest;
-        assert_eq!(rest("/files/admin;x"), "/admin;x");
+        assert_eq!(rest("/files/admin;x"), "/admin");
         assert_eq!(rest("/files;v=1/admin"), "/admin");
         assert_eq!(rest("/files/a//b/"), "/a/b/");
         assert_eq!(rest("/files"), "/");
