@@ -164,9 +164,9 @@ pub struct JwtIssuerConfig {
     #[serde(default = "scope_claim")]
     pub scope_claim: String,
     /// Accept only tokens whose header says `typ: at+jwt` (RFC 9068 access tokens), refusing the
-    /// issuer's ID tokens. Default: on for this deployment's own tenants (an issuer
-    /// `{server.public_base_url}/t/{tenant}/oauth2/token`), off for other issuers, many of which
-    /// type their access tokens `JWT` or not at all.
+    /// issuer's ID tokens. Default: on for an issuer shaped like a Grantor tenant's
+    /// (`https://host/t/{tenant}/oauth2/token`), off for other issuers, many of which type their
+    /// access tokens `JWT` or not at all.
     #[serde(default)]
     pub require_at_jwt: Option<bool>,
 }

@@ -124,14 +124,16 @@ impl Gateway {
     }
 }
 
-/// Whether `issuer` is one of this deployment's tenants (`{public_base_url}/t/{tenant}/oauth2/token`),
-/// whose ID tokens are signed with the keys of its access tokens.
-fn is_own_tenant_issuer(public_base_url: &str, issuer: &str) -> bool {
-    issuer
-        .strip_prefix(public_base_url)
-        .and_then(|rest| rest.strip_prefix("/t/"))
-        .and_then(|rest| rest.strip_suffix("/oauth2/token"))
-        .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'))
+/// Whether `issuer` has the shape of a Grantor tenant's issuer (`https://host/t/{tenant}/oauth2/token`,
+/// on any host: a gateway run alone need not know the server's `public_base_url`), whose ID
+/// tokens are signed with the keys of its access tokens.
+fn is_tenant_issuer(issuer: &str) -> bool {
+    let Ok(url) = url::Url::parse(issuer) else {
+        return false;
+    };
+    let segments: Vec<&str> = url.path().split('/').skip(1).collect();
+    matches!(segments.as_slice(), ["t", tenant, "oauth2", "token"] if !tenant.is_empty())
+        && url.query().is_none()
 }
 
 /// The trusted issuers (certificates read) and the transformers (scripts compiled), after every
@@ -170,9 +172,9 @@ fn checked(
         issuers.push(TrustedIssuer {
             config: issuer.clone(),
             certificate_keys,
-            require_at_jwt: issuer.require_at_jwt.unwrap_or_else(|| {
-                is_own_tenant_issuer(&config.server.public_base_url, &issuer.name)
-            }),
+            require_at_jwt: issuer
+                .require_at_jwt
+                .unwrap_or_else(|| is_tenant_issuer(&issuer.name)),
         });
     }
     for api in &gateway.api {
@@ -528,27 +530,22 @@ mod tests {
     }
 
     #[test]
-    fn own_tenant_issuers_are_recognised() {
-        let base = "https://id.example";
-        assert!(is_own_tenant_issuer(
-            base,
-            "https://id.example/t/acme/oauth2/token"
-        ));
-        assert!(!is_own_tenant_issuer(
-            base,
-            "https://id.example/t//oauth2/token"
-        ));
-        assert!(!is_own_tenant_issuer(
-            base,
-            "https://id.example.evil/t/a/oauth2/token"
-        ));
-        assert!(!is_own_tenant_issuer(
-            base,
-            "https://other.example/t/acme/oauth2/token"
-        ));
-        assert!(!is_own_tenant_issuer(
-            base,
-            "https://id.example/t/a/b/oauth2/token"
-        ));
+    fn tenant_issuers_are_recognised_on_any_host() {
+        for issuer in [
+            "https://id.example/t/acme/oauth2/token",
+            "http://localhost:9443/t/carbon.super/oauth2/token",
+        ] {
+            assert!(is_tenant_issuer(issuer), "{issuer}");
+        }
+        for issuer in [
+            "https://id.example/t//oauth2/token",
+            "https://id.example/t/a/b/oauth2/token",
+            "https://id.example/oauth2/token",
+            "https://login.example.com/tenant/v2.0",
+            "https://id.example/t/acme/oauth2/token?x=1",
+            "not a url",
+        ] {
+            assert!(!is_tenant_issuer(issuer), "{issuer}");
+        }
     }
 }
