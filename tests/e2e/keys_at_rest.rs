@@ -226,6 +226,20 @@ fn keys_stored_in_the_clear_before_sealing_are_sealed_at_start() {
         assert_eq!(open_tenant_key(&kek, tenant, kid, sealed), pem);
         // The same key signs, and its tokens verify.
         assert_eq!(verified_token_kid(&server, "acme", &client), "legacy-key");
+        // Nor is the key left in the clear in the database's files (freed space, the log).
+        if backend == Backend::Sqlite {
+            // 48 characters of one line of the PEM, as they would lie in the file.
+            let fragment = &pem.lines().nth(3).unwrap()[8..56];
+            for suffix in ["", "-wal"] {
+                let file = deployment.dir().join(format!("grantor.db{suffix}"));
+                let bytes = std::fs::read(&file).unwrap_or_default();
+                assert!(
+                    !contains(&bytes, fragment.as_bytes()),
+                    "{} holds the key in the clear",
+                    file.display()
+                );
+            }
+        }
     }
 }
 
@@ -338,4 +352,28 @@ fn the_gateway_key_file_is_sealed_and_opens_only_with_its_kek() {
     assert_eq!(published["keys"][0]["n"], operator.jwk("x")["n"]);
     let stored = std::fs::read_to_string(&key_file).unwrap();
     assert!(stored.starts_with("sealed.v1.") && !stored.contains("PRIVATE KEY"));
+}
+
+/// Two nodes on one database, given different key-encryption keys (each made its own on first
+/// start, say), before any key exists: the second refuses to start rather than seal keys the
+/// first cannot open.
+#[test]
+fn a_node_with_another_kek_refuses_to_start_on_a_database_without_keys() {
+    for backend in backends() {
+        let deployment = Deployment::new(backend);
+        let original = std::fs::read_to_string(&deployment.config_path).unwrap();
+        let first = deployment.start();
+        let first_kek = read_kek(&generated_key_file(&deployment));
+        let other_file = deployment.dir().join("second-node.key");
+        let other = new_kek_file(&other_file);
+        configure_kek(&deployment, &original, Some(&other_file));
+        let refused = deployment.serve_fails();
+        for needed in [kek_id(&first_kek), kek_id(&other)] {
+            assert!(refused.contains(&needed), "{needed}: {refused}");
+        }
+        // The first node's keys are made, and open, as ever.
+        assert_eq!(first.get("/oauth2/jwks").status, 200);
+        configure_kek(&deployment, &original, None);
+        assert_eq!(assert_all_sealed(&deployment.database_url, &first_kek), 1);
+    }
 }

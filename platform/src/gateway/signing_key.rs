@@ -41,12 +41,20 @@ pub fn load_or_create(path: &Path, kek: &KeyEncryptionKey) -> anyhow::Result<Gen
     if let Some(found) = existing(path, Some(kek))? {
         if found.in_the_clear {
             let sealed = seal(&found.key, kek)?;
-            replace_file(path, &sealed)?;
-            tracing::warn!(
-                path = %path.display(),
-                kek_id = kek.id(),
-                "the gateway's signing key was stored in the clear: sealed it in place under the key-encryption key"
-            );
+            match replace_file(path, &sealed) {
+                Ok(()) => tracing::warn!(
+                    path = %path.display(),
+                    kek_id = kek.id(),
+                    "the gateway's signing key was stored in the clear: sealed it in place under the key-encryption key"
+                ),
+                // A key the operator keeps on a read-only mount (a Kubernetes secret, say): it
+                // still signs; keeping it safe there is the operator's choice.
+                Err(e) => tracing::warn!(
+                    path = %path.display(),
+                    "the gateway's signing key is in the clear and cannot be sealed in place ({e:#}): \
+                     used as it is"
+                ),
+            }
         }
         return Ok(found.key);
     }

@@ -22,8 +22,8 @@ use crate::keys::encryption_key::KeyEncryptionKey;
 use crate::keys::sealed::{self, SealError, SealedKeyOwner};
 use crate::keys::signing::{generate, GeneratedKey, ReadySigner, SignerCache};
 use crate::store::{
-    signing_key_at, KeyState, NewSigningKey, Rotation, RotationOutcome, Store, StoreError,
-    StoredSigningKey,
+    signing_key_at, KeyState, NewSigningKey, Recording, Rotation, RotationOutcome, Store,
+    StoreError, StoredSigningKey,
 };
 
 /// What the tenants' keys need: the store, the settings, the signers parsed so far and the
@@ -315,7 +315,10 @@ pub fn seal_and_check_stored_keys(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        match store.reseal_signing_keys(|keys| seal_in_the_clear(kek, keys)) {
+        let sealed = store.reseal_signing_keys(kek.id(), Recording::Claim, |keys| {
+            seal_in_the_clear(kek, keys)
+        });
+        match sealed {
             // Another node sealed the same keys meanwhile: look again.
             Err(StoreError::Conflict(_)) if attempts < 3 => continue,
             outcome => return outcome,
@@ -420,7 +423,7 @@ pub fn rewrap_stored_keys(
     old: &KeyEncryptionKey,
     new: &KeyEncryptionKey,
 ) -> Result<usize, StoreError> {
-    store.reseal_signing_keys(|keys| {
+    store.reseal_signing_keys(new.id(), Recording::Move, |keys| {
         let mut unusable = UnusableKeys::default();
         let mut updates = Vec::new();
         for key in keys {
@@ -761,10 +764,13 @@ mod tests {
             };
             keys.current_signer("carbon.super", 100).unwrap();
             store
-                .reseal_signing_keys(|stored| {
-                    let mut damaged = stored[0].sealed_private_key.clone();
-                    let last = damaged.pop().unwrap();
-                    damaged.push(if last == 'A' { 'B' } else { 'A' });
+                .reseal_signing_keys(kek1.id(), Recording::Claim, |stored| {
+                    // One character of the ciphertext changed, not the last (whose low bits a
+                    // canonical base64 decoder checks, which would make it unreadable instead).
+                    let mut damaged: Vec<char> = stored[0].sealed_private_key.chars().collect();
+                    let at = damaged.len() - 10;
+                    damaged[at] = if damaged[at] == 'A' { 'B' } else { 'A' };
+                    let damaged: String = damaged.into_iter().collect();
                     Ok::<_, StoreError>(vec![(stored[0].kid.clone(), damaged)])
                 })
                 .unwrap();

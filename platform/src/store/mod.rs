@@ -32,7 +32,7 @@ pub use sign_in_attempts::{
     AttemptCounter, AttemptSettlement, AttemptVerdict, CountedIn, SignInAttempt,
 };
 pub use signing_keys::{
-    signing_key_at, KeyState, NewSigningKey, Rotation, RotationOutcome, StoredSigningKey,
+    signing_key_at, KeyState, NewSigningKey, Recording, Rotation, RotationOutcome, StoredSigningKey,
 };
 pub use tenants::Tenant;
 pub use token_families::{FamilyOrigin, NewFamily, TokenFamily};

@@ -74,6 +74,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    key_encryption_key (id) {
+        id -> SmallInt,
+        kek_id -> Text,
+    }
+}
+
 diesel::joinable!(service_providers -> tenants (tenant_domain));
 diesel::joinable!(tokens -> token_families (family_id));
 diesel::joinable!(tokens -> service_providers (client_id));

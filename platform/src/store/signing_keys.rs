@@ -6,7 +6,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{signing_keys, tenants};
+use super::schema::{key_encryption_key, signing_keys, tenants};
 use super::{DbConnection, Store, StoreError};
 
 /// A stored key. `sealed_private_key` is secret even sealed: `Debug` leaves it out.
@@ -259,11 +259,14 @@ impl Store {
 
     /// Replaces stored private keys in one transaction: `reseal` sees every tenant's keys and
     /// returns the new sealed form of those to change (`kid`, new value), or an error, which
-    /// changes nothing. A key changed meanwhile by another process is not overwritten: the whole
+    /// changes nothing; then every key is sealed under `kek_id`, which is recorded (claimed, or
+    /// moved to). A key changed meanwhile by another process is not overwritten: the whole
     /// transaction fails with `Conflict`, to be run again. `reseal` must not use the store (the
     /// transaction holds a connection).
     pub fn reseal_signing_keys<E: From<StoreError>>(
         &self,
+        kek_id: &str,
+        recording: Recording,
         reseal: impl FnOnce(&[StoredSigningKey]) -> Result<Vec<(String, String)>, E>,
     ) -> Result<usize, E> {
         let mut refused = None;
@@ -296,11 +299,40 @@ impl Store {
                     )));
                 }
             }
+            record_key_encryption_key(conn, kek_id, recording)?;
             Ok(updates.len())
         });
         match (changed, refused) {
             (_, Some(e)) => Err(e),
-            (changed, None) => Ok(changed?),
+            (changed, None) => {
+                let changed = changed?;
+                if changed > 0 {
+                    self.scrub_replaced_keys();
+                }
+                Ok(changed)
+            }
+        }
+    }
+
+    /// After private keys were replaced: SQLite keeps a replaced row's old bytes in the freed
+    /// space of its page, and older page images in its write-ahead log, until they happen to be
+    /// reused. `VACUUM` rewrites the file from the live rows only, and the checkpoint truncates
+    /// the log. (PostgreSQL keeps dead rows until it vacuums them: README says what to do.) A
+    /// database busy with other writers is left as it is, with a warning.
+    fn scrub_replaced_keys(&self) {
+        let scrubbed = self.with_conn(|conn| match conn {
+            DbConnection::Sqlite(c) => {
+                diesel::sql_query("VACUUM").execute(c)?;
+                diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(c)?;
+                Ok(())
+            }
+            DbConnection::Postgres(_) => Ok(()),
+        });
+        if let Err(e) = scrubbed {
+            tracing::warn!(
+                "the replaced private keys may linger in the database file's free space until \
+                 it is vacuumed (VACUUM): {e}"
+            );
         }
     }
 }
@@ -310,6 +342,9 @@ fn insert(
     key: &NewSigningKey<'_>,
     activates_at: i64,
 ) -> Result<(), StoreError> {
+    if let Some(kek_id) = crate::keys::sealed::sealed_with(key.sealed_private_key) {
+        record_key_encryption_key(conn, kek_id, Recording::Claim)?;
+    }
     diesel::insert_into(signing_keys::table)
         .values((
             signing_keys::kid.eq(key.kid),
@@ -322,6 +357,58 @@ fn insert(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// How a write records the key-encryption key of the stored keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// The keys are (or are to be) sealed under this one: recorded if none is yet, refused
+    /// (`Invalid`, naming both) if another one is.
+    Claim,
+    /// Every key was just moved to this one (`grantor keys rewrap`).
+    Move,
+}
+
+/// Records `kek_id` as the key-encryption key of the stored keys, within the caller's
+/// transaction; concurrent claims of different keys on an empty table: one wins, the other is
+/// refused.
+fn record_key_encryption_key(
+    conn: &mut DbConnection,
+    kek_id: &str,
+    recording: Recording,
+) -> Result<(), StoreError> {
+    if recording == Recording::Move {
+        diesel::delete(key_encryption_key::table).execute(conn)?;
+    }
+    // Diesel's multi-connection has no upsert: each backend's own connection runs it.
+    macro_rules! insert_if_none {
+        ($conn:expr) => {
+            diesel::insert_into(key_encryption_key::table)
+                .values((
+                    key_encryption_key::id.eq(1i16),
+                    key_encryption_key::kek_id.eq(kek_id),
+                ))
+                .on_conflict(key_encryption_key::id)
+                .do_nothing()
+                .execute($conn)
+        };
+    }
+    match conn {
+        DbConnection::Sqlite(c) => insert_if_none!(c),
+        DbConnection::Postgres(c) => insert_if_none!(c),
+    }?;
+    let recorded: String = key_encryption_key::table
+        .select(key_encryption_key::kek_id)
+        .first(conn)?;
+    if recorded == kek_id {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "the database's signing keys are sealed under key-encryption key {recorded}, and \
+             this process has key-encryption key {kek_id}: give every node and command the same \
+             one ([keys] encryption_key_file or encryption_key_env)"
+        )))
+    }
 }
 
 /// Fails with `NotFound` unless the tenant exists, and holds its row until the transaction ends
@@ -353,12 +440,15 @@ mod tests {
     use super::*;
     use crate::store::test_support::for_each_backend;
 
+    /// The key-encryption key the test keys are sealed under.
+    const KEK_ID: &str = "0123456789abcdef";
+
     fn key<'a>(kid: &'a str, at: i64) -> NewSigningKey<'a> {
         NewSigningKey {
             kid,
             tenant_domain: "carbon.super",
             algorithm: "RS256",
-            sealed_private_key: "sealed.v1.x",
+            sealed_private_key: "sealed.v1.0123456789abcdef.nonce.ciphertext",
             public_jwk: "{}",
             created_at: at,
         }
@@ -543,6 +633,39 @@ mod tests {
     }
 
     #[test]
+    fn one_key_encryption_key_is_recorded_and_another_is_refused() {
+        for_each_backend(|store| {
+            let sealed_under = |kek: &str| format!("sealed.v1.{kek}.nonce.ciphertext");
+            let first = sealed_under(KEK_ID);
+            let mut key1 = key("k1", 100);
+            key1.sealed_private_key = &first;
+            assert!(store.add_first_signing_key(&key1).unwrap());
+            // Another tenant's first key, sealed under another key-encryption key: refused.
+            let other = sealed_under("fedcba9876543210");
+            let mut key2 = key("k2", 100);
+            key2.tenant_domain = "other.example";
+            key2.sealed_private_key = &other;
+            store.ensure_tenant("other.example", 100).unwrap();
+            let refused = store.add_first_signing_key(&key2).unwrap_err().to_string();
+            assert!(
+                refused.contains(KEK_ID) && refused.contains("fedcba9876543210"),
+                "{refused}"
+            );
+            let claimed = store.reseal_signing_keys("fedcba9876543210", Recording::Claim, |_| {
+                Ok::<_, StoreError>(Vec::new())
+            });
+            assert!(claimed.is_err());
+            // A rewrap moves the record; then the other key is the one.
+            store
+                .reseal_signing_keys("fedcba9876543210", Recording::Move, |_| {
+                    Ok::<_, StoreError>(Vec::new())
+                })
+                .unwrap();
+            assert!(store.add_first_signing_key(&key2).unwrap());
+        });
+    }
+
+    #[test]
     fn resealing_changes_every_key_or_none() {
         for_each_backend(|store| {
             assert!(store.add_first_signing_key(&key("k1", 100)).unwrap());
@@ -550,7 +673,7 @@ mod tests {
                 .rotate_signing_key(&key("k2", 200), Rotation::Immediate)
                 .unwrap();
             let changed = store
-                .reseal_signing_keys(|keys| {
+                .reseal_signing_keys(KEK_ID, Recording::Claim, |keys| {
                     Ok::<_, StoreError>(
                         keys.iter()
                             .map(|k| (k.kid.clone(), format!("resealed {}", k.kid)))
@@ -559,7 +682,7 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(changed, 2);
-            let refused = store.reseal_signing_keys(|keys| {
+            let refused = store.reseal_signing_keys(KEK_ID, Recording::Claim, |keys| {
                 assert_eq!(keys.len(), 2);
                 assert!(keys
                     .iter()
