@@ -400,6 +400,55 @@ fn failures_from_one_address_do_not_lock_the_user_out_from_another() {
     }
 }
 
+/// Behind a trusted proxy, attempts count under the client address the proxy names in
+/// `X-Forwarded-For`, so one client's failures do not hold back everyone behind the proxy; from
+/// anywhere else the header is the client's own words, and ignored.
+#[test]
+fn behind_a_trusted_proxy_attempts_count_under_the_address_it_names() {
+    let deployment = Deployment::with_extra_config(
+        crate::harness::Backend::Sqlite,
+        "[oauth.password_grant]\nmax_failures_per_user_and_address = 2\n\
+         max_failures_per_user = 50\nmax_failures_per_address = 1000\n",
+    );
+    deployment.cli_ok(&["tenant", "add", "idp.example"]);
+    deployment.add_user("idp.example", "alice", PASSWORD, &[]);
+    let webapp = deployment.add_client("idp.example", "webapp", "password", "read");
+    // The proxy: 127.0.0.1. A client connecting from 127.0.0.2 is not one.
+    let server =
+        deployment.start_with_env(&[("GRANTOR_SERVER__TRUSTED_PROXIES", r#"["127.0.0.1/32"]"#)]);
+    let sign_in = |from: &str, forwarded_for: &str, password: &str| {
+        let http = reqwest::blocking::Client::builder()
+            .local_address(from.parse::<IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        Reply::from(
+            http.post(server.url("/t/idp.example/oauth2/token"))
+                .basic_auth(&webapp.id, Some(&webapp.secret))
+                .header("x-forwarded-for", forwarded_for)
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", "alice"),
+                    ("password", password),
+                ])
+                .send()
+                .unwrap(),
+        )
+    };
+    // One client behind the proxy guesses until refused...
+    for _ in 0..2 {
+        sign_in("127.0.0.1", "198.51.100.7", "wrong").assert_error(400, "invalid_grant");
+    }
+    sign_in("127.0.0.1", "198.51.100.7", PASSWORD).assert_error(429, "invalid_grant");
+    // ...and alice, behind the same proxy at another address, signs in; a client's own words
+    // before the proxy's entry change nothing.
+    sign_in("127.0.0.1", "198.51.100.7, 198.51.100.8", PASSWORD).assert_token();
+    // Not through the proxy: the header is ignored, and the limit holds whatever it says.
+    for forged in ["203.0.113.1", "203.0.113.2"] {
+        sign_in("127.0.0.2", forged, "wrong").assert_error(400, "invalid_grant");
+    }
+    sign_in("127.0.0.2", "203.0.113.3", PASSWORD).assert_error(429, "invalid_grant");
+}
+
 #[test]
 fn password_checks_beyond_their_bound_are_told_to_come_back() {
     for backend in backends() {

@@ -223,6 +223,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Of those, most from one client address.
     pub max_connections_per_address: usize,
+    /// Proxies (CIDR blocks, e.g. `10.0.0.0/8`) trusted to say who the client is in
+    /// `X-Forwarded-For`: for a request that comes through one, sign-in attempts are counted
+    /// under the client's address it names instead of the proxy's. Empty: the header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// HTTPS on `bind` (`[server.tls]`).
     pub tls: TlsConfig,
 }
@@ -475,6 +479,7 @@ impl Default for ServerConfig {
             body_read_timeout_ms: 5_000,
             max_connections: 4096,
             max_connections_per_address: 256,
+            trusted_proxies: Vec::new(),
             tls: TlsConfig::default(),
         }
     }

@@ -224,7 +224,13 @@ where
         tenant_domain,
         endpoint,
         authorization: header_text(warp::http::header::AUTHORIZATION)?.map(str::to_owned),
-        remote_address: remote.map(|a| a.ip()),
+        remote_address: remote.map(|a| {
+            crate::client_network::client_address(
+                a.ip(),
+                headers,
+                &app.config.server.trusted_proxies,
+            )
+        }),
         params,
     })
 }
