@@ -84,10 +84,13 @@ impl App {
     /// The tenant's issuer identifier: its tenant-qualified token endpoint URL, as WSO2 names a
     /// tenant's issuer (an audience value for this server).
     pub fn issuer_url(&self, tenant: &str) -> String {
-        format!(
-            "{}/t/{tenant}/oauth2/token",
-            self.config.server.public_base_url
-        )
+        self.tenant_qualified_url(tenant, "oauth2/token")
+    }
+
+    /// `{public_base_url}/t/{tenant}/{path}`, for the default tenant too (which also answers
+    /// without the prefix: `tenant_url`).
+    pub fn tenant_qualified_url(&self, tenant: &str, path: &str) -> String {
+        format!("{}/t/{tenant}/{path}", self.config.server.public_base_url)
     }
 
     /// The tenant's JWKS URL, where its signing keys are published.

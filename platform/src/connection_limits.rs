@@ -168,7 +168,7 @@ impl ConnectionTracker {
                 refused,
                 max_connections = self.caps.max_connections,
                 max_connections_per_address = self.caps.max_per_address,
-                "connections turned away: the cap {which} is reached and every connection is busy"
+                "connections turned away: the cap {which} is reached, and no connection could be closed to make room (every one is busy, or already closing)"
             );
         }
     }

@@ -4,6 +4,7 @@
 //! Why SHA-256 and not a password hash (argon2): these values are 256-bit random strings we
 //! generate, never human-chosen, so there is nothing to brute-force and a slow hash would only
 //! slow down every token request. Comparison is constant-time. Never log what this module returns.
+//! Files that hold a secret are opened through `open_owner_only`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -67,6 +68,22 @@ pub fn verify_secret(presented: &str, stored: &str) -> bool {
     stored.starts_with(HASH_SCHEME)
         && computed.len() == stored.len()
         && openssl::memcmp::eq(computed.as_bytes(), stored.as_bytes())
+}
+
+/// Opens `path` for writing, readable and writable by the owner only (0600 on Unix), for a file
+/// that holds a secret (a private key, a key-encryption key, a plugin's private copy).
+/// `replace`: an existing file is truncated; otherwise the file must not exist yet.
+pub fn open_owner_only(path: &std::path::Path, replace: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if replace {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 #[cfg(test)]

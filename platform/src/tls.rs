@@ -280,12 +280,7 @@ fn self_signed(
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
+    let mut file = crate::secrets::open_owner_only(path, true)
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())

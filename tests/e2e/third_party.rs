@@ -9,8 +9,14 @@ use std::sync::OnceLock;
 
 use crate::harness::grantor_binary;
 
-const PYTHON_PACKAGES: &[&str] = &["pyjwt[crypto]>=2.8", "authlib>=1.3", "requests"];
-const NODE_PACKAGES: &[&str] = &["openid-client@6", "jose@6"];
+/// Pinned: the versions the tests were written against (`.ci/run` installs the same).
+const PYTHON_PACKAGES: &[&str] = &[
+    "pyjwt[crypto]==2.15.1",
+    "cryptography==50.0.2",
+    "authlib==1.9.10",
+    "requests==2.34.2",
+];
+const NODE_PACKAGES: &[&str] = &["openid-client@6.9.1", "jose@6.2.19"];
 
 /// The Python that has the client libraries.
 pub fn python() -> &'static Path {
@@ -21,6 +27,11 @@ pub fn python() -> &'static Path {
         }
         let venv = grantor_binary().parent().unwrap().join("client-venv");
         let python = venv.join("bin/python");
+        let installed_marker = venv.join("installed.txt");
+        let wanted = PYTHON_PACKAGES.join(" ");
+        if std::fs::read_to_string(&installed_marker).is_ok_and(|done| done == wanted) {
+            return python;
+        }
         if !python.is_file() {
             let made = Command::new("python3")
                 .args(["-m", "venv"])
@@ -51,7 +62,9 @@ pub fn node_clients() -> &'static Path {
         }
         let dir = grantor_binary().parent().unwrap().join("node-clients");
         std::fs::create_dir_all(&dir).unwrap();
-        if !dir.join("node_modules/openid-client").is_dir() {
+        let installed_marker = dir.join("installed.txt");
+        let wanted = NODE_PACKAGES.join(" ");
+        if !std::fs::read_to_string(&installed_marker).is_ok_and(|done| done == wanted) {
             let installed = Command::new("npm")
                 .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
                 .arg(&dir)
@@ -59,6 +72,7 @@ pub fn node_clients() -> &'static Path {
                 .status()
                 .expect("npm is needed to install the Node.js clients for these tests");
             assert!(installed.success(), "npm install {NODE_PACKAGES:?} failed");
+            std::fs::write(&installed_marker, wanted).unwrap();
         }
         dir
     })

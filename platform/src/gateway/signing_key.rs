@@ -63,7 +63,7 @@ pub fn load_or_create(path: &Path, kek: &KeyEncryptionKey) -> anyhow::Result<Gen
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    match create_owner_only(path) {
+    match crate::secrets::open_owner_only(path, false) {
         Ok(mut file) => {
             file.write_all(sealed.as_bytes())
                 .and_then(|()| file.sync_all())
@@ -110,7 +110,7 @@ pub fn prepare_rewrap(
     };
     let found = read(path, &text, Some(kek))?;
     let staged = staging_path(path);
-    let mut file = create_owner_only(&staged)
+    let mut file = crate::secrets::open_owner_only(&staged, false)
         .with_context(|| format!("cannot create {}", staged.display()))?;
     file.write_all(seal(&found.key, new)?.as_bytes())
         .and_then(|()| file.sync_all())
@@ -202,14 +202,6 @@ fn seal(key: &GeneratedKey, kek: &KeyEncryptionKey) -> anyhow::Result<String> {
     Ok(sealed)
 }
 
-fn create_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
 /// A name beside `path` for the file that will replace it.
 fn staging_path(path: &Path) -> PathBuf {
     let name = path
@@ -224,7 +216,7 @@ fn staging_path(path: &Path) -> PathBuf {
 fn replace_file(path: &Path, text: &str) -> anyhow::Result<()> {
     let staged = staging_path(path);
     let _ = std::fs::remove_file(&staged);
-    let written = create_owner_only(&staged)
+    let written = crate::secrets::open_owner_only(&staged, false)
         .and_then(|mut file| {
             file.write_all(text.as_bytes())?;
             file.sync_all()

@@ -195,11 +195,7 @@ fn create_file(path: &Path) -> anyhow::Result<KeyEncryptionKey> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
+    match crate::secrets::open_owner_only(path, false) {
         Ok(mut file) => {
             let mut line = key.to_base64();
             line.push('\n');

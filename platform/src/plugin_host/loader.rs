@@ -240,11 +240,7 @@ fn private_copy(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
+    let mut file = crate::secrets::open_owner_only(path, false)?;
     let written = file.write_all(bytes);
     if written.is_err() {
         let _ = std::fs::remove_file(path);
