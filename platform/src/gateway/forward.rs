@@ -110,6 +110,9 @@ const CLIENT_FORWARDING_HEADERS: &[&str] = &[
 /// read `X_JWT_Assertion` and `X-JWT-Assertion` as one variable (`HTTP_X_JWT_ASSERTION`), so a
 /// client could otherwise forge what the gateway removes under the dashed name.
 pub fn strip_underscored(headers: &mut HeaderMap) {
+    if !headers.keys().any(|name| name.as_str().contains('_')) {
+        return;
+    }
     let underscored: Vec<HeaderName> = headers
         .keys()
         .filter(|name| name.as_str().contains('_'))
