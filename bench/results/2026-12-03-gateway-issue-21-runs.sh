@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Alternating runs of the gateway before (a141ec9) and after (issue 21), one sitting.
 set -u
-BEFORE=/work/targets/before/release/grantor-bench
-AFTER=/work/main/target/release/grantor-bench
+# BEFORE and AFTER: the grantor-bench of each release build (each next to its own grantor).
+BEFORE=${BEFORE:?path of the earlier build's grantor-bench}
+AFTER=${AFTER:?path of the later build's grantor-bench}
 OUT=${OUT:-raw.txt}
 : > $OUT
 cd /tmp
