@@ -125,10 +125,7 @@ fn is_plainly_normal(raw: &str) -> bool {
     let bytes = raw.as_bytes();
     bytes.iter().enumerate().all(|(i, &b)| match b {
         b'%' | b'\\' | b';' => false,
-        b'/' => match bytes.get(i + 1) {
-            Some(b'/') | Some(b'.') => false,
-            _ => true,
-        },
+        b'/' => !matches!(bytes.get(i + 1), Some(b'/') | Some(b'.')),
         _ => true,
     })
 }
