@@ -132,9 +132,15 @@ fn backup_while_serving_and_start_from_the_copy() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
     drop(server);
 
-    // Restore: the copy in a fresh deployment's database place, before its first start.
+    // Restore: the copy in a fresh deployment's database place, before its first start, with
+    // the key-encryption key its keys are sealed under (README, "Keys at rest").
     let restored = Deployment::new(crate::harness::Backend::Sqlite);
     std::fs::copy(&copy, restored.dir().join("grantor.db")).unwrap();
+    std::fs::copy(
+        deployment.dir().join("key-encryption.key"),
+        restored.dir().join("key-encryption.key"),
+    )
+    .unwrap();
     let server = restored.start();
     server
         .token(

@@ -513,7 +513,9 @@ impl Server {
             .strip_prefix(banner)
             .unwrap_or_else(|| {
                 let _ = child.kill();
-                panic!("server did not start; first line: {line:?}")
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("server did not start; first line: {line:?}; its log:\n{log}")
             })
             .to_owned();
         let http = reqwest::blocking::Client::builder()
