@@ -89,17 +89,7 @@ where
         Operation::Introspect => "introspection request",
         Operation::Revoke => "revocation request",
     };
-    let elapsed_us = started.elapsed().as_micros() as u64;
-    span.in_scope(|| match &outcome {
-        Ok(_) => tracing::info!(outcome = "ok", status = 200, elapsed_us, "{what}"),
-        Err(e) => tracing::info!(
-            outcome = e.code,
-            status = e.status,
-            description = %e.description,
-            elapsed_us,
-            "{what}"
-        ),
-    });
+    super::token::log_request_outcome(&span, what, "ok", outcome.as_ref().err(), started.elapsed());
     match outcome {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(e) => oauth_error_response(&e),

@@ -345,14 +345,21 @@ fn seal_in_the_clear(
             unusable.add(key, SealError::Malformed);
             continue;
         }
-        let sealed =
-            sealed::seal(kek, owner_of(key), key.sealed_private_key.as_bytes()).map_err(|e| {
-                StoreError::Invalid(format!("cannot seal signing key {}: {e}", key.kid))
-            })?;
-        updates.push((key.kid.clone(), sealed));
+        updates.push(sealed_update(kek, key, key.sealed_private_key.as_bytes())?);
     }
     unusable.into_result(kek)?;
     Ok(updates)
+}
+
+/// `pem` sealed under `kek` for `key`'s owner: the update that replaces `key`'s stored form.
+fn sealed_update(
+    kek: &KeyEncryptionKey,
+    key: &StoredSigningKey,
+    pem: &[u8],
+) -> Result<(String, String), StoreError> {
+    let sealed = sealed::seal(kek, owner_of(key), pem)
+        .map_err(|e| StoreError::Invalid(format!("cannot seal signing key {}: {e}", key.kid)))?;
+    Ok((key.kid.clone(), sealed))
 }
 
 /// Stored keys that do not open, grouped by why, for one message.
@@ -442,10 +449,7 @@ pub fn rewrap_stored_keys(
             } else {
                 zeroize::Zeroizing::new(stored.as_bytes().to_vec())
             };
-            let resealed = sealed::seal(new, owner_of(key), &pem).map_err(|e| {
-                StoreError::Invalid(format!("cannot seal signing key {}: {e}", key.kid))
-            })?;
-            updates.push((key.kid.clone(), resealed));
+            updates.push(sealed_update(new, key, &pem)?);
         }
         unusable.into_result(old)?;
         Ok(updates)
