@@ -197,6 +197,22 @@ impl Deployment {
             Some(url) => url.to_owned(),
             None => format!("sqlite://{}", dir.path().join("grantor.db").display()),
         };
+        // A database the runs share (`--database`) records the key-encryption key its keys are
+        // sealed under, and refuses a server with another one: every run brings the same one.
+        let kek = match database {
+            Some(_) => {
+                let path = dir.path().join("bench-key-encryption.key");
+                std::fs::write(&path, SHARED_DATABASE_KEK)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                }
+                Some(path.display().to_string())
+            }
+            None => None,
+        };
         let port = free_loopback_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
         let config = dir.path().join("deployment.toml");
@@ -206,6 +222,7 @@ impl Deployment {
             &url,
             &plugins.display().to_string(),
             signing,
+            kek.as_deref(),
         );
         std::fs::write(&config, text)
             .with_context(|| format!("cannot write {}", config.display()))?;
@@ -217,14 +234,21 @@ impl Deployment {
     }
 }
 
-/// The deployment's configuration file. `[oauth.signing]` only when asked for, so a run that
-/// issues no JWT works with binaries that predate the section.
+/// The key-encryption key of the benchmark's runs on a shared database (`--database`): 32 bytes
+/// in base64, fixed so that every run can open the keys the others sealed. Benchmark data only;
+/// never a deployment's.
+const SHARED_DATABASE_KEK: &str = "Z3JhbnRvci1iZW5jaC1zaGFyZWQtZGF0YWJhc2Uta2s=\n";
+
+/// The deployment's configuration file. `[oauth.signing]` only when asked for, and `[keys]` only
+/// on a shared database, so a run that issues no JWT on its own database works with binaries
+/// that predate those sections.
 fn config_text(
     bind: &str,
     base_url: &str,
     database_url: &str,
     plugins: &str,
     signing: Option<SigningAlg>,
+    kek_file: Option<&str>,
 ) -> String {
     let mut text = format!(
         "[server]\nbind = {}\npublic_base_url = {}\n\
@@ -242,6 +266,12 @@ fn config_text(
         text.push_str(&format!(
             "[oauth.signing]\nalgorithm = {}\n",
             toml_string(alg.name())
+        ));
+    }
+    if let Some(file) = kek_file {
+        text.push_str(&format!(
+            "[keys]\nencryption_key_file = {}\n",
+            toml_string(file)
         ));
     }
     text
@@ -393,14 +423,17 @@ mod tests {
             "sqlite://x",
             "/p",
             None,
+            None,
         );
         assert!(!plain.contains("[oauth.signing]"), "{plain}");
+        assert!(!plain.contains("[keys]"), "{plain}");
         let text = config_text(
             "127.0.0.1:1",
             "http://127.0.0.1:1",
             "sqlite://x",
             "/p",
             Some(SigningAlg::EdDSA),
+            None,
         );
         // After the array of tables, a table of its own: [oauth.signing] algorithm = "EdDSA".
         assert!(
@@ -408,6 +441,18 @@ mod tests {
                 "library = \"grant_jwt_bearer\"\n[oauth.signing]\nalgorithm = \"EdDSA\"\n"
             ),
             "{text}"
+        );
+        let shared = config_text(
+            "127.0.0.1:1",
+            "http://127.0.0.1:1",
+            "postgres://x",
+            "/p",
+            None,
+            Some("/d/kek"),
+        );
+        assert!(
+            shared.ends_with("[keys]\nencryption_key_file = \"/d/kek\"\n"),
+            "{shared}"
         );
     }
 }
