@@ -182,7 +182,7 @@ fn verifiers_that_cache_the_key_set_accept_every_token_across_a_rotation() {
 }
 
 /// A client of `tenant` that gets JWT access tokens.
-fn jwt_client(deployment: &Deployment, tenant: &str) -> Credentials {
+pub fn jwt_client(deployment: &Deployment, tenant: &str) -> Credentials {
     deployment.add_client_with(
         tenant,
         "machine",

@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::database_view::{insert_key_in_the_clear, stored_private_keys};
 use crate::harness::{backends, grantor_binary, Backend, Credentials, Deployment, Server};
 use crate::jwt_bearer::fixture::IdpKey;
+use crate::key_rotation::jwt_client;
 
 /// The file a deployment's key-encryption key is made in when none is configured.
 fn generated_key_file(deployment: &Deployment) -> PathBuf {
@@ -104,16 +105,6 @@ fn configure_kek(deployment: &Deployment, original: &str, key_file: Option<&Path
         .map(|path| format!("[keys]\nencryption_key_file = \"{}\"\n", path.display()))
         .unwrap_or_default();
     std::fs::write(&deployment.config_path, format!("{original}{keys}")).unwrap();
-}
-
-fn jwt_client(deployment: &Deployment, tenant: &str) -> Credentials {
-    deployment.add_client_with(
-        tenant,
-        "machine",
-        "client_credentials",
-        "read",
-        &["--token-format", "jwt"],
-    )
 }
 
 /// A JWT access token of `client`, verified against the tenant's JWKS; its kid.
