@@ -5,14 +5,29 @@
 //! Dependencies point down, and nothing below imports from above:
 //!
 //! ```text
-//! cli, server -> http -> oauth -> app -> host_services -> plugin_host, claims, keys, store
-//!                                                          -> config, tenancy, clock, secrets, passwords
-//! server, gateway -> connections (the accept loop, plain or TLS; http reads its ClientAddr)
-//!                   -> connection_limits (caps per listener and address), tls
-//! ```
+//! cli            parses arguments; `serve` is server::run, the rest are management commands
+//!  |
+//! server         run: plugins, then the application, then the listeners; housekeeping
+//!  |      \
+//! http     gateway (validates tokens from outside, forwards to upstreams; no database)
+//!  |  \
+//!  |   provisioning   validated changes to tenants, clients, identity providers, users, keys
+//!  |  /
+//! app            built once: the HTTP layer's settings and admission, and the OAuth context
+//!  |
+//! oauth          context.rs (what this layer uses), the token request as stages
+//!                (token/: authenticate -> decide -> issue -> commit), client authentication,
+//!                the built-in grants, introspection, discovery, the tenants' keys
+//!  |
+//! trusted_issuers  identity providers and key sources, for plugins' callbacks and the host
+//!  |
+//! plugin_host, claims, keys, store
+//!  |
+//! config, tenancy, clock, secrets, passwords
 //!
-//! `app` is the composition of the services a request uses; `host_services` answers the plugin
-//! callbacks from the store, the JWKS cache and the claim transformers.
+//! server, gateway -> connections (the accept loop, plain or TLS), connection_limits,
+//!                    client_network, tls
+//! ```
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
@@ -27,7 +42,6 @@ pub mod config;
 pub mod connection_limits;
 pub mod connections;
 pub mod gateway;
-pub mod host_services;
 pub mod http;
 pub mod keys;
 pub mod metrics;
@@ -40,3 +54,4 @@ pub mod server;
 pub mod store;
 pub mod tenancy;
 pub mod tls;
+pub mod trusted_issuers;

@@ -83,3 +83,53 @@ mod tests {
         assert!(err.contains("contradicts"), "{err}");
     }
 }
+
+/// Where a tenant's endpoints are, as clients and tokens name them.
+#[derive(Debug, Clone)]
+pub struct TenantUrls {
+    /// `server.public_base_url`, without a trailing slash.
+    pub public_base_url: String,
+    pub default_tenant: String,
+}
+
+impl TenantUrls {
+    pub fn new(server: &crate::config::ServerConfig) -> TenantUrls {
+        TenantUrls {
+            public_base_url: server.public_base_url.clone(),
+            default_tenant: server.default_tenant.clone(),
+        }
+    }
+
+    /// The tenant's issuer identifier: its tenant-qualified token endpoint URL, as WSO2 names a
+    /// tenant's issuer (an audience value for this server).
+    pub fn issuer_url(&self, tenant: &str) -> String {
+        self.tenant_qualified_url(tenant, "oauth2/token")
+    }
+
+    /// `{public_base_url}/t/{tenant}/{path}`, for the default tenant too (which also answers
+    /// without the prefix: `tenant_url`).
+    pub fn tenant_qualified_url(&self, tenant: &str, path: &str) -> String {
+        format!("{}/t/{tenant}/{path}", self.public_base_url)
+    }
+
+    /// The tenant's JWKS URL, where its signing keys are published.
+    pub fn jwks_url(&self, tenant: &str) -> String {
+        self.tenant_url(tenant, "oauth2/jwks")
+    }
+
+    /// `{public_base_url}/{path}` for the default tenant, `{public_base_url}/t/{tenant}/{path}`
+    /// for others.
+    pub fn tenant_url(&self, tenant: &str, path: &str) -> String {
+        let base = &self.public_base_url;
+        if tenant == self.default_tenant {
+            format!("{base}/{path}")
+        } else {
+            format!("{base}/t/{tenant}/{path}")
+        }
+    }
+
+    /// The tenant's token endpoint URL, as clients address it (an audience value for this server).
+    pub fn token_endpoint_url(&self, tenant: &str) -> String {
+        self.tenant_url(tenant, "oauth2/token")
+    }
+}

@@ -185,6 +185,8 @@ impl JwtBearerGrant {
             // Refreshing needs client credentials a service account's request did not give.
             refresh_token_allowed: request.client.authentication
                 == ClientAuthentication::Credentials,
+            // The provider whose keys verified the assertion: its refresh tokens stop with it.
+            identity_provider: Some(issuer.to_owned()),
         })
     }
 

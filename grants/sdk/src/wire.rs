@@ -73,6 +73,13 @@ pub struct AuthorizedGrant {
     /// Whether a refresh token may be issued (the host still requires the client to allow it).
     #[serde(default)]
     pub refresh_token_allowed: bool,
+    /// The issuer of the identity provider whose assertion the grant relied on, if any: the
+    /// refresh tokens of the grant stop working when that provider is removed, disabled or
+    /// registered anew (or no longer bound to the client, when its service-account binding was
+    /// the way in). A grant without one is bound to no provider. Absent from plugins built before
+    /// it existed, which read as none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_provider: Option<String>,
 }
 
 /// An OAuth error for this request (RFC 6749 5.2 code and description).

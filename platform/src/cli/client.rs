@@ -79,14 +79,14 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
             jwks_uri,
             json,
         } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
             let keys = super::key_files::read_verification_keys(&certificates)?;
             let Registered {
                 client,
                 client_secret,
                 warnings,
             } = clients::add(
-                &app,
+                &app.oauth,
                 &tenant,
                 NewClient {
                     name,
@@ -130,8 +130,8 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
             }
         }
         ClientCommand::List { tenant, json } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
-            let clients = clients::list(&app, &tenant).for_cli()?;
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
+            let clients = clients::list(&app.oauth, &tenant).for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&clients)?);
             } else {
@@ -147,8 +147,8 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
             }
         }
         ClientCommand::Remove { tenant, name } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
-            app.store.remove_client(&tenant, &name)?;
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
+            app.oauth.store.remove_client(&tenant, &name)?;
             println!("client '{name}' removed from tenant '{tenant}'");
         }
     }

@@ -13,7 +13,7 @@ pub(super) fn gateway(config: Config) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let gateway = Gateway::new(&config)?;
     runtime.block_on(async move {
-        let listener = bind(&config).await?;
+        let listener = crate::gateway::bind(&config).await?;
         let grace = config.server.shutdown_grace();
         let limits = crate::connections::plan_listeners(&config, false, false, true)
             .gateway
@@ -27,25 +27,4 @@ pub(super) fn gateway(config: Config) -> anyhow::Result<()> {
         )
         .await
     })
-}
-
-/// Binds `gateway.bind` and says where, on stdout (tests read it) and in the log.
-pub(super) async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
-    let bind = config.gateway.bind;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("cannot bind the gateway to {bind}"))?;
-    let local = listener.local_addr()?;
-    tracing::info!(
-        apis = config.gateway.api.len(),
-        issuers = config.gateway.jwt_issuer.len(),
-        "grantor gateway listening on http://{local}"
-    );
-    // A reader of stdout that stopped after the server's own line must not take the server down.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stdout(),
-        "grantor gateway listening on http://{local}"
-    );
-    Ok(listener)
 }

@@ -185,7 +185,7 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 disabled,
                 json,
             } = *args;
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
             let new = NewIdentityProvider {
                 name,
                 issuer,
@@ -202,8 +202,9 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 enabled: !disabled,
             };
             let keys = super::key_files::read_verification_keys(&certificates)?;
-            let idp = identity_providers::add(&app, &tenant, new, keys, crate::clock::now_unix())
-                .for_cli()?;
+            let idp =
+                identity_providers::add(&app.oauth, &tenant, new, keys, crate::clock::now_unix())
+                    .for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&idp)?);
             } else {
@@ -235,7 +236,7 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 no_scope_claim,
                 json,
             } = *args;
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
             let replace = |values: Vec<String>, clear: bool| {
                 if clear {
                     Some(None)
@@ -274,7 +275,7 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
             };
             let keys = super::key_files::read_verification_keys(&certificates)?;
             let (idp, _) = identity_providers::update(
-                &app,
+                &app.oauth,
                 &tenant,
                 &name,
                 change,
@@ -289,8 +290,8 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
             }
         }
         IdpCommand::List { tenant, json } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
-            let idps = identity_providers::list(&app, &tenant).for_cli()?;
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
+            let idps = identity_providers::list(&app.oauth, &tenant).for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&idps)?);
             } else {
@@ -306,8 +307,8 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
             }
         }
         IdpCommand::Show { tenant, name, json } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
-            let idp = identity_providers::find(&app, &tenant, &name).for_cli()?;
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
+            let idp = identity_providers::find(&app.oauth, &tenant, &name).for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&idp)?);
             } else {
@@ -347,18 +348,22 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
             }
         }
         IdpCommand::Remove { tenant, name } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
             let now = crate::clock::now_unix();
-            let revoked = app.store.remove_identity_provider(&tenant, &name, now)?;
+            let revoked = app
+                .oauth
+                .store
+                .remove_identity_provider(&tenant, &name, now)?;
             println!(
                 "identity provider '{name}' removed from tenant '{tenant}'; {revoked} refresh token \
                  families revoked"
             );
         }
         IdpCommand::Disable { tenant, name } | IdpCommand::Enable { tenant, name } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
             let now = crate::clock::now_unix();
             let revoked = app
+                .oauth
                 .store
                 .set_identity_provider_enabled(&tenant, &name, enable, now)?;
             if enable {

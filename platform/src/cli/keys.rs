@@ -9,6 +9,7 @@ use clap::Subcommand;
 use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
 use crate::keys::encryption_key::KeyEncryptionKey;
+use crate::oauth::context::OAuthContext;
 use crate::oauth::tenant_keys::{rotation_delay, Rotated};
 use crate::provisioning::keys;
 use crate::store::KeyState;
@@ -51,8 +52,8 @@ pub(super) fn run_keys(app: App, command: KeysCommand) -> anyhow::Result<()> {
     let now = crate::clock::now_unix();
     match command {
         KeysCommand::List { tenant, json } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
-            let rows = keys::list(&app, &tenant, now).for_cli()?;
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
+            let rows = keys::list(&app.oauth, &tenant, now).for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if rows.is_empty() {
@@ -73,12 +74,15 @@ pub(super) fn run_keys(app: App, command: KeysCommand) -> anyhow::Result<()> {
             tenant,
             now: at_once,
         } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
-            let rotated = keys::rotate(&app, &tenant, now, at_once).for_cli()?;
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
+            let rotated = keys::rotate(&app.oauth, &tenant, now, at_once).for_cli()?;
             if at_once {
-                println!("{}", describe_immediate_rotation(&tenant, &rotated, &app));
+                println!(
+                    "{}",
+                    describe_immediate_rotation(&tenant, &rotated, &app.oauth)
+                );
             } else {
-                println!("{}", describe_rotation(&tenant, &rotated, &app, now));
+                println!("{}", describe_rotation(&tenant, &rotated, &app.oauth, now));
             }
         }
         KeysCommand::Rewrap {
@@ -125,8 +129,8 @@ fn when(at: i64, now: i64) -> String {
     format!("{at} ({date}{relative})")
 }
 
-fn describe_rotation(tenant: &str, rotated: &Rotated, app: &App, now: i64) -> String {
-    let signing = &app.config.oauth.signing;
+fn describe_rotation(tenant: &str, rotated: &Rotated, ctx: &OAuthContext, now: i64) -> String {
+    let signing = &ctx.settings.signing;
     if rotated.replaced.is_empty() {
         return format!(
             "tenant '{tenant}' had no signing key: key {} signs now",
@@ -154,13 +158,13 @@ fn describe_rotation(tenant: &str, rotated: &Rotated, app: &App, now: i64) -> St
 }
 
 /// What an immediate rotation breaks, said plainly.
-fn describe_immediate_rotation(tenant: &str, rotated: &Rotated, app: &App) -> String {
+fn describe_immediate_rotation(tenant: &str, rotated: &Rotated, ctx: &OAuthContext) -> String {
     let mut text = format!(
         "tenant '{tenant}': key {} signs now.\nVerifiers that cached the tenant's key set refuse \
          tokens signed by it until they fetch the key set again (at most \
          oauth.signing.jwks_max_age = {} s after their last fetch; sooner for those that refetch \
          on an unknown kid).",
-        rotated.kid, app.config.oauth.signing.jwks_max_age
+        rotated.kid, ctx.settings.signing.jwks_max_age
     );
     if rotated.withdrawn.is_empty() {
         return text;
@@ -177,7 +181,7 @@ fn describe_immediate_rotation(tenant: &str, rotated: &Rotated, app: &App) -> St
 /// `grantor keys rewrap`: the gateway's key file is staged first, the database's keys move in
 /// one transaction, then the staged file replaces the old one.
 fn rewrap(app: &App, new: &KeyEncryptionKey) -> anyhow::Result<()> {
-    let old = &app.kek;
+    let old = &app.oauth.kek;
     if new.id() == old.id() {
         anyhow::bail!(
             "the new key-encryption key is the one configured now ({}): nothing to move",
@@ -187,7 +191,7 @@ fn rewrap(app: &App, new: &KeyEncryptionKey) -> anyhow::Result<()> {
     let gateway_file = crate::gateway::signing_key::configured_path(&app.config);
     let staged = crate::gateway::signing_key::prepare_rewrap(&gateway_file, old, new)
         .context("gateway.signing_key_file")?;
-    let moved = crate::oauth::tenant_keys::rewrap_stored_keys(&app.store, old, new)?;
+    let moved = crate::oauth::tenant_keys::rewrap_stored_keys(&app.oauth.store, old, new)?;
     let gateway_note = match staged {
         Some(file) => {
             let note = format!(" and the gateway's key file {}", file.path().display());

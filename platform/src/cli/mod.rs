@@ -12,13 +12,11 @@ mod idp;
 mod key_files;
 mod keys;
 mod plugins;
-mod serve;
 mod tenant;
 mod user;
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::App;
@@ -139,7 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { scripts } => check::check(&config, &source, &scripts),
         Command::Backup { to } => backup(open_for_command(config)?, &to),
         Command::Demo => demo::demo(cli.config.as_deref(), &config),
-        Command::Serve => serve::serve(config, cli.config.as_deref()),
+        Command::Serve => crate::server::run(config, cli.config.as_deref()),
         Command::Gateway => gateway::gateway(config),
         Command::Tenant(command) => tenant::run_tenant(open_for_command(config)?, command),
         Command::Client(command) => client::run_client(open_for_command(config)?, command),
@@ -154,14 +152,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The application as the management commands use it: no grant plugins loaded.
 pub(super) fn open(config: Config) -> anyhow::Result<App> {
-    let url_kind = if config.database.url.is_empty() {
-        "default SQLite database"
-    } else {
-        "configured database"
-    };
-    let kek = crate::keys::encryption_key::KeyEncryptionKey::load_or_create(&config)?;
-    App::open(config, kek).with_context(|| format!("cannot open the {url_kind}"))
+    App::open(config, Default::default())
 }
 
 /// A one-shot command needs one connection. A larger pool would keep opening connections on
@@ -174,7 +167,7 @@ fn open_for_command(mut config: Config) -> anyhow::Result<App> {
 /// `grantor backup --to FILE`: says what it copied, how large the copy is and how long it took.
 fn backup(app: App, to: &std::path::Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    app.store.backup_to(to)?;
+    app.oauth.store.backup_to(to)?;
     let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
     println!(
         "backed up {} to {} ({bytes} bytes) in {} ms",
@@ -189,7 +182,7 @@ fn backup(app: App, to: &std::path::Path) -> anyhow::Result<()> {
 /// Which key-encryption keys the database's signing keys (and so a copy of it) need: a copy
 /// without that key signs nothing, and a restore needs it.
 fn describe_sealing(app: &App) -> anyhow::Result<String> {
-    let keys = app.store.all_signing_keys()?;
+    let keys = app.oauth.store.all_signing_keys()?;
     let mut needed: Vec<&str> = keys
         .iter()
         .filter_map(|k| crate::keys::sealed::sealed_with(&k.sealed_private_key))
@@ -206,8 +199,8 @@ fn describe_sealing(app: &App) -> anyhow::Result<String> {
         let named: Vec<String> = needed
             .iter()
             .map(|id| {
-                if *id == app.kek.id() {
-                    format!("{id} (from {})", app.kek.source())
+                if *id == app.oauth.kek.id() {
+                    format!("{id} (from {})", app.oauth.kek.source())
                 } else {
                     (*id).to_owned()
                 }
@@ -239,11 +232,11 @@ impl<T> ForCommandLine<T> for crate::provisioning::Result<T> {
     }
 }
 
-pub(super) fn tenant_or_default<'a>(app: &'a App, tenant: &'a TenantArg) -> &'a str {
-    tenant
-        .tenant
-        .as_deref()
-        .unwrap_or(&app.config.server.default_tenant)
+pub(super) fn tenant_or_default<'a>(
+    ctx: &'a crate::oauth::context::OAuthContext,
+    tenant: &'a TenantArg,
+) -> &'a str {
+    tenant.tenant.as_deref().unwrap_or(&ctx.urls.default_tenant)
 }
 
 #[cfg(test)]

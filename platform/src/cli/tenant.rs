@@ -49,7 +49,7 @@ pub(super) fn run_tenant(app: App, command: TenantCommand) -> anyhow::Result<()>
             json,
         } => {
             let tenant = tenants::add(
-                &app,
+                &app.oauth,
                 NewTenant {
                     domain,
                     name,
@@ -65,7 +65,7 @@ pub(super) fn run_tenant(app: App, command: TenantCommand) -> anyhow::Result<()>
             }
         }
         TenantCommand::List { json } => {
-            let tenants = app.store.list_tenants()?;
+            let tenants = app.oauth.store.list_tenants()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&tenants)?);
             } else {
@@ -82,7 +82,7 @@ pub(super) fn run_tenant(app: App, command: TenantCommand) -> anyhow::Result<()>
                 bail!("nothing to change: give --qualified-subjects true|false");
             };
             tenants::update(
-                &app,
+                &app.oauth,
                 &domain,
                 TenantChange {
                     qualified_subjects: Some(on),
@@ -95,7 +95,7 @@ pub(super) fn run_tenant(app: App, command: TenantCommand) -> anyhow::Result<()>
             );
         }
         TenantCommand::Remove { domain } => {
-            tenants::remove(&app, &domain).for_cli()?;
+            tenants::remove(&app.oauth, &domain).for_cli()?;
             println!("tenant '{domain}' removed");
         }
     }

@@ -57,12 +57,12 @@ pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
             json_claims,
             json,
         } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
             let claims = parse_claims(&claims, &json_claims)?;
             users::check(&username, &claims).for_cli()?;
             let password = read_password(&username)?;
             let user = users::add(
-                &app,
+                &app.oauth,
                 &tenant,
                 NewUser {
                     username,
@@ -82,8 +82,8 @@ pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::List { tenant, json } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
-            let users = users::list(&app, &tenant).for_cli()?;
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
+            let users = users::list(&app.oauth, &tenant).for_cli()?;
             if json {
                 let users: Vec<Value> = users.iter().map(described).collect();
                 println!("{}", serde_json::to_string_pretty(&users)?);
@@ -94,8 +94,8 @@ pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Remove { tenant, username } => {
-            let tenant = tenant_or_default(&app, &tenant).to_owned();
-            app.store.remove_user(&tenant, &username)?;
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
+            app.oauth.store.remove_user(&tenant, &username)?;
             println!("user '{username}' removed from tenant '{tenant}'");
         }
     }

@@ -9,6 +9,7 @@ pub mod answers;
 pub mod backend_claims;
 pub mod forward;
 pub mod introspection;
+mod listener;
 pub mod path;
 pub mod routing;
 pub mod signing_key;
@@ -26,6 +27,7 @@ use crate::config::{Config, GatewayConfig};
 use crate::keys::jwks::{JwksCache, KeyLookup};
 use crate::keys::signing::ReadySigner;
 use answers::GatewayResponse;
+pub use listener::bind;
 use validation::{JwksKeys, KeysUnavailable, Limits, TrustedIssuer, Validated};
 
 pub struct Gateway {

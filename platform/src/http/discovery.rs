@@ -22,13 +22,15 @@ pub async fn metadata(
     let tenant = path_tenant.unwrap_or_else(|| app.config.server.default_tenant.clone());
     let worker = app.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        if !worker.store.cached_tenant_is_active(&tenant)? {
+        if !worker.oauth.store.cached_tenant_is_active(&tenant)? {
             return Err(OAuthError::unknown_tenant(&tenant));
         }
         match document {
-            Document::AuthorizationServer => Ok(authorization_server_metadata(&worker, &tenant)),
+            Document::AuthorizationServer => {
+                Ok(authorization_server_metadata(&worker.oauth, &tenant))
+            }
             Document::OpenIdProvider => {
-                openid_provider_metadata(&worker, &tenant, crate::clock::now_unix())
+                openid_provider_metadata(&worker.oauth, &tenant, crate::clock::now_unix())
             }
         }
     })

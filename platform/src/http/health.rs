@@ -8,12 +8,13 @@ use super::reply::{json_response, HttpResponse};
 use crate::app::SharedApp;
 
 pub async fn health(app: SharedApp) -> HttpResponse {
-    let backend = app.store.backend().name();
+    let backend = app.oauth.store.backend().name();
     let worker_app = app.clone();
     let ping = tokio::task::spawn_blocking(move || {
         // Cache first: a change seen by the cache was in the database before the read below.
-        let cached = worker_app.store.cached_generation();
+        let cached = worker_app.oauth.store.cached_generation();
         worker_app
+            .oauth
             .store
             .database_generation()
             .map(|database| (cached, database))
@@ -28,9 +29,9 @@ pub async fn health(app: SharedApp) -> HttpResponse {
                 "cache_generation": cached,
                 "database_generation": database,
                 "group_commit": {
-                    "batches": app.writer.stats().batches.load(std::sync::atomic::Ordering::Relaxed),
-                    "requests": app.writer.stats().jobs.load(std::sync::atomic::Ordering::Relaxed),
-                    "busy_us": app.writer.stats().busy_us.load(std::sync::atomic::Ordering::Relaxed),
+                    "batches": app.oauth.writer.stats().batches.load(std::sync::atomic::Ordering::Relaxed),
+                    "requests": app.oauth.writer.stats().jobs.load(std::sync::atomic::Ordering::Relaxed),
+                    "busy_us": app.oauth.writer.stats().busy_us.load(std::sync::atomic::Ordering::Relaxed),
                 },
             }),
         ),

@@ -69,6 +69,7 @@ where
         tokio::task::spawn_blocking(move || -> Result<serde_json::Value, OAuthError> {
             let _entered = span.enter();
             if !worker
+                .oauth
                 .store
                 .cached_tenant_is_active(&request.tenant_domain)?
             {
@@ -76,8 +77,10 @@ where
             }
             let now = crate::clock::now_unix();
             match operation {
-                Operation::Introspect => introspect(&worker, &request, now),
-                Operation::Revoke => revoke(&worker, &request, now).map(|()| serde_json::json!({})),
+                Operation::Introspect => introspect(&worker.oauth, &request, now),
+                Operation::Revoke => {
+                    revoke(&worker.oauth, &request, now).map(|()| serde_json::json!({}))
+                }
             }
         })
         .await

@@ -6,14 +6,16 @@ use warp::http::{header, HeaderValue};
 use super::reply::{cacheable_json_response, oauth_error_response, HttpResponse};
 use crate::app::SharedApp;
 use crate::oauth::error::OAuthError;
-use crate::oauth::tenant_keys::TenantKeys;
 
 pub async fn jwks(app: SharedApp, path_tenant: Option<String>) -> HttpResponse {
     let tenant = path_tenant.unwrap_or_else(|| app.config.server.default_tenant.clone());
     let worker = app.clone();
     let lookup_tenant = tenant.clone();
     let found = tokio::task::spawn_blocking(move || {
-        TenantKeys::of(&worker).published_key_set(&lookup_tenant, crate::clock::now_unix())
+        worker
+            .oauth
+            .tenant_keys()
+            .published_key_set(&lookup_tenant, crate::clock::now_unix())
     })
     .await;
     let key_set = match found {

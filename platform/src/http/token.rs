@@ -12,7 +12,7 @@ use super::form::{parse_unique_params, read_bounded_body, require_form_content_t
 use super::reply::{json_response, oauth_error_response, HttpResponse};
 use crate::app::SharedApp;
 use crate::oauth::error::OAuthError;
-use crate::oauth::token_endpoint::process_token_request;
+use crate::oauth::token::process_token_request;
 use crate::oauth::wire::TokenRequest;
 use crate::tenancy::resolve_tenant_domain;
 
@@ -125,7 +125,7 @@ async fn process_admitted(
     // Whatever is still running past the deadline (a commit waiting for a database that is down)
     // finishes or fails on its own; this request has its answer. A commit landing after the
     // answer only stores a token nobody received.
-    match tokio::time::timeout(deadline, process_token_request(app.clone(), request)).await {
+    match tokio::time::timeout(deadline, process_token_request(app.oauth.clone(), request)).await {
         Ok(result) => result,
         Err(_) => {
             tracing::warn!(
@@ -143,13 +143,17 @@ async fn process_admitted(
 /// exist and `other` for a grant type this server does not serve, so clients cannot grow the
 /// label sets.
 fn metric_labels(app: &SharedApp, request: &TokenRequest) -> (String, String) {
-    let tenant = match app.store.cached_tenant_is_active(&request.tenant_domain) {
+    let tenant = match app
+        .oauth
+        .store
+        .cached_tenant_is_active(&request.tenant_domain)
+    {
         Ok(true) => request.tenant_domain.clone(),
         _ => "unknown".to_owned(),
     };
     let grant_type = match request.param("grant_type") {
         Some(g) if crate::oauth::grants::BUILT_IN_GRANT_TYPES.contains(&g) => g.to_owned(),
-        Some(g) if app.plugins.get(g).is_some() => g.to_owned(),
+        Some(g) if app.oauth.plugins.get(g).is_some() => g.to_owned(),
         _ => "other".to_owned(),
     };
     (tenant, grant_type)

@@ -17,17 +17,13 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
-use super::assertion_client::unverified_claim;
 use super::client_auth::AUTHENTICATION_FAILED;
 use super::error::OAuthError;
-use crate::app::App;
-use crate::store::{ServiceProvider, WriteOp};
+use super::service_account::unverified_claim;
+use crate::oauth::context::OAuthContext;
+use crate::store::{ReplayKey, ReplayKind, ServiceProvider};
 
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// Client assertions' replay keys sit beside grant assertions', under this prefix and the
-/// client_id as their issuer.
-pub const REPLAY_ISSUER_PREFIX: &str = "client-assertion:";
 
 /// What a refused replay says.
 pub const REPLAYED: &str = "the client assertion has already been used (its jti was seen before)";
@@ -50,7 +46,7 @@ const ASYMMETRIC: &[Algorithm] = &[
 /// A client that proved itself with an assertion, and the replay key to commit with the request.
 pub struct AssertedClient {
     pub client: Arc<ServiceProvider>,
-    pub replay_key: WriteOp,
+    pub replay_key: ReplayKey,
 }
 
 fn refused(reason: impl std::fmt::Display) -> OAuthError {
@@ -60,14 +56,14 @@ fn refused(reason: impl std::fmt::Display) -> OAuthError {
 /// Verifies `assertion` for the request's tenant and the `endpoint` it was posted to (below the
 /// tenant's prefix); `client_id` is the request's, if it named one.
 pub fn authenticate_by_assertion(
-    app: &App,
+    app: &OAuthContext,
     tenant: &str,
     endpoint: &str,
     assertion: &str,
     client_id: Option<&str>,
     now: i64,
 ) -> Result<AssertedClient, OAuthError> {
-    let max_bytes = app.config.oauth.grant_type.jwt.max_assertion_bytes;
+    let max_bytes = app.settings.grant_type.jwt.max_assertion_bytes;
     if assertion.len() > max_bytes {
         return Err(refused("too large"));
     }
@@ -96,7 +92,7 @@ pub fn authenticate_by_assertion(
     let expires_at = claims["exp"]
         .as_i64()
         .ok_or_else(|| refused("exp is not a number"))?;
-    let max_lifetime = app.config.oauth.grant_type.jwt.max_assertion_lifetime * 60;
+    let max_lifetime = app.settings.grant_type.jwt.max_assertion_lifetime * 60;
     if expires_at - now > max_lifetime as i64 + LEEWAY_SECONDS as i64 {
         return Err(refused(format!(
             "expires more than {max_lifetime} seconds from now"
@@ -114,12 +110,13 @@ pub fn authenticate_by_assertion(
         _ => return Err(refused("jti must be a string of 1 to 256 characters")),
     };
     Ok(AssertedClient {
-        replay_key: WriteOp::RecordReplayKey {
+        replay_key: ReplayKey {
             tenant_domain: tenant.to_owned(),
-            issuer: format!("{REPLAY_ISSUER_PREFIX}{}", client.client_id),
+            kind: ReplayKind::ClientAssertion {
+                client_id: client.client_id.clone(),
+            },
             jti,
             expires_at,
-            now,
         },
         client,
     })
@@ -127,13 +124,13 @@ pub fn authenticate_by_assertion(
 
 /// The client's keys that may have signed: the one its `kid` names, or every key without one.
 fn client_keys(
-    app: &App,
+    app: &OAuthContext,
     client: &ServiceProvider,
     kid: Option<&str>,
     now: i64,
 ) -> Result<Vec<Value>, OAuthError> {
     let keys = match &client.jwks_uri {
-        Some(uri) => match app.trusted_keys.jwks_keys(uri, kid) {
+        Some(uri) => match app.trusted_issuers.jwks_keys(uri, kid) {
             Ok(lookup) => lookup.keys.iter().map(|k| Value::clone(k)).collect(),
             Err(e) => {
                 tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, "{e}");
@@ -144,7 +141,7 @@ fn client_keys(
         },
         None => {
             let keys = app
-                .trusted_keys
+                .trusted_issuers
                 .usable_certificate_keys(&client.certificates, now)
                 .map_err(|e| OAuthError::internal("client certificate", e))?;
             if keys.usable.is_empty() && !keys.expired.is_empty() {
@@ -172,14 +169,14 @@ fn client_keys(
 /// What a client assertion may name as its `aud`: the tenant's token endpoint and its issuer
 /// (RFC 7523 3, OpenID Connect Core 9), and the URL of the endpoint it is posted to, with or
 /// without the tenant's `/t/{tenant}` prefix for the default tenant.
-fn accepted_audiences(app: &App, tenant: &str, endpoint: &str) -> Vec<String> {
-    let mut audiences = vec![app.token_endpoint_url(tenant), app.issuer_url(tenant)];
+fn accepted_audiences(app: &OAuthContext, tenant: &str, endpoint: &str) -> Vec<String> {
+    let mut audiences = vec![
+        app.urls.token_endpoint_url(tenant),
+        app.urls.issuer_url(tenant),
+    ];
     for url in [
-        app.tenant_url(tenant, endpoint),
-        format!(
-            "{}/t/{tenant}/{endpoint}",
-            app.config.server.public_base_url
-        ),
+        app.urls.tenant_url(tenant, endpoint),
+        format!("{}/t/{tenant}/{endpoint}", app.urls.public_base_url),
     ] {
         if !audiences.contains(&url) {
             audiences.push(url);

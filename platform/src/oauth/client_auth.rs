@@ -11,9 +11,9 @@ use base64::Engine;
 use super::client_assertion::{authenticate_by_assertion, CLIENT_ASSERTION_TYPE};
 use super::error::OAuthError;
 use super::wire::TokenRequest;
-use crate::app::App;
+use crate::oauth::context::OAuthContext;
 use crate::secrets::{hash_secret, verify_secret};
-use crate::store::{ServiceProvider, Store, WriteOp};
+use crate::store::{ReplayKey, ServiceProvider, Store};
 
 pub const AUTHENTICATION_FAILED: &str = "client authentication failed";
 
@@ -44,13 +44,13 @@ impl std::fmt::Debug for ClientCredentials {
 /// assertion's replay key).
 pub struct AuthenticatedClient {
     pub client: Arc<ServiceProvider>,
-    pub replay_key: Option<WriteOp>,
+    pub replay_key: Option<ReplayKey>,
 }
 
 /// Authenticates the request's client by whichever method it used; `Ok(None)` when it presented
 /// no client authentication at all.
 pub fn authenticate(
-    app: &App,
+    app: &OAuthContext,
     request: &TokenRequest,
     now: i64,
 ) -> Result<Option<AuthenticatedClient>, OAuthError> {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::error::OAuthError;
 use super::grants::BUILT_IN_GRANT_TYPES;
-use crate::app::App;
+use crate::oauth::context::OAuthContext;
 
 /// How clients authenticate, at the token, introspection and revocation endpoints alike.
 pub const CLIENT_AUTH_METHODS: &[&str] = &[
@@ -22,26 +22,26 @@ const CLIENT_ASSERTION_ALGORITHMS: &[&str] = &[
 ];
 
 /// RFC 8414 metadata of `tenant`.
-pub fn authorization_server_metadata(app: &App, tenant: &str) -> Value {
+pub fn authorization_server_metadata(app: &OAuthContext, tenant: &str) -> Value {
     let mut grant_types: Vec<String> = BUILT_IN_GRANT_TYPES
         .iter()
         .map(|g| (*g).to_owned())
         .collect();
     grant_types.extend(app.plugins.grant_types());
     json!({
-        "issuer": app.issuer_url(tenant),
-        "token_endpoint": app.token_endpoint_url(tenant),
-        "jwks_uri": app.jwks_url(tenant),
+        "issuer": app.urls.issuer_url(tenant),
+        "token_endpoint": app.urls.token_endpoint_url(tenant),
+        "jwks_uri": app.urls.jwks_url(tenant),
         "grant_types_supported": grant_types,
         "response_types_supported": [],
         "scopes_supported": ["openid"],
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
-        "introspection_endpoint": app.tenant_url(tenant, "oauth2/introspect"),
+        "introspection_endpoint": app.urls.tenant_url(tenant, "oauth2/introspect"),
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         // RFC 8414 2: required wherever private_key_jwt is listed for the endpoint.
         "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
-        "revocation_endpoint": app.tenant_url(tenant, "oauth2/revoke"),
+        "revocation_endpoint": app.urls.tenant_url(tenant, "oauth2/revoke"),
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
     })
@@ -51,8 +51,12 @@ pub fn authorization_server_metadata(app: &App, tenant: &str) -> Value {
 /// `authorization_endpoint` (Discovery 3 requires one of a provider with browser flows; this
 /// one signs users in only through the password grant) and says so in `grant_types_supported`.
 /// Reads the tenant's keys (generating its first): run it on a blocking thread.
-pub fn openid_provider_metadata(app: &App, tenant: &str, now: i64) -> Result<Value, OAuthError> {
-    let algorithms = super::tenant_keys::TenantKeys::of(app).published_algorithms(tenant, now)?;
+pub fn openid_provider_metadata(
+    app: &OAuthContext,
+    tenant: &str,
+    now: i64,
+) -> Result<Value, OAuthError> {
+    let algorithms = app.tenant_keys().published_algorithms(tenant, now)?;
     let mut metadata = authorization_server_metadata(app, tenant);
     metadata["subject_types_supported"] = json!(["public"]);
     metadata["id_token_signing_alg_values_supported"] = json!(algorithms);

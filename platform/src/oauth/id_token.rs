@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::error::OAuthError;
-use super::issuance::{AuthorizedGrant, JwtIssuer};
+use super::token::{Decision, JwtIssuer};
 use crate::store::ServiceProvider;
 
 /// The claims an ID token sets itself (listed in the OpenID metadata as `claims_supported`, with
@@ -26,23 +26,23 @@ pub const ID_TOKEN_CLAIMS: &[&str] = &[
 /// Whether a user's claim of this name would take the place of one of the token's own; such a
 /// claim is left out of the user's tokens (and `user add` refuses it).
 pub fn is_reserved_claim(name: &str) -> bool {
-    ID_TOKEN_CLAIMS.contains(&name) || super::issuance::JWT_ACCESS_TOKEN_CLAIMS.contains(&name)
+    ID_TOKEN_CLAIMS.contains(&name) || super::token::JWT_ACCESS_TOKEN_CLAIMS.contains(&name)
 }
 
 /// Longest `nonce` accepted, in bytes.
 const MAX_NONCE_BYTES: usize = 512;
 
 /// Whether a request asked for an ID token: `openid` requested explicitly and granted.
-pub fn wanted(requested_scope: Option<&str>, grant: &AuthorizedGrant) -> bool {
+pub fn wanted(requested_scope: Option<&str>, granted_scopes: &[String]) -> bool {
     let requested = requested_scope.is_some_and(|s| s.split(' ').any(|s| s == "openid"));
-    requested && grant.scopes.iter().any(|s| s == "openid")
+    requested && granted_scopes.iter().any(|s| s == "openid")
 }
 
 /// The signed ID token for `grant`'s subject.
 pub fn sign(
     jwt: &JwtIssuer,
     client: &ServiceProvider,
-    grant: &AuthorizedGrant,
+    grant: &Decision,
     nonce: Option<&str>,
     now: i64,
     lifetime: u64,

@@ -6,14 +6,13 @@ use serde_json::{json, Value};
 
 use super::client_auth::{authenticate, AuthenticatedClient};
 use super::error::OAuthError;
-use super::grants::family_revocation;
 use super::wire::TokenRequest;
-use crate::app::App;
+use crate::oauth::context::OAuthContext;
 use crate::secrets::hash_secret;
-use crate::store::{ApplyError, WriteOp, WriteRefusal, KIND_ACCESS, KIND_REFRESH};
+use crate::store::{ApplyError, ReplayKey, WriteOp, WriteRefusal, KIND_ACCESS, KIND_REFRESH};
 
 fn authenticated(
-    app: &App,
+    app: &OAuthContext,
     request: &TokenRequest,
     now: i64,
 ) -> Result<AuthenticatedClient, OAuthError> {
@@ -25,7 +24,7 @@ fn authenticated(
 
 /// Commits what the request writes (a client assertion's replay key first): nothing is answered
 /// for a replayed assertion.
-fn commit(app: &App, writes: Vec<WriteOp>) -> Result<(), OAuthError> {
+fn commit(app: &OAuthContext, writes: Vec<WriteOp>) -> Result<(), OAuthError> {
     if writes.is_empty() {
         return Ok(());
     }
@@ -38,6 +37,13 @@ fn commit(app: &App, writes: Vec<WriteOp>) -> Result<(), OAuthError> {
     })
 }
 
+/// A client assertion's replay key, recorded before anything is answered.
+fn replay_writes(key: Option<ReplayKey>, now: i64) -> Vec<WriteOp> {
+    key.map(|key| WriteOp::RecordReplayKey { key, now })
+        .into_iter()
+        .collect()
+}
+
 fn token_param(request: &TokenRequest) -> Result<&str, OAuthError> {
     request
         .param("token")
@@ -47,10 +53,14 @@ fn token_param(request: &TokenRequest) -> Result<&str, OAuthError> {
 
 /// `{"active": false}` for anything unknown, expired, revoked or of another tenant (RFC 7662
 /// 2.2: nothing more is said about such a token).
-pub fn introspect(app: &App, request: &TokenRequest, now: i64) -> Result<Value, OAuthError> {
+pub fn introspect(
+    app: &OAuthContext,
+    request: &TokenRequest,
+    now: i64,
+) -> Result<Value, OAuthError> {
     let authenticated = authenticated(app, request, now)?;
     let token = token_param(request)?;
-    commit(app, authenticated.replay_key.into_iter().collect())?;
+    commit(app, replay_writes(authenticated.replay_key, now))?;
     let store = &app.store;
     let found = store
         .find_active_token(&request.tenant_domain, &hash_secret(token), now)?
@@ -87,10 +97,10 @@ pub fn introspect(app: &App, request: &TokenRequest, now: i64) -> Result<Value, 
 /// refused and left as it is (2.1: the server "verifies whether the token was issued to the
 /// client making the revocation request. If this validation fails, the request is refused");
 /// an unknown one is answered as revoked (2.2).
-pub fn revoke(app: &App, request: &TokenRequest, now: i64) -> Result<(), OAuthError> {
+pub fn revoke(app: &OAuthContext, request: &TokenRequest, now: i64) -> Result<(), OAuthError> {
     let AuthenticatedClient { client, replay_key } = authenticated(app, request, now)?;
     let token = token_param(request)?;
-    let mut writes: Vec<WriteOp> = replay_key.into_iter().collect();
+    let mut writes = replay_writes(replay_key, now);
     let hash = hash_secret(token);
     let Some(found) = app
         .store
@@ -105,7 +115,10 @@ pub fn revoke(app: &App, request: &TokenRequest, now: i64) -> Result<(), OAuthEr
         ));
     }
     let write = match (&found.family_id, found.token_kind.as_str()) {
-        (Some(family), KIND_REFRESH) => family_revocation(&client, family, now),
+        (Some(family), KIND_REFRESH) => WriteOp::RevokeFamily {
+            family_id: family.clone(),
+            now,
+        },
         _ => WriteOp::RevokeToken {
             token_hash: hash,
             now,

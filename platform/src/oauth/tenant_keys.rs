@@ -16,8 +16,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::app::App;
-use crate::config::{Config, SigningConfig};
+use crate::config::{OAuthConfig, SigningConfig};
 use crate::keys::encryption_key::KeyEncryptionKey;
 use crate::keys::sealed::{self, SealError, SealedKeyOwner};
 use crate::keys::signing::{generate, GeneratedKey, ReadySigner, SignerCache};
@@ -30,7 +29,7 @@ use crate::store::{
 /// key-encryption key.
 pub struct TenantKeys<'a> {
     pub store: &'a Store,
-    pub config: &'a Config,
+    pub settings: &'a OAuthConfig,
     pub signers: &'a SignerCache,
     pub kek: &'a KeyEncryptionKey,
 }
@@ -53,15 +52,6 @@ pub fn rotation_delay(signing: &SigningConfig) -> i64 {
 }
 
 impl<'a> TenantKeys<'a> {
-    pub fn of(app: &'a App) -> TenantKeys<'a> {
-        TenantKeys {
-            store: &app.store,
-            config: &app.config,
-            signers: &app.signers,
-            kek: &app.kek,
-        }
-    }
-
     /// The signer of the tenant's current key at `now` (opened and parsed once, kept in
     /// `signers`), generating the tenant's first key if it has none.
     pub fn current_signer(&self, tenant: &str, now: i64) -> Result<Arc<ReadySigner>, StoreError> {
@@ -120,7 +110,7 @@ impl<'a> TenantKeys<'a> {
         let rotation = if immediate {
             Rotation::Immediate
         } else {
-            let activates_at = now.saturating_add(rotation_delay(&self.config.oauth.signing));
+            let activates_at = now.saturating_add(rotation_delay(&self.settings.signing));
             Rotation::Scheduled {
                 activates_at,
                 publish_until: activates_at.saturating_add(self.longest_token_lifetime(tenant)?),
@@ -186,7 +176,7 @@ impl<'a> TenantKeys<'a> {
             .filter_map(|c| c.access_token_lifetime)
             .max()
             .unwrap_or(0);
-        let token = &self.config.oauth.token;
+        let token = &self.settings.token;
         let configured = token.access_token_lifetime.max(token.id_token_lifetime);
         Ok(i64::try_from(configured)
             .unwrap_or(i64::MAX)
@@ -240,7 +230,7 @@ impl<'a> TenantKeys<'a> {
 
     /// A new key of the configured algorithm, and its private key sealed for `tenant`.
     fn generate_sealed(&self, tenant: &str) -> Result<(GeneratedKey, String), StoreError> {
-        let key = generate(self.config.oauth.signing.algorithm)
+        let key = generate(self.settings.signing.algorithm)
             .map_err(|e| StoreError::Invalid(format!("cannot generate a signing key: {e}")))?;
         let sealed = sealed::seal(
             self.kek,
@@ -459,6 +449,7 @@ pub fn rewrap_stored_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::keys::encryption_key::KEY_BYTES;
     use crate::store::test_support::for_each_backend;
 
@@ -496,7 +487,7 @@ mod tests {
             let (config, kek, signers) = (config(), kek(1), SignerCache::default());
             let keys = TenantKeys {
                 store,
-                config: &config,
+                settings: &config.oauth,
                 signers: &signers,
                 kek: &kek,
             };
@@ -553,7 +544,7 @@ mod tests {
             let (config, kek, signers) = (config(), kek(1), SignerCache::default());
             let keys = TenantKeys {
                 store,
-                config: &config,
+                settings: &config.oauth,
                 signers: &signers,
                 kek: &kek,
             };
@@ -582,7 +573,7 @@ mod tests {
             config.oauth.token.id_token_lifetime = 900;
             let keys = TenantKeys {
                 store,
-                config: &config,
+                settings: &config.oauth,
                 signers: &signers,
                 kek: &kek,
             };
@@ -611,7 +602,7 @@ mod tests {
             let (config, kek, signers) = (config(), kek(1), SignerCache::default());
             let keys = TenantKeys {
                 store,
-                config: &config,
+                settings: &config.oauth,
                 signers: &signers,
                 kek: &kek,
             };
@@ -653,7 +644,7 @@ mod tests {
             let (config, kek1, signers) = (config(), kek(1), SignerCache::default());
             let keys = TenantKeys {
                 store,
-                config: &config,
+                settings: &config.oauth,
                 signers: &signers,
                 kek: &kek1,
             };
@@ -715,7 +706,7 @@ mod tests {
                 .unwrap());
             let keys = TenantKeys {
                 store,
-                config: &config,
+                settings: &config.oauth,
                 signers: &signers,
                 kek: &kek1,
             };
@@ -738,7 +729,7 @@ mod tests {
             refresh(store);
             let moved = TenantKeys {
                 store,
-                config: &config,
+                settings: &config.oauth,
                 signers: &SignerCache::default(),
                 kek: &kek2,
             };
@@ -762,7 +753,7 @@ mod tests {
             let (config, kek1, signers) = (config(), kek(1), SignerCache::default());
             let keys = TenantKeys {
                 store,
-                config: &config,
+                settings: &config.oauth,
                 signers: &signers,
                 kek: &kek1,
             };

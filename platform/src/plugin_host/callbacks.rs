@@ -13,7 +13,7 @@ use grantor_sdk::abi::{
 use grantor_sdk::{ClaimsTransformRequest, ClientInfo};
 use serde::Deserialize;
 
-use super::services::{HostServices, ServiceReply};
+use super::host_services::{HostServices, ServiceReply};
 
 /// What the callbacks of one call know about it. Lives on the calling thread's stack for exactly
 /// the duration of `on_handle`.

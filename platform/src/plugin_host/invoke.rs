@@ -9,7 +9,7 @@ use grantor_sdk::abi::{
 use grantor_sdk::{GrantRequest, GrantResult};
 
 use super::callbacks::CallContext;
-use super::services::HostServices;
+use super::host_services::HostServices;
 use super::GrantPlugin;
 
 #[derive(Debug, thiserror::Error)]

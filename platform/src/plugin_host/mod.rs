@@ -6,10 +6,10 @@
 //! anything the server process can.
 
 mod callbacks;
+mod host_services;
 mod invoke;
 mod loader;
 mod reload;
-mod services;
 mod tenant_slots;
 
 use std::collections::HashMap;
@@ -23,11 +23,11 @@ use grantor_sdk::abi::{
 };
 
 use crate::config::{CustomGrantType, OAuthConfig, PluginsConfig};
+pub use host_services::{HostServices, NoServices, ServiceReply};
 pub use invoke::PluginCallError;
 pub use loader::library_file_name;
 use loader::{LibraryCache, LoadedLibrary};
 pub use reload::{ChangeKind, PluginReloader, RegistrationChange, ReloadError, ReloadReport};
-pub use services::{HostServices, NoServices, ServiceReply};
 use tenant_slots::TenantSlots;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -59,7 +59,7 @@ pub struct GrantPlugin {
     /// What this instance was made from: a reload keeps it when all three are the same.
     library_digest: [u8; 32],
     properties: serde_json::Map<String, serde_json::Value>,
-    limits: Limits,
+    limits: CallBounds,
     descriptor: &'static GrantorGrantPluginV1,
     instance: InstancePtr,
     /// Bounds concurrent calls into this grant type's instances: a reload's new instance shares
@@ -81,15 +81,15 @@ impl Drop for GrantPlugin {
 
 /// The `[plugins]` bounds an instance was made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Limits {
+struct CallBounds {
     max_concurrency: usize,
     max_concurrency_per_tenant: usize,
     handler_timeout_ms: u64,
 }
 
-impl Limits {
-    fn of(config: &PluginsConfig) -> Limits {
-        Limits {
+impl CallBounds {
+    fn of(config: &PluginsConfig) -> CallBounds {
+        CallBounds {
             max_concurrency: config.max_concurrency,
             max_concurrency_per_tenant: config.max_concurrency_per_tenant,
             handler_timeout_ms: config.handler_timeout_ms,
@@ -288,7 +288,7 @@ fn load_each(
                         Some(kept)
                             if kept.library_digest == library.digest
                                 && kept.properties == properties
-                                && kept.limits == Limits::of(config) =>
+                                && kept.limits == CallBounds::of(config) =>
                         {
                             Ok(kept.clone())
                         }
@@ -325,7 +325,7 @@ fn instantiate(
             library.grant_types.join(", ")
         ));
     }
-    let (slots, tenant_slots) = match previous.filter(|p| p.limits == Limits::of(config)) {
+    let (slots, tenant_slots) = match previous.filter(|p| p.limits == CallBounds::of(config)) {
         Some(previous) => (previous.slots.clone(), previous.tenant_slots.clone()),
         None => (
             Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
@@ -348,7 +348,7 @@ fn instantiate(
         plugin_version: library.version.clone(),
         library_digest: library.digest,
         properties,
-        limits: Limits::of(config),
+        limits: CallBounds::of(config),
         descriptor: library.descriptor,
         instance,
         slots,

@@ -2,8 +2,8 @@
 
 use super::{check_jwks_uri, check_scopes, check_text, field, normalise_keys, normalise_list};
 use super::{ProvisioningError, Result};
-use crate::app::App;
-use crate::config::Config;
+use crate::config::OAuthConfig;
+use crate::oauth::context::OAuthContext;
 use crate::oauth::grants::BUILT_IN_GRANT_TYPES;
 use crate::store::{NewServiceProvider, ServiceProvider, TOKEN_FORMAT_JWT, TOKEN_FORMAT_OPAQUE};
 
@@ -42,7 +42,7 @@ pub struct Registered {
 
 /// `certificates` may also be DER: the command line reads files.
 pub fn add(
-    app: &App,
+    app: &OAuthContext,
     tenant: &str,
     new: NewClient,
     keys: Vec<Vec<u8>>,
@@ -52,7 +52,7 @@ pub fn add(
     let grant_types = normalise_list(new.grant_types);
     let warnings = check_grant_types(
         &grant_types,
-        &registered_grant_types(&app.config, app.plugins.grant_types()),
+        &registered_grant_types(&app.settings, app.plugins.grant_types()),
     )?;
     let scopes = normalise_list(new.scopes);
     check_scopes(field::SCOPES, &scopes)?;
@@ -117,13 +117,13 @@ fn internal(e: impl std::fmt::Display) -> ProvisioningError {
 }
 
 /// A tenant's clients (never their secrets); an unknown tenant is an error, not an empty list.
-pub fn list(app: &App, tenant: &str) -> Result<Vec<ServiceProvider>> {
+pub fn list(app: &OAuthContext, tenant: &str) -> Result<Vec<ServiceProvider>> {
     super::tenants::find(app, tenant)?;
     Ok(app.store.list_clients(tenant)?)
 }
 
 /// The tenant's client with this client_id or name (as `remove` names one).
-pub fn find(app: &App, tenant: &str, id_or_name: &str) -> Result<ServiceProvider> {
+pub fn find(app: &OAuthContext, tenant: &str, id_or_name: &str) -> Result<ServiceProvider> {
     list(app, tenant)?
         .into_iter()
         .find(|c| c.client_id == id_or_name || c.name == id_or_name)
@@ -137,17 +137,11 @@ pub fn find(app: &App, tenant: &str, id_or_name: &str) -> Result<ServiceProvider
 
 /// Built-in grant types, those registered for plugins in the configuration, and those the
 /// running server's plugins handle now (a reload may have added some).
-fn registered_grant_types(config: &Config, loaded: Vec<String>) -> Vec<String> {
+fn registered_grant_types(settings: &OAuthConfig, loaded: Vec<String>) -> Vec<String> {
     BUILT_IN_GRANT_TYPES
         .iter()
         .map(|g| (*g).to_owned())
-        .chain(
-            config
-                .oauth
-                .custom_grant_type
-                .iter()
-                .map(|g| g.name.clone()),
-        )
+        .chain(settings.custom_grant_type.iter().map(|g| g.name.clone()))
         .chain(loaded)
         .collect()
 }
@@ -194,7 +188,7 @@ mod tests {
 
     #[test]
     fn grant_types_are_checked() {
-        let handled = registered_grant_types(&Config::default(), Vec::new());
+        let handled = registered_grant_types(&OAuthConfig::default(), Vec::new());
         let check = |g: &str| check_grant_types(&[g.to_owned()], &handled);
         assert!(check("client_credentials").unwrap().is_empty());
         assert!(check("password").unwrap().is_empty());

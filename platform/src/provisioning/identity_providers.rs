@@ -7,7 +7,7 @@ use grantor_sdk::jwt_bearer::MAX_CLOCK_SKEW_SECONDS;
 
 use super::{check_jwks_uri, check_scopes, check_text, field, normalise_keys};
 use super::{ProvisioningError, Result};
-use crate::app::App;
+use crate::oauth::context::OAuthContext;
 use crate::store::{IdentityProvider, StoreError};
 
 /// Allowed clock skew of a new provider, in seconds.
@@ -120,7 +120,7 @@ impl IdentityProviderChange {
 
 /// `keys` are more verification keys (PEM or DER) beside `new.certificates`.
 pub fn add(
-    app: &App,
+    app: &OAuthContext,
     tenant: &str,
     new: NewIdentityProvider,
     keys: Vec<Vec<u8>>,
@@ -158,7 +158,7 @@ pub fn add(
 /// settings in one write, then enabling or disabling (which revokes in its own transaction).
 /// Returns the provider as it is now and the refresh token families revoked (by disabling).
 pub fn update(
-    app: &App,
+    app: &OAuthContext,
     tenant: &str,
     name: &str,
     change: IdentityProviderChange,
@@ -235,7 +235,7 @@ pub fn update(
 }
 
 /// A service-account binding names a client of the tenant: a wrong one is the caller's mistake.
-fn check_client(app: &App, tenant: &str, client_id: &str) -> Result<()> {
+fn check_client(app: &OAuthContext, tenant: &str, client_id: &str) -> Result<()> {
     if app.store.find_client(tenant, client_id)?.is_none() {
         return Err(ProvisioningError::invalid(
             field::SERVICE_ACCOUNT_CLIENT,
@@ -245,7 +245,7 @@ fn check_client(app: &App, tenant: &str, client_id: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn find(app: &App, tenant: &str, name: &str) -> Result<IdentityProvider> {
+pub fn find(app: &OAuthContext, tenant: &str, name: &str) -> Result<IdentityProvider> {
     app.store
         .find_identity_provider_by_name(tenant, name)?
         .ok_or_else(|| {
@@ -256,13 +256,13 @@ pub fn find(app: &App, tenant: &str, name: &str) -> Result<IdentityProvider> {
         })
 }
 
-pub fn list(app: &App, tenant: &str) -> Result<Vec<IdentityProvider>> {
+pub fn list(app: &OAuthContext, tenant: &str) -> Result<Vec<IdentityProvider>> {
     super::tenants::find(app, tenant)?;
     Ok(app.store.list_identity_providers(tenant)?)
 }
 
 /// Everything about a provider that can be checked before it is stored.
-fn check(app: &App, idp: &IdentityProvider) -> Result<()> {
+fn check(app: &OAuthContext, idp: &IdentityProvider) -> Result<()> {
     if idp.certificates.is_empty() && idp.jwks_uri.is_none() {
         return Err(ProvisioningError::invalid(
             field::CERTIFICATES,

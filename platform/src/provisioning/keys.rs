@@ -1,8 +1,8 @@
 //! A tenant's signing keys: listed with their states (never a private key) and rotated.
 
 use super::Result;
-use crate::app::App;
-use crate::oauth::tenant_keys::{Rotated, TenantKeys};
+use crate::oauth::context::OAuthContext;
+use crate::oauth::tenant_keys::Rotated;
 use crate::store::KeyState;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -25,7 +25,7 @@ pub struct KeyRow {
 }
 
 /// The tenant's keys at `now`: next first, then current, retiring and retired, newest first.
-pub fn list(app: &App, tenant: &str, now: i64) -> Result<Vec<KeyRow>> {
+pub fn list(app: &OAuthContext, tenant: &str, now: i64) -> Result<Vec<KeyRow>> {
     super::tenants::find(app, tenant)?;
     let mut rows: Vec<KeyRow> = app
         .store
@@ -56,7 +56,7 @@ pub fn list(app: &App, tenant: &str, now: i64) -> Result<Vec<KeyRow>> {
 
 /// Adds the tenant's next key (`immediate`: it signs now and the others are withdrawn; see
 /// `TenantKeys::rotate`).
-pub fn rotate(app: &App, tenant: &str, now: i64, immediate: bool) -> Result<Rotated> {
+pub fn rotate(app: &OAuthContext, tenant: &str, now: i64, immediate: bool) -> Result<Rotated> {
     super::tenants::find(app, tenant)?;
-    Ok(TenantKeys::of(app).rotate(tenant, now, immediate)?)
+    Ok(app.tenant_keys().rotate(tenant, now, immediate)?)
 }

@@ -1,7 +1,7 @@
 //! Tenants: added, changed, removed.
 
 use super::{field, ProvisioningError, Result};
-use crate::app::App;
+use crate::oauth::context::OAuthContext;
 use crate::store::Tenant;
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -23,7 +23,7 @@ pub struct TenantChange {
     pub qualified_subjects: Option<bool>,
 }
 
-pub fn add(app: &App, new: NewTenant, now: i64) -> Result<Tenant> {
+pub fn add(app: &OAuthContext, new: NewTenant, now: i64) -> Result<Tenant> {
     let display_name = new.name.unwrap_or_else(|| new.domain.clone());
     super::check_text(field::NAME, &display_name)?;
     let mut tenant = app.store.add_tenant(&new.domain, &display_name, now)?;
@@ -34,7 +34,7 @@ pub fn add(app: &App, new: NewTenant, now: i64) -> Result<Tenant> {
     Ok(tenant)
 }
 
-pub fn find(app: &App, domain: &str) -> Result<Tenant> {
+pub fn find(app: &OAuthContext, domain: &str) -> Result<Tenant> {
     app.store
         .find_active_tenant(domain)?
         .ok_or_else(|| not_found(domain))
@@ -44,7 +44,7 @@ pub fn not_found(domain: &str) -> ProvisioningError {
     crate::store::StoreError::NotFound(format!("tenant '{domain}' not found")).into()
 }
 
-pub fn update(app: &App, domain: &str, change: TenantChange) -> Result<Tenant> {
+pub fn update(app: &OAuthContext, domain: &str, change: TenantChange) -> Result<Tenant> {
     let Some(on) = change.qualified_subjects else {
         return Err(ProvisioningError::invalid(
             field::CHANGES,
@@ -55,8 +55,8 @@ pub fn update(app: &App, domain: &str, change: TenantChange) -> Result<Tenant> {
     find(app, domain)
 }
 
-pub fn remove(app: &App, domain: &str) -> Result<()> {
-    if domain == app.config.server.default_tenant {
+pub fn remove(app: &OAuthContext, domain: &str) -> Result<()> {
+    if domain == app.urls.default_tenant {
         return Err(ProvisioningError::invalid(
             field::DOMAIN,
             format!(

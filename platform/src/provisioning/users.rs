@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::{field, ProvisioningError, Result};
-use crate::app::App;
+use crate::oauth::context::OAuthContext;
 use crate::passwords::{PasswordError, MAX_PASSWORD_BYTES};
 use crate::store::{User, MAX_USERNAME_BYTES};
 
@@ -27,7 +27,7 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
-pub fn add(app: &App, tenant: &str, new: NewUser, now: i64) -> Result<User> {
+pub fn add(app: &OAuthContext, tenant: &str, new: NewUser, now: i64) -> Result<User> {
     check(&new.username, &new.claims)?;
     let hash = app
         .password_hashing
@@ -50,7 +50,7 @@ pub fn add(app: &App, tenant: &str, new: NewUser, now: i64) -> Result<User> {
         .add_user(tenant, &new.username, &hash, &new.claims, now)?)
 }
 
-pub fn list(app: &App, tenant: &str) -> Result<Vec<User>> {
+pub fn list(app: &OAuthContext, tenant: &str) -> Result<Vec<User>> {
     super::tenants::find(app, tenant)?;
     Ok(app.store.list_users(tenant)?)
 }

@@ -473,10 +473,14 @@ mod tests {
 
     fn replay_key(tenant: &str, issuer: &str, jti: &str, expires_at: i64, now: i64) -> WriteOp {
         WriteOp::RecordReplayKey {
-            tenant_domain: tenant.into(),
-            issuer: issuer.into(),
-            jti: jti.into(),
-            expires_at,
+            key: crate::store::ReplayKey {
+                tenant_domain: tenant.into(),
+                kind: crate::store::ReplayKind::GrantAssertion {
+                    issuer: issuer.into(),
+                },
+                jti: jti.into(),
+                expires_at,
+            },
             now,
         }
     }

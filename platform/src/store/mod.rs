@@ -14,6 +14,7 @@ mod group_commit;
 mod identity_providers;
 pub mod outage_log;
 mod read_cache;
+mod replay_keys;
 mod schema;
 mod sign_in_attempts;
 mod signing_keys;
@@ -28,6 +29,7 @@ pub use clients::{NewServiceProvider, ServiceProvider, TOKEN_FORMAT_JWT, TOKEN_F
 pub use connection::{Backend, DatabaseTarget, DbConnection};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;
+pub use replay_keys::{ReplayKey, ReplayKind};
 pub use sign_in_attempts::{
     AttemptCounter, AttemptSettlement, AttemptVerdict, CountedIn, SignInAttempt,
 };

@@ -6,6 +6,7 @@
 
 use diesel::prelude::*;
 
+use super::replay_keys::ReplayKey;
 use super::schema::{jwt_replay_cache as cache, token_families, tokens};
 use super::token_families::family_row;
 use super::{is_unique_violation, DbConnection, NewFamily, NewToken, StoreError, KIND_REFRESH};
@@ -16,10 +17,7 @@ pub enum WriteOp {
     /// An assertion's replay key (its `jti`), kept until `expires_at`. An expired entry with the
     /// same key no longer blocks it and is replaced.
     RecordReplayKey {
-        tenant_domain: String,
-        issuer: String,
-        jti: String,
-        expires_at: i64,
+        key: ReplayKey,
         now: i64,
     },
     /// Revokes an active refresh token of this client (rotation); it must still be unrevoked when
@@ -51,8 +49,8 @@ pub enum WriteOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteRefusal {
     /// The replay key was already recorded and has not expired: the assertion was used before.
-    /// `issuer` tells whose (a grant's assertion, or a client's own).
-    ReplayKeyTaken { issuer: String },
+    /// The key tells whose (a grant's assertion, or a client's own).
+    ReplayKeyTaken(ReplayKey),
     /// The refresh token was revoked, expired or consumed by another request.
     RefreshTokenSpent,
     /// The client or tenant the writes belong to was removed after the request read it (the
@@ -101,17 +99,11 @@ pub fn apply_writes(
 ) -> Result<(), ApplyError> {
     for op in ops {
         match op {
-            WriteOp::RecordReplayKey {
-                tenant_domain,
-                issuer,
-                jti,
-                expires_at,
-                now,
-            } => {
+            WriteOp::RecordReplayKey { key, now } => {
                 if expired_keys == ExpiredKeys::Replace {
-                    delete_expired_replay_key(conn, tenant_domain, issuer, jti, *now)?;
+                    delete_expired_replay_key(conn, key, *now)?;
                 }
-                insert_replay_key(conn, tenant_domain, issuer, jti, *expires_at)?
+                insert_replay_key(conn, key)?
             }
             WriteOp::ConsumeRefreshToken {
                 tenant_domain,
@@ -148,17 +140,11 @@ pub fn apply_writes_together<'a>(
     let mut new_tokens = Vec::new();
     for op in requests.flatten() {
         match op {
-            WriteOp::RecordReplayKey {
-                tenant_domain,
-                issuer,
-                jti,
-                expires_at,
-                ..
-            } => replay_keys.push((
-                cache::tenant_domain.eq(tenant_domain),
-                cache::issuer.eq(issuer),
-                cache::jti.eq(jti),
-                cache::expires_at.eq(*expires_at),
+            WriteOp::RecordReplayKey { key, .. } => replay_keys.push((
+                cache::tenant_domain.eq(&key.tenant_domain),
+                cache::issuer.eq(key.kind.stored_issuer().into_owned()),
+                cache::jti.eq(&key.jti),
+                cache::expires_at.eq(key.expires_at),
             )),
             WriteOp::ConsumeRefreshToken {
                 tenant_domain,
@@ -232,42 +218,32 @@ fn revoke_family(conn: &mut DbConnection, family_id: &str, now: i64) -> Result<(
 
 fn delete_expired_replay_key(
     conn: &mut DbConnection,
-    tenant_domain: &str,
-    issuer: &str,
-    jti: &str,
+    key: &ReplayKey,
     now: i64,
 ) -> Result<(), ApplyError> {
-    let key = cache::tenant_domain
-        .eq(tenant_domain)
-        .and(cache::issuer.eq(issuer))
-        .and(cache::jti.eq(jti));
-    diesel::delete(cache::table.filter(key).filter(cache::expires_at.lt(now))).execute(conn)?;
+    let same = cache::tenant_domain
+        .eq(&key.tenant_domain)
+        .and(cache::issuer.eq(key.kind.stored_issuer()))
+        .and(cache::jti.eq(&key.jti));
+    diesel::delete(cache::table.filter(same).filter(cache::expires_at.lt(now))).execute(conn)?;
     Ok(())
 }
 
-fn insert_replay_key(
-    conn: &mut DbConnection,
-    tenant_domain: &str,
-    issuer: &str,
-    jti: &str,
-    expires_at: i64,
-) -> Result<(), ApplyError> {
+fn insert_replay_key(conn: &mut DbConnection, key: &ReplayKey) -> Result<(), ApplyError> {
     let inserted = diesel::insert_into(cache::table)
         .values((
-            cache::tenant_domain.eq(tenant_domain),
-            cache::issuer.eq(issuer),
-            cache::jti.eq(jti),
-            cache::expires_at.eq(expires_at),
+            cache::tenant_domain.eq(&key.tenant_domain),
+            cache::issuer.eq(key.kind.stored_issuer()),
+            cache::jti.eq(&key.jti),
+            cache::expires_at.eq(key.expires_at),
         ))
         .execute(conn);
     match inserted {
         Ok(_) => Ok(()),
         // The primary key settles races between requests, batches and nodes alike.
-        Err(e) if is_unique_violation(&e) => {
-            Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken {
-                issuer: issuer.to_owned(),
-            }))
-        }
+        Err(e) if is_unique_violation(&e) => Err(ApplyError::Refused(
+            WriteRefusal::ReplayKeyTaken(key.clone()),
+        )),
         Err(e) => Err(e.into()),
     }
 }

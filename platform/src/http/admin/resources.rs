@@ -11,7 +11,8 @@ use warp::http::{Method, StatusCode};
 use warp::Reply;
 
 use super::error;
-use crate::app::{App, SharedApp};
+use crate::app::SharedApp;
+use crate::oauth::context::OAuthContext;
 use crate::provisioning::{self, ProvisioningError};
 use crate::store::StoreError;
 
@@ -173,7 +174,7 @@ pub async fn handle(
             .into_response();
     }
     let answer = tokio::task::spawn_blocking(move || {
-        answer(&app, &method, resource, query.as_deref(), &body)
+        answer(&app.oauth, &method, resource, query.as_deref(), &body)
     })
     .await
     .unwrap_or_else(|e| {
@@ -194,7 +195,7 @@ pub async fn handle(
 }
 
 fn answer(
-    app: &App,
+    app: &OAuthContext,
     method: &Method,
     resource: Resource,
     query: Option<&str>,

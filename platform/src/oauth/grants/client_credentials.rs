@@ -2,23 +2,22 @@
 //! and no refresh token (4.4.3: "A refresh token SHOULD NOT be included").
 
 use crate::oauth::error::OAuthError;
-use crate::oauth::issuance::AuthorizedGrant;
 use crate::oauth::scopes::{narrow_scopes, parse_scope};
+use crate::oauth::token::Decision;
 use crate::oauth::wire::TokenRequest;
 use crate::store::ServiceProvider;
 
-pub fn authorize(
-    request: &TokenRequest,
-    client: &ServiceProvider,
-) -> Result<AuthorizedGrant, OAuthError> {
+pub fn authorize(request: &TokenRequest, client: &ServiceProvider) -> Result<Decision, OAuthError> {
     let requested = request.param("scope").map(parse_scope).transpose()?;
     let scopes = narrow_scopes(requested.as_deref(), &client.scopes)?;
-    Ok(AuthorizedGrant {
+    Ok(Decision {
         subject: None,
         scopes,
         issue_refresh_token: false,
-        consumes_refresh_token: None,
+        rotation: None,
         origin: crate::store::FamilyOrigin::default(),
+        replay_keys: Vec::new(),
         claims: None,
+        id_token: None,
     })
 }

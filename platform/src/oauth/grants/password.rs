@@ -15,13 +15,13 @@
 //! - The user's claims (email, groups, ...) go with the tokens, and into the ID token when the
 //!   client asked for `openid`.
 
-use crate::app::App;
+use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
-use crate::oauth::issuance::AuthorizedGrant;
 use crate::oauth::scopes::{narrow_scopes, parse_scope};
 use crate::oauth::sign_in_limits::{
     refusal, settlement_after_success, settlement_unchecked, sign_in_attempt,
 };
+use crate::oauth::token::{Decision, IdTokenWanted};
 use crate::oauth::wire::TokenRequest;
 use crate::passwords::{PasswordError, MAX_PASSWORD_BYTES};
 use crate::store::{AttemptSettlement, AttemptVerdict, FamilyOrigin, ServiceProvider, User};
@@ -29,11 +29,11 @@ use crate::store::{AttemptSettlement, AttemptVerdict, FamilyOrigin, ServiceProvi
 pub const INVALID_CREDENTIALS: &str = "invalid username or password";
 
 pub fn authorize(
-    app: &App,
+    app: &OAuthContext,
     request: &TokenRequest,
     client: &ServiceProvider,
     now: i64,
-) -> Result<AuthorizedGrant, OAuthError> {
+) -> Result<Decision, OAuthError> {
     let required = |name: &str| {
         request
             .param(name)
@@ -56,7 +56,7 @@ pub fn authorize(
     let scopes = narrow_scopes(requested.as_deref(), &client.scopes)?;
 
     let attempt = sign_in_attempt(
-        &app.config.oauth.password_grant,
+        &app.settings.password_grant,
         &client.tenant_domain,
         username,
         request.remote_address,
@@ -87,20 +87,26 @@ pub fn authorize(
     };
     settle(app, settlement_after_success(&counted));
     let claims = user.claims_object();
-    Ok(AuthorizedGrant {
+    let id_token =
+        crate::oauth::id_token::wanted(request.param("scope"), &scopes).then(|| IdTokenWanted {
+            nonce: request.param("nonce").map(str::to_owned),
+        });
+    Ok(Decision {
         subject: Some(user.username.clone()),
         scopes,
         issue_refresh_token: client.allows_grant_type(super::REFRESH_TOKEN),
-        consumes_refresh_token: None,
+        rotation: None,
         origin: FamilyOrigin::default(),
+        replay_keys: Vec::new(),
         claims: (!claims.is_empty()).then(|| serde_json::Value::Object(claims).to_string()),
+        id_token,
     })
 }
 
 /// The user whose password this is; `Ok(None)` for a wrong password or an unknown user alike,
 /// `Err` when it could not be checked.
 fn check_password(
-    app: &App,
+    app: &OAuthContext,
     tenant: &str,
     username: &str,
     password: &str,
@@ -119,7 +125,7 @@ fn check_password(
 
 /// A count given back late only makes the limit stricter for a while: said in the log, not to
 /// the client.
-fn settle(app: &App, settlement: AttemptSettlement) {
+fn settle(app: &OAuthContext, settlement: AttemptSettlement) {
     if let Err(e) = app.writer.settle_sign_in_attempt(settlement) {
         tracing::warn!("giving back a sign-in attempt's count failed: {e}");
     }

@@ -11,20 +11,22 @@
 //!   removed, disabled or registered anew, or no longer bound to the client as a service account
 //!   when the grant came through that binding. A removed client takes its tokens with it.
 
+use std::sync::Arc;
+
 use crate::oauth::error::OAuthError;
-use crate::oauth::issuance::{AuthorizedGrant, ContinuedFamily, Rotation};
 use crate::oauth::scopes::parse_scope;
+use crate::oauth::token::{ContinuedFamily, Decision, Rotation, Verdict};
 use crate::oauth::wire::TokenRequest;
 use crate::secrets::hash_secret;
-use crate::store::{FamilyOrigin, GroupCommitter, ServiceProvider, Store, TokenFamily, WriteOp};
+use crate::store::{FamilyOrigin, ServiceProvider, Store, TokenFamily};
 
+/// A spent token presented again is reuse: refused, and its family revoked by the commit stage.
 pub fn authorize(
     store: &Store,
-    writer: &GroupCommitter,
     request: &TokenRequest,
-    client: &ServiceProvider,
+    client: &Arc<ServiceProvider>,
     now: i64,
-) -> Result<AuthorizedGrant, OAuthError> {
+) -> Result<Verdict<Decision>, OAuthError> {
     let token = request
         .param("refresh_token")
         .filter(|t| !t.is_empty())
@@ -39,10 +41,13 @@ pub fn authorize(
         return Err(invalid_token());
     };
     if previous.revoked_at.is_some() {
-        if let Some(family) = &family {
-            revoke_family(writer, client, &family.family_id, now);
-        }
-        return Err(invalid_token());
+        return match family {
+            Some(family) => Ok(Verdict::Reuse {
+                client: client.clone(),
+                family_id: family.family_id,
+            }),
+            None => Err(invalid_token()),
+        };
     }
     if let Some(family) = &family {
         family_still_valid(store, client, family, now)?;
@@ -74,11 +79,11 @@ pub fn authorize(
             "none of the refresh token's scopes is still allowed for this client",
         ));
     }
-    Ok(AuthorizedGrant {
+    Ok(Verdict::Granted(Decision {
         subject: previous.subject,
         scopes,
         issue_refresh_token: true,
-        consumes_refresh_token: Some(Rotation {
+        rotation: Some(Rotation {
             token_hash: previous.token_hash,
             family: family.map(|f| ContinuedFamily {
                 family_id: f.family_id,
@@ -86,29 +91,11 @@ pub fn authorize(
             }),
         }),
         origin: FamilyOrigin::default(),
+        replay_keys: Vec::new(),
         // The original grant's claims go on with the family.
         claims: previous.claims,
-    })
-}
-
-/// The write that revokes the family of a refresh token presented after it was spent (logged
-/// as the warning it is). The refusal stands whether or not it commits.
-pub fn family_revocation(client: &ServiceProvider, family_id: &str, now: i64) -> WriteOp {
-    tracing::warn!(
-        tenant = %client.tenant_domain,
-        client_id = %client.client_id,
-        "a spent refresh token was presented again: its family is revoked, access tokens included"
-    );
-    WriteOp::RevokeFamily {
-        family_id: family_id.to_owned(),
-        now,
-    }
-}
-
-fn revoke_family(writer: &GroupCommitter, client: &ServiceProvider, family_id: &str, now: i64) {
-    if let Err(e) = writer.commit_blocking(vec![family_revocation(client, family_id, now)]) {
-        tracing::error!("revoking a refresh token family failed: {e}");
-    }
+        id_token: None,
+    }))
 }
 
 /// The family's own limits: revoked, past its absolute lifetime, or cut off from the identity

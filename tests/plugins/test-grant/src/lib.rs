@@ -107,6 +107,7 @@ impl GrantHandler for TestGrant {
                         .unwrap_or_default(),
                     claims,
                     refresh_token_allowed: true,
+                    identity_provider: None,
                 })
             }
         }

@@ -10,6 +10,9 @@ use tokio::net::TcpListener;
 
 use crate::app::App;
 
+mod run;
+pub use run::run;
+
 /// Serves (over TLS when `tls` is given) until `shutdown` completes, then lets in-flight
 /// requests finish.
 pub async fn serve(
@@ -32,7 +35,7 @@ pub async fn serve(
     for task in housekeeping {
         let _ = task.await;
     }
-    let stats = app.writer.stats();
+    let stats = app.oauth.writer.stats();
     tracing::info!(
         batches = stats.batches.load(Ordering::Relaxed),
         requests = stats.jobs.load(Ordering::Relaxed),
@@ -57,7 +60,7 @@ async fn follow_changes(app: Arc<App>) {
     let mut failing = false;
     loop {
         interval.tick().await;
-        let store = app.store.clone();
+        let store = app.oauth.store.clone();
         match tokio::task::spawn_blocking(move || store.refresh_read_cache()).await {
             Ok(Ok(changed)) => {
                 if changed {
@@ -92,7 +95,7 @@ async fn purge_expired(app: Arc<App>) {
         let now = crate::clock::now_unix();
         let mut purged = 0;
         loop {
-            match app.writer.purge_expired(now, batch).await {
+            match app.oauth.writer.purge_expired(now, batch).await {
                 Ok(0) => break,
                 Ok(n) => purged += n,
                 Err(e) => {

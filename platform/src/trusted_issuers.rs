@@ -1,6 +1,7 @@
-//! The host services grant plugins call, backed by the store's read cache: a tenant's trusted
-//! token issuers, their verification keys (certificates turned into JWKs once, cached by content),
-//! and their claim transformers. Replay keys are staged per request (`request_services.rs`).
+//! The issuers a tenant trusts, as the host reads them (through the store's read cache) for the
+//! plugins' callbacks and for its own checks: identity providers' settings, verification keys
+//! (certificates turned into JWKs once, cached by content; JWKS endpoints fetched through a cache,
+//! for `private_key_jwt` clients too) and claim transformers. Replay keys are staged per request (`oauth/token/plugin_call.rs`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,7 +26,7 @@ const JWKS_UNAVAILABLE: &str = "its published key set could not be fetched; try 
 /// Certificates kept as parsed JWKs before the cache is emptied and refilled on use.
 const MAX_CACHED_CERTIFICATES: usize = 4096;
 
-pub struct StoreServices {
+pub struct TrustedIssuers {
     store: Store,
     jwks: JwksCache,
     transformers: Arc<ClaimTransformers>,
@@ -47,13 +48,13 @@ pub struct CertificateKeys {
     pub expired: Vec<String>,
 }
 
-impl StoreServices {
+impl TrustedIssuers {
     pub fn new(
         store: Store,
         jwks: JwksCache,
         transformers: Arc<ClaimTransformers>,
-    ) -> StoreServices {
-        StoreServices {
+    ) -> TrustedIssuers {
+        TrustedIssuers {
             store,
             jwks,
             transformers,
@@ -177,7 +178,7 @@ fn failed(what: &str, error: impl std::fmt::Display) -> ServiceReply {
     ServiceReply::Failed(format!("{what} failed"))
 }
 
-impl HostServices for StoreServices {
+impl HostServices for TrustedIssuers {
     fn find_identity_provider(&self, tenant: &str, issuer: &str) -> ServiceReply {
         let provider = match self.provider(tenant, issuer) {
             Ok(provider) => provider,
@@ -316,7 +317,7 @@ mod tests {
     #[test]
     fn a_certificate_provider_comes_with_its_keys_and_a_jwks_one_without() {
         crate::store::test_support::for_each_backend(|store| {
-            let services = StoreServices::new(
+            let services = TrustedIssuers::new(
                 store.clone(),
                 JwksCache::new(JwksEndpointConfig::default()).unwrap(),
                 Arc::new(ClaimTransformers::new(&ClaimTransformerConfig::default())),

@@ -1,15 +1,16 @@
-//! `grantor serve`: plugins loaded first (a broken registration stops the start before anything
-//! else happens), then the store, then the listener.
+//! Running the server (`grantor serve`): plugins loaded first (a broken registration stops the
+//! start before anything else happens), then the store, then the listeners (the server's, the
+//! gateway's and the admin listener, as configured); until a shutdown signal.
 
 use anyhow::Context;
 
-use super::open;
+use crate::app::App;
 use crate::config::Config;
 use crate::oauth::grants::BUILT_IN_GRANT_TYPES;
 use crate::plugin_host::{PluginHost, PluginReloader};
 
 /// `config_path` is the file given with `--config`: a plugin reload reads the same sources again.
-pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Result<()> {
+pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -52,19 +53,19 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
     let grace = config.server.shutdown_grace();
     let limits =
         crate::connections::plan_listeners(&config, true, admin.is_some(), gateway.is_some());
-    let mut app = open(config)?;
+    let app = App::open(config, plugins)?;
     // Before anything serves: keys from before sealing are sealed now, and a database whose keys
     // this key-encryption key cannot open stops the start here, not at the first token request.
-    let sealed_now = crate::oauth::tenant_keys::seal_and_check_stored_keys(&app.store, &app.kek)?;
+    let sealed_now =
+        crate::oauth::tenant_keys::seal_and_check_stored_keys(&app.oauth.store, &app.oauth.kek)?;
     if sealed_now > 0 {
         tracing::warn!(
             keys = sealed_now,
-            kek_id = app.kek.id(),
+            kek_id = app.oauth.kek.id(),
             "signing keys stored in the clear (a database from before keys were sealed) are sealed \
              now; backups and dumps made before still hold them in the clear"
         );
     }
-    app.plugins = plugins;
     let app = std::sync::Arc::new(app);
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(bind)
@@ -72,7 +73,7 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
             .with_context(|| format!("cannot bind {bind}"))?;
         let local = listener.local_addr()?;
         let tenants = app
-            .store
+            .oauth.store
             .list_tenants()
             .map(|tenants| tenants.len().to_string())
             .unwrap_or_else(|e| format!("unknown ({e})"));
@@ -80,10 +81,10 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
             database = %database_shown(&app.config.database_url()),
             tenants = %tenants,
             default_tenant = %app.config.server.default_tenant,
-            plugin_grant_types = %app.plugins.grant_types().join(" "),
+            plugin_grant_types = %app.oauth.plugins.grant_types().join(" "),
             public_base_url = %app.config.server.public_base_url,
             tls = tls.as_ref().map_or_else(|| "off".to_owned(), |t| format!("sha256 {}", t.fingerprint())),
-            key_encryption_key = %format!("{} ({})", app.kek.id(), app.kek.source()),
+            key_encryption_key = %format!("{} ({})", app.oauth.kek.id(), app.oauth.kek.source()),
             "grantor listening on {scheme}://{local}"
         );
         // A machine-readable line on stdout: scripts and tests learn the port from it.
@@ -91,13 +92,13 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
         tokio::spawn(reload_on_sighup(tls.clone(), reloader.clone()));
         // After the server's own line, which is what scripts and tests read first.
         if let (Some(gateway), Some(gateway_limits)) = (gateway, limits.gateway) {
-            let listener = super::gateway::bind(&gateway_config).await?;
+            let listener = crate::gateway::bind(&gateway_config).await?;
             tokio::spawn(async move {
                 let served = crate::gateway::workers::serve(
                     gateway,
                     listener,
                     gateway_limits,
-                    crate::server::shutdown_signal(),
+                    super::shutdown_signal(),
                     grace,
                 )
                 .await;
@@ -123,19 +124,19 @@ pub(super) fn serve(config: Config, config_path: Option<&std::path::Path>) -> an
                     }),
                 ),
                 admin_limits,
-                crate::server::shutdown_signal(),
+                super::shutdown_signal(),
                 grace,
             ));
         }
         let server_limits = limits
             .server
             .context("no limits planned for the server")?;
-        crate::server::serve(
+        super::serve(
             app,
             listener,
             tls,
             server_limits,
-            crate::server::shutdown_signal(),
+            super::shutdown_signal(),
         )
         .await;
         Ok(())

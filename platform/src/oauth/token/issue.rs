@@ -1,43 +1,111 @@
-//! Token issuance: opaque access tokens (and refresh tokens when a grant allows them), stored only
-//! as hashes. Issuance decides the tokens and what must be written for them; the token endpoint
-//! commits those writes (with the grant's own) in one transaction before anyone sees a token.
+//! Stage 3: tokens for a decision. Opaque access tokens, or JWT access tokens signed with the
+//! tenant's current key (RFC 9068), refresh tokens in families when the decision allows them, an ID
+//! token when one is due; all stored only as hashes. Issuing decides the tokens and what must be
+//! written for them; the commit stage writes them (with the decision's replay keys) in one
+//! transaction before anyone sees a token.
 
-use super::error::OAuthError;
-use super::wire::TokenResponse;
+use std::sync::Arc;
+
+use super::authenticate::Authenticated;
+use super::decide::{Decision, Verdict};
 use crate::config::TokenConfig;
 use crate::keys::signing::ReadySigner;
+use crate::oauth::context::OAuthContext;
+use crate::oauth::error::OAuthError;
+use crate::oauth::wire::TokenResponse;
 use crate::secrets::{generate_opaque_token, hash_secret, random_token};
-use crate::store::{FamilyOrigin, NewFamily, NewToken, ServiceProvider, WriteOp};
+use crate::store::{NewFamily, NewToken, ServiceProvider, WriteOp};
 
-/// What a grant authorised; issuance turns it into tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthorizedGrant {
-    /// The resource owner, or `None` when the client acts for itself.
-    pub subject: Option<String>,
-    pub scopes: Vec<String>,
-    pub issue_refresh_token: bool,
-    /// The refresh token this grant rotates: consumed in the same transaction that stores its
-    /// successor, so neither exists without the other.
-    pub consumes_refresh_token: Option<Rotation>,
-    /// Where the original grant came from, recorded with a new refresh token family.
-    pub origin: FamilyOrigin,
-    /// The grant's claims (a JSON object), stored with its tokens; a refresh passes them on.
-    pub claims: Option<String>,
-}
-
-/// A refresh token being rotated, and the family its successor continues.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotation {
-    pub token_hash: String,
-    /// `None` for a token issued before families existed: its successor starts one.
-    pub family: Option<ContinuedFamily>,
-}
-
+/// A refresh token family a rotation continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContinuedFamily {
     pub family_id: String,
     /// The family's absolute end, which the successor may not outlive.
     pub expires_at: i64,
+}
+
+/// A request's tokens, decided and not yet stored: what the commit stage is given.
+pub struct Issued {
+    pub client: Arc<ServiceProvider>,
+    pub response: TokenResponse,
+    /// In order: the replay keys (the client's assertion, then the grant's: a replay fails before
+    /// any token is written), the consumed refresh token, a new family, the tokens.
+    pub writes: Vec<WriteOp>,
+    /// The family of the refresh token the request rotates: revoked when the commit finds that
+    /// token spent by another request meanwhile (reuse, as if presented late).
+    pub rotated_family: Option<String>,
+}
+
+/// The issue stage: `authenticated`'s client gets the tokens `verdict` grants.
+pub fn issue(
+    ctx: &OAuthContext,
+    authenticated: Authenticated,
+    verdict: Verdict<Decision>,
+    now: i64,
+) -> Result<Verdict<Issued>, OAuthError> {
+    verdict.map(|decision| {
+        let Authenticated {
+            client, replay_key, ..
+        } = authenticated;
+        let jwt = jwt_issuer(ctx, &client, now)?;
+        let mut issued = issue_tokens(&ctx.settings.token, &client, &decision, now, jwt.as_ref())?;
+        if let Some(wanted) = &decision.id_token {
+            // The access token's signer when it is a JWT too: looked up once.
+            let signer = match jwt {
+                Some(jwt) => jwt,
+                None => tenant_jwt_issuer(ctx, &client.tenant_domain, now)?,
+            };
+            issued.response.id_token = Some(crate::oauth::id_token::sign(
+                &signer,
+                &client,
+                &decision,
+                wanted.nonce.as_deref(),
+                now,
+                ctx.settings.token.id_token_lifetime,
+            )?);
+        }
+        let replay_keys = replay_key.into_iter().chain(decision.replay_keys);
+        let mut writes: Vec<WriteOp> = replay_keys
+            .map(|key| WriteOp::RecordReplayKey { key, now })
+            .collect();
+        writes.append(&mut issued.writes);
+        let rotated_family = decision
+            .rotation
+            .and_then(|r| r.family)
+            .map(|f| f.family_id);
+        Ok(Issued {
+            client,
+            response: issued.response,
+            writes,
+            rotated_family,
+        })
+    })
+}
+
+/// The tenant's current signing key and issuer, for a client that takes JWT access tokens.
+fn jwt_issuer(
+    ctx: &OAuthContext,
+    client: &ServiceProvider,
+    now: i64,
+) -> Result<Option<JwtIssuer>, OAuthError> {
+    if client.token_format != crate::store::TOKEN_FORMAT_JWT {
+        return Ok(None);
+    }
+    tenant_jwt_issuer(ctx, &client.tenant_domain, now).map(Some)
+}
+
+/// The tenant's current signing key, under its issuer.
+fn tenant_jwt_issuer(ctx: &OAuthContext, tenant: &str, now: i64) -> Result<JwtIssuer, OAuthError> {
+    let found = ctx
+        .store
+        .cached_active_tenant(tenant)?
+        .ok_or_else(|| OAuthError::unknown_tenant(tenant))?;
+    let signer = ctx.tenant_keys().current_signer(tenant, now)?;
+    Ok(JwtIssuer {
+        signer,
+        issuer: ctx.urls.issuer_url(tenant),
+        tenant: found,
+    })
 }
 
 /// Tokens decided but not yet stored: `writes` must commit before `response` is sent.
@@ -58,7 +126,7 @@ pub struct JwtIssuer {
 impl JwtIssuer {
     /// `sub` for a token of `grant`: the resource owner as the tenant presents them, or the client
     /// itself when it acts for itself.
-    pub fn subject(&self, grant: &AuthorizedGrant, client: &ServiceProvider) -> String {
+    pub fn subject(&self, grant: &Decision, client: &ServiceProvider) -> String {
         match &grant.subject {
             Some(subject) => self.tenant.present_subject(subject),
             None => client.client_id.clone(),
@@ -84,17 +152,14 @@ pub const JWT_ACCESS_TOKEN_CLAIMS: &[&str] = &[
 pub fn issue_tokens(
     defaults: &TokenConfig,
     client: &ServiceProvider,
-    grant: &AuthorizedGrant,
+    grant: &Decision,
     now: i64,
     jwt: Option<&JwtIssuer>,
 ) -> Result<IssuedTokens, OAuthError> {
     let scope = grant.scopes.join(" ");
     let mut writes = Vec::with_capacity(4);
-    let continued = grant
-        .consumes_refresh_token
-        .as_ref()
-        .and_then(|r| r.family.clone());
-    if let Some(rotation) = &grant.consumes_refresh_token {
+    let continued = grant.rotation.as_ref().and_then(|r| r.family.clone());
+    if let Some(rotation) = &grant.rotation {
         writes.push(WriteOp::ConsumeRefreshToken {
             tenant_domain: client.tenant_domain.clone(),
             client_id: client.client_id.clone(),
@@ -230,7 +295,7 @@ enum Format<'a> {
 fn new_token(
     writes: &mut Vec<WriteOp>,
     client: &ServiceProvider,
-    grant: &AuthorizedGrant,
+    grant: &Decision,
     format: Format<'_>,
     stored: Stored<'_>,
 ) -> Result<String, OAuthError> {
@@ -260,7 +325,7 @@ fn new_token(
 fn jwt_access_token(
     jwt: &JwtIssuer,
     client: &ServiceProvider,
-    grant: &AuthorizedGrant,
+    grant: &Decision,
     stored: &Stored<'_>,
 ) -> Result<String, OAuthError> {
     let mut claims: serde_json::Map<String, serde_json::Value> = grant
@@ -292,7 +357,9 @@ fn jwt_access_token(
 
 #[cfg(test)]
 mod tests {
+    use super::super::decide::Rotation;
     use super::*;
+    use crate::store::FamilyOrigin;
 
     #[test]
     fn lifetimes() {
@@ -333,13 +400,15 @@ mod tests {
                     0,
                 )
                 .unwrap();
-            let grant = AuthorizedGrant {
+            let grant = Decision {
                 subject: Some("alice".into()),
                 scopes: vec!["read".into()],
                 issue_refresh_token: true,
-                consumes_refresh_token: None,
+                rotation: None,
                 origin: FamilyOrigin::default(),
+                replay_keys: Vec::new(),
                 claims: None,
+                id_token: None,
             };
             let issued =
                 issue_tokens(&TokenConfig::default(), &client, &grant, 1000, None).unwrap();
@@ -382,8 +451,8 @@ mod tests {
                 family_id: stored.family_id.clone().unwrap(),
                 expires_at: 1500,
             };
-            let rotated = AuthorizedGrant {
-                consumes_refresh_token: Some(Rotation {
+            let rotated = Decision {
+                rotation: Some(Rotation {
                     token_hash: hash_secret(&refresh),
                     family: Some(family.clone()),
                 }),

@@ -1,0 +1,101 @@
+//! Stage 2: what the grant allows. A built-in grant decides here (`oauth/grants/`, one file each);
+//! a plugin grant in `plugin_call.rs`. Either way the decision carries as fields everything the
+//! later stages need: nothing is inferred from the writes afterwards.
+
+use std::sync::Arc;
+
+use super::authenticate::Authenticated;
+use crate::oauth::context::OAuthContext;
+use crate::oauth::error::OAuthError;
+use crate::oauth::grants;
+use crate::oauth::wire::TokenRequest;
+use crate::store::{FamilyOrigin, ReplayKey, ServiceProvider};
+
+/// What a grant authorised; the issue stage turns it into tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The resource owner, or `None` when the client acts for itself.
+    pub subject: Option<String>,
+    pub scopes: Vec<String>,
+    pub issue_refresh_token: bool,
+    /// The refresh token this grant rotates: consumed in the same transaction that stores its
+    /// successor, so neither exists without the other.
+    pub rotation: Option<Rotation>,
+    /// The identity provider the grant relied on (none for a grant without one), recorded with a
+    /// new refresh token family: the family stops when that provider does.
+    pub origin: FamilyOrigin,
+    /// The assertions the grant accepted, each recorded as used when the request commits.
+    pub replay_keys: Vec<ReplayKey>,
+    /// The grant's claims (a JSON object), stored with its tokens; a refresh passes them on.
+    pub claims: Option<String>,
+    /// An OpenID Connect ID token is due (a user signed in with `scope=openid`).
+    pub id_token: Option<IdTokenWanted>,
+}
+
+/// A refresh token being rotated, and the family its successor continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub token_hash: String,
+    /// `None` for a token issued before families existed: its successor starts one.
+    pub family: Option<super::ContinuedFamily>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenWanted {
+    pub nonce: Option<String>,
+}
+
+/// A grant decided, or a refresh token presented after it was spent: reuse, refused, and its
+/// family revoked by the commit stage (RFC 9700 4.14.2).
+pub enum Verdict<T> {
+    Granted(T),
+    Reuse {
+        client: Arc<ServiceProvider>,
+        family_id: String,
+    },
+}
+
+impl<T> Verdict<T> {
+    pub fn map<U>(
+        self,
+        f: impl FnOnce(T) -> Result<U, OAuthError>,
+    ) -> Result<Verdict<U>, OAuthError> {
+        Ok(match self {
+            Verdict::Granted(granted) => Verdict::Granted(f(granted)?),
+            Verdict::Reuse { client, family_id } => Verdict::Reuse { client, family_id },
+        })
+    }
+}
+
+impl Verdict<super::issue::Issued> {
+    /// The client the tokens, or the refusal, are for.
+    pub fn client(&self) -> &ServiceProvider {
+        match self {
+            Verdict::Granted(issued) => &issued.client,
+            Verdict::Reuse { client, .. } => client,
+        }
+    }
+}
+
+/// Runs the built-in grant the request names, for a client that authenticated and is allowed it.
+pub fn built_in(
+    ctx: &OAuthContext,
+    authenticated: &Authenticated,
+    request: &TokenRequest,
+    now: i64,
+) -> Result<Verdict<Decision>, OAuthError> {
+    let client = &authenticated.client;
+    match authenticated.grant_type.as_str() {
+        grants::CLIENT_CREDENTIALS => {
+            grants::client_credentials::authorize(request, client).map(Verdict::Granted)
+        }
+        grants::REFRESH_TOKEN => grants::refresh_token::authorize(&ctx.store, request, client, now),
+        grants::PASSWORD => {
+            grants::password::authorize(ctx, request, client, now).map(Verdict::Granted)
+        }
+        other => Err(OAuthError::unsupported_grant_type(format!(
+            "grant type '{}' is not supported",
+            other.escape_default()
+        ))),
+    }
+}

@@ -1,0 +1,103 @@
+//! The token endpoint's logic (RFC 6749 3.2), independent of HTTP, as four stages whose types
+//! carry everything the next one needs:
+//!
+//! ```text
+//! authenticate (authenticate.rs) -> Authenticated   tenant, client, grant type, the client's replay key
+//! decide (decide.rs)              -> Verdict         built-in grant or plugin: subject, scopes, claims,
+//!                                                    the identity provider used, replay keys, a rotation
+//!                                                    (or a refresh token presented again)
+//! issue (issue.rs)                -> Issued          tokens decided and the writes that store them
+//! commit (commit.rs)              -> TokenResponse   one transaction of the group commit; reuse and
+//!                                                    races turn into refusals (and a revocation) here
+//! ```
+//!
+//! The first three stages block (the store's cache misses, password hashing, signing, a plugin) and
+//! run on one blocking thread: a built-in grant's on the blocking pool, a plugin grant's on the
+//! plugin's own slot under its deadline. Only the commit is async. A request refused at commit
+//! wrote nothing, and the response exists for the client only after the commit.
+
+mod authenticate;
+mod commit;
+mod decide;
+mod issue;
+mod plugin_call;
+
+pub use decide::{Decision, IdTokenWanted, Rotation, Verdict};
+pub use issue::{issue_tokens, ContinuedFamily, IssuedTokens, JwtIssuer, JWT_ACCESS_TOKEN_CLAIMS};
+
+use std::sync::Arc;
+
+use super::context::OAuthContext;
+use super::error::OAuthError;
+use super::wire::{TokenRequest, TokenResponse};
+use crate::plugin_host::{GrantPlugin, PluginCallError};
+use authenticate::{authenticate, Handler};
+
+/// Handles one token request end to end.
+pub async fn process_token_request(
+    ctx: Arc<OAuthContext>,
+    request: TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    // Looked up once: a plugin reload meanwhile cannot change the answer halfway through.
+    let plugin = request.param("grant_type").and_then(|g| ctx.plugins.get(g));
+    let verdict = match plugin {
+        Some(plugin) => with_plugin(&ctx, plugin, request).await?,
+        None => {
+            let worker = ctx.clone();
+            let verdict = on_blocking_pool(move || {
+                let now = crate::clock::now_unix();
+                let authenticated = authenticate(&worker, &request, Handler::BuiltIn, now)?;
+                let decision = decide::built_in(&worker, &authenticated, &request, now)?;
+                issue::issue(&worker, authenticated, decision, now)
+            })
+            .await?;
+            tracing::Span::current().record("client_id", verdict.client().client_id.as_str());
+            verdict
+        }
+    };
+    commit::commit(&ctx, verdict).await
+}
+
+/// A plugin's grant type: the first three stages run together on one blocking thread, under the
+/// plugin's slot and deadline. Signing a JWT access token (an RSA signature takes hundreds of
+/// microseconds) thus never runs on an async worker, where it would hold up every connection that
+/// worker serves.
+async fn with_plugin(
+    ctx: &Arc<OAuthContext>,
+    plugin: Arc<GrantPlugin>,
+    request: TokenRequest,
+) -> Result<Verdict<issue::Issued>, OAuthError> {
+    let worker = ctx.clone();
+    let request_id = request.request_id.clone();
+    let tenant = request.tenant_domain.clone();
+    let span = tracing::Span::current();
+    plugin
+        .run_bounded(&tenant, move |plugin| {
+            let now = crate::clock::now_unix();
+            let authenticated = authenticate(&worker, &request, Handler::Plugin, now)?;
+            span.record("client_id", authenticated.client.client_id.as_str());
+            let decision = plugin_call::decide(&worker, plugin, &authenticated, &request, now)?;
+            // Later than the request's start: the plugin may have taken a while.
+            issue::issue(&worker, authenticated, decision, crate::clock::now_unix())
+        })
+        .await
+        .map_err(|e| plugin_failure(&request_id, e))?
+}
+
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, OAuthError> + Send + 'static,
+) -> Result<T, OAuthError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| OAuthError::internal("token request task", e))?
+}
+
+pub(super) fn plugin_failure(request_id: &str, error: PluginCallError) -> OAuthError {
+    match error {
+        PluginCallError::TimedOut { .. } => {
+            tracing::warn!(request_id, "{error}");
+            OAuthError::temporarily_unavailable("the grant handler did not answer in time")
+        }
+        other => OAuthError::internal(&format!("grant plugin (request {request_id})"), other),
+    }
+}
