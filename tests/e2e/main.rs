@@ -26,6 +26,7 @@ mod keys_at_rest;
 mod logs;
 mod metrics;
 mod password_grant;
+mod plugin_identity_provider;
 mod plugin_reload;
 mod plugins;
 mod private_key_jwt;

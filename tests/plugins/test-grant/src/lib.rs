@@ -4,7 +4,9 @@
 //! `gate_dir` and holds it until a file `open` appears there, so tests observe calls in progress
 //! instead of timing them. With `destroy_marker = PATH`, destroying the instance appends a line
 //! to PATH. Echo grants the `subject` parameter (or the client id) with the requested scopes and
-//! reports, as claims, what it saw, so tests can check what crossed the boundary.
+//! reports, as claims, what it saw, so tests can check what crossed the boundary. Given
+//! `replay_issuer` and `jti` parameters, echo records that replay key; given `identity_provider`,
+//! it names that issuer as the provider its grant relied on.
 
 use grantor_sdk::{AuthorizedGrant, GrantHandler, GrantRequest, GrantResult, Host, HostReply};
 
@@ -85,6 +87,15 @@ impl GrantHandler for TestGrant {
                     HostReply::Conflict => "conflict",
                     HostReply::Failed(_) => "failed",
                 };
+                if let (Some(issuer), Some(jti)) = (
+                    request.params.get("replay_issuer"),
+                    request.params.get("jti"),
+                ) {
+                    let keep_until = request.metadata.now + 300;
+                    if let HostReply::Conflict = host.record_jti(issuer, jti, keep_until) {
+                        return GrantResult::invalid_grant("the test plugin saw this jti before");
+                    }
+                }
                 let mut claims = serde_json::Map::new();
                 claims.insert("tenant".into(), request.tenant.clone().into());
                 claims.insert("grant_type".into(), request.grant_type.clone().into());
@@ -107,7 +118,7 @@ impl GrantHandler for TestGrant {
                         .unwrap_or_default(),
                     claims,
                     refresh_token_allowed: true,
-                    identity_provider: None,
+                    identity_provider: request.params.get("identity_provider").cloned(),
                 })
             }
         }
