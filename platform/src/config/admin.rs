@@ -47,3 +47,16 @@ impl AdminConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::load_toml;
+
+    #[test]
+    fn token_env_is_not_a_configuration_variable() {
+        // A GRANTOR_ variable would also be read as a configuration key, and refused as unknown.
+        let err = load_toml("[admin]\ntoken_env = \"GRANTOR_ADMIN_TOKEN\"\n").unwrap_err();
+        assert!(err.to_string().contains("admin.token_env"), "{err}");
+        assert!(load_toml("[admin]\ntoken_env = \"ADMIN_TOKEN\"\n").is_ok());
+    }
+}

@@ -73,3 +73,19 @@ impl ClaimTransformerConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::load_toml;
+
+    #[test]
+    fn claim_transformer_limits_are_never_unlimited() {
+        let config = load_toml("[claim_transformer]\nmax_operations = 5000\n").unwrap();
+        assert_eq!(config.claim_transformer.max_operations, 5000);
+        assert_eq!(config.claim_transformer.timeout_ms, 100);
+        let err = load_toml("[claim_transformer]\nmax_map_entries = 0\n").unwrap_err();
+        assert!(err.to_string().contains("claim_transformer"), "{err}");
+        let err = load_toml("[claim_transformer]\nmax_ops = 1\n").unwrap_err();
+        assert!(err.to_string().contains("max_ops"), "{err}");
+    }
+}

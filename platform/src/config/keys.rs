@@ -39,3 +39,21 @@ impl KeysConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::load_toml;
+
+    #[test]
+    fn one_source_of_the_key_and_not_a_configuration_variable() {
+        let err = load_toml("[keys]\nencryption_key_env = \"grantor_kek\"\n").unwrap_err();
+        assert!(err.to_string().contains("keys.encryption_key_env"), "{err}");
+        let err = load_toml("[keys]\nencryption_key_env = \"KEK\"\nencryption_key_file = \"k\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let keys = load_toml("[keys]\nencryption_key_env = \"KEK\"\n")
+            .unwrap()
+            .keys;
+        assert_eq!(keys.encryption_key_env.as_deref(), Some("KEK"));
+    }
+}

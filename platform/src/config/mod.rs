@@ -24,6 +24,7 @@ mod log;
 mod oauth;
 mod password_grant;
 mod plugins;
+mod renamed_keys;
 mod server;
 mod signing;
 mod token;
@@ -42,6 +43,7 @@ pub use log::{LogConfig, LogFormat};
 pub use oauth::{CustomGrantType, OAuthConfig};
 pub use password_grant::PasswordGrantConfig;
 pub use plugins::PluginsConfig;
+use renamed_keys::WithRenamedKeys;
 pub use server::{ServerConfig, TlsConfig};
 pub use signing::{SigningAlgorithm, SigningConfig};
 pub use token::TokenConfig;
@@ -85,19 +87,20 @@ pub struct Config {
 impl Config {
     /// Loads the configuration: built-in defaults, then the file, then the environment.
     ///
-    /// An explicitly named file must exist; the default path may be absent (defaults apply).
+    /// An explicitly named file must exist; the default path may be absent (defaults apply). The
+    /// file is read at exactly that path (relative to the working directory), never a file of the
+    /// same name in a parent directory.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         let path = explicit.unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
-        if explicit.is_some() && !path.is_file() {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if path.is_file() {
+            figment = figment.merge(file_source(path));
+        } else if explicit.is_some() {
             return Err(ConfigError::FileNotFound {
                 path: path.display().to_string(),
             });
         }
-        Self::from_figment(
-            Figment::from(Serialized::defaults(Config::default()))
-                .merge(Toml::file(path))
-                .merge(Env::prefixed(ENV_PREFIX).split("__")),
-        )
+        Self::from_figment(figment.merge(WithRenamedKeys(Env::prefixed(ENV_PREFIX).split("__"))))
     }
 
     fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
@@ -171,6 +174,12 @@ impl Config {
     }
 }
 
+/// The configuration file at exactly `path` (`Toml::file` would also look for a file of that
+/// name in every parent directory), its former key names read under the new ones.
+fn file_source(path: &Path) -> WithRenamedKeys<figment::providers::Data<Toml>> {
+    WithRenamedKeys(Toml::file_exact(path))
+}
+
 /// Figment's errors already name the key and the source (file path or environment variable);
 /// join every error of a multi-error into one line each.
 fn describe_figment_error(error: figment::Error) -> String {
@@ -186,11 +195,11 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn load_toml(text: &str) -> Result<Config, ConfigError> {
+    pub(super) fn load_toml(text: &str) -> Result<Config, ConfigError> {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(text.as_bytes()).unwrap();
         Config::from_figment(
-            Figment::from(Serialized::defaults(Config::default())).merge(Toml::file(file.path())),
+            Figment::from(Serialized::defaults(Config::default())).merge(file_source(file.path())),
         )
         .map_err(|e| match e {
             ConfigError::Invalid(m) => {
@@ -224,139 +233,6 @@ mod tests {
     }
 
     #[test]
-    fn bad_value_names_key() {
-        let err = load_toml("[oauth.token]\naccess_token_lifetime = \"soon\"\n").unwrap_err();
-        assert!(err.to_string().contains("access_token_lifetime"), "{err}");
-    }
-
-    #[test]
-    fn custom_grant_registrations() {
-        let config = load_toml(
-            "[[oauth.custom_grant_type]]\nname = \"urn:x\"\nlibrary = \"grant_x\"\n\
-             [oauth.custom_grant_type.properties]\nmode = \"echo\"\nnested = { a = 1 }\n",
-        )
-        .unwrap();
-        let grant = &config.oauth.custom_grant_type[0];
-        assert_eq!(grant.library, "grant_x");
-        assert_eq!(grant.properties["nested"]["a"], 1);
-        let err = load_toml("[[oauth.custom_grant_type]]\nname = \"urn:x\"\n").unwrap_err();
-        assert!(err.to_string().contains("library"), "{err}");
-    }
-
-    #[test]
-    fn jwt_grant_settings() {
-        let config = load_toml(
-            "[oauth.grant_type.jwt]\nenable_iat_validation = false\niat_validity_period = 5\n",
-        )
-        .unwrap();
-        let jwt = &config.oauth.grant_type.jwt;
-        assert!(!jwt.enable_iat_validation);
-        assert_eq!(jwt.iat_validity_period, 5);
-        assert!(!jwt.require_jti);
-        let handed = config
-            .oauth
-            .grant_type
-            .for_grant_type(JWT_BEARER_GRANT_TYPE)
-            .unwrap();
-        assert_eq!(handed["iat_validity_period"], 5);
-        assert!(config.oauth.grant_type.for_grant_type("urn:x").is_none());
-        let err = load_toml("[oauth.grant_type.jwt]\niat_validty_period = 5\n").unwrap_err();
-        assert!(err.to_string().contains("iat_validty_period"), "{err}");
-        let err = load_toml("[oauth.grant_type.jwt]\niat_validity_period = 0\n").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("oauth.grant_type.jwt.iat_validity_period"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn claim_transformer_limits_are_never_unlimited() {
-        let config = load_toml("[claim_transformer]\nmax_operations = 5000\n").unwrap();
-        assert_eq!(config.claim_transformer.max_operations, 5000);
-        assert_eq!(config.claim_transformer.timeout_ms, 100);
-        let err = load_toml("[claim_transformer]\nmax_map_entries = 0\n").unwrap_err();
-        assert!(err.to_string().contains("claim_transformer"), "{err}");
-        let err = load_toml("[claim_transformer]\nmax_ops = 1\n").unwrap_err();
-        assert!(err.to_string().contains("max_ops"), "{err}");
-    }
-
-    #[test]
-    fn password_grant_limits() {
-        let config = load_toml("").unwrap();
-        let password = &config.oauth.password_grant;
-        assert_eq!(
-            (
-                password.max_failures_per_user_and_address,
-                password.max_failures_per_user,
-                password.max_failures_per_address,
-                password.failure_window_seconds,
-                password.max_concurrent_hashes,
-                password.hash_wait_ms,
-            ),
-            (5, 50, 20, 300, None, 200)
-        );
-        assert!(password.concurrent_hashes() >= 2);
-        let config = load_toml(
-            "[oauth.password_grant]\nmax_failures_per_user_and_address = 3\n\
-             max_concurrent_hashes = 1\nhash_wait_ms = 0\n",
-        )
-        .unwrap();
-        assert_eq!(config.oauth.password_grant.concurrent_hashes(), 1);
-        assert_eq!(
-            config
-                .oauth
-                .password_grant
-                .max_failures_per_user_and_address,
-            3
-        );
-        for (toml, key) in [
-            (
-                "max_failures_per_user_and_address = 0",
-                "oauth.password_grant",
-            ),
-            ("max_failures_per_user = 0", "oauth.password_grant"),
-            ("failure_window_seconds = 0", "oauth.password_grant"),
-            (
-                "max_failures_per_user_and_address = 6\nmax_failures_per_user = 5",
-                "oauth.password_grant.max_failures_per_user_and_address",
-            ),
-            (
-                "failure_window_seconds = 9223372036854775807",
-                "oauth.password_grant.failure_window_seconds",
-            ),
-            (
-                "max_concurrent_hashes = 0",
-                "oauth.password_grant.max_concurrent_hashes",
-            ),
-            ("hash_wait_ms = 10000", "oauth.password_grant.hash_wait_ms"),
-            ("max_hashes = 2", "max_hashes"),
-        ] {
-            let err = load_toml(&format!("[oauth.password_grant]\n{toml}\n")).unwrap_err();
-            assert!(err.to_string().contains(key), "{toml}: {err}");
-        }
-    }
-
-    #[test]
-    fn semantic_checks() {
-        let err = load_toml("[server]\npublic_base_url = \"localhost/\"\n").unwrap_err();
-        assert!(err.to_string().contains("server.public_base_url"), "{err}");
-        // A GRANTOR_ variable would also be read as a configuration key, and refused as unknown.
-        let err = load_toml("[admin]\ntoken_env = \"GRANTOR_ADMIN_TOKEN\"\n").unwrap_err();
-        assert!(err.to_string().contains("admin.token_env"), "{err}");
-        assert!(load_toml("[admin]\ntoken_env = \"ADMIN_TOKEN\"\n").is_ok());
-        let err = load_toml("[keys]\nencryption_key_env = \"grantor_kek\"\n").unwrap_err();
-        assert!(err.to_string().contains("keys.encryption_key_env"), "{err}");
-        let err = load_toml("[keys]\nencryption_key_env = \"KEK\"\nencryption_key_file = \"k\"\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("not both"), "{err}");
-        let keys = load_toml("[keys]\nencryption_key_env = \"KEK\"\n")
-            .unwrap()
-            .keys;
-        assert_eq!(keys.encryption_key_env.as_deref(), Some("KEK"));
-    }
-
-    #[test]
     #[allow(clippy::result_large_err)]
     fn environment_overrides_file() {
         figment::Jail::expect_with(|jail| {
@@ -370,6 +246,34 @@ mod tests {
             jail.set_env("GRANTOR_SERVER__NOPE", "1");
             let err = Config::load(Some(Path::new("deployment.toml"))).unwrap_err();
             assert!(err.to_string().contains("nope"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn the_file_is_never_taken_from_a_parent_directory() {
+        figment::Jail::expect_with(|jail| {
+            let parent = "[server]\ndefault_tenant = \"parent.tenant\"\n";
+            jail.create_dir("conf")?;
+            jail.create_file(DEFAULT_CONFIG_PATH, parent)?;
+            jail.create_file("deployment.toml", parent)?;
+            let below = jail.create_dir("below")?;
+            jail.change_dir(below)?;
+            // No conf/deployment.toml here: the built-in defaults, not the parent's file.
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.server.default_tenant, "carbon.super");
+            // A named file missing here is an error, whatever a parent directory holds.
+            let err = Config::load(Some(Path::new("deployment.toml"))).unwrap_err();
+            assert!(matches!(err, ConfigError::FileNotFound { .. }), "{err}");
+            // Where the file is, it is read.
+            jail.create_dir("conf")?;
+            jail.create_file(
+                DEFAULT_CONFIG_PATH,
+                "[server]\ndefault_tenant = \"here.tenant\"\n",
+            )?;
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.server.default_tenant, "here.tenant");
             Ok(())
         });
     }

@@ -31,3 +31,22 @@ pub struct CustomGrantType {
     #[serde(default)]
     pub properties: serde_json::Map<String, serde_json::Value>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::load_toml;
+
+    #[test]
+    fn custom_grant_registrations() {
+        let config = load_toml(
+            "[[oauth.custom_grant_type]]\nname = \"urn:x\"\nlibrary = \"grant_x\"\n\
+             [oauth.custom_grant_type.properties]\nmode = \"echo\"\nnested = { a = 1 }\n",
+        )
+        .unwrap();
+        let grant = &config.oauth.custom_grant_type[0];
+        assert_eq!(grant.library, "grant_x");
+        assert_eq!(grant.properties["nested"]["a"], 1);
+        let err = load_toml("[[oauth.custom_grant_type]]\nname = \"urn:x\"\n").unwrap_err();
+        assert!(err.to_string().contains("library"), "{err}");
+    }
+}

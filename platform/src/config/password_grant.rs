@@ -92,3 +92,64 @@ impl PasswordGrantConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::load_toml;
+
+    #[test]
+    fn password_grant_limits() {
+        let config = load_toml("").unwrap();
+        let password = &config.oauth.password_grant;
+        assert_eq!(
+            (
+                password.max_failures_per_user_and_address,
+                password.max_failures_per_user,
+                password.max_failures_per_address,
+                password.failure_window_seconds,
+                password.max_concurrent_hashes,
+                password.hash_wait_ms,
+            ),
+            (5, 50, 20, 300, None, 200)
+        );
+        assert!(password.concurrent_hashes() >= 2);
+        let config = load_toml(
+            "[oauth.password_grant]\nmax_failures_per_user_and_address = 3\n\
+             max_concurrent_hashes = 1\nhash_wait_ms = 0\n",
+        )
+        .unwrap();
+        assert_eq!(config.oauth.password_grant.concurrent_hashes(), 1);
+        assert_eq!(
+            config
+                .oauth
+                .password_grant
+                .max_failures_per_user_and_address,
+            3
+        );
+        for (toml, key) in [
+            (
+                "max_failures_per_user_and_address = 0",
+                "oauth.password_grant",
+            ),
+            ("max_failures_per_user = 0", "oauth.password_grant"),
+            ("failure_window_seconds = 0", "oauth.password_grant"),
+            (
+                "max_failures_per_user_and_address = 6\nmax_failures_per_user = 5",
+                "oauth.password_grant.max_failures_per_user_and_address",
+            ),
+            (
+                "failure_window_seconds = 9223372036854775807",
+                "oauth.password_grant.failure_window_seconds",
+            ),
+            (
+                "max_concurrent_hashes = 0",
+                "oauth.password_grant.max_concurrent_hashes",
+            ),
+            ("hash_wait_ms = 10000", "oauth.password_grant.hash_wait_ms"),
+            ("max_hashes = 2", "max_hashes"),
+        ] {
+            let err = load_toml(&format!("[oauth.password_grant]\n{toml}\n")).unwrap_err();
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
+    }
+}

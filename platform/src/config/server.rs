@@ -127,3 +127,14 @@ pub struct TlsConfig {
     /// PEM: its private key (owner-readable only, like any key).
     pub private_key: Option<PathBuf>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::load_toml;
+
+    #[test]
+    fn public_base_url_is_checked() {
+        let err = load_toml("[server]\npublic_base_url = \"localhost/\"\n").unwrap_err();
+        assert!(err.to_string().contains("server.public_base_url"), "{err}");
+    }
+}

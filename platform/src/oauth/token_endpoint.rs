@@ -257,7 +257,7 @@ fn prepare(
                 &grant,
                 request.param("nonce"),
                 now,
-                app.config.oauth.token.id_token_lifetime,
+                app.config.oauth.token.id_token_lifetime_seconds,
             )?);
         }
         issued.writes.splice(0..0, client_replay_key);
