@@ -42,22 +42,7 @@ impl PasswordGrantConfig {
             2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         })
     }
-}
 
-impl Default for PasswordGrantConfig {
-    fn default() -> Self {
-        PasswordGrantConfig {
-            max_failures_per_user_and_address: 5,
-            max_failures_per_user: 50,
-            max_failures_per_address: 20,
-            failure_window_seconds: 300,
-            max_concurrent_hashes: None,
-            hash_wait_ms: 200,
-        }
-    }
-}
-
-impl PasswordGrantConfig {
     pub(super) fn validate(&self) -> Check {
         let invalid = |key, why| Err((key, why));
         if self.max_failures_per_user_and_address == 0
@@ -90,6 +75,19 @@ impl PasswordGrantConfig {
             );
         }
         Ok(())
+    }
+}
+
+impl Default for PasswordGrantConfig {
+    fn default() -> Self {
+        PasswordGrantConfig {
+            max_failures_per_user_and_address: 5,
+            max_failures_per_user: 50,
+            max_failures_per_address: 20,
+            failure_window_seconds: 300,
+            max_concurrent_hashes: None,
+            hash_wait_ms: 200,
+        }
     }
 }
 

@@ -54,8 +54,8 @@ impl RenamedKey {
         }
     }
 
-    /// Moves the former key of one source's data to its new name, converted.
-    fn apply(&self, data: &mut Dict) -> Result<(), Error> {
+    /// Moves the former key of one source's data to its new name, converted; or why it cannot.
+    fn apply(&self, data: &mut Dict) -> Result<(), String> {
         let Some(section) = section_mut(data, self.section) else {
             return Ok(());
         };
@@ -68,10 +68,10 @@ impl RenamedKey {
             .map(|u| format!(", in {u}"))
             .unwrap_or_default();
         if section.contains_key(new) {
-            return Err(Error::from(format!(
+            return Err(format!(
                 "{section_name}.{old} (the former name of {new}{old_unit}) and {new} are both set: \
                  keep {new} only"
-            )));
+            ));
         }
         let value = if self.factor == 1 {
             value
@@ -84,10 +84,10 @@ impl RenamedKey {
             match converted {
                 Some(v) => Value::from(v),
                 None => {
-                    return Err(Error::from(format!(
+                    return Err(format!(
                         "{section_name}.{old} (the former name of {new}{old_unit}) must be a \
                          whole number that fits in {new}"
-                    )))
+                    ))
                 }
             }
         };
@@ -125,7 +125,7 @@ impl<P: Provider> Provider for WithRenamedKeys<P> {
         let mut data = self.0.data()?;
         for dict in data.values_mut() {
             for key in RENAMED_KEYS.iter().copied().flatten() {
-                key.apply(dict)?;
+                key.apply(dict).map_err(Error::from)?;
             }
         }
         Ok(data)
