@@ -132,7 +132,7 @@ impl TrustedIssuers {
     }
 
     /// The keys at a JWKS endpoint for `kid` (or all), through the shared cache: refetched at most
-    /// once per `min_refresh_interval` for an unknown `kid`.
+    /// once per `min_refresh_interval_seconds` for an unknown `kid`.
     pub fn jwks_keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, JwksError> {
         self.jwks.keys(uri, kid)
     }

@@ -60,16 +60,25 @@ pub fn check_window(
     }
     let start = claims.iat.unwrap_or(now);
     let lifetime = exp.saturating_sub(start);
-    let limit = minutes(settings.max_assertion_lifetime);
+    let limit_seconds = settings.max_assertion_lifetime_seconds;
+    let limit = i64::try_from(limit_seconds).unwrap_or(i64::MAX);
     if lifetime > limit {
         let measured = if claims.iat.is_some() {
             "exp - iat"
         } else {
             "exp - now"
         };
+        // A limit in whole minutes is told as it always was (the setting was in minutes).
+        let allowed = if limit_seconds % 60 == 0 {
+            format!(
+                "at most {} minutes (max_assertion_lifetime)",
+                limit_seconds / 60
+            )
+        } else {
+            format!("at most {limit_seconds} seconds (max_assertion_lifetime_seconds)")
+        };
         return Err(format!(
-            "the assertion's lifetime ({measured}) is {lifetime} seconds; at most {} minutes (max_assertion_lifetime) are accepted",
-            settings.max_assertion_lifetime
+            "the assertion's lifetime ({measured}) is {lifetime} seconds; {allowed} are accepted"
         ));
     }
     Ok(())
@@ -141,6 +150,40 @@ mod tests {
         };
         assert!(check_window(old, NOW, 0, &settings).is_ok());
         assert!(check_window(old, NOW, 0, &Settings::default()).is_err());
+    }
+
+    #[test]
+    fn the_lifetime_limit_is_told_in_minutes_when_it_is_whole_minutes() {
+        let claims = TimeClaims {
+            exp: Some(NOW + 3 * 3600),
+            nbf: None,
+            iat: None,
+        };
+        // The default, 3600 s: the wording clients have always seen.
+        assert_eq!(
+            check_window(claims, NOW, 0, &Settings::default()).unwrap_err(),
+            "the assertion's lifetime (exp - now) is 10800 seconds; at most 60 minutes \
+             (max_assertion_lifetime) are accepted"
+        );
+        let settings = Settings {
+            max_assertion_lifetime_seconds: 90,
+            ..Settings::default()
+        };
+        assert_eq!(
+            check_window(claims, NOW, 0, &settings).unwrap_err(),
+            "the assertion's lifetime (exp - now) is 10800 seconds; at most 90 seconds \
+             (max_assertion_lifetime_seconds) are accepted"
+        );
+        let within = TimeClaims {
+            exp: Some(NOW + 90),
+            ..claims
+        };
+        assert!(check_window(within, NOW, 0, &settings).is_ok());
+        let beyond = TimeClaims {
+            exp: Some(NOW + 91),
+            ..claims
+        };
+        assert!(check_window(beyond, NOW, 0, &settings).is_err());
     }
 
     #[test]

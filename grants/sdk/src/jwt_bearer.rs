@@ -31,11 +31,12 @@ pub fn replayed_assertion(replay_key: &str) -> &'static str {
 pub struct JwtBearerSettings {
     /// Refuse assertions issued (`iat`) longer ago than `iat_validity_period`.
     pub enable_iat_validation: bool,
-    /// Minutes.
+    /// Minutes (WSO2's key and unit, reference 002).
     pub iat_validity_period: u64,
     /// Longest lifetime an assertion may claim (`exp - iat`, or `exp - now` without `iat`), in
-    /// minutes (60: as long as Google's service accounts mint theirs).
-    pub max_assertion_lifetime: u64,
+    /// seconds (3600: as long as Google's service accounts mint theirs). The host reads the former
+    /// `max_assertion_lifetime`, in minutes, into it.
+    pub max_assertion_lifetime_seconds: u64,
     /// Refuse assertions without a `jti` (without one, a digest of the assertion is its replay
     /// key).
     pub require_jti: bool,
@@ -48,7 +49,7 @@ impl Default for JwtBearerSettings {
         JwtBearerSettings {
             enable_iat_validation: true,
             iat_validity_period: 30,
-            max_assertion_lifetime: 60,
+            max_assertion_lifetime_seconds: 3600,
             require_jti: false,
             max_assertion_bytes: 16 * 1024,
         }
@@ -61,8 +62,8 @@ impl JwtBearerSettings {
         if self.iat_validity_period == 0 {
             return Err(("iat_validity_period", "must be positive"));
         }
-        if self.max_assertion_lifetime == 0 {
-            return Err(("max_assertion_lifetime", "must be positive"));
+        if self.max_assertion_lifetime_seconds == 0 {
+            return Err(("max_assertion_lifetime_seconds", "must be positive"));
         }
         if self.max_assertion_bytes < 512 {
             return Err(("max_assertion_bytes", "must be at least 512"));
@@ -100,9 +101,9 @@ mod tests {
             .unwrap_err()
             .contains("requir_jti"));
         assert!(
-            JwtBearerSettings::from_json(json!({"max_assertion_lifetime": 0}))
+            JwtBearerSettings::from_json(json!({"max_assertion_lifetime_seconds": 0}))
                 .unwrap_err()
-                .contains("max_assertion_lifetime must be positive")
+                .contains("max_assertion_lifetime_seconds must be positive")
         );
         assert!(JwtBearerSettings::from_json(json!({"max_assertion_bytes": 10})).is_err());
     }

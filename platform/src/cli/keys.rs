@@ -25,8 +25,8 @@ pub enum KeysCommand {
         json: bool,
     },
     /// Publish a new key now; it signs once readers that cache the key set have fetched it
-    /// again (oauth.signing.jwks_max_age plus rotation_margin). The old key signs until then and
-    /// stays published until the tokens it signed expire.
+    /// again (oauth.signing.jwks_max_age_seconds plus rotation_margin_seconds). The old key signs
+    /// until then and stays published until the tokens it signed expire.
     Rotate {
         #[command(flatten)]
         tenant: TenantArg,
@@ -143,8 +143,8 @@ fn describe_rotation(tenant: &str, rotated: &Rotated, ctx: &OAuthContext, now: i
          = {} s)",
         rotated.kid,
         when(rotated.activates_at, now),
-        signing.jwks_max_age,
-        signing.rotation_margin,
+        signing.jwks_max_age_seconds,
+        signing.rotation_margin_seconds,
         rotation_delay(signing)
     );
     for (kid, published_until) in &rotated.replaced {
@@ -164,7 +164,7 @@ fn describe_immediate_rotation(tenant: &str, rotated: &Rotated, ctx: &OAuthConte
          tokens signed by it until they fetch the key set again (at most \
          oauth.signing.jwks_max_age = {} s after their last fetch; sooner for those that refetch \
          on an unknown kid).",
-        rotated.kid, ctx.settings.signing.jwks_max_age
+        rotated.kid, ctx.settings.signing.jwks_max_age_seconds
     );
     if rotated.withdrawn.is_empty() {
         return text;

@@ -37,7 +37,7 @@ pub async fn metadata(
     .await;
     match outcome {
         Ok(Ok(metadata)) => {
-            cacheable_json_response(&metadata, app.config.oauth.signing.jwks_max_age)
+            cacheable_json_response(&metadata, app.config.oauth.signing.jwks_max_age_seconds)
         }
         Ok(Err(e)) => oauth_error_response(&e),
         Err(e) => oauth_error_response(&OAuthError::internal("discovery task", e)),

@@ -1,5 +1,5 @@
 //! `GET /oauth2/jwks` and `GET /t/{tenant}/oauth2/jwks`: the tenant's public signing keys, which
-//! readers may cache for `oauth.signing.jwks_max_age` seconds.
+//! readers may cache for `oauth.signing.jwks_max_age_seconds` seconds.
 
 use warp::http::{header, HeaderValue};
 
@@ -24,7 +24,8 @@ pub async fn jwks(app: SharedApp, path_tenant: Option<String>) -> HttpResponse {
         Ok(Err(e)) => return oauth_error_response(&e.into()),
         Err(e) => return oauth_error_response(&OAuthError::internal("jwks task", e)),
     };
-    let mut response = cacheable_json_response(&key_set, app.config.oauth.signing.jwks_max_age);
+    let mut response =
+        cacheable_json_response(&key_set, app.config.oauth.signing.jwks_max_age_seconds);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jwk-set+json"),

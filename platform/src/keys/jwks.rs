@@ -2,8 +2,8 @@
 //!
 //! A key set is fresh for its cache lifetime (the response's `max-age`, bounded, or the
 //! configured default); after that it is refetched on use. An unknown `kid` refetches at most once
-//! per `min_refresh_interval`, so forged `kid`s cannot turn into a fetch per request. When a
-//! fetch fails, the last good key set is used while it is younger than `max_stale`. A fetch never
+//! per `min_refresh_interval_seconds`, so forged `kid`s cannot turn into a fetch per request. When a
+//! fetch fails, the last good key set is used while it is younger than `max_stale_seconds`. A fetch never
 //! takes longer than connect plus read timeout, and never reads more than `max_response_bytes`.
 //!
 //! One fetch per endpoint at a time, and no lock is held across it: a request that finds a fetch
@@ -141,7 +141,7 @@ impl JwksCache {
             }
         });
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(settings.connect_timeout))
+            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
             .read_timeout(Duration::from_millis(settings.read_timeout))
             .timeout(fetch_bound(&settings))
             .redirect(redirects)
@@ -197,7 +197,7 @@ impl JwksCache {
         }
         let now = self.clock.now();
         let usable = state.fetched_at.is_some_and(|at| {
-            now.duration_since(at) < Duration::from_secs(self.settings.max_stale)
+            now.duration_since(at) < Duration::from_secs(self.settings.max_stale_seconds)
         });
         match select(state.keys.as_deref(), kid) {
             Some(found) if usable => Ok(found),
@@ -233,9 +233,9 @@ impl JwksCache {
         }
     }
 
-    /// At most one attempt per `min_refresh_interval`, successful or not.
+    /// At most one attempt per `min_refresh_interval_seconds`, successful or not.
     fn may_attempt(&self, state: &State) -> bool {
-        let interval = Duration::from_secs(self.settings.min_refresh_interval);
+        let interval = Duration::from_secs(self.settings.min_refresh_interval_seconds);
         let now = self.clock.now();
         state
             .last_attempt
@@ -315,8 +315,11 @@ impl JwksCache {
 
     fn cache_lifetime(&self, max_age: Option<u64>) -> Duration {
         let seconds = max_age
-            .unwrap_or(self.settings.cache_lifetime)
-            .clamp(self.settings.min_refresh_interval, self.settings.max_stale);
+            .unwrap_or(self.settings.cache_lifetime_seconds)
+            .clamp(
+                self.settings.min_refresh_interval_seconds,
+                self.settings.max_stale_seconds,
+            );
         Duration::from_secs(seconds)
     }
 
@@ -337,7 +340,7 @@ impl JwksCache {
 
 /// The longest one fetch may take.
 fn fetch_bound(settings: &JwksEndpointConfig) -> Duration {
-    Duration::from_millis(settings.connect_timeout + settings.read_timeout)
+    Duration::from_millis(settings.connect_timeout_ms + settings.read_timeout)
 }
 
 async fn fetch_key_set(
@@ -480,15 +483,15 @@ mod tests {
         let settings = JwksEndpointConfig::default();
         assert_eq!(
             cache.cache_lifetime(Some(1)),
-            Duration::from_secs(settings.min_refresh_interval)
+            Duration::from_secs(settings.min_refresh_interval_seconds)
         );
         assert_eq!(
             cache.cache_lifetime(Some(u64::MAX)),
-            Duration::from_secs(settings.max_stale)
+            Duration::from_secs(settings.max_stale_seconds)
         );
         assert_eq!(
             cache.cache_lifetime(None),
-            Duration::from_secs(settings.cache_lifetime)
+            Duration::from_secs(settings.cache_lifetime_seconds)
         );
     }
 
@@ -628,9 +631,9 @@ mod tests {
 
     fn cache_with(clock: &Arc<ManualClock>) -> JwksCache {
         let settings = JwksEndpointConfig {
-            cache_lifetime: 300,
-            min_refresh_interval: 30,
-            max_stale: 3600,
+            cache_lifetime_seconds: 300,
+            min_refresh_interval_seconds: 30,
+            max_stale_seconds: 3600,
             // Generous, so a held answer is never cut short by a busy machine.
             read_timeout: 30_000,
             ..JwksEndpointConfig::default()

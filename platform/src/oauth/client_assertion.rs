@@ -92,7 +92,7 @@ pub fn authenticate_by_assertion(
     let expires_at = claims["exp"]
         .as_i64()
         .ok_or_else(|| refused("exp is not a number"))?;
-    let max_lifetime = app.settings.grant_type.jwt.max_assertion_lifetime * 60;
+    let max_lifetime = app.settings.grant_type.jwt.max_assertion_lifetime_seconds;
     if expires_at - now > max_lifetime as i64 + LEEWAY_SECONDS as i64 {
         return Err(refused(format!(
             "expires more than {max_lifetime} seconds from now"

@@ -3,7 +3,7 @@
 //! the keys' protection at rest.
 //!
 //! Rotation (DESIGN.md section 10): the new key is published at once and signs only after the
-//! JWKS `max-age` plus `oauth.signing.rotation_margin`, so readers that cache the key set have
+//! JWKS `max-age` plus `oauth.signing.rotation_margin_seconds`, so readers that cache the key set have
 //! fetched it again before they meet a token it signed; the old key signs until then, and stays
 //! published until every token it can have signed has expired. Which key signs follows from the
 //! stored timestamps and the time, so every node switches at the same moment without a write. An
@@ -48,7 +48,12 @@ pub struct Rotated {
 
 /// How long after a scheduled rotation its key starts signing: the JWKS `max-age` plus the margin.
 pub fn rotation_delay(signing: &SigningConfig) -> i64 {
-    i64::try_from(signing.jwks_max_age.saturating_add(signing.rotation_margin)).unwrap_or(i64::MAX)
+    i64::try_from(
+        signing
+            .jwks_max_age_seconds
+            .saturating_add(signing.rotation_margin_seconds),
+    )
+    .unwrap_or(i64::MAX)
 }
 
 impl<'a> TenantKeys<'a> {
@@ -177,7 +182,9 @@ impl<'a> TenantKeys<'a> {
             .max()
             .unwrap_or(0);
         let token = &self.settings.token;
-        let configured = token.access_token_lifetime.max(token.id_token_lifetime);
+        let configured = token
+            .access_token_lifetime_seconds
+            .max(token.id_token_lifetime_seconds);
         Ok(i64::try_from(configured)
             .unwrap_or(i64::MAX)
             .max(longest_client_lifetime))
@@ -460,8 +467,8 @@ mod tests {
     fn config() -> Config {
         let mut config = Config::default();
         config.oauth.signing.algorithm = crate::config::SigningAlgorithm::ES256;
-        config.oauth.signing.jwks_max_age = 300;
-        config.oauth.signing.rotation_margin = 60;
+        config.oauth.signing.jwks_max_age_seconds = 300;
+        config.oauth.signing.rotation_margin_seconds = 60;
         config
     }
 
@@ -569,8 +576,8 @@ mod tests {
     fn the_old_key_stays_published_as_long_as_the_longest_token_it_signed() {
         for_each_backend(|store| {
             let (mut config, kek, signers) = (config(), kek(1), SignerCache::default());
-            config.oauth.token.access_token_lifetime = 600;
-            config.oauth.token.id_token_lifetime = 900;
+            config.oauth.token.access_token_lifetime_seconds = 600;
+            config.oauth.token.id_token_lifetime_seconds = 900;
             let keys = TenantKeys {
                 store,
                 settings: &config.oauth,

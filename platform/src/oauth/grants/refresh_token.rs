@@ -5,7 +5,7 @@
 //! - A refresh token presented after it was spent is reuse: the whole family is revoked (its
 //!   successor and every access token issued from it), and the request refused. Of two requests
 //!   racing with one token, the one that loses at commit counts as reuse too.
-//! - A family ends at its absolute lifetime (`refresh_token_family_lifetime`) however often it
+//! - A family ends at its absolute lifetime (`refresh_token_family_lifetime_seconds`) however often it
 //!   rotates.
 //! - A family whose original grant came from an identity provider stops when that provider is
 //!   removed, disabled or registered anew, or no longer bound to the client as a service account

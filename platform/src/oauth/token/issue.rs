@@ -61,7 +61,7 @@ pub fn issue(
                 &decision,
                 wanted.nonce.as_deref(),
                 now,
-                ctx.settings.token.id_token_lifetime,
+                ctx.settings.token.id_token_lifetime_seconds,
             )?);
         }
         let replay_keys = replay_key.into_iter().chain(decision.replay_keys);
@@ -175,7 +175,7 @@ pub fn issue_tokens(
         (true, None) => {
             let family = ContinuedFamily {
                 family_id: new_family_id(now)?,
-                expires_at: seconds_after(now, defaults.refresh_token_family_lifetime),
+                expires_at: seconds_after(now, defaults.refresh_token_family_lifetime_seconds),
             };
             writes.push(WriteOp::InsertFamily(NewFamily {
                 family_id: family.family_id.clone(),
@@ -189,7 +189,10 @@ pub fn issue_tokens(
         }
     };
     let family_id = family.as_ref().map(|f| f.family_id.clone());
-    let access_lifetime = lifetime(client.access_token_lifetime, defaults.access_token_lifetime);
+    let access_lifetime = lifetime(
+        client.access_token_lifetime,
+        defaults.access_token_lifetime_seconds,
+    );
     let access_format = match (client.token_format.as_str(), jwt) {
         (crate::store::TOKEN_FORMAT_JWT, Some(jwt)) => Format::Jwt(jwt),
         (crate::store::TOKEN_FORMAT_JWT, None) => {
@@ -217,7 +220,7 @@ pub fn issue_tokens(
         Some(family) => {
             let refresh_lifetime = lifetime(
                 client.refresh_token_lifetime,
-                defaults.refresh_token_lifetime,
+                defaults.refresh_token_lifetime_seconds,
             );
             Some(new_token(
                 &mut writes,
