@@ -4,10 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{start_gateway, Reply, Server};
-use crate::jwt_bearer::fixture::{now, sign_raw, IdpKey};
-use crate::jwt_bearer::jwks_server::JwksServer;
-use crate::upstream::Upstream;
+use crate::harness::{now, sign_raw, start_gateway, IdpKey, JwksServer, Reply, Server, Upstream};
 
 const JWKS_ISSUER: &str = "https://jwks-idp.example";
 const CERT_ISSUER: &str = "https://cert-idp.example";
@@ -127,8 +124,8 @@ certificates = ["{certificate}"]
     let body = claims(CERT_ISSUER);
     let none = format!(
         "{}.{}.",
-        crate::jwt_bearer::fixture::b64(br#"{"alg":"none"}"#),
-        crate::jwt_bearer::fixture::b64(body.to_string().as_bytes())
+        crate::harness::b64(br#"{"alg":"none"}"#),
+        crate::harness::b64(body.to_string().as_bytes())
     );
     assert!(refused(gw, &none).contains("not signed"));
     let hs256 = sign_raw(
@@ -158,7 +155,7 @@ certificates = ["{certificate}"]
     let tampered = format!(
         "{}.{}.{}",
         parts[0],
-        crate::jwt_bearer::fixture::b64(changed.to_string().as_bytes()),
+        crate::harness::b64(changed.to_string().as_bytes()),
         parts[2]
     );
     assert!(refused(gw, &tampered).contains("signature does not verify"));
@@ -180,8 +177,8 @@ certificates = ["{certificate}"]
 fn upstreams_over_tls_are_verified() {
     let keys = tempfile::tempdir().unwrap();
     let issuer = IdpKey::rsa(keys.path(), "issuer");
-    let pki = crate::upstream::TestPki::new();
-    let other_ca = crate::upstream::TestPki::new();
+    let pki = crate::harness::TestPki::new();
+    let other_ca = crate::harness::TestPki::new();
     let ca_file = keys.path().join("upstream-ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
     let other_ca_file = keys.path().join("other-ca.pem");

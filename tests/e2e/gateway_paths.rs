@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::start_gateway;
-use crate::jwt_bearer::fixture::{now, IdpKey};
-use crate::python_backend::PythonBackend;
+use crate::harness::{now, start_gateway, IdpKey, PythonBackend};
 
 const ISSUER: &str = "https://paths-idp.example";
 const ADMIN_FILE: &str = "ADMIN-FILE-CONTENT";

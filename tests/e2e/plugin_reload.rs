@@ -5,8 +5,10 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{free_port, registration, Backend, Credentials, Deployment, Server};
-use crate::plugins::{compile_c_plugin, Gate, C_ECHO, GATE};
+use crate::harness::{
+    compile_c_plugin, free_port, registration, Backend, Credentials, Deployment, Gate, Server,
+    C_ECHO, GATE,
+};
 
 const ADMIN_TOKEN_VARIABLE: &str = "RELOAD_TEST_ADMIN_TOKEN";
 const ADMIN_TOKEN: &str = "admin-token-for-the-reload-test";
