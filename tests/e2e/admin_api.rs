@@ -114,7 +114,32 @@ fn credentials(registered: &Value) -> Credentials {
     }
 }
 
-fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens(backend: Backend) {
+/// Nothing secret reached the log: the admin token, `secrets` (a password, a client secret), a key.
+fn assert_nothing_secret_logged(server: &Server, secrets: &[&str]) {
+    let log = server.log();
+    assert!(
+        log.contains("grantor listening"),
+        "the log is not captured: {log}"
+    );
+    for secret in [&[TOKEN], secrets].concat() {
+        assert!(!log.contains(secret), "the log has a secret: {log}");
+    }
+    assert!(!log.contains("PRIVATE KEY"), "{log}");
+}
+
+/// `start`, with the tenant `acme` added through the admin API.
+fn start_with_acme(backend: Backend) -> (Deployment, Server, Admin) {
+    let (deployment, server, admin) = start(backend);
+    admin.expect(
+        201,
+        "POST",
+        "tenants",
+        Some(json!({"domain": "acme", "name": "Acme"})),
+    );
+    (deployment, server, admin)
+}
+
+fn tenants_are_added_listed_changed_and_refused_through_the_admin_api(backend: Backend) {
     let (_deployment, server, admin) = start(backend);
 
     // Tenants.
@@ -173,6 +198,13 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens(backend: 
         Some(json!({"qualified_subjects": false})),
     );
     assert_eq!(patched["domain"], "acme");
+
+    assert_nothing_secret_logged(&server, &[]);
+}
+on_each_backend!(tenants_are_added_listed_changed_and_refused_through_the_admin_api);
+
+fn an_application_and_a_user_added_through_the_admin_api_get_tokens(backend: Backend) {
+    let (_deployment, server, admin) = start_with_acme(backend);
 
     // An application and a user, then the password grant with them.
     let web = admin.expect(
@@ -273,6 +305,15 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens(backend: 
         ],
     );
     assert_eq!(token.assert_token()["scope"], "orders");
+
+    assert_nothing_secret_logged(&server, &["correct horse battery", web.secret.as_str()]);
+}
+on_each_backend!(an_application_and_a_user_added_through_the_admin_api_get_tokens);
+
+fn an_identity_provider_added_and_changed_through_the_admin_api_serves_the_jwt_bearer_grant(
+    backend: Backend,
+) {
+    let (_deployment, server, admin) = start(backend);
 
     // An identity provider from a certificate, then the JWT bearer grant with it.
     let keys = tempfile::tempdir().unwrap();
@@ -386,6 +427,24 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens(backend: 
         json!({"upn": "username"})
     );
 
+    // Removed.
+    let removed = admin.expect(
+        200,
+        "DELETE",
+        "tenants/carbon.super/identity-providers/corp",
+        None,
+    );
+    assert!(removed["refresh_token_families_revoked"].is_u64());
+
+    assert_nothing_secret_logged(&server, &[app.secret.as_str()]);
+}
+on_each_backend!(
+    an_identity_provider_added_and_changed_through_the_admin_api_serves_the_jwt_bearer_grant
+);
+
+fn tenant_keys_rotate_through_the_admin_api(backend: Backend) {
+    let (_deployment, server, admin) = start_with_acme(backend);
+
     // Keys: the tenant's first key, made on first use, then a rotation that publishes the
     // next key first; a second one waits; `now` signs at once and withdraws the others.
     assert_eq!(server.get("/t/acme/oauth2/jwks").status, 200);
@@ -436,14 +495,26 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens(backend: 
     assert_eq!(withdrawn, expected);
     assert_eq!(state_of(&rotated["kid"]), "retired");
 
-    // Removals.
-    let removed = admin.expect(
-        200,
-        "DELETE",
-        "tenants/carbon.super/identity-providers/corp",
-        None,
+    assert_nothing_secret_logged(&server, &[]);
+}
+on_each_backend!(tenant_keys_rotate_through_the_admin_api);
+
+fn users_applications_and_tenants_are_removed_through_the_admin_api(backend: Backend) {
+    let (_deployment, server, admin) = start_with_acme(backend);
+    let web = credentials(&admin.expect(
+        201,
+        "POST",
+        "tenants/acme/applications",
+        Some(json!({"name": "web", "grant_types": ["password"], "scopes": ["orders"]})),
+    ));
+    admin.expect(
+        201,
+        "POST",
+        "tenants/acme/users",
+        Some(json!({"username": "alice", "password": "correct horse battery"})),
     );
-    assert!(removed["refresh_token_families_revoked"].is_u64());
+
+    // Removals.
     admin.expect(204, "DELETE", "tenants/acme/users/alice", None);
     admin.expect(404, "DELETE", "tenants/acme/users/alice", None);
     admin.expect(
@@ -466,23 +537,9 @@ fn a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens(backend: 
     admin.expect(204, "DELETE", "tenants/acme", None);
     admin.expect(404, "GET", "tenants/acme", None);
 
-    // Nothing secret reached the log: the admin token, a password, a client secret, a key.
-    let log = server.log();
-    assert!(
-        log.contains("grantor listening"),
-        "the log is not captured: {log}"
-    );
-    for secret in [
-        TOKEN,
-        "correct horse battery",
-        web.secret.as_str(),
-        app.secret.as_str(),
-    ] {
-        assert!(!log.contains(secret), "the log has a secret: {log}");
-    }
-    assert!(!log.contains("PRIVATE KEY"), "{log}");
+    assert_nothing_secret_logged(&server, &["correct horse battery", web.secret.as_str()]);
 }
-on_each_backend!(a_deployment_is_provisioned_through_the_admin_api_and_serves_tokens);
+on_each_backend!(users_applications_and_tenants_are_removed_through_the_admin_api);
 
 #[test]
 fn the_admin_api_wants_its_token_and_describes_itself() {
