@@ -7,8 +7,8 @@
 use serde_json::Value;
 
 use crate::harness::{
-    on_each_backend, start_gateway, start_gateway_in, with_scope_forged, Backend, Reference000,
-    Reply, Server, Upstream, API_ISSUER,
+    on_each_backend, start_gateway, start_gateway_in, with_scope_forged, Backend, Gateway,
+    Reference000, Reply, Server, Upstream, API_ISSUER,
 };
 
 fn gateway_config(server: &Server, upstream: &Upstream, audience: &str) -> String {
@@ -86,7 +86,17 @@ fn challenge(reply: &Reply) -> String {
         .to_owned()
 }
 
-fn a_jwt_access_token_calls_a_backend_through_the_gateway(backend: Backend) {
+/// Reference 000 with a gateway in front of the echo upstream, and alice's tokens: her ID token
+/// from `idp.example` and the access token (scope `orders`) it was exchanged for.
+struct ThroughTheGateway {
+    _reference: Reference000,
+    _upstream: Upstream,
+    gateway: Gateway,
+    id_token: String,
+    token: String,
+}
+
+fn start_through_the_gateway(backend: Backend) -> ThroughTheGateway {
     let reference = Reference000::start(backend);
     let upstream = Upstream::start();
     let gateway = start_gateway(&gateway_config(
@@ -94,12 +104,23 @@ fn a_jwt_access_token_calls_a_backend_through_the_gateway(backend: Backend) {
         &upstream,
         &reference.apiapp.id,
     ));
-    let gw = &gateway.server;
     let id_token = reference.id_token(&reference.webapp);
     let token = reference.exchange(&id_token, Some("orders")).assert_token()["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
+    ThroughTheGateway {
+        _reference: reference,
+        _upstream: upstream,
+        gateway,
+        id_token,
+        token,
+    }
+}
+
+fn a_jwt_access_token_calls_a_backend_through_the_gateway(backend: Backend) {
+    let setup = start_through_the_gateway(backend);
+    let (gw, token) = (&setup.gateway.server, setup.token.clone());
 
     // Step 6 of reference 000: the API called with the token.
     let reply = call(
@@ -137,6 +158,18 @@ fn a_jwt_access_token_calls_a_backend_through_the_gateway(backend: Backend) {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json["method"], "POST");
     assert_eq!(reply.json["body"], r#"{"pizza":"margherita"}"#);
+}
+on_each_backend!(a_jwt_access_token_calls_a_backend_through_the_gateway);
+
+fn the_gateway_refuses_a_missing_lacking_tampered_or_untrusted_token_with_a_challenge(
+    backend: Backend,
+) {
+    let setup = start_through_the_gateway(backend);
+    let (gw, id_token, token) = (
+        &setup.gateway.server,
+        setup.id_token.clone(),
+        setup.token.clone(),
+    );
 
     // 403: a scope the token lacks.
     let reply = call(gw, "GET", "/pizzashack/1.0.0/admin", Some(&token), "");
@@ -191,6 +224,14 @@ fn a_jwt_access_token_calls_a_backend_through_the_gateway(backend: Backend) {
         );
         assert!(!header.contains(token.as_str()) && !description.contains(token.as_str()));
     }
+}
+on_each_backend!(
+    the_gateway_refuses_a_missing_lacking_tampered_or_untrusted_token_with_a_challenge
+);
+
+fn the_gateway_answers_404_405_413_502_504_and_bounds_each_upstream_pause(backend: Backend) {
+    let setup = start_through_the_gateway(backend);
+    let (gw, token) = (&setup.gateway.server, setup.token.clone());
 
     // 404s, 405, 413, 502 and 504.
     assert_eq!(call(gw, "GET", "/nowhere", Some(&token), "").status, 404);
@@ -249,7 +290,7 @@ fn a_jwt_access_token_calls_a_backend_through_the_gateway(backend: Backend) {
         .unwrap();
     assert_eq!(chunked.status(), 413);
 }
-on_each_backend!(a_jwt_access_token_calls_a_backend_through_the_gateway);
+on_each_backend!(the_gateway_answers_404_405_413_502_504_and_bounds_each_upstream_pause);
 
 /// Verifies the backend JWT with the gateway's JWKS; returns its claims.
 fn backend_claims(gateway: &Server, assertion: &str) -> Value {

@@ -239,12 +239,15 @@ fn a_plugin_replaced_under_load_switches_without_a_failed_request_and_a_call_in_
 
 #[test]
 fn a_broken_replacement_or_configuration_is_refused_and_sighup_reloads() {
+    // Every field bound, so that none (the gate's directory, say) is dropped here.
     let Reloadable {
+        gate: _gate,
+        _markers,
+        destroyed_marker: _destroyed_marker,
         admin_port,
         deployment,
         client,
         server,
-        ..
     } = start_reloadable();
     let out = replace_c_echo_with_version_2(&deployment);
     assert!(
