@@ -2,13 +2,12 @@
 //! it alone (tenants, applications, a user, an identity provider from a certificate, keys), used
 //! for real token requests; each refusal with its status, code and field; the admin token.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
 
 use crate::harness::{
-    free_port, good_claims, on_each_backend, registration, wait_until_changes_are_seen, with,
-    Backend, Credentials, Deployment, IdpKey, Server, GRANT, ISSUER,
+    admin_listener, free_port, good_claims, on_each_backend, registration,
+    wait_until_changes_are_seen, wait_until_listening, with, Backend, Credentials, Deployment,
+    IdpKey, Server, GRANT, ISSUER,
 };
 
 const TOKEN_VARIABLE: &str = "ADMIN_API_TEST_TOKEN";
@@ -79,8 +78,9 @@ fn start_with(backend: Backend, extra: &str) -> (Deployment, Server, Admin) {
     let deployment = Deployment::with_extra_config(
         backend,
         &format!(
-            "{}[admin]\nbind = \"127.0.0.1:{port}\"\ntoken_env = \"{TOKEN_VARIABLE}\"\n{extra}",
-            registration(GRANT, "grant_jwt_bearer", "")
+            "{}{}{extra}",
+            registration(GRANT, "grant_jwt_bearer", ""),
+            admin_listener(port, TOKEN_VARIABLE)
         ),
     );
     deployment.drop_plugin("grant_jwt_bearer");
@@ -91,19 +91,7 @@ fn start_with(backend: Backend, extra: &str) -> (Deployment, Server, Admin) {
         http: reqwest::blocking::Client::new(),
     };
     // The admin listener starts beside the server's; wait until it answers.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while admin
-        .http
-        .get(format!("{}/metrics", admin.base))
-        .send()
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the admin listener never answered"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_listening(port);
     (deployment, server, admin)
 }
 

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    compile_c_plugin, free_port, registration, Backend, Credentials, Deployment, Gate, Server,
-    C_ECHO, GATE,
+    admin_listener, compile_c_plugin, free_port, registration, Backend, Credentials, Deployment,
+    Gate, Server, C_ECHO, GATE,
 };
 
 const ADMIN_TOKEN_VARIABLE: &str = "RELOAD_TEST_ADMIN_TOKEN";
@@ -83,12 +83,13 @@ fn start_reloadable() -> Reloadable {
     let deployment = Deployment::with_extra_config(
         Backend::Sqlite,
         &format!(
-            "{}{}[admin]\nbind = \"127.0.0.1:{admin_port}\"\ntoken_env = \"{ADMIN_TOKEN_VARIABLE}\"\n",
+            "{}{}{}",
             registration(C_ECHO, "grant_c_echo", ""),
             gate.registration(&format!(
                 "destroy_marker = \"{}\"\ngeneration = 1",
                 destroyed_marker.display()
             )),
+            admin_listener(admin_port, ADMIN_TOKEN_VARIABLE),
         ),
     );
     compile_c_plugin(&deployment, "grant_c_echo", &[], None);

@@ -11,8 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::harness::{
-    client_credentials_status, free_port, now, start_gateway, Backend, Deployment, IdpKey,
-    ProcessLimits, Server, Upstream,
+    admin_listener, client_credentials_status, free_port, now, start_gateway, wait_until_listening,
+    Backend, Deployment, IdpKey, ProcessLimits, Server, Upstream,
 };
 
 /// How long a test waits for an answer that must come (never a measure of speed).
@@ -173,9 +173,7 @@ fn stalled_bodies_and_headers_end_on_every_listener() {
     let admin_port = free_port();
     let deployment = Deployment::with_extra_config(
         Backend::Sqlite,
-        &format!(
-            "[admin]\nbind = \"127.0.0.1:{admin_port}\"\ntoken_env = \"SLOW_CLIENTS_ADMIN_TOKEN\"\n"
-        ),
+        &admin_listener(admin_port, "SLOW_CLIENTS_ADMIN_TOKEN"),
     );
     let server = deployment.start_with_env(&[
         ("SLOW_CLIENTS_ADMIN_TOKEN", ADMIN_TOKEN),
@@ -203,14 +201,7 @@ fn stalled_bodies_and_headers_end_on_every_listener() {
     let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let runtime = runtime();
     // The admin listener starts beside the server's: wait for it.
-    let deadline = Instant::now() + ANSWER_DEADLINE;
-    while std::net::TcpStream::connect(admin_address).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the admin listener never answered"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_listening(admin_port);
     let admin_auth = format!("Authorization: Bearer {ADMIN_TOKEN}\r\n");
     let gateway_auth = format!("Authorization: Bearer {token}\r\n");
     let cases: Vec<(&str, SocketAddr, Vec<u8>, Ended)> = vec![

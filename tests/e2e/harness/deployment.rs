@@ -161,11 +161,17 @@ impl Deployment {
     /// `grantor serve` that must refuse to start; returns its stderr. A server that starts
     /// instead fails the test (killed once it says it listens), rather than running on.
     pub fn serve_fails(&self) -> String {
+        self.serve_fails_with_env(&[])
+    }
+
+    /// `serve_fails` with `env` added to the server's environment (`GRANTOR_*` overrides).
+    pub fn serve_fails_with_env(&self, env: &[(&str, &str)]) -> String {
         let mut child = Command::new(grantor_binary())
             .arg("--config")
             .arg(&self.config_path)
             .arg("serve")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -185,4 +191,10 @@ impl Deployment {
         );
         stderr
     }
+}
+
+/// An `[admin]` section: the admin listener on `127.0.0.1:port`, its token read from the
+/// variable `token_env`.
+pub fn admin_listener(port: u16, token_env: &str) -> String {
+    format!("[admin]\nbind = \"127.0.0.1:{port}\"\ntoken_env = \"{token_env}\"\n")
 }

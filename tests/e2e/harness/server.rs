@@ -275,3 +275,16 @@ pub fn eventually(what: &str, bound: Duration, mut check: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(25));
     }
 }
+
+/// Waits (with a deadline) until a listener started beside the server's (the admin one) accepts
+/// connections on `127.0.0.1:port`.
+pub fn wait_until_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the admin listener never answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
