@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::harness::{
     admin_listener, free_port, good_claims, on_each_backend, registration,
     wait_until_changes_are_seen, wait_until_listening, with, Backend, Credentials, Deployment,
-    IdpKey, Server, GRANT, ISSUER,
+    IdpKey, Server, GRANT, IDP_ISSUER,
 };
 
 const TOKEN_VARIABLE: &str = "ADMIN_API_TEST_TOKEN";
@@ -318,14 +318,14 @@ fn an_identity_provider_added_and_changed_through_the_admin_api_serves_the_jwt_b
         "invalid_input",
         "POST",
         "tenants/carbon.super/identity-providers",
-        json!({"name": "corp", "issuer": ISSUER, "certificates": ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"]}),
+        json!({"name": "corp", "issuer": IDP_ISSUER, "certificates": ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"]}),
     );
     assert_eq!(bad["field"], "certificates", "{bad}");
     let idp = admin.expect(
         201,
         "POST",
         "tenants/carbon.super/identity-providers",
-        Some(json!({"name": "corp", "issuer": ISSUER, "certificates": [certificate]})),
+        Some(json!({"name": "corp", "issuer": IDP_ISSUER, "certificates": [certificate]})),
     );
     assert_eq!(idp["clock_skew_seconds"], 60);
     let duplicate = admin.refused(
@@ -333,9 +333,9 @@ fn an_identity_provider_added_and_changed_through_the_admin_api_serves_the_jwt_b
         "conflict",
         "POST",
         "tenants/carbon.super/identity-providers",
-        json!({"name": "corp2", "issuer": ISSUER, "certificates": [certificate]}),
+        json!({"name": "corp2", "issuer": IDP_ISSUER, "certificates": [certificate]}),
     );
-    assert!(duplicate["message"].as_str().unwrap().contains(ISSUER));
+    assert!(duplicate["message"].as_str().unwrap().contains(IDP_ISSUER));
     wait_until_changes_are_seen(&server.base_url);
     let exchange = |claims: Value| {
         server.token(

@@ -5,17 +5,14 @@
 use serde_json::{json, Value};
 
 use crate::harness::{
-    access_token, good_claims, on_each_backend, with, Backend, Credentials, JwtSetup, Server, GRANT,
+    access_token, good_claims, on_each_backend, verified, with, Backend, Credentials, JwtSetup,
+    GRANT,
 };
 
 const ISSUER_BASE: &str = "http://localhost:9443";
 
 /// A rotation whose key signs at once (nothing may cache the JWKS, no margin).
-pub const SWITCH_AT_ONCE: &str = "[oauth.signing]\njwks_max_age = 0\nrotation_margin = 0\n";
-
-fn verified(server: &Server, jwks_path: &str, token: &str, audience: &str) -> Value {
-    crate::harness::verified(server, jwks_path, token, "at+jwt", audience)
-}
+const SWITCH_AT_ONCE: &str = "[oauth.signing]\njwks_max_age = 0\nrotation_margin = 0\n";
 
 fn a_jwt_client_gets_signed_access_tokens_with_the_rfc_9068_claims(backend: Backend) {
     let setup = JwtSetup::start(backend);
@@ -34,7 +31,13 @@ fn a_jwt_client_gets_signed_access_tokens_with_the_rfc_9068_claims(backend: Back
         &[("grant_type", "client_credentials"), ("scope", "read")],
     );
     let token = access_token(&reply);
-    let claims = verified(&setup.server, "/t/acme/oauth2/jwks", &token, &machine.id);
+    let claims = verified(
+        &setup.server,
+        "/t/acme/oauth2/jwks",
+        &token,
+        "at+jwt",
+        &machine.id,
+    );
     assert_eq!(
         claims["iss"],
         format!("{ISSUER_BASE}/t/acme/oauth2/token"),
@@ -99,7 +102,7 @@ fn the_exchanged_assertions_claims_reach_the_token_and_rotation_keeps_old_tokens
         good_claims(),
         json!({"department": "sales", "groups": ["a", "b"]}),
     )));
-    let claims = verified(&setup.server, "/oauth2/jwks", &before, &app.id);
+    let claims = verified(&setup.server, "/oauth2/jwks", &before, "at+jwt", &app.id);
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["department"], "sales");
     assert_eq!(claims["groups"], json!(["a", "b"]));
@@ -114,6 +117,6 @@ fn the_exchanged_assertions_claims_reach_the_token_and_rotation_keeps_old_tokens
     let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
     assert_ne!(kid(&before), kid(&after));
     // Both verify: the old key is still published.
-    verified(&setup.server, "/oauth2/jwks", &before, &app.id);
-    verified(&setup.server, "/oauth2/jwks", &after, &app.id);
+    verified(&setup.server, "/oauth2/jwks", &before, "at+jwt", &app.id);
+    verified(&setup.server, "/oauth2/jwks", &after, "at+jwt", &app.id);
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    kid_of, on_each_backend, start_gateway, Backend, Credentials, Deployment, Reference000, Reply,
-    Server, Upstream, API_ISSUER,
+    jwt_client, kid_of, on_each_backend, start_gateway, Backend, Credentials, Deployment,
+    Reference000, Reply, Server, Upstream, API_ISSUER,
 };
 
 /// Seconds the verifiers keep a key set, and refetch at most once in.
@@ -176,18 +176,8 @@ fn verifiers_that_cache_the_key_set_accept_every_token_across_a_rotation(backend
 }
 on_each_backend!(verifiers_that_cache_the_key_set_accept_every_token_across_a_rotation);
 
-/// A client of `tenant` that gets JWT access tokens.
-pub fn jwt_client(deployment: &Deployment, tenant: &str) -> Credentials {
-    deployment.add_client_with(
-        tenant,
-        "machine",
-        "client_credentials",
-        "read",
-        &["--token-format", "jwt"],
-    )
-}
-
-fn access_token(server: &Server, tenant: &str, client: &Credentials) -> String {
+/// A client credentials access token of `tenant` for `client`.
+fn client_credentials_token(server: &Server, tenant: &str, client: &Credentials) -> String {
     crate::harness::access_token(&server.token(
         &format!("/t/{tenant}/oauth2/token"),
         client,
@@ -214,7 +204,7 @@ fn an_immediate_rotation_signs_at_once_says_what_it_breaks_and_withdraws_the_old
     deployment.cli_ok(&["tenant", "add", "acme"]);
     let client = jwt_client(&deployment, "acme");
     let server = deployment.start();
-    let old = kid_of(&access_token(&server, "acme", &client));
+    let old = kid_of(&client_credentials_token(&server, "acme", &client));
     // A scheduled rotation is pending; the immediate one replaces it too.
     let (pending, state) = rotate(&deployment, "acme", &old);
     assert_eq!(state, "next");
@@ -250,7 +240,7 @@ fn an_immediate_rotation_signs_at_once_says_what_it_breaks_and_withdraws_the_old
     }
 
     // The next token is signed by the new key, which alone is published.
-    let token = access_token(&server, "acme", &client);
+    let token = client_credentials_token(&server, "acme", &client);
     assert_eq!(kid_of(&token), new);
     assert_eq!(published_kids(&server, "acme"), [new.as_str()]);
     crate::harness::verified(&server, "/t/acme/oauth2/jwks", &token, "at+jwt", &client.id);

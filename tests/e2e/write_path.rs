@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::harness::{
     client_credentials_status, eventually, good_claims, jwt_replay_cache, on_each_backend,
     postgres_requested, query_database, registration, stored_hash, tokens, Backend, Credentials,
-    Deployment, JwtSetup, Server, GRANT, ISSUER,
+    Deployment, JwtSetup, Server, GRANT, IDP_ISSUER,
 };
 
 /// Runs a count query on the deployment's database directly (no server involved).
@@ -269,7 +269,7 @@ fn a_removed_client_or_identity_provider_stops_working_on_every_node(backend: Ba
             reply.status == 400
                 && reply.json["error_description"]
                     .as_str()
-                    .is_some_and(|d| d.contains(ISSUER))
+                    .is_some_and(|d| d.contains(IDP_ISSUER))
         });
     }
 }

@@ -7,17 +7,17 @@ use serde_json::{json, Value};
 use super::{now, registration, Backend, Credentials, Deployment, IdpKey, Reply, Server};
 
 pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-pub const ISSUER: &str = "https://idp.example.com";
+pub const IDP_ISSUER: &str = "https://idp.example.com";
 /// The default tenant's token endpoint as the default `public_base_url` names it.
-pub const TOKEN_ENDPOINT: &str = "http://localhost:9443/oauth2/token";
+pub const DEFAULT_TOKEN_ENDPOINT: &str = "http://localhost:9443/oauth2/token";
 
 /// Claims that pass every check, for tests to vary one at a time.
 pub fn good_claims() -> Value {
     let now = now();
     json!({
-        "iss": ISSUER,
+        "iss": IDP_ISSUER,
         "sub": "alice",
-        "aud": TOKEN_ENDPOINT,
+        "aud": DEFAULT_TOKEN_ENDPOINT,
         "iat": now,
         "exp": now + 300,
         "jti": format!("jti-{}-{}", now, COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)),
@@ -77,7 +77,7 @@ impl JwtSetup {
             "--name",
             "corp",
             "--issuer",
-            ISSUER,
+            IDP_ISSUER,
             "--certificate",
             &certificate,
         ];

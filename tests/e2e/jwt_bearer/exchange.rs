@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::harness::{
-    good_claims, on_each_backend, Backend, JwtSetup, GRANT, ISSUER, TOKEN_ENDPOINT,
+    good_claims, on_each_backend, Backend, JwtSetup, DEFAULT_TOKEN_ENDPOINT, GRANT, IDP_ISSUER,
 };
 
 fn a_minted_assertion_is_exchanged_for_tokens(backend: Backend) {
@@ -19,11 +19,11 @@ fn a_minted_assertion_is_exchanged_for_tokens(backend: Backend) {
             "--key",
             key_file.to_str().unwrap(),
             "--issuer",
-            ISSUER,
+            IDP_ISSUER,
             "--subject",
             "alice",
             "--audience",
-            TOKEN_ENDPOINT,
+            DEFAULT_TOKEN_ENDPOINT,
         ])
         .trim()
         .to_owned();

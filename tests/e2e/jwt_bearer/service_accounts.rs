@@ -8,8 +8,8 @@
 use serde_json::{json, Value};
 
 use crate::harness::{
-    good_claims, now, on_each_backend, with, Backend, Credentials, IdpKey, JwtSetup, Reply, GRANT,
-    ISSUER, TOKEN_ENDPOINT,
+    good_claims, now, on_each_backend, with, Backend, Credentials, IdpKey, JwtSetup, Reply,
+    DEFAULT_TOKEN_ENDPOINT, GRANT, IDP_ISSUER,
 };
 
 const SA_ISSUER: &str = "robot@project.iam.example";
@@ -55,7 +55,7 @@ impl ServiceAccount {
         json!({
             "iss": SA_ISSUER,
             "scope": scope,
-            "aud": TOKEN_ENDPOINT,
+            "aud": DEFAULT_TOKEN_ENDPOINT,
             "iat": now,
             "exp": now + 3600,
         })
@@ -206,7 +206,7 @@ fn assertion_only_requests_are_refused_where_not_enabled(backend: Backend) {
     );
     // And the ordinary provider is unaffected.
     sa.setup
-        .exchange(&key.assertion(&with(good_claims(), json!({"iss": ISSUER}))))
+        .exchange(&key.assertion(&with(good_claims(), json!({"iss": IDP_ISSUER}))))
         .assert_token();
 
     // A binding names an existing client of the tenant.
