@@ -1,6 +1,8 @@
 //! End-to-end tests: one test binary (one link) with a module per area. Each test starts the real
-//! `grantor` binary on a free loopback port with its own temporary database, on SQLite and, when
-//! `TEST_POSTGRES_URL` is set (always in CI), on PostgreSQL too.
+//! `grantor` binary on a free loopback port with its own temporary database. A test that runs on
+//! both backends is written once, `fn name(backend: Backend)`, and declared with
+//! `on_each_backend!(name)`: `name::sqlite` always, `name::postgres` when `TEST_POSTGRES_URL` is
+//! set (always in CI). Everything the tests share is in `harness/`.
 
 mod admin_api;
 mod cli;
