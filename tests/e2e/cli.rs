@@ -2,70 +2,66 @@
 
 use serde_json::Value;
 
-use crate::harness::{backends, Deployment};
+use crate::harness::{on_each_backend, Backend, Deployment, CLIENT_CREDENTIALS};
 
-const CC: &[(&str, &str)] = &[("grant_type", "client_credentials")];
+fn tenant_and_client_management_is_seen_by_a_running_server(backend: Backend) {
+    let deployment = Deployment::new(backend);
+    let server = deployment.start();
 
-#[test]
-fn tenant_and_client_management_is_seen_by_a_running_server() {
-    for backend in backends() {
-        let deployment = Deployment::new(backend);
-        let server = deployment.start();
+    deployment.cli_ok(&["tenant", "add", "acme", "--name", "Acme Inc"]);
+    let tenants: Value =
+        serde_json::from_str(&deployment.cli_ok(&["tenant", "list", "--json"])).unwrap();
+    let domains: Vec<_> = tenants
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["domain"].clone())
+        .collect();
+    assert_eq!(domains, ["acme", "carbon.super"]);
+    assert!(!deployment.cli(&["tenant", "add", "acme"]).status.success());
 
-        deployment.cli_ok(&["tenant", "add", "acme", "--name", "Acme Inc"]);
-        let tenants: Value =
-            serde_json::from_str(&deployment.cli_ok(&["tenant", "list", "--json"])).unwrap();
-        let domains: Vec<_> = tenants
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["domain"].clone())
-            .collect();
-        assert_eq!(domains, ["acme", "carbon.super"]);
-        assert!(!deployment.cli(&["tenant", "add", "acme"]).status.success());
+    // Plain output shows id and secret once; list never shows the secret.
+    let plain = deployment.cli_ok(&[
+        "client",
+        "add",
+        "--tenant",
+        "acme",
+        "--name",
+        "web",
+        "--grant-types",
+        "client_credentials",
+        "--scopes",
+        "read",
+    ]);
+    let secret = plain
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let listed = deployment.cli_ok(&["client", "list", "--tenant", "acme", "--json"]);
+    assert!(!listed.contains(&secret));
+    let clients: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(clients[0]["name"], "web");
+    assert!(clients[0].get("secret_hash").is_none());
 
-        // Plain output shows id and secret once; list never shows the secret.
-        let plain = deployment.cli_ok(&[
-            "client",
-            "add",
-            "--tenant",
-            "acme",
-            "--name",
-            "web",
-            "--grant-types",
-            "client_credentials",
-            "--scopes",
-            "read",
-        ]);
-        let secret = plain
-            .lines()
-            .find_map(|l| l.strip_prefix("client_secret: "))
-            .unwrap()
-            .trim()
-            .to_owned();
-        let listed = deployment.cli_ok(&["client", "list", "--tenant", "acme", "--json"]);
-        assert!(!listed.contains(&secret));
-        let clients: Value = serde_json::from_str(&listed).unwrap();
-        assert_eq!(clients[0]["name"], "web");
-        assert!(clients[0].get("secret_hash").is_none());
+    let api = deployment.add_client("acme", "api", "client_credentials", "read");
+    server
+        .token("/t/acme/oauth2/token", &api, CLIENT_CREDENTIALS)
+        .assert_token();
+    deployment.cli_ok(&["client", "remove", "--tenant", "acme", "--name", "api"]);
+    server
+        .token("/t/acme/oauth2/token", &api, CLIENT_CREDENTIALS)
+        .assert_error(401, "invalid_client");
 
-        let api = deployment.add_client("acme", "api", "client_credentials", "read");
-        server
-            .token("/t/acme/oauth2/token", &api, CC)
-            .assert_token();
-        deployment.cli_ok(&["client", "remove", "--tenant", "acme", "--name", "api"]);
-        server
-            .token("/t/acme/oauth2/token", &api, CC)
-            .assert_error(401, "invalid_client");
-
-        deployment.cli_ok(&["tenant", "remove", "acme"]);
-        server
-            .token("/t/acme/oauth2/token", &api, CC)
-            .assert_error(404, "invalid_request");
-        let refused = deployment.cli(&["tenant", "remove", "carbon.super"]);
-        assert!(String::from_utf8_lossy(&refused.stderr).contains("default tenant"));
-    }
+    deployment.cli_ok(&["tenant", "remove", "acme"]);
+    server
+        .token("/t/acme/oauth2/token", &api, CLIENT_CREDENTIALS)
+        .assert_error(404, "invalid_request");
+    let refused = deployment.cli(&["tenant", "remove", "carbon.super"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("default tenant"));
 }
+on_each_backend!(tenant_and_client_management_is_seen_by_a_running_server);
 
 #[test]
 fn cli_refuses_bad_input_clearly() {

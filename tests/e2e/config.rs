@@ -4,22 +4,10 @@ use std::process::Command;
 
 use crate::harness::{grantor_binary, Backend, Deployment};
 
-fn serve_fails_with(deployment: &Deployment, env: &[(&str, &str)]) -> String {
-    let out = Command::new(grantor_binary())
-        .arg("--config")
-        .arg(&deployment.config_path)
-        .arg("serve")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn unknown_key_is_a_startup_error_naming_key_and_file() {
     let deployment = Deployment::with_extra_config(Backend::Sqlite, "[oauth.tokn]\nx = 1\n");
-    let stderr = serve_fails_with(&deployment, &[]);
+    let stderr = deployment.serve_fails_with_env(&[]);
     assert!(stderr.contains("tokn"), "{stderr}");
     assert!(stderr.contains("deployment.toml"), "{stderr}");
 }
@@ -27,7 +15,7 @@ fn unknown_key_is_a_startup_error_naming_key_and_file() {
 #[test]
 fn bad_value_from_environment_names_the_variable() {
     let deployment = Deployment::new(Backend::Sqlite);
-    let stderr = serve_fails_with(&deployment, &[("GRANTOR_SERVER__BIND", "not-an-address")]);
+    let stderr = deployment.serve_fails_with_env(&[("GRANTOR_SERVER__BIND", "not-an-address")]);
     assert!(stderr.to_lowercase().contains("server.bind"), "{stderr}");
     assert!(stderr.contains("GRANTOR_"), "{stderr}");
 }
@@ -41,7 +29,7 @@ fn missing_config_file_and_bad_database_url() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/deployment.toml"));
 
     let deployment = Deployment::new(Backend::Sqlite);
-    let stderr = serve_fails_with(&deployment, &[("GRANTOR_DATABASE__URL", "mysql://x")]);
+    let stderr = deployment.serve_fails_with_env(&[("GRANTOR_DATABASE__URL", "mysql://x")]);
     assert!(
         stderr.contains("sqlite://") && stderr.contains("postgres://"),
         "{stderr}"

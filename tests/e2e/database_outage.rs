@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::{backends, Backend, Deployment, ProcessLimits, POSTGRES_URL_VAR};
+use crate::harness::{postgres_requested, Backend, Deployment, ProcessLimits, POSTGRES_URL_VAR};
 
 struct Proxy {
     address: SocketAddr,
@@ -84,7 +84,7 @@ fn host_and_port(url: &str) -> String {
 
 #[test]
 fn requests_get_503_while_postgresql_is_down_and_service_resumes_when_it_is_back() {
-    if !backends().contains(&Backend::Postgres) {
+    if !postgres_requested() {
         eprintln!("skipped: {POSTGRES_URL_VAR} is not set");
         return;
     }

@@ -5,8 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::harness::{grantor_binary, registration, Backend, Deployment};
-use crate::jwt_bearer::fixture::GRANT;
+use crate::harness::{grantor_binary, registration, Backend, Deployment, GRANT};
 
 #[test]
 fn the_demo_runs_reference_000_and_its_printed_commands_work() {

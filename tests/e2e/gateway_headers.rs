@@ -5,9 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::start_gateway;
-use crate::jwt_bearer::fixture::{now, IdpKey};
-use crate::python_backend::PythonBackend;
+use crate::harness::{now, start_gateway, IdpKey, PythonBackend};
 
 const ISSUER: &str = "https://headers-idp.example";
 

@@ -4,10 +4,9 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{start_gateway, Reply, Server};
-use crate::jwt_bearer::fixture::{now, sign_raw, IdpKey};
-use crate::jwt_bearer::jwks_server::JwksServer;
-use crate::upstream::Upstream;
+use crate::harness::{
+    now, sign_raw, start_gateway, Gateway, IdpKey, JwksServer, Reply, Server, Upstream,
+};
 
 const JWKS_ISSUER: &str = "https://jwks-idp.example";
 const CERT_ISSUER: &str = "https://cert-idp.example";
@@ -35,8 +34,21 @@ fn refused(gateway: &Server, token: &str) -> String {
     reply.json["error_description"].as_str().unwrap().to_owned()
 }
 
-#[test]
-fn external_issuers_by_jwks_and_certificate_with_mapping_transformer_and_rotation() {
+/// A gateway trusting two issuers, one by its JWKS endpoint (with a claim mapping and a
+/// transformer), one by its certificate, in front of the echo upstream; the keys of both, the
+/// JWKS endpoint's next key and an attacker's key.
+struct IssuersGateway {
+    _keys: tempfile::TempDir,
+    first: IdpKey,
+    second: IdpKey,
+    certified: IdpKey,
+    attacker: IdpKey,
+    jwks: JwksServer,
+    _upstream: Upstream,
+    gateway: Gateway,
+}
+
+fn start_issuers_gateway() -> IssuersGateway {
     let keys = tempfile::tempdir().unwrap();
     let first = IdpKey::rsa(keys.path(), "first");
     let second = IdpKey::rsa(keys.path(), "second");
@@ -89,6 +101,28 @@ certificates = ["{certificate}"]
         script = script.display(),
         certificate = certified.certificate_path.display(),
     ));
+    IssuersGateway {
+        _keys: keys,
+        first,
+        second,
+        certified,
+        attacker,
+        jwks,
+        _upstream: upstream,
+        gateway,
+    }
+}
+
+#[test]
+fn a_jwks_issuers_tokens_are_mapped_transformed_and_followed_across_a_rotation() {
+    let setup = start_issuers_gateway();
+    let IssuersGateway {
+        first,
+        second,
+        jwks,
+        gateway,
+        ..
+    } = &setup;
     let gw = &gateway.server;
 
     // By JWKS: mapped, transformed, passed on as headers (a client's own X-Claim-* dropped).
@@ -117,6 +151,19 @@ certificates = ["{certificate}"]
         &second.assertion_with_kid("k2", &claims(JWKS_ISSUER)),
     );
     assert_eq!(reply.status, 200, "{:?}", reply.json);
+}
+
+#[test]
+fn a_certificate_issuers_tokens_verify_and_what_rfc_8725_warns_of_is_refused() {
+    let setup = start_issuers_gateway();
+    let IssuersGateway {
+        certified,
+        attacker,
+        jwks,
+        gateway,
+        ..
+    } = &setup;
+    let gw = &gateway.server;
 
     // By certificate, without kid: the default certificate.
     let no_kid = certified.sign(&json!({"alg": "RS256", "typ": "JWT"}), &claims(CERT_ISSUER));
@@ -127,8 +174,8 @@ certificates = ["{certificate}"]
     let body = claims(CERT_ISSUER);
     let none = format!(
         "{}.{}.",
-        crate::jwt_bearer::fixture::b64(br#"{"alg":"none"}"#),
-        crate::jwt_bearer::fixture::b64(body.to_string().as_bytes())
+        crate::harness::b64(br#"{"alg":"none"}"#),
+        crate::harness::b64(body.to_string().as_bytes())
     );
     assert!(refused(gw, &none).contains("not signed"));
     let hs256 = sign_raw(
@@ -158,7 +205,7 @@ certificates = ["{certificate}"]
     let tampered = format!(
         "{}.{}.{}",
         parts[0],
-        crate::jwt_bearer::fixture::b64(changed.to_string().as_bytes()),
+        crate::harness::b64(changed.to_string().as_bytes()),
         parts[2]
     );
     assert!(refused(gw, &tampered).contains("signature does not verify"));
@@ -180,8 +227,8 @@ certificates = ["{certificate}"]
 fn upstreams_over_tls_are_verified() {
     let keys = tempfile::tempdir().unwrap();
     let issuer = IdpKey::rsa(keys.path(), "issuer");
-    let pki = crate::upstream::TestPki::new();
-    let other_ca = crate::upstream::TestPki::new();
+    let pki = crate::harness::TestPki::new();
+    let other_ca = crate::harness::TestPki::new();
     let ca_file = keys.path().join("upstream-ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
     let other_ca_file = keys.path().join("other-ca.pem");

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::start_gateway;
-use crate::jwt_bearer::fixture::{now, IdpKey};
-use crate::python_backend::PythonBackend;
+use crate::harness::{now, start_gateway, Gateway, IdpKey, PythonBackend};
 
 const ISSUER: &str = "https://paths-idp.example";
 const ADMIN_FILE: &str = "ADMIN-FILE-CONTENT";
@@ -92,25 +90,34 @@ fn raw_get(base_url: &str, target: &str, token: &str) -> (u16, String) {
     (status, body)
 }
 
-#[test]
-fn the_path_checked_is_the_path_forwarded() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("www");
-    for (file, content) in [
-        ("ROOT-SECRET", ROOT_SECRET),
-        ("api/admin", ADMIN_FILE),
-        ("api/public/readme", "PUBLIC"),
-        ("api/items/1", "ITEM-1"),
-        ("open/readme", "OPEN"),
-    ] {
-        let path = root.join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-    let backend = FileServer::start(&root, &dir.path().join("http.server.log"));
-    let key = IdpKey::rsa(dir.path(), "paths");
-    let gateway = start_gateway(&format!(
-        r#"
+/// A file server behind a gateway with three APIs over it, and the key of the issuer the
+/// gateway trusts.
+struct PathsGateway {
+    _dir: tempfile::TempDir,
+    backend: FileServer,
+    key: IdpKey,
+    gateway: Gateway,
+}
+
+impl PathsGateway {
+    fn start() -> PathsGateway {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("www");
+        for (file, content) in [
+            ("ROOT-SECRET", ROOT_SECRET),
+            ("api/admin", ADMIN_FILE),
+            ("api/public/readme", "PUBLIC"),
+            ("api/items/1", "ITEM-1"),
+            ("open/readme", "OPEN"),
+        ] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+        let backend = FileServer::start(&root, &dir.path().join("http.server.log"));
+        let key = IdpKey::rsa(dir.path(), "paths");
+        let gateway = start_gateway(&format!(
+            r#"
 [gateway]
 bind = "127.0.0.1:0"
 backend_claims = "none"
@@ -155,16 +162,30 @@ path = "/*"
 name = "{ISSUER}"
 certificates = ["{certificate}"]
 "#,
-        backend = backend.url(),
-        certificate = key.certificate_path.display(),
-    ));
-    let gw = &gateway.server;
-    let token = |scope: &str| {
-        key.assertion(&json!({"iss": ISSUER, "sub": "carol", "iat": now(),
-                              "exp": now() + 300, "scope": scope}))
-    };
-    let reader = token("read");
-    let admin = token("read admin");
+            backend = backend.url(),
+            certificate = key.certificate_path.display(),
+        ));
+        PathsGateway {
+            _dir: dir,
+            backend,
+            key,
+            gateway,
+        }
+    }
+
+    /// A token of the trusted issuer with `scope`.
+    fn token(&self, scope: &str) -> String {
+        self.key
+            .assertion(&json!({"iss": ISSUER, "sub": "carol", "iat": now(),
+                                   "exp": now() + 300, "scope": scope}))
+    }
+}
+
+#[test]
+fn the_path_checked_is_the_path_forwarded() {
+    let setup = PathsGateway::start();
+    let (backend, gw) = (&setup.backend, &setup.gateway.server);
+    let reader = setup.token("read");
 
     // What the read-only token gets: (path as sent, status, path the backend must be asked for).
     let table: &[(&str, u16, Option<&str>)] = &[
@@ -228,6 +249,13 @@ certificates = ["{certificate}"]
             None => assert_eq!(backend.requests().len(), before, "{path} was forwarded"),
         }
     }
+}
+
+#[test]
+fn with_the_admin_scope_exactly_the_normalised_path_is_forwarded_and_none_that_climbs_out() {
+    let setup = PathsGateway::start();
+    let (backend, gw) = (&setup.backend, &setup.gateway.server);
+    let admin = setup.token("read admin");
 
     // With the admin scope, a dot segment inside the context reaches the admin file, and the
     // backend is asked for exactly the normalised path.

@@ -11,8 +11,7 @@ use openssl::ssl::{SslConnector, SslMethod, SslVersion};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
 
-use crate::harness::{Backend, Deployment, Server};
-use crate::upstream::TestPki;
+use crate::harness::{Backend, Deployment, Server, TestPki};
 
 struct Answer {
     status_line: String,

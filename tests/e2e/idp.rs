@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::harness::{backends, Deployment};
-use crate::jwt_bearer::fixture::IdpKey;
+use crate::harness::{on_each_backend, Backend, Deployment, IdpKey};
 
 /// A fresh self-signed RSA certificate, PEM and DER; keys are made at test time, never committed.
 fn make_certificate(dir: &Path) -> (PathBuf, PathBuf) {
@@ -14,88 +13,86 @@ fn make_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     (key.certificate_path, der)
 }
 
-#[test]
-fn identity_providers_from_certificates_and_jwks() {
-    for backend in backends() {
-        let deployment = Deployment::new(backend);
-        let keys = tempfile::tempdir().unwrap();
-        let (pem, der) = make_certificate(keys.path());
-        deployment.cli_ok(&["tenant", "add", "acme"]);
+fn identity_providers_from_certificates_and_jwks(backend: Backend) {
+    let deployment = Deployment::new(backend);
+    let keys = tempfile::tempdir().unwrap();
+    let (pem, der) = make_certificate(keys.path());
+    deployment.cli_ok(&["tenant", "add", "acme"]);
 
-        let added = deployment.cli_ok(&[
-            "idp",
-            "add",
-            "--tenant",
-            "acme",
-            "--name",
-            "corp",
-            "--issuer",
-            "https://idp.corp",
-            "--certificate",
-            pem.to_str().unwrap(),
-            "--certificate",
-            der.to_str().unwrap(),
-            "--alias",
-            "https://gw.corp/token",
-            "--allowed-scope",
-            "read",
-            "--json",
-        ]);
-        let idp: Value = serde_json::from_str(&added).unwrap();
-        let certificates = idp["certificates"].as_array().unwrap();
-        assert_eq!(certificates.len(), 2);
-        assert_eq!(
-            certificates[0], certificates[1],
-            "DER converted to the same PEM"
-        );
-        assert!(certificates[0]
-            .as_str()
-            .unwrap()
-            .starts_with("-----BEGIN CERTIFICATE-----"));
-        assert_eq!(idp["aliases"][0], "https://gw.corp/token");
-        assert_eq!(idp["enabled"], true);
+    let added = deployment.cli_ok(&[
+        "idp",
+        "add",
+        "--tenant",
+        "acme",
+        "--name",
+        "corp",
+        "--issuer",
+        "https://idp.corp",
+        "--certificate",
+        pem.to_str().unwrap(),
+        "--certificate",
+        der.to_str().unwrap(),
+        "--alias",
+        "https://gw.corp/token",
+        "--allowed-scope",
+        "read",
+        "--json",
+    ]);
+    let idp: Value = serde_json::from_str(&added).unwrap();
+    let certificates = idp["certificates"].as_array().unwrap();
+    assert_eq!(certificates.len(), 2);
+    assert_eq!(
+        certificates[0], certificates[1],
+        "DER converted to the same PEM"
+    );
+    assert!(certificates[0]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(idp["aliases"][0], "https://gw.corp/token");
+    assert_eq!(idp["enabled"], true);
 
-        deployment.cli_ok(&[
-            "idp",
-            "add",
-            "--tenant",
-            "acme",
-            "--name",
-            "google",
-            "--issuer",
-            "https://accounts.google.com",
-            "--jwks-uri",
-            "https://www.googleapis.com/oauth2/v3/certs",
-        ]);
-        let listed = deployment.cli_ok(&["idp", "list", "--tenant", "acme"]);
-        assert!(
-            listed.contains("corp") && listed.contains("jwks https://www.googleapis.com"),
-            "{listed}"
-        );
-        let shown = deployment.cli_ok(&["idp", "show", "--tenant", "acme", "--name", "corp"]);
-        assert!(shown.contains("https://idp.corp") && shown.contains("BEGIN CERTIFICATE"));
+    deployment.cli_ok(&[
+        "idp",
+        "add",
+        "--tenant",
+        "acme",
+        "--name",
+        "google",
+        "--issuer",
+        "https://accounts.google.com",
+        "--jwks-uri",
+        "https://www.googleapis.com/oauth2/v3/certs",
+    ]);
+    let listed = deployment.cli_ok(&["idp", "list", "--tenant", "acme"]);
+    assert!(
+        listed.contains("corp") && listed.contains("jwks https://www.googleapis.com"),
+        "{listed}"
+    );
+    let shown = deployment.cli_ok(&["idp", "show", "--tenant", "acme", "--name", "corp"]);
+    assert!(shown.contains("https://idp.corp") && shown.contains("BEGIN CERTIFICATE"));
 
-        // Issuer unique per tenant; another tenant is separate.
-        let dup = deployment.cli(&[
-            "idp",
-            "add",
-            "--tenant",
-            "acme",
-            "--name",
-            "corp2",
-            "--issuer",
-            "https://idp.corp",
-            "--certificate",
-            pem.to_str().unwrap(),
-        ]);
-        assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
-        assert!(deployment.cli_ok(&["idp", "list"]).trim().is_empty());
+    // Issuer unique per tenant; another tenant is separate.
+    let dup = deployment.cli(&[
+        "idp",
+        "add",
+        "--tenant",
+        "acme",
+        "--name",
+        "corp2",
+        "--issuer",
+        "https://idp.corp",
+        "--certificate",
+        pem.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    assert!(deployment.cli_ok(&["idp", "list"]).trim().is_empty());
 
-        deployment.cli_ok(&["idp", "remove", "--tenant", "acme", "--name", "corp"]);
-        let gone = deployment.cli(&["idp", "show", "--tenant", "acme", "--name", "corp"]);
-        assert!(String::from_utf8_lossy(&gone.stderr).contains("not found"));
-    }
+    deployment.cli_ok(&["idp", "remove", "--tenant", "acme", "--name", "corp"]);
+    let gone = deployment.cli(&["idp", "show", "--tenant", "acme", "--name", "corp"]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("not found"));
 }
+on_each_backend!(identity_providers_from_certificates_and_jwks);
 
 #[test]
 fn bad_identity_provider_input_is_refused_clearly() {

@@ -8,9 +8,10 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::harness::{backends, Deployment, Server};
-use crate::jwt_bearer::fixture::{good_claims, with, JwtSetup, GRANT};
-use crate::jwt_verify::access_token;
+use crate::harness::{
+    access_token, good_claims, kid_of, on_each_backend, with, with_scope_forged, Backend,
+    Deployment, JwtSetup, Server, GRANT,
+};
 
 const VERIFY: &str = r#"
 import json, sys, jwt
@@ -35,7 +36,7 @@ fn run_pyjwt(
     issuer: &str,
 ) -> std::process::Output {
     let jwks_url = server.url(jwks_path);
-    Command::new(crate::third_party::python())
+    Command::new(crate::harness::python())
         .args(["-c", VERIFY, token, &jwks_url, typ, audience, issuer])
         .output()
         .unwrap()
@@ -65,165 +66,152 @@ fn pyjwt_refuses(server: &Server, jwks_path: &str, token: &str, audience: &str, 
     assert!(!out.status.success(), "PyJWT accepted a tampered token");
 }
 
-#[test]
-fn pyjwt_verifies_jwt_access_tokens_of_each_key_type_across_a_rotation() {
-    for backend in backends() {
-        for algorithm in ["RS256", "ES256", "EdDSA"] {
-            // A rotation's key signs at once (no JWKS caching, no margin; key_rotation.rs has
-            // rotations that verifiers wait for), and the old key stays published.
-            let deployment = Deployment::with_extra_config(
-                backend,
-                &format!(
-                    "[oauth.signing]\nalgorithm = \"{algorithm}\"\njwks_max_age = 0\nrotation_margin = 0\n"
-                ),
-            );
-            deployment.cli_ok(&["tenant", "add", "acme"]);
-            let machine = deployment.add_client_with(
-                "acme",
-                "machine",
-                "client_credentials",
-                "read",
-                &["--token-format", "jwt"],
-            );
-            let server = deployment.start();
-            let issue = || {
-                access_token(&server.token(
-                    "/t/acme/oauth2/token",
-                    &machine,
-                    &[("grant_type", "client_credentials")],
-                ))
-            };
-            let issuer = "http://localhost:9443/t/acme/oauth2/token";
-            let jwks = "/t/acme/oauth2/jwks";
-            let before = issue();
-            let verdict = pyjwt_verified(&server, jwks, &before, "at+jwt", &machine.id, issuer);
-            assert_eq!(verdict["alg"], algorithm);
-            assert_eq!(verdict["claims"]["client_id"], machine.id.as_str());
-            assert_eq!(verdict["claims"]["scope"], "read");
-            assert!(verdict["claims"]["jti"].is_string());
-
-            deployment.cli_ok(&["keys", "rotate", "--tenant", "acme"]);
-            let after = issue();
-            assert_ne!(
-                jwt_kid(&before),
-                jwt_kid(&after),
-                "the rotation made a new current key"
-            );
-            // Both verify: the old key stays published until its tokens have expired.
-            pyjwt_verified(&server, jwks, &before, "at+jwt", &machine.id, issuer);
-            pyjwt_verified(&server, jwks, &after, "at+jwt", &machine.id, issuer);
-            // A changed claim breaks the signature for PyJWT too.
-            pyjwt_refuses(&server, jwks, &tampered(&after), &machine.id, issuer);
-        }
-    }
-}
-
-#[test]
-fn pyjwt_sees_the_mapped_and_transformed_claims_and_verifies_id_tokens() {
-    for backend in backends() {
-        let scripts = tempfile::tempdir().unwrap();
-        let script = scripts.path().join("department.rhai");
-        std::fs::write(
-            &script,
-            r#"fn transform(claims, context) {
-                claims.department = if claims.email.ends_with("@sales.example") { "sales" } else { "other" };
-                #{ claims: claims }
-            }"#,
-        )
-        .unwrap();
-        let setup = JwtSetup::start_with(
+fn pyjwt_verifies_jwt_access_tokens_of_each_key_type_across_a_rotation(backend: Backend) {
+    for algorithm in ["RS256", "ES256", "EdDSA"] {
+        // A rotation's key signs at once (no JWKS caching, no margin; key_rotation.rs has
+        // rotations that verifiers wait for), and the old key stays published.
+        let deployment = Deployment::with_extra_config(
             backend,
-            "",
-            &[
-                "--claim-mapping",
-                "upn=email",
-                "--transformer",
-                script.to_str().unwrap(),
-            ],
+            &format!(
+                "[oauth.signing]\nalgorithm = \"{algorithm}\"\njwks_max_age = 0\nrotation_margin = 0\n"
+            ),
         );
-        let app = setup.deployment.add_client_with(
-            "carbon.super",
-            "jwt-app",
-            GRANT,
+        deployment.cli_ok(&["tenant", "add", "acme"]);
+        let machine = deployment.add_client_with(
+            "acme",
+            "machine",
+            "client_credentials",
             "read",
             &["--token-format", "jwt"],
         );
-        let assertion = setup
-            .idp
-            .assertion(&with(good_claims(), json!({"upn": "bob@sales.example"})));
-        let reply = setup.server.token(
-            "/oauth2/token",
-            &app,
-            &[("grant_type", GRANT), ("assertion", &assertion)],
+        let server = deployment.start();
+        let issue = || {
+            access_token(&server.token(
+                "/t/acme/oauth2/token",
+                &machine,
+                &[("grant_type", "client_credentials")],
+            ))
+        };
+        let issuer = "http://localhost:9443/t/acme/oauth2/token";
+        let jwks = "/t/acme/oauth2/jwks";
+        let before = issue();
+        let verdict = pyjwt_verified(&server, jwks, &before, "at+jwt", &machine.id, issuer);
+        assert_eq!(verdict["alg"], algorithm);
+        assert_eq!(verdict["claims"]["client_id"], machine.id.as_str());
+        assert_eq!(verdict["claims"]["scope"], "read");
+        assert!(verdict["claims"]["jti"].is_string());
+
+        deployment.cli_ok(&["keys", "rotate", "--tenant", "acme"]);
+        let after = issue();
+        assert_ne!(
+            kid_of(&before),
+            kid_of(&after),
+            "the rotation made a new current key"
         );
-        let token = access_token(&reply);
-        let issuer = "http://localhost:9443/t/carbon.super/oauth2/token";
+        // Both verify: the old key stays published until its tokens have expired.
+        pyjwt_verified(&server, jwks, &before, "at+jwt", &machine.id, issuer);
+        pyjwt_verified(&server, jwks, &after, "at+jwt", &machine.id, issuer);
+        // A changed claim breaks the signature for PyJWT too.
+        pyjwt_refuses(
+            &server,
+            jwks,
+            &with_scope_forged(&after, "read admin"),
+            &machine.id,
+            issuer,
+        );
+    }
+}
+on_each_backend!(pyjwt_verifies_jwt_access_tokens_of_each_key_type_across_a_rotation);
+
+fn pyjwt_sees_the_mapped_and_transformed_claims_and_verifies_id_tokens(backend: Backend) {
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("department.rhai");
+    std::fs::write(
+        &script,
+        r#"fn transform(claims, context) {
+                claims.department = if claims.email.ends_with("@sales.example") { "sales" } else { "other" };
+                #{ claims: claims }
+            }"#,
+    )
+    .unwrap();
+    let setup = JwtSetup::start_with(
+        backend,
+        "",
+        &[
+            "--claim-mapping",
+            "upn=email",
+            "--transformer",
+            script.to_str().unwrap(),
+        ],
+    );
+    let app = setup.deployment.add_client_with(
+        "carbon.super",
+        "jwt-app",
+        GRANT,
+        "read",
+        &["--token-format", "jwt"],
+    );
+    let assertion = setup
+        .idp
+        .assertion(&with(good_claims(), json!({"upn": "bob@sales.example"})));
+    let reply = setup.server.token(
+        "/oauth2/token",
+        &app,
+        &[("grant_type", GRANT), ("assertion", &assertion)],
+    );
+    let token = access_token(&reply);
+    let issuer = "http://localhost:9443/t/carbon.super/oauth2/token";
+    let verdict = pyjwt_verified(
+        &setup.server,
+        "/oauth2/jwks",
+        &token,
+        "at+jwt",
+        &app.id,
+        issuer,
+    );
+    assert_eq!(verdict["claims"]["email"], "bob@sales.example");
+    assert!(verdict["claims"].get("upn").is_none());
+    assert_eq!(verdict["claims"]["department"], "sales");
+
+    // An ID token of the password grant, with the client's extra audience.
+    setup.deployment.add_user(
+        "carbon.super",
+        "carol",
+        "carol-password",
+        &["--claim", "email=carol@example.com"],
+    );
+    let webapp = setup.deployment.add_client_with(
+        "carbon.super",
+        "webapp",
+        "password",
+        "openid",
+        &["--audience", "https://apis.example/token"],
+    );
+    let reply = setup.server.token(
+        "/oauth2/token",
+        &webapp,
+        &[
+            ("grant_type", "password"),
+            ("username", "carol"),
+            ("password", "carol-password"),
+            ("scope", "openid"),
+        ],
+    );
+    let id_token = reply.assert_token()["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for audience in [webapp.id.as_str(), "https://apis.example/token"] {
         let verdict = pyjwt_verified(
             &setup.server,
             "/oauth2/jwks",
-            &token,
-            "at+jwt",
-            &app.id,
+            &id_token,
+            "JWT",
+            audience,
             issuer,
         );
-        assert_eq!(verdict["claims"]["email"], "bob@sales.example");
-        assert!(verdict["claims"].get("upn").is_none());
-        assert_eq!(verdict["claims"]["department"], "sales");
-
-        // An ID token of the password grant, with the client's extra audience.
-        setup.deployment.add_user(
-            "carbon.super",
-            "carol",
-            "carol-password",
-            &["--claim", "email=carol@example.com"],
-        );
-        let webapp = setup.deployment.add_client_with(
-            "carbon.super",
-            "webapp",
-            "password",
-            "openid",
-            &["--audience", "https://apis.example/token"],
-        );
-        let reply = setup.server.token(
-            "/oauth2/token",
-            &webapp,
-            &[
-                ("grant_type", "password"),
-                ("username", "carol"),
-                ("password", "carol-password"),
-                ("scope", "openid"),
-            ],
-        );
-        let id_token = reply.assert_token()["id_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        for audience in [webapp.id.as_str(), "https://apis.example/token"] {
-            let verdict = pyjwt_verified(
-                &setup.server,
-                "/oauth2/jwks",
-                &id_token,
-                "JWT",
-                audience,
-                issuer,
-            );
-            assert_eq!(verdict["claims"]["sub"], "carol");
-            assert_eq!(verdict["claims"]["email"], "carol@example.com");
-        }
+        assert_eq!(verdict["claims"]["sub"], "carol");
+        assert_eq!(verdict["claims"]["email"], "carol@example.com");
     }
 }
-
-fn jwt_kid(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
-}
-
-/// `token` with one claim changed and the signature kept.
-fn tampered(token: &str) -> String {
-    use base64::Engine;
-    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let parts: Vec<&str> = token.split('.').collect();
-    let mut claims: Value = serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
-    claims["scope"] = json!("read admin");
-    let payload = engine.encode(claims.to_string());
-    format!("{}.{payload}.{}", parts[0], parts[2])
-}
+on_each_backend!(pyjwt_sees_the_mapped_and_transformed_claims_and_verifies_id_tokens);

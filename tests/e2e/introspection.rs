@@ -3,8 +3,7 @@
 
 use serde_json::json;
 
-use crate::harness::{backends, Credentials, Server};
-use crate::jwt_bearer::fixture::{good_claims, JwtSetup, GRANT};
+use crate::harness::{good_claims, on_each_backend, Backend, Credentials, JwtSetup, Server, GRANT};
 
 fn introspect(server: &Server, path: &str, client: &Credentials, token: &str) -> serde_json::Value {
     let reply = server.token(path, client, &[("token", token)]);
@@ -17,112 +16,110 @@ fn revoke(server: &Server, path: &str, client: &Credentials, token: &str) {
     assert_eq!(reply.status, 200, "{:?}", reply.json);
 }
 
-#[test]
-fn tokens_are_active_until_revoked_and_only_within_their_tenant() {
-    for backend in backends() {
-        let setup = JwtSetup::start(backend);
-        let deployment = &setup.deployment;
-        let server = &setup.server;
-        let jwt_client = deployment.add_client_with(
-            "carbon.super",
-            "jwt-app",
-            &format!("{GRANT},refresh_token"),
-            "read",
-            &["--token-format", "jwt"],
-        );
-        let exchange = || {
-            server
-                .token(
-                    "/oauth2/token",
-                    &jwt_client,
-                    &[
-                        ("grant_type", GRANT),
-                        ("assertion", &setup.idp.assertion(&good_claims())),
-                    ],
-                )
-                .assert_token()
-                .clone()
-        };
-        let first = exchange();
-        let access = first["access_token"].as_str().unwrap();
-        let refresh = first["refresh_token"].as_str().unwrap();
-
-        let active = introspect(server, "/oauth2/introspect", &setup.client, access);
-        assert_eq!(active["active"], true, "{active}");
-        assert_eq!(active["sub"], "alice");
-        assert_eq!(active["client_id"], jwt_client.id.as_str());
-        assert_eq!(active["scope"], "read");
-        assert_eq!(active["token_type"], "Bearer");
-        // A refresh token is its own client's business only.
-        assert_eq!(
-            introspect(server, "/oauth2/introspect", &setup.client, refresh),
-            json!({"active": false})
-        );
-        let refresh_view = introspect(server, "/oauth2/introspect", &jwt_client, refresh);
-        assert_eq!(refresh_view["active"], true);
-        assert!(refresh_view.get("token_type").is_none());
-        assert_eq!(
-            introspect(server, "/oauth2/introspect", &setup.client, "no-such-token"),
-            json!({"active": false})
-        );
-
-        // Another tenant's client learns nothing about this tenant's tokens.
-        deployment.cli_ok(&["tenant", "add", "acme"]);
-        let outsider = deployment.add_client("acme", "outsider", "client_credentials", "read");
-        assert_eq!(
-            introspect(server, "/t/acme/oauth2/introspect", &outsider, access),
-            json!({"active": false})
-        );
-        // Without client authentication: 401.
-        server
-            .post_form("/oauth2/introspect", None, &[("token", access)])
-            .assert_error(401, "invalid_client");
-        server
-            .token("/oauth2/introspect", &setup.client, &[])
-            .assert_error(400, "invalid_request");
-
-        // Revocation by another client is refused (RFC 7009 2.1) and changes nothing; by the
-        // owner, the JWT is inactive.
-        let refused = server.token("/oauth2/revoke", &setup.client, &[("token", access)]);
-        assert!(refused
-            .assert_error(400, "unauthorized_client")
-            .contains("not issued to this client"));
-        assert_eq!(
-            introspect(server, "/oauth2/introspect", &setup.client, access)["active"],
-            true
-        );
-        revoke(server, "/oauth2/revoke", &jwt_client, access);
-        assert_eq!(
-            introspect(server, "/oauth2/introspect", &setup.client, access),
-            json!({"active": false})
-        );
-        // The refresh token was not revoked with its access token.
-        assert_eq!(
-            introspect(server, "/oauth2/introspect", &jwt_client, refresh)["active"],
-            true
-        );
-
-        // Revoking a refresh token revokes its grant: the family's access tokens too.
-        let second = exchange();
-        let (access, refresh) = (
-            second["access_token"].as_str().unwrap(),
-            second["refresh_token"].as_str().unwrap(),
-        );
-        revoke(server, "/oauth2/revoke", &jwt_client, refresh);
-        for token in [access, refresh] {
-            assert_eq!(
-                introspect(server, "/oauth2/introspect", &setup.client, token),
-                json!({"active": false})
-            );
-        }
+fn tokens_are_active_until_revoked_and_only_within_their_tenant(backend: Backend) {
+    let setup = JwtSetup::start(backend);
+    let deployment = &setup.deployment;
+    let server = &setup.server;
+    let jwt_client = deployment.add_client_with(
+        "carbon.super",
+        "jwt-app",
+        &format!("{GRANT},refresh_token"),
+        "read",
+        &["--token-format", "jwt"],
+    );
+    let exchange = || {
         server
             .token(
                 "/oauth2/token",
                 &jwt_client,
-                &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+                &[
+                    ("grant_type", GRANT),
+                    ("assertion", &setup.idp.assertion(&good_claims())),
+                ],
             )
-            .assert_error(400, "invalid_grant");
-        // Unknown tokens are revoked "successfully" (RFC 7009 2.2).
-        revoke(server, "/oauth2/revoke", &jwt_client, "no-such-token");
+            .assert_token()
+            .clone()
+    };
+    let first = exchange();
+    let access = first["access_token"].as_str().unwrap();
+    let refresh = first["refresh_token"].as_str().unwrap();
+
+    let active = introspect(server, "/oauth2/introspect", &setup.client, access);
+    assert_eq!(active["active"], true, "{active}");
+    assert_eq!(active["sub"], "alice");
+    assert_eq!(active["client_id"], jwt_client.id.as_str());
+    assert_eq!(active["scope"], "read");
+    assert_eq!(active["token_type"], "Bearer");
+    // A refresh token is its own client's business only.
+    assert_eq!(
+        introspect(server, "/oauth2/introspect", &setup.client, refresh),
+        json!({"active": false})
+    );
+    let refresh_view = introspect(server, "/oauth2/introspect", &jwt_client, refresh);
+    assert_eq!(refresh_view["active"], true);
+    assert!(refresh_view.get("token_type").is_none());
+    assert_eq!(
+        introspect(server, "/oauth2/introspect", &setup.client, "no-such-token"),
+        json!({"active": false})
+    );
+
+    // Another tenant's client learns nothing about this tenant's tokens.
+    deployment.cli_ok(&["tenant", "add", "acme"]);
+    let outsider = deployment.add_client("acme", "outsider", "client_credentials", "read");
+    assert_eq!(
+        introspect(server, "/t/acme/oauth2/introspect", &outsider, access),
+        json!({"active": false})
+    );
+    // Without client authentication: 401.
+    server
+        .post_form("/oauth2/introspect", None, &[("token", access)])
+        .assert_error(401, "invalid_client");
+    server
+        .token("/oauth2/introspect", &setup.client, &[])
+        .assert_error(400, "invalid_request");
+
+    // Revocation by another client is refused (RFC 7009 2.1) and changes nothing; by the
+    // owner, the JWT is inactive.
+    let refused = server.token("/oauth2/revoke", &setup.client, &[("token", access)]);
+    assert!(refused
+        .assert_error(400, "unauthorized_client")
+        .contains("not issued to this client"));
+    assert_eq!(
+        introspect(server, "/oauth2/introspect", &setup.client, access)["active"],
+        true
+    );
+    revoke(server, "/oauth2/revoke", &jwt_client, access);
+    assert_eq!(
+        introspect(server, "/oauth2/introspect", &setup.client, access),
+        json!({"active": false})
+    );
+    // The refresh token was not revoked with its access token.
+    assert_eq!(
+        introspect(server, "/oauth2/introspect", &jwt_client, refresh)["active"],
+        true
+    );
+
+    // Revoking a refresh token revokes its grant: the family's access tokens too.
+    let second = exchange();
+    let (access, refresh) = (
+        second["access_token"].as_str().unwrap(),
+        second["refresh_token"].as_str().unwrap(),
+    );
+    revoke(server, "/oauth2/revoke", &jwt_client, refresh);
+    for token in [access, refresh] {
+        assert_eq!(
+            introspect(server, "/oauth2/introspect", &setup.client, token),
+            json!({"active": false})
+        );
     }
+    server
+        .token(
+            "/oauth2/token",
+            &jwt_client,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .assert_error(400, "invalid_grant");
+    // Unknown tokens are revoked "successfully" (RFC 7009 2.2).
+    revoke(server, "/oauth2/revoke", &jwt_client, "no-such-token");
 }
+on_each_backend!(tokens_are_active_until_revoked_and_only_within_their_tenant);

@@ -15,10 +15,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::json;
 
-use crate::database_view::{insert_key_in_the_clear, stored_private_keys};
-use crate::harness::{backends, grantor_binary, Backend, Credentials, Deployment, Server};
-use crate::jwt_bearer::fixture::IdpKey;
-use crate::key_rotation::jwt_client;
+use crate::harness::{
+    grantor_binary, insert_key_in_the_clear, jwt_client, on_each_backend, stored_private_keys,
+    Backend, Credentials, Deployment, IdpKey, Server,
+};
 
 /// The file a deployment's key-encryption key is made in when none is configured.
 fn generated_key_file(deployment: &Deployment) -> PathBuf {
@@ -114,12 +114,12 @@ fn verified_token_kid(server: &Server, tenant: &str, client: &Credentials) -> St
     } else {
         format!("/t/{tenant}")
     };
-    let token = crate::jwt_verify::access_token(&server.token(
+    let token = crate::harness::access_token(&server.token(
         &format!("{prefix}/oauth2/token"),
         client,
         &[("grant_type", "client_credentials")],
     ));
-    crate::jwt_verify::verified(
+    crate::harness::verified(
         server,
         &format!("{prefix}/oauth2/jwks"),
         &token,
@@ -129,110 +129,106 @@ fn verified_token_kid(server: &Server, tenant: &str, client: &Credentials) -> St
     jsonwebtoken::decode_header(&token).unwrap().kid.unwrap()
 }
 
-#[test]
-fn keys_are_sealed_at_rest_another_kek_refuses_to_start_and_rewrap_moves_them() {
-    for backend in backends() {
-        let deployment = Deployment::new(backend);
-        let original = std::fs::read_to_string(&deployment.config_path).unwrap();
-        deployment.cli_ok(&["tenant", "add", "acme"]);
-        let client = jwt_client(&deployment, "acme");
-        let server = deployment.start();
-        let kid = verified_token_kid(&server, "acme", &client);
-        assert_eq!(server.get("/oauth2/jwks").status, 200);
+fn keys_are_sealed_at_rest_another_kek_refuses_to_start_and_rewrap_moves_them(backend: Backend) {
+    let deployment = Deployment::new(backend);
+    let original = std::fs::read_to_string(&deployment.config_path).unwrap();
+    deployment.cli_ok(&["tenant", "add", "acme"]);
+    let client = jwt_client(&deployment, "acme");
+    let server = deployment.start();
+    let kid = verified_token_kid(&server, "acme", &client);
+    assert_eq!(server.get("/oauth2/jwks").status, 200);
 
-        // Made on first use in the data directory, owner-only; every stored key sealed under it.
-        let kek_file = generated_key_file(&deployment);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&kek_file).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let kek = read_kek(&kek_file);
-        assert_eq!(assert_all_sealed(&deployment.database_url, &kek), 2);
-        let log = server.log();
-        assert!(!log.contains("PRIVATE KEY") && !log.contains(STANDARD.encode(&kek).as_str()));
-        drop(server);
-
-        // Another key-encryption key: the server refuses to start, naming both.
-        let other_file = deployment.dir().join("other.key");
-        let other = new_kek_file(&other_file);
-        configure_kek(&deployment, &original, Some(&other_file));
-        let refused = deployment.serve_fails();
-        for needed in [
-            kek_id(&kek),
-            kek_id(&other),
-            "cannot open".to_owned(),
-            "grantor keys rewrap".to_owned(),
-        ] {
-            assert!(refused.contains(&needed), "{needed}: {refused}");
-        }
-        assert!(!refused.contains(STANDARD.encode(&other).as_str()));
-
-        // Rewrap with the old key configured; then the old key no longer opens them.
-        configure_kek(&deployment, &original, None);
-        let moved = deployment.cli_ok(&[
-            "keys",
-            "rewrap",
-            "--new-key-file",
-            &other_file.display().to_string(),
-        ]);
-        assert!(moved.contains("moved 2 signing keys"), "{moved}");
-        assert!(moved.contains(&kek_id(&other)), "{moved}");
-        assert_eq!(assert_all_sealed(&deployment.database_url, &other), 2);
-        assert!(deployment.serve_fails().contains(&kek_id(&other)));
-
-        // With the new key configured, the same keys sign again.
-        configure_kek(&deployment, &original, Some(&other_file));
-        let server = deployment.start();
-        assert_eq!(verified_token_kid(&server, "acme", &client), kid);
+    // Made on first use in the data directory, owner-only; every stored key sealed under it.
+    let kek_file = generated_key_file(&deployment);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kek_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
+    let kek = read_kek(&kek_file);
+    assert_eq!(assert_all_sealed(&deployment.database_url, &kek), 2);
+    let log = server.log();
+    assert!(!log.contains("PRIVATE KEY") && !log.contains(STANDARD.encode(&kek).as_str()));
+    drop(server);
+
+    // Another key-encryption key: the server refuses to start, naming both.
+    let other_file = deployment.dir().join("other.key");
+    let other = new_kek_file(&other_file);
+    configure_kek(&deployment, &original, Some(&other_file));
+    let refused = deployment.serve_fails();
+    for needed in [
+        kek_id(&kek),
+        kek_id(&other),
+        "cannot open".to_owned(),
+        "grantor keys rewrap".to_owned(),
+    ] {
+        assert!(refused.contains(&needed), "{needed}: {refused}");
+    }
+    assert!(!refused.contains(STANDARD.encode(&other).as_str()));
+
+    // Rewrap with the old key configured; then the old key no longer opens them.
+    configure_kek(&deployment, &original, None);
+    let moved = deployment.cli_ok(&[
+        "keys",
+        "rewrap",
+        "--new-key-file",
+        &other_file.display().to_string(),
+    ]);
+    assert!(moved.contains("moved 2 signing keys"), "{moved}");
+    assert!(moved.contains(&kek_id(&other)), "{moved}");
+    assert_eq!(assert_all_sealed(&deployment.database_url, &other), 2);
+    assert!(deployment.serve_fails().contains(&kek_id(&other)));
+
+    // With the new key configured, the same keys sign again.
+    configure_kek(&deployment, &original, Some(&other_file));
+    let server = deployment.start();
+    assert_eq!(verified_token_kid(&server, "acme", &client), kid);
 }
+on_each_backend!(keys_are_sealed_at_rest_another_kek_refuses_to_start_and_rewrap_moves_them);
 
-#[test]
-fn keys_stored_in_the_clear_before_sealing_are_sealed_at_start() {
-    for backend in backends() {
-        let deployment = Deployment::new(backend);
-        deployment.cli_ok(&["tenant", "add", "acme"]);
-        let client = jwt_client(&deployment, "acme");
-        // A key stored the way versions before sealing stored it.
-        let legacy = IdpKey::rsa(deployment.dir(), "legacy");
-        let pem = String::from_utf8(legacy.private.private_key_to_pem_pkcs8().unwrap()).unwrap();
-        let mut jwk = legacy.jwk("legacy-key");
-        jwk["alg"] = json!("RS256");
-        insert_key_in_the_clear(&deployment, "acme", "legacy-key", &pem, &jwk);
-        assert!(stored_private_keys(&deployment.database_url)[0]
-            .2
-            .contains("PRIVATE KEY"));
+fn keys_stored_in_the_clear_before_sealing_are_sealed_at_start(backend: Backend) {
+    let deployment = Deployment::new(backend);
+    deployment.cli_ok(&["tenant", "add", "acme"]);
+    let client = jwt_client(&deployment, "acme");
+    // A key stored the way versions before sealing stored it.
+    let legacy = IdpKey::rsa(deployment.dir(), "legacy");
+    let pem = String::from_utf8(legacy.private.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    let mut jwk = legacy.jwk("legacy-key");
+    jwk["alg"] = json!("RS256");
+    insert_key_in_the_clear(&deployment, "acme", "legacy-key", &pem, &jwk);
+    assert!(stored_private_keys(&deployment.database_url)[0]
+        .2
+        .contains("PRIVATE KEY"));
 
-        let server = deployment.start();
-        let log = server.log_containing("sealed now");
-        assert!(
-            log.contains("stored in the clear") && log.contains("sealed now"),
-            "{log}"
-        );
-        let kek = read_kek(&generated_key_file(&deployment));
-        assert_eq!(assert_all_sealed(&deployment.database_url, &kek), 1);
-        let (tenant, kid, sealed) = &stored_private_keys(&deployment.database_url)[0];
-        assert_eq!(open_tenant_key(&kek, tenant, kid, sealed), pem);
-        // The same key signs, and its tokens verify.
-        assert_eq!(verified_token_kid(&server, "acme", &client), "legacy-key");
-        // Nor is the key left in the clear in the database's files (freed space, the log).
-        if backend == Backend::Sqlite {
-            // 48 characters of one line of the PEM, as they would lie in the file.
-            let fragment = &pem.lines().nth(3).unwrap()[8..56];
-            for suffix in ["", "-wal"] {
-                let file = deployment.dir().join(format!("grantor.db{suffix}"));
-                let bytes = std::fs::read(&file).unwrap_or_default();
-                assert!(
-                    !contains(&bytes, fragment.as_bytes()),
-                    "{} holds the key in the clear",
-                    file.display()
-                );
-            }
+    let server = deployment.start();
+    let log = server.log_containing("sealed now");
+    assert!(
+        log.contains("stored in the clear") && log.contains("sealed now"),
+        "{log}"
+    );
+    let kek = read_kek(&generated_key_file(&deployment));
+    assert_eq!(assert_all_sealed(&deployment.database_url, &kek), 1);
+    let (tenant, kid, sealed) = &stored_private_keys(&deployment.database_url)[0];
+    assert_eq!(open_tenant_key(&kek, tenant, kid, sealed), pem);
+    // The same key signs, and its tokens verify.
+    assert_eq!(verified_token_kid(&server, "acme", &client), "legacy-key");
+    // Nor is the key left in the clear in the database's files (freed space, the log).
+    if backend == Backend::Sqlite {
+        // 48 characters of one line of the PEM, as they would lie in the file.
+        let fragment = &pem.lines().nth(3).unwrap()[8..56];
+        for suffix in ["", "-wal"] {
+            let file = deployment.dir().join(format!("grantor.db{suffix}"));
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !contains(&bytes, fragment.as_bytes()),
+                "{} holds the key in the clear",
+                file.display()
+            );
         }
     }
 }
+on_each_backend!(keys_stored_in_the_clear_before_sealing_are_sealed_at_start);
 
 #[test]
 fn a_backup_holds_no_key_in_the_clear_and_restores_only_with_its_kek() {
@@ -348,23 +344,21 @@ fn the_gateway_key_file_is_sealed_and_opens_only_with_its_kek() {
 /// Two nodes on one database, given different key-encryption keys (each made its own on first
 /// start, say), before any key exists: the second refuses to start rather than seal keys the
 /// first cannot open.
-#[test]
-fn a_node_with_another_kek_refuses_to_start_on_a_database_without_keys() {
-    for backend in backends() {
-        let deployment = Deployment::new(backend);
-        let original = std::fs::read_to_string(&deployment.config_path).unwrap();
-        let first = deployment.start();
-        let first_kek = read_kek(&generated_key_file(&deployment));
-        let other_file = deployment.dir().join("second-node.key");
-        let other = new_kek_file(&other_file);
-        configure_kek(&deployment, &original, Some(&other_file));
-        let refused = deployment.serve_fails();
-        for needed in [kek_id(&first_kek), kek_id(&other)] {
-            assert!(refused.contains(&needed), "{needed}: {refused}");
-        }
-        // The first node's keys are made, and open, as ever.
-        assert_eq!(first.get("/oauth2/jwks").status, 200);
-        configure_kek(&deployment, &original, None);
-        assert_eq!(assert_all_sealed(&deployment.database_url, &first_kek), 1);
+fn a_node_with_another_kek_refuses_to_start_on_a_database_without_keys(backend: Backend) {
+    let deployment = Deployment::new(backend);
+    let original = std::fs::read_to_string(&deployment.config_path).unwrap();
+    let first = deployment.start();
+    let first_kek = read_kek(&generated_key_file(&deployment));
+    let other_file = deployment.dir().join("second-node.key");
+    let other = new_kek_file(&other_file);
+    configure_kek(&deployment, &original, Some(&other_file));
+    let refused = deployment.serve_fails();
+    for needed in [kek_id(&first_kek), kek_id(&other)] {
+        assert!(refused.contains(&needed), "{needed}: {refused}");
     }
+    // The first node's keys are made, and open, as ever.
+    assert_eq!(first.get("/oauth2/jwks").status, 200);
+    configure_kek(&deployment, &original, None);
+    assert_eq!(assert_all_sealed(&deployment.database_url, &first_kek), 1);
 }
+on_each_backend!(a_node_with_another_kek_refuses_to_start_on_a_database_without_keys);

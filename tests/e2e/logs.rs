@@ -4,9 +4,7 @@
 
 use serde_json::Value;
 
-use crate::harness::Backend;
-use crate::jwt_bearer::fixture::GRANT;
-use crate::reference_000::Reference000;
+use crate::harness::{Backend, Reference000, GRANT};
 
 #[test]
 fn a_full_flow_logs_each_token_request_and_nothing_secret() {

@@ -1,12 +1,13 @@
 //! End-to-end tests: one test binary (one link) with a module per area. Each test starts the real
-//! `grantor` binary on a free loopback port with its own temporary database, on SQLite and, when
-//! `TEST_POSTGRES_URL` is set (always in CI), on PostgreSQL too.
+//! `grantor` binary on a free loopback port with its own temporary database. A test that runs on
+//! both backends is written once, `fn name(backend: Backend)`, and declared with
+//! `on_each_backend!(name)`: `name::sqlite` always, `name::postgres` when `TEST_POSTGRES_URL` is
+//! set (always in CI). Everything the tests share is in `harness/`.
 
 mod admin_api;
 mod cli;
 mod config;
 mod database_outage;
-mod database_view;
 mod demo;
 mod discovery;
 mod gateway;
@@ -20,7 +21,6 @@ mod independent_jose;
 mod introspection;
 mod jwt_access_tokens;
 mod jwt_bearer;
-mod jwt_verify;
 mod key_rotation;
 mod keys_at_rest;
 mod logs;
@@ -30,12 +30,9 @@ mod plugin_identity_provider;
 mod plugin_reload;
 mod plugins;
 mod private_key_jwt;
-mod python_backend;
 mod reference_000;
 mod refresh_families;
 mod slow_clients;
 mod tenant_keys;
-mod third_party;
 mod token_endpoint;
-mod upstream;
 mod write_path;

@@ -4,9 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{free_port, registration, Backend, Credentials, Deployment};
-
-const ECHO: &str = "urn:grantor:test:echo";
+use crate::harness::{free_port, registration, Backend, Credentials, Deployment, ECHO};
 
 const ADMIN_TOKEN: &str = "admin-token-for-the-metrics-test";
 

@@ -5,8 +5,10 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{free_port, registration, Backend, Credentials, Deployment, Server};
-use crate::plugins::{compile_c_plugin, Gate, C_ECHO, GATE};
+use crate::harness::{
+    admin_listener, compile_c_plugin, free_port, registration, Backend, Credentials, Deployment,
+    Gate, Server, C_ECHO, GATE,
+};
 
 const ADMIN_TOKEN_VARIABLE: &str = "RELOAD_TEST_ADMIN_TOKEN";
 const ADMIN_TOKEN: &str = "admin-token-for-the-reload-test";
@@ -60,22 +62,34 @@ impl Drop for Release<'_> {
     }
 }
 
-#[test]
-fn plugins_are_replaced_while_requests_run_and_a_broken_one_is_refused() {
+/// A running server with c-echo version 1 and the gate plugin (generation 1), and an admin
+/// listener for `grantor plugins reload`.
+struct Reloadable {
+    gate: Gate,
+    /// Holds the file the gate plugin writes when an instance is destroyed.
+    _markers: tempfile::TempDir,
+    destroyed_marker: std::path::PathBuf,
+    admin_port: u16,
+    deployment: Deployment,
+    client: Credentials,
+    server: Server,
+}
+
+fn start_reloadable() -> Reloadable {
     let gate = Gate::new();
     let markers = tempfile::tempdir().unwrap();
     let destroyed_marker = markers.path().join("destroyed");
-    let destroyed = || std::fs::read_to_string(&destroyed_marker).unwrap_or_default();
     let admin_port = free_port();
     let deployment = Deployment::with_extra_config(
         Backend::Sqlite,
         &format!(
-            "{}{}[admin]\nbind = \"127.0.0.1:{admin_port}\"\ntoken_env = \"{ADMIN_TOKEN_VARIABLE}\"\n",
+            "{}{}{}",
             registration(C_ECHO, "grant_c_echo", ""),
             gate.registration(&format!(
                 "destroy_marker = \"{}\"\ngeneration = 1",
                 destroyed_marker.display()
             )),
+            admin_listener(admin_port, ADMIN_TOKEN_VARIABLE),
         ),
     );
     compile_c_plugin(&deployment, "grant_c_echo", &[], None);
@@ -88,6 +102,45 @@ fn plugins_are_replaced_while_requests_run_and_a_broken_one_is_refused() {
     );
     let server = deployment.start_with_env(&[(ADMIN_TOKEN_VARIABLE, ADMIN_TOKEN)]);
     assert_eq!(c_echo_scope(&server, &client), "read");
+    Reloadable {
+        gate,
+        _markers: markers,
+        destroyed_marker,
+        admin_port,
+        deployment,
+        client,
+        server,
+    }
+}
+
+/// Version 2 of c-echo in place of version 1 and the gate registration reconfigured, reloaded:
+/// where the reload under load leaves the server.
+fn replace_c_echo_with_version_2(deployment: &Deployment) -> std::process::Output {
+    install_c_echo(
+        deployment,
+        &["-DC_ECHO_VERSION=\"2.0.0\"", "-DC_ECHO_SCOPE=\"write\""],
+    );
+    let config = std::fs::read_to_string(&deployment.config_path).unwrap();
+    std::fs::write(
+        &deployment.config_path,
+        config.replace("generation = 1", "generation = 2"),
+    )
+    .unwrap();
+    reload(deployment)
+}
+
+#[test]
+fn a_plugin_replaced_under_load_switches_without_a_failed_request_and_a_call_in_flight_finishes() {
+    let Reloadable {
+        gate,
+        _markers,
+        destroyed_marker,
+        admin_port,
+        deployment,
+        client,
+        server,
+    } = start_reloadable();
+    let destroyed = || std::fs::read_to_string(&destroyed_marker).unwrap_or_default();
 
     // The admin endpoint wants the admin token.
     let unauthorized = reqwest::blocking::Client::new()
@@ -129,17 +182,7 @@ fn plugins_are_replaced_while_requests_run_and_a_broken_one_is_refused() {
         }
 
         // Version 2 of c-echo in place of version 1, and the gate registration reconfigured.
-        install_c_echo(
-            &deployment,
-            &["-DC_ECHO_VERSION=\"2.0.0\"", "-DC_ECHO_SCOPE=\"write\""],
-        );
-        let config = std::fs::read_to_string(&deployment.config_path).unwrap();
-        std::fs::write(
-            &deployment.config_path,
-            config.replace("generation = 1", "generation = 2"),
-        )
-        .unwrap();
-        let out = reload(&deployment);
+        let out = replace_c_echo_with_version_2(&deployment);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -193,6 +236,27 @@ fn plugins_are_replaced_while_requests_run_and_a_broken_one_is_refused() {
         }
         assert_eq!(destroyed(), "destroyed gate\n");
     });
+}
+
+#[test]
+fn a_broken_replacement_or_configuration_is_refused_and_sighup_reloads() {
+    // Every field bound, so that none (the gate's directory, say) is dropped here.
+    let Reloadable {
+        gate: _gate,
+        _markers,
+        destroyed_marker: _destroyed_marker,
+        admin_port,
+        deployment,
+        client,
+        server,
+    } = start_reloadable();
+    let out = replace_c_echo_with_version_2(&deployment);
+    assert!(
+        out.status.success(),
+        "reload failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(c_echo_scope(&server, &client), "write");
 
     // A broken replacement (another ABI major) is refused; version 2 keeps answering.
     install_c_echo(&deployment, &["-DGRANTOR_TEST_ABI_MAJOR=2"]);

@@ -1,318 +1,240 @@
 //! Grant plugins loaded by the real binary from a plugin directory: dispatch on every tenant,
 //! the client's grant types, panics, slow handlers, and every broken registration.
 
-use crate::harness::{backends, registration, Backend, Deployment};
+use crate::harness::{
+    compile_c_plugin, fixture_deployment, on_each_backend, registration, Backend, Deployment, Gate,
+    C_ECHO, ECHO, GATE,
+};
 
-const ECHO: &str = "urn:grantor:test:echo";
+fn a_plugin_handles_its_grant_type_on_every_tenant(backend: Backend) {
+    let deployment = fixture_deployment(
+        backend,
+        &registration(ECHO, "grant_test", "mode = \"echo\""),
+    );
+    deployment.cli_ok(&["tenant", "add", "acme"]);
+    let home = deployment.add_client(
+        "carbon.super",
+        "app",
+        &format!("{ECHO},refresh_token"),
+        "read,write",
+    );
+    let acme = deployment.add_client("acme", "app", ECHO, "read");
+    let server = deployment.start();
 
-fn fixture_deployment(backend: Backend, extra: &str) -> Deployment {
-    let deployment = Deployment::with_extra_config(backend, extra);
-    deployment.drop_plugin("grant_test");
-    deployment
-}
+    let form = [
+        ("grant_type", ECHO),
+        ("subject", "alice"),
+        ("scope", "read admin"),
+    ];
+    let reply = server.token("/oauth2/token", &home, &form);
+    let token = reply.assert_token();
+    assert_eq!(token["scope"], "read", "scopes narrowed to the client's");
+    assert!(
+        token["refresh_token"].is_string(),
+        "client allows refresh_token"
+    );
 
-#[test]
-fn a_plugin_handles_its_grant_type_on_every_tenant() {
-    for backend in backends() {
-        let deployment = fixture_deployment(
-            backend,
-            &registration(ECHO, "grant_test", "mode = \"echo\""),
-        );
-        deployment.cli_ok(&["tenant", "add", "acme"]);
-        let home = deployment.add_client(
-            "carbon.super",
-            "app",
-            &format!("{ECHO},refresh_token"),
-            "read,write",
-        );
-        let acme = deployment.add_client("acme", "app", ECHO, "read");
-        let server = deployment.start();
+    let reply = server.token("/t/acme/oauth2/token", &acme, &form);
+    assert!(reply.assert_token().get("refresh_token").is_none());
 
-        let form = [
+    // Form authentication: the secret is not passed on to the plugin (it would refuse).
+    let reply = server.post_form(
+        "/t/acme/oauth2/token",
+        None,
+        &[
             ("grant_type", ECHO),
-            ("subject", "alice"),
-            ("scope", "read admin"),
-        ];
-        let reply = server.token("/oauth2/token", &home, &form);
-        let token = reply.assert_token();
-        assert_eq!(token["scope"], "read", "scopes narrowed to the client's");
-        assert!(
-            token["refresh_token"].is_string(),
-            "client allows refresh_token"
-        );
-
-        let reply = server.token("/t/acme/oauth2/token", &acme, &form);
-        assert!(reply.assert_token().get("refresh_token").is_none());
-
-        // Form authentication: the secret is not passed on to the plugin (it would refuse).
-        let reply = server.post_form(
-            "/t/acme/oauth2/token",
-            None,
-            &[
-                ("grant_type", ECHO),
-                ("client_id", &acme.id),
-                ("client_secret", &acme.secret),
-                ("scope", "read"),
-            ],
-        );
-        reply.assert_token();
-    }
+            ("client_id", &acme.id),
+            ("client_secret", &acme.secret),
+            ("scope", "read"),
+        ],
+    );
+    reply.assert_token();
 }
+on_each_backend!(a_plugin_handles_its_grant_type_on_every_tenant);
 
-#[test]
-fn the_client_must_be_allowed_the_plugin_grant_type() {
-    for backend in backends() {
-        let deployment = fixture_deployment(
-            backend,
-            &registration(ECHO, "grant_test", "mode = \"echo\""),
-        );
-        let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
-        let server = deployment.start();
-        let reply = server.token("/oauth2/token", &client, &[("grant_type", ECHO)]);
-        assert!(reply
-            .assert_error(400, "unauthorized_client")
-            .contains(ECHO));
-    }
+fn the_client_must_be_allowed_the_plugin_grant_type(backend: Backend) {
+    let deployment = fixture_deployment(
+        backend,
+        &registration(ECHO, "grant_test", "mode = \"echo\""),
+    );
+    let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
+    let server = deployment.start();
+    let reply = server.token("/oauth2/token", &client, &[("grant_type", ECHO)]);
+    assert!(reply
+        .assert_error(400, "unauthorized_client")
+        .contains(ECHO));
 }
+on_each_backend!(the_client_must_be_allowed_the_plugin_grant_type);
 
-#[test]
-fn plugin_errors_and_panics_are_contained() {
-    for backend in backends() {
-        let deny = "urn:grantor:test:deny";
-        let panic = "urn:grantor:test:panic";
-        let deployment = fixture_deployment(
-            backend,
-            &format!(
-                "{}{}{}",
-                registration(ECHO, "grant_test", "mode = \"echo\""),
-                registration(deny, "grant_test", "mode = \"deny\""),
-                registration(panic, "grant_test", "mode = \"panic\""),
-            ),
-        );
-        let client = deployment.add_client(
-            "carbon.super",
-            "app",
-            &format!("{ECHO},{deny},{panic}"),
-            "read",
-        );
-        let server = deployment.start();
-
-        let denied = server.token("/oauth2/token", &client, &[("grant_type", deny)]);
-        assert!(denied.assert_error(400, "invalid_grant").contains("denies"));
-
-        for _ in 0..3 {
-            let reply = server.token("/oauth2/token", &client, &[("grant_type", panic)]);
-            let description = reply.assert_error(500, "server_error");
-            assert!(
-                !description.contains("panics on purpose"),
-                "details stay in the log"
-            );
-            // The server keeps serving, the same plugin included.
-            server
-                .token("/oauth2/token", &client, &[("grant_type", ECHO)])
-                .assert_token();
-        }
-    }
-}
-
-pub const GATE: &str = "urn:grantor:test:gate";
-
-/// A directory through which a test watches and releases gate-mode plugin calls.
-pub struct Gate {
-    dir: tempfile::TempDir,
-}
-
-impl Gate {
-    pub fn new() -> Gate {
-        Gate {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    pub fn registration(&self, extra: &str) -> String {
-        registration(
-            GATE,
-            "grant_test",
-            &format!(
-                "mode = \"gate\"\ngate_dir = \"{}\"\n{extra}",
-                self.dir.path().display()
-            ),
-        )
-    }
-
-    /// Calls that have entered the plugin so far.
-    fn entered(&self) -> usize {
-        std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("entered-")
-            })
-            .count()
-    }
-
-    /// Waits (with a deadline) until `n` calls are inside the plugin.
-    pub fn wait_for_entered(&self, n: usize) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while self.entered() < n {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "only {} of {n} calls entered the plugin",
-                self.entered()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-    }
-
-    pub fn open(&self) {
-        std::fs::write(self.dir.path().join("open"), "").unwrap();
-    }
-}
-
-#[test]
-fn a_slow_plugin_does_not_stall_other_requests() {
-    for backend in backends() {
-        let gate = Gate::new();
-        let deployment = fixture_deployment(backend, &gate.registration(""));
-        let client = deployment.add_client(
-            "carbon.super",
-            "app",
-            &format!("{GATE},client_credentials"),
-            "read",
-        );
-        let server = deployment.start();
-        std::thread::scope(|scope| {
-            // Four calls held inside the plugin occupy four blocking threads...
-            let held: Vec<_> = (0..4)
-                .map(|_| {
-                    scope.spawn(|| server.token("/oauth2/token", &client, &[("grant_type", GATE)]))
-                })
-                .collect();
-            gate.wait_for_entered(4);
-            // ...while other requests are answered.
-            for _ in 0..20 {
-                server
-                    .token(
-                        "/oauth2/token",
-                        &client,
-                        &[("grant_type", "client_credentials")],
-                    )
-                    .assert_token();
-            }
-            assert!(held.iter().all(|h| !h.is_finished()));
-            gate.open();
-            for request in held {
-                request.join().unwrap().assert_token();
-            }
-        });
-    }
-}
-
-#[test]
-fn one_tenant_cannot_take_every_plugin_slot() {
-    for backend in backends() {
-        let gate = Gate::new();
-        let deployment = fixture_deployment(
-            backend,
-            &format!(
-            "max_concurrency = 4\nmax_concurrency_per_tenant = 2\nhandler_timeout_ms = 3000\n{}",
-            gate.registration("")
+fn plugin_errors_and_panics_are_contained(backend: Backend) {
+    let deny = "urn:grantor:test:deny";
+    let panic = "urn:grantor:test:panic";
+    let deployment = fixture_deployment(
+        backend,
+        &format!(
+            "{}{}{}",
+            registration(ECHO, "grant_test", "mode = \"echo\""),
+            registration(deny, "grant_test", "mode = \"deny\""),
+            registration(panic, "grant_test", "mode = \"panic\""),
         ),
-        );
-        deployment.cli_ok(&["tenant", "add", "other.example"]);
-        let busy = deployment.add_client("carbon.super", "busy", GATE, "read");
-        let other = deployment.add_client("other.example", "other", GATE, "read");
-        let server = deployment.start();
-        std::thread::scope(|scope| {
-            let held: Vec<_> = (0..2)
-                .map(|_| {
-                    scope.spawn(|| server.token("/oauth2/token", &busy, &[("grant_type", GATE)]))
-                })
-                .collect();
-            gate.wait_for_entered(2);
-            // The busy tenant's share is used up: a third call waits for a slot until its deadline
-            // and never enters the plugin, though the plugin has two slots free...
-            server
-                .token("/oauth2/token", &busy, &[("grant_type", GATE)])
-                .assert_error(503, "temporarily_unavailable");
-            assert_eq!(gate.entered(), 2);
-            // ...which another tenant's call gets.
-            let other_call = scope.spawn(|| {
-                server.token(
-                    "/t/other.example/oauth2/token",
-                    &other,
-                    &[("grant_type", GATE)],
-                )
-            });
-            gate.wait_for_entered(3);
-            gate.open();
-            other_call.join().unwrap().assert_token();
-            // The held calls outlived their own deadline or not, depending on the machine; either
-            // way they are answered, and they kept their slots until they returned.
-            for request in held {
-                let status = request.join().unwrap().status;
-                assert!(status == 200 || status == 503, "{status}");
-            }
-        });
-    }
-}
+    );
+    let client = deployment.add_client(
+        "carbon.super",
+        "app",
+        &format!("{ECHO},{deny},{panic}"),
+        "read",
+    );
+    let server = deployment.start();
 
-#[test]
-fn a_plugin_past_its_deadline_gets_temporarily_unavailable() {
-    for backend in backends() {
-        let gate = Gate::new();
-        let deployment = fixture_deployment(
-            backend,
-            &format!("handler_timeout_ms = 300\n{}", gate.registration("")),
-        );
-        let client = deployment.add_client("carbon.super", "app", GATE, "read");
-        let server = deployment.start();
-        // The call is held inside the plugin until the test opens the gate, so only the deadline
-        // can have answered it.
-        let reply = server.token("/oauth2/token", &client, &[("grant_type", GATE)]);
-        reply.assert_error(503, "temporarily_unavailable");
-        assert_eq!(gate.entered(), 1);
-        gate.open();
-    }
-}
+    let denied = server.token("/oauth2/token", &client, &[("grant_type", deny)]);
+    assert!(denied.assert_error(400, "invalid_grant").contains("denies"));
 
-#[test]
-fn every_instance_the_host_creates_is_destroyed() {
-    for backend in backends() {
-        let marker_dir = tempfile::tempdir().unwrap();
-        let marker = marker_dir.path().join("destroyed");
-        let destroyed = || {
-            std::fs::read_to_string(&marker)
-                .unwrap_or_default()
-                .lines()
-                .count()
-        };
-        let properties = format!("destroy_marker = \"{}\"", marker.display());
-        let deployment = fixture_deployment(
-            backend,
-            &format!(
-                "{}{}",
-                registration(ECHO, "grant_test", &properties),
-                registration("urn:grantor:test:deny", "grant_test", &properties)
-            ),
+    for _ in 0..3 {
+        let reply = server.token("/oauth2/token", &client, &[("grant_type", panic)]);
+        let description = reply.assert_error(500, "server_error");
+        assert!(
+            !description.contains("panics on purpose"),
+            "details stay in the log"
         );
-        // Inspection creates an instance per registration and destroys each.
-        deployment.cli_ok(&["plugins", "list"]);
-        assert_eq!(destroyed(), 2);
-        // A server destroys its instances when it shuts down.
-        let client = deployment.add_client("carbon.super", "app", ECHO, "read");
-        let server = deployment.start();
+        // The server keeps serving, the same plugin included.
         server
             .token("/oauth2/token", &client, &[("grant_type", ECHO)])
             .assert_token();
-        assert_eq!(destroyed(), 2, "destroyed while serving");
-        assert!(server.terminate().success());
-        assert_eq!(destroyed(), 4);
     }
 }
+on_each_backend!(plugin_errors_and_panics_are_contained);
+
+fn a_slow_plugin_does_not_stall_other_requests(backend: Backend) {
+    let gate = Gate::new();
+    let deployment = fixture_deployment(backend, &gate.registration(""));
+    let client = deployment.add_client(
+        "carbon.super",
+        "app",
+        &format!("{GATE},client_credentials"),
+        "read",
+    );
+    let server = deployment.start();
+    std::thread::scope(|scope| {
+        // Four calls held inside the plugin occupy four blocking threads...
+        let held: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| server.token("/oauth2/token", &client, &[("grant_type", GATE)]))
+            })
+            .collect();
+        gate.wait_for_entered(4);
+        // ...while other requests are answered.
+        for _ in 0..20 {
+            server
+                .token(
+                    "/oauth2/token",
+                    &client,
+                    &[("grant_type", "client_credentials")],
+                )
+                .assert_token();
+        }
+        assert!(held.iter().all(|h| !h.is_finished()));
+        gate.open();
+        for request in held {
+            request.join().unwrap().assert_token();
+        }
+    });
+}
+on_each_backend!(a_slow_plugin_does_not_stall_other_requests);
+
+fn one_tenant_cannot_take_every_plugin_slot(backend: Backend) {
+    let gate = Gate::new();
+    let deployment = fixture_deployment(
+        backend,
+        &format!(
+            "max_concurrency = 4\nmax_concurrency_per_tenant = 2\nhandler_timeout_ms = 3000\n{}",
+            gate.registration("")
+        ),
+    );
+    deployment.cli_ok(&["tenant", "add", "other.example"]);
+    let busy = deployment.add_client("carbon.super", "busy", GATE, "read");
+    let other = deployment.add_client("other.example", "other", GATE, "read");
+    let server = deployment.start();
+    std::thread::scope(|scope| {
+        let held: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| server.token("/oauth2/token", &busy, &[("grant_type", GATE)])))
+            .collect();
+        gate.wait_for_entered(2);
+        // The busy tenant's share is used up: a third call waits for a slot until its deadline
+        // and never enters the plugin, though the plugin has two slots free...
+        server
+            .token("/oauth2/token", &busy, &[("grant_type", GATE)])
+            .assert_error(503, "temporarily_unavailable");
+        assert_eq!(gate.entered(), 2);
+        // ...which another tenant's call gets.
+        let other_call = scope.spawn(|| {
+            server.token(
+                "/t/other.example/oauth2/token",
+                &other,
+                &[("grant_type", GATE)],
+            )
+        });
+        gate.wait_for_entered(3);
+        gate.open();
+        other_call.join().unwrap().assert_token();
+        // The held calls outlived their own deadline or not, depending on the machine; either
+        // way they are answered, and they kept their slots until they returned.
+        for request in held {
+            let status = request.join().unwrap().status;
+            assert!(status == 200 || status == 503, "{status}");
+        }
+    });
+}
+on_each_backend!(one_tenant_cannot_take_every_plugin_slot);
+
+fn a_plugin_past_its_deadline_gets_temporarily_unavailable(backend: Backend) {
+    let gate = Gate::new();
+    let deployment = fixture_deployment(
+        backend,
+        &format!("handler_timeout_ms = 300\n{}", gate.registration("")),
+    );
+    let client = deployment.add_client("carbon.super", "app", GATE, "read");
+    let server = deployment.start();
+    // The call is held inside the plugin until the test opens the gate, so only the deadline
+    // can have answered it.
+    let reply = server.token("/oauth2/token", &client, &[("grant_type", GATE)]);
+    reply.assert_error(503, "temporarily_unavailable");
+    assert_eq!(gate.entered(), 1);
+    gate.open();
+}
+on_each_backend!(a_plugin_past_its_deadline_gets_temporarily_unavailable);
+
+fn every_instance_the_host_creates_is_destroyed(backend: Backend) {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("destroyed");
+    let destroyed = || {
+        std::fs::read_to_string(&marker)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let properties = format!("destroy_marker = \"{}\"", marker.display());
+    let deployment = fixture_deployment(
+        backend,
+        &format!(
+            "{}{}",
+            registration(ECHO, "grant_test", &properties),
+            registration("urn:grantor:test:deny", "grant_test", &properties)
+        ),
+    );
+    // Inspection creates an instance per registration and destroys each.
+    deployment.cli_ok(&["plugins", "list"]);
+    assert_eq!(destroyed(), 2);
+    // A server destroys its instances when it shuts down.
+    let client = deployment.add_client("carbon.super", "app", ECHO, "read");
+    let server = deployment.start();
+    server
+        .token("/oauth2/token", &client, &[("grant_type", ECHO)])
+        .assert_token();
+    assert_eq!(destroyed(), 2, "destroyed while serving");
+    assert!(server.terminate().success());
+    assert_eq!(destroyed(), 4);
+}
+on_each_backend!(every_instance_the_host_creates_is_destroyed);
 
 /// Each broken registration stops the start, naming the file and the reason; `plugins list`
 /// shows the same reason.
@@ -423,146 +345,96 @@ fn each_registration_gets_its_own_status_and_serve_names_every_broken_one() {
     );
 }
 
-#[test]
-fn plugins_list_shows_what_is_loaded() {
-    for backend in backends() {
-        let deployment = fixture_deployment(
-            backend,
-            &registration(ECHO, "grant_test", "mode = \"echo\""),
-        );
-        let listing = deployment.cli_ok(&["plugins", "list", "--json"]);
-        let statuses: serde_json::Value = serde_json::from_str(&listing).unwrap();
-        assert_eq!(statuses[0]["grant_type"], ECHO);
-        assert_eq!(statuses[0]["loaded"], true);
-        assert!(statuses[0]["plugin"]
+fn plugins_list_shows_what_is_loaded(backend: Backend) {
+    let deployment = fixture_deployment(
+        backend,
+        &registration(ECHO, "grant_test", "mode = \"echo\""),
+    );
+    let listing = deployment.cli_ok(&["plugins", "list", "--json"]);
+    let statuses: serde_json::Value = serde_json::from_str(&listing).unwrap();
+    assert_eq!(statuses[0]["grant_type"], ECHO);
+    assert_eq!(statuses[0]["loaded"], true);
+    assert!(statuses[0]["plugin"]
+        .as_str()
+        .unwrap()
+        .starts_with("grant-test "));
+}
+on_each_backend!(plugins_list_shows_what_is_loaded);
+
+fn a_plugin_written_in_c_works(backend: Backend) {
+    let deployment =
+        Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_c_echo", ""));
+    compile_c_plugin(&deployment, "grant_c_echo", &[], None);
+    deployment.cli_ok(&["tenant", "add", "acme"]);
+    let client = deployment.add_client("acme", "app", C_ECHO, "read,write");
+    let server = deployment.start();
+    let reply = server.token(
+        "/t/acme/oauth2/token",
+        &client,
+        &[("grant_type", C_ECHO), ("subject", "bob")],
+    );
+    assert_eq!(reply.assert_token()["scope"], "read");
+    let listing = deployment.cli_ok(&["plugins", "list"]);
+    assert!(listing.contains("c-echo 1.0.0"), "{listing}");
+}
+on_each_backend!(a_plugin_written_in_c_works);
+
+fn foreign_libraries_and_other_abi_versions_are_refused(backend: Backend) {
+    let deployment =
+        Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_c_echo", ""));
+    compile_c_plugin(
+        &deployment,
+        "grant_c_echo",
+        &["-DGRANTOR_TEST_ABI_MAJOR=2"],
+        None,
+    );
+    let stderr = deployment.serve_fails();
+    assert!(
+        stderr.contains("libgrant_c_echo") && stderr.contains("ABI major 2, host supports 1"),
+        "{stderr}"
+    );
+
+    // A descriptor with a NULL entry point is refused at load, by the server and by the listing,
+    // naming the field (the first request would otherwise jump to address zero).
+    let deployment =
+        Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_c_echo", ""));
+    compile_c_plugin(
+        &deployment,
+        "grant_c_echo",
+        &["-DGRANTOR_TEST_NULL_ON_HANDLE"],
+        None,
+    );
+    let stderr = deployment.serve_fails();
+    assert!(
+        stderr.contains("libgrant_c_echo") && stderr.contains("descriptor field on_handle is NULL"),
+        "{stderr}"
+    );
+    let listing: serde_json::Value =
+        serde_json::from_str(&deployment.cli_ok(&["plugins", "list", "--json"])).unwrap();
+    assert_eq!(listing[0]["loaded"], false, "{listing}");
+    assert!(
+        listing[0]["detail"]
             .as_str()
             .unwrap()
-            .starts_with("grant-test "));
-    }
-}
+            .contains("descriptor field on_handle is NULL"),
+        "{listing}"
+    );
 
-/// Compiles `tests/plugins/c-echo/c_echo.c` (or `source_text`) into the deployment's plugin
-/// directory as `lib{stem}.so`, with the system C compiler, against the shipped header.
-pub fn compile_c_plugin(
-    deployment: &Deployment,
-    stem: &str,
-    defines: &[&str],
-    source_text: Option<&str>,
-) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
-    let source = match source_text {
-        Some(text) => {
-            let path = deployment.plugins_dir.join(format!("{stem}.c"));
-            std::fs::write(&path, text).unwrap();
-            path
-        }
-        None => root.join("tests/plugins/c-echo/c_echo.c"),
-    };
-    let output = deployment.plugins_dir.join(format!(
-        "{}{stem}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
-    let result = std::process::Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Werror", "-shared", "-fPIC", "-I"])
-        .arg(root.join("grants/sdk/include"))
-        .args(defines)
-        .arg("-o")
-        .arg(&output)
-        .arg(&source)
-        .output()
-        .unwrap();
+    let deployment =
+        Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_plain", ""));
+    compile_c_plugin(
+        &deployment,
+        "grant_plain",
+        &[],
+        Some("int grantor_something_else(void) { return 1; }\n"),
+    );
+    let stderr = deployment.serve_fails();
     assert!(
-        result.status.success(),
-        "cc failed: {}",
-        String::from_utf8_lossy(&result.stderr)
+        stderr.contains("libgrant_plain") && stderr.contains("no grantor_grant_plugin_v1 symbol"),
+        "{stderr}"
     );
 }
-
-pub const C_ECHO: &str = "urn:grantor:test:c-echo";
-
-#[test]
-fn a_plugin_written_in_c_works() {
-    for backend in backends() {
-        let deployment =
-            Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_c_echo", ""));
-        compile_c_plugin(&deployment, "grant_c_echo", &[], None);
-        deployment.cli_ok(&["tenant", "add", "acme"]);
-        let client = deployment.add_client("acme", "app", C_ECHO, "read,write");
-        let server = deployment.start();
-        let reply = server.token(
-            "/t/acme/oauth2/token",
-            &client,
-            &[("grant_type", C_ECHO), ("subject", "bob")],
-        );
-        assert_eq!(reply.assert_token()["scope"], "read");
-        let listing = deployment.cli_ok(&["plugins", "list"]);
-        assert!(listing.contains("c-echo 1.0.0"), "{listing}");
-    }
-}
-
-#[test]
-fn foreign_libraries_and_other_abi_versions_are_refused() {
-    for backend in backends() {
-        let deployment =
-            Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_c_echo", ""));
-        compile_c_plugin(
-            &deployment,
-            "grant_c_echo",
-            &["-DGRANTOR_TEST_ABI_MAJOR=2"],
-            None,
-        );
-        let stderr = deployment.serve_fails();
-        assert!(
-            stderr.contains("libgrant_c_echo") && stderr.contains("ABI major 2, host supports 1"),
-            "{stderr}"
-        );
-
-        // A descriptor with a NULL entry point is refused at load, by the server and by the listing,
-        // naming the field (the first request would otherwise jump to address zero).
-        let deployment =
-            Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_c_echo", ""));
-        compile_c_plugin(
-            &deployment,
-            "grant_c_echo",
-            &["-DGRANTOR_TEST_NULL_ON_HANDLE"],
-            None,
-        );
-        let stderr = deployment.serve_fails();
-        assert!(
-            stderr.contains("libgrant_c_echo")
-                && stderr.contains("descriptor field on_handle is NULL"),
-            "{stderr}"
-        );
-        let listing: serde_json::Value =
-            serde_json::from_str(&deployment.cli_ok(&["plugins", "list", "--json"])).unwrap();
-        assert_eq!(listing[0]["loaded"], false, "{listing}");
-        assert!(
-            listing[0]["detail"]
-                .as_str()
-                .unwrap()
-                .contains("descriptor field on_handle is NULL"),
-            "{listing}"
-        );
-
-        let deployment =
-            Deployment::with_extra_config(backend, &registration(C_ECHO, "grant_plain", ""));
-        compile_c_plugin(
-            &deployment,
-            "grant_plain",
-            &[],
-            Some("int grantor_something_else(void) { return 1; }\n"),
-        );
-        let stderr = deployment.serve_fails();
-        assert!(
-            stderr.contains("libgrant_plain")
-                && stderr.contains("no grantor_grant_plugin_v1 symbol"),
-            "{stderr}"
-        );
-    }
-}
+on_each_backend!(foreign_libraries_and_other_abi_versions_are_refused);
 
 /// SIGTERM with a token request inside the plugin: the server stops accepting connections, lets
 /// the request finish (its token is issued), and exits cleanly.

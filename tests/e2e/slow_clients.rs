@@ -11,10 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::harness::{
-    free_port, start_gateway, Backend, Credentials, Deployment, ProcessLimits, Server,
+    admin_listener, client_credentials_status, free_port, now, start_gateway, wait_until_listening,
+    Backend, Deployment, IdpKey, ProcessLimits, Server, Upstream,
 };
-use crate::jwt_bearer::fixture::{now, IdpKey};
-use crate::upstream::Upstream;
 
 /// How long a test waits for an answer that must come (never a measure of speed).
 const ANSWER_DEADLINE: Duration = Duration::from_secs(20);
@@ -96,22 +95,6 @@ fn stalled_headers(path: &str) -> Vec<u8> {
     format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: applica").into_bytes()
 }
 
-fn client_credentials(server: &Server, client: &Credentials) -> u16 {
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    match http
-        .post(server.url("/oauth2/token"))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-    {
-        Ok(reply) => reply.status().as_u16(),
-        Err(e) => panic!("a legitimate token request failed: {e}"),
-    }
-}
-
 /// Waits until the server answers `/health`: its accept loop has taken every connection opened
 /// before this call.
 fn wait_for_health(server: &Server) {
@@ -162,7 +145,7 @@ fn slow_token_bodies_take_no_admission_place() {
             .map(|_| {
                 scope.spawn(|| {
                     (0..5)
-                        .map(|_| client_credentials(&server, &client))
+                        .map(|_| client_credentials_status(&server, &client))
                         .collect::<Vec<_>>()
                 })
             })
@@ -190,9 +173,7 @@ fn stalled_bodies_and_headers_end_on_every_listener() {
     let admin_port = free_port();
     let deployment = Deployment::with_extra_config(
         Backend::Sqlite,
-        &format!(
-            "[admin]\nbind = \"127.0.0.1:{admin_port}\"\ntoken_env = \"SLOW_CLIENTS_ADMIN_TOKEN\"\n"
-        ),
+        &admin_listener(admin_port, "SLOW_CLIENTS_ADMIN_TOKEN"),
     );
     let server = deployment.start_with_env(&[
         ("SLOW_CLIENTS_ADMIN_TOKEN", ADMIN_TOKEN),
@@ -220,14 +201,7 @@ fn stalled_bodies_and_headers_end_on_every_listener() {
     let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let runtime = runtime();
     // The admin listener starts beside the server's: wait for it.
-    let deadline = Instant::now() + ANSWER_DEADLINE;
-    while std::net::TcpStream::connect(admin_address).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the admin listener never answered"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_listening(admin_port);
     let admin_auth = format!("Authorization: Bearer {ADMIN_TOKEN}\r\n");
     let gateway_auth = format!("Authorization: Bearer {token}\r\n");
     let cases: Vec<(&str, SocketAddr, Vec<u8>, Ended)> = vec![
@@ -331,7 +305,7 @@ fn a_flood_from_one_address_leaves_room_for_everyone_else() {
     // Everyone else is served meanwhile.
     wait_for_health(&server);
     let statuses: Vec<u16> = (0..20)
-        .map(|_| client_credentials(&server, &client))
+        .map(|_| client_credentials_status(&server, &client))
         .collect();
     assert_eq!(statuses, vec![200; 20]);
     let endings = runtime.block_on(futures_util::future::join_all(

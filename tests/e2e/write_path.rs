@@ -3,15 +3,16 @@
 //! token races to one success; a configuration change reaches every node within its refresh
 //! interval; past `max_in_flight` a request is told to retry instead of waiting forever.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::prelude::*;
 use serde_json::Value;
 
-use crate::database_view::{jwt_replay_cache, query_database, stored_hash, tokens};
-
-use crate::harness::{backends, registration, Backend, Credentials, Deployment, Server};
-use crate::jwt_bearer::fixture::{good_claims, JwtSetup, GRANT, ISSUER};
+use crate::harness::{
+    client_credentials_status, eventually, good_claims, jwt_replay_cache, on_each_backend,
+    postgres_requested, query_database, registration, stored_hash, tokens, Backend, Credentials,
+    Deployment, JwtSetup, Server, GRANT, IDP_ISSUER,
+};
 
 /// Runs a count query on the deployment's database directly (no server involved).
 macro_rules! count_in_database {
@@ -41,265 +42,238 @@ fn stored_replay_key_count(deployment: &Deployment, jtis: &[String]) -> usize {
     )
 }
 
-#[test]
-fn tokens_and_accepted_assertions_survive_a_sigkill_right_after_the_responses() {
-    for backend in backends() {
-        let setup = JwtSetup::start(backend);
-        // Concurrent requests, so responses come out of shared commits.
-        let issued: Vec<(String, Value)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8)
-                .map(|_| {
-                    s.spawn(|| {
-                        (0..8)
-                            .map(|_| {
-                                let assertion = setup.idp.assertion(&good_claims());
-                                let reply = setup.exchange(&assertion);
-                                (assertion, reply.assert_token().clone())
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap())
-                .collect()
-        });
-        let JwtSetup {
-            deployment,
-            server,
-            client,
-            ..
-        } = setup;
-        server.kill();
-
-        let mut returned = Vec::new();
-        for (_, token) in &issued {
-            returned.push(token["access_token"].as_str().unwrap().to_owned());
-            returned.push(token["refresh_token"].as_str().unwrap().to_owned());
-        }
-        assert_eq!(
-            stored_token_count(&deployment, &returned),
-            returned.len(),
-            "{backend:?}: a token the server returned is missing after SIGKILL"
-        );
-        let restarted = deployment.start();
-        for (assertion, _) in &issued {
-            let reply = restarted.token(
-                "/oauth2/token",
-                &client,
-                &[("grant_type", GRANT), ("assertion", assertion)],
-            );
-            let description = reply.assert_error(400, "invalid_grant");
-            assert!(
-                description.contains("already been used"),
-                "{backend:?}: {description}"
-            );
-        }
-        // And the refresh tokens work after the restart.
-        let refresh = issued[0].1["refresh_token"].as_str().unwrap();
-        restarted
-            .token(
-                "/oauth2/token",
-                &client,
-                &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-            )
-            .assert_token();
-    }
-}
-
-#[test]
-fn racing_uses_of_one_refresh_token_have_exactly_one_winner() {
-    for backend in backends() {
-        let setup = JwtSetup::start(backend);
-        for round in 0..3 {
-            let reply = setup.exchange(&setup.idp.assertion(&good_claims()));
-            let refresh = reply.assert_token()["refresh_token"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            let replies: Vec<_> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..12)
-                    .map(|_| {
-                        s.spawn(|| {
-                            setup.server.token(
-                                "/oauth2/token",
-                                &setup.client,
-                                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-                            )
+fn tokens_and_accepted_assertions_survive_a_sigkill_right_after_the_responses(backend: Backend) {
+    let setup = JwtSetup::start(backend);
+    // Concurrent requests, so responses come out of shared commits.
+    let issued: Vec<(String, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..8)
+                        .map(|_| {
+                            let assertion = setup.idp.assertion(&good_claims());
+                            let reply = setup.exchange(&assertion);
+                            (assertion, reply.assert_token().clone())
                         })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).collect()
-            });
-            let won: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
-            assert_eq!(won.len(), 1, "round {round} on {backend:?}: {replies:?}");
-            for lost in replies.iter().filter(|r| r.status != 200) {
-                lost.assert_error(400, "invalid_grant");
-            }
-            // The losers presented a spent token: that is reuse, so the family is revoked and
-            // the winner's successor no longer works either (RFC 9700 4.14.2).
-            let next = won[0].json["refresh_token"].as_str().unwrap();
-            setup
-                .server
-                .token(
-                    "/oauth2/token",
-                    &setup.client,
-                    &[("grant_type", "refresh_token"), ("refresh_token", next)],
-                )
-                .assert_error(400, "invalid_grant");
-        }
-    }
-}
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let JwtSetup {
+        deployment,
+        server,
+        client,
+        ..
+    } = setup;
+    server.kill();
 
-#[test]
-fn expired_tokens_and_replay_keys_are_purged() {
-    for backend in backends() {
-        // No clock skew, so a replay key is kept exactly until its assertion's exp.
-        let setup = JwtSetup::start_with(backend, "", &["--clock-skew", "0"]);
-        let short = setup.deployment.cli_ok(&[
-            "client",
-            "add",
-            "--name",
-            "short",
-            "--grant-types",
-            &format!("{GRANT},refresh_token"),
-            "--access-token-lifetime",
-            "1",
-            "--refresh-token-lifetime",
-            "1",
-            "--json",
-        ]);
-        let short: Value = serde_json::from_str(&short).unwrap();
-        let short = Credentials {
-            id: short["client_id"].as_str().unwrap().to_owned(),
-            secret: short["client_secret"].as_str().unwrap().to_owned(),
-        };
-        let mut issued = Vec::new();
-        let mut jtis = Vec::new();
-        for n in 0..3 {
-            let jti = format!("purge-{n}-{}", crate::jwt_bearer::fixture::now());
-            let claims = crate::jwt_bearer::fixture::with(
-                good_claims(),
-                serde_json::json!({"jti": jti, "exp": crate::jwt_bearer::fixture::now() + 2}),
-            );
-            let reply = setup.server.token(
-                "/oauth2/token",
-                &short,
-                &[
-                    ("grant_type", GRANT),
-                    ("assertion", &setup.idp.assertion(&claims)),
-                ],
-            );
-            let token = reply.assert_token();
-            issued.push(token["access_token"].as_str().unwrap().to_owned());
-            issued.push(token["refresh_token"].as_str().unwrap().to_owned());
-            jtis.push(jti);
-        }
-        assert_eq!(stored_token_count(&setup.deployment, &issued), 6);
-        assert_eq!(stored_replay_key_count(&setup.deployment, &jtis), 3);
-        // A node that purges every second (the first keeps the default interval).
-        let _purger = setup
-            .deployment
-            .start_with_env(&[("GRANTOR_DATABASE__PURGE_INTERVAL_SECONDS", "1")]);
-        eventually(
-            "expired tokens and replay keys are purged",
-            Duration::from_secs(5),
-            || {
-                stored_token_count(&setup.deployment, &issued) == 0
-                    && stored_replay_key_count(&setup.deployment, &jtis) == 0
-            },
+    let mut returned = Vec::new();
+    for (_, token) in &issued {
+        returned.push(token["access_token"].as_str().unwrap().to_owned());
+        returned.push(token["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        stored_token_count(&deployment, &returned),
+        returned.len(),
+        "{backend:?}: a token the server returned is missing after SIGKILL"
+    );
+    let restarted = deployment.start();
+    for (assertion, _) in &issued {
+        let reply = restarted.token(
+            "/oauth2/token",
+            &client,
+            &[("grant_type", GRANT), ("assertion", assertion)],
         );
-        // What has not expired stays.
-        let kept = setup.exchange(&setup.idp.assertion(&good_claims()));
-        let kept = kept.assert_token()["access_token"]
+        let description = reply.assert_error(400, "invalid_grant");
+        assert!(
+            description.contains("already been used"),
+            "{backend:?}: {description}"
+        );
+    }
+    // And the refresh tokens work after the restart.
+    let refresh = issued[0].1["refresh_token"].as_str().unwrap();
+    restarted
+        .token(
+            "/oauth2/token",
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .assert_token();
+}
+on_each_backend!(tokens_and_accepted_assertions_survive_a_sigkill_right_after_the_responses);
+
+fn racing_uses_of_one_refresh_token_have_exactly_one_winner(backend: Backend) {
+    let setup = JwtSetup::start(backend);
+    for round in 0..3 {
+        let reply = setup.exchange(&setup.idp.assertion(&good_claims()));
+        let refresh = reply.assert_token()["refresh_token"]
             .as_str()
             .unwrap()
             .to_owned();
-        assert_eq!(stored_token_count(&setup.deployment, &[kept]), 1);
+        let replies: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..12)
+                .map(|_| {
+                    s.spawn(|| {
+                        setup.server.token(
+                            "/oauth2/token",
+                            &setup.client,
+                            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let won: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+        assert_eq!(won.len(), 1, "round {round} on {backend:?}: {replies:?}");
+        for lost in replies.iter().filter(|r| r.status != 200) {
+            lost.assert_error(400, "invalid_grant");
+        }
+        // The losers presented a spent token: that is reuse, so the family is revoked and
+        // the winner's successor no longer works either (RFC 9700 4.14.2).
+        let next = won[0].json["refresh_token"].as_str().unwrap();
+        setup
+            .server
+            .token(
+                "/oauth2/token",
+                &setup.client,
+                &[("grant_type", "refresh_token"), ("refresh_token", next)],
+            )
+            .assert_error(400, "invalid_grant");
     }
 }
+on_each_backend!(racing_uses_of_one_refresh_token_have_exactly_one_winner);
 
-/// Polls until `check` holds, failing after `bound` plus a margin for a busy machine.
-fn eventually(what: &str, bound: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + bound + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within {bound:?}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn client_credentials(server: &Server, client: &Credentials) -> u16 {
-    server
-        .token(
+fn expired_tokens_and_replay_keys_are_purged(backend: Backend) {
+    // No clock skew, so a replay key is kept exactly until its assertion's exp.
+    let setup = JwtSetup::start_with(backend, "", &["--clock-skew", "0"]);
+    let short = setup.deployment.cli_ok(&[
+        "client",
+        "add",
+        "--name",
+        "short",
+        "--grant-types",
+        &format!("{GRANT},refresh_token"),
+        "--access-token-lifetime",
+        "1",
+        "--refresh-token-lifetime",
+        "1",
+        "--json",
+    ]);
+    let short: Value = serde_json::from_str(&short).unwrap();
+    let short = Credentials {
+        id: short["client_id"].as_str().unwrap().to_owned(),
+        secret: short["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let mut issued = Vec::new();
+    let mut jtis = Vec::new();
+    for n in 0..3 {
+        let jti = format!("purge-{n}-{}", crate::harness::now());
+        let claims = crate::harness::with(
+            good_claims(),
+            serde_json::json!({"jti": jti, "exp": crate::harness::now() + 2}),
+        );
+        let reply = setup.server.token(
             "/oauth2/token",
-            client,
-            &[("grant_type", "client_credentials")],
-        )
-        .status
+            &short,
+            &[
+                ("grant_type", GRANT),
+                ("assertion", &setup.idp.assertion(&claims)),
+            ],
+        );
+        let token = reply.assert_token();
+        issued.push(token["access_token"].as_str().unwrap().to_owned());
+        issued.push(token["refresh_token"].as_str().unwrap().to_owned());
+        jtis.push(jti);
+    }
+    assert_eq!(stored_token_count(&setup.deployment, &issued), 6);
+    assert_eq!(stored_replay_key_count(&setup.deployment, &jtis), 3);
+    // A node that purges every second (the first keeps the default interval).
+    let _purger = setup
+        .deployment
+        .start_with_env(&[("GRANTOR_DATABASE__PURGE_INTERVAL_SECONDS", "1")]);
+    eventually(
+        "expired tokens and replay keys are purged",
+        Duration::from_secs(5),
+        || {
+            stored_token_count(&setup.deployment, &issued) == 0
+                && stored_replay_key_count(&setup.deployment, &jtis) == 0
+        },
+    );
+    // What has not expired stays.
+    let kept = setup.exchange(&setup.idp.assertion(&good_claims()));
+    let kept = kept.assert_token()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(stored_token_count(&setup.deployment, &[kept]), 1);
 }
+on_each_backend!(expired_tokens_and_replay_keys_are_purged);
 
-#[test]
-fn a_removed_client_or_identity_provider_stops_working_on_every_node() {
+fn a_removed_client_or_identity_provider_stops_working_on_every_node(backend: Backend) {
     let bound = Duration::from_millis(crate::harness::CACHE_REFRESH_MS);
-    for backend in backends() {
-        let setup = JwtSetup::start(backend);
-        // PostgreSQL serves several nodes; SQLite one process (a second one on the same file
-        // follows the same counter).
-        let nodes: Vec<Server> = match backend {
-            Backend::Postgres => vec![setup.deployment.start(), setup.deployment.start()],
-            Backend::Sqlite => vec![setup.deployment.start()],
-        };
-        let billing =
-            setup
-                .deployment
-                .add_client("carbon.super", "billing", "client_credentials", "read");
-        // Every node has both cached.
-        for node in &nodes {
-            assert_eq!(client_credentials(node, &billing), 200);
-            node.token(
+    let setup = JwtSetup::start(backend);
+    // PostgreSQL serves several nodes; SQLite one process (a second one on the same file
+    // follows the same counter).
+    let nodes: Vec<Server> = match backend {
+        Backend::Postgres => vec![setup.deployment.start(), setup.deployment.start()],
+        Backend::Sqlite => vec![setup.deployment.start()],
+    };
+    let billing =
+        setup
+            .deployment
+            .add_client("carbon.super", "billing", "client_credentials", "read");
+    // Every node has both cached.
+    for node in &nodes {
+        assert_eq!(client_credentials_status(node, &billing), 200);
+        node.token(
+            "/oauth2/token",
+            &setup.client,
+            &[
+                ("grant_type", GRANT),
+                ("assertion", &setup.idp.assertion(&good_claims())),
+            ],
+        )
+        .assert_token();
+    }
+
+    let removed = setup
+        .deployment
+        .cli_without_waiting(&["client", "remove", "--name", "billing"]);
+    assert!(removed.status.success());
+    for node in &nodes {
+        eventually("the removed client is refused", bound, || {
+            client_credentials_status(node, &billing) == 401
+        });
+    }
+
+    let removed = setup
+        .deployment
+        .cli_without_waiting(&["idp", "remove", "--name", "corp"]);
+    assert!(removed.status.success());
+    for node in &nodes {
+        eventually("the removed identity provider is refused", bound, || {
+            let reply = node.token(
                 "/oauth2/token",
                 &setup.client,
                 &[
                     ("grant_type", GRANT),
                     ("assertion", &setup.idp.assertion(&good_claims())),
                 ],
-            )
-            .assert_token();
-        }
-
-        let removed = setup
-            .deployment
-            .cli_without_waiting(&["client", "remove", "--name", "billing"]);
-        assert!(removed.status.success());
-        for node in &nodes {
-            eventually("the removed client is refused", bound, || {
-                client_credentials(node, &billing) == 401
-            });
-        }
-
-        let removed = setup
-            .deployment
-            .cli_without_waiting(&["idp", "remove", "--name", "corp"]);
-        assert!(removed.status.success());
-        for node in &nodes {
-            eventually("the removed identity provider is refused", bound, || {
-                let reply = node.token(
-                    "/oauth2/token",
-                    &setup.client,
-                    &[
-                        ("grant_type", GRANT),
-                        ("assertion", &setup.idp.assertion(&good_claims())),
-                    ],
-                );
-                reply.status == 400
-                    && reply.json["error_description"]
-                        .as_str()
-                        .is_some_and(|d| d.contains(ISSUER))
-            });
-        }
+            );
+            reply.status == 400
+                && reply.json["error_description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(IDP_ISSUER))
+        });
     }
 }
+on_each_backend!(a_removed_client_or_identity_provider_stops_working_on_every_node);
 
 #[test]
 fn past_max_in_flight_a_request_is_told_to_retry() {
@@ -346,7 +320,7 @@ fn past_max_in_flight_a_request_is_told_to_retry() {
 
 #[test]
 fn nodes_starting_at_once_on_a_fresh_postgresql_database_migrate_it_once_and_all_serve() {
-    if !backends().contains(&Backend::Postgres) {
+    if !postgres_requested() {
         eprintln!("skipped: {} is not set", crate::harness::POSTGRES_URL_VAR);
         return;
     }
@@ -359,7 +333,7 @@ fn nodes_starting_at_once_on_a_fresh_postgresql_database_migrate_it_once_and_all
         });
         let client = deployment.add_client("carbon.super", "app", "client_credentials", "read");
         for node in &nodes {
-            assert_eq!(client_credentials(node, &client), 200);
+            assert_eq!(client_credentials_status(node, &client), 200);
         }
     }
 }

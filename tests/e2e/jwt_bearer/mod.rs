@@ -6,10 +6,8 @@
 mod algorithms;
 mod claim_mappings;
 mod exchange;
-pub mod fixture;
 mod issuer_and_signature;
 mod jwks;
-pub mod jwks_server;
 mod replay_and_scopes;
 mod service_accounts;
 mod shape;

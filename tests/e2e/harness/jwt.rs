@@ -1,6 +1,8 @@
-//! A deployment with the real jwt-bearer plugin dropped in, a client allowed the grant, and an
-//! identity provider whose keys are generated at test time; assertions are signed here, including
-//! the malformed and hostile ones no library would produce.
+//! JWTs made and read by the tests: identity-provider keys and certificates generated at test
+//! time, assertions signed here (including the malformed and hostile ones no library would
+//! produce), and the server's signed tokens verified as a relying party would: the key its `kid`
+//! names in the tenant's JWKS, fetched over HTTP, with jsonwebtoken (aws-lc), not the server's own
+//! signing code (openssl).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,12 +19,7 @@ use openssl::rsa::Rsa;
 use openssl::x509::{X509NameBuilder, X509};
 use serde_json::{json, Value};
 
-use crate::harness::{registration, Backend, Credentials, Deployment, Reply, Server};
-
-pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-pub const ISSUER: &str = "https://idp.example.com";
-/// The default tenant's token endpoint as the default `public_base_url` names it.
-pub const TOKEN_ENDPOINT: &str = "http://localhost:9443/oauth2/token";
+use super::{Reply, Server};
 
 pub fn now() -> i64 {
     SystemTime::now()
@@ -176,111 +173,6 @@ pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Claims that pass every check, for tests to vary one at a time.
-pub fn good_claims() -> Value {
-    let now = now();
-    json!({
-        "iss": ISSUER,
-        "sub": "alice",
-        "aud": TOKEN_ENDPOINT,
-        "iat": now,
-        "exp": now + 300,
-        "jti": format!("jti-{}-{}", now, COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)),
-    })
-}
-
-static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Returns `claims` with `changes` applied (`null` removes a claim).
-pub fn with(mut claims: Value, changes: Value) -> Value {
-    for (k, v) in changes.as_object().unwrap() {
-        if v.is_null() {
-            claims.as_object_mut().unwrap().remove(k);
-        } else {
-            claims[k] = v.clone();
-        }
-    }
-    claims
-}
-
-/// A running server with the jwt-bearer plugin, one client and one identity provider.
-pub struct JwtSetup {
-    pub deployment: Deployment,
-    pub server: Server,
-    pub client: Credentials,
-    pub idp: IdpKey,
-    pub keys_dir: tempfile::TempDir,
-}
-
-impl JwtSetup {
-    pub fn start(backend: Backend) -> JwtSetup {
-        Self::start_with(backend, "", &[])
-    }
-
-    /// `extra_config` is appended to the deployment file; `idp_args` to `grantor idp add`.
-    pub fn start_with(backend: Backend, extra_config: &str, idp_args: &[&str]) -> JwtSetup {
-        let deployment = Deployment::with_extra_config(
-            backend,
-            &format!(
-                "{}{extra_config}",
-                registration(GRANT, "grant_jwt_bearer", "")
-            ),
-        );
-        deployment.drop_plugin("grant_jwt_bearer");
-        let client = deployment.add_client(
-            "carbon.super",
-            "app",
-            &format!("{GRANT},refresh_token"),
-            "read,write,admin",
-        );
-        let keys_dir = tempfile::tempdir().unwrap();
-        let idp = IdpKey::rsa(keys_dir.path(), "corp");
-        let certificate = idp.certificate_path.to_str().unwrap().to_owned();
-        let mut args = vec![
-            "idp",
-            "add",
-            "--name",
-            "corp",
-            "--issuer",
-            ISSUER,
-            "--certificate",
-            &certificate,
-        ];
-        args.extend_from_slice(idp_args);
-        deployment.cli_ok(&args);
-        let server = deployment.start();
-        JwtSetup {
-            deployment,
-            server,
-            client,
-            idp,
-            keys_dir,
-        }
-    }
-
-    pub fn exchange(&self, assertion: &str) -> Reply {
-        self.exchange_with(assertion, &[])
-    }
-
-    pub fn exchange_with(&self, assertion: &str, extra: &[(&str, &str)]) -> Reply {
-        let mut form = vec![("grant_type", GRANT), ("assertion", assertion)];
-        form.extend_from_slice(extra);
-        self.server.token("/oauth2/token", &self.client, &form)
-    }
-
-    /// Asserts an `invalid_grant` refusal and returns its description.
-    pub fn refused(&self, assertion: &str) -> String {
-        self.exchange(assertion).assert_error(400, "invalid_grant")
-    }
-
-    /// Registers another identity provider with `grantor idp add ARGS...`.
-    pub fn add_idp(&self, args: &[&str]) {
-        let mut all = vec!["idp", "add"];
-        all.extend_from_slice(args);
-        self.deployment.cli_ok(&all);
-    }
-}
-
 impl IdpKey {
     /// This key as a JWK with the given `kid`.
     pub fn jwk(&self, kid: &str) -> Value {
@@ -298,4 +190,59 @@ impl IdpKey {
     pub fn assertion_with_kid(&self, kid: &str, claims: &Value) -> String {
         self.sign(&json!({"alg": "RS256", "kid": kid}), claims)
     }
+}
+
+/// Verifies `token` (header `typ` must be `typ`) against the JWKS at `jwks_path`, requiring
+/// `audience` among its audiences; returns the claims.
+pub fn verified(server: &Server, jwks_path: &str, token: &str, typ: &str, audience: &str) -> Value {
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some(typ));
+    let kid = header.kid.clone().unwrap();
+    let jwks = server.get(jwks_path).json;
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap_or_else(|| panic!("kid {kid} not in {jwks}"))
+        .clone();
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+/// The `access_token` of a successful token response.
+pub fn access_token(reply: &Reply) -> String {
+    reply.assert_token()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `kid` in a JWT's header.
+pub fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// A JWT's claims, unverified (what it says, for comparing).
+pub fn unverified_claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = URL_SAFE_NO_PAD.decode(payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// `token` with its `scope` claim replaced by `scope` and its signature kept: what a client
+/// that raised its own rights would send.
+pub fn with_scope_forged(token: &str, scope: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["scope"] = json!(scope);
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{}.{payload}.{}", parts[0], parts[2])
 }
