@@ -34,6 +34,7 @@
 )]
 
 pub mod app;
+pub mod blocking;
 pub mod claims;
 pub mod cli;
 pub mod client_network;

@@ -8,6 +8,7 @@
 //! Past the bound a caller waits briefly for a turn, then is told to come back
 //! (`PasswordError::Busy`, a 503 with `Retry-After` for the client).
 
+use crate::blocking::OnBlockingThread;
 use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
@@ -47,25 +48,30 @@ impl PasswordHashing {
     }
 
     /// An argon2id PHC string for `password` (see `hash_password`), in a turn.
-    pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
+    pub fn hash(&self, on: OnBlockingThread, password: &str) -> Result<String, PasswordError> {
         // Checked before waiting for a turn: a refusal costs nothing.
         check_length(password)?;
-        let _turn = self.turn()?;
+        let _turn = self.turn(on)?;
         hash_password(password)
     }
 
     /// Whether `password` matches `stored`, in a turn. With no stored hash (no such user) the
     /// decoy is checked instead, so that the answer takes as long as a real user's.
-    pub fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, PasswordError> {
-        let _turn = self.turn()?;
+    pub fn verify(
+        &self,
+        on: OnBlockingThread,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<bool, PasswordError> {
+        let _turn = self.turn(on)?;
         let matches = verify_password(password, stored.unwrap_or(decoy_hash()));
         Ok(stored.is_some() && matches)
     }
 
-    /// Blocks for a turn, at most `wait`. Called on a blocking thread: of the server's runtime
-    /// (a token request, an admin request), whose timer it waits on; or without a runtime (the
-    /// command line, one hash at a time), where a turn is always free.
-    fn turn(&self) -> Result<SemaphorePermit<'_>, PasswordError> {
+    /// Blocks for a turn, at most `wait`: on a blocking thread of the server's runtime (a token
+    /// request, an admin request), whose timer it waits on; or without a runtime (the command
+    /// line, one hash at a time), where a turn is always free.
+    fn turn(&self, _on: OnBlockingThread) -> Result<SemaphorePermit<'_>, PasswordError> {
         if let Ok(turn) = self.turns.try_acquire() {
             return Ok(turn);
         }
@@ -147,12 +153,13 @@ mod tests {
     #[test]
     fn turns_are_bounded_and_a_caller_past_the_wait_is_told_to_come_back() {
         let hashing = std::sync::Arc::new(PasswordHashing::new(1, Duration::from_millis(50)));
-        let hash = hashing.hash("correct horse").unwrap();
-        assert!(hashing.verify("correct horse", Some(&hash)).unwrap());
-        assert!(!hashing.verify("correct horse", None).unwrap());
+        let here = OnBlockingThread::outside_runtime().unwrap();
+        let hash = hashing.hash(here, "correct horse").unwrap();
+        assert!(hashing.verify(here, "correct horse", Some(&hash)).unwrap());
+        assert!(!hashing.verify(here, "correct horse", None).unwrap());
         // The only turn is taken: without a runtime there is nobody to wait for.
         let taken = hashing.turns.try_acquire().unwrap();
-        assert!(matches!(hashing.hash("x"), Err(PasswordError::Busy)));
+        assert!(matches!(hashing.hash(here, "x"), Err(PasswordError::Busy)));
         // On a blocking thread of a runtime, the caller waits, then gives up.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -161,7 +168,9 @@ mod tests {
             .unwrap();
         let waiting = hashing.clone();
         let outcome = runtime
-            .block_on(runtime.spawn_blocking(move || waiting.verify("correct horse", Some(&hash))))
+            .block_on(OnBlockingThread::spawn(move |on| {
+                waiting.verify(on, "correct horse", Some(&hash))
+            }))
             .unwrap();
         assert!(matches!(outcome, Err(PasswordError::Busy)), "{outcome:?}");
         drop(taken);
@@ -170,7 +179,7 @@ mod tests {
         let taken = patient.turns.try_acquire().unwrap();
         let waiting = patient.clone();
         let outcome = runtime.block_on(async move {
-            let verify = tokio::task::spawn_blocking(move || waiting.verify("x", None));
+            let verify = OnBlockingThread::spawn(move |on| waiting.verify(on, "x", None));
             tokio::task::yield_now().await;
             drop(taken);
             verify.await.unwrap()
@@ -178,7 +187,7 @@ mod tests {
         assert!(matches!(outcome, Ok(false)), "{outcome:?}");
         // Bad lengths are refused without a turn.
         let _taken = patient.turns.try_acquire().unwrap();
-        assert!(matches!(patient.hash(""), Err(PasswordError::Empty)));
+        assert!(matches!(patient.hash(here, ""), Err(PasswordError::Empty)));
     }
 
     #[test]

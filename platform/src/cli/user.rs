@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
+use crate::blocking::OnBlockingThread;
 use crate::provisioning::users::{self, described, NewUser};
 
 #[derive(Debug, Subcommand)]
@@ -61,8 +62,11 @@ pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
             let claims = parse_claims(&claims, &json_claims)?;
             users::check(&username, &claims).for_cli()?;
             let password = read_password(&username)?;
+            let on = OnBlockingThread::outside_runtime()
+                .ok_or_else(|| anyhow::anyhow!("a command runs outside the server's runtime"))?;
             let user = users::add(
                 &app.oauth,
+                on,
                 &tenant,
                 NewUser {
                     username,

@@ -9,6 +9,7 @@ use warp::http::{HeaderMap, StatusCode};
 use super::reply::{json_response, oauth_error_response, HttpResponse};
 use super::token::read_token_request;
 use crate::app::SharedApp;
+use crate::blocking::OnBlockingThread;
 use crate::oauth::error::OAuthError;
 use crate::oauth::introspection::{introspect, revoke};
 
@@ -66,7 +67,7 @@ where
         tracing::Span::current().record("request_id", request.request_id.as_str());
         let worker = app.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || -> Result<serde_json::Value, OAuthError> {
+        OnBlockingThread::spawn(move |on| -> Result<serde_json::Value, OAuthError> {
             let _entered = span.enter();
             if !worker
                 .oauth
@@ -77,9 +78,9 @@ where
             }
             let now = crate::clock::now_unix();
             match operation {
-                Operation::Introspect => introspect(&worker.oauth, &request, now),
+                Operation::Introspect => introspect(&worker.oauth, on, &request, now),
                 Operation::Revoke => {
-                    revoke(&worker.oauth, &request, now).map(|()| serde_json::json!({}))
+                    revoke(&worker.oauth, on, &request, now).map(|()| serde_json::json!({}))
                 }
             }
         })

@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::client_auth::AUTHENTICATION_FAILED;
 use super::error::OAuthError;
 use super::service_account::unverified_claim;
+use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::store::{ReplayKey, ReplayKind, ServiceProvider};
 
@@ -57,6 +58,7 @@ fn refused(reason: impl std::fmt::Display) -> OAuthError {
 /// tenant's prefix); `client_id` is the request's, if it named one.
 pub fn authenticate_by_assertion(
     app: &OAuthContext,
+    _on: OnBlockingThread,
     tenant: &str,
     endpoint: &str,
     assertion: &str,

@@ -11,6 +11,7 @@ use base64::Engine;
 use super::client_assertion::{authenticate_by_assertion, CLIENT_ASSERTION_TYPE};
 use super::error::OAuthError;
 use super::wire::TokenRequest;
+use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::secrets::{hash_secret, verify_secret};
 use crate::store::{ReplayKey, ServiceProvider, Store};
@@ -51,6 +52,7 @@ pub struct AuthenticatedClient {
 /// no client authentication at all.
 pub fn authenticate(
     app: &OAuthContext,
+    on: OnBlockingThread,
     request: &TokenRequest,
     now: i64,
 ) -> Result<Option<AuthenticatedClient>, OAuthError> {
@@ -75,6 +77,7 @@ pub fn authenticate(
         (Some(CLIENT_ASSERTION_TYPE), Some(assertion)) => {
             let asserted = authenticate_by_assertion(
                 app,
+                on,
                 &request.tenant_domain,
                 request.endpoint,
                 assertion,

@@ -7,16 +7,18 @@ use serde_json::{json, Value};
 use super::client_auth::{authenticate, AuthenticatedClient};
 use super::error::OAuthError;
 use super::wire::TokenRequest;
+use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::secrets::hash_secret;
 use crate::store::{ApplyError, ReplayKey, WriteOp, WriteRefusal, KIND_ACCESS, KIND_REFRESH};
 
 fn authenticated(
     app: &OAuthContext,
+    on: OnBlockingThread,
     request: &TokenRequest,
     now: i64,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    let authenticated = authenticate(app, request, now)?
+    let authenticated = authenticate(app, on, request, now)?
         .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
     tracing::Span::current().record("client_id", authenticated.client.client_id.as_str());
     Ok(authenticated)
@@ -24,7 +26,11 @@ fn authenticated(
 
 /// Commits what the request writes (a client assertion's replay key first): nothing is answered
 /// for a replayed assertion.
-fn commit(app: &OAuthContext, writes: Vec<WriteOp>) -> Result<(), OAuthError> {
+fn commit(
+    app: &OAuthContext,
+    _on: OnBlockingThread,
+    writes: Vec<WriteOp>,
+) -> Result<(), OAuthError> {
     if writes.is_empty() {
         return Ok(());
     }
@@ -55,12 +61,13 @@ fn token_param(request: &TokenRequest) -> Result<&str, OAuthError> {
 /// 2.2: nothing more is said about such a token).
 pub fn introspect(
     app: &OAuthContext,
+    on: OnBlockingThread,
     request: &TokenRequest,
     now: i64,
 ) -> Result<Value, OAuthError> {
-    let authenticated = authenticated(app, request, now)?;
+    let authenticated = authenticated(app, on, request, now)?;
     let token = token_param(request)?;
-    commit(app, replay_writes(authenticated.replay_key, now))?;
+    commit(app, on, replay_writes(authenticated.replay_key, now))?;
     let store = &app.store;
     let found = store
         .find_active_token(&request.tenant_domain, &hash_secret(token), now)?
@@ -97,8 +104,13 @@ pub fn introspect(
 /// refused and left as it is (2.1: the server "verifies whether the token was issued to the
 /// client making the revocation request. If this validation fails, the request is refused");
 /// an unknown one is answered as revoked (2.2).
-pub fn revoke(app: &OAuthContext, request: &TokenRequest, now: i64) -> Result<(), OAuthError> {
-    let AuthenticatedClient { client, replay_key } = authenticated(app, request, now)?;
+pub fn revoke(
+    app: &OAuthContext,
+    on: OnBlockingThread,
+    request: &TokenRequest,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let AuthenticatedClient { client, replay_key } = authenticated(app, on, request, now)?;
     let token = token_param(request)?;
     let mut writes = replay_writes(replay_key, now);
     let hash = hash_secret(token);
@@ -106,10 +118,10 @@ pub fn revoke(app: &OAuthContext, request: &TokenRequest, now: i64) -> Result<()
         .store
         .find_active_token(&request.tenant_domain, &hash, now)?
     else {
-        return commit(app, writes);
+        return commit(app, on, writes);
     };
     if found.client_id != client.client_id {
-        commit(app, writes)?;
+        commit(app, on, writes)?;
         return Err(OAuthError::unauthorized_client(
             "the token was not issued to this client",
         ));
@@ -125,5 +137,5 @@ pub fn revoke(app: &OAuthContext, request: &TokenRequest, now: i64) -> Result<()
         },
     };
     writes.push(write);
-    commit(app, writes)
+    commit(app, on, writes)
 }

@@ -11,6 +11,7 @@ use grantor_sdk::{GrantRequest, GrantResult};
 use super::callbacks::CallContext;
 use super::host_services::HostServices;
 use super::GrantPlugin;
+use crate::blocking::OnBlockingThread;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginCallError {
@@ -34,7 +35,7 @@ impl GrantPlugin {
     pub async fn run_bounded<T: Send + 'static>(
         self: &Arc<Self>,
         tenant: &str,
-        work: impl FnOnce(&GrantPlugin) -> T + Send + 'static,
+        work: impl FnOnce(&GrantPlugin, OnBlockingThread) -> T + Send + 'static,
     ) -> Result<T, PluginCallError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let timed_out = || PluginCallError::TimedOut {
@@ -57,9 +58,9 @@ impl GrantPlugin {
             .map_err(|_| timed_out())?
             .map_err(closed)?;
         let plugin = self.clone();
-        let task = tokio::task::spawn_blocking(move || {
+        let task = OnBlockingThread::spawn(move |on| {
             let _permits = (tenant_permit, permit);
-            work(&plugin)
+            work(&plugin, on)
         });
         match tokio::time::timeout_at(deadline, task).await {
             Err(_) => {

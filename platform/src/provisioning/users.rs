@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::{field, ProvisioningError, Result};
+use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::passwords::{PasswordError, MAX_PASSWORD_BYTES};
 use crate::store::{User, MAX_USERNAME_BYTES};
@@ -27,11 +28,17 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
-pub fn add(app: &OAuthContext, tenant: &str, new: NewUser, now: i64) -> Result<User> {
+pub fn add(
+    app: &OAuthContext,
+    on: OnBlockingThread,
+    tenant: &str,
+    new: NewUser,
+    now: i64,
+) -> Result<User> {
     check(&new.username, &new.claims)?;
     let hash = app
         .password_hashing
-        .hash(&new.password)
+        .hash(on, &new.password)
         .map_err(|e| match e {
             PasswordError::Empty => {
                 ProvisioningError::invalid(field::PASSWORD, "must not be empty")

@@ -12,6 +12,7 @@ use warp::Reply;
 
 use super::error;
 use crate::app::SharedApp;
+use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::provisioning::{self, ProvisioningError};
 use crate::store::StoreError;
@@ -173,8 +174,8 @@ pub async fn handle(
         return warp::reply::with_header(OPENAPI, "content-type", "application/json")
             .into_response();
     }
-    let answer = tokio::task::spawn_blocking(move || {
-        answer(&app.oauth, &method, resource, query.as_deref(), &body)
+    let answer = OnBlockingThread::spawn(move |on| {
+        answer(&app.oauth, on, &method, resource, query.as_deref(), &body)
     })
     .await
     .unwrap_or_else(|e| {
@@ -196,6 +197,7 @@ pub async fn handle(
 
 fn answer(
     app: &OAuthContext,
+    on: OnBlockingThread,
     method: &Method,
     resource: Resource,
     query: Option<&str>,
@@ -270,7 +272,7 @@ fn answer(
                 .collect(),
         ),
         (Method::POST, Resource::Users(t)) => {
-            let user = users::add(app, &t, parse(body)?, now).map_err(refused)?;
+            let user = users::add(app, on, &t, parse(body)?, now).map_err(refused)?;
             created(users::described(&user))
         }
         (Method::DELETE, Resource::User(t, u)) => {

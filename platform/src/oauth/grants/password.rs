@@ -15,6 +15,7 @@
 //! - The user's claims (email, groups, ...) go with the tokens, and into the ID token when the
 //!   client asked for `openid`.
 
+use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
 use crate::oauth::scopes::{narrow_scopes, parse_scope};
@@ -30,6 +31,7 @@ pub const INVALID_CREDENTIALS: &str = "invalid username or password";
 
 pub fn authorize(
     app: &OAuthContext,
+    on: OnBlockingThread,
     request: &TokenRequest,
     client: &ServiceProvider,
     now: i64,
@@ -69,7 +71,7 @@ pub fn authorize(
             retry_after,
         } => return Err(refusal(counter, retry_after)),
     };
-    let user = match check_password(app, &client.tenant_domain, username, password) {
+    let user = match check_password(app, on, &client.tenant_domain, username, password) {
         Ok(user) => user,
         Err(unchecked) => {
             settle(app, settlement_unchecked(&counted));
@@ -107,13 +109,14 @@ pub fn authorize(
 /// `Err` when it could not be checked.
 fn check_password(
     app: &OAuthContext,
+    on: OnBlockingThread,
     tenant: &str,
     username: &str,
     password: &str,
 ) -> Result<Option<User>, OAuthError> {
     let user = app.store.find_user(tenant, username)?;
     let stored = user.as_ref().map(|u| u.password_hash.as_str());
-    match app.password_hashing.verify(password, stored) {
+    match app.password_hashing.verify(on, password, stored) {
         Ok(true) => Ok(user),
         Ok(false) => Ok(None),
         Err(PasswordError::Busy) => Err(OAuthError::temporarily_unavailable(

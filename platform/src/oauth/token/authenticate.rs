@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use grantor_sdk::ClientAuthentication;
 
+use crate::blocking::OnBlockingThread;
 use crate::oauth::client_auth::authenticate as authenticate_client;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
@@ -35,6 +36,7 @@ pub struct Authenticated {
 
 pub fn authenticate(
     ctx: &OAuthContext,
+    on: OnBlockingThread,
     request: &TokenRequest,
     handler: Handler,
     now: i64,
@@ -46,7 +48,7 @@ pub fn authenticate(
     let grant_type = request
         .param("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("missing parameter: grant_type"))?;
-    let (client, method, replay_key) = match authenticate_client(ctx, request, now)? {
+    let (client, method, replay_key) = match authenticate_client(ctx, on, request, now)? {
         Some(authenticated) => (
             authenticated.client,
             ClientAuthentication::Credentials,

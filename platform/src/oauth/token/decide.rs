@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::authenticate::Authenticated;
+use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants;
@@ -80,6 +81,7 @@ impl Verdict<super::issue::Issued> {
 /// Runs the built-in grant the request names, for a client that authenticated and is allowed it.
 pub fn built_in(
     ctx: &OAuthContext,
+    on: OnBlockingThread,
     authenticated: &Authenticated,
     request: &TokenRequest,
     now: i64,
@@ -91,7 +93,7 @@ pub fn built_in(
         }
         grants::REFRESH_TOKEN => grants::refresh_token::authorize(&ctx.store, request, client, now),
         grants::PASSWORD => {
-            grants::password::authorize(ctx, request, client, now).map(Verdict::Granted)
+            grants::password::authorize(ctx, on, request, client, now).map(Verdict::Granted)
         }
         other => Err(OAuthError::unsupported_grant_type(format!(
             "grant type '{}' is not supported",

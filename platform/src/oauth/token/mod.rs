@@ -30,6 +30,7 @@ use std::sync::Arc;
 use super::context::OAuthContext;
 use super::error::OAuthError;
 use super::wire::{TokenRequest, TokenResponse};
+use crate::blocking::OnBlockingThread;
 use crate::plugin_host::{GrantPlugin, PluginCallError};
 use authenticate::{authenticate, Handler};
 
@@ -44,13 +45,14 @@ pub async fn process_token_request(
         Some(plugin) => with_plugin(&ctx, plugin, request).await?,
         None => {
             let worker = ctx.clone();
-            let verdict = on_blocking_pool(move || {
+            let verdict = OnBlockingThread::spawn(move |on| {
                 let now = crate::clock::now_unix();
-                let authenticated = authenticate(&worker, &request, Handler::BuiltIn, now)?;
-                let decision = decide::built_in(&worker, &authenticated, &request, now)?;
+                let authenticated = authenticate(&worker, on, &request, Handler::BuiltIn, now)?;
+                let decision = decide::built_in(&worker, on, &authenticated, &request, now)?;
                 issue::issue(&worker, authenticated, decision, now)
             })
-            .await?;
+            .await
+            .map_err(|e| OAuthError::internal("token request task", e))??;
             tracing::Span::current().record("client_id", verdict.client().client_id.as_str());
             verdict
         }
@@ -72,9 +74,9 @@ async fn with_plugin(
     let tenant = request.tenant_domain.clone();
     let span = tracing::Span::current();
     plugin
-        .run_bounded(&tenant, move |plugin| {
+        .run_bounded(&tenant, move |plugin, on| {
             let now = crate::clock::now_unix();
-            let authenticated = authenticate(&worker, &request, Handler::Plugin, now)?;
+            let authenticated = authenticate(&worker, on, &request, Handler::Plugin, now)?;
             span.record("client_id", authenticated.client.client_id.as_str());
             let decision = plugin_call::decide(&worker, plugin, &authenticated, &request, now)?;
             // Later than the request's start: the plugin may have taken a while.
@@ -82,14 +84,6 @@ async fn with_plugin(
         })
         .await
         .map_err(|e| plugin_failure(&request_id, e))?
-}
-
-async fn on_blocking_pool<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, OAuthError> + Send + 'static,
-) -> Result<T, OAuthError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| OAuthError::internal("token request task", e))?
 }
 
 pub(super) fn plugin_failure(request_id: &str, error: PluginCallError) -> OAuthError {
