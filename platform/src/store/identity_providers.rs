@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::identity_providers;
+use super::token_families::{revoke_families, Families};
 use super::{is_unique_violation, DbConnection, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -401,7 +402,6 @@ impl Store {
         now: i64,
         change: ProviderChange,
     ) -> Result<usize, StoreError> {
-        use super::schema::{token_families, tokens};
         let key = identity_providers::tenant_domain
             .eq(tenant_domain)
             .and(identity_providers::name.eq(name));
@@ -430,27 +430,14 @@ impl Store {
                     }
                 }
             }
-            let families = token_families::table
-                .filter(token_families::tenant_domain.eq(tenant_domain))
-                .filter(token_families::idp_issuer.eq(&issuer))
-                .filter(token_families::revoked_at.is_null())
-                .select(token_families::family_id.nullable());
-            diesel::update(
-                tokens::table
-                    .filter(tokens::family_id.eq_any(families))
-                    .filter(tokens::revoked_at.is_null()),
-            )
-            .set(tokens::revoked_at.eq(Some(now)))
-            .execute(conn)?;
-            let revoked = diesel::update(
-                token_families::table
-                    .filter(token_families::tenant_domain.eq(tenant_domain))
-                    .filter(token_families::idp_issuer.eq(&issuer))
-                    .filter(token_families::revoked_at.is_null()),
-            )
-            .set(token_families::revoked_at.eq(Some(now)))
-            .execute(conn)?;
-            Ok(revoked)
+            Ok(revoke_families(
+                conn,
+                Families::OfIssuer {
+                    tenant_domain,
+                    issuer: &issuer,
+                },
+                now,
+            )?)
         })
     }
 }

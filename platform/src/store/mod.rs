@@ -20,6 +20,7 @@ mod signing_keys;
 mod tenants;
 mod token_families;
 mod tokens;
+mod transaction;
 mod users;
 mod writes;
 
@@ -175,31 +176,23 @@ impl Store {
         f(&mut conn)
     }
 
-    /// A transaction that reads, then writes. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`), waiting for the server's writer within the busy timeout: a deferred
-    /// transaction that read before another connection committed could not write at all
-    /// (`database is locked`), however long it waited.
+    /// A transaction that reads, then writes, taking SQLite's write lock up front
+    /// (`transaction.rs`).
     fn write_transaction<T>(
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        use diesel::connection::SimpleConnection;
-        self.with_conn(|conn| {
-            conn.batch_execute(match self.backend {
-                Backend::Sqlite => "BEGIN IMMEDIATE",
-                Backend::Postgres => "BEGIN",
-            })?;
-            match f(conn) {
-                Ok(value) => {
-                    conn.batch_execute("COMMIT")?;
-                    Ok(value)
-                }
-                Err(e) => {
-                    let _ = conn.batch_execute("ROLLBACK");
-                    Err(e)
-                }
-            }
-        })
+        self.write_transaction_or(f)
+    }
+
+    /// `write_transaction` for a closure that may end it with an error of its caller's own (a
+    /// refusal), which is returned as it is.
+    fn write_transaction_or<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn()?;
+        transaction::in_write_transaction(&mut conn, self.backend, f)
     }
 }
 

@@ -269,49 +269,21 @@ impl Store {
         recording: Recording,
         reseal: impl FnOnce(&[StoredSigningKey]) -> Result<Vec<(String, String)>, E>,
     ) -> Result<usize, E> {
-        let mut refused = None;
-        let changed = self.write_transaction(|conn| {
+        let changed = self.write_transaction_or::<_, E>(|conn| {
             let keys: Vec<StoredSigningKey> = signing_keys::table
                 .select(StoredSigningKey::as_select())
                 .order_by(signing_keys::kid)
-                .load(conn)?;
-            let updates = match reseal(&keys) {
-                Ok(updates) => updates,
-                Err(e) => {
-                    refused = Some(e);
-                    return Err(StoreError::Invalid("refused".into()));
-                }
-            };
-            for (kid, sealed) in &updates {
-                let Some(before) = keys.iter().find(|k| &k.kid == kid) else {
-                    return Err(StoreError::NotFound(format!("signing key {kid}")));
-                };
-                let written = diesel::update(
-                    signing_keys::table
-                        .filter(signing_keys::kid.eq(kid))
-                        .filter(signing_keys::sealed_private_key.eq(&before.sealed_private_key)),
-                )
-                .set(signing_keys::sealed_private_key.eq(sealed))
-                .execute(conn)?;
-                if written != 1 {
-                    return Err(StoreError::Conflict(format!(
-                        "signing key {kid} was changed by another process meanwhile"
-                    )));
-                }
-            }
+                .load(conn)
+                .map_err(StoreError::from)?;
+            let updates = reseal(&keys)?;
+            write_resealed(conn, &keys, &updates)?;
             record_key_encryption_key(conn, kek_id, recording)?;
             Ok(updates.len())
-        });
-        match (changed, refused) {
-            (_, Some(e)) => Err(e),
-            (changed, None) => {
-                let changed = changed?;
-                if changed > 0 {
-                    self.scrub_replaced_keys();
-                }
-                Ok(changed)
-            }
+        })?;
+        if changed > 0 {
+            self.scrub_replaced_keys();
         }
+        Ok(changed)
     }
 
     /// After private keys were replaced: SQLite keeps a replaced row's old bytes in the freed
@@ -409,6 +381,32 @@ fn record_key_encryption_key(
              one ([keys] encryption_key_file or encryption_key_env)"
         )))
     }
+}
+
+/// Writes the resealed keys, each only if it is still as `keys` read it.
+fn write_resealed(
+    conn: &mut DbConnection,
+    keys: &[StoredSigningKey],
+    updates: &[(String, String)],
+) -> Result<(), StoreError> {
+    for (kid, sealed) in updates {
+        let Some(before) = keys.iter().find(|k| &k.kid == kid) else {
+            return Err(StoreError::NotFound(format!("signing key {kid}")));
+        };
+        let written = diesel::update(
+            signing_keys::table
+                .filter(signing_keys::kid.eq(kid))
+                .filter(signing_keys::sealed_private_key.eq(&before.sealed_private_key)),
+        )
+        .set(signing_keys::sealed_private_key.eq(sealed))
+        .execute(conn)?;
+        if written != 1 {
+            return Err(StoreError::Conflict(format!(
+                "signing key {kid} was changed by another process meanwhile"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Fails with `NotFound` unless the tenant exists, and holds its row until the transaction ends

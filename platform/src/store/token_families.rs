@@ -6,7 +6,8 @@
 
 use diesel::prelude::*;
 
-use super::schema::token_families;
+use super::schema::{token_families, tokens};
+use super::DbConnection;
 
 /// A family as issuance creates it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,4 +68,60 @@ pub(super) fn family_row(
         token_families::started_at.eq(family.started_at),
         token_families::expires_at.eq(family.expires_at),
     )
+}
+
+/// Which families a revocation stops.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Families<'a> {
+    /// One family (a spent refresh token of it was presented).
+    One { family_id: &'a str },
+    /// Every family an identity provider's assertions started in a tenant (the provider was
+    /// removed or disabled).
+    OfIssuer {
+        tenant_domain: &'a str,
+        issuer: &'a str,
+    },
+}
+
+/// The one revocation of refresh token families: every token of the unrevoked families chosen,
+/// access tokens included, then the families themselves, inside the caller's transaction
+/// (idempotent). Returns how many families it revoked.
+pub(super) fn revoke_families(
+    conn: &mut DbConnection,
+    families: Families<'_>,
+    now: i64,
+) -> QueryResult<usize> {
+    // The statements once, for each filter's own type (a boxed filter cannot be a subquery's).
+    macro_rules! revoke {
+        ($chosen:expr) => {{
+            // Tokens first: they are found through their families while those are unrevoked.
+            let unrevoked = token_families::table
+                .filter($chosen)
+                .filter(token_families::revoked_at.is_null())
+                .select(token_families::family_id.nullable());
+            diesel::update(
+                tokens::table
+                    .filter(tokens::family_id.eq_any(unrevoked))
+                    .filter(tokens::revoked_at.is_null()),
+            )
+            .set(tokens::revoked_at.eq(Some(now)))
+            .execute(conn)?;
+            diesel::update(
+                token_families::table
+                    .filter($chosen)
+                    .filter(token_families::revoked_at.is_null()),
+            )
+            .set(token_families::revoked_at.eq(Some(now)))
+            .execute(conn)
+        }};
+    }
+    match families {
+        Families::One { family_id } => revoke!(token_families::family_id.eq(family_id)),
+        Families::OfIssuer {
+            tenant_domain,
+            issuer,
+        } => revoke!(token_families::tenant_domain
+            .eq(tenant_domain)
+            .and(token_families::idp_issuer.eq(issuer))),
+    }
 }

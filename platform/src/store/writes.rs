@@ -7,7 +7,7 @@
 use diesel::prelude::*;
 
 use super::schema::{jwt_replay_cache as cache, token_families, tokens};
-use super::token_families::family_row;
+use super::token_families::{family_row, revoke_families, Families};
 use super::{is_unique_violation, DbConnection, NewFamily, NewToken, StoreError, KIND_REFRESH};
 
 /// One write of a request.
@@ -213,20 +213,7 @@ fn revoke_token(conn: &mut DbConnection, token_hash: &str, now: i64) -> Result<(
 
 /// The family and its tokens, access tokens included, are revoked (idempotent).
 fn revoke_family(conn: &mut DbConnection, family_id: &str, now: i64) -> Result<(), ApplyError> {
-    diesel::update(
-        token_families::table
-            .filter(token_families::family_id.eq(family_id))
-            .filter(token_families::revoked_at.is_null()),
-    )
-    .set(token_families::revoked_at.eq(Some(now)))
-    .execute(conn)?;
-    diesel::update(
-        tokens::table
-            .filter(tokens::family_id.eq(family_id))
-            .filter(tokens::revoked_at.is_null()),
-    )
-    .set(tokens::revoked_at.eq(Some(now)))
-    .execute(conn)?;
+    revoke_families(conn, Families::One { family_id }, now)?;
     Ok(())
 }
 
