@@ -7,7 +7,7 @@
 use diesel::prelude::*;
 
 use super::schema::{key_encryption_key, signing_keys, tenants};
-use super::{DbConnection, Store, StoreError};
+use super::{Conflict, DbConnection, Invalid, NotFound, Store, StoreError};
 
 /// A stored key. `sealed_private_key` is secret even sealed: `Debug` leaves it out.
 #[derive(Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -375,11 +375,11 @@ fn record_key_encryption_key(
     if recorded == kek_id {
         Ok(())
     } else {
-        Err(StoreError::Invalid(format!(
-            "the database's signing keys are sealed under key-encryption key {recorded}, and \
-             this process has key-encryption key {kek_id}: give every node and command the same \
-             one ([keys] encryption_key_file or encryption_key_env)"
-        )))
+        Err(Invalid::KeyEncryptionKeyMismatch {
+            recorded,
+            ours: kek_id.to_owned(),
+        }
+        .into())
     }
 }
 
@@ -391,7 +391,7 @@ fn write_resealed(
 ) -> Result<(), StoreError> {
     for (kid, sealed) in updates {
         let Some(before) = keys.iter().find(|k| &k.kid == kid) else {
-            return Err(StoreError::NotFound(format!("signing key {kid}")));
+            return Err(NotFound::SigningKey { kid: kid.clone() }.into());
         };
         let written = diesel::update(
             signing_keys::table
@@ -401,9 +401,7 @@ fn write_resealed(
         .set(signing_keys::sealed_private_key.eq(sealed))
         .execute(conn)?;
         if written != 1 {
-            return Err(StoreError::Conflict(format!(
-                "signing key {kid} was changed by another process meanwhile"
-            )));
+            return Err(Conflict::SigningKeyChanged { kid: kid.clone() }.into());
         }
     }
     Ok(())
@@ -429,7 +427,10 @@ fn hold_tenant(conn: &mut DbConnection, domain: &str) -> Result<(), StoreError> 
     };
     match found {
         Some(_) => Ok(()),
-        None => Err(StoreError::NotFound(format!("tenant '{domain}' not found"))),
+        None => Err(NotFound::Tenant {
+            domain: domain.to_owned(),
+        }
+        .into()),
     }
 }
 
@@ -685,9 +686,13 @@ mod tests {
                 assert!(keys
                     .iter()
                     .all(|k| k.sealed_private_key.starts_with("resealed")));
-                Err::<Vec<(String, String)>, _>(StoreError::Invalid("no".into()))
+                Err::<Vec<(String, String)>, _>(StoreError::Invalid(Invalid::SigningKey(
+                    "no".into(),
+                )))
             });
-            assert!(matches!(refused, Err(StoreError::Invalid(m)) if m == "no"));
+            assert!(
+                matches!(refused, Err(StoreError::Invalid(Invalid::SigningKey(m))) if m == "no")
+            );
             for k in store.all_signing_keys().unwrap() {
                 assert_eq!(k.sealed_private_key, format!("resealed {}", k.kid));
             }

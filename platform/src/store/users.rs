@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::{is_unique_violation, Store, StoreError};
+use super::{is_unique_violation, Conflict, Invalid, NotFound, Store, StoreError};
 
 /// Longest username, in bytes: provisioning refuses longer ones, so the password grant refuses
 /// them before counting or checking anything.
@@ -51,8 +51,10 @@ impl Store {
         claims: &serde_json::Map<String, serde_json::Value>,
         now: i64,
     ) -> Result<User, StoreError> {
-        let claims = serde_json::to_string(claims)
-            .map_err(|e| StoreError::Invalid(format!("claims: {e}")))?;
+        let claims = serde_json::to_string(claims).map_err(|e| Invalid::Unencodable {
+            what: "claims",
+            reason: e.to_string(),
+        })?;
         // The tenant is read, then the user written: with SQLite's write lock taken up front, so
         // that users added at once (the admin API) wait for each other instead of failing with
         // `database is locked` (a deferred transaction that read cannot take the lock later).
@@ -69,9 +71,10 @@ impl Store {
                 .execute(conn)
                 .map_err(|e| {
                     if is_unique_violation(&e) {
-                        StoreError::Conflict(format!(
-                            "user '{username}' already exists in tenant '{tenant_domain}'"
-                        ))
+                        StoreError::from(Conflict::UserExists {
+                            tenant_domain: tenant_domain.to_owned(),
+                            username: username.to_owned(),
+                        })
                     } else {
                         e.into()
                     }
@@ -124,9 +127,11 @@ impl Store {
             .execute(conn)?)
         })?;
         if removed == 0 {
-            return Err(StoreError::NotFound(format!(
-                "user '{username}' not found in tenant '{tenant_domain}'"
-            )));
+            return Err(NotFound::User {
+                tenant_domain: tenant_domain.to_owned(),
+                username: username.to_owned(),
+            }
+            .into());
         }
         Ok(())
     }
