@@ -84,9 +84,6 @@ pub enum Invalid {
     TenantDomain(String),
     #[error("an identity provider needs at least one certificate or a JWKS URI")]
     IdentityProviderWithoutKeys,
-    /// A value that cannot be encoded for storage.
-    #[error("{what}: {reason}")]
-    Unencodable { what: &'static str, reason: String },
     #[error("backup copies SQLite databases; for PostgreSQL use pg_dump")]
     BackupOfPostgres,
     #[error("{} exists; a backup never overwrites a file", .0.display())]
