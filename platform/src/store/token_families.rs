@@ -90,9 +90,9 @@ pub(super) enum Families<'a> {
     },
 }
 
-/// The one revocation of refresh token families: every token of the unrevoked families chosen,
-/// access tokens included, then the families themselves, inside the caller's transaction
-/// (idempotent). Returns how many families it revoked.
+/// The one revocation of refresh token families: every unrevoked token of the families chosen,
+/// access tokens included, and the families themselves, inside the caller's transaction
+/// (idempotent). Returns how many families it revoked now.
 pub(super) fn revoke_families(
     conn: &mut DbConnection,
     families: Families<'_>,
@@ -101,14 +101,14 @@ pub(super) fn revoke_families(
     // The statements once, for each filter's own type (a boxed filter cannot be a subquery's).
     macro_rules! revoke {
         ($chosen:expr) => {{
-            // Tokens first: they are found through their families while those are unrevoked.
-            let unrevoked = token_families::table
+            // The tokens of the chosen families whether or not a family is revoked already: a
+            // token that landed in one after its revocation (a rotation racing it) goes too.
+            let chosen = token_families::table
                 .filter($chosen)
-                .filter(token_families::revoked_at.is_null())
                 .select(token_families::family_id.nullable());
             diesel::update(
                 tokens::table
-                    .filter(tokens::family_id.eq_any(unrevoked))
+                    .filter(tokens::family_id.eq_any(chosen))
                     .filter(tokens::revoked_at.is_null()),
             )
             .set(tokens::revoked_at.eq(Some(now)))
