@@ -571,4 +571,79 @@ mod tests {
             }
         });
     }
+
+    #[test]
+    fn disabling_a_provider_revokes_its_families_tokens_even_one_added_after_a_revocation() {
+        use crate::store::writes::{apply_writes, ExpiredKeys, WriteOp};
+        use crate::store::{FamilyOrigin, NewFamily, NewToken, KIND_ACCESS};
+        for_each_backend(|store| {
+            let idp = sample("carbon.super", "google", "https://accounts.google.com");
+            store.add_identity_provider(&idp).unwrap();
+            store
+                .add_client(
+                    &crate::store::clients::tests::sample("carbon.super", "app", "cid"),
+                    1,
+                )
+                .unwrap();
+            let family = |id: &str| {
+                WriteOp::InsertFamily(NewFamily {
+                    family_id: id.into(),
+                    tenant_domain: "carbon.super".into(),
+                    client_id: "cid".into(),
+                    origin: FamilyOrigin {
+                        identity_provider: Some((idp.issuer.clone(), idp.created_at)),
+                        via_service_account: false,
+                    },
+                    started_at: 1,
+                    expires_at: 1000,
+                })
+            };
+            let token = |hash: &str, family: &str| {
+                WriteOp::InsertToken(NewToken {
+                    token_hash: hash.into(),
+                    kind: KIND_ACCESS,
+                    tenant_domain: "carbon.super".into(),
+                    client_id: "cid".into(),
+                    subject: None,
+                    scope: "read".into(),
+                    issued_at: 1,
+                    expires_at: 1000,
+                    family_id: Some(family.into()),
+                    claims: None,
+                })
+            };
+            let ops = [
+                family("live"),
+                token("t-live", "live"),
+                family("revoked"),
+                WriteOp::RevokeFamily {
+                    family_id: "revoked".into(),
+                    now: 2,
+                },
+                // Landed after its family's revocation (a rotation racing it).
+                token("t-late", "revoked"),
+            ];
+            store
+                .with_conn(|conn| {
+                    apply_writes(conn, &ops, ExpiredKeys::Replace).map_err(|e| match e {
+                        crate::store::ApplyError::Store(e) => e,
+                        refused => panic!("{refused:?}"),
+                    })
+                })
+                .unwrap();
+            let revoked = store
+                .set_identity_provider_enabled("carbon.super", "google", false, 3)
+                .unwrap();
+            assert_eq!(revoked, 1, "only the family that was still live");
+            for hash in ["t-live", "t-late"] {
+                assert!(
+                    store
+                        .find_active_token("carbon.super", hash, 3)
+                        .unwrap()
+                        .is_none(),
+                    "{hash}"
+                );
+            }
+        });
+    }
 }

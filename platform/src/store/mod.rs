@@ -6,6 +6,10 @@
 //! The token path reads through `read_cache` and writes through the group commit; the management
 //! commands use the plain queries.
 //! A database failure is always a `StoreError`, never "not found".
+//! Rows are derived structs (`Queryable`/`Selectable`/`Insertable`), their lists in one encoding
+//! (`lists.rs`) that refuses what it cannot read; writes that read first go through one
+//! begin/commit (`transaction.rs`); refresh token families are revoked in one place
+//! (`token_families::revoke_families`).
 
 mod backup;
 mod clients;
