@@ -93,7 +93,7 @@ pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&users)?);
             } else {
                 for user in users {
-                    println!("{}\t{}", user.username, user.claims);
+                    println!("{}\t{}", user.username, Value::Object(user.claims));
                 }
             }
         }

@@ -21,8 +21,8 @@ use crate::keys::encryption_key::KeyEncryptionKey;
 use crate::keys::sealed::{self, SealError, SealedKeyOwner};
 use crate::keys::signing::{generate, GeneratedKey, ReadySigner, SignerCache};
 use crate::store::{
-    signing_key_at, KeyState, NewSigningKey, Recording, Rotation, RotationOutcome, Store,
-    StoreError, StoredSigningKey,
+    signing_key_at, Conflict, Invalid, KeyState, NewSigningKey, Recording, Rotation,
+    RotationOutcome, Store, StoreError, StoredSigningKey,
 };
 
 /// What the tenants' keys need: the store, the settings, the signers parsed so far and the
@@ -62,7 +62,7 @@ impl<'a> TenantKeys<'a> {
     pub fn current_signer(&self, tenant: &str, now: i64) -> Result<Arc<ReadySigner>, StoreError> {
         let keys = self.keys_with_current(tenant, now)?;
         let key = signing_key_at(&keys, now)
-            .ok_or_else(|| StoreError::Invalid(format!("tenant '{tenant}' has no signing key")))?;
+            .ok_or_else(|| signing_key_error(format!("tenant '{tenant}' has no signing key")))?;
         self.signers
             .get_or_parse(&key.kid, || open_signer(self.kek, key))
     }
@@ -162,12 +162,13 @@ impl<'a> TenantKeys<'a> {
                     withdrawn,
                 })
             }
-            RotationOutcome::Pending { kid, activates_at } => Err(StoreError::Conflict(format!(
-                "tenant '{tenant}' has a rotation pending: key {kid} signs from {activates_at} \
-                 (Unix time, in {} s); rotate again after that, or rotate now if a key is \
-                 compromised",
-                activates_at.saturating_sub(now)
-            ))),
+            RotationOutcome::Pending { kid, activates_at } => Err(Conflict::RotationPending {
+                tenant_domain: tenant.to_owned(),
+                kid,
+                activates_at,
+                wait_seconds: activates_at.saturating_sub(now),
+            }
+            .into()),
         }
     }
 
@@ -238,7 +239,7 @@ impl<'a> TenantKeys<'a> {
     /// A new key of the configured algorithm, and its private key sealed for `tenant`.
     fn generate_sealed(&self, tenant: &str) -> Result<(GeneratedKey, String), StoreError> {
         let key = generate(self.settings.signing.algorithm)
-            .map_err(|e| StoreError::Invalid(format!("cannot generate a signing key: {e}")))?;
+            .map_err(|e| signing_key_error(format!("cannot generate a signing key: {e}")))?;
         let sealed = sealed::seal(
             self.kek,
             SealedKeyOwner::Tenant {
@@ -247,23 +248,28 @@ impl<'a> TenantKeys<'a> {
             },
             key.private_pem.as_bytes(),
         )
-        .map_err(|e| StoreError::Invalid(format!("cannot seal a signing key: {e}")))?;
+        .map_err(|e| signing_key_error(format!("cannot seal a signing key: {e}")))?;
         Ok((key, sealed))
     }
+}
+
+/// A tenant's signing key that cannot be made, sealed or opened, as the store's `Invalid`.
+fn signing_key_error(message: String) -> StoreError {
+    Invalid::SigningKey(message).into()
 }
 
 /// The stored key opened and parsed.
 fn open_signer(kek: &KeyEncryptionKey, key: &StoredSigningKey) -> Result<ReadySigner, StoreError> {
     let pem = open_private_key(kek, key).map_err(|e| {
-        StoreError::Invalid(format!(
+        signing_key_error(format!(
             "signing key {} of tenant '{}': {e}",
             key.kid, key.tenant_domain
         ))
     })?;
     let pem = std::str::from_utf8(&pem)
-        .map_err(|_| StoreError::Invalid(format!("signing key {}: not PEM", key.kid)))?;
+        .map_err(|_| signing_key_error(format!("signing key {}: not PEM", key.kid)))?;
     ReadySigner::from_pem(&key.kid, &key.algorithm, pem)
-        .map_err(|e| StoreError::Invalid(format!("signing key {}: {e}", key.kid)))
+        .map_err(|e| signing_key_error(format!("signing key {}: {e}", key.kid)))
 }
 
 fn open_private_key(
@@ -290,7 +296,7 @@ fn require_keys_sealed_with(store: &Store, kek: &KeyEncryptionKey) -> Result<(),
         .filter_map(|k| sealed::sealed_with(&k.sealed_private_key))
         .find(|id| *id != kek.id());
     match other {
-        Some(id) => Err(StoreError::Invalid(format!(
+        Some(id) => Err(signing_key_error(format!(
             "the stored signing keys are sealed under key-encryption key {id}, but this \
              command's key-encryption key (from {}) is {}: configure the same key as the \
              servers ([keys] encryption_key_file or encryption_key_env)",
@@ -355,7 +361,7 @@ fn sealed_update(
     pem: &[u8],
 ) -> Result<(String, String), StoreError> {
     let sealed = sealed::seal(kek, owner_of(key), pem)
-        .map_err(|e| StoreError::Invalid(format!("cannot seal signing key {}: {e}", key.kid)))?;
+        .map_err(|e| signing_key_error(format!("cannot seal signing key {}: {e}", key.kid)))?;
     Ok((key.kid.clone(), sealed))
 }
 
@@ -408,7 +414,7 @@ impl UnusableKeys {
              `grantor keys rewrap` run with that key configured"
                 .to_owned()
         };
-        Err(StoreError::Invalid(format!(
+        Err(signing_key_error(format!(
             "the database holds signing keys this server cannot open with its key-encryption key \
              {} (from {}): {}{advice}",
             kek.id(),

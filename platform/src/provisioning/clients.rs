@@ -128,9 +128,10 @@ pub fn find(app: &OAuthContext, tenant: &str, id_or_name: &str) -> Result<Servic
         .into_iter()
         .find(|c| c.client_id == id_or_name || c.name == id_or_name)
         .ok_or_else(|| {
-            crate::store::StoreError::NotFound(format!(
-                "client '{id_or_name}' not found in tenant '{tenant}'"
-            ))
+            crate::store::StoreError::from(crate::store::NotFound::Client {
+                tenant_domain: tenant.to_owned(),
+                client: id_or_name.to_owned(),
+            })
             .into()
         })
 }

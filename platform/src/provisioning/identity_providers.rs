@@ -8,7 +8,7 @@ use grantor_sdk::jwt_bearer::MAX_CLOCK_SKEW_SECONDS;
 use super::{check_jwks_uri, check_scopes, check_text, field, normalise_keys};
 use super::{ProvisioningError, Result};
 use crate::oauth::context::OAuthContext;
-use crate::store::{IdentityProvider, StoreError};
+use crate::store::{IdentityProvider, NotFound, StoreError};
 
 /// Allowed clock skew of a new provider, in seconds.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u32 = 60;
@@ -249,9 +249,10 @@ pub fn find(app: &OAuthContext, tenant: &str, name: &str) -> Result<IdentityProv
     app.store
         .find_identity_provider_by_name(tenant, name)?
         .ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "identity provider '{name}' not found in tenant '{tenant}'"
-            ))
+            StoreError::from(NotFound::IdentityProvider {
+                tenant_domain: tenant.to_owned(),
+                name: name.to_owned(),
+            })
             .into()
         })
 }

@@ -41,7 +41,10 @@ pub fn find(app: &OAuthContext, domain: &str) -> Result<Tenant> {
 }
 
 pub fn not_found(domain: &str) -> ProvisioningError {
-    crate::store::StoreError::NotFound(format!("tenant '{domain}' not found")).into()
+    crate::store::StoreError::from(crate::store::NotFound::Tenant {
+        domain: domain.to_owned(),
+    })
+    .into()
 }
 
 pub fn update(app: &OAuthContext, domain: &str, change: TenantChange) -> Result<Tenant> {

@@ -9,26 +9,18 @@ use diesel::sql_types::Text;
 use diesel::RunQueryDsl;
 
 use super::connection::{Backend, DbConnection};
-use super::{Store, StoreError};
+use super::{Invalid, Store, StoreError};
 
 impl Store {
     /// Copies the database to `path`, which must not exist yet.
     pub fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
         if self.backend() != Backend::Sqlite {
-            return Err(StoreError::Invalid(
-                "backup copies SQLite databases; for PostgreSQL use pg_dump".into(),
-            ));
+            return Err(Invalid::BackupOfPostgres.into());
         }
         if path.exists() {
-            return Err(StoreError::Invalid(format!(
-                "{} exists; a backup never overwrites a file",
-                path.display()
-            )));
+            return Err(Invalid::BackupTargetExists(path.to_owned()).into());
         }
-        let target = path
-            .to_str()
-            .ok_or_else(|| StoreError::Invalid("the backup path is not UTF-8".into()))?
-            .to_owned();
+        let target = path.to_str().ok_or(Invalid::BackupPathNotUtf8)?.to_owned();
         self.with_conn(|conn| match conn {
             DbConnection::Sqlite(c) => {
                 diesel::sql_query("VACUUM INTO ?")
@@ -36,9 +28,7 @@ impl Store {
                     .execute(c)?;
                 Ok(())
             }
-            DbConnection::Postgres(_) => Err(StoreError::Invalid(
-                "backup copies SQLite databases; for PostgreSQL use pg_dump".into(),
-            )),
+            DbConnection::Postgres(_) => Err(Invalid::BackupOfPostgres.into()),
         })
     }
 }

@@ -2,8 +2,9 @@
 
 use diesel::prelude::*;
 
+use super::lists::{encode_list, StoredIn};
 use super::schema::service_providers;
-use super::{is_unique_violation, join_list, split_list, Store, StoreError};
+use super::{is_unique_violation, Conflict, CorruptValue, NotFound, Store, StoreError};
 
 /// A registered OAuth client. The secret exists here only as its hash.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -64,74 +65,66 @@ pub struct NewServiceProvider {
     pub jwks_uri: Option<String>,
 }
 
-type ServiceProviderRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-);
-
-fn from_row(row: ServiceProviderRow) -> ServiceProvider {
-    let (
-        client_id,
-        tenant_domain,
-        name,
-        secret_hash,
-        grant_types,
-        scopes,
-        access,
-        refresh,
-        at,
-        token_format,
-        audiences,
-        certificates,
-        jwks_uri,
-    ) = row;
-    ServiceProvider {
-        client_id,
-        tenant_domain,
-        name,
-        secret_hash,
-        grant_types: split_list(&grant_types),
-        scopes: split_list(&scopes),
-        access_token_lifetime: access,
-        refresh_token_lifetime: refresh,
-        created_at: at,
-        token_format,
-        audiences: split_list(&audiences),
-        // Written by this code as a JSON array; anything else reads as no keys.
-        certificates: serde_json::from_str(&certificates).unwrap_or_default(),
-        jwks_uri,
-    }
+/// A client as its row stores it (lists encoded by `lists.rs`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = service_providers)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+struct ServiceProviderRow {
+    client_id: String,
+    tenant_domain: String,
+    name: String,
+    secret_hash: String,
+    grant_types: String,
+    scopes: String,
+    access_token_lifetime: Option<i64>,
+    refresh_token_lifetime: Option<i64>,
+    created_at: i64,
+    token_format: String,
+    audiences: String,
+    certificates: String,
+    jwks_uri: Option<String>,
 }
 
-macro_rules! service_provider_columns {
-    () => {
-        (
-            service_providers::client_id,
-            service_providers::tenant_domain,
-            service_providers::name,
-            service_providers::secret_hash,
-            service_providers::grant_types,
-            service_providers::scopes,
-            service_providers::access_token_lifetime,
-            service_providers::refresh_token_lifetime,
-            service_providers::created_at,
-            service_providers::token_format,
-            service_providers::audiences,
-            service_providers::certificates,
-            service_providers::jwks_uri,
-        )
-    };
+impl ServiceProviderRow {
+    fn encode(new: &NewServiceProvider, now: i64) -> ServiceProviderRow {
+        ServiceProviderRow {
+            client_id: new.client_id.clone(),
+            tenant_domain: new.tenant_domain.clone(),
+            name: new.name.clone(),
+            secret_hash: new.secret_hash.clone(),
+            grant_types: encode_list(&new.grant_types),
+            scopes: encode_list(&new.scopes),
+            access_token_lifetime: new.access_token_lifetime,
+            refresh_token_lifetime: new.refresh_token_lifetime,
+            created_at: now,
+            token_format: new.token_format.clone(),
+            audiences: encode_list(&new.audiences),
+            certificates: encode_list(&new.certificates),
+            jwks_uri: new.jwks_uri.clone(),
+        }
+    }
+
+    fn decode(self) -> Result<ServiceProvider, CorruptValue> {
+        let stored = StoredIn {
+            table: "service_providers",
+            row: &self.client_id,
+        };
+        Ok(ServiceProvider {
+            grant_types: stored.list("grant_types", &self.grant_types)?,
+            scopes: stored.list("scopes", &self.scopes)?,
+            audiences: stored.list("audiences", &self.audiences)?,
+            certificates: stored.list("certificates", &self.certificates)?,
+            client_id: self.client_id,
+            tenant_domain: self.tenant_domain,
+            name: self.name,
+            secret_hash: self.secret_hash,
+            access_token_lifetime: self.access_token_lifetime,
+            refresh_token_lifetime: self.refresh_token_lifetime,
+            created_at: self.created_at,
+            token_format: self.token_format,
+            jwks_uri: self.jwks_uri,
+        })
+    }
 }
 
 impl Store {
@@ -141,34 +134,19 @@ impl Store {
         new: &NewServiceProvider,
         now: i64,
     ) -> Result<ServiceProvider, StoreError> {
-        let certificates = serde_json::to_string(&new.certificates)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let row = ServiceProviderRow::encode(new, now);
         self.with_conn(|conn| {
             conn.transaction(|conn| {
                 super::tenants::require_tenant(conn, &new.tenant_domain)?;
                 diesel::insert_into(service_providers::table)
-                    .values((
-                        service_providers::client_id.eq(&new.client_id),
-                        service_providers::tenant_domain.eq(&new.tenant_domain),
-                        service_providers::name.eq(&new.name),
-                        service_providers::secret_hash.eq(&new.secret_hash),
-                        service_providers::grant_types.eq(join_list(&new.grant_types)),
-                        service_providers::scopes.eq(join_list(&new.scopes)),
-                        service_providers::access_token_lifetime.eq(new.access_token_lifetime),
-                        service_providers::refresh_token_lifetime.eq(new.refresh_token_lifetime),
-                        service_providers::created_at.eq(now),
-                        service_providers::token_format.eq(&new.token_format),
-                        service_providers::audiences.eq(join_list(&new.audiences)),
-                        service_providers::certificates.eq(&certificates),
-                        service_providers::jwks_uri.eq(&new.jwks_uri),
-                    ))
+                    .values(&row)
                     .execute(conn)
                     .map_err(|e| {
                         if is_unique_violation(&e) {
-                            StoreError::Conflict(format!(
-                                "client '{}' already exists in tenant '{}'",
-                                new.name, new.tenant_domain
-                            ))
+                            StoreError::from(Conflict::ClientExists {
+                                tenant_domain: new.tenant_domain.clone(),
+                                name: new.name.clone(),
+                            })
                         } else {
                             e.into()
                         }
@@ -176,31 +154,20 @@ impl Store {
                 Ok(())
             })
         })?;
-        Ok(ServiceProvider {
-            client_id: new.client_id.clone(),
-            tenant_domain: new.tenant_domain.clone(),
-            name: new.name.clone(),
-            secret_hash: new.secret_hash.clone(),
-            grant_types: new.grant_types.clone(),
-            scopes: new.scopes.clone(),
-            access_token_lifetime: new.access_token_lifetime,
-            token_format: new.token_format.clone(),
-            audiences: new.audiences.clone(),
-            certificates: new.certificates.clone(),
-            jwks_uri: new.jwks_uri.clone(),
-            refresh_token_lifetime: new.refresh_token_lifetime,
-            created_at: now,
-        })
+        Ok(row.decode()?)
     }
 
     pub fn list_clients(&self, tenant_domain: &str) -> Result<Vec<ServiceProvider>, StoreError> {
         self.with_conn(|conn| {
             let rows: Vec<ServiceProviderRow> = service_providers::table
                 .filter(service_providers::tenant_domain.eq(tenant_domain))
-                .select(service_provider_columns!())
+                .select(ServiceProviderRow::as_select())
                 .order(service_providers::name)
                 .load(conn)?;
-            Ok(rows.into_iter().map(from_row).collect())
+            Ok(rows
+                .into_iter()
+                .map(ServiceProviderRow::decode)
+                .collect::<Result<_, _>>()?)
         })
     }
 
@@ -214,10 +181,10 @@ impl Store {
             let row: Option<ServiceProviderRow> = service_providers::table
                 .filter(service_providers::tenant_domain.eq(tenant_domain))
                 .filter(service_providers::client_id.eq(client_id))
-                .select(service_provider_columns!())
+                .select(ServiceProviderRow::as_select())
                 .first(conn)
                 .optional()?;
-            Ok(row.map(from_row))
+            Ok(row.map(ServiceProviderRow::decode).transpose()?)
         })
     }
 
@@ -236,9 +203,11 @@ impl Store {
             .execute(conn)?)
         })?;
         if removed == 0 {
-            return Err(StoreError::NotFound(format!(
-                "client '{id_or_name}' not found in tenant '{tenant_domain}'"
-            )));
+            return Err(NotFound::Client {
+                tenant_domain: tenant_domain.to_owned(),
+                client: id_or_name.to_owned(),
+            }
+            .into());
         }
         Ok(())
     }
@@ -300,6 +269,98 @@ pub(crate) mod tests {
             // Removing a tenant removes its clients.
             store.remove_tenant("carbon.super").unwrap();
             assert!(store.find_client("carbon.super", "id-3").unwrap().is_none());
+        });
+    }
+
+    /// Sets a stored column of a client's row as it is, bypassing the encoding.
+    fn store_raw(store: &Store, client_id: &str, column: &str, text: &str) {
+        store
+            .with_conn(|conn| {
+                diesel::sql_query(format!(
+                    "UPDATE service_providers SET {column} = '{text}' WHERE client_id = '{client_id}'"
+                ))
+                .execute(conn)?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_stored_list_is_refused_naming_table_column_and_row() {
+        for_each_backend(|store| {
+            store
+                .add_client(&sample("carbon.super", "app", "id-1"), 5)
+                .unwrap();
+            // Space separated, as before the lists became JSON: no longer read as a list.
+            store_raw(store, "id-1", "scopes", "read write");
+            for read in [
+                store.find_client("carbon.super", "id-1").map(|_| ()),
+                store.list_clients("carbon.super").map(|_| ()),
+            ] {
+                let Err(StoreError::Corrupt(corrupt)) = read else {
+                    panic!("{read:?}");
+                };
+                assert_eq!(
+                    (corrupt.table, corrupt.column, corrupt.row.as_str()),
+                    ("service_providers", "scopes", "id-1")
+                );
+            }
+            // Unreadable keys are not "no keys" (which would let the client use its secret).
+            store_raw(store, "id-1", "scopes", "[]");
+            store_raw(store, "id-1", "certificates", "-----BEGIN CERTIFICATE-----");
+            assert!(matches!(
+                store.find_client("carbon.super", "id-1"),
+                Err(StoreError::Corrupt(CorruptValue {
+                    column: "certificates",
+                    ..
+                }))
+            ));
+        });
+    }
+
+    #[test]
+    fn the_migration_turns_space_separated_lists_into_json_and_back() {
+        for_each_backend(|store| {
+            store
+                .add_client(&sample("carbon.super", "app", "id-1"), 5)
+                .unwrap();
+            store
+                .add_client(&sample("carbon.super", "none", "id-2"), 5)
+                .unwrap();
+            store
+                .with_conn(|conn| {
+                    super::super::connection::revert_migration(conn, "20261203130000")
+                })
+                .unwrap();
+            let raw = |id: &str| -> (String, String) {
+                store
+                    .with_conn(|conn| {
+                        Ok(service_providers::table
+                            .find(id)
+                            .select((service_providers::scopes, service_providers::audiences))
+                            .first(conn)?)
+                    })
+                    .unwrap()
+            };
+            assert_eq!(raw("id-1"), ("read write".to_owned(), String::new()));
+            // What older code wrote, and any run of whitespace it read as one separator.
+            store_raw(store, "id-2", "scopes", "");
+            store_raw(
+                store,
+                "id-2",
+                "audiences",
+                " https://a.example  https://b.example ",
+            );
+            store
+                .with_conn(super::super::connection::run_migrations)
+                .unwrap();
+            let app = store.find_client("carbon.super", "id-1").unwrap().unwrap();
+            assert_eq!(app.scopes, ["read", "write"]);
+            assert_eq!(app.grant_types, ["client_credentials"]);
+            assert!(app.audiences.is_empty());
+            let none = store.find_client("carbon.super", "id-2").unwrap().unwrap();
+            assert!(none.scopes.is_empty());
+            assert_eq!(none.audiences, ["https://a.example", "https://b.example"]);
         });
     }
 }

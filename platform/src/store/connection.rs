@@ -167,6 +167,31 @@ pub fn build_pool(
         .map_err(StoreError::from)
 }
 
+/// Reverts the migration of this version (its `down.sql`), for tests of what a migration
+/// converts; `run_migrations` applies it again.
+#[cfg(test)]
+pub fn revert_migration(conn: &mut DbConnection, version: &str) -> Result<(), StoreError> {
+    use diesel::migration::MigrationSource;
+    fn revert<DB: diesel::backend::Backend>(
+        conn: &mut impl MigrationHarness<DB>,
+        source: EmbeddedMigrations,
+        version: &str,
+    ) -> diesel::migration::Result<()> {
+        let migrations = MigrationSource::<DB>::migrations(&source)?;
+        let migration = migrations
+            .iter()
+            .find(|m| m.name().version().to_string() == version)
+            .ok_or_else(|| format!("no migration {version}"))?;
+        conn.revert_migration(migration.as_ref())?;
+        Ok(())
+    }
+    match conn {
+        DbConnection::Sqlite(c) => revert(c, SQLITE_MIGRATIONS, version),
+        DbConnection::Postgres(c) => revert(c, POSTGRES_MIGRATIONS, version),
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
 /// Applies pending migrations for the connection's backend.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<(), StoreError> {
     let migration_error =

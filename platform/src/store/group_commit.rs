@@ -21,6 +21,7 @@ use super::sign_in_attempts::{
     count_attempt, purge_ended_windows, settle_attempt, AttemptSettlement, AttemptVerdict,
     SignInAttempt,
 };
+use super::transaction::{begin, finish, roll_back};
 use super::writes::{apply_writes, apply_writes_together, ApplyError, ExpiredKeys, WriteOp};
 use super::{Backend, DbConnection, Store, StoreError};
 
@@ -358,32 +359,10 @@ fn run_whole(
     match applied {
         Ok(done) => finish(conn, Ok(done)).map(Some),
         Err(_) => {
-            conn.batch_execute("ROLLBACK")?;
+            roll_back(conn)?;
             Ok(None)
         }
     }
-}
-
-fn begin(conn: &mut DbConnection, backend: Backend) -> Result<(), StoreError> {
-    // IMMEDIATE takes SQLite's write lock up front, so a CLI write in progress is waited for once
-    // here rather than discovered halfway through the batch.
-    Ok(conn.batch_execute(match backend {
-        Backend::Sqlite => "BEGIN IMMEDIATE",
-        Backend::Postgres => "BEGIN",
-    })?)
-}
-
-/// Commits what ran, or rolls back if it could not run.
-fn finish<T>(conn: &mut DbConnection, ran: Result<T, StoreError>) -> Result<T, StoreError> {
-    let committed = ran.and_then(|value| {
-        conn.batch_execute("COMMIT")?;
-        Ok(value)
-    });
-    if committed.is_err() {
-        // Best effort: a broken connection is dropped by the pool anyway.
-        let _ = conn.batch_execute("ROLLBACK");
-    }
-    committed
 }
 
 fn run_work(

@@ -6,8 +6,12 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::lists::{encode_list, encode_map, StoredIn};
 use super::schema::identity_providers;
-use super::{is_unique_violation, DbConnection, Store, StoreError};
+use super::token_families::{revoke_families, Families};
+use super::{
+    is_unique_violation, Conflict, CorruptValue, DbConnection, Invalid, NotFound, Store, StoreError,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IdentityProvider {
@@ -41,117 +45,98 @@ pub struct IdentityProvider {
     pub scope_claim: Option<String>,
 }
 
-type Row = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    i32,
-    i64,
-    Option<String>,
-    Option<String>,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-macro_rules! columns {
-    () => {
-        (
-            identity_providers::tenant_domain,
-            identity_providers::name,
-            identity_providers::issuer,
-            identity_providers::aliases,
-            identity_providers::certificates,
-            identity_providers::jwks_uri,
-            identity_providers::enabled,
-            identity_providers::clock_skew_seconds,
-            identity_providers::allowed_subjects,
-            identity_providers::allowed_scopes,
-            identity_providers::created_at,
-            identity_providers::claim_mappings,
-            identity_providers::claim_transformer,
-            identity_providers::service_account_client,
-            identity_providers::scope_claim,
-        )
-    };
+/// A provider as its row stores it (lists and mappings encoded by `lists.rs`): what identifies
+/// it, and its settings, which a change rewrites.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = identity_providers)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+struct IdentityProviderRow {
+    tenant_domain: String,
+    name: String,
+    issuer: String,
+    enabled: i32,
+    created_at: i64,
+    #[diesel(embed)]
+    settings: SettingsRow,
 }
 
-fn to_json(list: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(list).map_err(|e| StoreError::Invalid(e.to_string()))
-}
-
-fn from_json(text: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::Invalid(format!("stored list is not a JSON array: {e}")))
-}
-
-fn from_row(row: Row) -> Result<IdentityProvider, StoreError> {
-    let (
-        tenant_domain,
-        name,
-        issuer,
-        aliases,
-        certificates,
-        jwks_uri,
-        enabled,
-        skew,
-        subjects,
-        scopes,
-        at,
-        mappings,
-        transformer,
-        service_account_client,
-        scope_claim,
-    ) = row;
-    Ok(IdentityProvider {
-        tenant_domain,
-        name,
-        issuer,
-        aliases: from_json(&aliases)?,
-        certificates: from_json(&certificates)?,
-        jwks_uri,
-        enabled: enabled != 0,
-        clock_skew_seconds: skew,
-        allowed_subjects: subjects.as_deref().map(from_json).transpose()?,
-        allowed_scopes: scopes.as_deref().map(from_json).transpose()?,
-        created_at: at,
-        claim_mappings: serde_json::from_str(&mappings)
-            .map_err(|e| StoreError::Invalid(format!("stored claim mappings: {e}")))?,
-        claim_transformer: transformer,
-        service_account_client,
-        scope_claim,
-    })
-}
-
-/// A provider's lists as stored (JSON text).
-struct Encoded {
+/// The columns `change_identity_provider_settings` writes (not name, issuer or enabled).
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = identity_providers)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+// A setting taken away (a JWKS URI, a limit) is written as NULL, not left as it was.
+#[diesel(treat_none_as_null = true)]
+struct SettingsRow {
     aliases: String,
     certificates: String,
-    subjects: Option<String>,
-    scopes: Option<String>,
-    mappings: String,
+    jwks_uri: Option<String>,
+    clock_skew_seconds: i64,
+    allowed_subjects: Option<String>,
+    allowed_scopes: Option<String>,
+    claim_mappings: String,
+    claim_transformer: Option<String>,
+    service_account_client: Option<String>,
+    scope_claim: Option<String>,
 }
 
-impl Encoded {
+impl IdentityProviderRow {
+    fn encode(idp: &IdentityProvider) -> Result<IdentityProviderRow, StoreError> {
+        Ok(IdentityProviderRow {
+            tenant_domain: idp.tenant_domain.clone(),
+            name: idp.name.clone(),
+            issuer: idp.issuer.clone(),
+            enabled: i32::from(idp.enabled),
+            created_at: idp.created_at,
+            settings: SettingsRow::encode(idp)?,
+        })
+    }
+
+    fn decode(self) -> Result<IdentityProvider, CorruptValue> {
+        let row = format!("{}/{}", self.tenant_domain, self.name);
+        let stored = StoredIn {
+            table: "identity_providers",
+            row: &row,
+        };
+        let settings = self.settings;
+        Ok(IdentityProvider {
+            aliases: stored.list("aliases", &settings.aliases)?,
+            certificates: stored.list("certificates", &settings.certificates)?,
+            allowed_subjects: stored
+                .optional_list("allowed_subjects", settings.allowed_subjects.as_deref())?,
+            allowed_scopes: stored
+                .optional_list("allowed_scopes", settings.allowed_scopes.as_deref())?,
+            claim_mappings: stored.map("claim_mappings", &settings.claim_mappings)?,
+            tenant_domain: self.tenant_domain,
+            name: self.name,
+            issuer: self.issuer,
+            jwks_uri: settings.jwks_uri,
+            enabled: self.enabled != 0,
+            clock_skew_seconds: settings.clock_skew_seconds,
+            created_at: self.created_at,
+            claim_transformer: settings.claim_transformer,
+            service_account_client: settings.service_account_client,
+            scope_claim: settings.scope_claim,
+        })
+    }
+}
+
+impl SettingsRow {
     /// Also refuses a provider without keys.
-    fn of(idp: &IdentityProvider) -> Result<Encoded, StoreError> {
+    fn encode(idp: &IdentityProvider) -> Result<SettingsRow, StoreError> {
         if idp.certificates.is_empty() && idp.jwks_uri.is_none() {
-            return Err(StoreError::Invalid(
-                "an identity provider needs at least one certificate or a JWKS URI".into(),
-            ));
+            return Err(Invalid::IdentityProviderWithoutKeys.into());
         }
-        Ok(Encoded {
-            aliases: to_json(&idp.aliases)?,
-            certificates: to_json(&idp.certificates)?,
-            subjects: idp.allowed_subjects.as_deref().map(to_json).transpose()?,
-            scopes: idp.allowed_scopes.as_deref().map(to_json).transpose()?,
-            mappings: serde_json::to_string(&idp.claim_mappings)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        Ok(SettingsRow {
+            aliases: encode_list(&idp.aliases),
+            certificates: encode_list(&idp.certificates),
+            jwks_uri: idp.jwks_uri.clone(),
+            clock_skew_seconds: idp.clock_skew_seconds,
+            allowed_subjects: idp.allowed_subjects.as_deref().map(encode_list),
+            allowed_scopes: idp.allowed_scopes.as_deref().map(encode_list),
+            claim_mappings: encode_map(&idp.claim_mappings),
+            claim_transformer: idp.claim_transformer.clone(),
+            service_account_client: idp.service_account_client.clone(),
+            scope_claim: idp.scope_claim.clone(),
         })
     }
 }
@@ -163,13 +148,7 @@ fn write_settings(
     name: &str,
     idp: &IdentityProvider,
 ) -> Result<(), StoreError> {
-    let Encoded {
-        aliases,
-        certificates,
-        subjects,
-        scopes,
-        mappings,
-    } = Encoded::of(idp)?;
+    let settings = SettingsRow::encode(idp)?;
     if let Some(client_id) = &idp.service_account_client {
         require_client(conn, tenant_domain, client_id)?;
     }
@@ -178,20 +157,47 @@ fn write_settings(
             .filter(identity_providers::tenant_domain.eq(tenant_domain))
             .filter(identity_providers::name.eq(name)),
     )
-    .set((
-        identity_providers::aliases.eq(&aliases),
-        identity_providers::certificates.eq(&certificates),
-        identity_providers::jwks_uri.eq(&idp.jwks_uri),
-        identity_providers::clock_skew_seconds.eq(idp.clock_skew_seconds),
-        identity_providers::allowed_subjects.eq(&subjects),
-        identity_providers::allowed_scopes.eq(&scopes),
-        identity_providers::claim_mappings.eq(&mappings),
-        identity_providers::claim_transformer.eq(&idp.claim_transformer),
-        identity_providers::service_account_client.eq(&idp.service_account_client),
-        identity_providers::scope_claim.eq(&idp.scope_claim),
-    ))
+    .set(&settings)
     .execute(conn)?;
     Ok(())
+}
+
+/// The named provider, its row held until the transaction ends (PostgreSQL: `FOR UPDATE`;
+/// SQLite: the write lock `BEGIN IMMEDIATE` took).
+fn hold_identity_provider(
+    conn: &mut DbConnection,
+    tenant_domain: &str,
+    name: &str,
+) -> Result<IdentityProvider, StoreError> {
+    let key = identity_providers::tenant_domain
+        .eq(tenant_domain)
+        .and(identity_providers::name.eq(name));
+    let row: Option<IdentityProviderRow> = if let DbConnection::Postgres(pg) = &mut *conn {
+        identity_providers::table
+            .filter(key)
+            .select(IdentityProviderRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional()?
+    } else {
+        identity_providers::table
+            .filter(key)
+            .select(IdentityProviderRow::as_select())
+            .first(conn)
+            .optional()?
+    };
+    match row {
+        Some(row) => Ok(row.decode()?),
+        None => Err(not_found(tenant_domain, name)),
+    }
+}
+
+fn not_found(tenant_domain: &str, name: &str) -> StoreError {
+    NotFound::IdentityProvider {
+        tenant_domain: tenant_domain.to_owned(),
+        name: name.to_owned(),
+    }
+    .into()
 }
 
 /// A service-account binding names a client of the provider's own tenant.
@@ -207,9 +213,11 @@ fn require_client(
         .count()
         .get_result(conn)?;
     if count == 0 {
-        return Err(StoreError::NotFound(format!(
-            "client '{client_id}' not found in tenant '{tenant_domain}'"
-        )));
+        return Err(NotFound::Client {
+            tenant_domain: tenant_domain.to_owned(),
+            client: client_id.to_owned(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -217,13 +225,7 @@ fn require_client(
 impl Store {
     /// Registers an identity provider; name and issuer are each unique in the tenant.
     pub fn add_identity_provider(&self, idp: &IdentityProvider) -> Result<(), StoreError> {
-        let Encoded {
-            aliases,
-            certificates,
-            subjects,
-            scopes,
-            mappings,
-        } = Encoded::of(idp)?;
+        let row = IdentityProviderRow::encode(idp)?;
         self.with_conn(|conn| {
             conn.transaction(|conn| {
                 super::tenants::require_tenant(conn, &idp.tenant_domain)?;
@@ -231,31 +233,15 @@ impl Store {
                     require_client(conn, &idp.tenant_domain, client_id)?;
                 }
                 diesel::insert_into(identity_providers::table)
-                    .values((
-                        identity_providers::tenant_domain.eq(&idp.tenant_domain),
-                        identity_providers::name.eq(&idp.name),
-                        identity_providers::issuer.eq(&idp.issuer),
-                        identity_providers::aliases.eq(&aliases),
-                        identity_providers::certificates.eq(&certificates),
-                        identity_providers::jwks_uri.eq(&idp.jwks_uri),
-                        identity_providers::enabled.eq(i32::from(idp.enabled)),
-                        identity_providers::clock_skew_seconds.eq(idp.clock_skew_seconds),
-                        identity_providers::allowed_subjects.eq(&subjects),
-                        identity_providers::allowed_scopes.eq(&scopes),
-                        identity_providers::created_at.eq(idp.created_at),
-                        identity_providers::claim_mappings.eq(&mappings),
-                        identity_providers::claim_transformer.eq(&idp.claim_transformer),
-                        identity_providers::service_account_client
-                            .eq(&idp.service_account_client),
-                        identity_providers::scope_claim.eq(&idp.scope_claim),
-                    ))
+                    .values(&row)
                     .execute(conn)
                     .map_err(|e| {
                         if is_unique_violation(&e) {
-                            StoreError::Conflict(format!(
-                                "an identity provider named '{}' or with issuer '{}' already exists in tenant '{}'",
-                                idp.name, idp.issuer, idp.tenant_domain
-                            ))
+                            StoreError::from(Conflict::IdentityProviderExists {
+                                tenant_domain: idp.tenant_domain.clone(),
+                                name: idp.name.clone(),
+                                issuer: idp.issuer.clone(),
+                            })
                         } else {
                             e.into()
                         }
@@ -276,45 +262,11 @@ impl Store {
         name: &str,
         apply: impl FnOnce(IdentityProvider) -> Result<IdentityProvider, E>,
     ) -> Result<IdentityProvider, E> {
-        let mut refused = None;
-        let written = self.write_transaction(|conn| {
-            let key = identity_providers::tenant_domain
-                .eq(tenant_domain)
-                .and(identity_providers::name.eq(name));
-            let row: Option<Row> = if let DbConnection::Postgres(pg) = &mut *conn {
-                identity_providers::table
-                    .filter(key)
-                    .select(columns!())
-                    .for_update()
-                    .first(pg)
-                    .optional()?
-            } else {
-                identity_providers::table
-                    .filter(key)
-                    .select(columns!())
-                    .first(conn)
-                    .optional()?
-            };
-            let Some(row) = row else {
-                return Err(StoreError::NotFound(format!(
-                    "identity provider '{name}' not found in tenant '{tenant_domain}'"
-                )));
-            };
-            let changed = match apply(from_row(row)?) {
-                Ok(changed) => changed,
-                Err(e) => {
-                    refused = Some(e);
-                    return Err(StoreError::Invalid("refused".into()));
-                }
-            };
+        self.write_transaction_or::<_, E>(|conn| {
+            let changed = apply(hold_identity_provider(conn, tenant_domain, name)?)?;
             write_settings(conn, tenant_domain, name, &changed)?;
             Ok(changed)
-        });
-        match (written, refused) {
-            (_, Some(refusal)) => Err(refusal),
-            (Ok(idp), None) => Ok(idp),
-            (Err(e), None) => Err(e.into()),
-        }
+        })
     }
 
     pub fn list_identity_providers(
@@ -322,12 +274,15 @@ impl Store {
         tenant_domain: &str,
     ) -> Result<Vec<IdentityProvider>, StoreError> {
         self.with_conn(|conn| {
-            let rows: Vec<Row> = identity_providers::table
+            let rows: Vec<IdentityProviderRow> = identity_providers::table
                 .filter(identity_providers::tenant_domain.eq(tenant_domain))
-                .select(columns!())
+                .select(IdentityProviderRow::as_select())
                 .order(identity_providers::name)
                 .load(conn)?;
-            rows.into_iter().map(from_row).collect()
+            Ok(rows
+                .into_iter()
+                .map(IdentityProviderRow::decode)
+                .collect::<Result<_, _>>()?)
         })
     }
 
@@ -337,13 +292,13 @@ impl Store {
         name: &str,
     ) -> Result<Option<IdentityProvider>, StoreError> {
         self.with_conn(|conn| {
-            let row: Option<Row> = identity_providers::table
+            let row: Option<IdentityProviderRow> = identity_providers::table
                 .filter(identity_providers::tenant_domain.eq(tenant_domain))
                 .filter(identity_providers::name.eq(name))
-                .select(columns!())
+                .select(IdentityProviderRow::as_select())
                 .first(conn)
                 .optional()?;
-            row.map(from_row).transpose()
+            Ok(row.map(IdentityProviderRow::decode).transpose()?)
         })
     }
 
@@ -354,13 +309,13 @@ impl Store {
         issuer: &str,
     ) -> Result<Option<IdentityProvider>, StoreError> {
         self.with_conn(|conn| {
-            let row: Option<Row> = identity_providers::table
+            let row: Option<IdentityProviderRow> = identity_providers::table
                 .filter(identity_providers::tenant_domain.eq(tenant_domain))
                 .filter(identity_providers::issuer.eq(issuer))
-                .select(columns!())
+                .select(IdentityProviderRow::as_select())
                 .first(conn)
                 .optional()?;
-            row.map(from_row).transpose()
+            Ok(row.map(IdentityProviderRow::decode).transpose()?)
         })
     }
 
@@ -401,7 +356,6 @@ impl Store {
         now: i64,
         change: ProviderChange,
     ) -> Result<usize, StoreError> {
-        use super::schema::{token_families, tokens};
         let key = identity_providers::tenant_domain
             .eq(tenant_domain)
             .and(identity_providers::name.eq(name));
@@ -412,9 +366,7 @@ impl Store {
                 .first(conn)
                 .optional()?;
             let Some(issuer) = issuer else {
-                return Err(StoreError::NotFound(format!(
-                    "identity provider '{name}' not found in tenant '{tenant_domain}'"
-                )));
+                return Err(not_found(tenant_domain, name));
             };
             match change {
                 ProviderChange::Remove => {
@@ -430,27 +382,14 @@ impl Store {
                     }
                 }
             }
-            let families = token_families::table
-                .filter(token_families::tenant_domain.eq(tenant_domain))
-                .filter(token_families::idp_issuer.eq(&issuer))
-                .filter(token_families::revoked_at.is_null())
-                .select(token_families::family_id.nullable());
-            diesel::update(
-                tokens::table
-                    .filter(tokens::family_id.eq_any(families))
-                    .filter(tokens::revoked_at.is_null()),
-            )
-            .set(tokens::revoked_at.eq(Some(now)))
-            .execute(conn)?;
-            let revoked = diesel::update(
-                token_families::table
-                    .filter(token_families::tenant_domain.eq(tenant_domain))
-                    .filter(token_families::idp_issuer.eq(&issuer))
-                    .filter(token_families::revoked_at.is_null()),
-            )
-            .set(token_families::revoked_at.eq(Some(now)))
-            .execute(conn)?;
-            Ok(revoked)
+            Ok(revoke_families(
+                conn,
+                Families::OfIssuer {
+                    tenant_domain,
+                    issuer: &issuer,
+                },
+                now,
+            )?)
         })
     }
 }
@@ -572,6 +511,139 @@ mod tests {
             ));
             store.remove_tenant("acme").unwrap();
             assert!(store.list_identity_providers("acme").unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn a_corrupt_stored_list_or_mapping_is_refused_naming_table_column_and_row() {
+        for_each_backend(|store| {
+            store.add_tenant("acme", "Acme", 1).unwrap();
+            store
+                .add_identity_provider(&sample("acme", "google", "https://accounts.google.com"))
+                .unwrap();
+            for (column, text) in [
+                ("aliases", "https://gw.example/token"),
+                ("certificates", "{}"),
+                ("allowed_scopes", "read"),
+                ("claim_mappings", "[\"upn\"]"),
+            ] {
+                let corrupt = |conn: &mut DbConnection| {
+                    diesel::sql_query(format!(
+                        "UPDATE identity_providers SET {column} = '{text}' WHERE name = 'google'"
+                    ))
+                    .execute(conn)?;
+                    Ok(())
+                };
+                let restore = |conn: &mut DbConnection| {
+                    let row = IdentityProviderRow::encode(&sample(
+                        "acme",
+                        "google",
+                        "https://accounts.google.com",
+                    ))?;
+                    diesel::update(identity_providers::table)
+                        .set(&row.settings)
+                        .execute(conn)?;
+                    Ok(())
+                };
+                store.with_conn(corrupt).unwrap();
+                let read = store.find_identity_provider_by_name("acme", "google");
+                let Err(StoreError::Corrupt(e)) = read else {
+                    panic!("{column}: {read:?}");
+                };
+                assert_eq!(
+                    (e.table, e.column, e.row.as_str()),
+                    ("identity_providers", column, "acme/google")
+                );
+                assert!(matches!(
+                    store.list_identity_providers("acme"),
+                    Err(StoreError::Corrupt(_))
+                ));
+                // A change never rewrites what it could not read.
+                assert!(matches!(
+                    store.change_identity_provider_settings("acme", "google", Ok::<_, StoreError>),
+                    Err(StoreError::Corrupt(_))
+                ));
+                store.with_conn(restore).unwrap();
+                assert!(store
+                    .find_identity_provider_by_name("acme", "google")
+                    .unwrap()
+                    .is_some());
+            }
+        });
+    }
+
+    #[test]
+    fn disabling_a_provider_revokes_its_families_tokens_even_one_added_after_a_revocation() {
+        use crate::store::writes::{apply_writes, ExpiredKeys, WriteOp};
+        use crate::store::{FamilyOrigin, NewFamily, NewToken, KIND_ACCESS};
+        for_each_backend(|store| {
+            let idp = sample("carbon.super", "google", "https://accounts.google.com");
+            store.add_identity_provider(&idp).unwrap();
+            store
+                .add_client(
+                    &crate::store::clients::tests::sample("carbon.super", "app", "cid"),
+                    1,
+                )
+                .unwrap();
+            let family = |id: &str| {
+                WriteOp::InsertFamily(NewFamily {
+                    family_id: id.into(),
+                    tenant_domain: "carbon.super".into(),
+                    client_id: "cid".into(),
+                    origin: FamilyOrigin {
+                        identity_provider: Some((idp.issuer.clone(), idp.created_at)),
+                        via_service_account: false,
+                    },
+                    started_at: 1,
+                    expires_at: 1000,
+                })
+            };
+            let token = |hash: &str, family: &str| {
+                WriteOp::InsertToken(NewToken {
+                    token_hash: hash.into(),
+                    kind: KIND_ACCESS,
+                    tenant_domain: "carbon.super".into(),
+                    client_id: "cid".into(),
+                    subject: None,
+                    scope: "read".into(),
+                    issued_at: 1,
+                    expires_at: 1000,
+                    family_id: Some(family.into()),
+                    claims: None,
+                })
+            };
+            let ops = [
+                family("live"),
+                token("t-live", "live"),
+                family("revoked"),
+                WriteOp::RevokeFamily {
+                    family_id: "revoked".into(),
+                    now: 2,
+                },
+                // Landed after its family's revocation (a rotation racing it).
+                token("t-late", "revoked"),
+            ];
+            store
+                .with_conn(|conn| {
+                    apply_writes(conn, &ops, ExpiredKeys::Replace).map_err(|e| match e {
+                        crate::store::ApplyError::Store(e) => e,
+                        refused => panic!("{refused:?}"),
+                    })
+                })
+                .unwrap();
+            let revoked = store
+                .set_identity_provider_enabled("carbon.super", "google", false, 3)
+                .unwrap();
+            assert_eq!(revoked, 1, "only the family that was still live");
+            for hash in ["t-live", "t-late"] {
+                assert!(
+                    store
+                        .find_active_token("carbon.super", hash, 3)
+                        .unwrap()
+                        .is_none(),
+                    "{hash}"
+                );
+            }
         });
     }
 }

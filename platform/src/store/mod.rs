@@ -6,12 +6,18 @@
 //! The token path reads through `read_cache` and writes through the group commit; the management
 //! commands use the plain queries.
 //! A database failure is always a `StoreError`, never "not found".
+//! Rows are derived structs (`Queryable`/`Selectable`/`Insertable`), their lists in one encoding
+//! (`lists.rs`) that refuses what it cannot read; writes that read first go through one
+//! begin/commit (`transaction.rs`); refresh token families are revoked in one place
+//! (`token_families::revoke_families`).
 
 mod backup;
 mod clients;
 mod connection;
+mod error;
 mod group_commit;
 mod identity_providers;
+mod lists;
 pub mod outage_log;
 mod read_cache;
 mod replay_keys;
@@ -21,12 +27,14 @@ mod signing_keys;
 mod tenants;
 mod token_families;
 mod tokens;
+mod transaction;
 mod users;
 mod writes;
 
 pub use crate::config::SqliteSynchronous;
 pub use clients::{NewServiceProvider, ServiceProvider, TOKEN_FORMAT_JWT, TOKEN_FORMAT_OPAQUE};
 pub use connection::{Backend, DatabaseTarget, DbConnection};
+pub use error::{Conflict, CorruptValue, Invalid, NotFound, StoreError};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;
 pub use replay_keys::{ReplayKey, ReplayKind};
@@ -45,71 +53,6 @@ pub use writes::{ApplyError, WriteOp, WriteRefusal};
 use diesel::r2d2::PooledConnection;
 
 use connection::{DbConnectionManager, DbPool};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database configuration: {0}")]
-    Config(String),
-    #[error("database connection: {0}")]
-    Connect(#[from] diesel::ConnectionError),
-    #[error("database pool: {0}")]
-    Pool(#[from] diesel::r2d2::PoolError),
-    #[error("database query: {0}")]
-    Query(#[from] diesel::result::Error),
-    #[error("database commit: {0}")]
-    Commit(String),
-    #[error("database migration: {0}")]
-    Migration(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    NotFound(String),
-    /// The database cannot be reached now (down, restarting, no connection free in time);
-    /// retrying later may succeed.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl StoreError {
-    /// Whether this is the database being out of reach rather than a wrong query or value: the
-    /// client is told to retry (503), not that the server failed (500).
-    pub fn is_unavailable(&self) -> bool {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match self {
-            StoreError::Unavailable(_) | StoreError::Pool(_) | StoreError::Connect(_) => true,
-            StoreError::Query(Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            ))
-            | StoreError::Query(Error::BrokenTransactionManager) => true,
-            // libpq reports a server shutting down or a dropped link as unclassified errors.
-            StoreError::Query(Error::DatabaseError(_, info)) => {
-                let message = info.message();
-                message.contains("terminating connection")
-                    || message.contains("server closed the connection")
-                    || message.contains("no connection to the server")
-                    || message.contains("the database system is")
-                    || message.contains("could not receive data")
-                    || message.contains("could not send data")
-                    || is_storage_full(message)
-            }
-            _ => false,
-        }
-    }
-}
-
-/// A database whose storage is full or failing: SQLite's SQLITE_FULL and SQLITE_IOERR,
-/// PostgreSQL's `disk_full` (53100) and failed file writes. Retrying later may succeed once space
-/// is freed, so the client is told to retry, like any outage.
-fn is_storage_full(message: &str) -> bool {
-    message.contains("database or disk is full")
-        || message.contains("disk I/O error")
-        || message.contains("No space left on device")
-        || message.contains("could not extend file")
-        || message.contains("could not write to file")
-}
 
 /// A cheap-to-clone handle on the connection pool.
 #[derive(Clone)]
@@ -177,42 +120,24 @@ impl Store {
         f(&mut conn)
     }
 
-    /// A transaction that reads, then writes. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`), waiting for the server's writer within the busy timeout: a deferred
-    /// transaction that read before another connection committed could not write at all
-    /// (`database is locked`), however long it waited.
+    /// A transaction that reads, then writes, taking SQLite's write lock up front
+    /// (`transaction.rs`).
     fn write_transaction<T>(
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        use diesel::connection::SimpleConnection;
-        self.with_conn(|conn| {
-            conn.batch_execute(match self.backend {
-                Backend::Sqlite => "BEGIN IMMEDIATE",
-                Backend::Postgres => "BEGIN",
-            })?;
-            match f(conn) {
-                Ok(value) => {
-                    conn.batch_execute("COMMIT")?;
-                    Ok(value)
-                }
-                Err(e) => {
-                    let _ = conn.batch_execute("ROLLBACK");
-                    Err(e)
-                }
-            }
-        })
+        self.write_transaction_or(f)
     }
-}
 
-/// Lists are stored as one space-separated text column (OAuth's own scope syntax); values never
-/// contain spaces.
-fn join_list(values: &[String]) -> String {
-    values.join(" ")
-}
-
-fn split_list(text: &str) -> Vec<String> {
-    text.split_ascii_whitespace().map(str::to_owned).collect()
+    /// `write_transaction` for a closure that may end it with an error of its caller's own (a
+    /// refusal), which is returned as it is.
+    fn write_transaction_or<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn()?;
+        transaction::in_write_transaction(&mut conn, self.backend, f)
+    }
 }
 
 fn is_unique_violation(e: &diesel::result::Error) -> bool {
@@ -224,57 +149,3 @@ fn is_unique_violation(e: &diesel::result::Error) -> bool {
 
 #[cfg(test)]
 pub(crate) mod test_support;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A database error as a driver reports it: unclassified, with its server's message.
-    struct Reported(&'static str);
-
-    impl diesel::result::DatabaseErrorInformation for Reported {
-        fn message(&self) -> &str {
-            self.0
-        }
-        fn details(&self) -> Option<&str> {
-            None
-        }
-        fn hint(&self) -> Option<&str> {
-            None
-        }
-        fn table_name(&self) -> Option<&str> {
-            None
-        }
-        fn column_name(&self) -> Option<&str> {
-            None
-        }
-        fn constraint_name(&self) -> Option<&str> {
-            None
-        }
-        fn statement_position(&self) -> Option<i32> {
-            None
-        }
-    }
-
-    fn reported(message: &'static str) -> StoreError {
-        StoreError::Query(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::Unknown,
-            Box::new(Reported(message)),
-        ))
-    }
-
-    #[test]
-    fn a_full_or_failing_disk_is_an_outage_and_a_bad_query_is_not() {
-        for message in [
-            "database or disk is full",
-            "disk I/O error",
-            "could not extend file \"base/16384/16385\": No space left on device",
-            "could not write to file \"pg_wal/xlogtemp.123\": No space left on device",
-            "terminating connection due to administrator command",
-        ] {
-            assert!(reported(message).is_unavailable(), "{message}");
-        }
-        assert!(!reported("syntax error at or near \"SELEC\"").is_unavailable());
-        assert!(!reported("no such table: tokens").is_unavailable());
-    }
-}

@@ -7,7 +7,7 @@
 use diesel::prelude::*;
 
 use super::schema::{key_encryption_key, signing_keys, tenants};
-use super::{DbConnection, Store, StoreError};
+use super::{Conflict, DbConnection, Invalid, NotFound, Store, StoreError};
 
 /// A stored key. `sealed_private_key` is secret even sealed: `Debug` leaves it out.
 #[derive(Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -269,49 +269,21 @@ impl Store {
         recording: Recording,
         reseal: impl FnOnce(&[StoredSigningKey]) -> Result<Vec<(String, String)>, E>,
     ) -> Result<usize, E> {
-        let mut refused = None;
-        let changed = self.write_transaction(|conn| {
+        let changed = self.write_transaction_or::<_, E>(|conn| {
             let keys: Vec<StoredSigningKey> = signing_keys::table
                 .select(StoredSigningKey::as_select())
                 .order_by(signing_keys::kid)
-                .load(conn)?;
-            let updates = match reseal(&keys) {
-                Ok(updates) => updates,
-                Err(e) => {
-                    refused = Some(e);
-                    return Err(StoreError::Invalid("refused".into()));
-                }
-            };
-            for (kid, sealed) in &updates {
-                let Some(before) = keys.iter().find(|k| &k.kid == kid) else {
-                    return Err(StoreError::NotFound(format!("signing key {kid}")));
-                };
-                let written = diesel::update(
-                    signing_keys::table
-                        .filter(signing_keys::kid.eq(kid))
-                        .filter(signing_keys::sealed_private_key.eq(&before.sealed_private_key)),
-                )
-                .set(signing_keys::sealed_private_key.eq(sealed))
-                .execute(conn)?;
-                if written != 1 {
-                    return Err(StoreError::Conflict(format!(
-                        "signing key {kid} was changed by another process meanwhile"
-                    )));
-                }
-            }
+                .load(conn)
+                .map_err(StoreError::from)?;
+            let updates = reseal(&keys)?;
+            write_resealed(conn, &keys, &updates)?;
             record_key_encryption_key(conn, kek_id, recording)?;
             Ok(updates.len())
-        });
-        match (changed, refused) {
-            (_, Some(e)) => Err(e),
-            (changed, None) => {
-                let changed = changed?;
-                if changed > 0 {
-                    self.scrub_replaced_keys();
-                }
-                Ok(changed)
-            }
+        })?;
+        if changed > 0 {
+            self.scrub_replaced_keys();
         }
+        Ok(changed)
     }
 
     /// After private keys were replaced: SQLite keeps a replaced row's old bytes in the freed
@@ -403,12 +375,36 @@ fn record_key_encryption_key(
     if recorded == kek_id {
         Ok(())
     } else {
-        Err(StoreError::Invalid(format!(
-            "the database's signing keys are sealed under key-encryption key {recorded}, and \
-             this process has key-encryption key {kek_id}: give every node and command the same \
-             one ([keys] encryption_key_file or encryption_key_env)"
-        )))
+        Err(Invalid::KeyEncryptionKeyMismatch {
+            recorded,
+            ours: kek_id.to_owned(),
+        }
+        .into())
     }
+}
+
+/// Writes the resealed keys, each only if it is still as `keys` read it.
+fn write_resealed(
+    conn: &mut DbConnection,
+    keys: &[StoredSigningKey],
+    updates: &[(String, String)],
+) -> Result<(), StoreError> {
+    for (kid, sealed) in updates {
+        let Some(before) = keys.iter().find(|k| &k.kid == kid) else {
+            return Err(NotFound::SigningKey { kid: kid.clone() }.into());
+        };
+        let written = diesel::update(
+            signing_keys::table
+                .filter(signing_keys::kid.eq(kid))
+                .filter(signing_keys::sealed_private_key.eq(&before.sealed_private_key)),
+        )
+        .set(signing_keys::sealed_private_key.eq(sealed))
+        .execute(conn)?;
+        if written != 1 {
+            return Err(Conflict::SigningKeyChanged { kid: kid.clone() }.into());
+        }
+    }
+    Ok(())
 }
 
 /// Fails with `NotFound` unless the tenant exists, and holds its row until the transaction ends
@@ -431,7 +427,10 @@ fn hold_tenant(conn: &mut DbConnection, domain: &str) -> Result<(), StoreError> 
     };
     match found {
         Some(_) => Ok(()),
-        None => Err(StoreError::NotFound(format!("tenant '{domain}' not found"))),
+        None => Err(NotFound::Tenant {
+            domain: domain.to_owned(),
+        }
+        .into()),
     }
 }
 
@@ -687,9 +686,13 @@ mod tests {
                 assert!(keys
                     .iter()
                     .all(|k| k.sealed_private_key.starts_with("resealed")));
-                Err::<Vec<(String, String)>, _>(StoreError::Invalid("no".into()))
+                Err::<Vec<(String, String)>, _>(StoreError::Invalid(Invalid::SigningKey(
+                    "no".into(),
+                )))
             });
-            assert!(matches!(refused, Err(StoreError::Invalid(m)) if m == "no"));
+            assert!(
+                matches!(refused, Err(StoreError::Invalid(Invalid::SigningKey(m))) if m == "no")
+            );
             for k in store.all_signing_keys().unwrap() {
                 assert_eq!(k.sealed_private_key, format!("resealed {}", k.kid));
             }

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::tenants;
-use super::{is_unique_violation, DbConnection, Store, StoreError};
+use super::{is_unique_violation, Conflict, DbConnection, Invalid, NotFound, Store, StoreError};
 
 pub const STATUS_ACTIVE: &str = "active";
 
@@ -38,7 +38,10 @@ pub(super) fn require_tenant(conn: &mut DbConnection, domain: &str) -> Result<()
         .count()
         .get_result(conn)?;
     if count == 0 {
-        return Err(StoreError::NotFound(format!("tenant '{domain}' not found")));
+        return Err(NotFound::Tenant {
+            domain: domain.to_owned(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -51,7 +54,7 @@ impl Store {
         display_name: &str,
         now: i64,
     ) -> Result<Tenant, StoreError> {
-        crate::tenancy::validate_tenant_domain(domain).map_err(StoreError::Invalid)?;
+        crate::tenancy::validate_tenant_domain(domain).map_err(Invalid::TenantDomain)?;
         let tenant = Tenant {
             domain: domain.to_owned(),
             display_name: display_name.to_owned(),
@@ -70,7 +73,9 @@ impl Store {
                 .execute(conn)
                 .map_err(|e| {
                     if is_unique_violation(&e) {
-                        StoreError::Conflict(format!("tenant '{domain}' already exists"))
+                        StoreError::from(Conflict::TenantExists {
+                            domain: domain.to_owned(),
+                        })
                     } else {
                         e.into()
                     }
@@ -118,7 +123,10 @@ impl Store {
             )
         })?;
         if changed == 0 {
-            return Err(StoreError::NotFound(format!("tenant '{domain}' not found")));
+            return Err(NotFound::Tenant {
+                domain: domain.to_owned(),
+            }
+            .into());
         }
         Ok(())
     }
@@ -129,7 +137,10 @@ impl Store {
             Ok(diesel::delete(tenants::table.filter(tenants::domain.eq(domain))).execute(conn)?)
         })?;
         if removed == 0 {
-            return Err(StoreError::NotFound(format!("tenant '{domain}' not found")));
+            return Err(NotFound::Tenant {
+                domain: domain.to_owned(),
+            }
+            .into());
         }
         Ok(())
     }

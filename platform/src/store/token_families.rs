@@ -6,7 +6,8 @@
 
 use diesel::prelude::*;
 
-use super::schema::token_families;
+use super::schema::{token_families, tokens};
+use super::DbConnection;
 
 /// A family as issuance creates it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,28 +44,91 @@ pub struct TokenFamily {
     pub revoked_at: Option<i64>,
 }
 
-#[allow(clippy::type_complexity)]
-pub(super) fn family_row(
-    family: &NewFamily,
-) -> (
-    diesel::dsl::Eq<token_families::family_id, &String>,
-    diesel::dsl::Eq<token_families::tenant_domain, &String>,
-    diesel::dsl::Eq<token_families::client_id, &String>,
-    diesel::dsl::Eq<token_families::idp_issuer, Option<&String>>,
-    diesel::dsl::Eq<token_families::idp_created_at, Option<i64>>,
-    diesel::dsl::Eq<token_families::via_service_account, i32>,
-    diesel::dsl::Eq<token_families::started_at, i64>,
-    diesel::dsl::Eq<token_families::expires_at, i64>,
-) {
-    let provider = family.origin.identity_provider.as_ref();
-    (
-        token_families::family_id.eq(&family.family_id),
-        token_families::tenant_domain.eq(&family.tenant_domain),
-        token_families::client_id.eq(&family.client_id),
-        token_families::idp_issuer.eq(provider.map(|(issuer, _)| issuer)),
-        token_families::idp_created_at.eq(provider.map(|(_, created)| *created)),
-        token_families::via_service_account.eq(i32::from(family.origin.via_service_account)),
-        token_families::started_at.eq(family.started_at),
-        token_families::expires_at.eq(family.expires_at),
-    )
+/// A new family's row (its `revoked_at` starts empty).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = token_families)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+// Written as NULL, not left to the column default: one statement shape for many rows at once.
+#[diesel(treat_none_as_default_value = false)]
+pub(super) struct NewFamilyRow<'a> {
+    family_id: &'a str,
+    tenant_domain: &'a str,
+    client_id: &'a str,
+    idp_issuer: Option<&'a str>,
+    idp_created_at: Option<i64>,
+    via_service_account: i32,
+    started_at: i64,
+    expires_at: i64,
+}
+
+impl NewFamily {
+    pub(super) fn row(&self) -> NewFamilyRow<'_> {
+        let provider = self.origin.identity_provider.as_ref();
+        NewFamilyRow {
+            family_id: &self.family_id,
+            tenant_domain: &self.tenant_domain,
+            client_id: &self.client_id,
+            idp_issuer: provider.map(|(issuer, _)| issuer.as_str()),
+            idp_created_at: provider.map(|(_, created)| *created),
+            via_service_account: i32::from(self.origin.via_service_account),
+            started_at: self.started_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// Which families a revocation stops.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Families<'a> {
+    /// One family (a spent refresh token of it was presented).
+    One { family_id: &'a str },
+    /// Every family an identity provider's assertions started in a tenant (the provider was
+    /// removed or disabled).
+    OfIssuer {
+        tenant_domain: &'a str,
+        issuer: &'a str,
+    },
+}
+
+/// The one revocation of refresh token families: every unrevoked token of the families chosen,
+/// access tokens included, and the families themselves, inside the caller's transaction
+/// (idempotent). Returns how many families it revoked now.
+pub(super) fn revoke_families(
+    conn: &mut DbConnection,
+    families: Families<'_>,
+    now: i64,
+) -> QueryResult<usize> {
+    // The statements once, for each filter's own type (a boxed filter cannot be a subquery's).
+    macro_rules! revoke {
+        ($chosen:expr) => {{
+            // The tokens of the chosen families whether or not a family is revoked already: a
+            // token that landed in one after its revocation (a rotation racing it) goes too.
+            let chosen = token_families::table
+                .filter($chosen)
+                .select(token_families::family_id.nullable());
+            diesel::update(
+                tokens::table
+                    .filter(tokens::family_id.eq_any(chosen))
+                    .filter(tokens::revoked_at.is_null()),
+            )
+            .set(tokens::revoked_at.eq(Some(now)))
+            .execute(conn)?;
+            diesel::update(
+                token_families::table
+                    .filter($chosen)
+                    .filter(token_families::revoked_at.is_null()),
+            )
+            .set(token_families::revoked_at.eq(Some(now)))
+            .execute(conn)
+        }};
+    }
+    match families {
+        Families::One { family_id } => revoke!(token_families::family_id.eq(family_id)),
+        Families::OfIssuer {
+            tenant_domain,
+            issuer,
+        } => revoke!(token_families::tenant_domain
+            .eq(tenant_domain)
+            .and(token_families::idp_issuer.eq(issuer))),
+    }
 }

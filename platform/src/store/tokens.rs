@@ -25,6 +25,42 @@ pub struct NewToken {
     pub claims: Option<String>,
 }
 
+/// A new token's row (its `revoked_at` starts empty).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = tokens)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+// Written as NULL, not left to the column default: one statement shape for many rows at once.
+#[diesel(treat_none_as_default_value = false)]
+pub(super) struct NewTokenRow<'a> {
+    token_hash: &'a str,
+    token_kind: &'a str,
+    tenant_domain: &'a str,
+    client_id: &'a str,
+    subject: Option<&'a str>,
+    scope: &'a str,
+    issued_at: i64,
+    expires_at: i64,
+    family_id: Option<&'a str>,
+    claims: Option<&'a str>,
+}
+
+impl NewToken {
+    pub(super) fn row(&self) -> NewTokenRow<'_> {
+        NewTokenRow {
+            token_hash: &self.token_hash,
+            token_kind: self.kind,
+            tenant_domain: &self.tenant_domain,
+            client_id: &self.client_id,
+            subject: self.subject.as_deref(),
+            scope: &self.scope,
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            family_id: self.family_id.as_deref(),
+            claims: self.claims.as_deref(),
+        }
+    }
+}
+
 /// A stored token as lookups see it.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = tokens)]

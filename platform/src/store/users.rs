@@ -4,23 +4,23 @@
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::{is_unique_violation, Store, StoreError};
+use serde_json::{Map, Value};
+
+use super::{is_unique_violation, Conflict, CorruptValue, NotFound, Store, StoreError};
 
 /// Longest username, in bytes: provisioning refuses longer ones, so the password grant refuses
 /// them before counting or checking anything.
 pub const MAX_USERNAME_BYTES: usize = 256;
 
 /// A stored user. `password_hash` is left out of `Debug` and of JSON.
-#[derive(Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
-#[diesel(table_name = users)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct User {
     pub tenant_domain: String,
     pub username: String,
     #[serde(skip)]
     pub password_hash: String,
-    /// A JSON object.
     #[serde(skip)]
-    pub claims: String,
+    pub claims: Map<String, Value>,
     pub created_at: i64,
 }
 
@@ -35,9 +35,49 @@ impl std::fmt::Debug for User {
 }
 
 impl User {
-    /// The user's claims as a JSON object (an unreadable value reads as none).
-    pub fn claims_object(&self) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::from_str(&self.claims).unwrap_or_default()
+    /// The user's claims as a JSON object.
+    pub fn claims_object(&self) -> Map<String, Value> {
+        self.claims.clone()
+    }
+}
+
+/// A user as its row stores it (the claims as a JSON object's text).
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+struct UserRow {
+    tenant_domain: String,
+    username: String,
+    password_hash: String,
+    claims: String,
+    created_at: i64,
+}
+
+impl UserRow {
+    /// Refuses claims that are not a JSON object, naming the row, rather than reading them as
+    /// none (a user's groups or roles silently gone from its tokens).
+    fn decode(self) -> Result<User, CorruptValue> {
+        let claims = match serde_json::from_str(&self.claims) {
+            Ok(Value::Object(claims)) => claims,
+            Ok(_) => return Err(self.corrupt("not a JSON object".to_owned())),
+            Err(e) => return Err(self.corrupt(format!("not a JSON object: {e}"))),
+        };
+        Ok(User {
+            tenant_domain: self.tenant_domain,
+            username: self.username,
+            password_hash: self.password_hash,
+            claims,
+            created_at: self.created_at,
+        })
+    }
+
+    fn corrupt(&self, reason: String) -> CorruptValue {
+        CorruptValue {
+            table: "users",
+            column: "claims",
+            row: format!("{}/{}", self.tenant_domain, self.username),
+            reason,
+        }
     }
 }
 
@@ -51,49 +91,48 @@ impl Store {
         claims: &serde_json::Map<String, serde_json::Value>,
         now: i64,
     ) -> Result<User, StoreError> {
-        let claims = serde_json::to_string(claims)
-            .map_err(|e| StoreError::Invalid(format!("claims: {e}")))?;
+        let row = UserRow {
+            tenant_domain: tenant_domain.to_owned(),
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+            // `Value`'s `Display` cannot fail, unlike `serde_json::to_string`.
+            claims: Value::Object(claims.clone()).to_string(),
+            created_at: now,
+        };
         // The tenant is read, then the user written: with SQLite's write lock taken up front, so
         // that users added at once (the admin API) wait for each other instead of failing with
         // `database is locked` (a deferred transaction that read cannot take the lock later).
         self.write_transaction(|conn| {
             super::tenants::require_tenant(conn, tenant_domain)?;
             diesel::insert_into(users::table)
-                .values((
-                    users::tenant_domain.eq(tenant_domain),
-                    users::username.eq(username),
-                    users::password_hash.eq(password_hash),
-                    users::claims.eq(&claims),
-                    users::created_at.eq(now),
-                ))
+                .values(&row)
                 .execute(conn)
                 .map_err(|e| {
                     if is_unique_violation(&e) {
-                        StoreError::Conflict(format!(
-                            "user '{username}' already exists in tenant '{tenant_domain}'"
-                        ))
+                        StoreError::from(Conflict::UserExists {
+                            tenant_domain: tenant_domain.to_owned(),
+                            username: username.to_owned(),
+                        })
                     } else {
                         e.into()
                     }
                 })?;
             Ok(())
         })?;
-        Ok(User {
-            tenant_domain: tenant_domain.to_owned(),
-            username: username.to_owned(),
-            password_hash: password_hash.to_owned(),
-            claims,
-            created_at: now,
-        })
+        Ok(row.decode()?)
     }
 
     pub fn list_users(&self, tenant_domain: &str) -> Result<Vec<User>, StoreError> {
         self.with_conn(|conn| {
-            Ok(users::table
+            let rows: Vec<UserRow> = users::table
                 .filter(users::tenant_domain.eq(tenant_domain))
                 .order(users::username)
-                .select(User::as_select())
-                .load(conn)?)
+                .select(UserRow::as_select())
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(UserRow::decode)
+                .collect::<Result<_, _>>()?)
         })
     }
 
@@ -105,12 +144,13 @@ impl Store {
         username: &str,
     ) -> Result<Option<User>, StoreError> {
         self.with_conn(|conn| {
-            Ok(users::table
+            let row: Option<UserRow> = users::table
                 .filter(users::tenant_domain.eq(tenant_domain))
                 .filter(users::username.eq(username))
-                .select(User::as_select())
+                .select(UserRow::as_select())
                 .first(conn)
-                .optional()?)
+                .optional()?;
+            Ok(row.map(UserRow::decode).transpose()?)
         })
     }
 
@@ -124,9 +164,11 @@ impl Store {
             .execute(conn)?)
         })?;
         if removed == 0 {
-            return Err(StoreError::NotFound(format!(
-                "user '{username}' not found in tenant '{tenant_domain}'"
-            )));
+            return Err(NotFound::User {
+                tenant_domain: tenant_domain.to_owned(),
+                username: username.to_owned(),
+            }
+            .into());
         }
         Ok(())
     }
@@ -192,6 +234,38 @@ mod tests {
             store.add_user("acme", "bob", "h", claims, 7).unwrap();
             store.remove_tenant("acme").unwrap();
             assert!(store.find_user("acme", "bob").unwrap().is_none());
+        });
+    }
+
+    #[test]
+    fn corrupt_stored_claims_are_refused_naming_the_row() {
+        use diesel::prelude::*;
+        for_each_backend(|store| {
+            store
+                .add_user("carbon.super", "alice", "h", &serde_json::Map::new(), 5)
+                .unwrap();
+            for text in ["[\"dev\"]", "{\"email\":"] {
+                store
+                    .with_conn(|conn| {
+                        diesel::update(crate::store::schema::users::table)
+                            .set(crate::store::schema::users::claims.eq(text))
+                            .execute(conn)?;
+                        Ok(())
+                    })
+                    .unwrap();
+                let read = store.find_user("carbon.super", "alice");
+                let Err(StoreError::Corrupt(e)) = read else {
+                    panic!("{text}: {read:?}");
+                };
+                assert_eq!(
+                    (e.table, e.column, e.row.as_str()),
+                    ("users", "claims", "carbon.super/alice")
+                );
+                assert!(matches!(
+                    store.list_users("carbon.super"),
+                    Err(StoreError::Corrupt(_))
+                ));
+            }
         });
     }
 }

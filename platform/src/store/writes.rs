@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::replay_keys::ReplayKey;
 use super::schema::{jwt_replay_cache as cache, token_families, tokens};
-use super::token_families::family_row;
+use super::token_families::{revoke_families, Families};
 use super::{is_unique_violation, DbConnection, NewFamily, NewToken, StoreError, KIND_REFRESH};
 
 /// One write of a request.
@@ -114,7 +114,7 @@ pub fn apply_writes(
             } => consume_refresh_token(conn, tenant_domain, client_id, token_hash, *now)?,
             WriteOp::InsertFamily(family) => {
                 diesel::insert_into(token_families::table)
-                    .values(family_row(family))
+                    .values(family.row())
                     .execute(conn)?;
             }
             WriteOp::InsertToken(token) => insert_token(conn, token)?,
@@ -153,8 +153,8 @@ pub fn apply_writes_together<'a>(
                 now,
                 ..
             } => consume_refresh_token(conn, tenant_domain, client_id, token_hash, *now)?,
-            WriteOp::InsertFamily(family) => new_families.push(family_row(family)),
-            WriteOp::InsertToken(token) => new_tokens.push(token_row(token)),
+            WriteOp::InsertFamily(family) => new_families.push(family.row()),
+            WriteOp::InsertToken(token) => new_tokens.push(token.row()),
             WriteOp::RevokeFamily { family_id, now } => revoke_family(conn, family_id, *now)?,
             WriteOp::RevokeToken { token_hash, now } => revoke_token(conn, token_hash, *now)?,
         }
@@ -199,20 +199,7 @@ fn revoke_token(conn: &mut DbConnection, token_hash: &str, now: i64) -> Result<(
 
 /// The family and its tokens, access tokens included, are revoked (idempotent).
 fn revoke_family(conn: &mut DbConnection, family_id: &str, now: i64) -> Result<(), ApplyError> {
-    diesel::update(
-        token_families::table
-            .filter(token_families::family_id.eq(family_id))
-            .filter(token_families::revoked_at.is_null()),
-    )
-    .set(token_families::revoked_at.eq(Some(now)))
-    .execute(conn)?;
-    diesel::update(
-        tokens::table
-            .filter(tokens::family_id.eq(family_id))
-            .filter(tokens::revoked_at.is_null()),
-    )
-    .set(tokens::revoked_at.eq(Some(now)))
-    .execute(conn)?;
+    revoke_families(conn, Families::One { family_id }, now)?;
     Ok(())
 }
 
@@ -273,38 +260,9 @@ fn consume_refresh_token(
     }
 }
 
-#[allow(clippy::type_complexity)]
-fn token_row(
-    token: &NewToken,
-) -> (
-    diesel::dsl::Eq<tokens::token_hash, &String>,
-    diesel::dsl::Eq<tokens::token_kind, &'static str>,
-    diesel::dsl::Eq<tokens::tenant_domain, &String>,
-    diesel::dsl::Eq<tokens::client_id, &String>,
-    diesel::dsl::Eq<tokens::subject, &Option<String>>,
-    diesel::dsl::Eq<tokens::scope, &String>,
-    diesel::dsl::Eq<tokens::issued_at, i64>,
-    diesel::dsl::Eq<tokens::expires_at, i64>,
-    diesel::dsl::Eq<tokens::family_id, &Option<String>>,
-    diesel::dsl::Eq<tokens::claims, &Option<String>>,
-) {
-    (
-        tokens::token_hash.eq(&token.token_hash),
-        tokens::token_kind.eq(token.kind),
-        tokens::tenant_domain.eq(&token.tenant_domain),
-        tokens::client_id.eq(&token.client_id),
-        tokens::subject.eq(&token.subject),
-        tokens::scope.eq(&token.scope),
-        tokens::issued_at.eq(token.issued_at),
-        tokens::expires_at.eq(token.expires_at),
-        tokens::family_id.eq(&token.family_id),
-        tokens::claims.eq(&token.claims),
-    )
-}
-
 fn insert_token(conn: &mut DbConnection, token: &NewToken) -> Result<(), ApplyError> {
     diesel::insert_into(tokens::table)
-        .values(token_row(token))
+        .values(token.row())
         .execute(conn)?;
     Ok(())
 }
