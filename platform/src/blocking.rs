@@ -26,6 +26,12 @@ impl OnBlockingThread {
     }
 }
 
+/// The proof on a test's own thread (outside any runtime).
+#[cfg(test)]
+pub fn test_thread() -> OnBlockingThread {
+    OnBlockingThread::outside_runtime().expect("a test thread outside any runtime")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,13 +28,13 @@ fn authenticated(
 /// for a replayed assertion.
 fn commit(
     app: &OAuthContext,
-    _on: OnBlockingThread,
+    on: OnBlockingThread,
     writes: Vec<WriteOp>,
 ) -> Result<(), OAuthError> {
     if writes.is_empty() {
         return Ok(());
     }
-    app.writer.commit_blocking(writes).map_err(|e| match e {
+    app.writer.commit_blocking(on, writes).map_err(|e| match e {
         ApplyError::Refused(WriteRefusal::ReplayKeyTaken { .. }) => {
             OAuthError::invalid_client(super::client_assertion::REPLAYED)
         }

@@ -8,6 +8,7 @@
 //! database refuses (a replay key taken, a refresh token spent) or that fails is rolled back to its
 //! savepoint alone; the rest of its batch commits.
 
+use crate::blocking::OnBlockingThread;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -129,7 +130,11 @@ impl GroupCommitter {
 
     /// `commit` for synchronous callers: a blocking-pool thread (the refresh grant revoking a
     /// family) or a test. Never call it on an async runtime thread.
-    pub fn commit_blocking(&self, ops: Vec<WriteOp>) -> Result<(), ApplyError> {
+    pub fn commit_blocking(
+        &self,
+        _on: OnBlockingThread,
+        ops: Vec<WriteOp>,
+    ) -> Result<(), ApplyError> {
         self.submit_blocking(Work::Request(ops)).map(|_| ())
     }
 
@@ -146,6 +151,7 @@ impl GroupCommitter {
     /// taken in one order, for one round trip each.
     pub fn count_sign_in_attempt(
         &self,
+        _on: OnBlockingThread,
         attempt: SignInAttempt,
     ) -> Result<AttemptVerdict, StoreError> {
         if self.store.backend() == Backend::Postgres {
@@ -160,7 +166,11 @@ impl GroupCommitter {
 
     /// Gives back or clears an admitted attempt's counts, where `count_sign_in_attempt` counted
     /// them.
-    pub fn settle_sign_in_attempt(&self, settlement: AttemptSettlement) -> Result<(), StoreError> {
+    pub fn settle_sign_in_attempt(
+        &self,
+        _on: OnBlockingThread,
+        settlement: AttemptSettlement,
+    ) -> Result<(), StoreError> {
         if settlement.is_empty() {
             return Ok(());
         }
@@ -445,6 +455,7 @@ fn purge_expired(conn: &mut DbConnection, now: i64, limit: i64) -> Result<usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocking::test_thread as here;
     use crate::store::test_support::for_each_backend;
     use crate::store::{NewToken, WriteRefusal, KIND_ACCESS, KIND_REFRESH};
 
@@ -501,7 +512,7 @@ mod tests {
         for_each_backend(|store| {
             store.ensure_tenant("acme", 0).unwrap();
             let writer = with_client(store);
-            let commit = |op| writer.commit_blocking(vec![op]);
+            let commit = |op| writer.commit_blocking(here(), vec![op]);
             commit(replay_key(T, "iss", "a", 200, 100)).unwrap();
             assert!(is_replay(&commit(replay_key(T, "iss", "a", 300, 150))));
             // Another issuer or tenant has its own namespace.
@@ -531,10 +542,13 @@ mod tests {
                     .map(|n| {
                         let writer = &writer;
                         s.spawn(move || {
-                            writer.commit_blocking(vec![
-                                replay_key(T, "iss", "race", 999, 1),
-                                token(&format!("sha256:race-{n}"), KIND_ACCESS, 999),
-                            ])
+                            writer.commit_blocking(
+                                here(),
+                                vec![
+                                    replay_key(T, "iss", "race", 999, 1),
+                                    token(&format!("sha256:race-{n}"), KIND_ACCESS, 999),
+                                ],
+                            )
                         })
                     })
                     .collect();
@@ -555,20 +569,23 @@ mod tests {
         for_each_backend(|store| {
             let writer = with_client(store);
             writer
-                .commit_blocking(vec![token("sha256:existing", KIND_ACCESS, 999)])
+                .commit_blocking(here(), vec![token("sha256:existing", KIND_ACCESS, 999)])
                 .unwrap();
             // The third write fails (its hash is taken): the replay key and the first token, written
             // before it, must not remain.
-            let failed = writer.commit_blocking(vec![
-                replay_key(T, "iss", "half", 999, 1),
-                token("sha256:new-access", KIND_ACCESS, 999),
-                token("sha256:existing", KIND_REFRESH, 999),
-            ]);
+            let failed = writer.commit_blocking(
+                here(),
+                vec![
+                    replay_key(T, "iss", "half", 999, 1),
+                    token("sha256:new-access", KIND_ACCESS, 999),
+                    token("sha256:existing", KIND_REFRESH, 999),
+                ],
+            );
             assert!(matches!(failed, Err(ApplyError::Store(_))), "{failed:?}");
             assert!(!token_exists(store, "sha256:new-access"));
             // The replay key was not kept: the same jti is accepted now.
             writer
-                .commit_blocking(vec![replay_key(T, "iss", "half", 999, 1)])
+                .commit_blocking(here(), vec![replay_key(T, "iss", "half", 999, 1)])
                 .unwrap();
         });
     }
@@ -578,7 +595,7 @@ mod tests {
         for_each_backend(|store| {
             let writer = with_client(store);
             writer
-                .commit_blocking(vec![replay_key(T, "iss", "used", 999, 1)])
+                .commit_blocking(here(), vec![replay_key(T, "iss", "used", 999, 1)])
                 .unwrap();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .build()
@@ -611,14 +628,17 @@ mod tests {
             let writer = with_client(store);
             for n in 0..5 {
                 writer
-                    .commit_blocking(vec![
-                        token(&format!("sha256:p{n}"), KIND_ACCESS, 100 + n),
-                        replay_key(T, "iss", &format!("p{n}"), 100 + n, 1),
-                    ])
+                    .commit_blocking(
+                        here(),
+                        vec![
+                            token(&format!("sha256:p{n}"), KIND_ACCESS, 100 + n),
+                            replay_key(T, "iss", &format!("p{n}"), 100 + n, 1),
+                        ],
+                    )
                     .unwrap();
             }
             writer
-                .commit_blocking(vec![token("sha256:live", KIND_ACCESS, 10_000)])
+                .commit_blocking(here(), vec![token("sha256:live", KIND_ACCESS, 10_000)])
                 .unwrap();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .build()

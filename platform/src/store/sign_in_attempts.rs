@@ -268,6 +268,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocking::test_thread as here;
     use crate::store::test_support::for_each_backend;
     use crate::store::GroupCommitter;
 
@@ -300,7 +301,9 @@ mod tests {
             let (pair, user) = (counter("b-pair", 2), counter("a-user", 3));
             let both = [pair.clone(), user.clone()];
             for now in [100, 101] {
-                let verdict = writer.count_sign_in_attempt(attempt(&both, now)).unwrap();
+                let verdict = writer
+                    .count_sign_in_attempt(here(), attempt(&both, now))
+                    .unwrap();
                 let AttemptVerdict::Admitted(counted) = verdict else {
                     panic!("{verdict:?}")
                 };
@@ -308,7 +311,9 @@ mod tests {
                 assert_eq!(counted[0].window_ends_at, 400);
             }
             assert_eq!(
-                writer.count_sign_in_attempt(attempt(&both, 150)).unwrap(),
+                writer
+                    .count_sign_in_attempt(here(), attempt(&both, 150))
+                    .unwrap(),
                 AttemptVerdict::Refused {
                     counter: 0,
                     retry_after: 250
@@ -320,11 +325,11 @@ mod tests {
             );
             // The user's own counter still has room for one attempt (from elsewhere).
             assert!(matches!(
-                writer.count_sign_in_attempt(attempt(std::slice::from_ref(&user), 151)),
+                writer.count_sign_in_attempt(here(), attempt(std::slice::from_ref(&user), 151)),
                 Ok(AttemptVerdict::Admitted(_))
             ));
             assert!(matches!(
-                writer.count_sign_in_attempt(attempt(&[user], 152)),
+                writer.count_sign_in_attempt(here(), attempt(&[user], 152)),
                 Ok(AttemptVerdict::Refused { counter: 0, .. })
             ));
         });
@@ -336,11 +341,13 @@ mod tests {
             let writer = GroupCommitter::start(store, 2).unwrap();
             let one = [counter("x", 1)];
             assert!(matches!(
-                writer.count_sign_in_attempt(attempt(&one, 100)),
+                writer.count_sign_in_attempt(here(), attempt(&one, 100)),
                 Ok(AttemptVerdict::Admitted(_))
             ));
             assert_eq!(
-                writer.count_sign_in_attempt(attempt(&one, 399)).unwrap(),
+                writer
+                    .count_sign_in_attempt(here(), attempt(&one, 399))
+                    .unwrap(),
                 AttemptVerdict::Refused {
                     counter: 0,
                     retry_after: 1
@@ -348,7 +355,9 @@ mod tests {
             );
             assert_eq!(count(store, "x", 399), 1);
             assert_eq!(count(store, "x", 400), 0);
-            let verdict = writer.count_sign_in_attempt(attempt(&one, 400)).unwrap();
+            let verdict = writer
+                .count_sign_in_attempt(here(), attempt(&one, 400))
+                .unwrap();
             assert_eq!(
                 verdict,
                 AttemptVerdict::Admitted(vec![CountedIn {
@@ -365,34 +374,45 @@ mod tests {
             let writer = GroupCommitter::start(store, 2).unwrap();
             let both = [counter("pair", 5), counter("user", 5)];
             for now in [100, 101] {
-                writer.count_sign_in_attempt(attempt(&both, now)).unwrap();
+                writer
+                    .count_sign_in_attempt(here(), attempt(&both, now))
+                    .unwrap();
             }
-            let AttemptVerdict::Admitted(counted) =
-                writer.count_sign_in_attempt(attempt(&both, 102)).unwrap()
+            let AttemptVerdict::Admitted(counted) = writer
+                .count_sign_in_attempt(here(), attempt(&both, 102))
+                .unwrap()
             else {
                 panic!("refused")
             };
             writer
-                .settle_sign_in_attempt(AttemptSettlement {
-                    give_back: vec![counted[1].clone()],
-                    clear: vec![counted[0].key_digest.clone()],
-                })
+                .settle_sign_in_attempt(
+                    here(),
+                    AttemptSettlement {
+                        give_back: vec![counted[1].clone()],
+                        clear: vec![counted[0].key_digest.clone()],
+                    },
+                )
                 .unwrap();
             assert_eq!(
                 (count(store, "pair", 103), count(store, "user", 103)),
                 (0, 2)
             );
             // A count from a window that has ended is not taken from the next one.
-            writer.count_sign_in_attempt(attempt(&both, 500)).unwrap();
+            writer
+                .count_sign_in_attempt(here(), attempt(&both, 500))
+                .unwrap();
             let stale = CountedIn {
                 key_digest: "sha256:user".into(),
                 window_ends_at: 400,
             };
             writer
-                .settle_sign_in_attempt(AttemptSettlement {
-                    give_back: vec![stale],
-                    clear: vec![],
-                })
+                .settle_sign_in_attempt(
+                    here(),
+                    AttemptSettlement {
+                        give_back: vec![stale],
+                        clear: vec![],
+                    },
+                )
                 .unwrap();
             assert_eq!(count(store, "user", 500), 1);
         });
@@ -405,7 +425,9 @@ mod tests {
             let shared = [counter("user", 5), counter("address", 100)];
             let admitted = std::thread::scope(|s| {
                 let handles: Vec<_> = (0..24)
-                    .map(|_| s.spawn(|| writer.count_sign_in_attempt(attempt(&shared, 100))))
+                    .map(|_| {
+                        s.spawn(|| writer.count_sign_in_attempt(here(), attempt(&shared, 100)))
+                    })
                     .collect();
                 handles
                     .into_iter()
@@ -427,7 +449,7 @@ mod tests {
             let writer = GroupCommitter::start(store, 2).unwrap();
             for (name, now) in [("old1", 0), ("old2", 10), ("live", 900)] {
                 writer
-                    .count_sign_in_attempt(attempt(&[counter(name, 5)], now))
+                    .count_sign_in_attempt(here(), attempt(&[counter(name, 5)], now))
                     .unwrap();
             }
             let runtime = tokio::runtime::Builder::new_current_thread()

@@ -134,6 +134,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocking::test_thread as here;
     use crate::store::test_support::for_each_backend;
 
     #[test]
@@ -169,7 +170,10 @@ mod tests {
             let writer = crate::store::GroupCommitter::start(store, 2).unwrap();
             let insert = |token: &NewToken| {
                 writer
-                    .commit_blocking(vec![crate::store::WriteOp::InsertToken(token.clone())])
+                    .commit_blocking(
+                        here(),
+                        vec![crate::store::WriteOp::InsertToken(token.clone())],
+                    )
                     .unwrap()
             };
             insert(&token);
@@ -194,13 +198,16 @@ mod tests {
             insert(&refresh);
             // Only its own client may use it, only as a refresh token, only once.
             let take = |client: &str, hash: &str| {
-                writer.commit_blocking(vec![crate::store::WriteOp::ConsumeRefreshToken {
-                    tenant_domain: "carbon.super".into(),
-                    client_id: client.into(),
-                    token_hash: hash.into(),
-                    family_id: None,
-                    now: 150,
-                }])
+                writer.commit_blocking(
+                    here(),
+                    vec![crate::store::WriteOp::ConsumeRefreshToken {
+                        tenant_domain: "carbon.super".into(),
+                        client_id: client.into(),
+                        token_hash: hash.into(),
+                        family_id: None,
+                        now: 150,
+                    }],
+                )
             };
             let spent = |r: Result<(), crate::store::ApplyError>| {
                 matches!(

@@ -64,7 +64,7 @@ pub fn authorize(
         request.remote_address,
         now,
     );
-    let counted = match app.writer.count_sign_in_attempt(attempt)? {
+    let counted = match app.writer.count_sign_in_attempt(on, attempt)? {
         AttemptVerdict::Admitted(counted) => counted,
         AttemptVerdict::Refused {
             counter,
@@ -74,7 +74,7 @@ pub fn authorize(
     let user = match check_password(app, on, &client.tenant_domain, username, password) {
         Ok(user) => user,
         Err(unchecked) => {
-            settle(app, settlement_unchecked(&counted));
+            settle(app, on, settlement_unchecked(&counted));
             return Err(unchecked);
         }
     };
@@ -87,7 +87,7 @@ pub fn authorize(
         );
         return Err(OAuthError::invalid_grant(INVALID_CREDENTIALS));
     };
-    settle(app, settlement_after_success(&counted));
+    settle(app, on, settlement_after_success(&counted));
     let claims = user.claims_object();
     let id_token =
         crate::oauth::id_token::wanted(request.param("scope"), &scopes).then(|| IdTokenWanted {
@@ -128,8 +128,8 @@ fn check_password(
 
 /// A count given back late only makes the limit stricter for a while: said in the log, not to
 /// the client.
-fn settle(app: &OAuthContext, settlement: AttemptSettlement) {
-    if let Err(e) = app.writer.settle_sign_in_attempt(settlement) {
+fn settle(app: &OAuthContext, on: OnBlockingThread, settlement: AttemptSettlement) {
+    if let Err(e) = app.writer.settle_sign_in_attempt(on, settlement) {
         tracing::warn!("giving back a sign-in attempt's count failed: {e}");
     }
 }

@@ -362,6 +362,7 @@ fn jwt_access_token(
 mod tests {
     use super::super::decide::Rotation;
     use super::*;
+    use crate::blocking::test_thread as here;
     use crate::store::FamilyOrigin;
 
     #[test]
@@ -425,7 +426,7 @@ mod tests {
                 .unwrap()
                 .is_none());
             let writer = crate::store::GroupCommitter::start(store, 1).unwrap();
-            writer.commit_blocking(issued.writes).unwrap();
+            writer.commit_blocking(here(), issued.writes).unwrap();
             let response = issued.response;
             assert_eq!(response.expires_in, 120);
             let refresh = response.refresh_token.clone().unwrap();
@@ -467,7 +468,7 @@ mod tests {
                 .writes
                 .iter()
                 .any(|w| matches!(w, WriteOp::InsertFamily(_))));
-            writer.commit_blocking(issued.writes).unwrap();
+            writer.commit_blocking(here(), issued.writes).unwrap();
             let successor = store
                 .find_active_token(
                     "carbon.super",
