@@ -195,13 +195,28 @@ fn create_file(path: &Path) -> anyhow::Result<KeyEncryptionKey> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    match crate::secrets::open_owner_only(path, false) {
-        Ok(mut file) => {
-            let mut line = key.to_base64();
-            line.push('\n');
-            file.write_all(line.as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+    // Written whole under a name of its own, then linked into place: nodes starting together on
+    // one data directory never read a key half written, and the first link wins (a link never
+    // replaces a file).
+    let unique = crate::secrets::random_token(9).context("cannot name a temporary file")?;
+    let file_name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let staged = path.with_file_name(format!(".{file_name}.{unique}.tmp"));
+    let written = crate::secrets::open_owner_only(&staged, false).and_then(|mut file| {
+        let mut line = key.to_base64();
+        line.push('\n');
+        file.write_all(line.as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&staged, path));
+    let _ = std::fs::remove_file(&staged);
+    match linked {
+        Ok(()) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                // The new name durable too, not only the file's bytes.
+                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+            }
             tracing::warn!(
                 path = %path.display(),
                 kek_id = key.id(),
@@ -239,6 +254,30 @@ mod tests {
         let mut config = Config::default();
         config.database.data_dir = dir.to_owned();
         config
+    }
+
+    #[test]
+    fn nodes_starting_together_all_read_the_one_key_made() {
+        // A race: rounds enough that the old way (a key file written in place) fails.
+        for _ in 0..50 {
+            let dir = tempfile::tempdir().unwrap();
+            let config = config_in(&dir.path().join("data"));
+            let ids: Vec<String> = std::thread::scope(|s| {
+                let starts: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| KeyEncryptionKey::load_or_create(&config)))
+                    .collect();
+                starts
+                    .into_iter()
+                    .map(|start| start.join().unwrap().unwrap().id().to_owned())
+                    .collect()
+            });
+            assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+            let left: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left.len(), 1, "only the key file is left: {left:?}");
+        }
     }
 
     #[test]
