@@ -157,9 +157,9 @@ impl VerificationKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verification {
     Verified,
-    /// No candidate key fits the algorithm (`key_fits`), or none is a usable key.
+    /// No candidate key fits the algorithm (`key_fits`).
     NoFittingKey,
-    /// Keys fit, and none verifies the signature.
+    /// Keys fit, and none verifies the signature (or none is a usable key).
     BadSignature,
 }
 
@@ -180,10 +180,10 @@ fn verify_with<'k, K: std::borrow::Borrow<Value> + 'k>(
 ) -> Verification {
     let mut fitted = false;
     for jwk in keys.filter(|jwk| key_fits((*jwk).borrow(), alg)) {
+        fitted = true;
         let Some(key) = prepare(jwk) else {
             continue;
         };
-        fitted = true;
         if key.verifies(alg, jws.signing_input().as_bytes(), jws.signature()) {
             return Verification::Verified;
         }
