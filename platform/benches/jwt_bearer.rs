@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use grantor::config::JWT_BEARER_GRANT_TYPE;
-use grantor::keys::jwk::jwk_from_pem;
+use grantor_jose::key::jwk_from_pem;
 use grantor::plugin_host::{HostServices, ServiceReply};
 use grantor_sdk::{ClientInfo, GrantRequest, GrantResult, RequestMetadata};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};

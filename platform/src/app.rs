@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::claims::ClaimTransformers;
 use crate::config::Config;
 use crate::host_services::StoreServices;
-use crate::keys::jwks::JwksCache;
+use crate::keys::remote_jwks::JwksCache;
 use crate::plugin_host::{HostServices, PluginHost};
 use crate::store::{GroupCommitter, Store, StoreOptions};
 

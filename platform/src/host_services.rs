@@ -14,8 +14,8 @@ use crate::claims::{
     ClaimTransformers, ClientContext, ProviderContext, TransformContext, Transformed,
 };
 use crate::keys::certificates::{validity_of_pem, Validity};
-use crate::keys::jwk::jwk_from_pem;
-use crate::keys::jwks::{JwksCache, JwksError, KeyLookup};
+use grantor_jose::key::jwk_from_pem;
+use crate::keys::remote_jwks::{JwksCache, JwksError, KeyLookup};
 use crate::plugin_host::{HostServices, ServiceReply};
 use crate::store::{IdentityProvider, Store};
 
@@ -133,13 +133,13 @@ impl StoreServices {
     /// The keys at a JWKS endpoint for `kid` (or all), through the shared cache: refetched at most
     /// once per `min_refresh_interval` for an unknown `kid`.
     pub fn jwks_keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, JwksError> {
-        self.jwks.keys(uri, kid)
+        self.jwks.keys_blocking(uri, kid)
     }
 
     /// Keys from the provider's JWKS endpoint: the one `kid` names (`NotFound` if the key set,
     /// refreshed when allowed, has no such key), or all of them.
     fn published_keys(&self, tenant: &str, uri: &str, kid: Option<&str>) -> ServiceReply {
-        let keys = match self.jwks.keys(uri, kid) {
+        let keys = match self.jwks.keys_blocking(uri, kid) {
             Ok(lookup) if lookup.unknown_kid => return ServiceReply::NotFound,
             Ok(lookup) => VerificationKeys {
                 keys: lookup
@@ -269,7 +269,7 @@ impl HostServices for StoreServices {
             Path::new(script),
             request.claims,
             &context,
-            grantor_sdk::wire::UNMAPPABLE_CLAIMS,
+            grantor_jose::VALIDATED_CLAIMS,
         );
         let elapsed_us = started.elapsed().as_micros() as u64;
         let answer = match outcome {

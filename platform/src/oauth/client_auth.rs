@@ -1,5 +1,5 @@
 //! Client authentication (RFC 6749 2.3.1): HTTP Basic or `client_id`/`client_secret` in the form,
-//! or a signed client assertion (`private_key_jwt`, `client_assertion.rs`); exactly one of them. The client is looked up in the request's tenant only; a client of another tenant is
+//! or a signed client assertion (`private_key_jwt`, `private_key_jwt.rs`); exactly one of them. The client is looked up in the request's tenant only; a client of another tenant is
 //! simply not found. Failures are indistinguishable to the caller (no client enumeration) and take
 //! the same work (a hash comparison happens even for an unknown client).
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::client_assertion::{authenticate_by_assertion, CLIENT_ASSERTION_TYPE};
+use super::private_key_jwt::{authenticate_by_assertion, CLIENT_ASSERTION_TYPE};
 use super::error::OAuthError;
 use super::wire::TokenRequest;
 use crate::app::App;

@@ -1,7 +1,7 @@
 //! OAuth 2.0: the token endpoint, client authentication, grants and token issuance.
 
 pub mod assertion_client;
-pub mod client_assertion;
+pub mod private_key_jwt;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;

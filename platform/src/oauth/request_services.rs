@@ -10,9 +10,9 @@ use grantor_sdk::{ClaimsTransformRequest, ClientInfo};
 use crate::plugin_host::{HostServices, ServiceReply};
 use crate::store::WriteOp;
 
-/// Longest `jti` kept in the replay cache; longer ids are refused rather than truncated (two
-/// distinct ids must never collide).
-pub const MAX_JTI_LEN: usize = 256;
+// Longest `jti` kept in the replay cache (`grantor_jose`'s, for every issuer of assertions);
+// longer ids are refused rather than truncated (two distinct ids must never collide).
+use grantor_jose::MAX_JTI_LEN;
 
 pub struct RequestServices {
     shared: Arc<dyn HostServices>,

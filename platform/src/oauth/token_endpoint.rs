@@ -150,7 +150,7 @@ async fn commit(
             if is_client_assertion_key(&issuer) =>
         {
             Err(OAuthError::invalid_client(
-                super::client_assertion::REPLAYED,
+                super::private_key_jwt::REPLAYED,
             ))
         }
         Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken { .. })) => Err(
@@ -176,7 +176,7 @@ async fn commit(
 }
 
 fn is_client_assertion_key(issuer: &str) -> bool {
-    issuer.starts_with(super::client_assertion::REPLAY_ISSUER_PREFIX)
+    issuer.starts_with(super::private_key_jwt::REPLAY_ISSUER_PREFIX)
 }
 
 async fn blocking<T: Send + 'static>(
