@@ -280,7 +280,11 @@ fn accepted(issuer: &TrustedIssuer, mut claims: Map<String, Value>) -> Validated
     };
     Validated {
         issuer: issuer.config.name.clone(),
-        subject: claims["sub"].as_str().unwrap_or_default().to_owned(),
+        subject: claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         claims,
         scopes,
     }
