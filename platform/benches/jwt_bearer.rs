@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use grantor::config::JWT_BEARER_GRANT_TYPE;
-use grantor_jose::key::jwk_from_pem;
 use grantor::plugin_host::{HostServices, ServiceReply};
+use grantor_jose::key::jwk_from_pem;
 use grantor_sdk::{ClientInfo, GrantRequest, GrantResult, RequestMetadata};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::json;
@@ -142,8 +142,11 @@ fn main() {
         GRANTS,
         || {
             usize::from(
-                prepared.verify(&jws, grantor_jose::Algorithm::RS256, std::slice::from_ref(&jwk))
-                    == grantor_jose::Verification::Verified,
+                prepared.verify(
+                    &jws,
+                    grantor_jose::Algorithm::RS256,
+                    std::slice::from_ref(&jwk),
+                ) == grantor_jose::Verification::Verified,
             )
         },
     );

@@ -14,10 +14,10 @@ use crate::claims::{
     ClaimTransformers, ClientContext, ProviderContext, TransformContext, Transformed,
 };
 use crate::keys::certificates::{validity_of_pem, Validity};
-use grantor_jose::key::jwk_from_pem;
 use crate::keys::remote_jwks::{JwksCache, JwksError, KeyLookup};
 use crate::plugin_host::{HostServices, ServiceReply};
 use crate::store::{IdentityProvider, Store};
+use grantor_jose::key::jwk_from_pem;
 
 /// What a client hears when a JWKS endpoint gave no usable key set; the log has the detail.
 const JWKS_UNAVAILABLE: &str = "its published key set could not be fetched; try again later";

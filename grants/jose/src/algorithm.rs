@@ -133,7 +133,10 @@ mod tests {
         assert!(!key_fits(&rsa, Algorithm::ES256));
         assert!(key_fits(&p256, Algorithm::ES256) && !key_fits(&p256, Algorithm::ES384));
         assert!(key_fits(&ed, Algorithm::EdDSA) && !key_fits(&ed, Algorithm::RS256));
-        assert!(!key_fits(&json!({"kty": "oct", "k": "c2Vj"}), Algorithm::RS256));
+        assert!(!key_fits(
+            &json!({"kty": "oct", "k": "c2Vj"}),
+            Algorithm::RS256
+        ));
     }
 
     #[test]

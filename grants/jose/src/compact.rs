@@ -149,7 +149,10 @@ mod tests {
         assert_eq!(err("a.b.c.d.e"), ParseError::Encrypted);
         let jwe_header = token(r#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#, "{}", "c2ln");
         assert_eq!(err(&jwe_header), ParseError::Encrypted);
-        assert_eq!(err(&token(r#"{"alg":"none"}"#, "{}", "")), ParseError::Unsigned);
+        assert_eq!(
+            err(&token(r#"{"alg":"none"}"#, "{}", "")),
+            ParseError::Unsigned
+        );
         assert_eq!(part_count("a.b.c"), 3);
         assert_eq!(part_count("opaque"), 1);
         assert_eq!(part_count("a.b.c.d.e"), 5);
@@ -213,6 +216,12 @@ mod tests {
                 max: 512
             }
         );
-        assert_eq!(err(&"a".repeat(20_000)), ParseError::TooLarge { len: 20_000, max: 16384 });
+        assert_eq!(
+            err(&"a".repeat(20_000)),
+            ParseError::TooLarge {
+                len: 20_000,
+                max: 16384
+            }
+        );
     }
 }

@@ -84,9 +84,12 @@ impl HeaderPolicy<'_> {
             .filter(|a| self.algorithms.contains(a))
             .ok_or_else(|| HeaderError::NotAccepted(name.to_owned()))?;
         if let Some(critical) = header.get("crit") {
-            let names: Option<Vec<String>> = critical
-                .as_array()
-                .and_then(|items| items.iter().map(|i| i.as_str().map(str::to_owned)).collect());
+            let names: Option<Vec<String>> = critical.as_array().and_then(|items| {
+                items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect()
+            });
             return Err(match names {
                 Some(names) if !names.is_empty() => HeaderError::Critical(names),
                 _ => HeaderError::CriticalMalformed,
@@ -176,8 +179,14 @@ mod tests {
         for (value, error) in [
             (json!({"alg": "none"}), HeaderError::Unsigned),
             (json!({"alg": "NoNe"}), HeaderError::Unsigned),
-            (json!({"alg": "HS256"}), HeaderError::NotAccepted("HS256".into())),
-            (json!({"alg": "rs256"}), HeaderError::NotAccepted("rs256".into())),
+            (
+                json!({"alg": "HS256"}),
+                HeaderError::NotAccepted("HS256".into()),
+            ),
+            (
+                json!({"alg": "rs256"}),
+                HeaderError::NotAccepted("rs256".into()),
+            ),
             (json!({"typ": "JWT"}), HeaderError::AlgMissing),
             (json!({"alg": 1}), HeaderError::AlgNotString),
             (json!({"alg": "RS256", "kid": 7}), HeaderError::KidNotString),
@@ -218,7 +227,11 @@ mod tests {
             typ: TypRule::AbsentOrOneOf(&["jwt", "at+jwt"]),
         };
         assert!(check(jwt_or_at, json!({"alg": "RS256"})).is_ok());
-        let checked = check(jwt_or_at, json!({"alg": "RS256", "typ": "application/AT+JWT"})).unwrap();
+        let checked = check(
+            jwt_or_at,
+            json!({"alg": "RS256", "typ": "application/AT+JWT"}),
+        )
+        .unwrap();
         assert_eq!(checked.typ.as_deref(), Some("at+jwt"));
         assert!(checked.check_typ(TypRule::Exactly("at+jwt")).is_ok());
         assert_eq!(

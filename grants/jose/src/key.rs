@@ -13,15 +13,15 @@ use std::sync::{Arc, Mutex};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use openssl::bn::BigNum;
+use openssl::bn::BigNumContext;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::bn::BigNumContext;
 use openssl::pkey::{Id, PKey, Public};
-use openssl::x509::X509;
 use openssl::rsa::{Padding, Rsa};
 use openssl::sign::{RsaPssSaltlen, Verifier};
+use openssl::x509::X509;
 use serde_json::{json, Value};
 
 use crate::algorithm::key_fits;
@@ -60,9 +60,8 @@ impl VerificationKey {
                 .and_then(|text| URL_SAFE_NO_PAD.decode(text).ok())
                 .ok_or_else(|| KeyError::UnsupportedKey(format!("JWK without {name}")))
         };
-        let number = |name: &str| -> Result<BigNum, KeyError> {
-            Ok(BigNum::from_slice(&member(name)?)?)
-        };
+        let number =
+            |name: &str| -> Result<BigNum, KeyError> { Ok(BigNum::from_slice(&member(name)?)?) };
         let (key, key_type) = match (jwk["kty"].as_str(), jwk["crv"].as_str()) {
             (Some("RSA"), _) => {
                 let rsa = Rsa::from_public_components(number("n")?, number("e")?)?;
@@ -260,8 +259,8 @@ pub fn jwk_from_pem(pem: &str) -> Result<Value, KeyError> {
     let (key, thumbprint_of, is_certificate) = match X509::from_pem(pem.as_bytes()) {
         Ok(certificate) => (certificate.public_key()?, certificate.to_der()?, true),
         Err(_) => {
-            let key = PKey::public_key_from_pem(pem.as_bytes())
-                .map_err(|_| KeyError::Unreadable)?;
+            let key =
+                PKey::public_key_from_pem(pem.as_bytes()).map_err(|_| KeyError::Unreadable)?;
             let der = key.public_key_to_der()?;
             (key, der, false)
         }
@@ -292,11 +291,7 @@ pub fn public_jwk(key: &PKey<Public>) -> Result<Value, KeyError> {
             let (crv, size) = match ec.group().curve_name() {
                 Some(Nid::X9_62_PRIME256V1) => ("P-256", 32),
                 Some(Nid::SECP384R1) => ("P-384", 48),
-                other => {
-                    return Err(KeyError::UnsupportedKey(format!(
-                        "EC curve {other:?}"
-                    )))
-                }
+                other => return Err(KeyError::UnsupportedKey(format!("EC curve {other:?}"))),
             };
             let mut x = BigNum::new()?;
             let mut y = BigNum::new()?;
@@ -316,9 +311,7 @@ pub fn public_jwk(key: &PKey<Public>) -> Result<Value, KeyError> {
             "crv": "Ed25519",
             "x": b64(&key.raw_public_key()?),
         })),
-        other => Err(KeyError::UnsupportedKey(format!(
-            "key type {other:?}"
-        ))),
+        other => Err(KeyError::UnsupportedKey(format!("key type {other:?}"))),
     }
 }
 
@@ -461,8 +454,14 @@ mod tests {
             .unwrap()
             .sign_oneshot_to_vec(INPUT)
             .unwrap();
-        assert!(keys.get(&jwk).unwrap().verifies(Algorithm::RS256, INPUT, &signature));
-        assert!(keys.get(&jwk).unwrap().verifies(Algorithm::RS256, INPUT, &signature));
+        assert!(keys
+            .get(&jwk)
+            .unwrap()
+            .verifies(Algorithm::RS256, INPUT, &signature));
+        assert!(keys
+            .get(&jwk)
+            .unwrap()
+            .verifies(Algorithm::RS256, INPUT, &signature));
         assert_eq!(keys.len(), 1, "parsed once");
         // The same JWK at another address (a refreshed key set) is known too.
         let copy = Arc::new(Value::clone(&jwk));
@@ -481,7 +480,6 @@ mod tests {
             .verifies(Algorithm::RS256, INPUT, &signature));
         assert_eq!(keys.len(), 2);
     }
-
 
     /// A signed compact JWS over `{"alg": alg}` and `{}`.
     fn signed(key: &PKey<Private>, alg: &str) -> String {
@@ -506,7 +504,7 @@ mod tests {
         let jws = Jws::parse(&token, 8192).unwrap();
         let plain = jwk_of(&key);
         assert_eq!(
-            verify_with_any(&jws, Algorithm::RS256, &[plain.clone()]),
+            verify_with_any(&jws, Algorithm::RS256, std::slice::from_ref(&plain)),
             Verification::Verified
         );
         let prepared = PreparedKeys::default();

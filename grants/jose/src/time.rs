@@ -180,7 +180,9 @@ mod tests {
 
     #[test]
     fn extreme_values_do_not_overflow() {
-        assert!(POLICY.check(times(Some(i64::MIN), None, None), NOW).is_err());
+        assert!(POLICY
+            .check(times(Some(i64::MIN), None, None), NOW)
+            .is_err());
         assert!(POLICY
             .check(times(Some(i64::MAX), Some(i64::MAX), Some(i64::MIN)), NOW)
             .is_err());

@@ -359,7 +359,8 @@ async fn validate(gateway: &Gateway, token: &str) -> Result<Validated, Checked> 
         max_token_bytes: gateway.config.max_token_bytes,
         clock_skew_seconds: gateway.config.clock_skew_seconds,
     };
-    let unverified = validation::read(token, &gateway.issuers, &limits).map_err(Checked::Refused)?;
+    let unverified =
+        validation::read(token, &gateway.issuers, &limits).map_err(Checked::Refused)?;
     let published = match unverified.jwks_lookup() {
         Some((uri, kid)) => Some(gateway.jwks.keys(uri, Some(kid)).await),
         None => None,

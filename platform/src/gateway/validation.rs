@@ -91,9 +91,7 @@ pub fn read<'t, 'i>(
     limits: &TokenLimits,
 ) -> Result<Unverified<'t, 'i>, Refusal> {
     let jws = Jws::parse(token, limits.max_token_bytes).map_err(|error| match error {
-        ParseError::TooLarge { max, .. } => {
-            refuse(format!("the token is larger than {max} bytes"))
-        }
+        ParseError::TooLarge { max, .. } => refuse(format!("the token is larger than {max} bytes")),
         ParseError::Encrypted => refuse("encrypted tokens (JWE) are not accepted"),
         ParseError::NotCompact { .. } => refuse("the token is not a JWT"),
         ParseError::Header(_) => refuse("the token's header is malformed"),
@@ -101,18 +99,20 @@ pub fn read<'t, 'i>(
         ParseError::Unsigned => refuse("the token is not signed"),
         ParseError::SignatureNotBase64 => refuse("the token's signature is malformed"),
     })?;
-    let header = HEADER_POLICY.check(&jws.header).map_err(|error| match error {
-        HeaderError::Unsigned => refuse("unsigned tokens are not accepted"),
-        HeaderError::AlgMissing | HeaderError::AlgNotString => not_accepted(""),
-        HeaderError::NotAccepted(alg) => not_accepted(&alg),
-        HeaderError::Typ(_) => refuse("the token's typ must be JWT or at+jwt"),
-        HeaderError::Critical(_) | HeaderError::CriticalMalformed => {
-            refuse("the token names critical header extensions (crit)")
-        }
-        HeaderError::KidNotString | HeaderError::KidEmpty => {
-            refuse("the token's kid must be a non-empty string")
-        }
-    })?;
+    let header = HEADER_POLICY
+        .check(&jws.header)
+        .map_err(|error| match error {
+            HeaderError::Unsigned => refuse("unsigned tokens are not accepted"),
+            HeaderError::AlgMissing | HeaderError::AlgNotString => not_accepted(""),
+            HeaderError::NotAccepted(alg) => not_accepted(&alg),
+            HeaderError::Typ(_) => refuse("the token's typ must be JWT or at+jwt"),
+            HeaderError::Critical(_) | HeaderError::CriticalMalformed => {
+                refuse("the token names critical header extensions (crit)")
+            }
+            HeaderError::KidNotString | HeaderError::KidEmpty => {
+                refuse("the token's kid must be a non-empty string")
+            }
+        })?;
     let iss = jws
         .claims
         .get("iss")
@@ -241,9 +241,7 @@ fn check_claims(
             TimeError::Missing(name) => refuse(format!("the token has no {name}")),
             TimeError::Expired { .. } => refuse("the token has expired"),
             TimeError::NotYetValid { .. } => refuse("the token is not valid yet (nbf)"),
-            TimeError::IssuedInFuture { .. } => {
-                refuse("the token was issued in the future (iat)")
-            }
+            TimeError::IssuedInFuture { .. } => refuse("the token was issued in the future (iat)"),
         })?;
     if !issuer.config.audience.is_empty() {
         let accepted = |aud: &str| issuer.config.audience.iter().any(|a| a == aud);
@@ -410,13 +408,7 @@ mod tests {
     };
 
     fn check(token: &str, issuers: &[TrustedIssuer]) -> Result<Validated, Refusal> {
-        validate(
-            token,
-            issuers,
-            &NoJwks,
-            &PreparedKeys::default(),
-            &LIMITS,
-        )
+        validate(token, issuers, &NoJwks, &PreparedKeys::default(), &LIMITS)
     }
 
     fn refused(token: &str, issuers: &[TrustedIssuer]) -> String {
@@ -651,39 +643,24 @@ mod tests {
         trusted.config.audience = vec!["gateway".into()];
         let issuers = [trusted];
         let token = sign(&key, &json!({"alg": "RS256", "kid": "jk"}), &claims());
-        assert!(validate(
-            &token,
-            &issuers,
-            &jwks,
-            &PreparedKeys::default(),
-            &LIMITS
-        )
-        .is_ok());
+        assert!(validate(&token, &issuers, &jwks, &PreparedKeys::default(), &LIMITS).is_ok());
         assert_eq!(jwks.1.get(), 1);
         let mut elsewhere = claims();
         elsewhere["aud"] = json!("another-api");
         let token = sign(&key, &json!({"alg": "RS256", "kid": "jk"}), &elsewhere);
-        assert!(validate(
-            &token,
-            &issuers,
-            &jwks,
-            &PreparedKeys::default(),
-            &LIMITS
-        )
-        .unwrap_err()
-        .0
-        .contains("audience"));
+        assert!(
+            validate(&token, &issuers, &jwks, &PreparedKeys::default(), &LIMITS)
+                .unwrap_err()
+                .0
+                .contains("audience")
+        );
         // A JWKS issuer without certificates has no default key for a token without kid.
         let token = sign(&key, &json!({"alg": "RS256"}), &claims());
-        assert!(validate(
-            &token,
-            &issuers,
-            &jwks,
-            &PreparedKeys::default(),
-            &LIMITS
-        )
-        .unwrap_err()
-        .0
-        .contains("no kid"));
+        assert!(
+            validate(&token, &issuers, &jwks, &PreparedKeys::default(), &LIMITS)
+                .unwrap_err()
+                .0
+                .contains("no kid")
+        );
     }
 }

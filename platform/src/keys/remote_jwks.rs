@@ -125,7 +125,11 @@ struct Fetching<'a> {
 impl Drop for Fetching<'_> {
     fn drop(&mut self) {
         if !self.recorded {
-            let mut state = self.endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut state = self
+                .endpoint
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             state.fetching = false;
             state.last_error = Some("the fetch was abandoned".into());
             drop(state);
@@ -222,9 +226,7 @@ impl JwksCache {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .fetching;
-                    if !fetching
-                        || tokio::time::timeout_at(deadline, notified).await.is_err()
-                    {
+                    if !fetching || tokio::time::timeout_at(deadline, notified).await.is_err() {
                         break;
                     }
                 }
@@ -366,8 +368,7 @@ impl JwksCache {
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
-        let outcome =
-            fetch_key_set(&self.client, uri, self.settings.max_response_bytes).await;
+        let outcome = fetch_key_set(&self.client, uri, self.settings.max_response_bytes).await;
         crate::metrics::metrics().jwks_fetch(outcome.is_ok());
         {
             let mut state = endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -405,7 +406,6 @@ impl JwksCache {
             .clamp(self.settings.min_refresh_interval, self.settings.max_stale);
         Duration::from_secs(seconds)
     }
-
 }
 
 /// The longest one fetch may take.
@@ -756,7 +756,12 @@ mod tests {
         // Right after a fetch, no unknown kid refetches.
         for i in 0..40 {
             let forged = format!("forged-{i}");
-            assert!(cache.keys_blocking(&uri, Some(&forged)).unwrap().unknown_kid);
+            assert!(
+                cache
+                    .keys_blocking(&uri, Some(&forged))
+                    .unwrap()
+                    .unknown_kid
+            );
         }
         assert_eq!(endpoint.hits(), 1);
         // Once the interval has passed, one unknown kid refetches once: the rotation is seen.
@@ -768,7 +773,12 @@ mod tests {
         );
         for i in 0..40 {
             let forged = format!("forged-{i}");
-            assert!(cache.keys_blocking(&uri, Some(&forged)).unwrap().unknown_kid);
+            assert!(
+                cache
+                    .keys_blocking(&uri, Some(&forged))
+                    .unwrap()
+                    .unknown_kid
+            );
         }
         assert_eq!(endpoint.hits(), 2);
     }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::private_key_jwt::{authenticate_by_assertion, CLIENT_ASSERTION_TYPE};
 use super::error::OAuthError;
+use super::private_key_jwt::{authenticate_by_assertion, CLIENT_ASSERTION_TYPE};
 use super::wire::TokenRequest;
 use crate::app::App;
 use crate::secrets::{hash_secret, verify_secret};

@@ -100,9 +100,7 @@ pub fn authenticate_by_assertion(
         _ => return Err(OAuthError::invalid_client(AUTHENTICATION_FAILED)),
     };
     let keys = client_keys(app, &client, header.kid.as_deref(), now)?;
-    if grantor_jose::key::verify_with_any(&jws, header.algorithm, &keys)
-        != Verification::Verified
-    {
+    if grantor_jose::key::verify_with_any(&jws, header.algorithm, &keys) != Verification::Verified {
         return Err(refused("signature does not verify with the client's keys"));
     }
     let audiences = accepted_audiences(app, tenant, endpoint);

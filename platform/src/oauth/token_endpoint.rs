@@ -149,9 +149,7 @@ async fn commit(
         Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken { issuer }))
             if is_client_assertion_key(&issuer) =>
         {
-            Err(OAuthError::invalid_client(
-                super::private_key_jwt::REPLAYED,
-            ))
+            Err(OAuthError::invalid_client(super::private_key_jwt::REPLAYED))
         }
         Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken { .. })) => Err(
             OAuthError::invalid_grant(replayed.unwrap_or("the assertion has already been used")),
