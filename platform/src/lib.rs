@@ -9,6 +9,8 @@
 //!                                                          -> config, tenancy, clock, secrets, passwords
 //! server, gateway -> connections (the accept loop, plain or TLS; http reads its ClientAddr)
 //!                   -> connection_limits (caps per listener and address), tls
+//! oauth (private_key_jwt), gateway, keys -> grantor_jose (grants/jose: every JWS read, shared
+//!                                           with the grant plugins)
 //! ```
 //!
 //! `app` is the composition of the services a request uses; `host_services` answers the plugin
