@@ -54,7 +54,7 @@ fn main() {
                 &path,
                 claims.clone(),
                 &context,
-                grantor_sdk::wire::UNMAPPABLE_CLAIMS,
+                grantor_jose::VALIDATED_CLAIMS,
             ) {
             Ok(Transformed::Accepted { claims, .. }) => claims.len(),
             other => panic!("{name}: {other:?}"),

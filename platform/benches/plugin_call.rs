@@ -45,7 +45,9 @@ fn main() {
         },
     };
 
-    let call = || match plugin.handle_blocking(&request, &NoServices) {
+    // A bench's own thread, outside any runtime: it may block.
+    let on = grantor::blocking::OnBlockingThread::outside_runtime().expect("no runtime here");
+    let call = || match plugin.handle_blocking(on, &request, &NoServices) {
         Ok(GrantResult::Granted(g)) => g.subject.len(),
         other => panic!("unexpected result: {other:?}"),
     };

@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::claims::ClaimTransformers;
 use crate::config::Config;
 use crate::keys::encryption_key::KeyEncryptionKey;
-use crate::keys::jwks::JwksCache;
+use crate::keys::remote_jwks::JwksCache;
 use crate::oauth::context::OAuthContext;
 use crate::plugin_host::PluginHost;
 use crate::store::{GroupCommitter, Store, StoreOptions};

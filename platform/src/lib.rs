@@ -24,6 +24,9 @@
 //! plugin_host, claims, keys, store
 //!  |
 //! config, tenancy, clock, secrets, passwords
+//!  |
+//! grantor_jose   (grants/jose) every JWS read: oauth's private_key_jwt, the gateway, keys;
+//!                shared with the grant plugins
 //!
 //! server, gateway -> connections (the accept loop, plain or TLS), connection_limits,
 //!                    client_network, tls

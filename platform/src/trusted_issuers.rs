@@ -3,6 +3,7 @@
 //! (certificates turned into JWKs once, cached by content; JWKS endpoints fetched through a cache,
 //! for `private_key_jwt` clients too) and claim transformers. Replay keys are staged per request (`oauth/token/plugin_call.rs`).
 
+use crate::blocking::OnBlockingThread;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -15,10 +16,10 @@ use crate::claims::{
     ClaimTransformers, ClientContext, ProviderContext, TransformContext, Transformed,
 };
 use crate::keys::certificates::{validity_of_pem, Validity};
-use crate::keys::jwk::jwk_from_pem;
-use crate::keys::jwks::{JwksCache, JwksError, KeyLookup};
+use crate::keys::remote_jwks::{JwksCache, JwksError, KeyLookup};
 use crate::plugin_host::{HostServices, ServiceReply};
 use crate::store::{IdentityProvider, Store};
+use grantor_jose::key::jwk_from_pem;
 
 /// What a client hears when a JWKS endpoint gave no usable key set; the log has the detail.
 const JWKS_UNAVAILABLE: &str = "its published key set could not be fetched; try again later";
@@ -133,14 +134,25 @@ impl TrustedIssuers {
 
     /// The keys at a JWKS endpoint for `kid` (or all), through the shared cache: refetched at most
     /// once per `min_refresh_interval_seconds` for an unknown `kid`.
-    pub fn jwks_keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, JwksError> {
-        self.jwks.keys(uri, kid)
+    pub fn jwks_keys(
+        &self,
+        on: OnBlockingThread,
+        uri: &str,
+        kid: Option<&str>,
+    ) -> Result<KeyLookup, JwksError> {
+        self.jwks.keys_blocking(on, uri, kid)
     }
 
     /// Keys from the provider's JWKS endpoint: the one `kid` names (`NotFound` if the key set,
     /// refreshed when allowed, has no such key), or all of them.
-    fn published_keys(&self, tenant: &str, uri: &str, kid: Option<&str>) -> ServiceReply {
-        let keys = match self.jwks.keys(uri, kid) {
+    fn published_keys(
+        &self,
+        on: OnBlockingThread,
+        tenant: &str,
+        uri: &str,
+        kid: Option<&str>,
+    ) -> ServiceReply {
+        let keys = match self.jwks.keys_blocking(on, uri, kid) {
             Ok(lookup) if lookup.unknown_kid => return ServiceReply::NotFound,
             Ok(lookup) => VerificationKeys {
                 keys: lookup
@@ -216,7 +228,13 @@ impl HostServices for TrustedIssuers {
         encoded("identity provider", info)
     }
 
-    fn verification_keys(&self, tenant: &str, issuer: &str, kid: Option<&str>) -> ServiceReply {
+    fn verification_keys(
+        &self,
+        on: OnBlockingThread,
+        tenant: &str,
+        issuer: &str,
+        kid: Option<&str>,
+    ) -> ServiceReply {
         let provider = match self.provider(tenant, issuer) {
             Ok(provider) => provider,
             Err(reply) => return reply,
@@ -225,7 +243,7 @@ impl HostServices for TrustedIssuers {
             let Some(uri) = provider.jwks_uri.as_deref() else {
                 return ServiceReply::NotConfigured;
             };
-            return self.published_keys(tenant, uri, kid);
+            return self.published_keys(on, tenant, uri, kid);
         }
         let keys = match self.certificate_keys(&provider, crate::clock::now_unix()) {
             Ok(keys) => grantor_sdk::wire::keys_for_kid(keys.usable, kid),
@@ -270,7 +288,7 @@ impl HostServices for TrustedIssuers {
             Path::new(script),
             request.claims,
             &context,
-            grantor_sdk::wire::UNMAPPABLE_CLAIMS,
+            grantor_jose::VALIDATED_CLAIMS,
         );
         let elapsed_us = started.elapsed().as_micros() as u64;
         let answer = match outcome {
@@ -358,16 +376,22 @@ mod tests {
             let keys = info["certificate_keys"].as_array().unwrap().clone();
             assert_eq!(keys.len(), 2);
             // The same keys the key callback gives, so a plugin may use either.
-            let ServiceReply::Ok(answer) =
-                services.verification_keys("carbon.super", "https://corp", None)
-            else {
+            let ServiceReply::Ok(answer) = services.verification_keys(
+                crate::blocking::test_thread(),
+                "carbon.super",
+                "https://corp",
+                None,
+            ) else {
                 panic!("no keys");
             };
             assert_eq!(answer["keys"].as_array().unwrap(), &keys);
             let kid = keys[1]["kid"].as_str().unwrap();
-            let ServiceReply::Ok(named) =
-                services.verification_keys("carbon.super", "https://corp", Some(kid))
-            else {
+            let ServiceReply::Ok(named) = services.verification_keys(
+                crate::blocking::test_thread(),
+                "carbon.super",
+                "https://corp",
+                Some(kid),
+            ) else {
                 panic!("no keys");
             };
             assert_eq!(named["keys"].as_array().unwrap(), &vec![keys[1].clone()]);

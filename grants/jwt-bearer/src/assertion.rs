@@ -1,79 +1,42 @@
 //! Rule 1 of the grant: the `assertion` is one compact JWS of bounded size, three base64url parts
-//! with a JSON header and a JSON claim set. Encrypted (JWE) and unsigned tokens are refused here.
+//! with a JSON header and a JSON claim set, as `grantor_jose::Jws` parses it. Encrypted (JWE) and
+//! unsigned tokens are refused here, in this grant's words.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use serde_json::{Map, Value};
+use grantor_jose::{Jws, ParseError, PartError};
 
-/// Containers may nest this deep in a header or claim set (the top-level object counts as one).
-pub const MAX_JSON_DEPTH: usize = 16;
-
-/// A compact JWS split and decoded, not yet verified.
-#[derive(Debug)]
-pub struct ParsedAssertion<'a> {
-    pub header: Map<String, Value>,
-    pub claims: Map<String, Value>,
-    /// `BASE64URL(header) . BASE64URL(payload)`: what the signature covers.
-    pub signing_input: &'a str,
-    /// The third part, still base64url.
-    pub signature: &'a str,
+pub fn parse(assertion: &str, max_bytes: usize) -> Result<Jws<'_>, String> {
+    Jws::parse(assertion, max_bytes).map_err(|error| describe(&error))
 }
 
-pub fn parse(assertion: &str, max_bytes: usize) -> Result<ParsedAssertion<'_>, String> {
-    if assertion.len() > max_bytes {
-        return Err(format!(
-            "the assertion is {} bytes; at most {max_bytes} are accepted",
-            assertion.len()
-        ));
-    }
-    let parts: Vec<&str> = assertion.split('.').collect();
-    match parts.len() {
-        3 => {}
-        5 => {
-            return Err(
-                "the assertion is an encrypted JWT (JWE); only signed JWTs (JWS) are accepted"
-                    .into(),
-            )
+fn describe(error: &ParseError) -> String {
+    let part = |what: &str, error: &PartError| match error {
+        PartError::NotBase64 => format!("the assertion's {what} is not base64url (unpadded)"),
+        PartError::NotJsonObject(why) => {
+            format!("the assertion's {what} is not a valid JSON object: {why}")
         }
-        n => {
-            return Err(format!(
-                "the assertion is not a JWT: expected three base64url parts separated by '.', found {n}"
-            ))
+    };
+    match error {
+        ParseError::TooLarge { len, max } => {
+            format!("the assertion is {len} bytes; at most {max} are accepted")
         }
+        ParseError::Encrypted => {
+            "the assertion is an encrypted JWT (JWE); only signed JWTs (JWS) are accepted".into()
+        }
+        ParseError::NotCompact { parts } => format!(
+            "the assertion is not a JWT: expected three base64url parts separated by '.', found {parts}"
+        ),
+        ParseError::Header(error) => part("header", error),
+        ParseError::Claims(error) => part("claim set", error),
+        ParseError::Unsigned => "the assertion is unsigned (its signature part is empty)".into(),
+        ParseError::SignatureNotBase64 => "the assertion's signature is not base64url".into(),
     }
-    let header = decode_object(parts[0], "header")?;
-    if header.contains_key("enc") {
-        return Err(
-            "the assertion is an encrypted JWT (JWE); only signed JWTs (JWS) are accepted".into(),
-        );
-    }
-    let claims = decode_object(parts[1], "claim set")?;
-    if parts[2].is_empty() {
-        return Err("the assertion is unsigned (its signature part is empty)".into());
-    }
-    if URL_SAFE_NO_PAD.decode(parts[2]).is_err() {
-        return Err("the assertion's signature is not base64url".into());
-    }
-    let signing_input_len = parts[0].len() + 1 + parts[1].len();
-    Ok(ParsedAssertion {
-        header,
-        claims,
-        signing_input: &assertion[..signing_input_len],
-        signature: parts[2],
-    })
-}
-
-fn decode_object(part: &str, what: &str) -> Result<Map<String, Value>, String> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| format!("the assertion's {what} is not base64url (unpadded)"))?;
-    crate::strict_json::parse_object(&bytes, MAX_JSON_DEPTH)
-        .map_err(|e| format!("the assertion's {what} is not a valid JSON object: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     fn b64(text: &str) -> String {
         URL_SAFE_NO_PAD.encode(text)
@@ -89,8 +52,8 @@ mod tests {
         let parsed = parse(&t, 16384).unwrap();
         assert_eq!(parsed.header["alg"], "RS256");
         assert_eq!(parsed.claims["iss"], "a");
-        assert_eq!(parsed.signature, "c2ln");
-        assert_eq!(parsed.signing_input, &t[..t.rfind('.').unwrap()]);
+        assert_eq!(parsed.signature(), b"sig");
+        assert_eq!(parsed.signing_input(), &t[..t.rfind('.').unwrap()]);
     }
 
     #[test]

@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use grantor_sdk::wire::UNMAPPABLE_CLAIMS;
+use grantor_jose::VALIDATED_CLAIMS;
 use serde_json::{Map, Value};
 
 pub fn apply(
     mut claims: Map<String, Value>,
     mappings: &BTreeMap<String, String>,
 ) -> Map<String, Value> {
-    let protected = |name: &str| UNMAPPABLE_CLAIMS.contains(&name);
+    let protected = |name: &str| VALIDATED_CLAIMS.contains(&name);
     let usable: Vec<(&String, &String)> = mappings
         .iter()
         .filter(|(remote, local)| !protected(remote) && !protected(local))

@@ -51,24 +51,11 @@ fn audience(claims: &Map<String, Value>) -> Result<Option<Vec<String>>, String> 
     }
 }
 
-/// A NumericDate (RFC 7519 2): seconds since the epoch, possibly fractional (truncated here).
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> {
-    let invalid =
-        || format!("the assertion's {name} claim must be a NumericDate (seconds since 1970)");
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(i) = n.as_i64() {
-                return Ok(Some(i));
-            }
-            match n.as_f64() {
-                // Far beyond any real date, but within i64, so arithmetic cannot overflow.
-                Some(f) if f.is_finite() && f.abs() < 1e15 => Ok(Some(f.trunc() as i64)),
-                _ => Err(invalid()),
-            }
-        }
-        Some(_) => Err(invalid()),
-    }
+/// A NumericDate (RFC 7519 2), as `grantor_jose` reads it.
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, String> {
+    grantor_jose::time::numeric_date(claims, name).map_err(|_| {
+        format!("the assertion's {name} claim must be a NumericDate (seconds since 1970)")
+    })
 }
 
 #[cfg(test)]

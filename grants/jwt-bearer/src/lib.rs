@@ -6,14 +6,13 @@
 //! depend on keys (an expired assertion is refused whoever signed it). Every refusal is
 //! `invalid_grant` with a precise description that never repeats the assertion itself.
 
-mod algorithms;
 mod assertion;
 mod audience;
 mod claim_mappings;
 mod claims;
+mod header;
 mod scopes;
 mod settings;
-mod strict_json;
 mod transformer;
 mod validity;
 mod verify;
@@ -26,9 +25,7 @@ use grantor_sdk::{
 use settings::Settings;
 use validity::TimeClaims;
 
-/// The longest `jti` the replay cache keeps (the host refuses longer ones too).
-const MAX_JTI_LEN: usize = 256;
-
+use grantor_jose::{PreparedKeys, MAX_JTI_LEN};
 /// Longest clock skew honoured, whatever an identity provider is configured with.
 use grantor_sdk::jwt_bearer::{
     replayed_assertion, DIGEST_REPLAY_KEY_PREFIX, MAX_CLOCK_SKEW_SECONDS,
@@ -36,12 +33,15 @@ use grantor_sdk::jwt_bearer::{
 
 pub struct JwtBearerGrant {
     settings: Settings,
+    /// The identity providers' keys, each parsed once.
+    prepared_keys: PreparedKeys,
 }
 
 impl GrantHandler for JwtBearerGrant {
     fn create(config: serde_json::Value) -> Result<Self, String> {
         Ok(JwtBearerGrant {
             settings: Settings::from_json(config)?,
+            prepared_keys: PreparedKeys::default(),
         })
     }
 
@@ -91,7 +91,7 @@ impl JwtBearerGrant {
             assertion::parse(text, self.settings.max_assertion_bytes).map_err(invalid_grant)?;
 
         // 2. An asymmetric algorithm, no critical extensions; key pointers ignored.
-        let header = algorithms::check_header(&parsed.header).map_err(invalid_grant)?;
+        let header = header::check_header(&parsed.header).map_err(invalid_grant)?;
         if !header.ignored_key_pointers.is_empty() {
             host.log_debug(&format!(
                 "ignored key-pointing header parameters: {}",
@@ -113,7 +113,7 @@ impl JwtBearerGrant {
         validity::check_expiry(registered.exp, now, skew).map_err(invalid_grant)?;
 
         // 4. The signature, with the provider's keys.
-        verify::verify_signature(host, &provider, &header, &parsed)?;
+        verify::verify_signature(host, &self.prepared_keys, &provider, &header, &parsed)?;
 
         // The provider's claim mappings, on verified claims, before anything reads them.
         let mut claims = claim_mappings::apply(parsed.claims, &provider.claim_mappings);
@@ -233,9 +233,9 @@ impl JwtBearerGrant {
 /// name space of its own (`assertion-sha256:`).
 fn replay_key_of(assertion: &str) -> String {
     use std::fmt::Write;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, assertion.as_bytes());
+    let digest = openssl::sha::sha256(assertion.as_bytes());
     let mut key = String::from(DIGEST_REPLAY_KEY_PREFIX);
-    for byte in digest.as_ref() {
+    for byte in digest {
         let _ = write!(key, "{byte:02x}");
     }
     key

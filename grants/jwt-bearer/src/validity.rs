@@ -1,29 +1,47 @@
 //! Rule 6 of the grant: the assertion's time window (RFC 7523 3, items 4-6). The identity
 //! provider's clock skew is applied leniently (in the assertion's favour) to `exp`, `nbf` and
-//! `iat`; the lifetime bound and the `iat` age are policy limits measured without it.
+//! `iat` (`grantor_jose`'s time policy); the lifetime bound and the `iat` age are this grant's
+//! policy limits, measured without it.
+
+pub use grantor_jose::TimeClaims;
+use grantor_jose::{TimeError, TimePolicy};
 
 use crate::settings::Settings;
 
-/// The time claims, as read from the assertion.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TimeClaims {
-    pub exp: Option<i64>,
-    pub nbf: Option<i64>,
-    pub iat: Option<i64>,
+fn policy(skew: i64) -> TimePolicy {
+    TimePolicy {
+        leeway_seconds: skew,
+        require_iat: false,
+    }
+}
+
+fn describe(error: TimeError, now: i64, skew: i64) -> String {
+    match error {
+        TimeError::Missing(claim) => format!("the assertion has no {claim} claim"),
+        TimeError::NotNumericDate(claim) => {
+            format!("the assertion's {claim} claim must be a NumericDate (seconds since 1970)")
+        }
+        TimeError::Expired { exp } => format!(
+            "the assertion expired at {exp} (Unix time), {} seconds ago (allowed clock skew: {skew} s)",
+            now.saturating_sub(exp)
+        ),
+        TimeError::NotYetValid { nbf } => format!(
+            "the assertion is not valid before {nbf} (Unix time), {} seconds from now (allowed clock skew: {skew} s)",
+            nbf.saturating_sub(now)
+        ),
+        TimeError::IssuedInFuture { iat } => format!(
+            "the assertion's iat ({iat}) is {} seconds in the future (allowed clock skew: {skew} s)",
+            iat.saturating_sub(now)
+        ),
+    }
 }
 
 /// `exp` is required and must not have passed (plus skew). Cheap and independent of keys, so it
 /// runs before the signature: an expired assertion is refused whoever signed it.
 pub fn check_expiry(exp: Option<i64>, now: i64, skew: i64) -> Result<i64, String> {
-    let exp = exp.ok_or("the assertion has no exp claim")?;
-    // RFC 7519 4.1.4: not accepted "on or after" the expiration time (plus the skew).
-    if now >= exp.saturating_add(skew) {
-        return Err(format!(
-            "the assertion expired at {exp} (Unix time), {} seconds ago (allowed clock skew: {skew} s)",
-            now.saturating_sub(exp)
-        ));
-    }
-    Ok(exp)
+    policy(skew)
+        .check_expiry(exp, now)
+        .map_err(|e| describe(e, now, skew))
 }
 
 /// The rest of the window: `nbf`, `iat`, and the longest lifetime an assertion may claim.
@@ -33,22 +51,10 @@ pub fn check_window(
     skew: i64,
     settings: &Settings,
 ) -> Result<(), String> {
-    let exp = check_expiry(claims.exp, now, skew)?;
-    if let Some(nbf) = claims.nbf {
-        if nbf > now.saturating_add(skew) {
-            return Err(format!(
-                "the assertion is not valid before {nbf} (Unix time), {} seconds from now (allowed clock skew: {skew} s)",
-                nbf.saturating_sub(now)
-            ));
-        }
-    }
+    let exp = policy(skew)
+        .check(claims, now)
+        .map_err(|e| describe(e, now, skew))?;
     if let Some(iat) = claims.iat {
-        if iat > now.saturating_add(skew) {
-            return Err(format!(
-                "the assertion's iat ({iat}) is {} seconds in the future (allowed clock skew: {skew} s)",
-                iat.saturating_sub(now)
-            ));
-        }
         let period = minutes(settings.iat_validity_period);
         if settings.enable_iat_validation && now.saturating_sub(iat) > period.saturating_add(skew) {
             return Err(format!(

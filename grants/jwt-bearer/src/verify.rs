@@ -1,28 +1,29 @@
 //! Rule 4 of the grant: the signature, verified with the identity provider's keys as the host
 //! gives them (JWKs): by `kid` when the header names a known key, else each key that fits the
-//! algorithm in turn. Certificates come with the provider (`certificate_keys`); only a JWKS
+//! algorithm in turn (`grantor_jose`'s key/algorithm fit and verification, each key parsed once
+//! across requests). Certificates come with the provider (`certificate_keys`); only a JWKS
 //! endpoint's keys need the `host_get_verification_keys` callback.
 
+use std::sync::Arc;
+
+use grantor_jose::{CheckedHeader, Jws, PreparedKeys, Verification};
 use grantor_sdk::wire::keys_for_kid;
 use grantor_sdk::{GrantResult, Host, HostReply, IdentityProviderInfo, VerificationKeys};
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::DecodingKey;
 
-use crate::algorithms::{algorithm_name, key_fits, CheckedHeader};
-use crate::assertion::ParsedAssertion;
 use crate::{invalid_grant, server_error};
 
 pub fn verify_signature(
     host: &Host<'_>,
+    prepared: &PreparedKeys,
     provider: &IdentityProviderInfo,
     header: &CheckedHeader,
-    parsed: &ParsedAssertion<'_>,
+    parsed: &Jws<'_>,
 ) -> Result<(), GrantResult> {
     let keys = match &provider.certificate_keys {
         Some(keys) => keys_for_kid(keys.clone(), header.kid.as_deref()),
         None => keys_from_host(host, provider, header)?,
     };
-    verify_with(&keys, provider, header, parsed)
+    verify_with(prepared, keys, provider, header, parsed)
 }
 
 fn keys_from_host(
@@ -70,50 +71,35 @@ fn keys_from_host(
 }
 
 fn verify_with(
-    keys: &[serde_json::Value],
+    prepared: &PreparedKeys,
+    keys: Vec<serde_json::Value>,
     provider: &IdentityProviderInfo,
     header: &CheckedHeader,
-    parsed: &ParsedAssertion<'_>,
+    parsed: &Jws<'_>,
 ) -> Result<(), GrantResult> {
-    let alg = algorithm_name(header.algorithm);
-    let candidates: Vec<&serde_json::Value> = keys
-        .iter()
-        .filter(|k| key_fits(k, header.algorithm))
-        .collect();
-    if candidates.is_empty() {
-        let types: Vec<&str> = keys.iter().filter_map(|k| k["kty"].as_str()).collect();
-        return Err(invalid_grant(format!(
-            "identity provider '{}' has no key for alg {alg} (its keys: {}){}",
-            provider.name,
-            if types.is_empty() {
-                "none".to_owned()
-            } else {
-                types.join(", ")
-            },
-            expired_note(provider)
-        )));
-    }
-    for candidate in candidates {
-        let Ok(jwk) = serde_json::from_value::<Jwk>(candidate.clone()) else {
-            continue;
-        };
-        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
-            continue;
-        };
-        if let Ok(true) = jsonwebtoken::crypto::verify(
-            parsed.signature,
-            parsed.signing_input.as_bytes(),
-            &key,
-            header.algorithm,
-        ) {
-            return Ok(());
+    let alg = header.algorithm.name();
+    let keys: Vec<Arc<serde_json::Value>> = keys.into_iter().map(Arc::new).collect();
+    match prepared.verify(parsed, header.algorithm, &keys) {
+        Verification::Verified => Ok(()),
+        Verification::NoFittingKey => {
+            let types: Vec<&str> = keys.iter().filter_map(|k| k["kty"].as_str()).collect();
+            Err(invalid_grant(format!(
+                "identity provider '{}' has no key for alg {alg} (its keys: {}){}",
+                provider.name,
+                if types.is_empty() {
+                    "none".to_owned()
+                } else {
+                    types.join(", ")
+                },
+                expired_note(provider)
+            )))
         }
+        Verification::BadSignature => Err(invalid_grant(format!(
+            "the assertion's signature ({alg}) does not verify with the keys of identity provider '{}'{}",
+            provider.name,
+            expired_note(provider)
+        ))),
     }
-    Err(invalid_grant(format!(
-        "the assertion's signature ({alg}) does not verify with the keys of identity provider '{}'{}",
-        provider.name,
-        expired_note(provider)
-    )))
 }
 
 /// Why a key the operator registered was not tried: its certificate is past `notAfter`.

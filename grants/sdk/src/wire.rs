@@ -169,10 +169,6 @@ pub fn keys_for_kid(keys: Vec<serde_json::Value>, kid: Option<&str>) -> Vec<serd
     }
 }
 
-/// Claims the grant validates; a claim mapping may neither read nor write them, so no mapping can
-/// change what was checked.
-pub const UNMAPPABLE_CLAIMS: &[&str] = &["iss", "aud", "exp", "nbf", "iat", "jti"];
-
 /// `host_transform_claims`' request: the verified, mapped claims of an assertion of `issuer`.
 /// (The host knows the tenant and the client of the call.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

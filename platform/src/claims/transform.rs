@@ -333,7 +333,7 @@ mod tests {
     use serde_json::json;
     use std::path::PathBuf;
 
-    const VALIDATED: &[&str] = grantor_sdk::wire::UNMAPPABLE_CLAIMS;
+    const VALIDATED: &[&str] = grantor_jose::VALIDATED_CLAIMS;
 
     fn example(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

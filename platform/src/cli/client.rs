@@ -1,10 +1,10 @@
-//! `grantor client add|list|remove`: service providers (OAuth clients).
+//! `grantor client add|list|remove`: OAuth clients (WSO2 calls them service providers, or applications).
 
 use clap::Subcommand;
 
 use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
-use crate::provisioning::clients::{self, NewClient, Registered};
+use crate::provisioning::clients::{self, ClientRegistration, Registered};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -88,7 +88,7 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
             } = clients::add(
                 &app.oauth,
                 &tenant,
-                NewClient {
+                ClientRegistration {
                     name,
                     grant_types,
                     scopes,

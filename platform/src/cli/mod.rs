@@ -65,7 +65,7 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
-    /// Manage service providers (OAuth clients).
+    /// Manage OAuth clients (WSO2's service providers, or applications).
     #[command(subcommand)]
     Client(ClientCommand),
     /// Manage a tenant's users (for the password grant).

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::validation::{Refusal, Validated};
+use super::validation::{TokenRefusal, Validated};
 use crate::config::IntrospectionConfig;
 
 const MAX_CACHED: usize = 10_000;
@@ -58,7 +58,7 @@ impl Introspector {
         config: &IntrospectionConfig,
         token: &str,
         now: i64,
-    ) -> Result<Validated, Refusal> {
+    ) -> Result<Validated, TokenRefusal> {
         let key = format!("{}\n{}", config.url, crate::secrets::hash_secret(token));
         let cached = self
             .cache
@@ -94,7 +94,7 @@ impl Introspector {
         };
         cached
             .answer
-            .ok_or_else(|| Refusal("the token is not active".into()))
+            .ok_or_else(|| TokenRefusal("the token is not active".into()))
     }
 
     /// `Some` for an active token, `None` for an inactive one.
@@ -102,8 +102,8 @@ impl Introspector {
         &self,
         config: &IntrospectionConfig,
         token: &str,
-    ) -> Result<Option<Validated>, Refusal> {
-        let unavailable = || Refusal("the token could not be checked; try again later".into());
+    ) -> Result<Option<Validated>, TokenRefusal> {
+        let unavailable = || TokenRefusal("the token could not be checked; try again later".into());
         let response = self
             .http
             .post(&config.url)

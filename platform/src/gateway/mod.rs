@@ -24,18 +24,18 @@ use hyper::body::Incoming;
 use warp::http::{header, HeaderMap, HeaderValue, Method, Request, Response};
 
 use crate::config::{Config, GatewayConfig};
-use crate::keys::jwks::{JwksCache, KeyLookup};
+use crate::keys::remote_jwks::JwksCache;
 use crate::keys::signing::ReadySigner;
 use answers::GatewayResponse;
 pub use listener::bind;
-use validation::{JwksKeys, KeysUnavailable, Limits, TrustedIssuer, Validated};
+use validation::{TokenLimits, TrustedIssuer, Validated};
 
 pub struct Gateway {
     config: GatewayConfig,
     issuers: Vec<TrustedIssuer>,
     jwks: JwksCache,
     /// The issuers' keys, each parsed once.
-    verification_keys: crate::keys::verifying::VerificationKeys,
+    prepared_keys: grantor_jose::PreparedKeys,
     introspector: introspection::Introspector,
     /// The issuers' Rhai claim transformers (the same sandbox as the token server's).
     transformers: crate::claims::ClaimTransformers,
@@ -47,28 +47,6 @@ pub struct Gateway {
     contexts: path::Contexts,
     /// Longest pause in a client's request body (`server.body_read_timeout_ms`).
     body_idle_timeout: Duration,
-}
-
-impl JwksKeys for JwksCache {
-    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, KeysUnavailable> {
-        JwksCache::keys(self, uri, kid).map_err(|e| KeysUnavailable::Failed(e.to_string()))
-    }
-}
-
-/// The JWKS cache without fetching: what the async worker may use. A lookup it cannot answer is
-/// remembered, and the validation runs again on the blocking pool, where fetching may wait.
-struct CachedOnly<'a> {
-    cache: &'a JwksCache,
-    missed: std::cell::Cell<bool>,
-}
-
-impl JwksKeys for CachedOnly<'_> {
-    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, KeysUnavailable> {
-        self.cache.cached_keys(uri, kid).ok_or_else(|| {
-            self.missed.set(true);
-            KeysUnavailable::NotCached
-        })
-    }
 }
 
 impl Gateway {
@@ -85,7 +63,7 @@ impl Gateway {
             issuers,
             jwks: JwksCache::new(config.oauth.jwks_endpoint.clone())
                 .map_err(|e| anyhow::anyhow!("gateway JWKS cache: {e}"))?,
-            verification_keys: Default::default(),
+            prepared_keys: Default::default(),
             introspector: introspection::Introspector::new()
                 .map_err(|e| anyhow::anyhow!("gateway introspection client: {e}"))?,
             transformers,
@@ -153,7 +131,7 @@ fn checked(
             );
         }
         if let Some(jwks) = &issuer.jwks {
-            crate::keys::jwks::check_jwks_uri(&jwks.url).map_err(|reason| {
+            crate::keys::remote_jwks::check_jwks_uri(&jwks.url).map_err(|reason| {
                 anyhow::anyhow!("gateway.jwt_issuer '{}': jwks.url: {reason}", issuer.name)
             })?;
         }
@@ -169,7 +147,7 @@ fn checked(
             let key = crate::keys::certificates::normalise_verification_key(&bytes).with_context(
                 || format!("gateway.jwt_issuer '{}': {}", issuer.name, path.display()),
             )?;
-            certificate_keys.push(Arc::new(crate::keys::jwk::jwk_from_pem(&key.pem)?));
+            certificate_keys.push(Arc::new(grantor_jose::key::jwk_from_pem(&key.pem)?));
         }
         issuers.push(TrustedIssuer {
             config: issuer.clone(),
@@ -195,7 +173,7 @@ fn checked(
         let upstream = url::Url::parse(&api.upstream)
             .with_context(|| format!("gateway.api '{}': upstream", api.context))?;
         if let Some(introspection) = &api.introspection {
-            crate::keys::jwks::check_jwks_uri(&introspection.url).map_err(|reason| {
+            crate::keys::remote_jwks::check_jwks_uri(&introspection.url).map_err(|reason| {
                 anyhow::anyhow!("gateway.api '{}': introspection.url: {reason}", api.context)
             })?;
             if introspection.secret().is_none_or(|s| s.is_empty()) {
@@ -287,7 +265,7 @@ async fn handle(
         Err(NoToken::Missing) => return answers::no_token(),
         Err(NoToken::Malformed(reason)) => return answers::malformed_credentials(reason),
     };
-    let opaque = token.split('.').count() != 3;
+    let opaque = grantor_jose::compact::part_count(&token) != 3;
     let validated = if let (true, Some(introspection)) = (opaque, &route.api.introspection) {
         let now = crate::clock::now_unix();
         match gateway.introspector.check(introspection, &token, now).await {
@@ -295,22 +273,9 @@ async fn handle(
             Err(refusal) => return answers::invalid_token(&refusal.0),
         }
     } else {
-        // On this worker when the keys are cached (one signature verification: no hand-off to
-        // another thread); on the blocking pool when they must be fetched.
-        let cached_only = CachedOnly {
-            cache: &gateway.jwks,
-            missed: std::cell::Cell::new(false),
-        };
-        let inline = validate(gateway, &token, &cached_only);
-        let checked = if cached_only.missed.get() {
-            let gateway = gateway.clone();
-            let token = token.clone();
-            tokio::task::spawn_blocking(move || validate(&gateway, &token, &gateway.jwks)).await
-        } else {
-            Ok(inline)
-        };
-        let checked = match checked {
-            Ok(Ok(validated)) => match transforming_issuer(gateway, &validated) {
+        // On this worker, once: a JWKS fetch, when the key is not cached, is awaited.
+        let checked = match validate(gateway, &token).await {
+            Ok(validated) => match transforming_issuer(gateway, &validated) {
                 Some(index) => {
                     let gateway = gateway.clone();
                     tokio::task::spawn_blocking(move || {
@@ -320,7 +285,7 @@ async fn handle(
                 }
                 None => Ok(Ok(validated)),
             },
-            other => other,
+            Err(refusal) => Ok(Err(refusal)),
         };
         match checked {
             Ok(Ok(validated)) => validated,
@@ -384,27 +349,32 @@ async fn handle(
 }
 
 enum Checked {
-    Refused(validation::Refusal),
+    Refused(validation::TokenRefusal),
     /// The issuer's transformer failed (an error, a limit): the gateway's fault, not the client's.
     TransformerFailed,
 }
 
-/// Claims the token's signature and the validation vouch for: a transformer cannot change them.
-const VALIDATED_CLAIMS: &[&str] = &["iss", "aud", "exp", "nbf", "iat"];
-
-/// The token's validation, with keys from `jwks`.
-fn validate(gateway: &Gateway, token: &str, jwks: &dyn JwksKeys) -> Result<Validated, Checked> {
-    validation::validate(
-        token,
-        &gateway.issuers,
-        jwks,
-        &gateway.verification_keys,
-        &Limits {
-            max_token_bytes: gateway.config.max_token_bytes,
-            clock_skew_seconds: gateway.config.clock_skew_seconds,
-        },
-    )
-    .map_err(Checked::Refused)
+/// The token's validation: read, the key looked up at the issuer's JWKS endpoint when no
+/// certificate has it (awaited: the cache's async form), verified.
+async fn validate(gateway: &Gateway, token: &str) -> Result<Validated, Checked> {
+    let limits = TokenLimits {
+        max_token_bytes: gateway.config.max_token_bytes,
+        clock_skew_seconds: gateway.config.clock_skew_seconds,
+    };
+    let unverified =
+        validation::read(token, &gateway.issuers, &limits).map_err(Checked::Refused)?;
+    let published = match unverified.jwks_lookup() {
+        Some((uri, kid)) => Some(gateway.jwks.keys(uri, Some(kid)).await),
+        None => None,
+    };
+    unverified
+        .verify(
+            published,
+            &gateway.prepared_keys,
+            &limits,
+            crate::clock::now_unix(),
+        )
+        .map_err(Checked::Refused)
 }
 
 /// The index of the issuer `validated` came from, when that issuer has a transformer.
@@ -444,7 +414,7 @@ fn transform(
     let claims = std::mem::take(&mut validated.claims);
     match gateway
         .transformers
-        .run(script, claims, &context, VALIDATED_CLAIMS)
+        .run(script, claims, &context, grantor_jose::VALIDATED_CLAIMS)
     {
         Ok(crate::claims::Transformed::Accepted {
             claims,
@@ -461,7 +431,7 @@ fn transform(
             Ok(validated)
         }
         Ok(crate::claims::Transformed::Rejected(message)) => {
-            Err(Checked::Refused(validation::Refusal(format!(
+            Err(Checked::Refused(validation::TokenRefusal(format!(
                 "refused by the issuer's claim transformer: {message}"
             ))))
         }

@@ -1,28 +1,33 @@
-//! Validating a bearer token as the gateway does, per reference 003 and RFC 8725: only signed JWTs
-//! with asymmetric algorithms; `typ` absent, `JWT` or `at+jwt`; no `crit` extensions; `sub`,
-//! `iat`, `exp` and `iss` required, `nbf` honoured, with the configured clock skew; the issuer one
-//! of the trusted ones; the key chosen by `kid` from the issuer's certificates or JWKS, and a token
-//! without `kid` checked against the issuer's default (first) certificate only. Keys named by the
-//! token itself (`jku`, `x5u`, `jwk`, `x5c`) are never used. Then the issuer's claim mappings.
+//! Validating a bearer token as the gateway does, per reference 003 and RFC 8725, through
+//! `grantor_jose`: only signed JWTs with asymmetric algorithms; `typ` absent, `JWT` or `at+jwt`
+//! (and `at+jwt` for an issuer that asks, RFC 9068); no `crit` extensions; `sub`, `iat`, `exp` and
+//! `iss` required, `nbf` honoured, with the configured clock skew; the issuer one of the trusted
+//! ones; the key chosen by `kid` from the issuer's certificates or JWKS, and a token without `kid`
+//! checked against the issuer's default (first) certificate only; a key verifies only the
+//! algorithm it fits (its `kty`, `crv`, `use` and `alg`). Keys named by the token itself (`jku`,
+//! `x5u`, `jwk`, `x5c`) are never used. Then the issuer's claim mappings.
 //!
-//! A refusal's description never contains the token.
+//! Two steps, so the JWKS lookup between them can be awaited: `read` (parse, header, issuer, the
+//! keys at hand) and `Unverified::verify` (signature and claims). A refusal's description never
+//! contains the token.
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use grantor_jose::{
+    Algorithm, CheckedHeader, HeaderError, HeaderPolicy, Jws, ParseError, PreparedKeys, TimeClaims,
+    TimeError, TimePolicy, TypRule, Verification,
+};
 use serde_json::{Map, Value};
 
 use crate::config::JwtIssuerConfig;
-use crate::keys::jwks::KeyLookup;
-use crate::keys::verifying::VerificationKeys;
+use crate::keys::remote_jwks::{JwksError, KeyLookup};
 
 /// Why a token is not accepted: the `error_description` of a 401 `invalid_token`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal(pub String);
+pub struct TokenRefusal(pub String);
 
-fn refuse(reason: impl Into<String>) -> Refusal {
-    Refusal(reason.into())
+fn refuse(reason: impl Into<String>) -> TokenRefusal {
+    TokenRefusal(reason.into())
 }
 
 /// A trusted issuer with its certificates already turned into JWKs (the first is the default).
@@ -34,22 +39,8 @@ pub struct TrustedIssuer {
     pub require_at_jwt: bool,
 }
 
-/// Where JWKS endpoints' keys come from (the shared, bounded JWKS cache in the server).
-pub trait JwksKeys {
-    fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, KeysUnavailable>;
-}
-
-/// Why a JWKS endpoint's keys are not at hand.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeysUnavailable {
-    /// Not in the cache, and this lookup may not fetch: the caller asks again where it may. Not
-    /// a problem, and not logged.
-    NotCached,
-    /// The fetch failed (the reason is logged).
-    Failed(String),
-}
-
-pub struct Limits {
+/// The gateway's bounds on a token.
+pub struct TokenLimits {
     pub max_token_bytes: usize,
     pub clock_skew_seconds: u64,
 }
@@ -63,9 +54,14 @@ pub struct Validated {
     pub scopes: Vec<String>,
 }
 
-const ASYMMETRIC: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
+/// The gateway's header policy: every asymmetric algorithm; `typ` absent, `JWT` or `at+jwt`.
+const HEADER_POLICY: HeaderPolicy<'static> = HeaderPolicy {
+    algorithms: Algorithm::ALL,
+    typ: TypRule::AbsentOrOneOf(&["jwt", "at+jwt"]),
+};
+
+/// The `typ` of an issuer's access tokens when it asks for it (RFC 9068 2.1).
+const ACCESS_TOKEN_TYP: TypRule<'static> = TypRule::Exactly("at+jwt");
 
 /// The longest piece of a token's own text a refusal repeats (an issuer or a kid).
 const MAX_ECHO: usize = 80;
@@ -78,134 +74,136 @@ fn echo(text: &str) -> String {
     shown.escape_default().to_string()
 }
 
-pub fn validate(
-    token: &str,
-    issuers: &[TrustedIssuer],
-    jwks: &dyn JwksKeys,
-    prepared: &VerificationKeys,
-    limits: &Limits,
-) -> Result<Validated, Refusal> {
-    if token.len() > limits.max_token_bytes {
-        return Err(refuse(format!(
-            "the token is larger than {} bytes",
-            limits.max_token_bytes
-        )));
-    }
-    let parts: Vec<&str> = token.split('.').collect();
-    match parts.len() {
-        3 if parts.iter().all(|p| !p.is_empty()) => {}
-        3 => return Err(refuse("the token is not signed")),
-        5 => return Err(refuse("encrypted tokens (JWE) are not accepted")),
-        _ => return Err(refuse("the token is not a JWT")),
-    }
-    let header = decode_json(parts[0]).ok_or_else(|| refuse("the token's header is malformed"))?;
-    let alg = header["alg"].as_str().unwrap_or_default();
-    if alg.eq_ignore_ascii_case("none") {
-        return Err(refuse("unsigned tokens are not accepted"));
-    }
-    if !ASYMMETRIC.contains(&alg) {
-        return Err(refuse(format!(
-            "algorithm '{}' is not accepted: only RS, PS, ES and EdDSA signatures",
-            echo(alg)
-        )));
-    }
-    let typ = header.get("typ").map(|typ| {
-        let typ = typ.as_str().unwrap_or_default().to_ascii_lowercase();
-        typ.strip_prefix("application/").unwrap_or(&typ).to_owned()
-    });
-    if typ
-        .as_deref()
-        .is_some_and(|typ| typ != "jwt" && typ != "at+jwt")
-    {
-        return Err(refuse("the token's typ must be JWT or at+jwt"));
-    }
-    if header.get("crit").is_some() {
-        return Err(refuse("the token names critical header extensions (crit)"));
-    }
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(kid)) if !kid.is_empty() => Some(kid.as_str()),
-        Some(_) => return Err(refuse("the token's kid must be a non-empty string")),
-    };
-    let claims = decode_json(parts[1]).ok_or_else(|| refuse("the token's claims are malformed"))?;
-    let iss = claims["iss"]
-        .as_str()
+/// A token read and matched to its trusted issuer; its signature and claims not yet checked.
+pub struct Unverified<'t, 'i> {
+    jws: Jws<'t>,
+    header: CheckedHeader,
+    issuer: &'i TrustedIssuer,
+    /// The issuer's certificates that may have signed (by `kid`, or the default one).
+    certificate_keys: Vec<Arc<Value>>,
+}
+
+/// Reads `token`: its shape, its header, its issuer, and the issuer's certificates that may have
+/// signed it.
+pub fn read<'t, 'i>(
+    token: &'t str,
+    issuers: &'i [TrustedIssuer],
+    limits: &TokenLimits,
+) -> Result<Unverified<'t, 'i>, TokenRefusal> {
+    let jws = Jws::parse(token, limits.max_token_bytes).map_err(|error| match error {
+        ParseError::TooLarge { max, .. } => refuse(format!("the token is larger than {max} bytes")),
+        ParseError::Encrypted => refuse("encrypted tokens (JWE) are not accepted"),
+        ParseError::NotCompact { .. } => refuse("the token is not a JWT"),
+        ParseError::Header(_) => refuse("the token's header is malformed"),
+        ParseError::Claims(_) => refuse("the token's claims are malformed"),
+        ParseError::Unsigned => refuse("the token is not signed"),
+        ParseError::SignatureNotBase64 => refuse("the token's signature is malformed"),
+    })?;
+    let header = HEADER_POLICY
+        .check(&jws.header)
+        .map_err(|error| match error {
+            HeaderError::Unsigned => refuse("unsigned tokens are not accepted"),
+            HeaderError::AlgMissing | HeaderError::AlgNotString => not_accepted(""),
+            HeaderError::NotAccepted(alg) => not_accepted(&alg),
+            HeaderError::Typ(_) => refuse("the token's typ must be JWT or at+jwt"),
+            HeaderError::Critical(_) | HeaderError::CriticalMalformed => {
+                refuse("the token names critical header extensions (crit)")
+            }
+            HeaderError::KidNotString | HeaderError::KidEmpty => {
+                refuse("the token's kid must be a non-empty string")
+            }
+        })?;
+    let iss = jws
+        .claims
+        .get("iss")
+        .and_then(Value::as_str)
         .ok_or_else(|| refuse("the token has no iss"))?;
     let issuer = issuers
         .iter()
         .find(|i| i.config.name == iss)
         .ok_or_else(|| refuse(format!("the token's issuer '{}' is not trusted", echo(iss))))?;
-    if issuer.require_at_jwt && typ.as_deref() != Some("at+jwt") {
+    if issuer.require_at_jwt && header.check_typ(ACCESS_TOKEN_TYP).is_err() {
         return Err(refuse(
             "the token is not an access token: this issuer's access tokens are typed at+jwt \
              (RFC 9068), and an ID token is not one",
         ));
     }
-    let keys = candidate_keys(issuer, kid, jwks)?;
-    let signed_part = &token[..parts[0].len() + 1 + parts[1].len()];
-    let signature = URL_SAFE_NO_PAD
-        .decode(parts[2])
-        .map_err(|_| refuse("the token's signature is malformed"))?;
-    let verified = keys.iter().any(|jwk| {
-        prepared
-            .get(jwk)
-            .is_some_and(|key| key.verifies(alg, signed_part.as_bytes(), &signature))
-    });
-    if !verified {
-        return Err(refuse("the token's signature does not verify"));
-    }
-    check_claims(&claims, issuer, limits, crate::clock::now_unix())?;
-    Ok(accepted(issuer, claims))
-}
-
-fn decode_json(part: &str) -> Option<Map<String, Value>> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(object) => Some(object),
-        _ => None,
-    }
-}
-
-fn candidate_keys(
-    issuer: &TrustedIssuer,
-    kid: Option<&str>,
-    jwks: &dyn JwksKeys,
-) -> Result<Vec<Arc<Value>>, Refusal> {
-    let Some(kid) = kid else {
+    let certificate_keys = match header.kid.as_deref() {
         // No kid: the default certificate, and nothing else (never "try every key").
-        return issuer
+        None => issuer
             .certificate_keys
             .first()
             .cloned()
             .map(|key| vec![key])
             .ok_or_else(|| {
                 refuse("the token has no kid, and its issuer has no default certificate")
-            });
+            })?,
+        Some(kid) => issuer
+            .certificate_keys
+            .iter()
+            .filter(|key| key_has_kid(key, kid))
+            .cloned()
+            .collect(),
     };
-    let mut keys: Vec<Arc<Value>> = issuer
-        .certificate_keys
-        .iter()
-        .filter(|key| key_has_kid(key, kid))
-        .cloned()
-        .collect();
-    if keys.is_empty() {
-        if let Some(source) = &issuer.config.jwks {
-            let lookup = jwks.keys(&source.url, Some(kid)).map_err(|unavailable| {
-                if let KeysUnavailable::Failed(reason) = unavailable {
-                    tracing::warn!(issuer = %issuer.config.name, jwks_uri = %source.url, "{reason}");
+    Ok(Unverified {
+        jws,
+        header,
+        issuer,
+        certificate_keys,
+    })
+}
+
+fn not_accepted(alg: &str) -> TokenRefusal {
+    refuse(format!(
+        "algorithm '{}' is not accepted: only RS, PS, ES and EdDSA signatures",
+        echo(alg)
+    ))
+}
+
+impl<'i> Unverified<'_, 'i> {
+    /// Where the key must be looked up, when no certificate of the issuer has the token's `kid`:
+    /// the issuer's JWKS URL and the `kid`.
+    pub fn jwks_lookup(&self) -> Option<(&'i str, &str)> {
+        let kid = self.header.kid.as_deref()?;
+        let source = self.issuer.config.jwks.as_ref()?;
+        self.certificate_keys
+            .is_empty()
+            .then_some((source.url.as_str(), kid))
+    }
+
+    /// Checks the signature, with the certificates found by `read` or the keys `published` at
+    /// the issuer's JWKS endpoint (the answer to `jwks_lookup`), then the claims at `now`.
+    pub fn verify(
+        self,
+        published: Option<Result<KeyLookup, JwksError>>,
+        prepared: &PreparedKeys,
+        limits: &TokenLimits,
+        now: i64,
+    ) -> Result<Validated, TokenRefusal> {
+        let mut keys = self.certificate_keys;
+        if let Some(published) = published {
+            let lookup = published.map_err(|JwksError::Unavailable(reason)| {
+                if let Some(source) = &self.issuer.config.jwks {
+                    tracing::warn!(issuer = %self.issuer.config.name, jwks_uri = %source.url, "{reason}");
                 }
                 refuse("the issuer's keys could not be fetched; try again later")
             })?;
             keys = lookup.keys;
         }
+        if keys.is_empty() {
+            return Err(refuse(format!(
+                "no key of the issuer has kid '{}'",
+                echo(self.header.kid.as_deref().unwrap_or_default())
+            )));
+        }
+        // A key of the wrong family, or one whose `use` or `alg` excludes this algorithm, is no
+        // more use than a wrong key: the same refusal.
+        if prepared.verify(&self.jws, self.header.algorithm, &keys) != Verification::Verified {
+            return Err(refuse("the token's signature does not verify"));
+        }
+        check_claims(&self.jws.claims, self.issuer, limits, now)?;
+        Ok(accepted(self.issuer, self.jws.claims))
     }
-    if keys.is_empty() {
-        return Err(refuse(format!(
-            "no key of the issuer has kid '{}'",
-            echo(kid)
-        )));
-    }
-    Ok(keys)
 }
 
 /// A certificate's JWK answers to its certificate thumbprint (`x5t#S256`, its `kid`) and to the
@@ -215,42 +213,36 @@ fn key_has_kid(key: &Value, kid: &str) -> bool {
         || crate::keys::signing::thumbprint(key).is_ok_and(|thumbprint| thumbprint == kid)
 }
 
-/// The registered claims (RFC 7519 4.1) checked after the signature: `sub` a string, `exp`
-/// required and not past, `nbf` not ahead, `iat` required and not ahead (each with the skew), and
-/// `aud` naming one of the issuer's configured audiences when it has any. `iss` chose the issuer.
+/// The registered claims (RFC 7519 4.1) checked after the signature: `sub` a string, then the
+/// time policy (`exp` required and not past, `nbf` not ahead, `iat` required and not ahead, each
+/// with the skew), and `aud` naming one of the issuer's configured audiences when it has any.
+/// `iss` chose the issuer.
 fn check_claims(
     claims: &Map<String, Value>,
     issuer: &TrustedIssuer,
-    limits: &Limits,
+    limits: &TokenLimits,
     now: i64,
-) -> Result<(), Refusal> {
-    let skew = limits.clock_skew_seconds as f64;
-    let now = now as f64;
-    let time = |name: &str| -> Result<Option<f64>, Refusal> {
-        match claims.get(name) {
-            None => Ok(None),
-            Some(value) => value
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| refuse(format!("the token's {name} is not a number"))),
-        }
-    };
+) -> Result<(), TokenRefusal> {
     match claims.get("sub") {
         None => return Err(refuse("the token has no sub")),
         Some(Value::String(_)) => {}
         Some(_) => return Err(refuse("the token's sub is not a string")),
     }
-    let exp = time("exp")?.ok_or_else(|| refuse("the token has no exp"))?;
-    if exp < now - skew {
-        return Err(refuse("the token has expired"));
-    }
-    if time("nbf")?.is_some_and(|nbf| nbf > now + skew) {
-        return Err(refuse("the token is not valid yet (nbf)"));
-    }
-    let iat = time("iat")?.ok_or_else(|| refuse("the token has no iat"))?;
-    if iat > now + skew {
-        return Err(refuse("the token was issued in the future (iat)"));
-    }
+    let policy = TimePolicy {
+        leeway_seconds: i64::try_from(limits.clock_skew_seconds).unwrap_or(i64::MAX),
+        require_iat: true,
+    };
+    TimeClaims::read(claims)
+        .and_then(|times| policy.check(times, now))
+        .map_err(|error| match error {
+            TimeError::NotNumericDate(name) => {
+                refuse(format!("the token's {name} is not a number"))
+            }
+            TimeError::Missing(name) => refuse(format!("the token has no {name}")),
+            TimeError::Expired { .. } => refuse("the token has expired"),
+            TimeError::NotYetValid { .. } => refuse("the token is not valid yet (nbf)"),
+            TimeError::IssuedInFuture { .. } => refuse("the token was issued in the future (iat)"),
+        })?;
     if !issuer.config.audience.is_empty() {
         let accepted = |aud: &str| issuer.config.audience.iter().any(|a| a == aud);
         let matched = match claims.get("aud") {
@@ -286,7 +278,11 @@ fn accepted(issuer: &TrustedIssuer, mut claims: Map<String, Value>) -> Validated
     };
     Validated {
         issuer: issuer.config.name.clone(),
-        subject: claims["sub"].as_str().unwrap_or_default().to_owned(),
+        subject: claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         claims,
         scopes,
     }
@@ -295,7 +291,8 @@ fn accepted(issuer: &TrustedIssuer, mut claims: Map<String, Value>) -> Validated
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::Algorithm;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
     use openssl::hash::MessageDigest;
     use openssl::pkey::{PKey, Private};
     use openssl::rsa::Rsa;
@@ -304,17 +301,37 @@ mod tests {
 
     const ISS: &str = "https://idp.example/oauth2/token";
 
+    /// Where the tests' JWKS keys come from.
+    trait JwksKeys {
+        fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, JwksError>;
+    }
+
+    /// Both steps, the JWKS lookup between them as the gateway does it.
+    fn validate(
+        token: &str,
+        issuers: &[TrustedIssuer],
+        jwks: &dyn JwksKeys,
+        prepared: &PreparedKeys,
+        limits: &TokenLimits,
+    ) -> Result<Validated, TokenRefusal> {
+        let unverified = read(token, issuers, limits)?;
+        let published = unverified
+            .jwks_lookup()
+            .map(|(uri, kid)| jwks.keys(uri, Some(kid)));
+        unverified.verify(published, prepared, limits, crate::clock::now_unix())
+    }
+
     struct NoJwks;
     impl JwksKeys for NoJwks {
-        fn keys(&self, _: &str, _: Option<&str>) -> Result<KeyLookup, KeysUnavailable> {
-            Err(KeysUnavailable::Failed("no JWKS in this test".into()))
+        fn keys(&self, _: &str, _: Option<&str>) -> Result<KeyLookup, JwksError> {
+            Err(JwksError::Unavailable("no JWKS in this test".into()))
         }
     }
 
     /// A JWKS endpoint answering with fixed keys, counting lookups.
     struct FixedJwks(Vec<Value>, std::cell::Cell<u32>);
     impl JwksKeys for FixedJwks {
-        fn keys(&self, _: &str, kid: Option<&str>) -> Result<KeyLookup, KeysUnavailable> {
+        fn keys(&self, _: &str, kid: Option<&str>) -> Result<KeyLookup, JwksError> {
             self.1.set(self.1.get() + 1);
             let keys: Vec<Arc<Value>> = self
                 .0
@@ -335,7 +352,7 @@ mod tests {
 
     fn jwk(key: &PKey<Private>, kid: &str) -> Value {
         let public = PKey::public_key_from_der(&key.public_key_to_der().unwrap()).unwrap();
-        let mut jwk = crate::keys::jwk::key_parameters(&public).unwrap();
+        let mut jwk = grantor_jose::key::public_jwk(&public).unwrap();
         jwk["kid"] = json!(kid);
         jwk
     }
@@ -385,19 +402,13 @@ mod tests {
         }
     }
 
-    const LIMITS: Limits = Limits {
+    const LIMITS: TokenLimits = TokenLimits {
         max_token_bytes: 8192,
         clock_skew_seconds: 60,
     };
 
-    fn check(token: &str, issuers: &[TrustedIssuer]) -> Result<Validated, Refusal> {
-        validate(
-            token,
-            issuers,
-            &NoJwks,
-            &VerificationKeys::default(),
-            &LIMITS,
-        )
+    fn check(token: &str, issuers: &[TrustedIssuer]) -> Result<Validated, TokenRefusal> {
+        validate(token, issuers, &NoJwks, &PreparedKeys::default(), &LIMITS)
     }
 
     fn refused(token: &str, issuers: &[TrustedIssuer]) -> String {
@@ -453,7 +464,7 @@ mod tests {
         let hs = jsonwebtoken::encode(
             &jsonwebtoken::Header {
                 kid: Some("k1".into()),
-                ..jsonwebtoken::Header::new(Algorithm::HS256)
+                ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
             },
             &claims(),
             &jsonwebtoken::EncodingKey::from_secret(&public_pem),
@@ -552,6 +563,28 @@ mod tests {
         assert!(refused(&unknown, &issuers).contains("no key of the issuer has kid 'k9'"));
     }
 
+    /// A JWK's `use` and `alg` decide what it may verify, as for the plugin and `private_key_jwt`:
+    /// a key published for encryption, or for another algorithm, never verifies a token, even one
+    /// its private key signed.
+    #[test]
+    fn a_keys_use_and_alg_are_honoured() {
+        let key = rsa();
+        let token = sign(&key, &json!({"alg": "RS256", "kid": "k1"}), &claims());
+        for (member, value) in [("use", "enc"), ("alg", "PS256"), ("alg", "RS512")] {
+            let mut restricted = jwk(&key, "k1");
+            restricted[member] = json!(value);
+            assert_eq!(
+                refused(&token, &[issuer(vec![restricted])]),
+                "the token's signature does not verify",
+                "{member} {value}"
+            );
+        }
+        let mut declared = jwk(&key, "k1");
+        declared["use"] = json!("sig");
+        declared["alg"] = json!("RS256");
+        assert!(check(&token, &[issuer(vec![declared])]).is_ok());
+    }
+
     /// EC and Ed25519 issuers' tokens pass too, and a token cannot switch its key's algorithm.
     #[test]
     fn ecdsa_and_eddsa_tokens() {
@@ -610,39 +643,24 @@ mod tests {
         trusted.config.audience = vec!["gateway".into()];
         let issuers = [trusted];
         let token = sign(&key, &json!({"alg": "RS256", "kid": "jk"}), &claims());
-        assert!(validate(
-            &token,
-            &issuers,
-            &jwks,
-            &VerificationKeys::default(),
-            &LIMITS
-        )
-        .is_ok());
+        assert!(validate(&token, &issuers, &jwks, &PreparedKeys::default(), &LIMITS).is_ok());
         assert_eq!(jwks.1.get(), 1);
         let mut elsewhere = claims();
         elsewhere["aud"] = json!("another-api");
         let token = sign(&key, &json!({"alg": "RS256", "kid": "jk"}), &elsewhere);
-        assert!(validate(
-            &token,
-            &issuers,
-            &jwks,
-            &VerificationKeys::default(),
-            &LIMITS
-        )
-        .unwrap_err()
-        .0
-        .contains("audience"));
+        assert!(
+            validate(&token, &issuers, &jwks, &PreparedKeys::default(), &LIMITS)
+                .unwrap_err()
+                .0
+                .contains("audience")
+        );
         // A JWKS issuer without certificates has no default key for a token without kid.
         let token = sign(&key, &json!({"alg": "RS256"}), &claims());
-        assert!(validate(
-            &token,
-            &issuers,
-            &jwks,
-            &VerificationKeys::default(),
-            &LIMITS
-        )
-        .unwrap_err()
-        .0
-        .contains("no kid"));
+        assert!(
+            validate(&token, &issuers, &jwks, &PreparedKeys::default(), &LIMITS)
+                .unwrap_err()
+                .0
+                .contains("no kid")
+        );
     }
 }

@@ -17,6 +17,17 @@ pub enum CertificateError {
     OpenSsl(#[from] openssl::error::ErrorStack),
 }
 
+/// A key `grantor_jose` could not read, in this module's terms (the same three cases).
+impl From<grantor_jose::KeyError> for CertificateError {
+    fn from(error: grantor_jose::KeyError) -> CertificateError {
+        match error {
+            grantor_jose::KeyError::Unreadable => CertificateError::Unreadable,
+            grantor_jose::KeyError::UnsupportedKey(what) => CertificateError::UnsupportedKey(what),
+            grantor_jose::KeyError::OpenSsl(stack) => CertificateError::OpenSsl(stack),
+        }
+    }
+}
+
 /// A verification key ready to store: PEM text and a SHA-256 fingerprint of its DER form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormalisedKey {

@@ -11,7 +11,7 @@ use openssl::rsa::Rsa;
 use serde_json::{json, Value};
 
 use super::certificates::CertificateError;
-use super::jwk::key_parameters;
+use grantor_jose::key::public_jwk;
 
 pub use crate::config::SigningAlgorithm;
 
@@ -93,7 +93,7 @@ fn described(
     private: &PKey<Private>,
 ) -> Result<GeneratedKey, CertificateError> {
     let public = PKey::public_key_from_der(&private.public_key_to_der()?)?;
-    let mut jwk = key_parameters(&public)?;
+    let mut jwk = public_jwk(&public)?;
     let kid = thumbprint(&jwk)?;
     jwk["kid"] = json!(kid);
     jwk["alg"] = json!(algorithm.name());

@@ -1,5 +1,5 @@
 //! Client authentication (RFC 6749 2.3.1): HTTP Basic or `client_id`/`client_secret` in the form,
-//! or a signed client assertion (`private_key_jwt`, `client_assertion.rs`); exactly one of them. The client is looked up in the request's tenant only; a client of another tenant is
+//! or a signed client assertion (`private_key_jwt`, `private_key_jwt.rs`); exactly one of them. The client is looked up in the request's tenant only; a client of another tenant is
 //! simply not found. Failures are indistinguishable to the caller (no client enumeration) and take
 //! the same work (a hash comparison happens even for an unknown client).
 
@@ -8,13 +8,13 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::client_assertion::{authenticate_by_assertion, CLIENT_ASSERTION_TYPE};
 use super::error::OAuthError;
+use super::private_key_jwt::{authenticate_by_assertion, CLIENT_ASSERTION_TYPE};
 use super::wire::TokenRequest;
 use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::secrets::{hash_secret, verify_secret};
-use crate::store::{ReplayKey, ServiceProvider, Store};
+use crate::store::{Client, ReplayKey, Store};
 
 pub const AUTHENTICATION_FAILED: &str = "client authentication failed";
 
@@ -44,7 +44,7 @@ impl std::fmt::Debug for ClientCredentials {
 /// A client that authenticated, and what its authentication writes with the request (a client
 /// assertion's replay key).
 pub struct AuthenticatedClient {
-    pub client: Arc<ServiceProvider>,
+    pub client: Arc<Client>,
     pub replay_key: Option<ReplayKey>,
 }
 
@@ -174,7 +174,7 @@ pub fn authenticate_client(
     store: &Store,
     tenant_domain: &str,
     credentials: &ClientCredentials,
-) -> Result<Arc<ServiceProvider>, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let client = store.cached_client(tenant_domain, &credentials.client_id)?;
     let Some(client) = client else {
         // Spend the same effort as for a known client before failing.

@@ -16,10 +16,13 @@ pub const CLIENT_AUTH_METHODS: &[&str] = &[
     "private_key_jwt",
 ];
 
-/// What a `private_key_jwt` client may sign its assertions with (`client_assertion.rs`).
-const CLIENT_ASSERTION_ALGORITHMS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
+/// What a `private_key_jwt` client may sign its assertions with (`private_key_jwt.rs`).
+fn client_assertion_algorithms() -> Vec<&'static str> {
+    super::private_key_jwt::CLIENT_ASSERTION_ALGORITHMS
+        .iter()
+        .map(|alg| alg.name())
+        .collect()
+}
 
 /// RFC 8414 metadata of `tenant`.
 pub fn authorization_server_metadata(app: &OAuthContext, tenant: &str) -> Value {
@@ -36,14 +39,14 @@ pub fn authorization_server_metadata(app: &OAuthContext, tenant: &str) -> Value 
         "response_types_supported": [],
         "scopes_supported": ["openid"],
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
+        "token_endpoint_auth_signing_alg_values_supported": client_assertion_algorithms(),
         "introspection_endpoint": app.urls.tenant_url(tenant, "oauth2/introspect"),
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         // RFC 8414 2: required wherever private_key_jwt is listed for the endpoint.
-        "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
+        "introspection_endpoint_auth_signing_alg_values_supported": client_assertion_algorithms(),
         "revocation_endpoint": app.urls.tenant_url(tenant, "oauth2/revoke"),
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        "revocation_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGORITHMS,
+        "revocation_endpoint_auth_signing_alg_values_supported": client_assertion_algorithms(),
     })
 }
 

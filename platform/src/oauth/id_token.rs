@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::OAuthError;
 use super::token::{Decision, JwtIssuer};
-use crate::store::ServiceProvider;
+use crate::store::Client;
 
 /// The claims an ID token sets itself (listed in the OpenID metadata as `claims_supported`, with
 /// the user's own).
@@ -41,7 +41,7 @@ pub fn wanted(requested_scope: Option<&str>, granted_scopes: &[String]) -> bool 
 /// The signed ID token for `grant`'s subject.
 pub fn sign(
     jwt: &JwtIssuer,
-    client: &ServiceProvider,
+    client: &Client,
     grant: &Decision,
     nonce: Option<&str>,
     now: i64,

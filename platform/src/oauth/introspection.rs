@@ -36,7 +36,7 @@ fn commit(
     }
     app.writer.commit_blocking(on, writes).map_err(|e| match e {
         ApplyError::Refused(WriteRefusal::ReplayKeyTaken { .. }) => {
-            OAuthError::invalid_client(super::client_assertion::REPLAYED)
+            OAuthError::invalid_client(super::private_key_jwt::REPLAYED)
         }
         ApplyError::Store(e) => OAuthError::from(e),
         other => OAuthError::internal("introspection or revocation", other),

@@ -1,6 +1,5 @@
 //! OAuth 2.0: the token endpoint, client authentication, grants and token issuance.
 
-pub mod client_assertion;
 pub mod client_auth;
 pub mod context;
 pub mod discovery;
@@ -8,6 +7,7 @@ pub mod error;
 pub mod grants;
 pub mod id_token;
 pub mod introspection;
+pub mod private_key_jwt;
 pub mod scopes;
 pub mod service_account;
 pub mod sign_in_limits;

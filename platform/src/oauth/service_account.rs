@@ -7,13 +7,10 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use super::error::OAuthError;
 use super::wire::TokenRequest;
 use crate::config::JWT_BEARER_GRANT_TYPE;
-use crate::store::{ServiceProvider, Store};
+use crate::store::{Client, Store};
 
 const AUTHENTICATION_REQUIRED: &str = "client authentication is required";
 
@@ -24,7 +21,7 @@ pub fn client_named_by_assertion(
     grant_type: &str,
     request: &TokenRequest,
     max_assertion_bytes: usize,
-) -> Result<Arc<ServiceProvider>, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let refuse = || OAuthError::invalid_client(AUTHENTICATION_REQUIRED);
     if grant_type != JWT_BEARER_GRANT_TYPE {
         return Err(refuse());
@@ -57,28 +54,16 @@ pub fn client_named_by_assertion(
 /// A string claim of a compact JWS, read without verifying anything (only to find whose keys
 /// verify it); `None` for anything malformed, too large, or a claim that is absent, empty or not a
 /// string.
-pub(super) fn unverified_claim(jws: &str, claim: &str, max_bytes: usize) -> Option<String> {
-    if jws.len() > max_bytes {
-        return None;
-    }
-    let mut parts = jws.split('.');
-    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    match serde_json::from_slice::<serde_json::Value>(&json)
-        .ok()?
-        .get(claim)?
-    {
-        serde_json::Value::String(value) if !value.is_empty() => Some(value.clone()),
-        _ => None,
-    }
+fn unverified_claim(jws: &str, claim: &str, max_bytes: usize) -> Option<String> {
+    let jws = grantor_jose::Jws::parse(jws, max_bytes).ok()?;
+    jws.string_claim(claim).map(str::to_owned)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     fn jws(payload: &str) -> String {
         format!("e30.{}.c2ln", URL_SAFE_NO_PAD.encode(payload))

@@ -2,6 +2,7 @@
 //! panic must never unwind into plugin code), decodes the plugin's JSON request, asks the
 //! `HostServices` of the call, and returns an ABI status with a host-owned JSON answer.
 
+use crate::blocking::OnBlockingThread;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -24,6 +25,8 @@ pub struct CallContext<'a> {
     pub client: &'a ClientInfo,
     pub request_id: &'a str,
     pub services: &'a dyn HostServices,
+    /// The call runs on a thread that may block (its services may).
+    pub on: OnBlockingThread,
 }
 
 impl CallContext<'_> {
@@ -83,7 +86,7 @@ unsafe extern "C" fn host_get_verification_keys(
     unsafe {
         serve(host_ctx, request, result_out, |ctx, r: KeysRequest| {
             ctx.services
-                .verification_keys(ctx.tenant, &r.issuer, r.kid.as_deref())
+                .verification_keys(ctx.on, ctx.tenant, &r.issuer, r.kid.as_deref())
         })
     }
 }
@@ -308,6 +311,7 @@ mod tests {
             client: &client,
             request_id: "r",
             services: &Fixed,
+            on: crate::blocking::test_thread(),
         };
         let api = ctx.host_api();
         let find = api.host_find_identity_provider;

@@ -1,6 +1,7 @@
 //! What the host offers a plugin during a call, independent of the ABI: the callback layer
 //! (`callbacks.rs`) decodes the plugin's JSON, calls these, and encodes the answer.
 
+use crate::blocking::OnBlockingThread;
 use grantor_sdk::{ClaimsTransformRequest, ClientInfo};
 
 /// The answer of one host service, mapped onto the ABI's statuses.
@@ -23,7 +24,16 @@ pub trait HostServices: Send + Sync {
 
     /// `{"keys": [JWK, ...]}` to verify the issuer's assertions: those with `kid` when it names
     /// one of them, else all of them.
-    fn verification_keys(&self, _tenant: &str, _issuer: &str, _kid: Option<&str>) -> ServiceReply {
+    ///
+    /// The only service that may wait on the runtime (a JWKS fetch): it takes the proof that
+    /// its thread may block.
+    fn verification_keys(
+        &self,
+        _on: OnBlockingThread,
+        _tenant: &str,
+        _issuer: &str,
+        _kid: Option<&str>,
+    ) -> ServiceReply {
         ServiceReply::NotConfigured
     }
 

@@ -79,17 +79,19 @@ impl GrantPlugin {
     /// metrics by its grant type and whether it succeeded.
     pub fn handle_blocking(
         &self,
+        on: OnBlockingThread,
         request: &GrantRequest,
         services: &dyn HostServices,
     ) -> Result<GrantResult, PluginCallError> {
         let started = std::time::Instant::now();
-        let result = self.call_across(request, services);
+        let result = self.call_across(on, request, services);
         crate::metrics::metrics().plugin_call(&self.grant_type, result.is_ok(), started.elapsed());
         result
     }
 
     fn call_across(
         &self,
+        on: OnBlockingThread,
         request: &GrantRequest,
         services: &dyn HostServices,
     ) -> Result<GrantResult, PluginCallError> {
@@ -103,6 +105,7 @@ impl GrantPlugin {
             client: &request.client,
             request_id: &request.metadata.request_id,
             services,
+            on,
         };
         let api = context.host_api();
         let mut out = GrantorPluginBytes {

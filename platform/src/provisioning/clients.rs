@@ -1,15 +1,15 @@
-//! Service providers (OAuth clients): registered with a generated id and secret, listed, removed.
+//! OAuth clients: registered with a generated id and secret, listed, removed.
 
 use super::{check_jwks_uri, check_scopes, check_text, field, normalise_keys, normalise_list};
 use super::{ProvisioningError, Result};
 use crate::config::OAuthConfig;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::grants::BUILT_IN_GRANT_TYPES;
-use crate::store::{NewServiceProvider, ServiceProvider, TOKEN_FORMAT_JWT, TOKEN_FORMAT_OPAQUE};
+use crate::store::{Client, NewClient, TOKEN_FORMAT_JWT, TOKEN_FORMAT_OPAQUE};
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewClient {
+pub struct ClientRegistration {
     pub name: String,
     pub grant_types: Vec<String>,
     #[serde(default)]
@@ -35,7 +35,7 @@ pub struct NewClient {
 /// warnings about what the server cannot honour now.
 #[derive(Debug, Clone)]
 pub struct Registered {
-    pub client: ServiceProvider,
+    pub client: Client,
     pub client_secret: Option<String>,
     pub warnings: Vec<String>,
 }
@@ -44,7 +44,7 @@ pub struct Registered {
 pub fn add(
     app: &OAuthContext,
     tenant: &str,
-    new: NewClient,
+    new: ClientRegistration,
     keys: Vec<Vec<u8>>,
     now: i64,
 ) -> Result<Registered> {
@@ -88,7 +88,7 @@ pub fn add(
     let client_id = crate::secrets::generate_client_id().map_err(internal)?;
     let client_secret = crate::secrets::generate_client_secret().map_err(internal)?;
     let client = app.store.add_client(
-        &NewServiceProvider {
+        &NewClient {
             tenant_domain: tenant.to_owned(),
             name: new.name,
             client_id,
@@ -117,13 +117,13 @@ fn internal(e: impl std::fmt::Display) -> ProvisioningError {
 }
 
 /// A tenant's clients (never their secrets); an unknown tenant is an error, not an empty list.
-pub fn list(app: &OAuthContext, tenant: &str) -> Result<Vec<ServiceProvider>> {
+pub fn list(app: &OAuthContext, tenant: &str) -> Result<Vec<Client>> {
     super::tenants::find(app, tenant)?;
     Ok(app.store.list_clients(tenant)?)
 }
 
 /// The tenant's client with this client_id or name (as `remove` names one).
-pub fn find(app: &OAuthContext, tenant: &str, id_or_name: &str) -> Result<ServiceProvider> {
+pub fn find(app: &OAuthContext, tenant: &str, id_or_name: &str) -> Result<Client> {
     list(app, tenant)?
         .into_iter()
         .find(|c| c.client_id == id_or_name || c.name == id_or_name)

@@ -295,7 +295,7 @@ fn check(app: &OAuthContext, idp: &IdentityProvider) -> Result<()> {
         check_text(field::CLAIM_MAPPINGS, remote)?;
         check_text(field::CLAIM_MAPPINGS, local)?;
         for name in [remote, local] {
-            if grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&name.as_str()) {
+            if grantor_jose::VALIDATED_CLAIMS.contains(&name.as_str()) {
                 return Err(ProvisioningError::invalid(
                     field::CLAIM_MAPPINGS,
                     format!("'{name}' is validated by the grant and cannot be mapped"),
@@ -305,7 +305,7 @@ fn check(app: &OAuthContext, idp: &IdentityProvider) -> Result<()> {
     }
     if let Some(claim) = &idp.scope_claim {
         check_text(field::SCOPE_CLAIM, claim)?;
-        if grantor_sdk::wire::UNMAPPABLE_CLAIMS.contains(&claim.as_str()) {
+        if grantor_jose::VALIDATED_CLAIMS.contains(&claim.as_str()) {
             return Err(ProvisioningError::invalid(
                 field::SCOPE_CLAIM,
                 format!("'{claim}': name a claim other than iss, aud, exp, nbf, iat, jti"),

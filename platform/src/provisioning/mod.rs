@@ -122,7 +122,7 @@ fn check_scopes(field: Field, scopes: &[String]) -> Result<()> {
 }
 
 fn check_jwks_uri(uri: &str) -> Result<()> {
-    crate::keys::jwks::check_jwks_uri(uri)
+    crate::keys::remote_jwks::check_jwks_uri(uri)
         .map(|_| ())
         .map_err(|reason| ProvisioningError::invalid(field::JWKS_URI, format!("{uri}: {reason}")))
 }

@@ -1,4 +1,4 @@
-//! Service providers: the OAuth clients of a tenant, with what each may do.
+//! OAuth clients of a tenant, with what each may do (the table keeps WSO2's name, `service_providers`).
 
 use diesel::prelude::*;
 
@@ -8,7 +8,7 @@ use super::{is_unique_violation, Conflict, CorruptValue, NotFound, Store, StoreE
 
 /// A registered OAuth client. The secret exists here only as its hash.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ServiceProvider {
+pub struct Client {
     pub client_id: String,
     pub tenant_domain: String,
     pub name: String,
@@ -36,7 +36,7 @@ pub const TOKEN_FORMAT_OPAQUE: &str = "opaque";
 /// Signed JWT access tokens (RFC 9068).
 pub const TOKEN_FORMAT_JWT: &str = "jwt";
 
-impl ServiceProvider {
+impl Client {
     pub fn allows_grant_type(&self, grant_type: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant_type)
     }
@@ -50,7 +50,7 @@ impl ServiceProvider {
 
 /// What an operator supplies to register a client; the host generates id and secret.
 #[derive(Debug, Clone)]
-pub struct NewServiceProvider {
+pub struct NewClient {
     pub tenant_domain: String,
     pub name: String,
     pub client_id: String,
@@ -86,7 +86,7 @@ struct ServiceProviderRow {
 }
 
 impl ServiceProviderRow {
-    fn encode(new: &NewServiceProvider, now: i64) -> ServiceProviderRow {
+    fn encode(new: &NewClient, now: i64) -> ServiceProviderRow {
         ServiceProviderRow {
             client_id: new.client_id.clone(),
             tenant_domain: new.tenant_domain.clone(),
@@ -104,12 +104,12 @@ impl ServiceProviderRow {
         }
     }
 
-    fn decode(self) -> Result<ServiceProvider, CorruptValue> {
+    fn decode(self) -> Result<Client, CorruptValue> {
         let stored = StoredIn {
             table: "service_providers",
             row: &self.client_id,
         };
-        Ok(ServiceProvider {
+        Ok(Client {
             grant_types: stored.list("grant_types", &self.grant_types)?,
             scopes: stored.list("scopes", &self.scopes)?,
             audiences: stored.list("audiences", &self.audiences)?,
@@ -129,11 +129,7 @@ impl ServiceProviderRow {
 
 impl Store {
     /// Registers a client in an existing tenant; names are unique within a tenant.
-    pub fn add_client(
-        &self,
-        new: &NewServiceProvider,
-        now: i64,
-    ) -> Result<ServiceProvider, StoreError> {
+    pub fn add_client(&self, new: &NewClient, now: i64) -> Result<Client, StoreError> {
         let row = ServiceProviderRow::encode(new, now);
         self.with_conn(|conn| {
             conn.transaction(|conn| {
@@ -157,7 +153,7 @@ impl Store {
         Ok(row.decode()?)
     }
 
-    pub fn list_clients(&self, tenant_domain: &str) -> Result<Vec<ServiceProvider>, StoreError> {
+    pub fn list_clients(&self, tenant_domain: &str) -> Result<Vec<Client>, StoreError> {
         self.with_conn(|conn| {
             let rows: Vec<ServiceProviderRow> = service_providers::table
                 .filter(service_providers::tenant_domain.eq(tenant_domain))
@@ -176,7 +172,7 @@ impl Store {
         &self,
         tenant_domain: &str,
         client_id: &str,
-    ) -> Result<Option<ServiceProvider>, StoreError> {
+    ) -> Result<Option<Client>, StoreError> {
         self.with_conn(|conn| {
             let row: Option<ServiceProviderRow> = service_providers::table
                 .filter(service_providers::tenant_domain.eq(tenant_domain))
@@ -218,8 +214,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::store::test_support::for_each_backend;
 
-    pub(crate) fn sample(tenant: &str, name: &str, id: &str) -> NewServiceProvider {
-        NewServiceProvider {
+    pub(crate) fn sample(tenant: &str, name: &str, id: &str) -> NewClient {
+        NewClient {
             tenant_domain: tenant.into(),
             name: name.into(),
             client_id: id.into(),

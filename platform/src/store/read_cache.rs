@@ -14,9 +14,7 @@ use std::sync::{Arc, RwLock};
 use diesel::prelude::*;
 
 use super::schema::cache_generation;
-use super::{
-    DbConnection, IdentityProvider, ServiceProvider, Store, StoreError, StoredSigningKey, Tenant,
-};
+use super::{Client, DbConnection, IdentityProvider, Store, StoreError, StoredSigningKey, Tenant};
 
 /// Entries kept per map before it is emptied (unknown ids asked for at random must not grow
 /// memory without bound).
@@ -26,7 +24,7 @@ const MAX_ENTRIES: usize = 10_000;
 struct TenantEntry {
     /// `Some(None)`: no active tenant of that domain.
     active: Option<Option<Arc<Tenant>>>,
-    clients: HashMap<String, Option<Arc<ServiceProvider>>>,
+    clients: HashMap<String, Option<Arc<Client>>>,
     providers: HashMap<String, Option<Arc<IdentityProvider>>>,
     signing_keys: Option<Arc<Vec<StoredSigningKey>>>,
 }
@@ -154,7 +152,7 @@ impl Store {
         &self,
         tenant: &str,
         client_id: &str,
-    ) -> Result<Option<Arc<ServiceProvider>>, StoreError> {
+    ) -> Result<Option<Arc<Client>>, StoreError> {
         if let Some(found) = self.read_cache.read(|s| {
             s.tenants
                 .get(tenant)

@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn tokens_expire_and_stay_in_their_tenant() {
         for_each_backend(|store| {
-            let client = crate::store::NewServiceProvider {
+            let client = crate::store::NewClient {
                 tenant_domain: "carbon.super".into(),
                 name: "app".into(),
                 client_id: "cid".into(),

@@ -3,7 +3,7 @@
 //! endpoint that is slow, down, oversized or broken. No test waits for time to pass: intervals are
 //! set to zero (refetch on every use) or to an hour (never within a test), and the cache's timing
 //! (freshness, refresh interval, `max_stale`) is tested with a manual clock in
-//! `platform/src/keys/jwks.rs`.
+//! `platform/src/keys/remote_jwks.rs`.
 
 use std::time::Duration;
 

@@ -34,8 +34,9 @@ pub enum Resource {
     OpenApi,
     Tenants,
     Tenant(String),
-    Applications(String),
-    Application(String, String),
+    /// `tenants/{t}/applications`: the path keeps WSO2's name for OAuth clients.
+    Clients(String),
+    Client(String, String),
     IdentityProviders(String),
     IdentityProvider(String, String),
     Users(String),
@@ -57,8 +58,8 @@ impl Resource {
             ["openapi.json"] => Resource::OpenApi,
             ["tenants"] => Resource::Tenants,
             ["tenants", t] => Resource::Tenant(owned(t)),
-            ["tenants", t, "applications"] => Resource::Applications(owned(t)),
-            ["tenants", t, "applications", c] => Resource::Application(owned(t), owned(c)),
+            ["tenants", t, "applications"] => Resource::Clients(owned(t)),
+            ["tenants", t, "applications", c] => Resource::Client(owned(t), owned(c)),
             ["tenants", t, "identity-providers"] => Resource::IdentityProviders(owned(t)),
             ["tenants", t, "identity-providers", n] => {
                 Resource::IdentityProvider(owned(t), owned(n))
@@ -77,14 +78,14 @@ impl Resource {
         match self {
             Resource::OpenApi | Resource::Tenants => vec![],
             Resource::Tenant(t)
-            | Resource::Applications(t)
+            | Resource::Clients(t)
             | Resource::IdentityProviders(t)
             | Resource::Users(t)
             | Resource::Keys(t)
             | Resource::KeyRotation(t) => vec![t],
-            Resource::Application(t, n)
-            | Resource::IdentityProvider(t, n)
-            | Resource::User(t, n) => vec![t, n],
+            Resource::Client(t, n) | Resource::IdentityProvider(t, n) | Resource::User(t, n) => {
+                vec![t, n]
+            }
         }
     }
 
@@ -93,13 +94,13 @@ impl Resource {
         match self {
             Resource::OpenApi | Resource::Keys(_) => &[Method::GET],
             Resource::Tenants
-            | Resource::Applications(_)
+            | Resource::Clients(_)
             | Resource::IdentityProviders(_)
             | Resource::Users(_) => &[Method::GET, Method::POST],
             Resource::Tenant(_) | Resource::IdentityProvider(_, _) => {
                 &[Method::GET, Method::PATCH, Method::DELETE]
             }
-            Resource::Application(_, _) => &[Method::GET, Method::DELETE],
+            Resource::Client(_, _) => &[Method::GET, Method::DELETE],
             Resource::User(_, _) => &[Method::DELETE],
             Resource::KeyRotation(_) => &[Method::POST],
         }
@@ -107,20 +108,20 @@ impl Resource {
 }
 
 /// An answer: status and JSON body (none for 204).
-type Answer = Result<(StatusCode, Option<Value>), Refusal>;
+type Answer = Result<(StatusCode, Option<Value>), AdminRefusal>;
 
 /// A refused request: `{"code", "message"}`, and the field for an invalid one.
 #[derive(Debug)]
-struct Refusal {
+struct AdminRefusal {
     status: StatusCode,
     code: &'static str,
     message: String,
     field: Option<&'static str>,
 }
 
-impl Refusal {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
-        Refusal {
+impl AdminRefusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AdminRefusal {
+        AdminRefusal {
             status,
             code,
             message: message.into(),
@@ -180,7 +181,7 @@ pub async fn handle(
     .await
     .unwrap_or_else(|e| {
         tracing::error!("admin request failed: {e}");
-        Err(Refusal::new(
+        Err(AdminRefusal::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
             "the request failed; see the server log",
@@ -220,10 +221,10 @@ fn answer(
             tenants::remove(app, &t).map_err(refused)?;
             Ok((StatusCode::NO_CONTENT, None))
         }
-        (Method::GET, Resource::Applications(t)) => {
+        (Method::GET, Resource::Clients(t)) => {
             page(query, clients::list(app, &t).map_err(refused)?)
         }
-        (Method::POST, Resource::Applications(t)) => {
+        (Method::POST, Resource::Clients(t)) => {
             let registered =
                 clients::add(app, &t, parse(body)?, Vec::new(), now).map_err(refused)?;
             let mut value = to_json(&registered.client);
@@ -233,10 +234,10 @@ fn answer(
             value["warnings"] = json!(registered.warnings);
             created(value)
         }
-        (Method::GET, Resource::Application(t, id)) => {
+        (Method::GET, Resource::Client(t, id)) => {
             ok(to_json(clients::find(app, &t, &id).map_err(refused)?))
         }
-        (Method::DELETE, Resource::Application(t, id)) => {
+        (Method::DELETE, Resource::Client(t, id)) => {
             app.store.remove_client(&t, &id).map_err(store)?;
             Ok((StatusCode::NO_CONTENT, None))
         }
@@ -296,7 +297,7 @@ fn answer(
                 "withdrawn": rotated.withdrawn,
             }))
         }
-        (method, resource) => Err(Refusal::new(
+        (method, resource) => Err(AdminRefusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             format!("{method} is not allowed on {resource:?}"),
@@ -317,9 +318,9 @@ fn to_json(value: impl serde::Serialize) -> Value {
 }
 
 /// The request body as `T`; a body that is not it is a 400 naming what is wrong.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminRefusal> {
     serde_json::from_slice(body).map_err(|e| {
-        Refusal::new(
+        AdminRefusal::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             format!("the request body is not the expected JSON: {e}"),
@@ -333,7 +334,7 @@ fn page<T: serde::Serialize>(query: Option<&str>, all: Vec<T>) -> Answer {
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let number = |name: &str| {
             value.parse::<usize>().map_err(|_| {
-                Refusal::new(
+                AdminRefusal::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_query",
                     format!("{name} must be a whole number"),
@@ -344,7 +345,7 @@ fn page<T: serde::Serialize>(query: Option<&str>, all: Vec<T>) -> Answer {
             "offset" => offset = number("offset")?,
             "limit" => limit = number("limit")?,
             _ => {
-                return Err(Refusal::new(
+                return Err(AdminRefusal::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_query",
                     format!("unknown query parameter '{}'", key.escape_default()),
@@ -353,7 +354,7 @@ fn page<T: serde::Serialize>(query: Option<&str>, all: Vec<T>) -> Answer {
         }
     }
     if limit == 0 || limit > MAX_PAGE {
-        return Err(Refusal::new(
+        return Err(AdminRefusal::new(
             StatusCode::BAD_REQUEST,
             "invalid_query",
             format!("limit must be 1 to {MAX_PAGE}"),
@@ -367,13 +368,13 @@ fn page<T: serde::Serialize>(query: Option<&str>, all: Vec<T>) -> Answer {
     ))
 }
 
-fn store(e: StoreError) -> Refusal {
+fn store(e: StoreError) -> AdminRefusal {
     refused(e.into())
 }
 
 /// The status and code for a provisioning refusal; a failure of the server is logged, and the
 /// caller gets no detail of it.
-fn refused(e: ProvisioningError) -> Refusal {
+fn refused(e: ProvisioningError) -> AdminRefusal {
     let (status, code) = match &e {
         ProvisioningError::Invalid { .. } | ProvisioningError::Store(StoreError::Invalid(_)) => {
             (StatusCode::BAD_REQUEST, "invalid_input")
@@ -386,14 +387,14 @@ fn refused(e: ProvisioningError) -> Refusal {
         ProvisioningError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         ProvisioningError::Store(e) => {
             tracing::error!("admin request failed: {e}");
-            return Refusal::new(
+            return AdminRefusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
                 "the request failed; see the server log",
             );
         }
     };
-    Refusal {
+    AdminRefusal {
         status,
         code,
         message: e.to_string(),

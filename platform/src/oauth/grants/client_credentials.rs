@@ -5,9 +5,9 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::scopes::{narrow_scopes, parse_scope};
 use crate::oauth::token::Decision;
 use crate::oauth::wire::TokenRequest;
-use crate::store::ServiceProvider;
+use crate::store::Client;
 
-pub fn authorize(request: &TokenRequest, client: &ServiceProvider) -> Result<Decision, OAuthError> {
+pub fn authorize(request: &TokenRequest, client: &Client) -> Result<Decision, OAuthError> {
     let requested = request.param("scope").map(parse_scope).transpose()?;
     let scopes = narrow_scopes(requested.as_deref(), &client.scopes)?;
     Ok(Decision {

@@ -25,7 +25,7 @@ use crate::oauth::sign_in_limits::{
 use crate::oauth::token::{Decision, IdTokenWanted};
 use crate::oauth::wire::TokenRequest;
 use crate::passwords::{PasswordError, MAX_PASSWORD_BYTES};
-use crate::store::{AttemptSettlement, AttemptVerdict, FamilyOrigin, ServiceProvider, User};
+use crate::store::{AttemptSettlement, AttemptVerdict, Client, FamilyOrigin, User};
 
 pub const INVALID_CREDENTIALS: &str = "invalid username or password";
 
@@ -33,7 +33,7 @@ pub fn authorize(
     app: &OAuthContext,
     on: OnBlockingThread,
     request: &TokenRequest,
-    client: &ServiceProvider,
+    client: &Client,
     now: i64,
 ) -> Result<Decision, OAuthError> {
     let required = |name: &str| {

@@ -18,13 +18,13 @@ use crate::oauth::scopes::parse_scope;
 use crate::oauth::token::{ContinuedFamily, Decision, Rotation, Verdict};
 use crate::oauth::wire::TokenRequest;
 use crate::secrets::hash_secret;
-use crate::store::{FamilyOrigin, ServiceProvider, Store, TokenFamily};
+use crate::store::{Client, FamilyOrigin, Store, TokenFamily};
 
 /// A spent token presented again is reuse: refused, and its family revoked by the commit stage.
 pub fn authorize(
     store: &Store,
     request: &TokenRequest,
-    client: &Arc<ServiceProvider>,
+    client: &Arc<Client>,
     now: i64,
 ) -> Result<Verdict<Decision>, OAuthError> {
     let token = request
@@ -102,7 +102,7 @@ pub fn authorize(
 /// provider its original grant came from.
 fn family_still_valid(
     store: &Store,
-    client: &ServiceProvider,
+    client: &Client,
     family: &TokenFamily,
     now: i64,
 ) -> Result<(), OAuthError> {

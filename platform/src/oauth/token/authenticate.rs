@@ -14,7 +14,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::grants::is_built_in_grant_type;
 use crate::oauth::service_account::client_named_by_assertion;
 use crate::oauth::wire::TokenRequest;
-use crate::store::{ReplayKey, ServiceProvider};
+use crate::store::{Client, ReplayKey};
 
 /// Who decides the grant: the host itself, or the plugin registered for its grant type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub enum Handler {
 
 /// A request whose client is known and may ask for its grant type.
 pub struct Authenticated {
-    pub client: Arc<ServiceProvider>,
+    pub client: Arc<Client>,
     pub grant_type: String,
     /// How the client proved itself: by its credentials, or only through the assertion a plugin
     /// has yet to verify (a service account).

@@ -12,7 +12,7 @@ use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::invalid_refresh_token;
 use crate::oauth::wire::TokenResponse;
-use crate::store::{ApplyError, ReplayKind, ServiceProvider, WriteOp, WriteRefusal};
+use crate::store::{ApplyError, Client, ReplayKind, WriteOp, WriteRefusal};
 
 pub async fn commit(
     ctx: &OAuthContext,
@@ -28,7 +28,7 @@ pub async fn commit(
         Ok(()) => Ok(issued.response),
         Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken(key))) => match key.kind {
             ReplayKind::ClientAssertion { .. } => Err(OAuthError::invalid_client(
-                crate::oauth::client_assertion::REPLAYED,
+                crate::oauth::private_key_jwt::REPLAYED,
             )),
             // The plugin's own words for a replay it finds, so both ways of finding one read alike.
             ReplayKind::GrantAssertion { .. } => Err(OAuthError::invalid_grant(
@@ -52,11 +52,7 @@ pub async fn commit(
 /// A refresh token presented after it was spent: its family is revoked (its successor and every
 /// access token issued from it) and the request refused. The refusal stands whether or not the
 /// revocation commits.
-async fn revoke_reused(
-    ctx: &OAuthContext,
-    client: &Arc<ServiceProvider>,
-    family_id: String,
-) -> OAuthError {
+async fn revoke_reused(ctx: &OAuthContext, client: &Arc<Client>, family_id: String) -> OAuthError {
     tracing::warn!(
         tenant = %client.tenant_domain,
         client_id = %client.client_id,

@@ -10,7 +10,7 @@ use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants;
 use crate::oauth::wire::TokenRequest;
-use crate::store::{FamilyOrigin, ReplayKey, ServiceProvider};
+use crate::store::{Client, FamilyOrigin, ReplayKey};
 
 /// What a grant authorised; the issue stage turns it into tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct IdTokenWanted {
 pub enum Verdict<T> {
     Granted(T),
     Reuse {
-        client: Arc<ServiceProvider>,
+        client: Arc<Client>,
         family_id: String,
     },
 }
@@ -70,7 +70,7 @@ impl<T> Verdict<T> {
 
 impl Verdict<super::issue::Issued> {
     /// The client the tokens, or the refusal, are for.
-    pub fn client(&self) -> &ServiceProvider {
+    pub fn client(&self) -> &Client {
         match self {
             Verdict::Granted(issued) => &issued.client,
             Verdict::Reuse { client, .. } => client,

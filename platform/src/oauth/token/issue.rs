@@ -14,7 +14,7 @@ use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
 use crate::oauth::wire::TokenResponse;
 use crate::secrets::{generate_opaque_token, hash_secret, random_token};
-use crate::store::{NewFamily, NewToken, ServiceProvider, WriteOp};
+use crate::store::{Client, NewFamily, NewToken, WriteOp};
 
 /// A refresh token family a rotation continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct ContinuedFamily {
 
 /// A request's tokens, decided and not yet stored: what the commit stage is given.
 pub struct Issued {
-    pub client: Arc<ServiceProvider>,
+    pub client: Arc<Client>,
     pub response: TokenResponse,
     /// In order: the replay keys (the client's assertion, then the grant's: a replay fails before
     /// any token is written), the consumed refresh token, a new family, the tokens.
@@ -85,7 +85,7 @@ pub fn issue(
 /// The tenant's current signing key and issuer, for a client that takes JWT access tokens.
 fn jwt_issuer(
     ctx: &OAuthContext,
-    client: &ServiceProvider,
+    client: &Client,
     now: i64,
 ) -> Result<Option<JwtIssuer>, OAuthError> {
     if client.token_format != crate::store::TOKEN_FORMAT_JWT {
@@ -126,7 +126,7 @@ pub struct JwtIssuer {
 impl JwtIssuer {
     /// `sub` for a token of `grant`: the resource owner as the tenant presents them, or the client
     /// itself when it acts for itself.
-    pub fn subject(&self, grant: &Decision, client: &ServiceProvider) -> String {
+    pub fn subject(&self, grant: &Decision, client: &Client) -> String {
         match &grant.subject {
             Some(subject) => self.tenant.present_subject(subject),
             None => client.client_id.clone(),
@@ -151,7 +151,7 @@ pub const JWT_ACCESS_TOKEN_CLAIMS: &[&str] = &[
 /// (`token_format = jwt`); it is required then.
 pub fn issue_tokens(
     defaults: &TokenConfig,
-    client: &ServiceProvider,
+    client: &Client,
     grant: &Decision,
     now: i64,
     jwt: Option<&JwtIssuer>,
@@ -297,7 +297,7 @@ enum Format<'a> {
 
 fn new_token(
     writes: &mut Vec<WriteOp>,
-    client: &ServiceProvider,
+    client: &Client,
     grant: &Decision,
     format: Format<'_>,
     stored: Stored<'_>,
@@ -327,7 +327,7 @@ fn new_token(
 /// those.
 fn jwt_access_token(
     jwt: &JwtIssuer,
-    client: &ServiceProvider,
+    client: &Client,
     grant: &Decision,
     stored: &Stored<'_>,
 ) -> Result<String, OAuthError> {
@@ -387,7 +387,7 @@ mod tests {
         crate::store::test_support::for_each_backend(|store| {
             let client = store
                 .add_client(
-                    &crate::store::NewServiceProvider {
+                    &crate::store::NewClient {
                         tenant_domain: "carbon.super".into(),
                         name: "app".into(),
                         client_id: "cid".into(),

@@ -78,7 +78,7 @@ async fn with_plugin(
             let now = crate::clock::now_unix();
             let authenticated = authenticate(&worker, on, &request, Handler::Plugin, now)?;
             span.record("client_id", authenticated.client.client_id.as_str());
-            let decision = plugin_call::decide(&worker, plugin, &authenticated, &request, now)?;
+            let decision = plugin_call::decide(&worker, on, plugin, &authenticated, &request, now)?;
             // Later than the request's start: the plugin may have taken a while.
             issue::issue(&worker, authenticated, decision, crate::clock::now_unix())
         })

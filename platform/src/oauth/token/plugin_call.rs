@@ -6,20 +6,18 @@
 
 use std::sync::{Arc, Mutex};
 
+use grantor_jose::MAX_JTI_LEN;
 use grantor_sdk::{ClaimsTransformRequest, ClientInfo, GrantRequest, GrantResult, RequestMetadata};
 
 use super::authenticate::Authenticated;
 use super::decide::{Decision, Verdict};
+use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
 use crate::oauth::scopes::narrow_scopes;
 use crate::oauth::wire::TokenRequest;
 use crate::plugin_host::{HostServices, ServiceReply};
-use crate::store::{FamilyOrigin, ReplayKey, ReplayKind, ServiceProvider};
-
-/// Longest `jti` kept in the replay cache; longer ids are refused rather than truncated (two
-/// distinct ids must never collide).
-pub const MAX_JTI_LEN: usize = 256;
+use crate::store::{Client, FamilyOrigin, ReplayKey, ReplayKind};
 
 /// Parameters that never cross into a plugin.
 const CLIENT_CREDENTIAL_PARAMS: &[&str] = &[
@@ -33,6 +31,7 @@ const CLIENT_CREDENTIAL_PARAMS: &[&str] = &[
 /// request, and turns its answer into a decision.
 pub fn decide(
     ctx: &OAuthContext,
+    on: OnBlockingThread,
     plugin: &crate::plugin_host::GrantPlugin,
     authenticated: &Authenticated,
     request: &TokenRequest,
@@ -42,7 +41,7 @@ pub fn decide(
     let grant_request = plugin_request(ctx, authenticated, request, now);
     let services = CallServices::new(ctx.trusted_issuers.clone());
     let result = plugin
-        .handle_blocking(&grant_request, &services)
+        .handle_blocking(on, &grant_request, &services)
         .map_err(|e| super::plugin_failure(&request.request_id, e))?;
     let granted = match result {
         GrantResult::Granted(granted) => granted,
@@ -117,7 +116,7 @@ fn plugin_request(
 /// service-account binding to this client was the way in.
 fn family_origin(
     ctx: &OAuthContext,
-    client: &ServiceProvider,
+    client: &Client,
     issuer: &str,
 ) -> Result<FamilyOrigin, OAuthError> {
     let provider = ctx
@@ -224,9 +223,15 @@ impl HostServices for CallServices {
         self.shared.find_identity_provider(tenant, issuer)
     }
 
-    fn verification_keys(&self, tenant: &str, issuer: &str, kid: Option<&str>) -> ServiceReply {
+    fn verification_keys(
+        &self,
+        on: OnBlockingThread,
+        tenant: &str,
+        issuer: &str,
+        kid: Option<&str>,
+    ) -> ServiceReply {
         self.consulted(issuer);
-        self.shared.verification_keys(tenant, issuer, kid)
+        self.shared.verification_keys(on, tenant, issuer, kid)
     }
 
     /// Staged for the request's commit. A second use of one id within this call is a replay

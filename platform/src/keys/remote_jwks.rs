@@ -12,11 +12,17 @@
 //! requests that need its keys. At most `MAX_ENDPOINTS` endpoints are kept, the least recently used
 //! dropped first.
 //!
+//! Two forms of the lookup, so the blocking contract is in the name: `keys` is async (it awaits
+//! the fetch and never blocks its thread: the gateway's workers), `keys_blocking` blocks its
+//! thread (plugin host callbacks on the blocking pool, command-line use) and must never be called
+//! on an async worker.
+//!
 //! Transport: https only, except plain http to a loopback address (local development, tests);
 //! a redirect is followed only to a URL that passes the same rule, and never from https to http.
 
+use crate::blocking::OnBlockingThread;
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -96,7 +102,41 @@ struct State {
 #[derive(Default)]
 struct Endpoint {
     state: Mutex<State>,
-    fetched: Condvar,
+    /// Wakes the lookups waiting for this endpoint's fetch.
+    fetched: tokio::sync::Notify,
+}
+
+/// What a lookup does once it has looked at the endpoint's state.
+enum Step {
+    Answer,
+    /// Another lookup's fetch is running and this one needs its outcome.
+    Wait,
+    /// This lookup fetches (it has marked the fetch as running).
+    Fetch,
+}
+
+/// Marks an endpoint's fetch as over when the fetching lookup is dropped before it recorded the
+/// outcome (a client gone away drops its request's future): the next lookup may fetch again, and
+/// the waiters are woken.
+struct Fetching<'a> {
+    endpoint: &'a Endpoint,
+    recorded: bool,
+}
+
+impl Drop for Fetching<'_> {
+    fn drop(&mut self) {
+        if !self.recorded {
+            let mut state = self
+                .endpoint
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            state.fetching = false;
+            state.last_error = Some("the fetch was abandoned".into());
+            drop(state);
+            self.endpoint.fetched.notify_waiters();
+        }
+    }
 }
 
 struct Endpoints {
@@ -165,36 +205,92 @@ impl JwksCache {
         self.fetches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The provider's keys for `kid` (or all of them). Waits for at most one fetch.
-    pub fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, JwksError> {
+    /// The provider's keys for `kid` (or all of them). Waits for at most one fetch, without
+    /// blocking its thread.
+    pub async fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, JwksError> {
         check_jwks_uri(uri).map_err(|reason| {
             JwksError::Unavailable(format!("the JWKS endpoint {uri} is not fetched: {reason}"))
         })?;
         let endpoint = self.endpoint(uri);
-        let mut state = endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
-        let need = self.need(&state, kid);
-        if need != Need::Nothing {
-            if state.fetching {
-                // Someone is fetching: a key set that has the key will do meanwhile; without one,
-                // wait for that fetch (bounded by its own timeout) rather than start another.
-                if need == Need::Kid || state.keys.is_none() {
-                    let deadline = Instant::now() + fetch_bound(&self.settings);
-                    while state.fetching {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        state = endpoint
-                            .fetched
-                            .wait_timeout(state, left)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
+        match self.next_step(&endpoint, kid) {
+            Step::Answer => {}
+            Step::Wait => {
+                // Bounded by the running fetch's own timeout.
+                let deadline = tokio::time::Instant::now() + fetch_bound(&self.settings);
+                loop {
+                    let notified = endpoint.fetched.notified();
+                    tokio::pin!(notified);
+                    // Registered before the state is read, so the fetch's wake-up is not missed.
+                    notified.as_mut().enable();
+                    let fetching = endpoint
+                        .state
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .fetching;
+                    if !fetching || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                        break;
                     }
                 }
-            } else if self.may_attempt(&state) {
-                state = self.refresh(uri, &endpoint, state);
             }
+            Step::Fetch => self.refresh(uri, &endpoint).await,
         }
+        self.answer(uri, &endpoint, kid)
+    }
+
+    /// `keys` for a caller on a blocking thread (a plugin's host callback, the command line):
+    /// blocks it for at most one fetch. An async worker cannot call it (it holds no
+    /// `OnBlockingThread`: it would stall the worker, and tokio refuses to block one); async code
+    /// calls `keys`.
+    pub fn keys_blocking(
+        &self,
+        _on: OnBlockingThread,
+        uri: &str,
+        kid: Option<&str>,
+    ) -> Result<KeyLookup, JwksError> {
+        if let Some(found) = self.cached_keys(uri, kid) {
+            return Ok(found);
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle.block_on(self.keys(uri, kid)),
+            Err(_) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| JwksError::Unavailable(format!("no runtime for the JWKS fetch: {e}")))?
+                .block_on(self.keys(uri, kid)),
+        }
+    }
+
+    /// Decides under the endpoint's lock; a fetch is marked as running before the lock is let go.
+    fn next_step(&self, endpoint: &Endpoint, kid: Option<&str>) -> Step {
+        let mut state = endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
+        let need = self.need(&state, kid);
+        if need == Need::Nothing {
+            Step::Answer
+        } else if state.fetching {
+            // Someone is fetching: a key set that has the key will do meanwhile; without one,
+            // wait for that fetch rather than start another.
+            if need == Need::Kid || state.keys.is_none() {
+                Step::Wait
+            } else {
+                Step::Answer
+            }
+        } else if self.may_attempt(&state) {
+            state.fetching = true;
+            state.last_attempt = Some(self.clock.now());
+            Step::Fetch
+        } else {
+            Step::Answer
+        }
+    }
+
+    /// The lookup's answer from the key set the endpoint has now.
+    fn answer(
+        &self,
+        uri: &str,
+        endpoint: &Endpoint,
+        kid: Option<&str>,
+    ) -> Result<KeyLookup, JwksError> {
+        let state = endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.clock.now();
         let usable = state.fetched_at.is_some_and(|at| {
             now.duration_since(at) < Duration::from_secs(self.settings.max_stale_seconds)
@@ -269,48 +365,46 @@ impl JwksCache {
         endpoint
     }
 
-    /// Fetches with the lock released, then records the outcome and wakes the waiters. A failure
-    /// keeps the previous key set.
-    fn refresh<'a>(
-        &self,
-        uri: &str,
-        endpoint: &'a Endpoint,
-        mut state: std::sync::MutexGuard<'a, State>,
-    ) -> std::sync::MutexGuard<'a, State> {
-        state.fetching = true;
-        state.last_attempt = Some(self.clock.now());
-        drop(state);
+    /// Fetches (the fetch already marked as running, no lock held), then records the outcome and
+    /// wakes the waiters. A failure keeps the previous key set.
+    async fn refresh(&self, uri: &str, endpoint: &Endpoint) {
+        let mut fetching = Fetching {
+            endpoint,
+            recorded: false,
+        };
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
-        let outcome = self.fetch(uri);
+        let outcome = fetch_key_set(&self.client, uri, self.settings.max_response_bytes).await;
         crate::metrics::metrics().jwks_fetch(outcome.is_ok());
-        let mut state = endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.fetching = false;
-        match outcome {
-            Ok((keys, max_age)) => {
-                tracing::info!(
-                    uri,
-                    keys = keys.len(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "JWKS fetched"
-                );
-                state.keys = Some(keys.into_iter().map(Arc::new).collect());
-                state.fetched_at = Some(self.clock.now());
-                state.last_error = None;
-                state.fresh_for = self.cache_lifetime(max_age);
-            }
-            Err(reason) => {
-                tracing::warn!(
-                    uri,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "JWKS fetch failed: {reason}"
-                );
-                state.last_error = Some(reason);
+        {
+            let mut state = endpoint.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.fetching = false;
+            match outcome {
+                Ok((keys, max_age)) => {
+                    tracing::info!(
+                        uri,
+                        keys = keys.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "JWKS fetched"
+                    );
+                    state.keys = Some(keys.into_iter().map(Arc::new).collect());
+                    state.fetched_at = Some(self.clock.now());
+                    state.last_error = None;
+                    state.fresh_for = self.cache_lifetime(max_age);
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        uri,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "JWKS fetch failed: {reason}"
+                    );
+                    state.last_error = Some(reason);
+                }
             }
         }
-        endpoint.fetched.notify_all();
-        state
+        fetching.recorded = true;
+        endpoint.fetched.notify_waiters();
     }
 
     fn cache_lifetime(&self, max_age: Option<u64>) -> Duration {
@@ -321,20 +415,6 @@ impl JwksCache {
                 self.settings.max_stale_seconds,
             );
         Duration::from_secs(seconds)
-    }
-
-    /// One fetch, on the async runtime when there is one (the plugin's blocking thread belongs
-    /// to it), else on a runtime of its own (command-line use, benchmarks).
-    fn fetch(&self, uri: &str) -> Result<(Vec<Value>, Option<u64>), String> {
-        let work = fetch_key_set(&self.client, uri, self.settings.max_response_bytes);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => handle.block_on(work),
-            Err(_) => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?
-                .block_on(work),
-        }
     }
 }
 
@@ -400,8 +480,9 @@ fn parse_max_age(cache_control: &str) -> Option<u64> {
         .find_map(|v| v.trim().parse().ok())
 }
 
-/// A JWK Set: an object with a `keys` array. Keys of types a signature can never be verified
-/// with here (`oct`, unknown) are dropped, as are keys marked for encryption.
+/// A JWK Set: an object with a `keys` array. Keys that fit no algorithm verified here
+/// (`grantor_jose::key_fits`: `oct`, unknown types and curves, keys marked for encryption) are
+/// dropped.
 pub fn parse_key_set(body: &[u8]) -> Result<Vec<Value>, String> {
     let document: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let keys = document
@@ -410,8 +491,11 @@ pub fn parse_key_set(body: &[u8]) -> Result<Vec<Value>, String> {
         .ok_or("not a JWK Set (no \"keys\" array)")?;
     let usable: Vec<Value> = keys
         .iter()
-        .filter(|k| matches!(k["kty"].as_str(), Some("RSA" | "EC" | "OKP")))
-        .filter(|k| k.get("use").is_none_or(|u| u == "sig"))
+        .filter(|k| {
+            grantor_jose::Algorithm::ALL
+                .iter()
+                .any(|alg| grantor_jose::key_fits(k, *alg))
+        })
         .take(MAX_KEYS)
         .cloned()
         .collect();
@@ -446,7 +530,9 @@ fn select(keys: Option<&[Arc<Value>]>, kid: Option<&str>) -> Option<KeyLookup> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocking::test_thread as here;
     use serde_json::json;
+    use std::sync::Condvar;
 
     #[test]
     fn key_sets_are_parsed_strictly() {
@@ -659,14 +745,23 @@ mod tests {
         endpoint.serve_kids("/jwks", &["a"]);
         let uri = endpoint.url("/jwks");
         for _ in 0..5 {
-            assert_eq!(kids(&cache.keys(&uri, Some("a")).unwrap()), ["a"]);
+            assert_eq!(
+                kids(&cache.keys_blocking(here(), &uri, Some("a")).unwrap()),
+                ["a"]
+            );
         }
         assert_eq!(endpoint.hits(), 1);
         endpoint.serve_kids("/jwks", &["b"]);
         clock.advance(Duration::from_secs(299));
-        assert_eq!(kids(&cache.keys(&uri, None).unwrap()), ["a"]);
+        assert_eq!(
+            kids(&cache.keys_blocking(here(), &uri, None).unwrap()),
+            ["a"]
+        );
         clock.advance(Duration::from_secs(1));
-        assert_eq!(kids(&cache.keys(&uri, None).unwrap()), ["b"]);
+        assert_eq!(
+            kids(&cache.keys_blocking(here(), &uri, None).unwrap()),
+            ["b"]
+        );
         assert_eq!(endpoint.hits(), 2);
     }
 
@@ -677,23 +772,33 @@ mod tests {
         let endpoint = Endpoint::start();
         endpoint.serve_kids("/jwks", &["a"]);
         let uri = endpoint.url("/jwks");
-        cache.keys(&uri, Some("a")).unwrap();
+        cache.keys_blocking(here(), &uri, Some("a")).unwrap();
         // Right after a fetch, no unknown kid refetches.
         for i in 0..40 {
             let forged = format!("forged-{i}");
-            assert!(cache.keys(&uri, Some(&forged)).unwrap().unknown_kid);
+            assert!(
+                cache
+                    .keys_blocking(here(), &uri, Some(&forged))
+                    .unwrap()
+                    .unknown_kid
+            );
         }
         assert_eq!(endpoint.hits(), 1);
         // Once the interval has passed, one unknown kid refetches once: the rotation is seen.
         endpoint.serve_kids("/jwks", &["a", "rotated"]);
         clock.advance(Duration::from_secs(30));
         assert_eq!(
-            kids(&cache.keys(&uri, Some("rotated")).unwrap()),
+            kids(&cache.keys_blocking(here(), &uri, Some("rotated")).unwrap()),
             ["rotated"]
         );
         for i in 0..40 {
             let forged = format!("forged-{i}");
-            assert!(cache.keys(&uri, Some(&forged)).unwrap().unknown_kid);
+            assert!(
+                cache
+                    .keys_blocking(here(), &uri, Some(&forged))
+                    .unwrap()
+                    .unknown_kid
+            );
         }
         assert_eq!(endpoint.hits(), 2);
     }
@@ -705,16 +810,25 @@ mod tests {
         let endpoint = Endpoint::start();
         endpoint.serve_kids("/jwks", &["a"]);
         let uri = endpoint.url("/jwks");
-        cache.keys(&uri, None).unwrap();
+        cache.keys_blocking(here(), &uri, None).unwrap();
         endpoint.set("/jwks", "500 Internal Server Error", "", "down");
         clock.advance(Duration::from_secs(300));
-        assert_eq!(kids(&cache.keys(&uri, None).unwrap()), ["a"]);
+        assert_eq!(
+            kids(&cache.keys_blocking(here(), &uri, None).unwrap()),
+            ["a"]
+        );
         assert_eq!(endpoint.hits(), 2);
         // Failures are retried once per interval, not per request.
-        assert_eq!(kids(&cache.keys(&uri, None).unwrap()), ["a"]);
+        assert_eq!(
+            kids(&cache.keys_blocking(here(), &uri, None).unwrap()),
+            ["a"]
+        );
         assert_eq!(endpoint.hits(), 2);
         clock.advance(Duration::from_secs(3300));
-        let err = cache.keys(&uri, None).unwrap_err().to_string();
+        let err = cache
+            .keys_blocking(here(), &uri, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("HTTP status 500"), "{err}");
         assert_eq!(endpoint.hits(), 3);
     }
@@ -730,9 +844,9 @@ mod tests {
             .unwrap()
             .port();
         let uri = format!("http://127.0.0.1:{port}/jwks");
-        let err = cache.keys(&uri, None).unwrap_err();
+        let err = cache.keys_blocking(here(), &uri, None).unwrap_err();
         assert!(err.to_string().contains("no usable key set"));
-        let _ = cache.keys(&uri, None);
+        let _ = cache.keys_blocking(here(), &uri, None);
         assert_eq!(cache.fetch_count(), 1);
     }
 
@@ -745,7 +859,11 @@ mod tests {
         let to_real = format!("location: {}\r\n", endpoint.url("/real"));
         endpoint.set("/moved", "302 Found", &to_real, "");
         assert_eq!(
-            kids(&cache.keys(&endpoint.url("/moved"), None).unwrap()),
+            kids(
+                &cache
+                    .keys_blocking(here(), &endpoint.url("/moved"), None)
+                    .unwrap()
+            ),
             ["a"]
         );
         endpoint.set(
@@ -755,7 +873,7 @@ mod tests {
             "",
         );
         let err = cache
-            .keys(&endpoint.url("/away"), None)
+            .keys_blocking(here(), &endpoint.url("/away"), None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -765,7 +883,7 @@ mod tests {
         );
         // A URI that breaks the rule is never fetched, even if it got into the database.
         let err = cache
-            .keys("http://idp.example/jwks", None)
+            .keys_blocking(here(), "http://idp.example/jwks", None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("is not fetched"), "{err}");
@@ -779,12 +897,12 @@ mod tests {
         let endpoint = Endpoint::start();
         endpoint.serve_kids("/jwks", &["a"]);
         let uri = endpoint.url("/jwks");
-        cache.keys(&uri, Some("a")).unwrap();
+        cache.keys_blocking(here(), &uri, Some("a")).unwrap();
         clock.advance(Duration::from_secs(300));
         endpoint.hold(true);
         let fetching = {
             let (cache, uri) = (cache.clone(), uri.clone());
-            std::thread::spawn(move || cache.keys(&uri, Some("a")))
+            std::thread::spawn(move || cache.keys_blocking(here(), &uri, Some("a")))
         };
         // Wait until the refetch has reached the endpoint (and is held there)...
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -793,10 +911,70 @@ mod tests {
             std::thread::yield_now();
         }
         // ...then another request for a key the cache has is answered while it is still held.
-        assert_eq!(kids(&cache.keys(&uri, Some("a")).unwrap()), ["a"]);
+        assert_eq!(
+            kids(&cache.keys_blocking(here(), &uri, Some("a")).unwrap()),
+            ["a"]
+        );
         assert!(!fetching.is_finished());
         endpoint.hold(false);
         assert_eq!(kids(&fetching.join().unwrap().unwrap()), ["a"]);
+        assert_eq!(endpoint.hits(), 2);
+    }
+
+    /// The async form runs on an async worker (where blocking on the runtime would panic), and
+    /// a second lookup while the first one's fetch is held waits for that fetch, not a second one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_async_lookup_fetches_on_a_worker_and_shares_a_running_fetch() {
+        let clock = Arc::new(ManualClock::default());
+        let cache = Arc::new(cache_with(&clock));
+        let endpoint = Endpoint::start();
+        endpoint.serve_kids("/jwks", &["a"]);
+        let uri = endpoint.url("/jwks");
+        endpoint.hold(true);
+        let first = {
+            let (cache, uri) = (cache.clone(), uri.clone());
+            tokio::spawn(async move { cache.keys(&uri, Some("a")).await })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while endpoint.hits() < 1 {
+            assert!(Instant::now() < deadline, "the fetch never started");
+            tokio::task::yield_now().await;
+        }
+        let second = {
+            let (cache, uri) = (cache.clone(), uri.clone());
+            tokio::spawn(async move { cache.keys(&uri, Some("a")).await })
+        };
+        endpoint.hold(false);
+        assert_eq!(kids(&first.await.unwrap().unwrap()), ["a"]);
+        assert_eq!(kids(&second.await.unwrap().unwrap()), ["a"]);
+        assert_eq!(endpoint.hits(), 1);
+        assert_eq!(cache.fetch_count(), 1);
+    }
+
+    /// A lookup dropped while it fetches (its client went away) does not leave the endpoint
+    /// marked as fetching: the next lookup, once the interval allows, fetches again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_fetch_does_not_block_the_endpoint() {
+        let clock = Arc::new(ManualClock::default());
+        let cache = Arc::new(cache_with(&clock));
+        let endpoint = Endpoint::start();
+        endpoint.serve_kids("/jwks", &["a"]);
+        let uri = endpoint.url("/jwks");
+        endpoint.hold(true);
+        let abandoned = {
+            let (cache, uri) = (cache.clone(), uri.clone());
+            tokio::spawn(async move { cache.keys(&uri, None).await })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while endpoint.hits() < 1 {
+            assert!(Instant::now() < deadline, "the fetch never started");
+            tokio::task::yield_now().await;
+        }
+        abandoned.abort();
+        assert!(abandoned.await.unwrap_err().is_cancelled());
+        endpoint.hold(false);
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(kids(&cache.keys(&uri, None).await.unwrap()), ["a"]);
         assert_eq!(endpoint.hits(), 2);
     }
 

@@ -9,20 +9,23 @@
 //! and it is used once: its replay key commits with whatever else the request writes, so a
 //! replayed assertion fails that commit. Only asymmetric signatures are accepted (no
 //! `client_secret_jwt`, no `none`); the key comes from the client's registration only, never
-//! from the token's own header (`jwk`, `jku`, `x5u`, `x5c` are ignored).
+//! from the token's own header (`jwk`, `jku`, `x5u`, `x5c` are ignored), and verifies only the
+//! algorithm it fits (its `kty`, `crv`, `use` and `alg`). Parsing, header policy, key fit,
+//! signature and time window are `grantor_jose`'s; the policy (as data) and the wording are here.
 
 use std::sync::Arc;
 
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation};
+use grantor_jose::{
+    Algorithm, HeaderError, HeaderPolicy, Jws, TimeClaims, TimeError, TimePolicy, TypRule,
+    Verification, MAX_JTI_LEN,
+};
 use serde_json::Value;
 
 use super::client_auth::AUTHENTICATION_FAILED;
 use super::error::OAuthError;
-use super::service_account::unverified_claim;
 use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
-use crate::store::{ReplayKey, ReplayKind, ServiceProvider};
+use crate::store::{Client, ReplayKey, ReplayKind};
 
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -30,23 +33,24 @@ pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-
 pub const REPLAYED: &str = "the client assertion has already been used (its jti was seen before)";
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
-const LEEWAY_SECONDS: u64 = 60;
+const LEEWAY_SECONDS: i64 = 60;
 
-const ASYMMETRIC: &[Algorithm] = &[
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+/// What a client may sign its assertions with (also what discovery announces).
+pub const CLIENT_ASSERTION_ALGORITHMS: &[Algorithm] = Algorithm::ALL;
+
+const HEADER_POLICY: HeaderPolicy<'static> = HeaderPolicy {
+    algorithms: CLIENT_ASSERTION_ALGORITHMS,
+    typ: TypRule::Any,
+};
+
+const TIME_POLICY: TimePolicy = TimePolicy {
+    leeway_seconds: LEEWAY_SECONDS,
+    require_iat: false,
+};
 
 /// A client that proved itself with an assertion, and the replay key to commit with the request.
 pub struct AssertedClient {
-    pub client: Arc<ServiceProvider>,
+    pub client: Arc<Client>,
     pub replay_key: ReplayKey,
 }
 
@@ -58,7 +62,7 @@ fn refused(reason: impl std::fmt::Display) -> OAuthError {
 /// tenant's prefix); `client_id` is the request's, if it named one.
 pub fn authenticate_by_assertion(
     app: &OAuthContext,
-    _on: OnBlockingThread,
+    on: OnBlockingThread,
     tenant: &str,
     endpoint: &str,
     assertion: &str,
@@ -66,50 +70,54 @@ pub fn authenticate_by_assertion(
     now: i64,
 ) -> Result<AssertedClient, OAuthError> {
     let max_bytes = app.settings.grant_type.jwt.max_assertion_bytes;
-    if assertion.len() > max_bytes {
-        return Err(refused("too large"));
-    }
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refused("not a signed JWT"))?;
-    if !ASYMMETRIC.contains(&header.alg) {
-        return Err(refused(format!(
-            "algorithm {:?} is not accepted; sign with the client's private key (RS, PS, ES or EdDSA)",
-            header.alg
-        )));
-    }
-    let subject =
-        unverified_claim(assertion, "sub", max_bytes).ok_or_else(|| refused("no sub claim"))?;
+    let jws = Jws::parse(assertion, max_bytes).map_err(|error| match error {
+        grantor_jose::ParseError::TooLarge { .. } => refused("too large"),
+        _ => refused("not a signed JWT"),
+    })?;
+    let header = HEADER_POLICY.check(&jws.header).map_err(|error| match error {
+        HeaderError::NotAccepted(alg) => refused(format!(
+            "algorithm {} is not accepted; sign with the client's private key (RS, PS, ES or EdDSA)",
+            alg.escape_default()
+        )),
+        HeaderError::Critical(_) | HeaderError::CriticalMalformed => {
+            refused("names critical header extensions (crit) this server does not understand")
+        }
+        _ => refused("not a signed JWT"),
+    })?;
+    let subject = jws
+        .string_claim("sub")
+        .ok_or_else(|| refused("no sub claim"))?;
     if client_id.is_some_and(|id| id != subject) {
         return Err(OAuthError::invalid_request(
             "client_id differs from the client assertion's sub",
         ));
     }
-    let client = match app.store.cached_client(tenant, &subject)? {
+    let client = match app.store.cached_client(tenant, subject)? {
         Some(client) if client.uses_private_key_jwt() => client,
         // Unknown, or a client that authenticates with its secret: alike to the caller.
         _ => return Err(OAuthError::invalid_client(AUTHENTICATION_FAILED)),
     };
-    let keys = client_keys(app, &client, header.kid.as_deref(), now)?;
+    let keys = client_keys(app, on, &client, header.kid.as_deref(), now)?;
+    if grantor_jose::key::verify_with_any(&jws, header.algorithm, &keys) != Verification::Verified {
+        return Err(refused("signature does not verify with the client's keys"));
+    }
     let audiences = accepted_audiences(app, tenant, endpoint);
-    let claims = verify_with_any(&audiences, &client, assertion, header.alg, &keys)?;
-    let expires_at = claims["exp"]
-        .as_i64()
-        .ok_or_else(|| refused("exp is not a number"))?;
+    let claims = &jws.claims;
+    let expires_at = check_claims(claims, &client, &audiences, now)?;
     let max_lifetime = app.settings.grant_type.jwt.max_assertion_lifetime_seconds;
-    if expires_at - now > max_lifetime as i64 + LEEWAY_SECONDS as i64 {
+    if expires_at - now > max_lifetime as i64 + LEEWAY_SECONDS {
         return Err(refused(format!(
             "expires more than {max_lifetime} seconds from now"
         )));
     }
-    if claims["iat"]
-        .as_i64()
-        .is_some_and(|iat| iat > now + LEEWAY_SECONDS as i64)
-    {
-        return Err(refused("issued in the future (iat)"));
-    }
-    let jti = match &claims["jti"] {
-        Value::String(jti) if !jti.is_empty() && jti.len() <= 256 => jti.clone(),
+    let jti = match claims.get("jti").unwrap_or(&Value::Null) {
+        Value::String(jti) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => jti.clone(),
         Value::Null => return Err(refused("no jti: a client assertion must be one-time")),
-        _ => return Err(refused("jti must be a string of 1 to 256 characters")),
+        _ => {
+            return Err(refused(format!(
+                "jti must be a string of 1 to {MAX_JTI_LEN} characters"
+            )))
+        }
     };
     Ok(AssertedClient {
         replay_key: ReplayKey {
@@ -127,12 +135,13 @@ pub fn authenticate_by_assertion(
 /// The client's keys that may have signed: the one its `kid` names, or every key without one.
 fn client_keys(
     app: &OAuthContext,
-    client: &ServiceProvider,
+    on: OnBlockingThread,
+    client: &Client,
     kid: Option<&str>,
     now: i64,
 ) -> Result<Vec<Value>, OAuthError> {
     let keys = match &client.jwks_uri {
-        Some(uri) => match app.trusted_issuers.jwks_keys(uri, kid) {
+        Some(uri) => match app.trusted_issuers.jwks_keys(on, uri, kid) {
             Ok(lookup) => lookup.keys.iter().map(|k| Value::clone(k)).collect(),
             Err(e) => {
                 tracing::warn!(client_id = %client.client_id, jwks_uri = %uri, "{e}");
@@ -187,36 +196,47 @@ fn accepted_audiences(app: &OAuthContext, tenant: &str, endpoint: &str) -> Vec<S
     audiences
 }
 
-fn verify_with_any(
+/// The claims of a verified assertion (RFC 7523 3): `exp`, `aud`, `iss` and `sub` present; the
+/// time window; `sub` and `iss` the client_id; `aud` one of `audiences`. Returns `exp`.
+fn check_claims(
+    claims: &serde_json::Map<String, Value>,
+    client: &Client,
     audiences: &[String],
-    client: &ServiceProvider,
-    assertion: &str,
-    alg: Algorithm,
-    keys: &[Value],
-) -> Result<Value, OAuthError> {
-    let mut validation = Validation::new(alg);
-    validation.leeway = LEEWAY_SECONDS;
-    validation.validate_nbf = true;
-    validation.set_audience(audiences);
-    validation.set_issuer(&[&client.client_id]);
-    validation.sub = Some(client.client_id.clone());
-    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    crate::keys::jwt_keys::decode_with_any(assertion, keys, &validation).map_err(
-        |kind| match kind {
-            ErrorKind::InvalidSignature => {
-                refused("signature does not verify with the client's keys")
-            }
-            ErrorKind::ExpiredSignature => refused("expired (exp)"),
-            ErrorKind::ImmatureSignature => refused("not valid yet (nbf)"),
-            ErrorKind::InvalidAudience => refused(format!(
-                "aud must name this tenant's token endpoint {}, its issuer {}, or the endpoint \
-                 the assertion is posted to",
-                audiences[0], audiences[1]
-            )),
-            ErrorKind::InvalidIssuer => refused("iss must be the client_id"),
-            ErrorKind::InvalidSubject => refused("sub must be the client_id"),
-            ErrorKind::MissingRequiredClaim(claim) => refused(format!("missing claim {claim}")),
-            _ => refused("malformed"),
-        },
-    )
+    now: i64,
+) -> Result<i64, OAuthError> {
+    for claim in ["exp", "aud", "iss", "sub"] {
+        if !claims.contains_key(claim) {
+            return Err(refused(format!("missing claim {claim}")));
+        }
+    }
+    let expires_at = TimeClaims::read(claims)
+        .and_then(|times| TIME_POLICY.check(times, now))
+        .map_err(|error| match error {
+            TimeError::NotNumericDate(claim) => refused(format!("{claim} is not a number")),
+            TimeError::Missing(claim) => refused(format!("missing claim {claim}")),
+            TimeError::Expired { .. } => refused("expired (exp)"),
+            TimeError::NotYetValid { .. } => refused("not valid yet (nbf)"),
+            TimeError::IssuedInFuture { .. } => refused("issued in the future (iat)"),
+        })?;
+    let client_id = Some(client.client_id.as_str());
+    if claims.get("sub").and_then(Value::as_str) != client_id {
+        return Err(refused("sub must be the client_id"));
+    }
+    if claims.get("iss").and_then(Value::as_str) != client_id {
+        return Err(refused("iss must be the client_id"));
+    }
+    let named = |aud: &str| audiences.iter().any(|a| a == aud);
+    let aud_matches = match claims.get("aud") {
+        Some(Value::String(aud)) => named(aud),
+        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(named),
+        _ => false,
+    };
+    if !aud_matches {
+        return Err(refused(format!(
+            "aud must name this tenant's token endpoint {}, its issuer {}, or the endpoint \
+             the assertion is posted to",
+            audiences[0], audiences[1]
+        )));
+    }
+    Ok(expires_at)
 }
