@@ -11,7 +11,7 @@ ROUNDS=${ROUNDS:-4}
 : > "$OUT"
 cd /tmp
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in jwt-bearer gateway; do
+  for mode in ${MODES:-jwt-bearer gateway}; do
     if [ $((round % 2)) -eq 1 ]; then order="before after"; else order="after before"; fi
     for which in $order; do
       bin=$BEFORE; [ "$which" = after ] && bin=$AFTER

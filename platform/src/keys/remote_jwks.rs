@@ -208,6 +208,11 @@ impl JwksCache {
     /// The provider's keys for `kid` (or all of them). Waits for at most one fetch, without
     /// blocking its thread.
     pub async fn keys(&self, uri: &str, kid: Option<&str>) -> Result<KeyLookup, JwksError> {
+        // Every request through the gateway asks: a fresh key set that has the key answers at
+        // once (its URI was checked when it was fetched).
+        if let Some(found) = self.cached_keys(uri, kid) {
+            return Ok(found);
+        }
         check_jwks_uri(uri).map_err(|reason| {
             JwksError::Unavailable(format!("the JWKS endpoint {uri} is not fetched: {reason}"))
         })?;
