@@ -8,25 +8,25 @@
 //! cli            parses arguments; `serve` is server::run, the rest are management commands
 //!  |
 //! server         run: plugins, then the application, then the listeners; housekeeping
-//!  |      \
-//! http     gateway (validates tokens from outside, forwards to upstreams; no database)
-//!  |  \
-//!  |   provisioning   validated changes to tenants, clients, identity providers, users, keys
-//!  |  /
-//! app            built once: the HTTP layer's settings and admission, and the OAuth context
 //!  |
-//! oauth          context.rs (what this layer uses), the token request as stages
-//!                (token/: authenticate -> decide -> issue -> commit), client authentication,
-//!                the built-in grants, introspection, discovery, the tenants' keys
+//! http           routes, forms, answers; the admin API        gateway  (tokens from outside,
+//!  |                                                                    forwarded upstream; no
+//! app            built once: the HTTP layer's settings and               database)
+//!  |             admission around the OAuth context
 //!  |
+//! provisioning   validated changes to tenants, clients, identity providers, users, keys (the CLI
+//!  |             and the admin API)
+//! oauth          context.rs (what this layer and provisioning use); the token request as stages,
+//!  |             token/: authenticate -> decide -> issue -> commit; client authentication, the
+//!  |             built-in grants, introspection, discovery, the tenants' keys
 //! trusted_issuers  identity providers and key sources, for plugins' callbacks and the host
 //!  |
 //! plugin_host, claims, keys, store
 //!  |
-//! config, tenancy, clock, secrets, passwords
+//! config, tenancy, clock, secrets, passwords, blocking (OnBlockingThread: who may block)
 //!  |
-//! grantor_jose   (grants/jose) every JWS read: oauth's private_key_jwt, the gateway, keys;
-//!                shared with the grant plugins
+//! grantor_jose   (grants/jose) every JWS read: private_key_jwt, the gateway, keys; shared with
+//!                the grant plugins
 //!
 //! server, gateway -> connections (the accept loop, plain or TLS), connection_limits,
 //!                    client_network, tls
