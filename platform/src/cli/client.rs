@@ -43,6 +43,19 @@ pub enum ClientCommand {
         /// The client's JWKS endpoint, for `private_key_jwt` (instead of --certificate).
         #[arg(long, conflicts_with = "certificates")]
         jwks_uri: Option<String>,
+        /// A URI the authorization code flow may send its users back to (repeatable), matched
+        /// exactly: https, http only to 127.0.0.1, [::1] or localhost, or a native app's
+        /// private-use scheme such as com.example.app:/cb; no fragment.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A URI logout may send its users back to (repeatable), matched exactly; the same
+        /// rules as --redirect-uri.
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Whether its users are asked to consent to the scopes it requests (`skip` for a
+        /// first-party app).
+        #[arg(long, value_name = "required|skip", default_value = "required")]
+        consent: String,
         #[arg(long)]
         json: bool,
     },
@@ -77,6 +90,9 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
             audiences,
             certificates,
             jwks_uri,
+            redirect_uris,
+            post_logout_redirect_uris,
+            consent,
             json,
         } => {
             let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
@@ -98,6 +114,9 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                     audiences,
                     certificates: Vec::new(),
                     jwks_uri,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    consent: Some(consent),
                 },
                 keys,
                 now,
@@ -136,12 +155,16 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                 println!("{}", serde_json::to_string_pretty(&clients)?);
             } else {
                 for c in clients {
+                    // URIs may hold commas but never white space (provisioning refuses it).
                     println!(
-                        "{}\t{}\tgrants={}\tscopes={}",
+                        "{}\t{}\tgrants={}\tscopes={}\tconsent={}\tredirect_uris={}\tpost_logout_redirect_uris={}",
                         c.client_id,
                         c.name,
                         c.grant_types.join(","),
-                        c.scopes.join(",")
+                        c.scopes.join(","),
+                        c.consent,
+                        c.redirect_uris.join(" "),
+                        c.post_logout_redirect_uris.join(" ")
                     );
                 }
             }
