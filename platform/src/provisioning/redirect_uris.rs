@@ -155,7 +155,7 @@ mod tests {
             "https://app.example/{}",
             "a".repeat(MAX_REDIRECT_URI_BYTES - "https://app.example/".len())
         );
-        assert_eq!(check(&[just.as_str()]).unwrap(), [just.clone()]);
+        assert_eq!(check(&[just.as_str()]).unwrap(), [just]);
         let many: Vec<String> = (0..=MAX_REDIRECT_URIS)
             .map(|i| format!("https://app.example/{i}"))
             .collect();
