@@ -616,3 +616,87 @@ fn users_added_beyond_the_password_hashing_bound_are_told_to_come_back(backend: 
     assert!(seen.contains_key(&201), "{seen:?}");
 }
 on_each_backend!(users_added_beyond_the_password_hashing_bound_are_told_to_come_back);
+
+fn redirect_uris_and_consent_are_registered_and_refused_through_the_admin_api(backend: Backend) {
+    let (_deployment, _server, admin) = start_with_acme(backend);
+    let web = admin.expect(
+        201,
+        "POST",
+        "tenants/acme/applications",
+        Some(json!({
+            "name": "web",
+            "grant_types": ["authorization_code"],
+            "redirect_uris": ["https://app.example/cb", "com.example.app:/cb", "https://app.example/cb"],
+            "post_logout_redirect_uris": ["http://localhost:3000/bye"],
+            "consent": "skip"
+        })),
+    );
+    for found in [
+        web.clone(),
+        admin.expect(200, "GET", "tenants/acme/applications/web", None),
+        admin.expect(200, "GET", "tenants/acme/applications", None)["items"][0].clone(),
+    ] {
+        assert_eq!(
+            found["redirect_uris"],
+            json!(["https://app.example/cb", "com.example.app:/cb"]),
+            "{found}"
+        );
+        assert_eq!(
+            found["post_logout_redirect_uris"],
+            json!(["http://localhost:3000/bye"])
+        );
+        assert_eq!(found["consent"], "skip");
+    }
+    let plain = admin.expect(
+        201,
+        "POST",
+        "tenants/acme/applications",
+        Some(json!({"name": "worker", "grant_types": ["client_credentials"]})),
+    );
+    assert_eq!(plain["redirect_uris"], json!([]));
+    assert_eq!(plain["consent"], "required");
+
+    for (body, field, message) in [
+        (
+            json!({"redirect_uris": ["https://app.example/cb#frag"]}),
+            "redirect_uris",
+            "'https://app.example/cb#frag': must not have a fragment (RFC 6749 3.1.2)",
+        ),
+        (
+            json!({"redirect_uris": ["http://app.example/cb"]}),
+            "redirect_uris",
+            "'http://app.example/cb': must be https (plain http only to a loopback host: \
+             127.0.0.1, [::1] or localhost, RFC 8252 7.3)",
+        ),
+        (
+            json!({"post_logout_redirect_uris": ["/bye"]}),
+            "post_logout_redirect_uris",
+            "'/bye': not an absolute URI (relative URL without a base)",
+        ),
+        (
+            json!({"consent": "sometimes"}),
+            "consent",
+            "'sometimes': use required or skip",
+        ),
+    ] {
+        let mut request = json!({"name": "x", "grant_types": ["authorization_code"]});
+        for (k, v) in body.as_object().unwrap() {
+            request[k] = v.clone();
+        }
+        let refused = admin.refused(
+            400,
+            "invalid_input",
+            "POST",
+            "tenants/acme/applications",
+            request,
+        );
+        assert_eq!(refused["field"], field, "{refused}");
+        assert_eq!(
+            refused["message"],
+            format!("{field}: {message}"),
+            "{refused}"
+        );
+    }
+    admin.expect(404, "GET", "tenants/acme/applications/x", None);
+}
+on_each_backend!(redirect_uris_and_consent_are_registered_and_refused_through_the_admin_api);

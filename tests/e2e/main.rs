@@ -6,6 +6,7 @@
 
 mod admin_api;
 mod cli;
+mod client_redirect_uris;
 mod config;
 mod database_outage;
 mod demo;

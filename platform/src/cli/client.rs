@@ -1,51 +1,68 @@
 //! `grantor client add|list|remove`: OAuth clients (WSO2 calls them service providers, or applications).
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
 use crate::provisioning::clients::{self, ClientRegistration, Registered};
 
+/// `grantor client add`.
+#[derive(Debug, Args)]
+pub struct AddClient {
+    #[command(flatten)]
+    pub tenant: TenantArg,
+    /// Client name, unique in the tenant.
+    #[arg(long)]
+    pub name: String,
+    /// Allowed grant types, comma separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub grant_types: Vec<String>,
+    /// Allowed scopes, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// Access token lifetime in seconds (default: `[oauth.token]`).
+    #[arg(long)]
+    pub access_token_lifetime: Option<u32>,
+    /// Refresh token lifetime in seconds (default: `[oauth.token]`).
+    #[arg(long)]
+    pub refresh_token_lifetime: Option<u32>,
+    /// Access tokens as `opaque` random strings, or as `jwt` (RFC 9068) signed with the
+    /// tenant's key, which gateways verify alone.
+    #[arg(long, value_parser = ["opaque", "jwt"], default_value = "opaque")]
+    pub token_format: String,
+    /// An audience the client's ID tokens carry besides its client_id (repeatable): the
+    /// token endpoint or issuer of a server that will exchange them (reference 000).
+    #[arg(long = "audience", value_name = "AUD")]
+    pub audiences: Vec<String>,
+    /// A certificate or public key (PEM, or DER .crt/.cer) the client signs its assertions
+    /// with (repeatable): it then authenticates with `private_key_jwt` only, and gets no
+    /// secret.
+    #[arg(long = "certificate", value_name = "FILE")]
+    pub certificates: Vec<std::path::PathBuf>,
+    /// The client's JWKS endpoint, for `private_key_jwt` (instead of --certificate).
+    #[arg(long, conflicts_with = "certificates")]
+    pub jwks_uri: Option<String>,
+    /// A URI the authorization code flow may send its users back to (repeatable), matched
+    /// exactly: https, http only to 127.0.0.1, [::1] or localhost, or a native app's
+    /// private-use scheme such as com.example.app:/cb; no fragment.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// A URI logout may send its users back to (repeatable), matched exactly; the same
+    /// rules as --redirect-uri.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Whether its users are asked to consent to the scopes it requests (`skip` for a
+    /// first-party app).
+    #[arg(long, value_name = "required|skip", default_value = "required")]
+    pub consent: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints its client_id and client_secret once.
-    Add {
-        #[command(flatten)]
-        tenant: TenantArg,
-        /// Client name, unique in the tenant.
-        #[arg(long)]
-        name: String,
-        /// Allowed grant types, comma separated.
-        #[arg(long, value_delimiter = ',', required = true)]
-        grant_types: Vec<String>,
-        /// Allowed scopes, comma separated.
-        #[arg(long, value_delimiter = ',')]
-        scopes: Vec<String>,
-        /// Access token lifetime in seconds (default: `[oauth.token]`).
-        #[arg(long)]
-        access_token_lifetime: Option<u32>,
-        /// Refresh token lifetime in seconds (default: `[oauth.token]`).
-        #[arg(long)]
-        refresh_token_lifetime: Option<u32>,
-        /// Access tokens as `opaque` random strings, or as `jwt` (RFC 9068) signed with the
-        /// tenant's key, which gateways verify alone.
-        #[arg(long, value_parser = ["opaque", "jwt"], default_value = "opaque")]
-        token_format: String,
-        /// An audience the client's ID tokens carry besides its client_id (repeatable): the
-        /// token endpoint or issuer of a server that will exchange them (reference 000).
-        #[arg(long = "audience", value_name = "AUD")]
-        audiences: Vec<String>,
-        /// A certificate or public key (PEM, or DER .crt/.cer) the client signs its assertions
-        /// with (repeatable): it then authenticates with `private_key_jwt` only, and gets no
-        /// secret.
-        #[arg(long = "certificate", value_name = "FILE")]
-        certificates: Vec<std::path::PathBuf>,
-        /// The client's JWKS endpoint, for `private_key_jwt` (instead of --certificate).
-        #[arg(long, conflicts_with = "certificates")]
-        jwks_uri: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Add(Box<AddClient>),
     /// List a tenant's clients (never their secrets).
     List {
         #[command(flatten)]
@@ -66,19 +83,23 @@ pub enum ClientCommand {
 pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()> {
     let now = crate::clock::now_unix();
     match command {
-        ClientCommand::Add {
-            tenant,
-            name,
-            grant_types,
-            scopes,
-            access_token_lifetime,
-            refresh_token_lifetime,
-            token_format,
-            audiences,
-            certificates,
-            jwks_uri,
-            json,
-        } => {
+        ClientCommand::Add(args) => {
+            let AddClient {
+                tenant,
+                name,
+                grant_types,
+                scopes,
+                access_token_lifetime,
+                refresh_token_lifetime,
+                token_format,
+                audiences,
+                certificates,
+                jwks_uri,
+                redirect_uris,
+                post_logout_redirect_uris,
+                consent,
+                json,
+            } = *args;
             let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
             let keys = super::key_files::read_verification_keys(&certificates)?;
             let Registered {
@@ -98,6 +119,9 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                     audiences,
                     certificates: Vec::new(),
                     jwks_uri,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    consent: Some(consent),
                 },
                 keys,
                 now,
@@ -136,12 +160,16 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                 println!("{}", serde_json::to_string_pretty(&clients)?);
             } else {
                 for c in clients {
+                    // URIs may hold commas but never white space (provisioning refuses it).
                     println!(
-                        "{}\t{}\tgrants={}\tscopes={}",
+                        "{}\t{}\tgrants={}\tscopes={}\tconsent={}\tredirect_uris={}\tpost_logout_redirect_uris={}",
                         c.client_id,
                         c.name,
                         c.grant_types.join(","),
-                        c.scopes.join(",")
+                        c.scopes.join(","),
+                        c.consent,
+                        c.redirect_uris.join(" "),
+                        c.post_logout_redirect_uris.join(" ")
                     );
                 }
             }

@@ -1,5 +1,6 @@
 //! OAuth clients: registered with a generated id and secret, listed, removed.
 
+use super::redirect_uris::{check_consent, check_redirect_uris};
 use super::{check_jwks_uri, check_scopes, check_text, field, normalise_keys, normalise_list};
 use super::{ProvisioningError, Result};
 use crate::config::OAuthConfig;
@@ -29,6 +30,15 @@ pub struct ClientRegistration {
     pub certificates: Vec<String>,
     #[serde(default)]
     pub jwks_uri: Option<String>,
+    /// Where the authorization endpoint may send its users back, matched exactly.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Where logout may send its users back, matched exactly.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `required` (default) or `skip`.
+    #[serde(default)]
+    pub consent: Option<String>,
 }
 
 /// A registered client, with its secret (shown once; none for a `private_key_jwt` client) and
@@ -85,6 +95,12 @@ pub fn add(
         ));
     }
     let certificates = normalise_keys(new.certificates, keys)?;
+    let redirect_uris = check_redirect_uris(field::REDIRECT_URIS, new.redirect_uris)?;
+    let post_logout_redirect_uris = check_redirect_uris(
+        field::POST_LOGOUT_REDIRECT_URIS,
+        new.post_logout_redirect_uris,
+    )?;
+    let consent = check_consent(field::CONSENT, new.consent)?;
     let client_id = crate::secrets::generate_client_id().map_err(internal)?;
     let client_secret = crate::secrets::generate_client_secret().map_err(internal)?;
     let client = app.store.add_client(
@@ -101,6 +117,9 @@ pub fn add(
             audiences,
             certificates,
             jwks_uri: new.jwks_uri,
+            redirect_uris,
+            post_logout_redirect_uris,
+            consent,
         },
         now,
     )?;

@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod identity_providers;
 pub mod keys;
+pub mod redirect_uris;
 pub mod tenants;
 pub mod users;
 
@@ -34,6 +35,9 @@ pub mod field {
         TOKEN_FORMAT = "token_format", "--token-format";
         CERTIFICATES = "certificates", "--certificate";
         JWKS_URI = "jwks_uri", "--jwks-uri";
+        REDIRECT_URIS = "redirect_uris", "--redirect-uri";
+        POST_LOGOUT_REDIRECT_URIS = "post_logout_redirect_uris", "--post-logout-redirect-uri";
+        CONSENT = "consent", "--consent";
         ISSUER = "issuer", "--issuer";
         ALIASES = "aliases", "--alias";
         CLOCK_SKEW = "clock_skew", "--clock-skew";

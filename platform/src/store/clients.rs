@@ -29,7 +29,19 @@ pub struct Client {
     pub certificates: Vec<String>,
     /// Its JWKS endpoint for `private_key_jwt`.
     pub jwks_uri: Option<String>,
+    /// Where the authorization endpoint may send a user back, matched exactly
+    /// (`redirect_uri_registered`).
+    pub redirect_uris: Vec<String>,
+    /// Where logout may send a user back (RP-Initiated Logout 1.0), matched exactly.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `required` or `skip` (`CONSENT_*`): whether its users are asked to consent.
+    pub consent: String,
 }
+
+/// Its users are asked to consent to the scopes it requests.
+pub const CONSENT_REQUIRED: &str = "required";
+/// A first-party client: its users are not asked.
+pub const CONSENT_SKIP: &str = "skip";
 
 /// Random access tokens, looked up in the database.
 pub const TOKEN_FORMAT_OPAQUE: &str = "opaque";
@@ -45,6 +57,15 @@ impl Client {
     /// its secret.
     pub fn uses_private_key_jwt(&self) -> bool {
         !self.certificates.is_empty() || self.jwks_uri.is_some()
+    }
+
+    /// Whether `uri` is one of its redirect URIs, compared as exact strings: no normalisation,
+    /// no prefix, no wildcard (RFC 9700 2.1; OpenID Connect Core 3.1.2.1 "Simple String
+    /// Comparison"), so a URI an attacker varies in any way is not registered.
+    pub fn redirect_uri_registered(&self, uri: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| registered == uri)
     }
 }
 
@@ -63,6 +84,9 @@ pub struct NewClient {
     pub audiences: Vec<String>,
     pub certificates: Vec<String>,
     pub jwks_uri: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub consent: String,
 }
 
 /// A client as its row stores it (lists encoded by `lists.rs`).
@@ -83,6 +107,9 @@ struct ServiceProviderRow {
     audiences: String,
     certificates: String,
     jwks_uri: Option<String>,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    consent: String,
 }
 
 impl ServiceProviderRow {
@@ -101,6 +128,9 @@ impl ServiceProviderRow {
             audiences: encode_list(&new.audiences),
             certificates: encode_list(&new.certificates),
             jwks_uri: new.jwks_uri.clone(),
+            redirect_uris: encode_list(&new.redirect_uris),
+            post_logout_redirect_uris: encode_list(&new.post_logout_redirect_uris),
+            consent: new.consent.clone(),
         }
     }
 
@@ -114,6 +144,9 @@ impl ServiceProviderRow {
             scopes: stored.list("scopes", &self.scopes)?,
             audiences: stored.list("audiences", &self.audiences)?,
             certificates: stored.list("certificates", &self.certificates)?,
+            redirect_uris: stored.list("redirect_uris", &self.redirect_uris)?,
+            post_logout_redirect_uris: stored
+                .list("post_logout_redirect_uris", &self.post_logout_redirect_uris)?,
             client_id: self.client_id,
             tenant_domain: self.tenant_domain,
             name: self.name,
@@ -123,6 +156,7 @@ impl ServiceProviderRow {
             created_at: self.created_at,
             token_format: self.token_format,
             jwks_uri: self.jwks_uri,
+            consent: self.consent,
         })
     }
 }
@@ -228,7 +262,156 @@ pub(crate) mod tests {
             audiences: Vec::new(),
             certificates: Vec::new(),
             jwks_uri: None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            consent: CONSENT_REQUIRED.into(),
         }
+    }
+
+    #[test]
+    fn redirect_uris_and_consent_round_trip() {
+        for_each_backend(|store| {
+            let mut new = sample("carbon.super", "web", "id-1");
+            new.redirect_uris = vec![
+                "https://app.example/cb".into(),
+                "com.example.app:/cb".into(),
+            ];
+            new.post_logout_redirect_uris = vec!["https://app.example/bye?a=b c".into()];
+            new.consent = CONSENT_SKIP.into();
+            let added = store.add_client(&new, 5).unwrap();
+            let found = store.find_client("carbon.super", "id-1").unwrap().unwrap();
+            assert_eq!(found, added);
+            assert_eq!(found.redirect_uris, new.redirect_uris);
+            assert_eq!(
+                found.post_logout_redirect_uris,
+                new.post_logout_redirect_uris
+            );
+            assert_eq!(found.consent, "skip");
+            assert_eq!(store.list_clients("carbon.super").unwrap(), [found]);
+            // A client registered without them has none, and asks for consent.
+            store
+                .add_client(&sample("carbon.super", "other", "id-2"), 5)
+                .unwrap();
+            let other = store.find_client("carbon.super", "id-2").unwrap().unwrap();
+            assert!(other.redirect_uris.is_empty() && other.post_logout_redirect_uris.is_empty());
+            assert_eq!(other.consent, CONSENT_REQUIRED);
+        });
+    }
+
+    #[test]
+    fn clients_stored_before_redirect_uris_have_none_and_ask_for_consent() {
+        for_each_backend(|store| {
+            store
+                .with_conn(|conn| {
+                    super::super::connection::revert_migration(conn, "20261203140000")
+                })
+                .unwrap();
+            store
+                .with_conn(|conn| {
+                    diesel::sql_query(
+                        "INSERT INTO service_providers (client_id, tenant_domain, name, \
+                         secret_hash, grant_types, scopes, audiences, created_at) VALUES ('old', \
+                         'carbon.super', 'old', 'x', '[\"password\"]', '[]', '[]', 1)",
+                    )
+                    .execute(conn)?;
+                    Ok(())
+                })
+                .unwrap();
+            store
+                .with_conn(super::super::connection::run_migrations)
+                .unwrap();
+            let old = store.find_client("carbon.super", "old").unwrap().unwrap();
+            assert!(old.redirect_uris.is_empty() && old.post_logout_redirect_uris.is_empty());
+            assert_eq!(old.consent, CONSENT_REQUIRED);
+        });
+    }
+
+    #[test]
+    fn a_corrupt_stored_redirect_uri_list_is_refused() {
+        for_each_backend(|store| {
+            store
+                .add_client(&sample("carbon.super", "app", "id-1"), 5)
+                .unwrap();
+            for column in ["redirect_uris", "post_logout_redirect_uris"] {
+                store_raw(store, "id-1", column, "https://app.example/cb");
+                let read = store.find_client("carbon.super", "id-1");
+                let Err(StoreError::Corrupt(corrupt)) = read else {
+                    panic!("{column}: {read:?}");
+                };
+                assert_eq!(
+                    (corrupt.table, corrupt.column, corrupt.row.as_str()),
+                    ("service_providers", column, "id-1")
+                );
+                assert!(matches!(
+                    store.list_clients("carbon.super"),
+                    Err(StoreError::Corrupt(_))
+                ));
+                store_raw(store, "id-1", column, "[]");
+            }
+            store.find_client("carbon.super", "id-1").unwrap().unwrap();
+        });
+    }
+
+    fn registered(uris: &[&str]) -> Client {
+        let new = sample("carbon.super", "web", "id-1");
+        Client {
+            client_id: new.client_id,
+            tenant_domain: new.tenant_domain,
+            name: new.name,
+            secret_hash: new.secret_hash,
+            grant_types: new.grant_types,
+            scopes: new.scopes,
+            access_token_lifetime: None,
+            refresh_token_lifetime: None,
+            created_at: 0,
+            token_format: new.token_format,
+            audiences: Vec::new(),
+            certificates: Vec::new(),
+            jwks_uri: None,
+            redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
+            post_logout_redirect_uris: Vec::new(),
+            consent: CONSENT_REQUIRED.into(),
+        }
+    }
+
+    #[test]
+    fn only_a_registered_redirect_uri_exactly_as_registered_matches() {
+        let client = registered(&[
+            "https://app.example/cb",
+            "https://app.example:8443/cb?tenant=a",
+            "com.example.app:/cb",
+        ]);
+        for uri in [
+            "https://app.example/cb",
+            "https://app.example:8443/cb?tenant=a",
+            "com.example.app:/cb",
+        ] {
+            assert!(client.redirect_uri_registered(uri), "{uri}");
+        }
+        for near_miss in [
+            "https://app.example/cb/",
+            "https://app.example/CB",
+            "https://APP.example/cb",
+            "https://app.example/cb?x=1",
+            "https://app.example/cb?",
+            "https://app.example/cb#",
+            "https://app.example/cb/../cb",
+            "https://app.example/%63b",
+            "https://evil@app.example/cb",
+            "https://app.example:443/cb",
+            "https://app.example:8444/cb?tenant=a",
+            "https://app.example:8443/cb?tenant=a&tenant=b",
+            "https://app.example/c",
+            "https://app.example",
+            "http://app.example/cb",
+            "https://app.example.evil.example/cb",
+            "com.example.app:/cb/x",
+            " https://app.example/cb",
+            "",
+        ] {
+            assert!(!client.redirect_uri_registered(near_miss), "{near_miss}");
+        }
+        assert!(!registered(&[]).redirect_uri_registered("https://app.example/cb"));
     }
 
     #[test]

@@ -32,7 +32,9 @@ mod users;
 mod writes;
 
 pub use crate::config::SqliteSynchronous;
-pub use clients::{Client, NewClient, TOKEN_FORMAT_JWT, TOKEN_FORMAT_OPAQUE};
+pub use clients::{
+    Client, NewClient, CONSENT_REQUIRED, CONSENT_SKIP, TOKEN_FORMAT_JWT, TOKEN_FORMAT_OPAQUE,
+};
 pub use connection::{Backend, DatabaseTarget, DbConnection};
 pub use error::{Conflict, CorruptValue, Invalid, NotFound, StoreError};
 pub use group_commit::{CommitStats, GroupCommitter};

@@ -27,6 +27,9 @@ diesel::table! {
         audiences -> Text,
         certificates -> Text,
         jwks_uri -> Nullable<Text>,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        consent -> Text,
     }
 }
 

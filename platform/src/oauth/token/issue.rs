@@ -400,6 +400,9 @@ mod tests {
                         audiences: Vec::new(),
                         certificates: Vec::new(),
                         jwks_uri: None,
+                        redirect_uris: Vec::new(),
+                        post_logout_redirect_uris: Vec::new(),
+                        consent: crate::store::CONSENT_REQUIRED.into(),
                     },
                     0,
                 )
