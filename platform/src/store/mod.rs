@@ -11,6 +11,7 @@
 //! begin/commit (`transaction.rs`); refresh token families are revoked in one place
 //! (`token_families::revoke_families`).
 
+mod authorization_codes;
 mod backup;
 mod clients;
 mod connection;
@@ -32,6 +33,7 @@ mod users;
 mod writes;
 
 pub use crate::config::SqliteSynchronous;
+pub use authorization_codes::{AuthorizationCode, NewAuthorizationCode};
 pub use clients::{
     Client, NewClient, CONSENT_REQUIRED, CONSENT_SKIP, TOKEN_FORMAT_JWT, TOKEN_FORMAT_OPAQUE,
 };

@@ -152,3 +152,23 @@ diesel::table! {
         attempts -> Integer,
     }
 }
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        tenant_domain -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        nonce -> Nullable<Text>,
+        session_id_hash -> Nullable<Text>,
+        subject -> Text,
+        scope -> Text,
+        auth_time -> BigInt,
+        claims -> Nullable<Text>,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+        family_id -> Nullable<Text>,
+    }
+}

@@ -1,11 +1,12 @@
-//! What one token request writes, as data: the replay key of its assertion, a refresh token it
-//! consumes, the tokens it issues. A request's writes are applied together inside one savepoint of
-//! a group commit (`group_commit.rs`): all of them land, or none do. Applying never decides
-//! anything a grant has not already decided, except the two races the database settles: a replay
-//! key already taken, and a refresh token already spent.
+//! What one token request writes, as data: the replay key of its assertion, a refresh token or an
+//! authorization code it consumes, the tokens it issues. A request's writes are applied together
+//! inside one savepoint of a group commit (`group_commit.rs`): all of them land, or none do.
+//! Applying never decides anything a grant has not already decided, except the races the database
+//! settles: a replay key already taken, a refresh token or an authorization code already spent.
 
 use diesel::prelude::*;
 
+use super::authorization_codes::consume_authorization_code;
 use super::replay_keys::ReplayKey;
 use super::schema::{jwt_replay_cache as cache, token_families, tokens};
 use super::token_families::{revoke_families, Families};
@@ -43,6 +44,15 @@ pub enum WriteOp {
         token_hash: String,
         now: i64,
     },
+    /// Marks an authorization code consumed by this client's request, with the refresh token
+    /// family the exchange starts; it must be unconsumed and unexpired when the write lands, so
+    /// of two requests racing with one code only one succeeds.
+    ConsumeAuthorizationCode {
+        code_hash: String,
+        client_id: String,
+        family_id: Option<String>,
+        now: i64,
+    },
 }
 
 /// Why the database refused a request's writes although each was well formed.
@@ -56,6 +66,10 @@ pub enum WriteRefusal {
     /// The client or tenant the writes belong to was removed after the request read it (the
     /// read cache follows removals within its refresh interval; the database is exact).
     OwnerRemoved,
+    /// The authorization code was consumed before, expired, or is another client's. `family_id`
+    /// is the refresh token family its first use started, for the caller to revoke (RFC 6749
+    /// 4.1.2).
+    AuthorizationCodeSpent { family_id: Option<String> },
 }
 
 /// The outcome of applying one request's writes.
@@ -120,6 +134,14 @@ pub fn apply_writes(
             WriteOp::InsertToken(token) => insert_token(conn, token)?,
             WriteOp::RevokeFamily { family_id, now } => revoke_family(conn, family_id, *now)?,
             WriteOp::RevokeToken { token_hash, now } => revoke_token(conn, token_hash, *now)?,
+            WriteOp::ConsumeAuthorizationCode {
+                code_hash,
+                client_id,
+                family_id,
+                now,
+            } => {
+                consume_authorization_code(conn, code_hash, client_id, family_id.as_deref(), *now)?
+            }
         }
     }
     Ok(())
@@ -127,7 +149,7 @@ pub fn apply_writes(
 
 /// Applies the writes of many requests at once, with one multi-row statement per table (a round
 /// trip each on PostgreSQL, one statement program each on SQLite): every replay key, every new
-/// token; consumed refresh tokens one by one. Expired replay keys are not cleared first: one that
+/// token; consumed refresh tokens and authorization codes one by one. Expired replay keys are not cleared first: one that
 /// is still in the table makes the insert fail, and the caller then applies the requests one by
 /// one (`apply_writes`, which replaces it). Any error means the caller must roll back and go one
 /// by one: the error does not say which request caused it.
@@ -157,6 +179,14 @@ pub fn apply_writes_together<'a>(
             WriteOp::InsertToken(token) => new_tokens.push(token.row()),
             WriteOp::RevokeFamily { family_id, now } => revoke_family(conn, family_id, *now)?,
             WriteOp::RevokeToken { token_hash, now } => revoke_token(conn, token_hash, *now)?,
+            WriteOp::ConsumeAuthorizationCode {
+                code_hash,
+                client_id,
+                family_id,
+                now,
+            } => {
+                consume_authorization_code(conn, code_hash, client_id, family_id.as_deref(), *now)?
+            }
         }
     }
     // Diesel's multi-connection has no multi-row insert: each backend's own connection runs it.

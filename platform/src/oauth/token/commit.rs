@@ -40,6 +40,13 @@ pub async fn commit(
             Some(family_id) => Err(revoke_reused(ctx, &issued.client, family_id).await),
             None => Err(invalid_refresh_token()),
         },
+        // No grant writes this yet (the `authorization_code` grant comes later, with the
+        // revocation of the family the first use started).
+        Err(ApplyError::Refused(WriteRefusal::AuthorizationCodeSpent { .. })) => {
+            Err(OAuthError::invalid_grant(
+                "the authorization code is invalid, expired, or was already used",
+            ))
+        }
         Err(ApplyError::Refused(WriteRefusal::OwnerRemoved)) => {
             // Removed after this request authenticated it: it is no client any more.
             Err(OAuthError::invalid_client(AUTHENTICATION_FAILED))
