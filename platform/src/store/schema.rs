@@ -152,3 +152,18 @@ diesel::table! {
         attempts -> Integer,
     }
 }
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        tenant_domain -> Text,
+        subject -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(sessions -> tenants (tenant_domain));
