@@ -9,7 +9,8 @@
 //! Rows are derived structs (`Queryable`/`Selectable`/`Insertable`), their lists in one encoding
 //! (`lists.rs`) that refuses what it cannot read; writes that read first go through one
 //! begin/commit (`transaction.rs`); refresh token families are revoked in one place
-//! (`token_families::revoke_families`).
+//! (`token_families::revoke_families`). Browser sessions are read fresh (`sessions.rs`), never
+//! cached, so a logout on one node holds on all.
 
 mod authorization_codes;
 mod backup;
@@ -23,6 +24,7 @@ pub mod outage_log;
 mod read_cache;
 mod replay_keys;
 mod schema;
+mod sessions;
 mod sign_in_attempts;
 mod signing_keys;
 mod tenants;
@@ -42,6 +44,7 @@ pub use error::{Conflict, CorruptValue, Invalid, NotFound, StoreError};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;
 pub use replay_keys::{ReplayKey, ReplayKind};
+pub use sessions::{hash_session_id, new_session_id, NewSession, Session, TOUCH_INTERVAL_SECONDS};
 pub use sign_in_attempts::{
     AttemptCounter, AttemptSettlement, AttemptVerdict, CountedIn, SignInAttempt,
 };

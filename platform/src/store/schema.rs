@@ -172,3 +172,18 @@ diesel::table! {
         family_id -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        tenant_domain -> Text,
+        subject -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(sessions -> tenants (tenant_domain));
