@@ -1,5 +1,6 @@
 //! OAuth 2.0: the token endpoint, client authentication, grants and token issuance.
 
+pub mod authorization_request;
 pub mod client_auth;
 pub mod context;
 pub mod discovery;
