@@ -14,4 +14,5 @@ pub mod service_account;
 pub mod sign_in_limits;
 pub mod tenant_keys;
 pub mod token;
+pub mod userinfo;
 pub mod wire;
