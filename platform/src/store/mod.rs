@@ -16,6 +16,7 @@ mod authorization_codes;
 mod backup;
 mod clients;
 mod connection;
+mod consents;
 mod error;
 mod group_commit;
 mod identity_providers;
@@ -40,6 +41,7 @@ pub use clients::{
     Client, NewClient, CONSENT_REQUIRED, CONSENT_SKIP, TOKEN_FORMAT_JWT, TOKEN_FORMAT_OPAQUE,
 };
 pub use connection::{Backend, DatabaseTarget, DbConnection};
+pub use consents::Consent;
 pub use error::{Conflict, CorruptValue, Invalid, NotFound, StoreError};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;

@@ -187,3 +187,13 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> tenants (tenant_domain));
+
+diesel::table! {
+    consents (tenant_domain, client_id, subject) {
+        tenant_domain -> Text,
+        client_id -> Text,
+        subject -> Text,
+        scopes -> Text,
+        granted_at -> BigInt,
+    }
+}
