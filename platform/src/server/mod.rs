@@ -82,8 +82,9 @@ async fn follow_changes(app: Arc<App>) {
     }
 }
 
-/// Deletes expired tokens and replay keys: small steps through the group commit, one after the
-/// other, so requests' commits interleave with them and never wait long.
+/// Deletes expired tokens, replay keys, sign-in counters, sessions and old authorization codes:
+/// small steps through the group commit, one after the other, so requests' commits interleave with
+/// them and never wait long.
 async fn purge_expired(app: Arc<App>) {
     let every = Duration::from_secs(app.config.database.purge_interval_seconds);
     let batch = i64::from(app.config.database.purge_batch);
@@ -99,7 +100,7 @@ async fn purge_expired(app: Arc<App>) {
                 Ok(0) => break,
                 Ok(n) => purged += n,
                 Err(e) => {
-                    tracing::warn!("purge of expired tokens and replay keys failed: {e}");
+                    tracing::warn!("purge of expired rows failed: {e}");
                     break;
                 }
             }
@@ -108,7 +109,7 @@ async fn purge_expired(app: Arc<App>) {
             tracing::info!(
                 purged,
                 elapsed_ms = started.elapsed().as_millis() as u64,
-                "expired tokens and replay keys purged"
+                "expired tokens, replay keys, sessions and authorization codes purged"
             );
         }
     }

@@ -89,6 +89,31 @@ impl Store {
     }
 }
 
+/// How long a code is kept after it expired. A code is consumed before it expires, so this also
+/// keeps every code consumed within the last day: a replay of a recently exchanged code must still
+/// find the family its first use started, to revoke it (RFC 6749 4.1.2), rather than read as an
+/// unknown code whose tokens live on.
+pub const CODE_RETENTION_SECONDS: i64 = 24 * 60 * 60;
+
+/// Deletes about `limit` codes (rows sharing the cut-off second go together) that expired more
+/// than `CODE_RETENTION_SECONDS` before `now`, oldest first, inside the caller's transaction.
+pub(super) fn purge_old_authorization_codes(
+    conn: &mut DbConnection,
+    now: i64,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    let expired_before = now.saturating_sub(CODE_RETENTION_SECONDS);
+    let cutoff: Option<i64> = codes::table
+        .filter(codes::expires_at.le(expired_before))
+        .select(codes::expires_at)
+        .order(codes::expires_at)
+        .offset(limit.max(1) - 1)
+        .first(conn)
+        .optional()?;
+    let through = cutoff.unwrap_or(expired_before).min(expired_before);
+    Ok(diesel::delete(codes::table.filter(codes::expires_at.le(through))).execute(conn)?)
+}
+
 /// Marks the code consumed by this request, with the family it started, inside the caller's
 /// transaction: only once, only before it expires, only by its own client. Otherwise the request
 /// is refused with the family the first use recorded (`None` when it recorded none or the code was

@@ -17,7 +17,9 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use tokio::sync::oneshot;
 
+use super::authorization_codes::purge_old_authorization_codes;
 use super::schema::{jwt_replay_cache as cache, token_families as families, tokens};
+use super::sessions::purge_ended_sessions;
 use super::sign_in_attempts::{
     count_attempt, purge_ended_windows, settle_attempt, AttemptSettlement, AttemptVerdict,
     SignInAttempt,
@@ -34,7 +36,8 @@ const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_milli
 
 enum Work {
     Request(Vec<WriteOp>),
-    /// Deletes up to `limit` expired rows of each table (tokens, replay keys, sign-in counters).
+    /// Deletes up to `limit` expired rows of each table (tokens, replay keys, sign-in counters,
+    /// sessions, authorization codes).
     Purge {
         now: i64,
         limit: i64,
@@ -119,8 +122,9 @@ impl GroupCommitter {
         self.submit(Work::Request(ops)).await.map(|_| ())
     }
 
-    /// Deletes up to `limit` expired tokens, replay keys and sign-in counters (each) in one short
-    /// write; returns how many rows went.
+    /// Deletes up to `limit` expired tokens, replay keys, sign-in counters, ended or expired
+    /// sessions and long-expired authorization codes (each) in one short write; returns how many
+    /// rows went.
     pub async fn purge_expired(&self, now: i64, limit: i64) -> Result<usize, ApplyError> {
         match self.submit(Work::Purge { now, limit }).await? {
             Done::Purged(rows) => Ok(rows),
@@ -449,7 +453,11 @@ fn purge_expired(conn: &mut DbConnection, now: i64, limit: i64) -> Result<usize,
     )
     .execute(conn)?;
     let counters_gone = purge_ended_windows(conn, now, limit)?;
-    Ok(tokens_gone + keys_gone + families_gone + counters_gone)
+    let sessions_gone = purge_ended_sessions(conn, now, limit)?;
+    // Codes are kept a day past their expiry (see `CODE_RETENTION_SECONDS`), so that a replay of
+    // a recently consumed one still finds the family to revoke.
+    let codes_gone = purge_old_authorization_codes(conn, now, limit)?;
+    Ok(tokens_gone + keys_gone + families_gone + counters_gone + sessions_gone + codes_gone)
 }
 
 #[cfg(test)]
@@ -657,6 +665,120 @@ mod tests {
                 .find_active_token(T, "sha256:live", 101)
                 .unwrap()
                 .is_some());
+        });
+    }
+
+    #[test]
+    fn purges_take_ended_sessions_and_codes_a_day_past_their_expiry() {
+        use crate::store::{hash_session_id, NewAuthorizationCode, NewSession};
+        const NOW: i64 = 200_000;
+        const KEPT_AFTER: i64 = NOW - 86_400;
+        for_each_backend(|store| {
+            let writer = with_client(store);
+            for (id, expires_at) in [("expired", 1_000), ("ended", 300_000), ("live", 300_000)] {
+                store
+                    .create_session(&NewSession {
+                        id_hash: hash_session_id(id),
+                        tenant_domain: T.into(),
+                        subject: "alice".into(),
+                        auth_time: 1,
+                        created_at: 1,
+                        expires_at,
+                    })
+                    .unwrap();
+            }
+            assert!(store
+                .end_session(T, &hash_session_id("ended"), 150_000)
+                .unwrap());
+            let codes = [
+                ("old", 1_000, None),
+                ("old-consumed", 1_060, Some(1_010)),
+                ("at-the-edge", KEPT_AFTER, None),
+                ("past-the-edge", KEPT_AFTER + 1, None),
+                ("recently-consumed", 150_000, Some(149_990)),
+                ("live", NOW + 30, None),
+            ];
+            for (name, expires_at, consumed_at) in codes {
+                let code_hash = format!("sha256:{name}");
+                store
+                    .insert_authorization_code(&NewAuthorizationCode {
+                        code_hash: code_hash.clone(),
+                        tenant_domain: T.into(),
+                        client_id: "cid-1".into(),
+                        redirect_uri: "https://app.example/cb".into(),
+                        code_challenge: "challenge".into(),
+                        nonce: None,
+                        session_id_hash: None,
+                        subject: "alice".into(),
+                        scope: "openid".into(),
+                        auth_time: 1,
+                        claims: None,
+                        issued_at: expires_at - 60,
+                        expires_at,
+                    })
+                    .unwrap();
+                if let Some(now) = consumed_at {
+                    let consume = WriteOp::ConsumeAuthorizationCode {
+                        code_hash,
+                        client_id: "cid-1".into(),
+                        family_id: Some(format!("fam-{name}")),
+                        now,
+                    };
+                    writer.commit_blocking(here(), vec![consume]).unwrap();
+                }
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let purge = || runtime.block_on(writer.purge_expired(NOW, 1)).unwrap();
+            // One session and one code per call, oldest first.
+            assert_eq!(purge(), 2);
+            assert_eq!(purge(), 2);
+            assert_eq!(purge(), 1);
+            assert_eq!(purge(), 0);
+            let session = |id| {
+                store
+                    .find_session(T, &hash_session_id(id), NOW, 1_000_000)
+                    .unwrap()
+            };
+            assert!(session("live").is_some());
+            let left: i64 = store
+                .with_conn(|conn| {
+                    Ok(crate::store::schema::sessions::table
+                        .count()
+                        .get_result(conn)?)
+                })
+                .unwrap();
+            assert_eq!(left, 1);
+            let kept = |name: &str| {
+                store
+                    .find_authorization_code(T, &format!("sha256:{name}"))
+                    .unwrap()
+                    .is_some()
+            };
+            for (name, _, _) in codes {
+                let expected = ["past-the-edge", "recently-consumed", "live"].contains(&name);
+                assert_eq!(kept(name), expected, "{name}");
+            }
+            // A recently consumed code still names the family its exchange started.
+            let replay = writer.commit_blocking(
+                here(),
+                vec![WriteOp::ConsumeAuthorizationCode {
+                    code_hash: "sha256:recently-consumed".into(),
+                    client_id: "cid-1".into(),
+                    family_id: None,
+                    now: NOW,
+                }],
+            );
+            assert!(
+                matches!(
+                    &replay,
+                    Err(ApplyError::Refused(WriteRefusal::AuthorizationCodeSpent {
+                        family_id: Some(f)
+                    })) if f == "fam-recently-consumed"
+                ),
+                "{replay:?}"
+            );
         });
     }
 }

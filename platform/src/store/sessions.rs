@@ -63,7 +63,7 @@ pub struct Session {
 /// expiry first. On PostgreSQL rows another transaction holds are skipped (`SKIP LOCKED`), so a
 /// purge never waits for a sign-in. Sessions only idle are kept until their absolute expiry: the
 /// idle timeout is the server's setting, not the row's.
-fn purge_ended_sessions(
+pub(super) fn purge_ended_sessions(
     conn: &mut DbConnection,
     now: i64,
     limit: i64,

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::users;
+use super::schema::{sessions, users};
 use serde_json::{Map, Value};
 
 use super::{is_unique_violation, Conflict, CorruptValue, NotFound, Store, StoreError};
@@ -154,14 +154,26 @@ impl Store {
         })
     }
 
+    /// Removes a user and, in the same transaction, their browser sessions in that tenant: a
+    /// removed user stays signed in nowhere, on any node. The sessions are deleted rather than
+    /// marked ended, since nothing is left for them to name (and the purge would delete them next).
     pub fn remove_user(&self, tenant_domain: &str, username: &str) -> Result<(), StoreError> {
-        let removed = self.with_conn(|conn| {
-            Ok(diesel::delete(
+        let removed = self.write_transaction(|conn| {
+            let removed = diesel::delete(
                 users::table
                     .filter(users::tenant_domain.eq(tenant_domain))
                     .filter(users::username.eq(username)),
             )
-            .execute(conn)?)
+            .execute(conn)?;
+            if removed > 0 {
+                diesel::delete(
+                    sessions::table
+                        .filter(sessions::tenant_domain.eq(tenant_domain))
+                        .filter(sessions::subject.eq(username)),
+                )
+                .execute(conn)?;
+            }
+            Ok(removed)
         })?;
         if removed == 0 {
             return Err(NotFound::User {
@@ -198,6 +210,48 @@ mod tests {
                 assert!(outcome.is_ok(), "{outcome:?}");
             }
             assert_eq!(store.list_users("carbon.super").unwrap().len(), 8);
+        });
+    }
+
+    #[test]
+    fn removing_a_user_ends_their_sessions_in_that_tenant_only() {
+        for_each_backend(|store| {
+            use crate::store::{hash_session_id, NewSession};
+            store.add_tenant("acme", "Acme", 1).unwrap();
+            let claims = serde_json::Map::new();
+            for tenant in ["acme", "carbon.super"] {
+                for user in ["alice", "bob"] {
+                    store.add_user(tenant, user, "h", &claims, 5).unwrap();
+                    let id = format!("{tenant}-{user}");
+                    store
+                        .create_session(&NewSession {
+                            id_hash: hash_session_id(&id),
+                            tenant_domain: tenant.into(),
+                            subject: user.into(),
+                            auth_time: 95,
+                            created_at: 100,
+                            expires_at: 1100,
+                        })
+                        .unwrap();
+                }
+            }
+            let live = |tenant: &str, user: &str| {
+                let id = format!("{tenant}-{user}");
+                store
+                    .find_session(tenant, &hash_session_id(&id), 110, 300)
+                    .unwrap()
+                    .is_some()
+            };
+            store.remove_user("acme", "alice").unwrap();
+            assert!(!live("acme", "alice"));
+            assert!(live("acme", "bob"));
+            assert!(live("carbon.super", "alice"));
+            // A user that does not exist ends nobody's session.
+            assert!(matches!(
+                store.remove_user("acme", "nobody"),
+                Err(StoreError::NotFound(_))
+            ));
+            assert!(live("acme", "bob"));
         });
     }
 
