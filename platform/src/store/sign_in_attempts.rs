@@ -109,9 +109,12 @@ fn increment_counters(
             attempt.now.saturating_add(attempt.window_seconds),
         )?;
         if i64::from(attempts) > i64::from(counter.limit) {
-            let wait = u64::try_from(window_ends_at.saturating_sub(attempt.now))
-                .unwrap_or(0)
-                .max(1);
+            // An attempt that read the clock a second before the one that opened the window
+            // would otherwise be told to wait a second longer than any window lasts.
+            let wait = window_ends_at
+                .saturating_sub(attempt.now)
+                .min(attempt.window_seconds);
+            let wait = u64::try_from(wait).unwrap_or(0).max(1);
             if refused.is_none_or(|(_, longest)| wait > longest) {
                 refused = Some((index, wait));
             }
@@ -271,6 +274,29 @@ mod tests {
     use crate::blocking::test_thread as here;
     use crate::store::test_support::for_each_backend;
     use crate::store::GroupCommitter;
+
+    #[test]
+    fn no_wait_is_longer_than_the_window_for_an_attempt_that_read_the_clock_early() {
+        for_each_backend(|store| {
+            let writer = GroupCommitter::start(store, 2).unwrap();
+            let one = [counter("early", 1)];
+            // The window opens with an attempt at 101; one that read the clock at 100 commits
+            // after it.
+            assert!(matches!(
+                writer.count_sign_in_attempt(here(), attempt(&one, 101)),
+                Ok(AttemptVerdict::Admitted(_))
+            ));
+            assert_eq!(
+                writer
+                    .count_sign_in_attempt(here(), attempt(&one, 100))
+                    .unwrap(),
+                AttemptVerdict::Refused {
+                    counter: 0,
+                    retry_after: 300
+                }
+            );
+        });
+    }
 
     fn counter(name: &str, limit: u32) -> AttemptCounter {
         AttemptCounter {
