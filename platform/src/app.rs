@@ -22,6 +22,8 @@ pub struct App {
     pub oauth: Arc<OAuthContext>,
     /// Token requests in flight (`server.max_in_flight`).
     pub admission: tokio::sync::Semaphore,
+    /// The templates of the sign-in pages (`[oauth.sign_in] theme_dir` over the built-in theme).
+    pub theme: Arc<crate::pages::Theme>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -69,6 +71,13 @@ impl App {
             jwks,
             claim_transformers.clone(),
         ));
+        let theme =
+            crate::pages::Theme::load(config.oauth.sign_in.theme_dir.as_deref()).map_err(|e| {
+                crate::store::StoreError::Config(format!("oauth.sign_in.theme_dir: {e}"))
+            })?;
+        if !theme.replaced().is_empty() {
+            tracing::info!(replaced = ?theme.replaced(), "sign-in pages from the theme directory");
+        }
         let oauth = OAuthContext {
             store,
             writer,
@@ -85,6 +94,7 @@ impl App {
             admission: tokio::sync::Semaphore::new(config.server.max_in_flight),
             config,
             oauth: Arc::new(oauth),
+            theme: Arc::new(theme),
         })
     }
 }

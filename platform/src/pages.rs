@@ -20,9 +20,14 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../themes/default/consent.html"),
     ),
     ("error.html", include_str!("../themes/default/error.html")),
+    ("logout.html", include_str!("../themes/default/logout.html")),
     (
         "logged_out.html",
         include_str!("../themes/default/logged_out.html"),
+    ),
+    (
+        "form_post.html",
+        include_str!("../themes/default/form_post.html"),
     ),
 ];
 
@@ -32,34 +37,52 @@ const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
 /// A page of the sign-in flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
-    /// Username and password: `tenant_name`, `action`, `csrf_token`; optional `client_name`,
-    /// `username`, `error`, `retry_after_seconds`.
+    /// Username and password: `tenant_name`, `action`, `csrf_token`, `hidden` (the fields of the
+    /// authorization request, each `name` and `value`, which the form must post back); optional
+    /// `client_name`, `username`, `error`, `retry_after_seconds`.
     Login,
-    /// `tenant_name`, `client_name`, `username`, `scopes` (a list), `action`, `csrf_token`.
+    /// `tenant_name`, `client_name`, `username`, `scopes` (a list), `action`, `csrf_token`,
+    /// `hidden`; the form posts `decision` = `allow` or `deny`.
     Consent,
     /// A request that cannot go back to its client (an unknown client, a redirect URI not
     /// registered): `tenant_name`, `message`.
     Error,
+    /// Asks whether to sign out, when the logout request did not prove it came from an application
+    /// of the session (RP-Initiated Logout 1.0 2): `tenant_name`, `action`, `csrf_token`,
+    /// `hidden`; optional `client_name`.
+    Logout,
     /// `tenant_name`; optional `continue_url`.
     LoggedOut,
+    /// The response to a `response_mode=form_post` request (OAuth 2.0 Form Post Response Mode):
+    /// `redirect_uri` and `fields` (`name`, `value`), posted to the client by the browser.
+    FormPost,
 }
 
 impl Page {
-    pub const ALL: [Page; 4] = [Page::Login, Page::Consent, Page::Error, Page::LoggedOut];
+    pub const ALL: [Page; 6] = [
+        Page::Login,
+        Page::Consent,
+        Page::Error,
+        Page::Logout,
+        Page::LoggedOut,
+        Page::FormPost,
+    ];
 
     pub fn file(self) -> &'static str {
         match self {
             Page::Login => "login.html",
             Page::Consent => "consent.html",
             Page::Error => "error.html",
+            Page::Logout => "logout.html",
             Page::LoggedOut => "logged_out.html",
+            Page::FormPost => "form_post.html",
         }
     }
 
     /// Values of every variable the page is given, as a theme is checked with at load.
     fn sample(self) -> serde_json::Value {
-        let common =
-            json!({"tenant_name": "Example", "action": "/oauth2/authorize", "csrf_token": "x"});
+        let common = json!({"tenant_name": "Example", "action": "/oauth2/authorize",
+            "csrf_token": "x", "hidden": [{"name": "client_id", "value": "app"}]});
         let mut sample = common;
         let extra = match self {
             Page::Login => json!({"client_name": "App", "username": "alice",
@@ -67,7 +90,10 @@ impl Page {
             Page::Consent => json!({"client_name": "App", "username": "alice",
                 "scopes": ["openid", "profile"]}),
             Page::Error => json!({"message": "the redirect URI is not registered"}),
+            Page::Logout => json!({"client_name": "App"}),
             Page::LoggedOut => json!({"continue_url": "https://app.example/"}),
+            Page::FormPost => json!({"redirect_uri": "https://app.example/cb",
+                "fields": [{"name": "code", "value": "c"}, {"name": "state", "value": "s"}]}),
         };
         if let (Some(sample), serde_json::Value::Object(extra)) = (sample.as_object_mut(), extra) {
             sample.extend(extra);
@@ -204,6 +230,10 @@ mod tests {
         for page in Page::ALL {
             let html = theme.render(page, &page.sample()).unwrap();
             assert!(html.starts_with("<!doctype html>"), "{page:?}");
+            if page == Page::FormPost {
+                // Posts to the client, which has its own defences (state, PKCE).
+                continue;
+            }
             for form in html.split("<form").skip(1) {
                 assert!(
                     form.contains(r#"<input type="hidden" name="csrf_token" value="x">"#),

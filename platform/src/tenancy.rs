@@ -71,6 +71,30 @@ mod tests {
     }
 
     #[test]
+    fn tenant_paths_drop_the_host_and_keep_a_base_path() {
+        let urls = |base: &str| TenantUrls {
+            public_base_url: base.to_owned(),
+            default_tenant: "carbon.super".to_owned(),
+        };
+        let plain = urls("http://localhost:9443");
+        assert_eq!(
+            plain.tenant_path("carbon.super", "oauth2/authorize"),
+            "/oauth2/authorize"
+        );
+        assert_eq!(
+            plain.tenant_path("acme", "oauth2/authorize"),
+            "/t/acme/oauth2/authorize"
+        );
+        assert!(!plain.is_https());
+        let prefixed = urls("HTTPS://id.example/idp");
+        assert_eq!(
+            prefixed.tenant_path("acme", "oauth2/authorize"),
+            "/idp/t/acme/oauth2/authorize"
+        );
+        assert!(prefixed.is_https());
+    }
+
+    #[test]
     fn resolution() {
         assert_eq!(resolve_tenant_domain(None, None, "d").unwrap(), "d");
         assert_eq!(resolve_tenant_domain(Some("a"), None, "d").unwrap(), "a");
@@ -126,6 +150,25 @@ impl TenantUrls {
         } else {
             format!("{base}/t/{tenant}/{path}")
         }
+    }
+
+    /// `tenant_url` without the scheme and host: where the server's own pages post their forms,
+    /// on whatever host the browser reached (its cookies are that host's).
+    pub fn tenant_path(&self, tenant: &str, path: &str) -> String {
+        let url = self.tenant_url(tenant, path);
+        let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+        match after_scheme.find('/') {
+            Some(slash) => after_scheme[slash..].to_owned(),
+            None => "/".to_owned(),
+        }
+    }
+
+    /// Whether browsers reach the server over HTTPS (`public_base_url`): its cookies are then
+    /// `Secure` and `__Host-` prefixed.
+    pub fn is_https(&self) -> bool {
+        self.public_base_url
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 
     /// The tenant's token endpoint URL, as clients address it (an audience value for this server).

@@ -87,7 +87,53 @@ fn each_tenant_describes_its_own_endpoints_and_what_the_server_supports(backend:
             metadata["subject_types_supported"],
             serde_json::json!(["public"])
         );
-        assert!(metadata.get("authorization_endpoint").is_none());
+        // Every REQUIRED field of OpenID Connect Discovery 1.0 3 and RFC 8414 2, for this tenant.
+        for field in [
+            "issuer",
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+            "response_types_supported",
+            "subject_types_supported",
+            "id_token_signing_alg_values_supported",
+        ] {
+            assert!(metadata.get(field).is_some(), "{path}: {field} missing");
+        }
+        for (field, endpoint) in [
+            ("authorization_endpoint", "authorize"),
+            ("userinfo_endpoint", "userinfo"),
+            ("end_session_endpoint", "logout"),
+        ] {
+            assert_eq!(
+                metadata[field],
+                format!("{base}{prefix}/oauth2/{endpoint}"),
+                "{path}"
+            );
+        }
+        assert_eq!(metadata["response_types_supported"], json!(["code"]));
+        assert_eq!(
+            metadata["response_modes_supported"],
+            json!(["query", "form_post"])
+        );
+        assert_eq!(
+            metadata["code_challenge_methods_supported"],
+            json!(["S256"])
+        );
+        assert_eq!(
+            metadata["authorization_response_iss_parameter_supported"],
+            json!(true)
+        );
+        assert_eq!(
+            metadata["prompt_values_supported"],
+            json!(["none", "login", "consent"])
+        );
+        assert_eq!(metadata["claims_parameter_supported"], json!(false));
+        let scopes = metadata["scopes_supported"].as_array().unwrap();
+        assert!(scopes.contains(&json!("openid")), "{scopes:?}");
+        let claims = metadata["claims_supported"].as_array().unwrap();
+        for claim in ["sub", "iss", "auth_time", "sid", "email", "name"] {
+            assert!(claims.contains(&json!(claim)), "{claim}: {claims:?}");
+        }
     }
     let acme = setup
         .server
@@ -171,6 +217,26 @@ print("valid")
     let openid = server.get("/.well-known/openid-configuration/t/acme/oauth2/token");
     assert_eq!(openid.status, 200);
     assert_eq!(openid.json["issuer"], issuer);
+    // Authlib's OpenID Provider metadata validator accepts the whole document, of the default
+    // tenant and of another one (it refused `"response_types_supported": []`).
+    for url in [
+        format!("{base}/.well-known/openid-configuration"),
+        format!("{base}/t/acme/.well-known/openid-configuration"),
+    ] {
+        let validated = succeeded(
+            "Authlib",
+            &run_python(
+                r#"
+import sys, requests
+from authlib.oidc.discovery import OpenIDProviderMetadata
+OpenIDProviderMetadata(requests.get(sys.argv[1]).json()).validate()
+print("valid")
+"#,
+                &[&url],
+            ),
+        );
+        assert_eq!(validated.trim(), "valid", "{url}");
+    }
 
     // HEAD answers what GET does, without the body; other methods get 405 with Allow.
     let http = reqwest::blocking::Client::new();

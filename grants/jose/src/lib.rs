@@ -25,7 +25,7 @@ pub mod time;
 pub use algorithm::{key_fits, Algorithm};
 pub use compact::{Jws, ParseError, PartError};
 pub use header::{CheckedHeader, HeaderError, HeaderPolicy, TypRule};
-pub use key::{KeyError, PreparedKeys, Verification, VerificationKey};
+pub use key::{verify_with_any, KeyError, PreparedKeys, Verification, VerificationKey};
 pub use time::{TimeClaims, TimeError, TimePolicy};
 
 /// The longest `jti` a replay cache keeps, for every issuer of assertions (host and plugins).

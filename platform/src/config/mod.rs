@@ -26,6 +26,7 @@ mod password_grant;
 mod plugins;
 mod renamed_keys;
 mod server;
+mod sign_in;
 mod signing;
 mod token;
 
@@ -45,6 +46,7 @@ pub use password_grant::PasswordGrantConfig;
 pub use plugins::PluginsConfig;
 use renamed_keys::WithRenamedKeys;
 pub use server::{ServerConfig, TlsConfig};
+pub use sign_in::SignInConfig;
 pub use signing::{SigningAlgorithm, SigningConfig};
 pub use token::TokenConfig;
 
@@ -143,6 +145,7 @@ impl Config {
         self.plugins.validate()?;
         self.oauth.token.validate()?;
         self.oauth.password_grant.validate()?;
+        self.oauth.sign_in.validate()?;
         if self.oauth.password_grant.hash_wait_ms >= self.server.request_deadline_ms {
             return invalid(
                 "oauth.password_grant.hash_wait_ms",

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    GrantTypeSettings, JwksEndpointConfig, PasswordGrantConfig, SigningConfig, TokenConfig,
+    GrantTypeSettings, JwksEndpointConfig, PasswordGrantConfig, SignInConfig, SigningConfig,
+    TokenConfig,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -16,6 +17,7 @@ pub struct OAuthConfig {
     pub jwks_endpoint: JwksEndpointConfig,
     pub signing: SigningConfig,
     pub password_grant: PasswordGrantConfig,
+    pub sign_in: SignInConfig,
 }
 
 /// One `[[oauth.custom_grant_type]]` registration: a grant type handled by a plugin library.

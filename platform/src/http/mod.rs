@@ -2,13 +2,17 @@
 //! (`not_routed`) answers what no route took (an unknown path, a wrong method) in JSON.
 
 pub mod admin;
+mod authorize;
+mod browser;
 mod discovery;
+mod end_session;
 mod form;
 mod health;
 mod introspection;
 mod jwks;
 mod reply;
 mod token;
+mod userinfo;
 
 use std::convert::Infallible;
 
@@ -104,6 +108,61 @@ pub fn routes(
     let openid_before_issuer =
         before_issuer(discovery::Document::OpenIdProvider, "openid-configuration");
 
+    // The browser endpoints: GET, and POST with a form body.
+    let remote = || {
+        warp::ext::optional::<crate::connections::ClientAddr>()
+            .map(|addr: Option<crate::connections::ClientAddr>| addr.map(|a| a.0))
+    };
+    let authorize_get = tenant_path("oauth2", "authorize")
+        .and(warp::get())
+        .and(with_app.clone())
+        .and(raw_query)
+        .and(warp::header::headers_cloned())
+        .and(remote())
+        .then(|tenant, app, query, headers, remote| {
+            authorize::authorize(app, tenant, query, headers, remote, no_body())
+        });
+    let authorize_post = tenant_path("oauth2", "authorize")
+        .and(warp::post())
+        .and(with_app.clone())
+        .and(raw_query)
+        .and(warp::header::headers_cloned())
+        .and(remote())
+        .and(warp::body::stream())
+        .then(|tenant, app, query, headers, remote, body| {
+            authorize::authorize(app, tenant, query, headers, remote, Some(Box::pin(body)))
+        });
+    let userinfo_get = tenant_path("oauth2", "userinfo")
+        .and(warp::get())
+        .and(with_app.clone())
+        .and(warp::header::headers_cloned())
+        .then(|tenant, app, headers| userinfo::userinfo_endpoint(app, tenant, headers, no_body()));
+    let userinfo_post = tenant_path("oauth2", "userinfo")
+        .and(warp::post())
+        .and(with_app.clone())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(|tenant, app, headers, body| {
+            userinfo::userinfo_endpoint(app, tenant, headers, Some(Box::pin(body)))
+        });
+    let logout_get = tenant_path("oauth2", "logout")
+        .and(warp::get())
+        .and(with_app.clone())
+        .and(raw_query)
+        .and(warp::header::headers_cloned())
+        .then(|tenant, app, query, headers| {
+            end_session::logout_endpoint(app, tenant, query, headers, no_body())
+        });
+    let logout_post = tenant_path("oauth2", "logout")
+        .and(warp::post())
+        .and(with_app.clone())
+        .and(raw_query)
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(|tenant, app, query, headers, body| {
+            end_session::logout_endpoint(app, tenant, query, headers, Some(Box::pin(body)))
+        });
+
     let health = warp::path!("health")
         .and(get_or_head())
         .and(with_app)
@@ -118,8 +177,19 @@ pub fn routes(
         .or(openid_at_issuer)
         .or(oauth_before_issuer)
         .or(openid_before_issuer)
+        .or(authorize_get)
+        .or(authorize_post)
+        .or(userinfo_get)
+        .or(userinfo_post)
+        .or(logout_get)
+        .or(logout_post)
         .or(health)
         .or(not_routed())
+}
+
+/// The body of a GET: none.
+fn no_body() -> Option<futures_util::stream::Empty<Result<bytes::Bytes, warp::Error>>> {
+    None
 }
 
 /// GET, and HEAD for the same answer without its body (hyper leaves the body out).
@@ -176,6 +246,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     };
     match below_tenant {
         ["oauth2", "token" | "introspect" | "revoke"] => Some("POST"),
+        ["oauth2", "authorize" | "userinfo" | "logout"] => Some("GET, POST"),
         ["oauth2", "jwks"]
         | [".well-known", "oauth-authorization-server" | "openid-configuration"] => READ,
         ["oauth2", "token", ".well-known", "openid-configuration"] if tenant_named => READ,
@@ -238,7 +309,10 @@ mod tests {
             ),
             ("/health", Some("GET, HEAD")),
             ("/t/acme/health", None),
-            ("/oauth2/authorize", None),
+            ("/oauth2/authorize", Some("GET, POST")),
+            ("/t/acme/oauth2/userinfo", Some("GET, POST")),
+            ("/oauth2/logout", Some("GET, POST")),
+            ("/oauth2/login", None),
             ("/", None),
         ] {
             assert_eq!(allowed_methods(path), allow, "{path}");

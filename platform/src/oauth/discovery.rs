@@ -1,7 +1,7 @@
-//! Server metadata per tenant, exactly what this server supports now: RFC 8414 authorization
-//! server metadata, and OpenID Provider metadata (OpenID Connect Discovery 1.0) for the ID tokens
-//! the password grant issues. There is no authorization endpoint (no browser flows), so no
-//! response types; the grant types are the built-in ones and those of the plugins that loaded.
+//! Server metadata per tenant, exactly what this server supports: RFC 8414 authorization server
+//! metadata, and OpenID Provider metadata (OpenID Connect Discovery 1.0 3) with every REQUIRED
+//! field: the authorization endpoint (code flow with PKCE S256 only), UserInfo, RP-Initiated
+//! Logout; the grant types are the built-in ones and those of the plugins that loaded.
 
 use serde_json::{json, Value};
 
@@ -33,11 +33,16 @@ pub fn authorization_server_metadata(app: &OAuthContext, tenant: &str) -> Value 
     grant_types.extend(app.plugins.grant_types());
     json!({
         "issuer": app.urls.issuer_url(tenant),
+        "authorization_endpoint": app.urls.tenant_url(tenant, "oauth2/authorize"),
         "token_endpoint": app.urls.token_endpoint_url(tenant),
         "jwks_uri": app.urls.jwks_url(tenant),
         "grant_types_supported": grant_types,
-        "response_types_supported": [],
-        "scopes_supported": ["openid"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": scopes_supported(),
+        // RFC 9207: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": client_assertion_algorithms(),
         "introspection_endpoint": app.urls.tenant_url(tenant, "oauth2/introspect"),
@@ -50,10 +55,8 @@ pub fn authorization_server_metadata(app: &OAuthContext, tenant: &str) -> Value 
     })
 }
 
-/// OpenID Provider metadata of `tenant`: the RFC 8414 fields plus what ID tokens need. It has no
-/// `authorization_endpoint` (Discovery 3 requires one of a provider with browser flows; this
-/// one signs users in only through the password grant) and says so in `grant_types_supported`.
-/// Reads the tenant's keys (generating its first): run it on a blocking thread.
+/// OpenID Provider metadata of `tenant`: the RFC 8414 fields plus what ID tokens, UserInfo and
+/// logout need. Reads the tenant's keys (generating its first): run it on a blocking thread.
 pub fn openid_provider_metadata(
     app: &OAuthContext,
     tenant: &str,
@@ -63,8 +66,34 @@ pub fn openid_provider_metadata(
     let mut metadata = authorization_server_metadata(app, tenant);
     metadata["subject_types_supported"] = json!(["public"]);
     metadata["id_token_signing_alg_values_supported"] = json!(algorithms);
-    metadata["claims_supported"] = json!(super::id_token::ID_TOKEN_CLAIMS);
+    let mut claims: Vec<&str> = super::id_token::ID_TOKEN_CLAIMS.to_vec();
+    claims.extend(
+        super::userinfo::claims_supported()
+            .into_iter()
+            .filter(|c| !claims_contains(super::id_token::ID_TOKEN_CLAIMS, c)),
+    );
+    metadata["claims_supported"] = json!(claims);
     metadata["claims_parameter_supported"] = json!(false);
     metadata["request_parameter_supported"] = json!(false);
+    metadata["request_uri_parameter_supported"] = json!(false);
+    metadata["userinfo_endpoint"] = json!(app.urls.tenant_url(tenant, "oauth2/userinfo"));
+    metadata["end_session_endpoint"] = json!(app.urls.tenant_url(tenant, "oauth2/logout"));
+    metadata["prompt_values_supported"] = json!(["none", "login", "consent"]);
+    metadata["frontchannel_logout_session_supported"] = json!(false);
     Ok(metadata)
+}
+
+fn claims_contains(claims: &[&str], claim: &str) -> bool {
+    claims.contains(&claim)
+}
+
+/// `openid` and the standard scopes whose claims UserInfo releases.
+fn scopes_supported() -> Vec<&'static str> {
+    let mut scopes = vec!["openid"];
+    scopes.extend(
+        super::userinfo::STANDARD_SCOPES
+            .iter()
+            .map(|(scope, _)| *scope),
+    );
+    scopes
 }

@@ -1,4 +1,5 @@
-//! OpenID Connect ID tokens (Core 1.0 section 2) for users the password grant signed in: signed
+//! OpenID Connect ID tokens (Core 1.0 section 2) for users signed in (the code flow, or the legacy
+//! password grant): signed
 //! with the tenant's current key, `aud` the client and the extra audiences registered for it
 //! (`client add --audience`), which is what lets another server or tenant accept the token in a
 //! JWT bearer exchange (reference 000).
@@ -6,7 +7,7 @@
 use serde_json::{json, Map, Value};
 
 use super::error::OAuthError;
-use super::token::{Decision, JwtIssuer};
+use super::token::{Decision, IdTokenWanted, JwtIssuer};
 use crate::store::Client;
 
 /// The claims an ID token sets itself (listed in the OpenID metadata as `claims_supported`, with
@@ -21,6 +22,7 @@ pub const ID_TOKEN_CLAIMS: &[&str] = &[
     "auth_time",
     "nonce",
     "jti",
+    "sid",
 ];
 
 /// Whether a user's claim of this name would take the place of one of the token's own; such a
@@ -43,7 +45,7 @@ pub fn sign(
     jwt: &JwtIssuer,
     client: &Client,
     grant: &Decision,
-    nonce: Option<&str>,
+    wanted: &IdTokenWanted,
     now: i64,
     lifetime: u64,
 ) -> Result<String, OAuthError> {
@@ -54,6 +56,7 @@ pub fn sign(
         ));
     }
     let subject = jwt.subject(grant, client);
+    let nonce = wanted.nonce.as_deref();
     if nonce.is_some_and(|n| n.len() > MAX_NONCE_BYTES) {
         return Err(OAuthError::invalid_request(format!(
             "nonce is longer than {MAX_NONCE_BYTES} bytes"
@@ -91,7 +94,7 @@ pub fn sign(
         ),
         ("azp", json!(client.client_id)),
         ("iat", json!(now)),
-        ("auth_time", json!(now)),
+        ("auth_time", json!(wanted.auth_time.unwrap_or(now))),
         ("exp", json!(expires_at)),
         ("jti", json!(jti)),
     ] {
@@ -99,6 +102,9 @@ pub fn sign(
     }
     if let Some(nonce) = nonce {
         claims.insert("nonce".into(), json!(nonce));
+    }
+    if let Some(sid) = &wanted.sid {
+        claims.insert("sid".into(), json!(sid));
     }
     jwt.signer
         .sign_jwt("JWT", &Value::Object(claims))

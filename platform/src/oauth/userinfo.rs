@@ -5,6 +5,62 @@
 
 use serde_json::{Map, Value};
 
+use super::context::OAuthContext;
+use crate::secrets::hash_secret;
+use crate::store::{StoreError, KIND_ACCESS};
+
+/// Why a UserInfo request is refused (RFC 6750 3.1): the answer is 401 or 403 with a
+/// `WWW-Authenticate: Bearer` challenge naming the error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BearerRefusal {
+    /// Unknown, expired or revoked, another tenant's, or a refresh token; or its user is gone.
+    InvalidToken,
+    /// A valid access token granted without `openid`.
+    InsufficientScope,
+}
+
+/// The UserInfo response for the access token `token` of `tenant`.
+pub fn userinfo(
+    ctx: &OAuthContext,
+    tenant: &str,
+    token: &str,
+    now: i64,
+) -> Result<Result<Map<String, Value>, BearerRefusal>, StoreError> {
+    let Some(found) = ctx
+        .store
+        .find_active_token(tenant, &hash_secret(token), now)?
+        .filter(|t| t.token_kind == KIND_ACCESS)
+    else {
+        return Ok(Err(BearerRefusal::InvalidToken));
+    };
+    let scopes: Vec<String> = found
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Ok(Err(BearerRefusal::InsufficientScope));
+    }
+    // A client acting for itself has no user to describe.
+    let Some(subject) = found.subject else {
+        return Ok(Err(BearerRefusal::InsufficientScope));
+    };
+    let Some(user) = ctx.store.find_user(tenant, &subject)? else {
+        return Ok(Err(BearerRefusal::InvalidToken));
+    };
+    // `sub` as the ID token has it.
+    let presented = match ctx.store.cached_active_tenant(tenant)? {
+        Some(tenant) => tenant.present_subject(&subject),
+        None => return Ok(Err(BearerRefusal::InvalidToken)),
+    };
+    Ok(Ok(userinfo_claims(
+        &presented,
+        &user.claims_object(),
+        &scopes,
+    )))
+}
+
 /// The standard scopes of OpenID Connect Core 1.0 section 5.4 and the claims each one releases.
 pub const STANDARD_SCOPES: &[(&str, &[&str])] = &[
     (

@@ -46,7 +46,9 @@ pub use error::{Conflict, CorruptValue, Invalid, NotFound, StoreError};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;
 pub use replay_keys::{ReplayKey, ReplayKind};
-pub use sessions::{hash_session_id, new_session_id, NewSession, Session, TOUCH_INTERVAL_SECONDS};
+pub use sessions::{
+    hash_session_id, new_session_id, public_session_id, NewSession, Session, TOUCH_INTERVAL_SECONDS,
+};
 pub use sign_in_attempts::{
     AttemptCounter, AttemptSettlement, AttemptVerdict, CountedIn, SignInAttempt,
 };

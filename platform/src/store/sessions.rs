@@ -27,6 +27,15 @@ pub fn hash_session_id(session_id: &str) -> String {
     crate::secrets::hash_secret(session_id)
 }
 
+/// The session's public id, for the `sid` claim of the ID tokens issued in it (OpenID Connect
+/// Front-Channel Logout 1.0 3): derived from the digest, so it names the session without being
+/// usable as its cookie, and no database column is needed to find it.
+pub fn public_session_id(id_hash: &str) -> String {
+    use base64::Engine as _;
+    let digest = openssl::sha::sha256(format!("sid\n{id_hash}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
+}
+
 /// A session to create. `last_seen_at` starts at `created_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = sessions)]

@@ -19,5 +19,6 @@ pub fn authorize(request: &TokenRequest, client: &Client) -> Result<Decision, OA
         replay_keys: Vec::new(),
         claims: None,
         id_token: None,
+        code: None,
     })
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::oauth::error::OAuthError;
 use crate::oauth::scopes::parse_scope;
-use crate::oauth::token::{ContinuedFamily, Decision, Rotation, Verdict};
+use crate::oauth::token::{ContinuedFamily, Decision, Rotation, Spent, Verdict};
 use crate::oauth::wire::TokenRequest;
 use crate::secrets::hash_secret;
 use crate::store::{Client, FamilyOrigin, Store, TokenFamily};
@@ -45,6 +45,7 @@ pub fn authorize(
             Some(family) => Ok(Verdict::Reuse {
                 client: client.clone(),
                 family_id: family.family_id,
+                spent: Spent::RefreshToken,
             }),
             None => Err(invalid_token()),
         };
@@ -95,6 +96,7 @@ pub fn authorize(
         // The original grant's claims go on with the family.
         claims: previous.claims,
         id_token: None,
+        code: None,
     }))
 }
 

@@ -1,15 +1,17 @@
 //! Stage 4: what the request writes commits in one transaction of the group commit; the response
 //! exists for the client only after that. The races the database settles become refusals here,
-//! and refresh token reuse (found by the decision, or at commit) becomes the revocation of its
-//! family: the only place a token request revokes anything.
+//! and the reuse of a refresh token or an authorization code (found by the decision, or at commit)
+//! becomes the revocation of the family it started: the only place a token request revokes
+//! anything.
 
 use std::sync::Arc;
 
-use super::decide::Verdict;
+use super::decide::{Spent, Verdict};
 use super::issue::Issued;
 use crate::oauth::client_auth::AUTHENTICATION_FAILED;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
+use crate::oauth::grants::authorization_code::INVALID_CODE;
 use crate::oauth::grants::invalid_refresh_token;
 use crate::oauth::wire::TokenResponse;
 use crate::store::{ApplyError, Client, ReplayKind, WriteOp, WriteRefusal};
@@ -20,9 +22,11 @@ pub async fn commit(
 ) -> Result<TokenResponse, OAuthError> {
     let issued = match verdict {
         Verdict::Granted(issued) => issued,
-        Verdict::Reuse { client, family_id } => {
-            return Err(revoke_reused(ctx, &client, family_id).await)
-        }
+        Verdict::Reuse {
+            client,
+            family_id,
+            spent,
+        } => return Err(revoke_reused(ctx, &client, family_id, spent).await),
     };
     match ctx.writer.commit(issued.writes).await {
         Ok(()) => Ok(issued.response),
@@ -37,15 +41,23 @@ pub async fn commit(
         },
         Err(ApplyError::Refused(WriteRefusal::RefreshTokenSpent)) => match issued.rotated_family {
             // Spent by another request since this one read it: reuse, as if presented late.
-            Some(family_id) => Err(revoke_reused(ctx, &issued.client, family_id).await),
+            Some(family_id) => {
+                Err(revoke_reused(ctx, &issued.client, family_id, Spent::RefreshToken).await)
+            }
             None => Err(invalid_refresh_token()),
         },
-        // No grant writes this yet (the `authorization_code` grant comes later, with the
-        // revocation of the family the first use started).
-        Err(ApplyError::Refused(WriteRefusal::AuthorizationCodeSpent { .. })) => {
-            Err(OAuthError::invalid_grant(
-                "the authorization code is invalid, expired, or was already used",
-            ))
+        // Exchanged by another request since this one read it (or expired meanwhile): reuse
+        // when that exchange started a family.
+        Err(ApplyError::Refused(WriteRefusal::AuthorizationCodeSpent { family_id })) => {
+            match family_id {
+                Some(family_id) => {
+                    Err(
+                        revoke_reused(ctx, &issued.client, family_id, Spent::AuthorizationCode)
+                            .await,
+                    )
+                }
+                None => Err(OAuthError::invalid_grant(INVALID_CODE)),
+            }
         }
         Err(ApplyError::Refused(WriteRefusal::OwnerRemoved)) => {
             // Removed after this request authenticated it: it is no client any more.
@@ -56,14 +68,23 @@ pub async fn commit(
     }
 }
 
-/// A refresh token presented after it was spent: its family is revoked (its successor and every
-/// access token issued from it) and the request refused. The refusal stands whether or not the
-/// revocation commits.
-async fn revoke_reused(ctx: &OAuthContext, client: &Arc<Client>, family_id: String) -> OAuthError {
+/// A refresh token or an authorization code presented after it was spent: the family it started is
+/// revoked (refresh tokens and every access token issued from it) and the request refused. The
+/// refusal stands whether or not the revocation commits.
+async fn revoke_reused(
+    ctx: &OAuthContext,
+    client: &Arc<Client>,
+    family_id: String,
+    spent: Spent,
+) -> OAuthError {
+    let what = match spent {
+        Spent::RefreshToken => "a spent refresh token",
+        Spent::AuthorizationCode => "a spent authorization code",
+    };
     tracing::warn!(
         tenant = %client.tenant_domain,
         client_id = %client.client_id,
-        "a spent refresh token was presented again: its family is revoked, access tokens included"
+        "{what} was presented again: the tokens issued from it are revoked"
     );
     let revoke = WriteOp::RevokeFamily {
         family_id,
@@ -72,5 +93,10 @@ async fn revoke_reused(ctx: &OAuthContext, client: &Arc<Client>, family_id: Stri
     if let Err(e) = ctx.writer.commit(vec![revoke]).await {
         tracing::error!("revoking a refresh token family failed: {e}");
     }
-    invalid_refresh_token()
+    match spent {
+        Spent::RefreshToken => invalid_refresh_token(),
+        Spent::AuthorizationCode => OAuthError::invalid_grant(
+            "the authorization code was already used; the tokens issued for it are revoked",
+        ),
+    }
 }

@@ -31,6 +31,10 @@ pub struct Decision {
     pub claims: Option<String>,
     /// An OpenID Connect ID token is due (a user signed in with `scope=openid`).
     pub id_token: Option<IdTokenWanted>,
+    /// The authorization code this request exchanges (its hash): consumed in the same
+    /// transaction that stores the tokens, with the family they start, so that a second use finds
+    /// the family to revoke (RFC 6749 4.1.2).
+    pub code: Option<String>,
 }
 
 /// A refresh token being rotated, and the family its successor continues.
@@ -41,19 +45,32 @@ pub struct Rotation {
     pub family: Option<super::ContinuedFamily>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdTokenWanted {
     pub nonce: Option<String>,
+    /// When the user last proved their password, if not in this request (a sign-in session's).
+    pub auth_time: Option<i64>,
+    /// The sign-in session's public id (OpenID Connect Front-Channel Logout 1.0 `sid`).
+    pub sid: Option<String>,
 }
 
-/// A grant decided, or a refresh token presented after it was spent: reuse, refused, and its
-/// family revoked by the commit stage (RFC 9700 4.14.2).
+/// A grant decided, or a refresh token or authorization code presented after it was spent: reuse,
+/// refused, and the family it started revoked by the commit stage (RFC 9700 4.14.2, RFC 6749
+/// 4.1.2).
 pub enum Verdict<T> {
     Granted(T),
     Reuse {
         client: Arc<Client>,
         family_id: String,
+        spent: Spent,
     },
+}
+
+/// What was presented again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spent {
+    RefreshToken,
+    AuthorizationCode,
 }
 
 impl<T> Verdict<T> {
@@ -63,7 +80,15 @@ impl<T> Verdict<T> {
     ) -> Result<Verdict<U>, OAuthError> {
         Ok(match self {
             Verdict::Granted(granted) => Verdict::Granted(f(granted)?),
-            Verdict::Reuse { client, family_id } => Verdict::Reuse { client, family_id },
+            Verdict::Reuse {
+                client,
+                family_id,
+                spent,
+            } => Verdict::Reuse {
+                client,
+                family_id,
+                spent,
+            },
         })
     }
 }
@@ -94,6 +119,9 @@ pub fn built_in(
         grants::REFRESH_TOKEN => grants::refresh_token::authorize(&ctx.store, request, client, now),
         grants::PASSWORD => {
             grants::password::authorize(ctx, on, request, client, now).map(Verdict::Granted)
+        }
+        grants::AUTHORIZATION_CODE => {
+            grants::authorization_code::authorize(ctx, request, client, now)
         }
         other => Err(OAuthError::unsupported_grant_type(format!(
             "grant type '{}' is not supported",

@@ -59,7 +59,7 @@ pub fn issue(
                 &signer,
                 &client,
                 &decision,
-                wanted.nonce.as_deref(),
+                wanted,
                 now,
                 ctx.settings.token.id_token_lifetime_seconds,
             )?);
@@ -168,8 +168,20 @@ pub fn issue_tokens(
             now,
         });
     }
-    // Tokens with a refresh token belong to a family: the rotated token's, or a new one.
-    let family = match (grant.issue_refresh_token, continued) {
+    if let Some(code_hash) = &grant.code {
+        // First: a code spent meanwhile refuses the request before anything else is written.
+        writes.push(WriteOp::ConsumeAuthorizationCode {
+            code_hash: code_hash.clone(),
+            client_id: client.client_id.clone(),
+            family_id: None,
+            now,
+        });
+    }
+    // Tokens with a refresh token belong to a family: the rotated token's, or a new one. So do
+    // those of an authorization code, with a refresh token or without: a second use of the code
+    // revokes them through it.
+    let wants_family = grant.issue_refresh_token || grant.code.is_some();
+    let family = match (wants_family, continued) {
         (false, _) => None,
         (true, Some(family)) => Some(family),
         (true, None) => {
@@ -189,6 +201,13 @@ pub fn issue_tokens(
         }
     };
     let family_id = family.as_ref().map(|f| f.family_id.clone());
+    if let Some(WriteOp::ConsumeAuthorizationCode {
+        family_id: consumed_into,
+        ..
+    }) = writes.first_mut()
+    {
+        consumed_into.clone_from(&family_id);
+    }
     let access_lifetime = lifetime(
         client.access_token_lifetime,
         defaults.access_token_lifetime_seconds,
@@ -216,7 +235,7 @@ pub fn issue_tokens(
             family_id: family_id.clone(),
         },
     )?;
-    let refresh_token = match &family {
+    let refresh_token = match family.as_ref().filter(|_| grant.issue_refresh_token) {
         Some(family) => {
             let refresh_lifetime = lifetime(
                 client.refresh_token_lifetime,
@@ -416,6 +435,7 @@ mod tests {
                 replay_keys: Vec::new(),
                 claims: None,
                 id_token: None,
+                code: None,
             };
             let issued =
                 issue_tokens(&TokenConfig::default(), &client, &grant, 1000, None).unwrap();

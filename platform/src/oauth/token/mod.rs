@@ -22,7 +22,7 @@ mod decide;
 mod issue;
 mod plugin_call;
 
-pub use decide::{Decision, IdTokenWanted, Rotation, Verdict};
+pub use decide::{Decision, IdTokenWanted, Rotation, Spent, Verdict};
 pub use issue::{issue_tokens, ContinuedFamily, IssuedTokens, JwtIssuer, JWT_ACCESS_TOKEN_CLAIMS};
 
 use std::sync::Arc;

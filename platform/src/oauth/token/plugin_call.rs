@@ -74,6 +74,7 @@ pub fn decide(
         replay_keys,
         claims: stored_claims(granted.claims),
         id_token: None,
+        code: None,
     }))
 }
 
