@@ -2,8 +2,10 @@
 //!
 //! It starts `grantor serve` and provisions two tenants, a user, two clients and a trusted issuer,
 //! using the same commands an operator would type. Each command is printed with its output. Then
-//! it runs the flow against the server: the password grant at one tenant, and the ID token
-//! exchanged by the JWT bearer grant at the other. It prints that flow as a bash snippet of curl
+//! it runs the flow against the server: alice signs in to the web app at one tenant with the
+//! authorization code flow (PKCE), as a browser would, and her ID token is exchanged by the JWT
+//! bearer grant at the other. It prints a URL to do the sign-in in a browser, with the exchange to
+//! run after it, and the reference as written (the legacy password grant) as a bash snippet of curl
 //! commands to paste into another terminal. The server keeps running until Ctrl-C.
 //!
 //! The commands run as child processes of this binary, so every value goes through the CLI's own
@@ -24,6 +26,9 @@ const API: &str = "apis.example";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The demo user's password: a demo value, printed on purpose.
 const PASSWORD: &str = "alice-password";
+/// Where the web app's sign-ins return: nothing listens there; a browser shows the code in its
+/// address bar.
+const REDIRECT_URI: &str = "http://127.0.0.1:8400/callback";
 /// Marks the snippet's first and last line, for people and for the e2e test.
 pub const SNIPPET_START: &str = "# --- paste into bash (the server keeps running) ---";
 pub const SNIPPET_END: &str = "# --- end ---";
@@ -236,11 +241,15 @@ fn provision_and_run(grantor: &Grantor, config: &Config, url: &str) -> anyhow::R
             "--name",
             "webapp",
             "--grant-types",
-            "password",
+            "authorization_code,password",
             "--scopes",
             "openid",
             "--audience",
             &api_issuer,
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--consent",
+            "skip",
         ],
         None,
     )?;
@@ -292,22 +301,17 @@ fn provision_and_run(grantor: &Grantor, config: &Config, url: &str) -> anyhow::R
         field(&apiapp, "client_secret:")?,
     );
 
+    // The sign-in's redirect goes to the web app, which is not running: it is read, not followed.
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
         .build()?;
     wait_for_tenant(&http, url)?;
-    println!("\n# Step 4: alice signs in with the password grant; scope=openid adds an ID token.");
-    let signed_in: Value = http
-        .post(format!("{url}/t/{IDP}/oauth2/token"))
-        .basic_auth(&webapp_id, Some(&webapp_secret))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("scope", "openid"),
-        ])
-        .send()?
-        .json()?;
+    println!(
+        "\n# Step 4: alice signs in to the web app with the authorization code flow (PKCE), on the"
+    );
+    println!("# login page a browser would show; the code is exchanged for an ID token.");
+    let signed_in = sign_in_with_code(&http, url, &webapp_id, &webapp_secret)?;
     let id_token = signed_in["id_token"]
         .as_str()
         .with_context(|| format!("no ID token: {signed_in}"))?;
@@ -328,6 +332,23 @@ fn provision_and_run(grantor: &Grantor, config: &Config, url: &str) -> anyhow::R
         .with_context(|| format!("the exchange was refused: {exchanged}"))?;
     println!("  the access token's claims: {}", claims(access_token)?);
 
+    let (verifier, challenge) = pkce_pair()?;
+    let authorize = authorization_url(base, &webapp_id, &challenge);
+    println!("\n# The same sign-in in a browser: open this URL and sign in as alice / {PASSWORD}.");
+    println!("#   {authorize}");
+    println!("# The browser lands on {REDIRECT_URI}?code=...: nothing listens there. Copy the");
+    println!("# code from the address bar, then exchange it (within a minute) and the ID token:");
+    println!("#   CODE=<the code>");
+    println!(
+        "#   ID_TOKEN=$(curl -s -u \"{webapp_id}:{webapp_secret}\" -d grant_type=authorization_code \
+         -d code=\"$CODE\" -d redirect_uri={REDIRECT_URI} -d code_verifier={verifier} \
+         {url}/t/{IDP}/oauth2/token | sed -n 's/.*\"id_token\":\"\\([^\"]*\\)\".*/\\1/p')"
+    );
+    println!(
+        "#   curl -s -u \"{api_id}:{api_secret}\" -d grant_type={JWT_BEARER} \
+         -d assertion=\"$ID_TOKEN\" -d scope=orders {url}/t/{API}/oauth2/token; echo"
+    );
+    println!("\n# Reference 000 as written: the legacy password grant in place of the browser.");
     println!("\n{SNIPPET_START}");
     println!("WEBAPP_ID={webapp_id} WEBAPP_SECRET={webapp_secret}");
     println!("API_ID={api_id} API_SECRET={api_secret}");
@@ -342,6 +363,110 @@ fn provision_and_run(grantor: &Grantor, config: &Config, url: &str) -> anyhow::R
     );
     println!("{SNIPPET_END}");
     Ok(())
+}
+
+/// A PKCE verifier and its S256 challenge (RFC 7636 4.1, 4.2).
+fn pkce_pair() -> anyhow::Result<(String, String)> {
+    use base64::Engine as _;
+    let verifier = crate::secrets::random_token(32)?;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(openssl::sha::sha256(verifier.as_bytes()));
+    Ok((verifier, challenge))
+}
+
+/// The web app's authorization request at the identity tenant.
+fn authorization_url(base: &str, client_id: &str, challenge: &str) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+            ("state", "demo"),
+            ("nonce", "demo-nonce"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    format!("{base}/t/{IDP}/oauth2/authorize?{query}")
+}
+
+/// Signs alice in as a browser would: the authorization request, the login form posted back with
+/// its hidden fields and the cookie the page set, the code from the redirect; then the code
+/// exchanged for tokens.
+fn sign_in_with_code(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> anyhow::Result<Value> {
+    let (verifier, challenge) = pkce_pair()?;
+    let authorize = authorization_url(url, client_id, &challenge);
+    let page = http.get(&authorize).send()?;
+    let cookies: Vec<String> = page
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .map(str::to_owned)
+        .collect();
+    let html = page.text()?;
+    let mut form = hidden_fields(&html);
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), PASSWORD.into()));
+    let signed_in = http
+        .post(format!("{url}/t/{IDP}/oauth2/authorize"))
+        .header(reqwest::header::COOKIE, cookies.join("; "))
+        .form(&form)
+        .send()?;
+    let location = signed_in
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .with_context(|| format!("the sign-in did not redirect ({})", signed_in.status()))?
+        .to_owned();
+    let code = url::Url::parse(&location)?
+        .query_pairs()
+        .find(|(name, _)| name == "code")
+        .map(|(_, code)| code.into_owned())
+        .with_context(|| format!("no code in {location}"))?;
+    println!("  signed in; the redirect carries a code, state=demo and iss");
+    Ok(http
+        .post(format!("{url}/t/{IDP}/oauth2/token"))
+        .basic_auth(client_id, Some(client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &verifier),
+        ])
+        .send()?
+        .json()?)
+}
+
+/// The hidden fields of the page's form, unescaped.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let attribute = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = tag[start..].find('"')? + start;
+        Some(unescape_html(&tag[start..end]))
+    };
+    html.split("<input")
+        .skip(1)
+        .filter(|tag| tag.contains(r#"type="hidden""#))
+        .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value")?)))
+        .collect()
+}
+
+/// Undoes the escaping of the page's attribute values (minijinja's HTML escaping).
+fn unescape_html(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// A running server sees CLI changes within `database.cache_refresh_interval_ms`: waits (with a
