@@ -36,4 +36,5 @@ mod refresh_families;
 mod slow_clients;
 mod tenant_keys;
 mod token_endpoint;
+mod user_consents;
 mod write_path;

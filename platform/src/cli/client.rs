@@ -80,6 +80,18 @@ pub enum ClientCommand {
     },
 }
 
+/// Why a client registered with the password grant should move off it (issue 23, item 9). The
+/// grant keeps working for the clients that ask for it, so this is a warning, not a refusal.
+fn password_grant_warning(grant_types: &[String]) -> Option<String> {
+    grant_types.iter().any(|g| g == "password").then(|| {
+        "grant type 'password' (resource owner password credentials) is legacy: RFC 9700 \
+         (OAuth 2.0 Security Best Current Practice) section 2.4 says it MUST NOT be used, and \
+         OAuth 2.1 leaves it out. It keeps working for clients registered with it, like this \
+         one; the authorization code flow with PKCE (grant type authorization_code) replaces it."
+            .to_owned()
+    })
+}
+
 pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()> {
     let now = crate::clock::now_unix();
     match command {
@@ -127,7 +139,10 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                 now,
             )
             .for_cli()?;
-            for warning in warnings {
+            for warning in warnings
+                .into_iter()
+                .chain(password_grant_warning(&client.grant_types))
+            {
                 eprintln!("warning: {warning}");
             }
             if json {
@@ -181,4 +196,28 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_grant_is_warned_about_and_no_other() {
+        let grants =
+            |list: &[&str]| -> Vec<String> { list.iter().map(|g| (*g).to_owned()).collect() };
+        let warning = password_grant_warning(&grants(&["refresh_token", "password"])).unwrap();
+        assert!(warning.contains("RFC 9700"), "{warning}");
+        assert!(warning.contains("MUST NOT be used"), "{warning}");
+        assert!(warning.contains("keeps working"), "{warning}");
+        assert!(warning.contains("authorization_code"), "{warning}");
+        for other in [
+            &["client_credentials"][..],
+            &["authorization_code", "refresh_token"],
+            &["urn:ietf:params:oauth:grant-type:jwt-bearer"],
+            &["password_reset"],
+        ] {
+            assert_eq!(password_grant_warning(&grants(other)), None, "{other:?}");
+        }
+    }
 }

@@ -117,7 +117,7 @@ fn describe_row(row: &keys::KeyRow, now: i64) -> String {
 }
 
 /// `T (Dec  3 10:00:00 2026 GMT, in 360 s)`.
-fn when(at: i64, now: i64) -> String {
+pub(super) fn when(at: i64, now: i64) -> String {
     let date = openssl::asn1::Asn1Time::from_unix(at)
         .map(|t| format!("{}, ", &*t))
         .unwrap_or_default();

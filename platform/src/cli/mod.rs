@@ -68,7 +68,7 @@ pub enum Command {
     /// Manage OAuth clients (WSO2's service providers, or applications).
     #[command(subcommand)]
     Client(ClientCommand),
-    /// Manage a tenant's users (for the password grant).
+    /// Manage a tenant's users and what they consented to.
     #[command(subcommand)]
     User(user::UserCommand),
     /// Manage identity providers (trusted token issuers).

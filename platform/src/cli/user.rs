@@ -1,6 +1,7 @@
-//! `grantor user add|list|remove`: a tenant's users, for the password grant. The password comes
-//! from standard input (first line) or, on a terminal, from a prompt without echo; never from the
-//! command line, where other users of the machine and the shell history would see it.
+//! `grantor user add|list|remove|consents`: a tenant's users, and what they consented to on the
+//! consent page. The password comes from standard input (first line) or, on a terminal, from a
+//! prompt without echo; never from the command line, where other users of the machine and the
+//! shell history would see it.
 
 use std::io::{BufRead, IsTerminal};
 
@@ -11,6 +12,7 @@ use serde_json::{Map, Value};
 use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
 use crate::blocking::OnBlockingThread;
+use crate::http::admin::user_consents::{self, ListedConsent};
 use crate::provisioning::users::{self, described, NewUser};
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +48,19 @@ pub enum UserCommand {
         tenant: TenantArg,
         #[arg(long)]
         username: String,
+    },
+    /// List what a user consented to (client, scopes, when), or withdraw one client's consent.
+    Consents {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        username: String,
+        /// Withdraw the consent given to this client (client_id or name): the next sign-in to
+        /// it asks again.
+        #[arg(long, value_name = "CLIENT")]
+        withdraw: Option<String>,
+        #[arg(long, conflicts_with = "withdraw")]
+        json: bool,
     },
 }
 
@@ -101,6 +116,45 @@ pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
             let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
             app.oauth.store.remove_user(&tenant, &username)?;
             println!("user '{username}' removed from tenant '{tenant}'");
+        }
+        UserCommand::Consents {
+            tenant,
+            username,
+            withdraw: Some(client),
+            json: _,
+        } => {
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
+            let client = user_consents::withdraw(&app.oauth.store, &tenant, &username, &client)?;
+            println!(
+                "consent of user '{username}' to client '{}' ({}) withdrawn in tenant '{tenant}'",
+                client.name, client.client_id
+            );
+        }
+        UserCommand::Consents {
+            tenant,
+            username,
+            withdraw: None,
+            json,
+        } => {
+            let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
+            let consents = user_consents::list(&app.oauth.store, &tenant, &username)?;
+            if json {
+                let consents: Vec<Value> = consents.iter().map(ListedConsent::described).collect();
+                println!("{}", serde_json::to_string_pretty(&consents)?);
+            } else if consents.is_empty() {
+                println!("user '{username}' has no consent in tenant '{tenant}'");
+            } else {
+                let now = crate::clock::now_unix();
+                for listed in consents {
+                    println!(
+                        "{}\t{}\tscopes={}\tgranted_at={}",
+                        listed.consent.client_id,
+                        listed.client_name,
+                        listed.consent.scopes.join(","),
+                        super::keys::when(listed.consent.granted_at, now)
+                    );
+                }
+            }
         }
     }
     Ok(())

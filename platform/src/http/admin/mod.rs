@@ -6,6 +6,7 @@
 //! names. The configuration never holds the token.
 
 pub mod resources;
+pub mod user_consents;
 
 use warp::http::StatusCode;
 use warp::{Filter, Reply};

@@ -1,8 +1,9 @@
 //! The admin REST API under `/api/server/v1/` (WSO2's prefix): tenants, applications (OAuth
-//! clients), identity providers, users and signing keys, with the validation the command line
-//! applies (both call `provisioning`). JSON in and out; lists are paged (`limit`, `offset`);
-//! errors are `{"code", "message"}` with a 4xx for the caller's mistakes. The OpenAPI document
-//! (`openapi.json` beside this file) is served at `/api/server/v1/openapi.json`.
+//! clients), identity providers, users and their consents, and signing keys, with the validation
+//! the command line applies (both call `provisioning`, or `user_consents` for consents). JSON in
+//! and out; lists are paged (`limit`, `offset`); errors are `{"code", "message"}` with a 4xx for
+//! the caller's mistakes. The OpenAPI document (`openapi.json` beside this file) is served at
+//! `/api/server/v1/openapi.json`.
 
 use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
@@ -41,6 +42,10 @@ pub enum Resource {
     IdentityProvider(String, String),
     Users(String),
     User(String, String),
+    /// `tenants/{t}/users/{u}/consents`: what the user granted clients (`user_consents`).
+    UserConsents(String, String),
+    /// `tenants/{t}/users/{u}/consents/{c}`: what the user granted one client.
+    UserConsent(String, String, String),
     Keys(String),
     KeyRotation(String),
 }
@@ -66,6 +71,10 @@ impl Resource {
             }
             ["tenants", t, "users"] => Resource::Users(owned(t)),
             ["tenants", t, "users", u] => Resource::User(owned(t), owned(u)),
+            ["tenants", t, "users", u, "consents"] => Resource::UserConsents(owned(t), owned(u)),
+            ["tenants", t, "users", u, "consents", c] => {
+                Resource::UserConsent(owned(t), owned(u), owned(c))
+            }
             ["tenants", t, "keys"] => Resource::Keys(owned(t)),
             ["tenants", t, "keys", "rotate"] => Resource::KeyRotation(owned(t)),
             _ => return None,
@@ -83,16 +92,18 @@ impl Resource {
             | Resource::Users(t)
             | Resource::Keys(t)
             | Resource::KeyRotation(t) => vec![t],
-            Resource::Client(t, n) | Resource::IdentityProvider(t, n) | Resource::User(t, n) => {
-                vec![t, n]
-            }
+            Resource::Client(t, n)
+            | Resource::IdentityProvider(t, n)
+            | Resource::User(t, n)
+            | Resource::UserConsents(t, n) => vec![t, n],
+            Resource::UserConsent(t, u, c) => vec![t, u, c],
         }
     }
 
     /// The methods this resource answers.
     pub fn methods(&self) -> &'static [Method] {
         match self {
-            Resource::OpenApi | Resource::Keys(_) => &[Method::GET],
+            Resource::OpenApi | Resource::Keys(_) | Resource::UserConsents(_, _) => &[Method::GET],
             Resource::Tenants
             | Resource::Clients(_)
             | Resource::IdentityProviders(_)
@@ -101,7 +112,7 @@ impl Resource {
                 &[Method::GET, Method::PATCH, Method::DELETE]
             }
             Resource::Client(_, _) => &[Method::GET, Method::DELETE],
-            Resource::User(_, _) => &[Method::DELETE],
+            Resource::User(_, _) | Resource::UserConsent(_, _, _) => &[Method::DELETE],
             Resource::KeyRotation(_) => &[Method::POST],
         }
     }
@@ -280,6 +291,18 @@ fn answer(
             app.store.remove_user(&t, &u).map_err(store)?;
             Ok((StatusCode::NO_CONTENT, None))
         }
+        (Method::GET, Resource::UserConsents(t, u)) => page(
+            query,
+            super::user_consents::list(&app.store, &t, &u)
+                .map_err(consent_refused)?
+                .iter()
+                .map(super::user_consents::ListedConsent::described)
+                .collect(),
+        ),
+        (Method::DELETE, Resource::UserConsent(t, u, c)) => {
+            super::user_consents::withdraw(&app.store, &t, &u, &c).map_err(consent_refused)?;
+            Ok((StatusCode::NO_CONTENT, None))
+        }
         (Method::GET, Resource::Keys(t)) => page(query, keys::list(app, &t, now).map_err(refused)?),
         (Method::POST, Resource::KeyRotation(t)) => {
             let request: RotationRequest = if body.is_empty() {
@@ -372,6 +395,17 @@ fn store(e: StoreError) -> AdminRefusal {
     refused(e.into())
 }
 
+/// `404 not_found` for a consent that is not there, as for an unknown user or client.
+fn consent_refused(e: super::user_consents::ConsentError) -> AdminRefusal {
+    use super::user_consents::ConsentError;
+    match e {
+        ConsentError::Store(e) => store(e),
+        e @ ConsentError::NoConsent { .. } => {
+            AdminRefusal::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+        }
+    }
+}
+
 /// The status and code for a provisioning refusal; a failure of the server is logged, and the
 /// caller gets no detail of it.
 fn refused(e: ProvisioningError) -> AdminRefusal {
@@ -423,6 +457,19 @@ mod tests {
             Resource::parse("tenants/acme/keys/rotate"),
             Some(Resource::KeyRotation("acme".into()))
         );
+        assert_eq!(
+            Resource::parse("tenants/acme/users/alice/consents/"),
+            Some(Resource::UserConsents("acme".into(), "alice".into()))
+        );
+        assert_eq!(
+            Resource::parse("tenants/acme/users/alice/consents/com.example%2Fweb"),
+            Some(Resource::UserConsent(
+                "acme".into(),
+                "alice".into(),
+                "com.example/web".into()
+            ))
+        );
+        assert_eq!(Resource::parse("tenants/acme/users//consents"), None);
         assert_eq!(Resource::parse("tenants//users"), None);
         assert_eq!(Resource::parse("nothing"), None);
     }
@@ -477,6 +524,6 @@ mod tests {
             documented += 1;
         }
         // Every kind of resource above is in the document.
-        assert_eq!(documented, 11);
+        assert_eq!(documented, 13);
     }
 }
