@@ -39,10 +39,13 @@ impl Default for SignInConfig {
 impl SignInConfig {
     pub(super) fn validate(&self) -> Check {
         let invalid = |key, why| Err((key, why));
-        if self.session_lifetime_seconds == 0 || self.session_idle_timeout_seconds == 0 {
+        if self.session_lifetime_seconds == 0 {
+            return invalid("oauth.sign_in.session_lifetime_seconds", "must be positive");
+        }
+        if self.session_idle_timeout_seconds == 0 {
             return invalid(
-                "oauth.sign_in.session_lifetime_seconds",
-                "session_lifetime_seconds and session_idle_timeout_seconds must be positive",
+                "oauth.sign_in.session_idle_timeout_seconds",
+                "must be positive",
             );
         }
         // RFC 6749 4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
@@ -82,7 +85,11 @@ mod tests {
             "{err}"
         );
         let err = load_toml("[oauth.sign_in]\nsession_idle_timeout_seconds = 0\n").unwrap_err();
-        assert!(err.to_string().contains("oauth.sign_in"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("oauth.sign_in.session_idle_timeout_seconds"),
+            "{err}"
+        );
         let config = load_toml("[oauth.sign_in]\ntheme_dir = \"themes/mine\"\n").unwrap();
         assert_eq!(
             config.oauth.sign_in.theme_dir.as_deref(),

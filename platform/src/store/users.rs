@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{sessions, users};
+use super::schema::{consents, sessions, users};
 use serde_json::{Map, Value};
 
 use super::{is_unique_violation, Conflict, CorruptValue, NotFound, Store, StoreError};
@@ -172,6 +172,13 @@ impl Store {
                         .filter(sessions::subject.eq(username)),
                 )
                 .execute(conn)?;
+                // A user added again later under the name starts with no consents.
+                diesel::delete(
+                    consents::table
+                        .filter(consents::tenant_domain.eq(tenant_domain))
+                        .filter(consents::subject.eq(username)),
+                )
+                .execute(conn)?;
             }
             Ok(removed)
         })?;
@@ -279,8 +286,17 @@ mod tests {
                 Err(StoreError::NotFound(_))
             ));
             assert_eq!(store.list_users("acme").unwrap().len(), 1);
+            let client = crate::store::clients::tests::sample("acme", "app", "cid-1");
+            store.add_client(&client, 5).unwrap();
+            store
+                .grant_consent("acme", "cid-1", "alice", &["openid".into()], 5)
+                .unwrap();
             store.remove_user("acme", "alice").unwrap();
             assert!(store.find_user("acme", "alice").unwrap().is_none());
+            assert!(store
+                .find_consent("acme", "cid-1", "alice")
+                .unwrap()
+                .is_none());
             assert!(matches!(
                 store.remove_user("acme", "alice"),
                 Err(StoreError::NotFound(_))
