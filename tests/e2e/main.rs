@@ -33,6 +33,7 @@ mod plugins;
 mod private_key_jwt;
 mod reference_000;
 mod refresh_families;
+mod sign_in_theme;
 mod slow_clients;
 mod tenant_keys;
 mod token_endpoint;

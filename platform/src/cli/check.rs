@@ -52,6 +52,19 @@ pub(super) fn check(config: &Config, source: &str, scripts: &[PathBuf]) -> anyho
         println!("tls\toff\tplain HTTP on {}", config.server.bind);
     }
 
+    let theme = crate::pages::Theme::load(config.oauth.sign_in.theme_dir.as_deref())?;
+    match &config.oauth.sign_in.theme_dir {
+        Some(dir) if theme.replaced().is_empty() => println!(
+            "theme	ok	{} replaces no page: the built-in theme is used",
+            dir.display()
+        ),
+        Some(dir) => println!(
+            "theme	ok	{} replaces {}",
+            dir.display(),
+            theme.replaced().join(", ")
+        ),
+        None => println!("theme	built-in	the sign-in pages of platform/themes/default"),
+    }
     match config.admin.bind {
         Some(bind) => {
             crate::http::admin::AdminCredentials::from_config(&config.admin)
