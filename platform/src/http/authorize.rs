@@ -156,7 +156,7 @@ where
             params: &params,
             headers: &headers,
             remote_address,
-            cookies: Cookies::new(&worker.oauth.urls),
+            cookies: Cookies::new(&worker.oauth.urls, worker.config.server.tls.enabled),
             now: crate::clock::now_unix(),
         };
         request.handle(on)

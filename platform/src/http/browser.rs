@@ -49,9 +49,11 @@ pub struct Cookies {
 }
 
 impl Cookies {
-    pub fn new(urls: &TenantUrls) -> Cookies {
+    /// Secure when browsers reach the server over HTTPS: its public URL says so, or it serves
+    /// TLS itself.
+    pub fn new(urls: &TenantUrls, serves_tls: bool) -> Cookies {
         Cookies {
-            secure: urls.is_https(),
+            secure: urls.is_https() || serves_tls,
         }
     }
 
@@ -242,13 +244,13 @@ mod tests {
 
     #[test]
     fn cookies_are_host_only_http_only_and_lax_and_secure_over_https() {
-        let secure = Cookies::new(&urls("https://id.example"));
+        let secure = Cookies::new(&urls("https://id.example"), false);
         let set = secure.set_session("acme", "sid", 60);
         assert_eq!(
             set.to_str().unwrap(),
             "__Host-grantor-session.acme=sid; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
         );
-        let plain = Cookies::new(&urls("http://localhost:9443"));
+        let plain = Cookies::new(&urls("http://localhost:9443"), false);
         assert_eq!(
             plain.set_csrf("c").to_str().unwrap(),
             "grantor-csrf=c; Path=/; HttpOnly; SameSite=Lax"
@@ -262,7 +264,7 @@ mod tests {
 
     #[test]
     fn cookies_are_read_by_exact_name() {
-        let cookies = Cookies::new(&urls("http://localhost:9443"));
+        let cookies = Cookies::new(&urls("http://localhost:9443"), false);
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
@@ -274,8 +276,11 @@ mod tests {
         assert_eq!(cookies.session_id(&headers, "other"), None);
         assert_eq!(cookies.csrf_secret(&headers).as_deref(), Some("c1"));
         // Over HTTPS only the prefixed name counts: a cookie set without it is ignored.
-        let secure = Cookies::new(&urls("https://id.example"));
+        let secure = Cookies::new(&urls("https://id.example"), false);
         assert_eq!(secure.session_id(&headers, "acme"), None);
+        // A server serving TLS behind a plain-HTTP public URL still marks them Secure.
+        let tls = Cookies::new(&urls("http://localhost:9443"), true);
+        assert!(tls.set_csrf("c").to_str().unwrap().starts_with("__Host-"));
     }
 
     #[test]

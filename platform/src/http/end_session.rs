@@ -137,7 +137,7 @@ fn logout(
         }
         Err(LogoutRefusal::Failed(e)) => return failed(app, tenant, &e.to_string()),
     };
-    let cookies = Cookies::new(&oauth.urls);
+    let cookies = Cookies::new(&oauth.urls, app.config.server.tls.enabled);
     let session_id = cookies.session_id(headers, tenant);
     let idle = oauth.settings.sign_in.session_idle_timeout();
     let session = match &session_id {
