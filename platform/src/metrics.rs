@@ -35,6 +35,14 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignInLabels {
+    pub tenant: String,
+    /// What came of it: `sign_in_page`, `invalid_credentials`, `too_many_failures`,
+    /// `consent_page`, `code_issued`, `csrf_refused`, or the OAuth error sent back.
+    pub outcome: String,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -45,6 +53,7 @@ pub struct Metrics {
     plugin_seconds: Histograms<PluginLabels>,
     jwks_fetches: Family<OutcomeLabels, Counter>,
     write_batch_requests: Histogram,
+    authorization_requests: Family<SignInLabels, Counter>,
 }
 
 /// From 100 µs to about 26 s, doubling.
@@ -100,7 +109,14 @@ impl Metrics {
             "Requests whose writes one database transaction committed (group commit)",
             write_batch_requests.clone(),
         );
+        let authorization_requests = Family::<SignInLabels, Counter>::default();
+        registry.register(
+            "authorization_requests",
+            "Requests to the authorization endpoint and its pages, by tenant and outcome",
+            authorization_requests.clone(),
+        );
         Metrics {
+            authorization_requests,
             registry,
             token_requests,
             token_seconds,
@@ -133,6 +149,16 @@ impl Metrics {
         let outcome = if ok { "ok" } else { "failed" }.to_owned();
         self.jwks_fetches
             .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// `outcome` is one of the handler's own words, never a client's.
+    pub fn authorization_request(&self, tenant: &str, outcome: &'static str) {
+        self.authorization_requests
+            .get_or_create(&SignInLabels {
+                tenant: tenant.to_owned(),
+                outcome: outcome.to_owned(),
+            })
             .inc();
     }
 

@@ -73,6 +73,16 @@ fn metrics_count_requests_plugin_calls_and_batches_with_bounded_labels() {
         &[("grant_type", "client_credentials")],
     );
     assert!(elsewhere.status >= 400);
+    // The authorization endpoint: a request of an unknown client (an error page), and one to a
+    // tenant nobody configured.
+    let http = reqwest::blocking::Client::new();
+    for path in [
+        "/oauth2/authorize?client_id=nobody",
+        "/t/nope.example/oauth2/authorize?client_id=nobody",
+    ] {
+        let page = http.get(server.url(path)).send().unwrap();
+        assert!(page.status().is_client_error(), "{path}");
+    }
 
     // Without the admin token, or with another: 401, with a challenge.
     let anonymous = admin_get(port, "/metrics", None);
@@ -97,6 +107,8 @@ fn metrics_count_requests_plugin_calls_and_batches_with_bounded_labels() {
         r#"grantor_token_requests_total{tenant="carbon.super",grant_type="client_credentials",outcome="invalid_client"} 1"#,
         r#"grantor_token_requests_total{tenant="carbon.super",grant_type="urn:grantor:test:echo",outcome="issued"} 1"#,
         r#"grantor_plugin_calls_total{grant_type="urn:grantor:test:echo",outcome="ok"} 1"#,
+        r#"grantor_authorization_requests_total{tenant="carbon.super",outcome="refused_without_redirect"} 1"#,
+        r#"grantor_authorization_requests_total{tenant="unknown",outcome="unknown_tenant"} 1"#,
     ] {
         assert!(text.contains(line), "{line} not in:\n{text}");
     }

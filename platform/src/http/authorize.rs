@@ -148,6 +148,7 @@ where
     drop(_entered);
     let worker = app.clone();
     let handled_span = span.clone();
+    let tenant_label = tenant.clone();
     let outcome = OnBlockingThread::spawn(move |on| {
         let _entered = handled_span.enter();
         let request = BrowserRequest {
@@ -172,6 +173,12 @@ where
             )
         }
     };
+    // Only a tenant that exists names a label: clients cannot grow the label set.
+    let tenant_label = match outcome {
+        "unknown_tenant" | "server_error" | "temporarily_unavailable" => "unknown",
+        _ => tenant_label.as_str(),
+    };
+    crate::metrics::metrics().authorization_request(tenant_label, outcome);
     span.in_scope(|| {
         tracing::info!(
             outcome,
