@@ -16,7 +16,7 @@ peer_script=../shared/bench/peers/oidc_provider_server.mjs
 keys=$(mktemp -d)
 trap 'kill "${peer_pid:-0}" 2>/dev/null || true; rm -rf "$keys"' EXIT
 
-summary() { grep -E '^(mode|backend|connections|access tokens|token pool|throughput|latency|responses|server cpu|load cpu|rs256|es256|eddsa|crypto floor|http floor|ratio)'; }
+summary() { grep -E '^(mode|backend|connections|access tokens|token pool|codes|id tokens|!!|throughput|latency|responses|server cpu|load cpu|rs256|es256|eddsa|crypto floor|http floor|ratio)'; }
 run() { echo "### $*"; "$bench" "$@" 2>/dev/null | summary; echo; }
 
 echo "## machine"; nproc; uname -r; grep -m1 'model name' /proc/cpuinfo; date -u; echo
@@ -46,6 +46,8 @@ echo "## grantor, sqlite, jwt-bearer (floors in each run)"
 for _ in $(seq 1 "$runs"); do run --key "$keys" --mode jwt-bearer; done
 echo "## grantor, sqlite, client-credentials"
 for _ in $(seq 1 "$runs"); do run --mode client-credentials --skip-floors; done
+echo "## grantor, sqlite, authorization-code (codes made through a sign-in; RS256 ID token per exchange)"
+for _ in $(seq 1 "$runs"); do run --mode authorization-code; done
 echo "## grantor, sqlite, refresh-token"
 for _ in $(seq 1 "$runs"); do run --mode refresh-token --skip-floors; done
 echo "## grantor, sqlite, jwt-access-token (JWT access tokens; signing floor of the same key type)"
@@ -61,4 +63,6 @@ if [ -n "${POSTGRES_URL:-}" ]; then
   for _ in $(seq 1 "$runs"); do run --key "$keys" --mode jwt-bearer --skip-floors --database "$POSTGRES_URL"; done
   echo "## grantor, postgresql, client-credentials"
   run --mode client-credentials --skip-floors --database "$POSTGRES_URL"
+  echo "## grantor, postgresql, authorization-code"
+  run --mode authorization-code --database "$POSTGRES_URL"
 fi

@@ -6,6 +6,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::codes::{CODE_LIFETIME_SECONDS, EXPIRY_MARGIN};
+
+/// authorization-code: codes made per second of warm-up and run unless --codes says, with RS256
+/// ID tokens and with the cheaper ES256 and EdDSA signatures.
+const CODES_PER_SECOND_RS256: u64 = 3_000;
+const CODES_PER_SECOND_OTHERS: u64 = 6_000;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "grantor-bench",
@@ -103,8 +110,9 @@ pub struct Cli {
     pub key: Option<PathBuf>,
 
     /// The tenant's signing key type where access tokens are JWTs (jwt-access-token, introspect
-    /// with --introspect-format jwt): written as `[oauth.signing] algorithm` into the config of
-    /// the server the harness starts, and the key type of the signing floor. Default RS256.
+    /// with --introspect-format jwt) or ID tokens are issued (authorization-code): written as
+    /// `[oauth.signing] algorithm` into the config of the server the harness starts, and the key
+    /// type of the signing floor. Default RS256.
     /// Against a running server or a peer the algorithm is read from the tokens' header instead.
     #[arg(
         long,
@@ -132,6 +140,17 @@ pub struct Cli {
     /// `headers` (one X-Claim-* header per claim) or `none`. Default jwt.
     #[arg(long, value_enum, value_name = "HOW")]
     pub backend_claims: Option<BackendClaims>,
+    /// authorization-code: codes made before the clock starts (one sign-in, then single sign-on),
+    /// each exchanged once at most; when the run uses them all it stops sending and says so.
+    /// Default: 3,000 per second of warm-up and run (36,000) with RS256 ID tokens, above what two
+    /// cores can exchange when each exchange signs one (about 2,400 signatures/s a core, before
+    /// the rest of the request); 6,000 with ES256 or EdDSA, whose signatures cost a tenth.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+    )]
+    pub codes: Option<u64>,
     /// gateway: the gateway's worker threads (`[gateway] workers`; 0: one per core). Default 1:
     /// the load generator and the upstream run on the same machine and need the other core(s).
     #[arg(long, value_name = "N")]
@@ -156,8 +175,48 @@ impl Cli {
         self.gateway_workers.unwrap_or(1)
     }
 
+    /// authorization-code: the codes to make before the clock starts.
+    pub fn codes(&self) -> u64 {
+        let per_second = match self.signing_alg() {
+            SigningAlg::RS256 => CODES_PER_SECOND_RS256,
+            SigningAlg::ES256 | SigningAlg::EdDSA => CODES_PER_SECOND_OTHERS,
+        };
+        self.codes
+            .unwrap_or(per_second * (self.warmup + self.duration).max(1))
+    }
+
     /// What clap cannot say: combinations that depend on the mode.
     pub fn check(&self) -> Result<(), String> {
+        if self.mode == Mode::AuthorizationCode {
+            if self.url.is_some() || self.target.is_some() {
+                return Err(
+                    "--mode authorization-code starts its own Grantor (it registers a user and \
+                     sets the codes' lifetime in the deployment it writes): not with --url or \
+                     --target"
+                        .to_owned(),
+                );
+            }
+            if self.scope.is_some() {
+                return Err(
+                    "--mode authorization-code: the authorization requests ask for scope openid; \
+                     no --scope"
+                        .to_owned(),
+                );
+            }
+            // The codes are made before the run; they must outlive it (checked again, with
+            // the time making them took, once they are made).
+            let run = self.warmup.saturating_add(self.duration);
+            let longest = CODE_LIFETIME_SECONDS - EXPIRY_MARGIN.as_secs();
+            if run > longest {
+                return Err(format!(
+                    "--mode authorization-code: the codes live {CODE_LIFETIME_SECONDS} s, made \
+                     before the run; --warmup + --duration ({run} s) must be at most {longest} s, \
+                     less the time making them takes"
+                ));
+            }
+        } else if self.codes.is_some() {
+            return Err("--codes applies to --mode authorization-code only".to_owned());
+        }
         if self.mode == Mode::Gateway {
             if self.url.is_some() || self.target.is_some() {
                 return Err(
@@ -186,7 +245,10 @@ impl Cli {
         match self.mode {
             Mode::JwtAccessToken | Mode::Gateway => TokenFormat::Jwt,
             Mode::Introspect => self.introspect_format(),
-            Mode::JwtBearer | Mode::ClientCredentials | Mode::RefreshToken => TokenFormat::Opaque,
+            Mode::JwtBearer
+            | Mode::ClientCredentials
+            | Mode::RefreshToken
+            | Mode::AuthorizationCode => TokenFormat::Opaque,
         }
     }
 }
@@ -208,6 +270,9 @@ pub enum Mode {
     /// `GET /bench/item` through `grantor gateway` with one JWT access token (client_credentials,
     /// obtained before the clock starts), then the same GET straight to the upstream.
     Gateway,
+    /// `authorization_code` (with PKCE): each request exchanges one code made through a real
+    /// sign-in before the clock starts, never reused; each response carries an ID token.
+    AuthorizationCode,
 }
 
 impl Mode {
@@ -219,7 +284,15 @@ impl Mode {
             Mode::JwtAccessToken => "jwt-access-token",
             Mode::Introspect => "introspect",
             Mode::Gateway => "gateway",
+            Mode::AuthorizationCode => "authorization-code",
         }
+    }
+
+    /// Whether a request costs the server one RS256 verification and one signature, the crypto
+    /// floor's sum: not an authorization code exchange, which verifies nothing and signs the ID
+    /// token.
+    pub fn verifies_and_signs(self) -> bool {
+        self != Mode::AuthorizationCode
     }
 
     /// Whether each request spends a pre-minted assertion, so the server verifies one RS256
@@ -398,6 +471,60 @@ mod tests {
         // Other modes keep opaque tokens.
         let cli = Cli::try_parse_from(["grantor-bench", "--mode", "refresh-token"]).expect("ok");
         assert_eq!(cli.token_format(), TokenFormat::Opaque);
+    }
+
+    #[test]
+    fn authorization_code_mode_sizes_its_codes_and_fits_in_their_lifetime() {
+        let parse = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("grantor-bench").chain(args.iter().copied()))
+                    .map_err(|e| e.to_string())?;
+            cli.check()?;
+            Ok::<Cli, String>(cli)
+        };
+        let cli = parse(&["--mode", "authorization-code"]).expect("valid");
+        assert_eq!(cli.mode, Mode::AuthorizationCode);
+        assert_eq!(cli.mode.name(), "authorization-code");
+        assert_eq!(cli.codes(), CODES_PER_SECOND_RS256 * 12);
+        assert_eq!(cli.token_format(), TokenFormat::Opaque);
+        assert!(!cli.mode.spends_assertions());
+        assert!(!cli.mode.verifies_and_signs());
+        let cli = parse(&[
+            "--mode",
+            "authorization-code",
+            "--duration",
+            "5",
+            "--warmup",
+            "0",
+        ])
+        .expect("valid");
+        assert_eq!(cli.codes(), CODES_PER_SECOND_RS256 * 5);
+        let cli = parse(&["--mode", "authorization-code", "--codes", "500"]).expect("valid");
+        assert_eq!(cli.codes(), 500);
+        assert!(parse(&["--mode", "authorization-code", "--codes", "0"]).is_err());
+        // The codes are made before the run and live CODE_LIFETIME_SECONDS.
+        let e = parse(&["--mode", "authorization-code", "--duration", "594"]).unwrap_err();
+        assert!(e.contains("must be at most 595 s"), "{e}");
+        assert!(parse(&["--mode", "authorization-code", "--duration", "593"]).is_ok());
+        // It registers a user and sets the lifetime: only in a server the harness starts.
+        for args in [
+            &["--target", "http://127.0.0.1:3000/oauth2/token"][..],
+            &["--url", "http://127.0.0.1:1", "--config", "c.toml"],
+        ] {
+            let mut all = vec!["--mode", "authorization-code"];
+            all.extend_from_slice(args);
+            let e = parse(&all).unwrap_err();
+            assert!(e.contains("starts its own Grantor"), "{e}");
+        }
+        let e = parse(&["--mode", "authorization-code", "--scope", "read"]).unwrap_err();
+        assert!(e.contains("openid"), "{e}");
+        // Other modes have no codes.
+        let e = parse(&["--mode", "client-credentials", "--codes", "10"]).unwrap_err();
+        assert!(e.contains("--mode authorization-code only"), "{e}");
+        // The ID tokens' key type.
+        let cli = parse(&["--mode", "authorization-code", "--signing-alg", "ES256"]).expect("ok");
+        assert_eq!(cli.signing_alg(), SigningAlg::ES256);
+        assert_eq!(cli.codes(), CODES_PER_SECOND_OTHERS * 12);
     }
 
     #[test]

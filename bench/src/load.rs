@@ -1,8 +1,8 @@
 //! The closed-loop load generator: C tokio tasks, each owning one keep-alive HTTP/1.1 connection
 //! (hyper's low-level client over a TcpStream) and sending token (or introspection) requests back
 //! to back, or GETs without a body (the gateway mode). It owns the request bodies (form
-//! encoding), the response check, the warm-up/measure window and the latency histogram. It never reuses an assertion: when the pool runs out,
-//! sending stops. Introspected tokens are not spent, so those go round in turn.
+//! encoding), the response check, the warm-up/measure window and the latency histogram. It
+//! never reuses an assertion or an authorization code: when the pool runs out, sending stops. Introspected tokens are not spent, so those go round in turn.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -501,7 +501,7 @@ fn build_request(spec: &LoadSpec, body: Bytes) -> anyhow::Result<Request<Full<By
 
 /// Opens one keep-alive HTTP/1.1 connection; its driver runs on its own task until the sender
 /// is dropped.
-async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
@@ -564,6 +564,9 @@ pub enum Expect {
     AccessToken,
     /// A token response whose `access_token` is a compact JWS (three non-empty parts).
     JwtAccessToken,
+    /// An OpenID token response: a string `access_token` and an `id_token` that is a compact
+    /// JWS.
+    IdToken,
     /// An introspection response saying `"active": true`.
     Active,
     /// Exactly this body (the gateway mode's upstream answer, through the gateway or not).
@@ -576,6 +579,7 @@ impl Expect {
         match self {
             Expect::AccessToken => "200 without a token",
             Expect::JwtAccessToken => "200 without a JWT access token",
+            Expect::IdToken => "200 without an access token and an ID token",
             Expect::Active => "200 not active",
             Expect::Body(_) => "200 with another body",
         }
@@ -629,6 +633,13 @@ pub fn check_response(
             .get("access_token")
             .and_then(Value::as_str)
             .is_some_and(is_compact_jws),
+        Expect::IdToken => {
+            json.get("access_token").is_some_and(Value::is_string)
+                && json
+                    .get("id_token")
+                    .and_then(Value::as_str)
+                    .is_some_and(is_compact_jws)
+        }
     };
     if !carries {
         return Verdict::Bad200;
@@ -658,8 +669,17 @@ pub fn jws_alg(token: &str) -> Option<String> {
 
 /// The `access_token` of a token response body.
 pub fn access_token(body: &[u8]) -> Option<String> {
+    token_field(body, "access_token")
+}
+
+/// The `id_token` of a token response body.
+pub fn id_token(body: &[u8]) -> Option<String> {
+    token_field(body, "id_token")
+}
+
+fn token_field(body: &[u8], name: &str) -> Option<String> {
     let json: Value = serde_json::from_slice(body).ok()?;
-    json.get("access_token")?.as_str().map(str::to_owned)
+    json.get(name)?.as_str().map(str::to_owned)
 }
 
 pub fn error_sample(status: StatusCode, body: &[u8]) -> String {
@@ -757,6 +777,38 @@ mod tests {
         assert_eq!(
             access_token(jwt).as_deref(),
             Some("eyJhbGciOiJFUzI1NiJ9.e30.c2ln")
+        );
+    }
+
+    #[test]
+    fn code_exchanges_need_an_access_token_and_a_signed_id_token() {
+        let ok = br#"{"access_token":"Zm9v","token_type":"Bearer","id_token":"eyJhbGciOiJSUzI1NiJ9.e30.c2ln"}"#;
+        assert!(matches!(
+            check_response(Expect::IdToken, StatusCode::OK, ok, false),
+            Verdict::Ok {
+                refresh_token: None
+            }
+        ));
+        assert_eq!(
+            id_token(ok).as_deref(),
+            Some("eyJhbGciOiJSUzI1NiJ9.e30.c2ln")
+        );
+        for body in [
+            br#"{"access_token":"Zm9v","token_type":"Bearer"}"#.as_slice(),
+            br#"{"access_token":"Zm9v","id_token":"a..c"}"#,
+            br#"{"id_token":"eyJhbGciOiJSUzI1NiJ9.e30.c2ln"}"#,
+            br#"{"access_token":"Zm9v","id_token":7}"#,
+        ] {
+            assert_eq!(
+                check_response(Expect::IdToken, StatusCode::OK, body, false),
+                Verdict::Bad200,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(
+            check_response(Expect::IdToken, StatusCode::BAD_REQUEST, ok, false),
+            Verdict::Refused
         );
     }
 

@@ -1,9 +1,10 @@
 //! `grantor-bench`: the benchmark harness for the token and introspection endpoints and the API
 //! gateway. This file owns the order of a run — choose the target (start a Grantor, attach to
-//! one, or a peer), mint, seed, load, measure the floors, report — and the process's error
-//! handling. The pieces live in the modules below.
+//! one, or a peer), mint, sign in and make codes, seed, load, measure the floors, report — and
+//! the process's error handling. The pieces live in the modules below.
 
 mod cli;
+mod codes;
 mod cpu;
 mod floors;
 mod gateway;
@@ -74,6 +75,8 @@ struct Target {
     grantor: Option<PathBuf>,
     /// The tenants' key type written into the config of the server this run started.
     configured_alg: Option<SigningAlg>,
+    /// authorization-code: the user who signs in, and where.
+    sign_in: Option<codes::Account>,
     backend: String,
     /// Kept alive for the run: the started server (killed on drop) and its directory.
     server: Option<ServerProcess>,
@@ -124,7 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // One to seed each chain, one spare each to restart a broken chain.
         Mode::RefreshToken => 2 * connections,
         // One for the RS256 floor.
-        Mode::ClientCredentials | Mode::Introspect | Mode::Gateway => 1,
+        Mode::ClientCredentials | Mode::Introspect | Mode::Gateway | Mode::AuthorizationCode => 1,
     };
     eprintln!("minting {count} RS256 assertions ...");
     let minted = mint::mint_assertions(&key, &claims, count)?;
@@ -133,14 +136,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut assertions = minted.assertions;
     let floor_assertion = assertions.first().cloned().context("no assertion minted")?;
 
-    let first = wait_until_accepted(&cli, &target, &key, &claims).await?;
+    // authorization-code: one sign-in through the login page, before anything is measured.
+    let signed_in = match &target.sign_in {
+        Some(account) => {
+            eprintln!("signing {} in through the login page ...", account.username);
+            let signed_in = codes::sign_in(account).await?;
+            eprintln!("signed in in {:.2} s", signed_in.took.as_secs_f64());
+            Some(signed_in)
+        }
+        None => None,
+    };
+
+    let first = wait_until_accepted(&cli, &target, &key, &claims, signed_in.as_ref()).await?;
     let access_tokens = describe_access_tokens(&cli, &target, &first)?;
+    let id_tokens = describe_id_tokens(&cli, &target, &first)?;
     // The signing floor's key type: what the tokens' header names; in gateway mode the gateway's
     // own key (ES256), which signs an X-JWT-Assertion once per token and reuses it.
     let sign_alg = match (&access_tokens, cli.mode) {
         (_, Mode::Gateway) => {
             (cli.backend_claims() == BackendClaims::Jwt).then_some(SigningAlg::ES256)
         }
+        // The ID token each exchange signs (checked against the configured key type above).
+        (_, Mode::AuthorizationCode) => id_tokens
+            .as_ref()
+            .and_then(|t| t.alg.as_deref())
+            .and_then(SigningAlg::from_jws),
         (Some(tokens), Mode::JwtAccessToken) => {
             let alg = tokens.alg.as_deref().and_then(SigningAlg::from_jws);
             if alg.is_none() {
@@ -161,11 +181,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut load_authorization = target.authorization.clone();
     let mut expect = match cli.mode {
         Mode::JwtAccessToken => Expect::JwtAccessToken,
+        Mode::AuthorizationCode => Expect::IdToken,
         _ => Expect::AccessToken,
     };
     // gateway: the upstream and the gateway in front of it (killed when this is dropped).
     let mut gateway_run = None;
     let mut introspected = None;
+    let mut code_pool = None;
     let mut floor_body = Bytes::from(load::client_credentials_body(scope));
     let (work, pool) = match cli.mode {
         Mode::JwtBearer | Mode::JwtAccessToken => {
@@ -180,6 +202,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Work::Fixed(Bytes::from(load::client_credentials_body(scope))),
             None,
         ),
+        Mode::AuthorizationCode => {
+            let signed_in = signed_in.as_ref().context("no sign-in")?;
+            let count = usize::try_from(cli.codes())?;
+            eprintln!("making {count} authorization codes by single sign-on ...");
+            let made = signed_in.make_codes(count).await?;
+            eprintln!("made {count} in {:.2} s", made.took.as_secs_f64());
+            codes::check_codes_outlive_run(
+                Duration::from_secs(codes::CODE_LIFETIME_SECONDS),
+                made.started.elapsed(),
+                Duration::from_secs(cli.warmup + cli.duration),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let bodies: Vec<Bytes> = made
+                .codes
+                .iter()
+                .map(|code| Bytes::from(codes::exchange_body(code)))
+                .collect();
+            // The floor gets the same request shape.
+            floor_body = bodies.first().cloned().context("no code made")?;
+            code_pool = Some((bodies.len(), made.took, signed_in.took));
+            let pool = Arc::new(BodyPool::new(bodies));
+            (Work::Pool(pool.clone()), Some(pool))
+        }
         Mode::Gateway => {
             let (started, bearer) = start_gateway(&cli, &target, &first).await?;
             load_endpoint = started.through_gateway.clone();
@@ -265,6 +310,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let assertions_used = match (&pool, cli.mode) {
         (Some(pool), Mode::JwtBearer | Mode::JwtAccessToken) => Some(pool.used()),
         (Some(reseed), Mode::RefreshToken) => Some(connections + reseed.used()),
+        _ => None,
+    };
+    let codes_exchanged = match (&pool, code_pool) {
+        (Some(pool), Some((made, took, sign_in_took))) => Some(report::CodePool {
+            made,
+            took,
+            sign_in_took,
+            used: pool.used(),
+        }),
         _ => None,
     };
     if let Some(server) = target.server.as_mut() {
@@ -367,11 +421,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         duration_secs: cli.duration,
         minted: (!matches!(
             cli.mode,
-            Mode::ClientCredentials | Mode::Introspect | Mode::Gateway
+            Mode::ClientCredentials | Mode::Introspect | Mode::Gateway | Mode::AuthorizationCode
         ))
         .then_some((count, minting_took)),
         assertions_used,
+        codes: codes_exchanged,
         access_tokens,
+        id_tokens,
         introspected,
         run: &result,
         server_cpu,
@@ -519,6 +575,7 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
             client_id: None,
             grantor: None,
             configured_alg: None,
+            sign_in: None,
             backend: "peer".to_owned(),
             server: None,
             _deployment: None,
@@ -569,6 +626,7 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
             client_id: Some(provisioned.client_id.clone()),
             grantor: Some(grantor),
             configured_alg: None,
+            sign_in: None,
             backend: "attached".to_owned(),
             server: None,
             _deployment: None,
@@ -587,10 +645,18 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
         }
         _ => "sqlite",
     };
-    // The key type goes into the config only where it matters (or was asked for).
-    let configured_alg = (cli.signing_alg.is_some() || cli.token_format() == TokenFormat::Jwt)
-        .then(|| cli.signing_alg());
-    let deployment = Deployment::write(cli.database.as_deref(), &plugin, configured_alg)?;
+    // The key type goes into the config only where it matters (or was asked for): JWT access
+    // tokens, or the ID tokens of the code exchange.
+    let authorization_code = cli.mode == Mode::AuthorizationCode;
+    let configured_alg =
+        (cli.signing_alg.is_some() || cli.token_format() == TokenFormat::Jwt || authorization_code)
+            .then(|| cli.signing_alg());
+    let deployment = Deployment::write(
+        cli.database.as_deref(),
+        &plugin,
+        configured_alg,
+        authorization_code.then_some(codes::CODE_LIFETIME_SECONDS),
+    )?;
     let certificate = key.write_certificate(deployment.dir.path())?;
     let grantor_cli = GrantorCli::new(grantor.clone(), deployment.config.clone())?;
     eprintln!(
@@ -600,15 +666,27 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
             .map(|alg| format!(", {} tenant key", alg.name()))
             .unwrap_or_default()
     );
-    let provisioned = server::provision(
-        &grantor_cli,
-        &tenant,
-        &scope,
-        cli.token_format(),
-        &cli.iss,
-        &certificate,
-        None,
-    )?;
+    // authorization-code: a user and a client of the code flow (scope openid); the other modes:
+    // a client of the token grants and the identity provider of the assertions.
+    let (provisioned, scope, user) = if authorization_code {
+        let provisioned = server::provision_sign_in(&grantor_cli, &tenant, cli.token_format())?;
+        (
+            provisioned.client,
+            codes::SCOPE.to_owned(),
+            Some((provisioned.username, provisioned.password)),
+        )
+    } else {
+        let provisioned = server::provision(
+            &grantor_cli,
+            &tenant,
+            &scope,
+            cli.token_format(),
+            &cli.iss,
+            &certificate,
+            None,
+        )?;
+        (provisioned, scope, None)
+    };
     let log_path: PathBuf = match &cli.server_log {
         Some(path) => path.clone(),
         None => deployment.dir.path().join("server.log"),
@@ -626,6 +704,14 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
         .with_context(|| format!("log: {}", server.log_tail()))?;
     eprintln!("grantor up at {}", server.base_url);
     let audience = token_url(&server.base_url, &tenant);
+    let sign_in = user.map(|(username, password)| codes::Account {
+        authorize_url: authorize_url(&server.base_url, &tenant),
+        client_id: provisioned.client_id.clone(),
+        username,
+        password,
+        // The tenant's issuer is its token endpoint URL.
+        issuer: audience.clone(),
+    });
     Ok(Target {
         endpoint: Endpoint::parse(&audience).await?,
         authorization: Some(load::basic_authorization(
@@ -639,6 +725,7 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
         client_id: Some(provisioned.client_id.clone()),
         grantor: Some(grantor),
         configured_alg,
+        sign_in,
         backend: backend.to_owned(),
         server: Some(server),
         _deployment: Some(deployment),
@@ -651,6 +738,10 @@ fn token_url(base: &str, tenant: &str) -> String {
     format!("{base}/t/{tenant}/oauth2/token")
 }
 
+fn authorize_url(base: &str, tenant: &str) -> String {
+    format!("{base}/t/{tenant}/oauth2/authorize")
+}
+
 fn introspect_url(base: &str, tenant: &str) -> String {
     format!("{base}/t/{tenant}/oauth2/introspect")
 }
@@ -659,9 +750,12 @@ fn jwks_url(base: &str, tenant: &str) -> String {
     format!("{base}/t/{tenant}/oauth2/jwks")
 }
 
-/// What the token endpoint's answer must carry in this run: a JWT access token where the client
-/// takes them.
+/// What the token endpoint's answer must carry in this run: an ID token for the code exchange, a
+/// JWT access token where the client takes them.
 fn token_expect(cli: &Cli) -> Expect {
+    if cli.mode == Mode::AuthorizationCode {
+        return Expect::IdToken;
+    }
     match cli.token_format() {
         TokenFormat::Jwt => Expect::JwtAccessToken,
         TokenFormat::Opaque => Expect::AccessToken,
@@ -699,6 +793,32 @@ fn describe_access_tokens(
     }
     Ok(Some(report::AccessTokens {
         format: format.name(),
+        alg,
+        bytes: token.len(),
+    }))
+}
+
+/// authorization-code: the ID token's `alg` (which must be the configured one) and length.
+fn describe_id_tokens(
+    cli: &Cli,
+    target: &Target,
+    first: &[u8],
+) -> anyhow::Result<Option<report::IdTokens>> {
+    if cli.mode != Mode::AuthorizationCode {
+        return Ok(None);
+    }
+    let token = load::id_token(first).context("the first response has no id_token")?;
+    let alg = load::jws_alg(&token);
+    if let Some(configured) = target.configured_alg {
+        if alg.as_deref() != Some(configured.name()) {
+            bail!(
+                "the server was configured with [oauth.signing] algorithm = {:?} but its ID \
+                 token's header says alg {alg:?}",
+                configured.name()
+            );
+        }
+    }
+    Ok(Some(report::IdTokens {
         alg,
         bytes: token.len(),
     }))
@@ -761,7 +881,9 @@ async fn check_introspection(
 }
 
 /// One token request of the run's kind (a fresh assertion each try, never one from the pool;
-/// client_credentials for introspect) until it succeeds; returns the response body. An attached
+/// client_credentials for introspect; for the code exchange the code the sign-in redirected
+/// with, which is never attached so never retried) until it succeeds; returns the response
+/// body. An attached
 /// server may answer 400/401 (or 404 for the new tenant) for up to its cache refresh interval
 /// after provisioning; anything else, a refusal from a started server or a peer, or one still
 /// there at the deadline, stops the run with the response.
@@ -770,6 +892,7 @@ async fn wait_until_accepted(
     target: &Target,
     key: &IdpKey,
     claims: &AssertionClaims,
+    signed_in: Option<&codes::SignedIn>,
 ) -> anyhow::Result<Bytes> {
     let deadline = Instant::now() + VISIBILITY_DEADLINE;
     let mut retries = 0u32;
@@ -781,6 +904,11 @@ async fn wait_until_accepted(
             Mode::JwtBearer | Mode::RefreshToken | Mode::JwtAccessToken => {
                 load::jwt_bearer_body(&mint::mint_one(key, claims)?, target.scope.as_deref())
             }
+            Mode::AuthorizationCode => codes::exchange_body(
+                &signed_in
+                    .context("--mode authorization-code: no sign-in")?
+                    .first_code,
+            ),
         };
         let (status, response) = load::send_once(
             &target.endpoint,

@@ -32,8 +32,12 @@ pub struct Summary<'a> {
     /// Assertions signed before the run, and how long that took.
     pub minted: Option<(usize, std::time::Duration)>,
     pub assertions_used: Option<usize>,
+    /// authorization-code: the codes made before the run, and how many the run exchanged.
+    pub codes: Option<CodePool>,
     /// The access tokens' format, and for JWTs the `alg` and length of the first one issued.
     pub access_tokens: Option<AccessTokens>,
+    /// authorization-code: the `alg` and length of the first ID token issued.
+    pub id_tokens: Option<IdTokens>,
     /// introspect: the token pool obtained before the run.
     pub introspected: Option<TokenPool>,
     pub run: &'a LoadResult,
@@ -108,6 +112,22 @@ pub struct AccessTokens {
     /// The `alg` of a JWT access token's header.
     pub alg: Option<String>,
     pub bytes: usize,
+}
+
+/// The ID tokens of the code exchange.
+pub struct IdTokens {
+    pub alg: Option<String>,
+    pub bytes: usize,
+}
+
+/// authorization-code: the codes made through the sign-in before the run.
+pub struct CodePool {
+    pub made: usize,
+    /// Making them (single sign-on requests), after the sign-in.
+    pub took: std::time::Duration,
+    /// The sign-in through the login page (its code is the first request's).
+    pub sign_in_took: std::time::Duration,
+    pub used: usize,
 }
 
 pub struct TokenPool {
@@ -226,6 +246,23 @@ pub fn text(summary: &Summary) -> String {
             tokens.bytes
         ));
     }
+    if let Some(codes) = &summary.codes {
+        line(format!(
+            "codes         {} made in {:.2} s before the run by single sign-on, after one sign-in \
+             through the login page ({:.2} s); {} sent (warm-up included), none twice",
+            codes.made,
+            codes.took.as_secs_f64(),
+            codes.sign_in_took.as_secs_f64(),
+            codes.used
+        ));
+    }
+    if let Some(tokens) = &summary.id_tokens {
+        line(format!(
+            "id tokens     {}, {} bytes",
+            tokens.alg.as_deref().unwrap_or("no alg"),
+            tokens.bytes
+        ));
+    }
     if let Some(pool) = &summary.introspected {
         line(format!(
             "token pool    {} access tokens obtained in {:.2} s before the run \
@@ -235,9 +272,13 @@ pub fn text(summary: &Summary) -> String {
         ));
     }
     if let Some(after) = run.pool_ran_out_after {
+        let (pool, more) = match summary.mode {
+            Mode::AuthorizationCode => ("code", "Make more with --codes"),
+            _ => ("assertion", "Mint more with --assertions"),
+        };
         line(format!(
-            "!! the assertion pool ran out {:.2} s into the measured window; sending stopped \
-             there (none reused); figures cover {:.2} s. Mint more with --assertions.",
+            "!! the {pool} pool ran out {:.2} s into the measured window; sending stopped \
+             there (none reused); figures cover {:.2} s. {more}.",
             after.as_secs_f64(),
             run.window.as_secs_f64()
         ));
@@ -345,6 +386,8 @@ pub fn text(summary: &Summary) -> String {
                 grouped(sign.floor.ceiling(summary.cores)),
                 summary.cores
             ));
+        }
+        if let Some(sign) = floors.sign.filter(|_| summary.mode.verifies_and_signs()) {
             let crypto = CryptoPerRequest::new(verify, &sign.floor);
             line(format!(
                 "crypto floor  {:.1} us of one core per request (one RS256 verification {:.1} + \
@@ -391,7 +434,7 @@ pub fn text(summary: &Summary) -> String {
                 ));
             }
         }
-        if let Some(sign) = floors.sign {
+        if let Some(sign) = floors.sign.filter(|_| summary.mode.verifies_and_signs()) {
             let crypto = CryptoPerRequest::new(verify, &sign.floor);
             if let Some(r) = ratio(run.ok_throughput(), crypto.ceiling(summary.cores)) {
                 line(format!(
@@ -559,6 +602,12 @@ pub fn json(summary: &Summary) -> Value {
         "assertions_minted": summary.minted.map(|(n, _)| n),
         "minting_s": summary.minted.map(|(_, t)| t.as_secs_f64()),
         "assertions_used": summary.assertions_used,
+        "codes_made": summary.codes.as_ref().map(|c| c.made),
+        "codes_making_s": summary.codes.as_ref().map(|c| c.took.as_secs_f64()),
+        "sign_in_s": summary.codes.as_ref().map(|c| c.sign_in_took.as_secs_f64()),
+        "codes_used": summary.codes.as_ref().map(|c| c.used),
+        "id_token_alg": summary.id_tokens.as_ref().and_then(|t| t.alg.clone()),
+        "id_token_bytes": summary.id_tokens.as_ref().map(|t| t.bytes),
         "access_token_format": summary.access_tokens.as_ref().map(|t| t.format),
         "access_token_alg": summary.access_tokens.as_ref().and_then(|t| t.alg.clone()),
         "access_token_bytes": summary.access_tokens.as_ref().map(|t| t.bytes),
@@ -594,8 +643,12 @@ pub fn json(summary: &Summary) -> Value {
         });
         if let Some(sign) = floors.sign {
             let sign_ceiling = sign.floor.ceiling(summary.cores);
-            let crypto = CryptoPerRequest::new(floors.verify, &sign.floor);
-            let crypto_ceiling = crypto.ceiling(summary.cores);
+            // Not for the code exchange, which verifies nothing: its crypto is the signature.
+            let crypto = summary
+                .mode
+                .verifies_and_signs()
+                .then(|| CryptoPerRequest::new(floors.verify, &sign.floor));
+            let crypto_ceiling = crypto.as_ref().map(|c| c.ceiling(summary.cores));
             let extra = json!({
                 "sign_alg": sign.alg.name(),
                 "sign_input_bytes": sign.input_bytes,
@@ -603,9 +656,10 @@ pub fn json(summary: &Summary) -> Value {
                 "signatures_per_core_per_s": sign.floor.per_core_per_second(),
                 "sign_ceiling_per_s": sign_ceiling,
                 "ratio_to_sign_ceiling": ratio(run.ok_throughput(), sign_ceiling),
-                "crypto_floor_us": crypto.micros(),
+                "crypto_floor_us": crypto.as_ref().map(CryptoPerRequest::micros),
                 "crypto_ceiling_per_s": crypto_ceiling,
-                "ratio_to_crypto_ceiling": ratio(run.ok_throughput(), crypto_ceiling),
+                "ratio_to_crypto_ceiling": crypto_ceiling
+                    .and_then(|ceiling| ratio(run.ok_throughput(), ceiling)),
             });
             if let (Some(floors_json), Value::Object(extra)) =
                 (value["floors"].as_object_mut(), extra)
@@ -687,11 +741,13 @@ mod tests {
             duration_secs: 10,
             minted: Some((6000, std::time::Duration::from_secs(1))),
             assertions_used: Some(5100),
+            codes: None,
             access_tokens: Some(AccessTokens {
                 format: "jwt",
                 alg: Some("ES256".into()),
                 bytes: 480,
             }),
+            id_tokens: None,
             introspected: None,
             run: &run,
             server_cpu: None,
@@ -750,6 +806,116 @@ mod tests {
     }
 
     #[test]
+    fn code_exchange_runs_report_the_codes_and_the_signing_floor_without_a_verification() {
+        // 1,000 req/s; RS256 signing 500 us: 4,000/s on 2 cores.
+        let run = result(10_000, 10);
+        let verify = crypto(25);
+        let sign = SignFloor {
+            alg: crate::cli::SigningAlg::RS256,
+            input_bytes: 400,
+            floor: crypto(500),
+        };
+        let summary = Summary {
+            mode: Mode::AuthorizationCode,
+            expect: Expect::IdToken,
+            backend: "sqlite".into(),
+            target: "http://127.0.0.1:1/t/x/oauth2/token",
+            connections: 32,
+            warmup_secs: 2,
+            duration_secs: 10,
+            minted: None,
+            assertions_used: None,
+            codes: Some(CodePool {
+                made: 24_000,
+                took: std::time::Duration::from_millis(8_500),
+                sign_in_took: std::time::Duration::from_millis(150),
+                used: 12_345,
+            }),
+            access_tokens: None,
+            id_tokens: Some(IdTokens {
+                alg: Some("RS256".into()),
+                bytes: 812,
+            }),
+            introspected: None,
+            run: &run,
+            server_cpu: None,
+            load_cpu: None,
+            floors: Some(Floors {
+                verify: &verify,
+                sign: Some(&sign),
+                http: None,
+                http_duration_secs: 1,
+            }),
+            cores: 2,
+            gateway: None,
+        };
+        let text = text(&summary);
+        assert!(
+            text.contains(
+                "codes         24000 made in 8.50 s before the run by single sign-on, after one \
+                 sign-in through the login page (0.15 s); 12345 sent (warm-up included), none \
+                 twice"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("id tokens     RS256, 812 bytes"), "{text}");
+        assert!(!text.contains("assertions"), "{text}");
+        assert!(
+            text.contains("ratio         0.250 of the 2-core RS256 signing ceiling"),
+            "{text}"
+        );
+        // Nothing is verified per request: no crypto floor of verification + signature, no
+        // ratio to the verification ceiling.
+        assert!(!text.contains("crypto floor"), "{text}");
+        assert!(!text.contains("verification ceiling"), "{text}");
+        let json = json(&summary);
+        assert_eq!(json["mode"], "authorization-code");
+        assert_eq!(json["codes_made"], 24_000);
+        assert_eq!(json["codes_used"], 12_345);
+        assert_eq!(json["id_token_alg"], "RS256");
+        assert_eq!(json["assertions_minted"], Value::Null);
+        assert_eq!(json["floors"]["crypto_floor_us"], Value::Null);
+        assert_eq!(json["floors"]["ratio_to_rs256_ceiling"], Value::Null);
+        let ratio = json["floors"]["ratio_to_sign_ceiling"]
+            .as_f64()
+            .unwrap_or(0.0);
+        assert!((ratio - 0.25).abs() < 1e-9, "{ratio}");
+    }
+
+    #[test]
+    fn a_code_pool_that_runs_out_says_to_make_more() {
+        let mut run = result(100, 1);
+        run.pool_ran_out_after = Some(std::time::Duration::from_millis(500));
+        let summary = Summary {
+            mode: Mode::AuthorizationCode,
+            expect: Expect::IdToken,
+            backend: "sqlite".into(),
+            target: "http://127.0.0.1:1/t/x/oauth2/token",
+            connections: 1,
+            warmup_secs: 0,
+            duration_secs: 1,
+            minted: None,
+            assertions_used: None,
+            codes: None,
+            access_tokens: None,
+            id_tokens: None,
+            introspected: None,
+            run: &run,
+            server_cpu: None,
+            load_cpu: None,
+            floors: None,
+            cores: 2,
+            gateway: None,
+        };
+        let text = text(&summary);
+        assert!(
+            text.contains("!! the code pool ran out 0.50 s into the measured window"),
+            "{text}"
+        );
+        assert!(text.contains("Make more with --codes."), "{text}");
+    }
+
+    #[test]
     fn introspect_runs_have_no_crypto_ratios() {
         let run = result(1000, 1);
         let http = result(2000, 1);
@@ -764,6 +930,8 @@ mod tests {
             duration_secs: 1,
             minted: None,
             assertions_used: None,
+            codes: None,
+            id_tokens: None,
             access_tokens: Some(AccessTokens {
                 format: "opaque",
                 alg: None,
@@ -816,6 +984,8 @@ mod tests {
             duration_secs: 10,
             minted: None,
             assertions_used: None,
+            codes: None,
+            id_tokens: None,
             access_tokens: None,
             introspected: None,
             run,

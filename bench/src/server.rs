@@ -3,7 +3,7 @@
 //! server it attaches to. Provisioning goes through the real CLI, exactly as an operator types
 //! it; nothing here touches the database directly.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::cli::{SigningAlg, TokenFormat};
+use crate::codes;
 use crate::load::{self, Endpoint};
 
 /// The grant type the JWT bearer plugin handles, and the library it is registered under.
@@ -73,12 +74,33 @@ impl GrantorCli {
 
     /// Runs `grantor --config F ARGS...` and returns its stdout; its stderr on failure.
     pub fn run(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = Command::new(&self.binary)
+        self.run_with_input(args, None)
+    }
+
+    /// As `run`, with `input` on its standard input (a password, which never goes on a command
+    /// line).
+    pub fn run_with_input(&self, args: &[&str], input: Option<&str>) -> anyhow::Result<String> {
+        let mut child = Command::new(&self.binary)
             .arg("--config")
             .arg(&self.config)
             .args(args)
             .env("RUST_LOG", "warn")
-            .output()
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.binary.display()))?;
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin
+                .write_all(input.as_bytes())
+                .with_context(|| format!("cannot write to grantor {}", args.join(" ")))?;
+        }
+        let out = child
+            .wait_with_output()
             .with_context(|| format!("cannot run {}", self.binary.display()))?;
         if !out.status.success() {
             bail!(
@@ -133,15 +155,7 @@ pub fn provision(
     if token_format != TokenFormat::Opaque {
         client.extend(["--token-format", token_format.name()]);
     }
-    let client = cli.run(&client)?;
-    let client: Value =
-        serde_json::from_str(&client).context("grantor client add --json: not JSON")?;
-    let field = |name: &str| -> anyhow::Result<String> {
-        client[name]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("grantor client add --json: no {name} in {client}"))
-    };
+    let client = registered_client(&cli.run(&client)?)?;
     let certificate = certificate
         .to_str()
         .with_context(|| format!("{}: not a UTF-8 path", certificate.display()))?;
@@ -161,6 +175,69 @@ pub fn provision(
         idp.extend(["--alias", alias]);
     }
     cli.run(&idp)?;
+    Ok(client)
+}
+
+/// What provisioning for `--mode authorization-code` registered: the client and its user.
+pub struct ProvisionedSignIn {
+    pub client: Provisioned,
+    pub username: String,
+    pub password: String,
+}
+
+/// A tenant of its own with one user (a random password, given on standard input as an operator
+/// types it) and one client allowed `authorization_code` only, scope `openid`, the harness's
+/// redirect URI, its users' consent skipped (a first-party app), access tokens in `token_format`.
+pub fn provision_sign_in(
+    cli: &GrantorCli,
+    tenant: &str,
+    token_format: TokenFormat,
+) -> anyhow::Result<ProvisionedSignIn> {
+    cli.run(&["tenant", "add", tenant])?;
+    let username = "bench-user".to_owned();
+    let password = crate::mint::random_hex(16)?;
+    cli.run_with_input(
+        &["user", "add", "--tenant", tenant, "--username", &username],
+        Some(&format!("{password}\n")),
+    )?;
+    let mut client = vec![
+        "client",
+        "add",
+        "--tenant",
+        tenant,
+        "--name",
+        "bench",
+        "--grant-types",
+        "authorization_code",
+        "--scopes",
+        codes::SCOPE,
+        "--redirect-uri",
+        codes::REDIRECT_URI,
+        "--consent",
+        "skip",
+        "--json",
+    ];
+    if token_format != TokenFormat::Opaque {
+        client.extend(["--token-format", token_format.name()]);
+    }
+    let client = registered_client(&cli.run(&client)?)?;
+    Ok(ProvisionedSignIn {
+        client,
+        username,
+        password,
+    })
+}
+
+/// The client_id and secret `grantor client add --json` printed.
+fn registered_client(output: &str) -> anyhow::Result<Provisioned> {
+    let client: Value =
+        serde_json::from_str(output).context("grantor client add --json: not JSON")?;
+    let field = |name: &str| -> anyhow::Result<String> {
+        client[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("grantor client add --json: no {name} in {client}"))
+    };
     Ok(Provisioned {
         client_id: field("client_id")?,
         client_secret: field("client_secret")?,
@@ -177,12 +254,14 @@ pub struct Deployment {
 impl Deployment {
     /// Writes the configuration: a free loopback port (so `public_base_url`, from which audience
     /// values derive, names the real address), the database, the plugin copied into the drop
-    /// directory and registered for the JWT bearer grant, and `signing` as the tenants' key type
-    /// when given (`[oauth.signing] algorithm`).
+    /// directory and registered for the JWT bearer grant, `signing` as the tenants' key type
+    /// when given (`[oauth.signing] algorithm`), and `code_lifetime` as the authorization codes'
+    /// when given (`[oauth.sign_in] authorization_code_lifetime_seconds`).
     pub fn write(
         database: Option<&str>,
         plugin: &Path,
         signing: Option<SigningAlg>,
+        code_lifetime: Option<u64>,
     ) -> anyhow::Result<Deployment> {
         require_file(plugin, "the JWT bearer plugin")?;
         let dir = tempfile::Builder::new()
@@ -222,6 +301,7 @@ impl Deployment {
             &url,
             &plugins.display().to_string(),
             signing,
+            code_lifetime,
             kek.as_deref(),
         );
         std::fs::write(&config, text)
@@ -239,15 +319,16 @@ impl Deployment {
 /// never a deployment's.
 const SHARED_DATABASE_KEK: &str = "Z3JhbnRvci1iZW5jaC1zaGFyZWQtZGF0YWJhc2Uta2s=\n";
 
-/// The deployment's configuration file. `[oauth.signing]` only when asked for, and `[keys]` only
-/// on a shared database, so a run that issues no JWT on its own database works with binaries
-/// that predate those sections.
+/// The deployment's configuration file. `[oauth.signing]` and `[oauth.sign_in]` only when asked
+/// for, and `[keys]` only on a shared database, so a run that issues no JWT and makes no code on
+/// its own database works with binaries that predate those sections.
 fn config_text(
     bind: &str,
     base_url: &str,
     database_url: &str,
     plugins: &str,
     signing: Option<SigningAlg>,
+    code_lifetime: Option<u64>,
     kek_file: Option<&str>,
 ) -> String {
     let mut text = format!(
@@ -266,6 +347,11 @@ fn config_text(
         text.push_str(&format!(
             "[oauth.signing]\nalgorithm = {}\n",
             toml_string(alg.name())
+        ));
+    }
+    if let Some(seconds) = code_lifetime {
+        text.push_str(&format!(
+            "[oauth.sign_in]\nauthorization_code_lifetime_seconds = {seconds}\n"
         ));
     }
     if let Some(file) = kek_file {
@@ -424,8 +510,10 @@ mod tests {
             "/p",
             None,
             None,
+            None,
         );
         assert!(!plain.contains("[oauth.signing]"), "{plain}");
+        assert!(!plain.contains("[oauth.sign_in]"), "{plain}");
         assert!(!plain.contains("[keys]"), "{plain}");
         let text = config_text(
             "127.0.0.1:1",
@@ -433,6 +521,7 @@ mod tests {
             "sqlite://x",
             "/p",
             Some(SigningAlg::EdDSA),
+            None,
             None,
         );
         // After the array of tables, a table of its own: [oauth.signing] algorithm = "EdDSA".
@@ -448,11 +537,27 @@ mod tests {
             "postgres://x",
             "/p",
             None,
+            None,
             Some("/d/kek"),
         );
         assert!(
             shared.ends_with("[keys]\nencryption_key_file = \"/d/kek\"\n"),
             "{shared}"
+        );
+        let codes = config_text(
+            "127.0.0.1:1",
+            "http://127.0.0.1:1",
+            "sqlite://x",
+            "/p",
+            Some(SigningAlg::RS256),
+            Some(600),
+            None,
+        );
+        assert!(
+            codes.ends_with(
+                "algorithm = \"RS256\"\n[oauth.sign_in]\nauthorization_code_lifetime_seconds = 600\n"
+            ),
+            "{codes}"
         );
     }
 }
