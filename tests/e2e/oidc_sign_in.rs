@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    eventually, exchange_code, now, on_each_backend, verified, with_query, Backend, Browser,
-    Credentials, Deployment, Page, Pkce, Reply, Server,
+    decode_html, eventually, exchange_code, now, on_each_backend, verified, with_query, Backend,
+    Browser, Credentials, Deployment, Page, Pkce, Reply, Server,
 };
 
 const TENANT: &str = "acme";
@@ -30,8 +30,8 @@ const CLIENT_NAME: &str = "Example Web App";
 const REDIRECT: &str = "https://app.example/cb";
 const OTHER_REDIRECT: &str = "https://app.example/other";
 const SIGNED_OUT: &str = "https://app.example/signed-out";
-/// Echoed unchanged: characters the query must encode.
-const STATE: &str = "st/1 +&=é";
+/// Echoed unchanged: characters the query must encode, and HTML the pages must escape.
+const STATE: &str = "st/1 +&=é\"'><script>alert(1)</script>";
 const NONCE: &str = "n-0S6_WzA2Mj";
 const PASSWORD: &str = "wonderland rabbit hole";
 const SCOPES: &str = "openid profile email";
@@ -1092,3 +1092,138 @@ fn request_objects_are_refused_and_form_post_returns_a_self_posting_form(backend
     setup.tokens(&fields["code"], &pkce);
 }
 on_each_backend!(request_objects_are_refused_and_form_post_returns_a_self_posting_form);
+
+fn malformed_requests_go_back_to_the_client_and_unknown_tenants_get_a_page(backend: Backend) {
+    let setup = start(backend, &[]);
+    let machine = setup.deployment.add_client_with(
+        TENANT,
+        "machine",
+        "client_credentials",
+        "openid",
+        &["--redirect-uri", REDIRECT],
+    );
+    let mut browser = Browser::new();
+    let pkce = Pkce::new();
+    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        (
+            &[("response_type", "token")],
+            "unsupported_response_type",
+            "use code",
+        ),
+        (
+            &[("response_type", "")],
+            "invalid_request",
+            "no response_type",
+        ),
+        (
+            &[("scope", "profile email")],
+            "invalid_scope",
+            "must include openid",
+        ),
+        (
+            &[("prompt", "select_account")],
+            "invalid_request",
+            "select_account",
+        ),
+        (&[("max_age", "-1")], "invalid_request", "max_age"),
+        (
+            &[("response_mode", "fragment")],
+            "invalid_request",
+            "response_mode",
+        ),
+        (
+            &[("client_id", machine.id.as_str())],
+            "unauthorized_client",
+            "authorization_code",
+        ),
+    ];
+    for (changes, error, says) in cases {
+        let page = browser.get(&setup.authorize_url(&pkce, changes));
+        let description = setup.assert_error_redirect(&page, error);
+        assert!(description.contains(says), "{changes:?}: {description}");
+    }
+    // A parameter given twice: which redirect URI to trust is not known, so a page.
+    let url = setup.authorize_url(&pkce, &[]) + "&state=again";
+    let page = browser.get(&url);
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert_eq!(page.location(), None);
+    assert!(
+        decode_html(&page.body).contains("parameter 'state' is repeated"),
+        "{}",
+        page.body
+    );
+    // An unknown tenant: a page, whatever the request.
+    let url = setup
+        .authorize_url(&pkce, &[])
+        .replace("/t/acme/", "/t/nowhere/");
+    let page = browser.get(&url);
+    assert_eq!(page.status, 404, "{}", page.body);
+    assert_eq!(page.location(), None);
+    assert!(page.body.contains("unknown tenant"), "{}", page.body);
+    // The tenant named by tenantDomain, as WSO2 clients do.
+    let url = with_query(
+        &setup.authorize_url(&pkce, &[]).replace("/t/acme/", "/"),
+        &[("tenantDomain", TENANT)],
+    );
+    let page = browser.get(&url);
+    assert_login_page(&page);
+}
+on_each_backend!(malformed_requests_go_back_to_the_client_and_unknown_tenants_get_a_page);
+
+/// Behind HTTPS (`public_base_url`), the cookies are `Secure` and `__Host-` prefixed, and a
+/// cookie without the prefix (which a subdomain or a plain-HTTP page could have set) counts
+/// for nothing.
+fn over_https_the_cookies_are_secure_and_host_prefixed(backend: Backend) {
+    let setup = start(
+        backend,
+        &[("GRANTOR_SERVER__PUBLIC_BASE_URL", "https://id.example")],
+    );
+    assert_eq!(setup.issuer, "https://id.example/t/acme/oauth2/token");
+    let mut browser = Browser::new();
+    let pkce = Pkce::new();
+    let login = browser.get(&setup.authorize_url(&pkce, &[]));
+    assert_login_page(&login);
+    let csrf = login
+        .set_cookie("__Host-grantor-csrf")
+        .expect("a CSRF cookie");
+    assert_eq!(
+        cookie_attributes(csrf),
+        ["Path=/", "HttpOnly", "SameSite=Lax", "Secure"]
+    );
+    assert!(login.set_cookie(CSRF_COOKIE).is_none());
+    let consent = browser.submit(&login, &[("username", "alice"), ("password", PASSWORD)]);
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    let session = consent
+        .set_cookie("__Host-grantor-session.acme")
+        .expect("a session cookie");
+    assert_eq!(
+        cookie_attributes(session),
+        [
+            "Path=/",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Max-Age=36000",
+            "Secure"
+        ]
+    );
+    let params = browser
+        .submit(&consent, &[("decision", "allow")])
+        .redirect_params(REDIRECT);
+    assert_eq!(params["iss"], setup.issuer);
+    let claims = setup.id_token_claims(&setup.tokens(&params["code"], &pkce));
+    assert_eq!(claims["iss"], setup.issuer);
+
+    // The session's id under the plain name: no session.
+    let session_id = browser
+        .cookie("__Host-grantor-session.acme")
+        .unwrap()
+        .to_owned();
+    let mut unprefixed = Browser::new();
+    unprefixed.set_cookie(SESSION_COOKIE, &session_id);
+    let page = unprefixed.get(&setup.authorize_url(&pkce, &[("prompt", "none")]));
+    setup.assert_error_redirect(&page, "login_required");
+    browser
+        .get(&setup.authorize_url(&pkce, &[("prompt", "none")]))
+        .code(REDIRECT);
+}
+on_each_backend!(over_https_the_cookies_are_secure_and_host_prefixed);
