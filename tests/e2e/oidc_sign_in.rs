@@ -365,6 +365,21 @@ fn a_user_signs_in_consents_and_the_code_buys_tokens_and_userinfo(backend: Backe
     assert_eq!(posted.status, 200, "{}", posted.json);
     assert_eq!(posted.json, userinfo.json);
 
+    // A refreshed access token describes the same user.
+    let refreshed = setup
+        .server
+        .token(
+            TOKEN,
+            &setup.webapp,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .assert_token()
+        .clone();
+    let userinfo = setup.userinfo(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(userinfo.status, 200, "{}", userinfo.json);
+    assert_eq!(userinfo.json["sub"], claims["sub"]);
+    assert_eq!(userinfo.json["email"], "alice@example.com");
+
     // Without the email scope, no email claim. The consent given covers these scopes and the
     // session is live: the code comes back without a page.
     let narrower = Pkce::new();
@@ -520,10 +535,42 @@ fn a_code_used_twice_is_refused_and_revokes_what_it_bought(backend: Backend) {
     let mut browser = Browser::new();
     let pkce = Pkce::new();
     let code = setup.code(&mut browser, &pkce, &[]);
+    // Another client of the tenant cannot exchange it.
+    let other = setup.deployment.add_client_with(
+        TENANT,
+        "other",
+        "authorization_code",
+        "openid",
+        &["--redirect-uri", REDIRECT],
+    );
+    let description = exchange_code(
+        &setup.server,
+        TOKEN,
+        &other,
+        &code,
+        REDIRECT,
+        Some(&pkce.verifier),
+    )
+    .assert_error(400, "invalid_grant");
+    assert_eq!(
+        description,
+        "the authorization code is invalid, expired, or was already used"
+    );
     let tokens = setup.tokens(&code, &pkce);
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
     assert_eq!(setup.userinfo(access).status, 200);
+    // Nor is the token anything at another tenant's UserInfo.
+    let elsewhere = Reply::from(
+        setup
+            .server
+            .http
+            .get(setup.server.url("/oauth2/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(elsewhere.status, 401, "{}", elsewhere.json);
     assert_eq!(setup.introspect(access)["active"], true);
 
     setup
@@ -669,7 +716,14 @@ fn a_client_that_skips_consent_gets_its_code_straight_after_sign_in(backend: Bac
         "Portal",
         "authorization_code",
         "openid,email",
-        &["--redirect-uri", REDIRECT, "--consent", "skip"],
+        &[
+            "--redirect-uri",
+            REDIRECT,
+            "--consent",
+            "skip",
+            "--token-format",
+            "jwt",
+        ],
     );
     setup
         .deployment
@@ -729,6 +783,27 @@ fn a_client_that_skips_consent_gets_its_code_straight_after_sign_in(backend: Bac
     );
     assert_eq!(claims["iss"], issuer);
     assert_eq!(claims["sub"], "bob");
+    // Its access token is a JWT (RFC 9068): UserInfo takes it as well.
+    let access = tokens["access_token"].as_str().unwrap();
+    let access_claims = verified(
+        &setup.server,
+        "/oauth2/jwks",
+        access,
+        "at+jwt",
+        &first_party.id,
+    );
+    assert_eq!(access_claims["sub"], "bob");
+    let userinfo = Reply::from(
+        setup
+            .server
+            .http
+            .get(setup.server.url("/oauth2/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(userinfo.status, 200, "{}", userinfo.json);
+    assert_eq!(userinfo.json["sub"], "bob");
     // Signed in there now: prompt=none answers with a code.
     browser.get(&request("none")).code(REDIRECT);
 }
@@ -1227,3 +1302,79 @@ fn over_https_the_cookies_are_secure_and_host_prefixed(backend: Backend) {
         .code(REDIRECT);
 }
 on_each_backend!(over_https_the_cookies_are_secure_and_host_prefixed);
+
+/// A session ends after its idle timeout and after its lifetime (each server of one database
+/// with its own setting here), and a code issued in it is worth nothing then; with the
+/// defaults, the same wait ends nothing.
+fn sessions_end_after_their_idle_timeout_and_their_lifetime(backend: Backend) {
+    let setup = start(backend, &[]);
+    let portal = setup.deployment.add_client_with(
+        TENANT,
+        "Portal",
+        "authorization_code",
+        "openid",
+        &["--redirect-uri", REDIRECT, "--consent", "skip"],
+    );
+    let idle = setup
+        .deployment
+        .start_with_env(&[("GRANTOR_OAUTH__SIGN_IN__SESSION_IDLE_TIMEOUT_SECONDS", "1")]);
+    let short = setup
+        .deployment
+        .start_with_env(&[("GRANTOR_OAUTH__SIGN_IN__SESSION_LIFETIME_SECONDS", "1")]);
+    let pkce = Pkce::new();
+    let request = |server: &Server, prompt: &str| {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", portal.id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", STATE),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        if !prompt.is_empty() {
+            params.push(("prompt", prompt));
+        }
+        with_query(&server.url(AUTHORIZE), &params)
+    };
+    // Signed in at each server; the code comes with the sign-in.
+    let mut signed_in = Vec::new();
+    for server in [&setup.server, &idle, &short] {
+        let mut browser = Browser::new();
+        let login = browser.get(&request(server, ""));
+        let code = browser
+            .submit(&login, &[("username", "alice"), ("password", PASSWORD)])
+            .code(REDIRECT);
+        signed_in.push((server, browser, code));
+    }
+    // Past both settings (whole seconds: the idle session was last seen in the second of its
+    // sign-in, and lives through the next).
+    let after = now() + 2;
+    eventually("the clock passes", Duration::from_secs(3), || {
+        now() >= after
+    });
+    for (n, (server, mut browser, code)) in signed_in.into_iter().enumerate() {
+        let page = browser.get(&request(server, "none"));
+        let exchanged = exchange_code(
+            server,
+            TOKEN,
+            &portal,
+            &code,
+            REDIRECT,
+            Some(&pkce.verifier),
+        );
+        if n == 0 {
+            page.code(REDIRECT);
+            exchanged.assert_token();
+        } else {
+            let params = page.redirect_params(REDIRECT);
+            assert_eq!(params["error"], "login_required", "server {n}: {params:?}");
+            let description = exchanged.assert_error(400, "invalid_grant");
+            assert_eq!(
+                description,
+                "the sign-in session the authorization code was issued in has ended"
+            );
+        }
+    }
+}
+on_each_backend!(sessions_end_after_their_idle_timeout_and_their_lifetime);
