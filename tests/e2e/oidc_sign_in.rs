@@ -36,6 +36,9 @@ const NONCE: &str = "n-0S6_WzA2Mj";
 const PASSWORD: &str = "wonderland rabbit hole";
 const SCOPES: &str = "openid profile email";
 
+/// Parameters of an authorization request to set (or, empty, to remove).
+type Changes<'a> = &'a [(&'a str, &'a str)];
+
 struct Setup {
     deployment: Deployment,
     server: Server,
@@ -89,9 +92,9 @@ fn issuer_of(server: &Server, tenant: &str) -> String {
 }
 
 impl Setup {
-    /// An authorization request of the web app at `server`: code flow, S256, `REDIRECT`,
-    /// `SCOPES`, `STATE`, `NONCE`; `changes` set a parameter, or remove it when empty.
-    fn authorize_url_at(&self, server: &Server, pkce: &Pkce, changes: &[(&str, &str)]) -> String {
+    /// An authorization request of the web app: code flow, S256, `REDIRECT`, `SCOPES`, `STATE`,
+    /// `NONCE`; `changes` set a parameter, or remove it when empty.
+    fn authorize_url(&self, pkce: &Pkce, changes: Changes) -> String {
         let mut params: BTreeMap<&str, &str> = [
             ("response_type", "code"),
             ("client_id", self.webapp.id.as_str()),
@@ -110,23 +113,19 @@ impl Setup {
             };
         }
         let params: Vec<(&str, &str)> = params.into_iter().collect();
-        with_query(&server.url(AUTHORIZE), &params)
-    }
-
-    fn authorize_url(&self, pkce: &Pkce, changes: &[(&str, &str)]) -> String {
-        self.authorize_url_at(&self.server, pkce, changes)
+        with_query(&self.server.url(AUTHORIZE), &params)
     }
 
     /// The login page for a request, signed in as alice: what comes next (the consent page, or
     /// the redirect with the code).
-    fn sign_in(&self, browser: &mut Browser, pkce: &Pkce, changes: &[(&str, &str)]) -> Page {
+    fn sign_in(&self, browser: &mut Browser, pkce: &Pkce, changes: Changes) -> Page {
         let login = browser.get(&self.authorize_url(pkce, changes));
         assert_login_page(&login);
         browser.submit(&login, &[("username", "alice"), ("password", PASSWORD)])
     }
 
     /// A code for a request, through whatever pages it takes (login, consent: allowed).
-    fn code(&self, browser: &mut Browser, pkce: &Pkce, changes: &[(&str, &str)]) -> String {
+    fn code(&self, browser: &mut Browser, pkce: &Pkce, changes: Changes) -> String {
         let mut page = browser.get(&self.authorize_url(pkce, changes));
         if page.status == 200 && page.body.contains("name=\"password\"") {
             page = browser.submit(&page, &[("username", "alice"), ("password", PASSWORD)]);
@@ -466,7 +465,7 @@ fn an_untrusted_redirect_uri_or_client_gets_an_error_page_and_no_redirect(backen
     );
     let mut browser = Browser::new();
     let pkce = Pkce::new();
-    let cases: &[(&[(&str, &str)], &str)] = &[
+    let cases: &[(Changes, &str)] = &[
         (
             &[("redirect_uri", "https://evil.example/cb")],
             "the redirect_uri is not registered for this client",
@@ -1179,7 +1178,7 @@ fn malformed_requests_go_back_to_the_client_and_unknown_tenants_get_a_page(backe
     );
     let mut browser = Browser::new();
     let pkce = Pkce::new();
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    let cases: &[(Changes, &str, &str)] = &[
         (
             &[("response_type", "token")],
             "unsupported_response_type",
