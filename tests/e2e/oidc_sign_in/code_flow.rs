@@ -247,6 +247,38 @@ fn a_code_used_twice_is_refused_and_revokes_what_it_bought(backend: Backend) {
     setup
         .exchange(&code, Some(&pkce.verifier))
         .assert_error(400, "invalid_grant");
+
+    // What the code's tokens were refreshed into is revoked with them.
+    let code = setup.code(&mut browser, &pkce, &[]);
+    let tokens = setup.tokens(&code, &pkce);
+    let refreshed = setup
+        .server
+        .token(
+            TOKEN,
+            &setup.webapp,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .assert_token()
+        .clone();
+    let access = refreshed["access_token"].as_str().unwrap();
+    let refresh = refreshed["refresh_token"].as_str().unwrap();
+    assert_eq!(setup.userinfo(access).status, 200);
+    setup
+        .exchange(&code, Some(&pkce.verifier))
+        .assert_error(400, "invalid_grant");
+    assert_eq!(setup.userinfo(access).status, 401);
+    assert_eq!(setup.introspect(refresh), json!({"active": false}));
+    setup
+        .server
+        .token(
+            TOKEN,
+            &setup.webapp,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .assert_error(400, "invalid_grant");
 }
 on_each_backend!(a_code_used_twice_is_refused_and_revokes_what_it_bought);
 
