@@ -243,6 +243,16 @@ fn a_code_used_twice_is_refused_and_revokes_what_it_bought(backend: Backend) {
             &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
         )
         .assert_error(400, "invalid_grant");
+    let log = setup
+        .server
+        .log_containing("authorization code was presented again");
+    assert!(
+        log.contains(
+            "a spent authorization code was presented again: its family is revoked, access \
+             tokens included"
+        ),
+        "{log}"
+    );
     // A third try: refused the same way.
     setup
         .exchange(&code, Some(&pkce.verifier))
