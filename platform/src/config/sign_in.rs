@@ -39,13 +39,17 @@ impl Default for SignInConfig {
 impl SignInConfig {
     pub(super) fn validate(&self) -> Check {
         let invalid = |key, why| Err((key, why));
+        // Each named for itself: the error points at the setting (and the file) to change.
         if self.session_lifetime_seconds == 0 {
-            return invalid("oauth.sign_in.session_lifetime_seconds", "must be positive");
+            return invalid(
+                "oauth.sign_in.session_lifetime_seconds",
+                "must be a positive number of seconds",
+            );
         }
         if self.session_idle_timeout_seconds == 0 {
             return invalid(
                 "oauth.sign_in.session_idle_timeout_seconds",
-                "must be positive",
+                "must be a positive number of seconds",
             );
         }
         // RFC 6749 4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
@@ -84,12 +88,13 @@ mod tests {
                 .contains("oauth.sign_in.authorization_code_lifetime_seconds"),
             "{err}"
         );
-        let err = load_toml("[oauth.sign_in]\nsession_idle_timeout_seconds = 0\n").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("oauth.sign_in.session_idle_timeout_seconds"),
-            "{err}"
-        );
+        for key in ["session_idle_timeout_seconds", "session_lifetime_seconds"] {
+            let err = load_toml(&format!("[oauth.sign_in]\n{key} = 0\n")).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("oauth.sign_in.{key}")),
+                "{err}"
+            );
+        }
         let config = load_toml("[oauth.sign_in]\ntheme_dir = \"themes/mine\"\n").unwrap();
         assert_eq!(
             config.oauth.sign_in.theme_dir.as_deref(),

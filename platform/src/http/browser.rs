@@ -160,6 +160,20 @@ pub fn page_response(
     page: Page,
     values: &serde_json::Value,
 ) -> HttpResponse {
+    page_response_leading_to(theme, status, page, values, None)
+}
+
+/// A page whose form's answer may be a redirect to `redirect_target` (the client's validated
+/// redirect URI, a registered post-logout one). Browsers check CSP `form-action` again at each
+/// redirect that follows a form post (Chromium stops a 303 to another origin otherwise), so the
+/// policy allows that URI's origin besides the page's own.
+pub fn page_response_leading_to(
+    theme: &Theme,
+    status: StatusCode,
+    page: Page,
+    values: &serde_json::Value,
+    redirect_target: Option<&str>,
+) -> HttpResponse {
     let (status, body) = match theme.render(page, values) {
         Ok(html) => (status, html),
         Err(e) => {
@@ -189,18 +203,45 @@ pub fn page_response(
         HeaderValue::from_static("no-referrer"),
     );
     // The form post page posts to the client and submits itself with a line of script; every
-    // other page runs no script at all and posts only here.
+    // other page runs no script at all and posts only here (and on to `redirect_target`).
     let policy = match page {
         Page::FormPost => {
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'".to_owned()
         }
-        _ => "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
+        _ => {
+            let form_action = match redirect_target.and_then(csp_source_of) {
+                Some(source) => format!("'self' {source}"),
+                None => "'self'".to_owned(),
+            };
+            format!(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action {form_action}; frame-ancestors 'none'"
+            )
+        }
     };
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(policy),
-    );
+    // Static text and a source `csp_source_of` checked: a header value, or (unreachable) the
+    // strictest policy rather than none.
+    let policy = HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+    });
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     response
+}
+
+/// The CSP source expression matching `uri` after a redirect (where CSP 3 compares no paths): its
+/// origin (`https://app.example`, `http://127.0.0.1:51004`), or its scheme for a private-use URI
+/// (`com.example.app:`, RFC 8252 7.1). `None` for a URI that is not one, or whose source would
+/// contain what ends a source or a directive.
+fn csp_source_of(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let source = match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+        (Some(host), None) => format!("{}://{host}", url.scheme()),
+        (None, _) => format!("{}:", url.scheme()),
+    };
+    source
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\''))
+        .then_some(source)
 }
 
 /// 303 See Other to `location` (the browser follows with a GET), never cached.
@@ -281,6 +322,48 @@ mod tests {
         // A server serving TLS behind a plain-HTTP public URL still marks them Secure.
         let tls = Cookies::new(&urls("http://localhost:9443"), true);
         assert!(tls.set_csrf("c").to_str().unwrap().starts_with("__Host-"));
+    }
+
+    #[test]
+    fn a_form_may_lead_to_the_origin_of_its_redirect_target_only() {
+        assert_eq!(
+            csp_source_of("https://app.example/cb?x=1").as_deref(),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            csp_source_of("http://127.0.0.1:51004/cb").as_deref(),
+            Some("http://127.0.0.1:51004")
+        );
+        assert_eq!(
+            csp_source_of("http://[::1]:8080/cb").as_deref(),
+            Some("http://[::1]:8080")
+        );
+        assert_eq!(
+            csp_source_of("com.example.app:/oauth2redirect").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(csp_source_of("not a uri"), None);
+        let policy = |target| {
+            let theme = Theme::built_in().unwrap();
+            let response = page_response_leading_to(
+                &theme,
+                StatusCode::OK,
+                Page::Error,
+                &serde_json::json!({"tenant_name": "t", "message": "m"}),
+                target,
+            );
+            response.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert!(
+            policy(Some("https://app.example/cb"))
+                .contains("; form-action 'self' https://app.example; "),
+            "{}",
+            policy(Some("https://app.example/cb"))
+        );
+        assert!(policy(None).contains("; form-action 'self'; "));
     }
 
     #[test]

@@ -58,10 +58,12 @@ pub fn must_sign_in(request: &AuthorizationRequest, session: Option<&Session>, n
         return true;
     }
     // OpenID Connect Core 3.1.2.1: "If the elapsed time is greater than this value, the OP MUST
-    // attempt to actively re-authenticate the End-User."
+    // attempt to actively re-authenticate the End-User." Time is counted in whole seconds, so a
+    // sign-in of this very second has an elapsed time of 0: `max_age=0` asks for a sign-in now
+    // whatever the elapsed time, or it would not in the second after each sign-in.
     request.max_age.is_some_and(|max_age| {
         let elapsed = now.saturating_sub(session.auth_time);
-        u64::try_from(elapsed).unwrap_or(0) > max_age
+        max_age == 0 || u64::try_from(elapsed).unwrap_or(0) > max_age
     })
 }
 
@@ -261,11 +263,13 @@ mod tests {
         let max_age = request(Prompt::default(), Some(60));
         assert!(!must_sign_in(&max_age, Some(&session(940)), 1000));
         assert!(must_sign_in(&max_age, Some(&session(939)), 1000));
-        // max_age=0: every request signs in again.
-        assert!(must_sign_in(
-            &request(Prompt::default(), Some(0)),
-            Some(&session(999)),
-            1000
-        ));
+        // max_age=0: every request signs in again, in the second of the last sign-in too.
+        for auth_time in [999, 1000] {
+            assert!(must_sign_in(
+                &request(Prompt::default(), Some(0)),
+                Some(&session(auth_time)),
+                1000
+            ));
+        }
     }
 }

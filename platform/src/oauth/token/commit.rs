@@ -84,7 +84,7 @@ async fn revoke_reused(
     tracing::warn!(
         tenant = %client.tenant_domain,
         client_id = %client.client_id,
-        "{what} was presented again: the tokens issued from it are revoked"
+        "{what} was presented again: its family is revoked, access tokens included"
     );
     let revoke = WriteOp::RevokeFamily {
         family_id,
