@@ -1,0 +1,160 @@
+//! OpenID Connect sign-in done by software this repository does not write: an independent relying
+//! party (Authlib, unmodified) from discovery to logout. The script it runs is beside this file
+//! (`oidc_clients/`); it prints what it saw as JSON, and the assertions are here.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::harness::{
+    free_port, on_each_backend, run_python, succeeded, Backend, Credentials, Deployment, Server,
+};
+
+const AUTHLIB_RELYING_PARTY: &str = include_str!("oidc_clients/authlib_relying_party.py");
+
+/// A server at its real address (`public_base_url`, so discovery names endpoints a client can
+/// reach), tenant `acme` ("Acme Corp") with users alice and bob, and a web application that asks
+/// for consent, with a redirect URI and a post-logout redirect URI on a loopback port of its own.
+struct SignInSetup {
+    server: Server,
+    _deployment: Deployment,
+    issuer: String,
+    client: Credentials,
+    redirect_port: u16,
+}
+
+const ALICE_PASSWORD: &str = "alice-wonderland-pw";
+const BOB_PASSWORD: &str = "bob-builder-pw";
+
+impl SignInSetup {
+    fn start(backend: Backend) -> SignInSetup {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let deployment = Deployment::new(backend);
+        deployment.cli_ok(&["tenant", "add", "acme", "--name", "Acme Corp"]);
+        deployment.add_user(
+            "acme",
+            "alice",
+            ALICE_PASSWORD,
+            &[
+                "--claim",
+                "email=alice@example.com",
+                "--claim",
+                "name=Alice",
+            ],
+        );
+        deployment.add_user("acme", "bob", BOB_PASSWORD, &["--claim", "name=Bob"]);
+        let redirect_port = free_port();
+        let client = deployment.add_client_with(
+            "acme",
+            "webapp",
+            "authorization_code,refresh_token",
+            "openid,profile,email",
+            &[
+                "--redirect-uri",
+                &format!("http://127.0.0.1:{redirect_port}/cb"),
+                "--post-logout-redirect-uri",
+                &format!("http://127.0.0.1:{redirect_port}/bye"),
+            ],
+        );
+        let server = deployment.start_with_env(&[
+            ("GRANTOR_SERVER__BIND", &format!("127.0.0.1:{port}")),
+            ("GRANTOR_SERVER__PUBLIC_BASE_URL", &base),
+            // Everything the server says, to be sure no secret is among it.
+            ("RUST_LOG", "debug"),
+        ]);
+        SignInSetup {
+            server,
+            _deployment: deployment,
+            issuer: format!("{base}/t/acme/oauth2/token"),
+            client,
+            redirect_port,
+        }
+    }
+
+    fn redirect_uri(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.redirect_port)
+    }
+}
+
+fn an_independent_relying_party_signs_in_and_out_with_authlib(backend: Backend) {
+    let setup = SignInSetup::start(backend);
+    let started = Instant::now();
+    let out = succeeded(
+        "Authlib relying party",
+        &run_python(
+            AUTHLIB_RELYING_PARTY,
+            &[
+                &setup.issuer,
+                &setup.client.id,
+                &setup.client.secret,
+                &setup.redirect_uri("/cb"),
+                &setup.redirect_uri("/bye"),
+                "alice",
+                ALICE_PASSWORD,
+            ],
+        ),
+    );
+    eprintln!("Authlib sign-in and logout: {:?}", started.elapsed());
+    let seen: Value = serde_json::from_str(out.trim()).unwrap();
+
+    // The authorization response (RFC 6749 4.1.2, RFC 9207).
+    let response = &seen["response"];
+    assert!(!response["code"].as_str().unwrap().is_empty(), "{seen}");
+    assert_eq!(response["state"], seen["state_sent"]);
+    assert_eq!(response["iss"], setup.issuer.as_str());
+    // The tokens, and the ID token as Authlib verified it.
+    assert_eq!(seen["token_type"], "Bearer");
+    assert_eq!(seen["scope"], "openid profile email");
+    let claims = &seen["claims"];
+    assert_eq!(claims["iss"], setup.issuer.as_str());
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["aud"], setup.client.id.as_str());
+    assert_eq!(claims["nonce"], seen["nonce_sent"]);
+    assert!(claims["auth_time"].is_i64(), "{claims}");
+    assert!(claims["sid"].is_string(), "{claims}");
+    // UserInfo speaks of the ID token's user, with the claims of the scopes granted.
+    let userinfo = &seen["userinfo"];
+    assert_eq!(userinfo["sub"], claims["sub"]);
+    assert_eq!(userinfo["email"], "alice@example.com");
+    assert_eq!(userinfo["name"], "Alice");
+    // Logout went back to the registered URI with the state, and the session is over: the next
+    // request that may not show a page is told to sign in.
+    let logout = &seen["logout"];
+    assert_eq!(logout["status"], 303, "{logout}");
+    assert_eq!(
+        logout["location"],
+        format!(
+            "{}?state={}",
+            setup.redirect_uri("/bye"),
+            logout["state_sent"].as_str().unwrap()
+        )
+    );
+    let after = &seen["after_logout"];
+    assert_eq!(after["status"], 303, "{after}");
+    assert_eq!(after["params"]["error"], "login_required", "{after}");
+    assert_eq!(after["params"]["state"], after["state_sent"]);
+    assert_eq!(after["params"]["iss"], setup.issuer.as_str());
+
+    // Nothing secret reached the log, at its most talkative.
+    let log = setup.server.log_containing("logout request");
+    assert!(log.contains("signed_out"), "{log}");
+    let tokens_and_cookies = seen["secrets"].as_array().unwrap();
+    // The access, ID and refresh tokens, the session and CSRF cookies.
+    assert_eq!(tokens_and_cookies.len(), 5, "{seen}");
+    let secrets = tokens_and_cookies
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .chain([
+            ALICE_PASSWORD,
+            response["code"].as_str().unwrap(),
+            &setup.client.secret,
+        ]);
+    for secret in secrets {
+        assert!(
+            !log.contains(secret),
+            "the log holds a secret ({secret}):\n{log}"
+        );
+    }
+}
+on_each_backend!(an_independent_relying_party_signs_in_and_out_with_authlib);
