@@ -1,16 +1,21 @@
 //! OpenID Connect sign-in done by software this repository does not write: an independent relying
-//! party (Authlib, unmodified) from discovery to logout. The script it runs is beside this file
-//! (`oidc_clients/`); it prints what it saw as JSON, and the assertions are here.
+//! party (Authlib, unmodified) from discovery to logout, and a real browser (Debian's chromium,
+//! driven by playwright-core) clicking through the login, consent and logout pages, with and
+//! without JavaScript, for a relying party made with openid-client. The scripts they run are
+//! beside this file (`oidc_clients/`); each prints what it saw as JSON, and the assertions are
+//! here.
 
 use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::harness::{
-    free_port, on_each_backend, run_python, succeeded, Backend, Credentials, Deployment, Server,
+    chromium, free_port, on_each_backend, run_node, run_python, succeeded, Backend, Credentials,
+    Deployment, Server,
 };
 
 const AUTHLIB_RELYING_PARTY: &str = include_str!("oidc_clients/authlib_relying_party.py");
+const BROWSER_SIGN_IN: &str = include_str!("oidc_clients/browser_sign_in.mjs");
 
 /// A server at its real address (`public_base_url`, so discovery names endpoints a client can
 /// reach), tenant `acme` ("Acme Corp") with users alice and bob, and a web application that asks
@@ -158,3 +163,82 @@ fn an_independent_relying_party_signs_in_and_out_with_authlib(backend: Backend) 
     }
 }
 on_each_backend!(an_independent_relying_party_signs_in_and_out_with_authlib);
+
+fn a_real_browser_signs_in_through_the_login_and_consent_pages(backend: Backend) {
+    let browser = chromium();
+    let setup = SignInSetup::start(backend);
+    let started = Instant::now();
+    let out = succeeded(
+        "chromium through playwright-core",
+        &run_node(
+            "browser-sign-in",
+            BROWSER_SIGN_IN,
+            &[
+                browser.to_str().unwrap(),
+                &setup.issuer,
+                &setup.client.id,
+                &setup.client.secret,
+                &setup.redirect_port.to_string(),
+                "alice",
+                ALICE_PASSWORD,
+                "bob",
+                BOB_PASSWORD,
+            ],
+        ),
+    );
+    let seen: Value = serde_json::from_str(out.trim()).unwrap();
+    eprintln!(
+        "chromium {}: three sign-ins in {:?}",
+        seen["browser"].as_str().unwrap_or_default(),
+        started.elapsed()
+    );
+    let runs = seen["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "{seen}");
+    let pages = ["Sign in to Acme Corp", "webapp asks for access"];
+    // With JavaScript; the same browser again with response_mode=form_post (signed in, consent
+    // remembered: no page, the form post page submits itself); a browser without JavaScript.
+    let expected = [
+        ("alice", &pages[..], "GET"),
+        ("alice", &[][..], "POST"),
+        ("bob", &pages[..], "GET"),
+    ];
+    for (run, (user, titles, method)) in runs.iter().zip(expected) {
+        assert_eq!(run["titles"], serde_json::json!(titles), "{run}");
+        assert_eq!(run["method"], method, "{run}");
+        let response = &run["response"];
+        assert!(!response["code"].as_str().unwrap().is_empty(), "{run}");
+        assert_eq!(response["state"], run["state"], "{run}");
+        assert_eq!(response["iss"], setup.issuer.as_str(), "{run}");
+        // Redeemed by openid-client, which checked the ID token's nonce; so do we.
+        let claims = &run["tokens"]["claims"];
+        assert_eq!(claims["nonce"], run["nonce"], "{run}");
+        assert_eq!(claims["sub"], user, "{run}");
+        assert_eq!(claims["iss"], setup.issuer.as_str(), "{run}");
+        assert_eq!(claims["aud"], setup.client.id.as_str(), "{run}");
+        assert_eq!(run["tokens"]["scope"], "openid profile email", "{run}");
+        // The browser refused nothing (a Content Security Policy violation is a console error).
+        assert_eq!(run["problems"], serde_json::json!([]), "{run}");
+    }
+    // Signed out on the page that asks, back at the post-logout redirect URI with the state; then
+    // no session is left.
+    let logout = &seen["logout"];
+    assert_eq!(logout["title"], "Sign out of Acme Corp", "{logout}");
+    assert_eq!(
+        logout["back"],
+        serde_json::json!({"state": logout["state"]})
+    );
+    assert_eq!(logout["afterwards"], "login_required", "{logout}");
+    assert_eq!(logout["problems"], serde_json::json!([]), "{logout}");
+    // The cookies as the browser keeps them: out of reach of scripts, and not sent on another
+    // site's form posts. (Over HTTPS they are also Secure and __Host- prefixed: unit tests.)
+    let cookies = seen["cookies"].as_array().unwrap();
+    assert!(
+        cookies.iter().any(|c| c["name"] == "grantor-session.acme"),
+        "no session cookie: {cookies:?}"
+    );
+    for cookie in cookies {
+        assert_eq!(cookie["httpOnly"], true, "{cookie}");
+        assert_eq!(cookie["sameSite"], "Lax", "{cookie}");
+    }
+}
+on_each_backend!(a_real_browser_signs_in_through_the_login_and_consent_pages);

@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::browser::{
-    csrf_token, csrf_token_valid, new_csrf_secret, page_response, redirect_response, with_cookies,
-    Cookies, FormPurpose,
+    csrf_token, csrf_token_valid, form_page_response, new_csrf_secret, page_response,
+    redirect_response, with_cookies, Cookies, FormPurpose,
 };
 use super::form::{read_bounded_body, require_form_content_type};
 use super::reply::HttpResponse;
@@ -626,7 +626,13 @@ impl PageContext<'_> {
         if let Some(retry_after) = retry_after {
             values["retry_after_seconds"] = json!(retry_after);
         }
-        let response = page_response(&request.app.theme, status, Page::Login, &values);
+        let response = form_page_response(
+            &request.app.theme,
+            status,
+            Page::Login,
+            &values,
+            Some(&self.authorization.redirect_uri),
+        );
         (with_cookies(response, cookies), "sign_in_page")
     }
 
@@ -656,11 +662,12 @@ impl PageContext<'_> {
             "csrf_token": csrf_token(FormPurpose::Consent, session_id),
             "hidden": self.hidden_fields_with_step("consent"),
         });
-        let response = page_response(
+        let response = form_page_response(
             &self.request.app.theme,
             StatusCode::OK,
             Page::Consent,
             &values,
+            Some(&self.authorization.redirect_uri),
         );
         (with_cookies(response, cookies), "consent_page")
     }

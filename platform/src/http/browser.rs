@@ -158,6 +158,21 @@ pub fn page_response(
     page: Page,
     values: &serde_json::Value,
 ) -> HttpResponse {
+    form_page_response(theme, status, page, values, None)
+}
+
+/// A page whose form this server may answer with a redirect to `redirects_to` (the client's
+/// redirect URI after sign-in or consent, its post-logout redirect URI after logout): browsers
+/// hold every redirect of a form submission to the page's `form-action` (CSP Level 3; Chromium
+/// blocks the navigation, as `tests/e2e/oidc_clients.rs` saw), so that URI's origin is allowed
+/// there beside `'self'`.
+pub fn form_page_response(
+    theme: &Theme,
+    status: StatusCode,
+    page: Page,
+    values: &serde_json::Value,
+    redirects_to: Option<&str>,
+) -> HttpResponse {
     let (status, body) = match theme.render(page, values) {
         Ok(html) => (status, html),
         Err(e) => {
@@ -187,18 +202,42 @@ pub fn page_response(
         HeaderValue::from_static("no-referrer"),
     );
     // The form post page posts to the client and submits itself with a line of script; every
-    // other page runs no script at all and posts only here.
+    // other page runs no script at all and posts only here (and follows this server's redirect
+    // to `redirects_to`).
     let policy = match page {
         Page::FormPost => {
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'".to_owned()
         }
-        _ => "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
+        _ => {
+            let redirect_source = redirects_to
+                .and_then(form_redirect_source)
+                .map(|source| format!(" {source}"))
+                .unwrap_or_default();
+            format!(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'{redirect_source}; frame-ancestors 'none'"
+            )
+        }
     };
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(policy),
-    );
+    // Built from constants and a parsed origin: always a valid header value.
+    if let Ok(policy) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     response
+}
+
+/// The CSP source expression that lets a form's redirect reach `uri`: its origin
+/// (`https://app.example:8443`; after a redirect paths are not compared, CSP Level 3 "Does url
+/// match expression in origin with redirect count?"), or its scheme alone (`com.example.app:`)
+/// for a native app's private-use scheme and for an IPv6 literal, which host sources cannot name.
+/// `None` for what is not an absolute URI.
+fn form_redirect_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    match (url.origin(), url.host()) {
+        (url::Origin::Tuple(..), Some(url::Host::Ipv6(_))) | (url::Origin::Opaque(_), _) => {
+            Some(format!("{}:", url.scheme()))
+        }
+        (origin @ url::Origin::Tuple(..), _) => Some(origin.ascii_serialization()),
+    }
 }
 
 /// 303 See Other to `location` (the browser follows with a GET), never cached.
@@ -276,6 +315,57 @@ mod tests {
         // Over HTTPS only the prefixed name counts: a cookie set without it is ignored.
         let secure = Cookies::new(&urls("https://id.example"));
         assert_eq!(secure.session_id(&headers, "acme"), None);
+    }
+
+    #[test]
+    fn a_form_may_be_redirected_to_the_origin_of_its_redirect_uri_only() {
+        assert_eq!(
+            form_redirect_source("https://app.example:8443/cb?x=1").as_deref(),
+            Some("https://app.example:8443")
+        );
+        assert_eq!(
+            form_redirect_source("http://127.0.0.1:9000/cb").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(
+            form_redirect_source("https://app.example/cb").as_deref(),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            form_redirect_source("com.example.app:/cb").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(
+            form_redirect_source("http://[::1]:9000/cb").as_deref(),
+            Some("http:")
+        );
+        assert_eq!(form_redirect_source("/relative"), None);
+
+        let theme = Theme::built_in().unwrap();
+        let values = serde_json::json!({
+            "tenant_name": "acme", "client_name": "app", "username": "alice",
+            "scopes": ["openid"], "action": "/oauth2/authorize", "csrf_token": "t", "hidden": []
+        });
+        let policy = |response: &HttpResponse| {
+            response.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let consent = form_page_response(
+            &theme,
+            StatusCode::OK,
+            Page::Consent,
+            &values,
+            Some("https://app.example/cb"),
+        );
+        assert!(
+            policy(&consent).contains("; form-action 'self' https://app.example; "),
+            "{}",
+            policy(&consent)
+        );
+        let error = page_response(&theme, StatusCode::OK, Page::Error, &values);
+        assert!(policy(&error).contains("; form-action 'self'; "));
     }
 
     #[test]

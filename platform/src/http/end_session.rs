@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::browser::{
-    csrf_token, csrf_token_valid, page_response, redirect_response, with_cookies, Cookies,
-    FormPurpose,
+    csrf_token, csrf_token_valid, form_page_response, page_response, redirect_response,
+    with_cookies, Cookies, FormPurpose,
 };
 use super::form::{read_bounded_body, require_form_content_type};
 use super::reply::HttpResponse;
@@ -218,7 +218,13 @@ fn confirm_page(
     if let Some(client) = &request.client {
         values["client_name"] = json!(client.name);
     }
-    page_response(&app.theme, StatusCode::OK, Page::Logout, &values)
+    form_page_response(
+        &app.theme,
+        StatusCode::OK,
+        Page::Logout,
+        &values,
+        request.post_logout_redirect_uri.as_deref(),
+    )
 }
 
 fn failed(app: &App, tenant: &str, reason: &str) -> HttpResponse {
