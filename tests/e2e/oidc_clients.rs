@@ -10,8 +10,8 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::harness::{
-    chromium, free_port, on_each_backend, run_node, run_python, succeeded, Backend, Credentials,
-    Deployment, Server,
+    chromium, free_port, on_each_backend, run_node_with_env, run_python, succeeded, Backend,
+    Credentials, Deployment, Server,
 };
 
 const AUTHLIB_RELYING_PARTY: &str = include_str!("oidc_clients/authlib_relying_party.py");
@@ -22,10 +22,16 @@ const BROWSER_SIGN_IN: &str = include_str!("oidc_clients/browser_sign_in.mjs");
 /// for consent, with a redirect URI and a post-logout redirect URI on a loopback port of its own.
 struct SignInSetup {
     server: Server,
-    _deployment: Deployment,
+    deployment: Deployment,
     issuer: String,
     client: Credentials,
     redirect_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Http,
+    Https,
 }
 
 const ALICE_PASSWORD: &str = "alice-wonderland-pw";
@@ -33,9 +39,18 @@ const BOB_PASSWORD: &str = "bob-builder-pw";
 
 impl SignInSetup {
     fn start(backend: Backend) -> SignInSetup {
+        Self::start_over(backend, Transport::Http)
+    }
+
+    fn start_over(backend: Backend, transport: Transport) -> SignInSetup {
         let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let deployment = Deployment::new(backend);
+        let (scheme, extra_config) = match transport {
+            Transport::Http => ("http", ""),
+            // The certificate made on first start, its CA in `<data_dir>/tls/ca.crt`.
+            Transport::Https => ("https", "[server.tls]\nenabled = true\n"),
+        };
+        let base = format!("{scheme}://127.0.0.1:{port}");
+        let deployment = Deployment::with_extra_config(backend, extra_config);
         deployment.cli_ok(&["tenant", "add", "acme", "--name", "Acme Corp"]);
         deployment.add_user(
             "acme",
@@ -70,7 +85,7 @@ impl SignInSetup {
         ]);
         SignInSetup {
             server,
-            _deployment: deployment,
+            deployment,
             issuer: format!("{base}/t/acme/oauth2/token"),
             client,
             redirect_port,
@@ -165,12 +180,31 @@ fn an_independent_relying_party_signs_in_and_out_with_authlib(backend: Backend) 
 on_each_backend!(an_independent_relying_party_signs_in_and_out_with_authlib);
 
 fn a_real_browser_signs_in_through_the_login_and_consent_pages(backend: Backend) {
+    sign_in_with_a_real_browser(backend, Transport::Http);
+}
+on_each_backend!(a_real_browser_signs_in_through_the_login_and_consent_pages);
+
+/// Over HTTPS the cookies are `Secure` and `__Host-` prefixed: a browser keeps such a cookie only
+/// when it is set as the prefix demands (Secure, `Path=/`, no `Domain`), or the sign-in could not
+/// carry its CSRF token and session from one page to the next.
+fn a_real_browser_keeps_the_host_prefixed_cookies_over_https(backend: Backend) {
+    sign_in_with_a_real_browser(backend, Transport::Https);
+}
+on_each_backend!(a_real_browser_keeps_the_host_prefixed_cookies_over_https);
+
+fn sign_in_with_a_real_browser(backend: Backend, transport: Transport) {
     let browser = chromium();
-    let setup = SignInSetup::start(backend);
+    let setup = SignInSetup::start_over(backend, transport);
+    // openid-client trusts the server's CA; the browser is told to accept its certificate.
+    let ca_file = setup.deployment.dir().join("tls/ca.crt");
+    let env: &[(&str, &str)] = match transport {
+        Transport::Http => &[],
+        Transport::Https => &[("NODE_EXTRA_CA_CERTS", ca_file.to_str().unwrap())],
+    };
     let started = Instant::now();
     let out = succeeded(
         "chromium through playwright-core",
-        &run_node(
+        &run_node_with_env(
             "browser-sign-in",
             BROWSER_SIGN_IN,
             &[
@@ -184,11 +218,12 @@ fn a_real_browser_signs_in_through_the_login_and_consent_pages(backend: Backend)
                 "bob",
                 BOB_PASSWORD,
             ],
+            env,
         ),
     );
     let seen: Value = serde_json::from_str(out.trim()).unwrap();
     eprintln!(
-        "chromium {}: three sign-ins in {:?}",
+        "chromium {} over {transport:?}: three sign-ins and a logout in {:?}",
         seen["browser"].as_str().unwrap_or_default(),
         started.elapsed()
     );
@@ -229,16 +264,29 @@ fn a_real_browser_signs_in_through_the_login_and_consent_pages(backend: Backend)
     );
     assert_eq!(logout["afterwards"], "login_required", "{logout}");
     assert_eq!(logout["problems"], serde_json::json!([]), "{logout}");
-    // The cookies as the browser keeps them: out of reach of scripts, and not sent on another
-    // site's form posts. (Over HTTPS they are also Secure and __Host- prefixed: unit tests.)
-    let cookies = seen["cookies"].as_array().unwrap();
-    assert!(
-        cookies.iter().any(|c| c["name"] == "grantor-session.acme"),
-        "no session cookie: {cookies:?}"
+    // The cookies as the browser keeps them: out of reach of scripts, not sent on another site's
+    // form posts, and over HTTPS Secure and `__Host-` prefixed.
+    let (prefix, secure) = match transport {
+        Transport::Http => ("", false),
+        Transport::Https => ("__Host-", true),
+    };
+    let mut names: Vec<&str> = seen["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cookie| {
+            assert_eq!(cookie["httpOnly"], true, "{cookie}");
+            assert_eq!(cookie["sameSite"], "Lax", "{cookie}");
+            assert_eq!(cookie["secure"], secure, "{cookie}");
+            cookie["name"].as_str().unwrap()
+        })
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            format!("{prefix}grantor-csrf"),
+            format!("{prefix}grantor-session.acme")
+        ]
     );
-    for cookie in cookies {
-        assert_eq!(cookie["httpOnly"], true, "{cookie}");
-        assert_eq!(cookie["sameSite"], "Lax", "{cookie}");
-    }
 }
-on_each_backend!(a_real_browser_signs_in_through_the_login_and_consent_pages);

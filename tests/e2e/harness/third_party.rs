@@ -113,6 +113,11 @@ pub fn run_python(source: &str, args: &[&str]) -> Output {
 /// Runs `source`, an ES module, from the Node.js clients' directory (so its imports resolve),
 /// with `args`.
 pub fn run_node(name: &str, source: &str, args: &[&str]) -> Output {
+    run_node_with_env(name, source, args, &[])
+}
+
+/// `run_node` with `env` added to the environment (`NODE_EXTRA_CA_CERTS`, say).
+pub fn run_node_with_env(name: &str, source: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = node_clients();
     let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -121,6 +126,7 @@ pub fn run_node(name: &str, source: &str, args: &[&str]) -> Output {
     let out = Command::new("node")
         .arg(&script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let _ = std::fs::remove_file(&script);

@@ -4,7 +4,8 @@
 // exchange checking state, iss and the ID token). Three sign-ins: one with JavaScript; the same
 // browser again with response_mode=form_post (signed in and consent remembered: no page shown,
 // the form post page submits itself), then signed out on the logout page; one with JavaScript
-// disabled. Prints what it saw as one JSON object; the test asserts on it.
+// disabled. Prints what it saw (and the cookies the browser kept) as one JSON object; the test
+// asserts on it. The issuer may be http or https.
 //
 // Arguments: chromium issuer client_id client_secret redirect_port user password user password
 
@@ -33,6 +34,9 @@ const config = await client.discovery(new URL(issuer), clientId, clientSecret, u
   { execute: [client.allowInsecureRequests] });
 
 const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+// Over HTTPS the server's certificate is issued by the CA it made on first start, which node trusts
+// (NODE_EXTRA_CA_CERTS) and the browser is told to accept.
+const contextOptions = { ignoreHTTPSErrors: issuer.startsWith('https:') };
 const results = { browser: browser.version(), runs: [] };
 
 // A new page of `context`, and the list of what the browser refuses or fails to run on it (a
@@ -139,14 +143,14 @@ async function signOut(context) {
 }
 
 try {
-  const context = await browser.newContext();
+  const context = await browser.newContext(contextOptions);
   results.runs.push(await signIn(context, { username: firstUser, password: firstPassword }));
   results.cookies = (await context.cookies()).map(({ name, httpOnly, sameSite, secure }) =>
     ({ name, httpOnly, sameSite, secure }));
   results.runs.push(await signIn(context, { responseMode: 'form_post' }));
   results.logout = await signOut(context);
   await context.close();
-  const noScript = await browser.newContext({ javaScriptEnabled: false });
+  const noScript = await browser.newContext({ ...contextOptions, javaScriptEnabled: false });
   results.runs.push(await signIn(noScript, { username: secondUser, password: secondPassword }));
   await noScript.close();
 } finally {
