@@ -26,6 +26,7 @@ mod key_rotation;
 mod keys_at_rest;
 mod logs;
 mod metrics;
+mod oidc_clients;
 mod oidc_sign_in;
 mod password_grant;
 mod plugin_identity_provider;

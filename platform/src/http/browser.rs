@@ -229,14 +229,15 @@ pub fn page_response_leading_to(
 
 /// The CSP source expression matching `uri` after a redirect (where CSP 3 compares no paths): its
 /// origin (`https://app.example`, `http://127.0.0.1:51004`), or its scheme for a private-use URI
-/// (`com.example.app:`, RFC 8252 7.1). `None` for a URI that is not one, or whose source would
+/// (`com.example.app:`, RFC 8252 7.1) or an IPv6 loopback one (`http:`). `None` for a URI that is not one, or whose source would
 /// contain what ends a source or a directive.
 fn csp_source_of(uri: &str) -> Option<String> {
     let url = url::Url::parse(uri).ok()?;
-    let source = match (url.host_str(), url.port()) {
+    let source = match (url.host(), url.port()) {
+        // A host-source cannot name an IPv6 address (CSP 3 2.3.1): its scheme stands for it.
+        (Some(url::Host::Ipv6(_)) | None, _) => format!("{}:", url.scheme()),
         (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
         (Some(host), None) => format!("{}://{host}", url.scheme()),
-        (None, _) => format!("{}:", url.scheme()),
     };
     source
         .bytes()
@@ -336,7 +337,7 @@ mod tests {
         );
         assert_eq!(
             csp_source_of("http://[::1]:8080/cb").as_deref(),
-            Some("http://[::1]:8080")
+            Some("http:")
         );
         assert_eq!(
             csp_source_of("com.example.app:/oauth2redirect").as_deref(),

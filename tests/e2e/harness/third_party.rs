@@ -1,7 +1,10 @@
 //! Unmodified third-party clients, installed by the test setup, never by this repository's code:
-//! Python with PyJWT, cryptography, requests and Authlib, and Node.js with `openid-client` (v6) and
-//! `jose`. `.ci/run` installs them once and names them (`TEST_PYTHON`, `TEST_NODE_CLIENTS`); a
-//! local run without those variables installs them beside the test binary on first use.
+//! Python with PyJWT, cryptography, requests and Authlib, Node.js with `openid-client` (v6), `jose`
+//! and `playwright-core`, and a real browser, Debian's `chromium`, that `playwright-core` drives.
+//! `.ci/run` installs them once and names them (`TEST_PYTHON`, `TEST_NODE_CLIENTS`); a local run
+//! without those variables installs the Python and Node.js clients beside the test binary on first
+//! use. The browser is a system package: a test that needs it fails, saying how to install it,
+//! when it is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,7 +19,11 @@ const PYTHON_PACKAGES: &[&str] = &[
     "authlib==1.9.10",
     "requests==2.34.2",
 ];
-const NODE_PACKAGES: &[&str] = &["openid-client@6.9.1", "jose@6.2.19"];
+const NODE_PACKAGES: &[&str] = &[
+    "openid-client@6.9.1",
+    "jose@6.2.19",
+    "playwright-core@1.65.2",
+];
 
 /// The Python that has the client libraries.
 pub fn python() -> &'static Path {
@@ -49,6 +56,7 @@ pub fn python() -> &'static Path {
             installed.success(),
             "pip install {PYTHON_PACKAGES:?} failed"
         );
+        std::fs::write(&installed_marker, wanted).unwrap();
         python
     })
 }
@@ -78,6 +86,21 @@ pub fn node_clients() -> &'static Path {
     })
 }
 
+/// Debian's `chromium` (or the browser `TEST_CHROMIUM` names), for `playwright-core` to drive.
+/// Missing, the test fails and says how to install it: a browser test never passes by not running.
+pub fn chromium() -> PathBuf {
+    let browser = std::env::var_os("TEST_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        browser.is_file(),
+        "{} not found: the browser tests drive Debian's chromium (`apt-get install chromium`, as \
+         .ci/run does), or set TEST_CHROMIUM to a Chromium binary",
+        browser.display()
+    );
+    browser
+}
+
 /// Runs `source` (Python) with `args`.
 pub fn run_python(source: &str, args: &[&str]) -> Output {
     Command::new(python())
@@ -90,6 +113,11 @@ pub fn run_python(source: &str, args: &[&str]) -> Output {
 /// Runs `source`, an ES module, from the Node.js clients' directory (so its imports resolve),
 /// with `args`.
 pub fn run_node(name: &str, source: &str, args: &[&str]) -> Output {
+    run_node_with_env(name, source, args, &[])
+}
+
+/// `run_node` with `env` added to the environment (`NODE_EXTRA_CA_CERTS`, say).
+pub fn run_node_with_env(name: &str, source: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = node_clients();
     let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -98,6 +126,7 @@ pub fn run_node(name: &str, source: &str, args: &[&str]) -> Output {
     let out = Command::new("node")
         .arg(&script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let _ = std::fs::remove_file(&script);
