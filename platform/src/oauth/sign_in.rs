@@ -45,7 +45,7 @@ pub fn live_session(
     let Some(session) = ctx.store.find_session(tenant, &id_hash, now, idle)? else {
         return Ok(None);
     };
-    ctx.store.touch_session(&id_hash, now)?;
+    ctx.store.touch_session(&id_hash, now, idle)?;
     Ok(Some(session))
 }
 

@@ -12,9 +12,16 @@ use diesel::sql_types::BigInt;
 use super::schema::sessions;
 use super::{DbConnection, Store, StoreError};
 
-/// `last_seen_at` is written at most once in this many seconds per session, so a busy browser does
-/// not turn every request into a write. An idle timeout is therefore exact to within this much.
+/// `last_seen_at` is written at most once in this many seconds per session (or half the idle
+/// timeout, when that is shorter: `touch_interval`), so a busy browser does not turn every request
+/// into a write. An idle timeout is therefore exact to within this much.
 pub const TOUCH_INTERVAL_SECONDS: i64 = 60;
+
+/// How long a session's `last_seen_at` may go unwritten under `idle_timeout_seconds`: short
+/// enough that a browser active more often than the timeout never loses its session.
+pub fn touch_interval(idle_timeout_seconds: i64) -> i64 {
+    TOUCH_INTERVAL_SECONDS.min(idle_timeout_seconds / 2).max(0)
+}
 
 /// A new session id: 32 random bytes, base64url. The caller sets it as the cookie value and stores
 /// only `hash_session_id` of it.
@@ -134,15 +141,21 @@ impl Store {
     }
 
     /// Records activity on a live session: `last_seen_at` becomes `now` unless it was written less
-    /// than `TOUCH_INTERVAL_SECONDS` ago. Whether it was written.
-    pub fn touch_session(&self, id_hash: &str, now: i64) -> Result<bool, StoreError> {
+    /// than `touch_interval(idle_timeout_seconds)` ago. Whether it was written.
+    pub fn touch_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+        idle_timeout_seconds: i64,
+    ) -> Result<bool, StoreError> {
+        let every = touch_interval(idle_timeout_seconds);
         self.with_conn(|conn| {
             let touched = diesel::update(
                 sessions::table
                     .filter(sessions::id_hash.eq(id_hash))
                     .filter(sessions::ended_at.is_null())
                     .filter(sessions::expires_at.gt(now))
-                    .filter(sessions::last_seen_at.le(now.saturating_sub(TOUCH_INTERVAL_SECONDS))),
+                    .filter(sessions::last_seen_at.le(now.saturating_sub(every))),
             )
             .set(sessions::last_seen_at.eq(now))
             .execute(conn)?;
@@ -285,18 +298,21 @@ mod tests {
             assert!(!live(store, "carbon.super", "s", 401));
             // Touches are bounded to one a minute, and keep the session alive while used.
             let hash = hash_session_id("s");
-            assert!(!store.touch_session(&hash, 159).unwrap());
-            assert!(store.touch_session(&hash, 160).unwrap());
-            assert!(!store.touch_session(&hash, 200).unwrap());
+            assert!(!store.touch_session(&hash, 159, IDLE).unwrap());
+            assert!(store.touch_session(&hash, 160, IDLE).unwrap());
+            assert!(!store.touch_session(&hash, 200, IDLE).unwrap());
             assert!(live(store, "carbon.super", "s", 460));
             assert!(!live(store, "carbon.super", "s", 461));
             for now in [400, 700, 1000] {
-                assert!(store.touch_session(&hash, now).unwrap());
+                assert!(store.touch_session(&hash, now, IDLE).unwrap());
             }
             assert!(live(store, "carbon.super", "s", 1099));
             assert!(!live(store, "carbon.super", "s", 1100));
+            // A short idle timeout is touched often enough to hold while used.
+            assert_eq!(touch_interval(10), 5);
+            assert_eq!(touch_interval(3600), TOUCH_INTERVAL_SECONDS);
             // Activity never carries a session past its absolute end.
-            assert!(!store.touch_session(&hash, 1100).unwrap());
+            assert!(!store.touch_session(&hash, 1100, IDLE).unwrap());
         });
     }
 
@@ -313,7 +329,7 @@ mod tests {
             assert!(store.end_session("acme", &hash, 110).unwrap());
             assert!(!live(store, "acme", "s", 111));
             assert!(!store.end_session("acme", &hash, 112).unwrap());
-            assert!(!store.touch_session(&hash, 500).unwrap());
+            assert!(!store.touch_session(&hash, 500, IDLE).unwrap());
         });
     }
 

@@ -9,6 +9,7 @@
 //! the requests and exchanges it makes (`Setup`), and what every page must show.
 
 mod code_flow;
+mod consent;
 mod login_form;
 mod logout;
 mod request_checks;
