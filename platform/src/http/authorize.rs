@@ -27,7 +27,7 @@ use super::browser::{
     csrf_token, csrf_token_valid, new_csrf_secret, page_response, page_response_leading_to,
     redirect_response, with_cookies, Cookies, FormPurpose,
 };
-use super::form::{read_bounded_body, require_form_content_type};
+use super::form::read_form_body;
 use super::reply::HttpResponse;
 use crate::app::App;
 use crate::blocking::OnBlockingThread;
@@ -103,35 +103,10 @@ where
             .into_iter()
             .filter(|(name, _)| name != "tenantDomain")
             .collect(),
-        Some(body) => {
-            let content_type = headers
-                .get(warp::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok());
-            if let Err(e) = require_form_content_type(content_type) {
-                return error_page(StatusCode::BAD_REQUEST, &e.description);
-            }
-            let declared = headers
-                .get(warp::http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let read = read_bounded_body(
-                declared,
-                body,
-                app.config.server.max_body_bytes,
-                std::time::Duration::from_millis(app.config.server.body_read_timeout_ms),
-            )
-            .await;
-            match read {
-                Ok(bytes) => form_urlencoded::parse(&bytes).into_owned().collect(),
-                Err(e) => {
-                    let status = match e {
-                        super::form::BodyError::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
-                        _ => StatusCode::BAD_REQUEST,
-                    };
-                    return error_page(status, &e.to_string());
-                }
-            }
-        }
+        Some(body) => match read_form_body(&app.config.server, &headers, true, body).await {
+            Ok(bytes) => form_urlencoded::parse(&bytes).into_owned().collect(),
+            Err(e) => return error_page(status_of(&e), &e.description),
+        },
     };
     let params = match from_pairs(pairs) {
         Ok(params) => params,
@@ -188,6 +163,11 @@ where
         )
     });
     response
+}
+
+/// The HTTP status of a refusal.
+pub(super) fn status_of(error: &crate::oauth::error::OAuthError) -> StatusCode {
+    StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 /// One request, on a blocking thread.

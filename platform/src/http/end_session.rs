@@ -16,7 +16,7 @@ use super::browser::{
     csrf_token, csrf_token_valid, page_response, page_response_leading_to, redirect_response,
     with_cookies, Cookies, FormPurpose,
 };
-use super::form::{read_bounded_body, require_form_content_type};
+use super::form::read_form_body;
 use super::reply::HttpResponse;
 use crate::app::{App, SharedApp};
 use crate::oauth::authorization_request::{from_pairs, redirect_location, Refusal};
@@ -50,25 +50,10 @@ where
         None => form_urlencoded::parse(raw_query.as_bytes())
             .into_owned()
             .collect(),
-        Some(body) => {
-            let content_type = headers
-                .get(warp::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok());
-            if let Err(e) = require_form_content_type(content_type) {
-                return error_page(StatusCode::BAD_REQUEST, &e.description);
-            }
-            match read_bounded_body(
-                None,
-                body,
-                app.config.server.max_body_bytes,
-                std::time::Duration::from_millis(app.config.server.body_read_timeout_ms),
-            )
-            .await
-            {
-                Ok(bytes) => form_urlencoded::parse(&bytes).into_owned().collect(),
-                Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
-            }
-        }
+        Some(body) => match read_form_body(&app.config.server, &headers, true, body).await {
+            Ok(bytes) => form_urlencoded::parse(&bytes).into_owned().collect(),
+            Err(e) => return error_page(super::authorize::status_of(&e), &e.description),
+        },
     };
     let params = match from_pairs(pairs) {
         Ok(params) => params,

@@ -130,6 +130,39 @@ where
     Ok(collected)
 }
 
+/// The body of a form POST to a browser endpoint (authorization, logout, UserInfo): its
+/// `Content-Type` a form (only when one is given, if `content_type_required` is false), then read
+/// within the server's size and time bounds. The refusal carries its status (400; 408 for a body
+/// that did not arrive in time) for the caller to answer in its own way.
+pub async fn read_form_body<S, B>(
+    server: &crate::config::ServerConfig,
+    headers: &warp::http::HeaderMap,
+    content_type_required: bool,
+    body: S,
+) -> Result<BytesMut, OAuthError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &warp::http::HeaderValue| v.to_str().ok())
+    };
+    let content_type = header(warp::http::header::CONTENT_TYPE);
+    if content_type_required || content_type.is_some() {
+        require_form_content_type(content_type)?;
+    }
+    let declared = header(warp::http::header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok());
+    Ok(read_bounded_body(
+        declared,
+        body,
+        server.max_body_bytes,
+        std::time::Duration::from_millis(server.body_read_timeout_ms),
+    )
+    .await?)
+}
+
 /// Decodes `application/x-www-form-urlencoded` pairs. Parameters without a value count as absent
 /// (RFC 6749 3.2); a parameter given twice is refused, naming it.
 pub fn parse_unique_params(encoded: &[u8]) -> Result<HashMap<String, String>, OAuthError> {

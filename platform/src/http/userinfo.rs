@@ -7,7 +7,7 @@ use bytes::Buf;
 use futures_util::Stream;
 use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use super::form::{parse_unique_params, read_bounded_body, require_form_content_type};
+use super::form::{parse_unique_params, read_form_body};
 use super::reply::{json_response, HttpResponse};
 use crate::app::SharedApp;
 use crate::oauth::userinfo::{userinfo, BearerRefusal};
@@ -33,32 +33,19 @@ where
     let from_body = match body {
         None => None,
         Some(body) => {
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok());
             // A POST without a form body may still carry its token in the header.
-            if content_type.is_some() {
-                if let Err(e) = require_form_content_type(content_type) {
-                    return challenge(StatusCode::BAD_REQUEST, "invalid_request", &e.description);
-                }
-            }
-            let bytes = match read_bounded_body(
-                None,
-                body,
-                app.config.server.max_body_bytes,
-                std::time::Duration::from_millis(app.config.server.body_read_timeout_ms),
-            )
-            .await
-            {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    return challenge(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
-                }
+            let params = match read_form_body(&app.config.server, &headers, false, body).await {
+                Ok(bytes) => parse_unique_params(&bytes),
+                Err(e) => Err(e),
             };
-            match parse_unique_params(&bytes) {
+            match params {
                 Ok(mut params) => params.remove("access_token"),
                 Err(e) => {
-                    return challenge(StatusCode::BAD_REQUEST, "invalid_request", &e.description)
+                    return challenge(
+                        super::authorize::status_of(&e),
+                        "invalid_request",
+                        &e.description,
+                    )
                 }
             }
         }

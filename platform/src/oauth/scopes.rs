@@ -8,6 +8,15 @@ pub fn parse_scope(text: &str) -> Result<Vec<String>, OAuthError> {
     grantor_sdk::scope::parse_scope(text).map_err(OAuthError::invalid_scope)
 }
 
+/// The scopes of a stored grant (a token's, a code's: space-separated, as this server wrote them).
+pub fn stored_scopes(scope: &str) -> Vec<String> {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The scopes to grant: the request narrowed to what is allowed, or everything allowed when the
 /// request names none. An explicit request of which nothing is allowed is `invalid_scope`.
 pub fn narrow_scopes(

@@ -33,12 +33,7 @@ pub fn userinfo(
     else {
         return Ok(Err(BearerRefusal::InvalidToken));
     };
-    let scopes: Vec<String> = found
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let scopes = crate::oauth::scopes::stored_scopes(&found.scope);
     if !scopes.iter().any(|s| s == "openid") {
         return Ok(Err(BearerRefusal::InsufficientScope));
     }

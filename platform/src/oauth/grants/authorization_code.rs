@@ -110,12 +110,7 @@ pub fn authorize(
             ));
         }
     }
-    let scopes: Vec<String> = found
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let scopes = crate::oauth::scopes::stored_scopes(&found.scope);
     let id_token = scopes.iter().any(|s| s == "openid").then(|| IdTokenWanted {
         nonce: found.nonce.clone(),
         auth_time: Some(found.auth_time),

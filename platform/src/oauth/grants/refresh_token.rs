@@ -53,12 +53,7 @@ pub fn authorize(
     if let Some(family) = &family {
         family_still_valid(store, client, family, now)?;
     }
-    let original: Vec<String> = previous
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let original = crate::oauth::scopes::stored_scopes(&previous.scope);
     let scopes = match requested.filter(|r| !r.is_empty()) {
         None => original.clone(),
         Some(requested) => {
