@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::browser::{
-    csrf_token, csrf_token_valid, new_csrf_secret, page_response, page_response_leading_to,
-    redirect_response, with_cookies, Cookies, FormPurpose,
+    carried_fields, csrf_token, csrf_token_valid, new_csrf_secret, page_response,
+    page_response_leading_to, redirect_response, with_cookies, Cookies, FormPurpose,
 };
 use super::form::read_form_body;
 use super::reply::HttpResponse;
@@ -548,21 +548,6 @@ impl PageContext<'_> {
         )
     }
 
-    /// The authorization request's own parameters, for a form to post back.
-    fn hidden_fields(&self) -> Vec<Value> {
-        let mut names: Vec<&String> = self
-            .request
-            .params
-            .keys()
-            .filter(|name| !FORM_FIELDS.contains(&name.as_str()))
-            .collect();
-        names.sort();
-        names
-            .into_iter()
-            .map(|name| json!({"name": name, "value": self.request.params[name]}))
-            .collect()
-    }
-
     fn action(&self) -> String {
         self.oauth()
             .urls
@@ -660,9 +645,8 @@ impl PageContext<'_> {
         (with_cookies(response, cookies), "consent_page")
     }
 
+    /// The authorization request, for the page's form to post back as `step`.
     fn hidden_fields_with_step(&self, step: &str) -> Vec<Value> {
-        let mut fields = self.hidden_fields();
-        fields.push(json!({"name": "step", "value": step}));
-        fields
+        carried_fields(self.request.params, FORM_FIELDS, step)
     }
 }

@@ -126,6 +126,26 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The hidden fields a page's form posts back: the request's own parameters (sorted, less the
+/// form's own `form_fields`) and the `step` the post is.
+pub fn carried_fields(
+    params: &std::collections::HashMap<String, String>,
+    form_fields: &[&str],
+    step: &str,
+) -> Vec<serde_json::Value> {
+    let mut names: Vec<&String> = params
+        .keys()
+        .filter(|name| !form_fields.contains(&name.as_str()))
+        .collect();
+    names.sort();
+    let mut fields: Vec<serde_json::Value> = names
+        .into_iter()
+        .map(|name| serde_json::json!({"name": name, "value": params[name]}))
+        .collect();
+    fields.push(serde_json::json!({"name": "step", "value": step}));
+    fields
+}
+
 /// A new CSRF secret, for a browser that has none.
 pub fn new_csrf_secret() -> Result<String, openssl::error::ErrorStack> {
     crate::secrets::random_token(32)

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::browser::{
-    csrf_token, csrf_token_valid, page_response, page_response_leading_to, redirect_response,
-    with_cookies, Cookies, FormPurpose,
+    carried_fields, csrf_token, csrf_token_valid, page_response, page_response_leading_to,
+    redirect_response, with_cookies, Cookies, FormPurpose,
 };
 use super::form::read_form_body;
 use super::reply::HttpResponse;
@@ -184,16 +184,7 @@ fn confirm_page(
     params: &HashMap<String, String>,
     session_id: &str,
 ) -> HttpResponse {
-    let mut names: Vec<&String> = params
-        .keys()
-        .filter(|n| !matches!(n.as_str(), "step" | "csrf_token"))
-        .collect();
-    names.sort();
-    let mut hidden: Vec<Value> = names
-        .into_iter()
-        .map(|name| json!({"name": name, "value": params[name]}))
-        .collect();
-    hidden.push(json!({"name": "step", "value": "logout"}));
+    let hidden = carried_fields(params, &["step", "csrf_token"], "logout");
     let mut values = json!({
         "tenant_name": tenant_name,
         "action": app.oauth.urls.tenant_path(tenant, LOGOUT_ENDPOINT),
