@@ -187,6 +187,7 @@ impl JwtBearerGrant {
                 == ClientAuthentication::Credentials,
             // The provider whose keys verified the assertion: its refresh tokens stop with it.
             identity_provider: Some(issuer.to_owned()),
+            ..AuthorizedGrant::default()
         })
     }
 

@@ -1,5 +1,5 @@
 /*
- * grantor_plugin.h: the Grantor grant plugin ABI, version 1.
+ * grantor_plugin.h: the Grantor grant plugin ABI, version 1.1.
  *
  * The same ABI as grants/sdk/src/abi.rs (Rust); a test in that crate compiles this header and
  * compares every size, offset and constant, so the two cannot drift apart.
@@ -21,6 +21,23 @@
  * Plugins are trusted in-process code. The ABI guards against mistakes (version mismatch, buffer
  * ownership, crashes of the handler logic contained where possible), not against malice: a plugin
  * can do anything the server process can.
+ *
+ * New in 1.1 (a 1.0 plugin loads and works unchanged on a 1.1 host; a 1.1 plugin on a 1.0 host
+ * finds struct_size too small for host_validate_token and the new request fields absent):
+ *   - host_validate_token, appended to grantor_host_api_t: a token of the request's tenant, as
+ *     introspection sees it;
+ *   - request JSON: "param_lists", every value of the parameters that may repeat ("audience",
+ *     "resource"), in order;
+ *   - result JSON ("status": "granted"), fields the host honours and checks, refusing the
+ *     result (server_error, the field named in the log) when one is malformed:
+ *       "audience":          [string, ...]: the issued token's aud (an "aud" in "claims" never
+ *                            reaches a token);
+ *       "issued_token_type": "urn:ietf:params:oauth:token-type:access_token" (default), ":jwt"
+ *                            (a JWT authorization grant for another domain) or ":id-jag";
+ *       "expires_at_most":   unix seconds the issued tokens may not outlive;
+ *       "act":               {"sub": string, "iss"?: string, "act"?: {...}}: the actor claim
+ *                            (RFC 8693 4.1; an "act" in "claims" never reaches a token).
+ *   See grants/sdk/src/wire.rs for every JSON document and plugins/README.md for the guide.
  */
 #ifndef GRANTOR_PLUGIN_H
 #define GRANTOR_PLUGIN_H
@@ -37,7 +54,7 @@ extern "C" {
 /* Incompatible changes bump the major version; the host refuses any other major. */
 #define GRANTOR_ABI_MAJOR 1
 /* Compatible additions (appended fields) bump the minor version. */
-#define GRANTOR_ABI_MINOR 0
+#define GRANTOR_ABI_MINOR 1
 /* The name of the one symbol every plugin exports (declared at the end of this header). */
 #define GRANTOR_PLUGIN_SYMBOL "grantor_grant_plugin_v1"
 
@@ -110,6 +127,15 @@ typedef struct grantor_host_api {
     /* Releases a buffer a callback returned, exactly once. buffer: host-owned, ptr and len
      * unchanged; the plugin must not touch it afterwards. */
     void (*host_free_buffer)(grantor_host_bytes_t buffer);
+    /* ABI 1.1. {"token": "..."} -> a token of the request's tenant as introspection sees it:
+     * {"active", "token_type" ("access_token", "refresh_token" or "id_token"), "format" ("jwt" or
+     * "opaque"), "client_id", "subject", "scopes", "issued_at", "expires_at", "audience",
+     * "claims"}; only {"active": false} for a token that is unknown, expired, revoked, of another
+     * tenant or not signed by its keys. A JWT is checked with the tenant's keys, an opaque token
+     * found by its digest. Exists only when struct_size > offsetof(grantor_host_api_t,
+     * host_validate_token): a 1.0 host's table ends before it.
+     * Request borrowed; result host-owned (free with host_free_buffer). */
+    grantor_host_call host_validate_token;
 } grantor_host_api_t;
 
 /* Creates an instance from its JSON configuration (the registration's properties).

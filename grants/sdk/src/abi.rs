@@ -14,7 +14,7 @@ pub const GRANTOR_ABI_MAGIC: u32 = 0x4752_4e54;
 /// Incompatible changes bump the major version; the host refuses any other major.
 pub const GRANTOR_ABI_MAJOR: u16 = 1;
 /// Compatible additions (appended fields) bump the minor version.
-pub const GRANTOR_ABI_MINOR: u16 = 0;
+pub const GRANTOR_ABI_MINOR: u16 = 1;
 /// The symbol every plugin exports.
 pub const GRANTOR_PLUGIN_SYMBOL: &[u8] = b"grantor_grant_plugin_v1\0";
 
@@ -91,6 +91,11 @@ pub struct GrantorHostApi {
         unsafe extern "C" fn(host_ctx: *mut c_void, level: i32, message: GrantorBorrowedBytes),
     /// Releases a buffer a callback returned.
     pub host_free_buffer: unsafe extern "C" fn(buffer: GrantorHostBytes),
+    /// ABI 1.1: `{"token": "..."}` -> the tenant's own token as introspection sees it
+    /// ([`crate::wire::ValidatedToken`]): a JWT checked with the tenant's keys, an opaque token
+    /// found by its digest; `{"active": false}` for anything else. Absent from a 1.0 host's
+    /// table: check `struct_size` first (the SDK's `Host::validate_token` does).
+    pub host_validate_token: GrantorHostCall,
 }
 
 /// Creates an instance from its JSON configuration (the registration's `properties`).

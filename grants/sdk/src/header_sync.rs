@@ -66,6 +66,7 @@ fn layouts() -> Vec<Layout> {
             host_transform_claims,
             host_log,
             host_free_buffer,
+            host_validate_token,
         }),
         layout!(GrantorGrantPluginV1 => "grantor_grant_plugin_v1_t" {
             magic,
@@ -186,6 +187,7 @@ static void check_signatures(void) {
         .host_transform_claims = call,
         .host_log = log_message,
         .host_free_buffer = free_host_buffer,
+        .host_validate_token = call,
     };
     grantor_host_call host_call = call;
     grantor_on_create on_create = create;
@@ -246,6 +248,7 @@ fn rust_signatures() {
         host_transform_claims: call,
         host_log: log_message,
         host_free_buffer: free_host_buffer,
+        host_validate_token: call,
     };
     let grant_types: [*const c_char; 0] = [];
     let descriptor = GrantorGrantPluginV1 {

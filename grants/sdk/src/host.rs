@@ -66,6 +66,22 @@ impl<'a> Host<'a> {
         self.call(self.api.host_transform_claims, request)
     }
 
+    /// ABI 1.1: a token of the request's tenant, as introspection sees it (see
+    /// [`crate::wire::ValidatedToken`]). `NotConfigured` from a 1.0 host, whose table has no
+    /// such callback.
+    pub fn validate_token(&self, token: &str) -> HostReply<crate::wire::ValidatedToken> {
+        // A field past the host's struct_size does not exist: never read it.
+        let needed = std::mem::offset_of!(GrantorHostApi, host_validate_token)
+            + std::mem::size_of::<GrantorHostCall>();
+        if (self.api.struct_size as usize) < needed {
+            return HostReply::NotConfigured;
+        }
+        self.call(
+            self.api.host_validate_token,
+            &serde_json::json!({ "token": token }),
+        )
+    }
+
     pub fn log_error(&self, message: &str) {
         self.log(GRANTOR_LOG_ERROR, message)
     }

@@ -23,7 +23,7 @@ pub use plugin::GrantHandler;
 pub use wire::{
     AuthorizedGrant, ClaimsTransformRequest, ClientAuthentication, ClientInfo, GrantError,
     GrantRequest, GrantResult, IdentityProviderInfo, RequestMetadata, TransformedClaims,
-    VerificationKeys,
+    ValidatedToken, VerificationKeys,
 };
 
 #[cfg(test)]

@@ -21,9 +21,10 @@ pub trait GrantHandler: Send + Sync + Sized + 'static {
     fn handle(&self, host: &Host<'_>, request: GrantRequest) -> GrantResult;
 }
 
-/// The host callback table of ABI 1.0: every field this SDK calls. Fields added in later minors
-/// must be checked against `struct_size` before use (see `Host::offers`).
-pub const MIN_HOST_API_SIZE: usize = std::mem::size_of::<GrantorHostApi>();
+/// The size of ABI 1.0's host callback table: every field a plugin may call without asking.
+/// Fields added in later minors are checked against `struct_size` before use (see
+/// `Host::validate_token`).
+pub const MIN_HOST_API_SIZE: usize = std::mem::offset_of!(GrantorHostApi, host_validate_token);
 
 /// A static C string pointer that may live in a `static` (the data is immutable).
 #[repr(transparent)]
@@ -257,6 +258,7 @@ mod tests {
             host_transform_claims: no_call,
             host_log: no_log,
             host_free_buffer: no_free,
+            host_validate_token: no_call,
         }
     }
 

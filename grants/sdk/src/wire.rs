@@ -11,9 +11,26 @@ pub struct GrantRequest {
     pub tenant: String,
     pub grant_type: String,
     pub client: ClientInfo,
-    /// The form parameters, minus client credentials.
+    /// The form parameters, minus client credentials. A parameter that may repeat (see
+    /// `param_lists`) is here only when the request gives it once.
     pub params: BTreeMap<String, String>,
     pub metadata: RequestMetadata,
+    /// ABI 1.1: every value, in order, of the parameters that may repeat (`audience`,
+    /// `resource`: RFC 8693 2.1, RFC 8707 2), whenever the request gives them. Absent from a 1.0
+    /// host's requests (read as empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub param_lists: BTreeMap<String, Vec<String>>,
+}
+
+impl GrantRequest {
+    /// Every value of a parameter that may repeat (`audience`, `resource`), in order; also from a
+    /// 1.0 host, which passed one value in `params`.
+    pub fn param_list(&self, name: &str) -> Vec<String> {
+        match self.param_lists.get(name) {
+            Some(values) => values.clone(),
+            None => self.params.get(name).cloned().into_iter().collect(),
+        }
+    }
 }
 
 /// The authenticated client (service provider).
@@ -63,7 +80,7 @@ pub enum GrantResult {
     Error(GrantError),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuthorizedGrant {
     pub subject: String,
     #[serde(default)]
@@ -80,6 +97,68 @@ pub struct AuthorizedGrant {
     /// it existed, which read as none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_provider: Option<String>,
+    /// ABI 1.1: the issued token's audience (`aud`), instead of the client. A JWT access token
+    /// carries it; a JWT authorization grant (`issued_token_type` jwt or id-jag) needs exactly
+    /// one. An `aud` in `claims` never reaches a token: only this field sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Vec<String>>,
+    /// ABI 1.1: what to issue (RFC 8693 3): [`token_types::ACCESS_TOKEN`] (the default, as the
+    /// client's token format says), [`token_types::JWT`] (a JWT authorization grant for another
+    /// domain, RFC 7523 2.1) or [`token_types::ID_JAG`] (an identity assertion JWT authorization
+    /// grant). When set, the response says it as `issued_token_type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
+    /// ABI 1.1: unix seconds the issued token (and any refresh token) may not outlive, such as
+    /// the expiry of the token it was exchanged for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_most: Option<i64>,
+    /// ABI 1.1: the issued token's `act` claim (RFC 8693 4.1): `{"sub": ..., "iss"?: ...,
+    /// "act"?: {...}}`, nested for a chain of actors. An `act` in `claims` never reaches a
+    /// token: only this field sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+}
+
+/// Token type identifiers (RFC 8693 3, and the ID-JAG draft).
+pub mod token_types {
+    pub const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+    pub const REFRESH_TOKEN: &str = "urn:ietf:params:oauth:token-type:refresh_token";
+    pub const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+    pub const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+    /// draft-ietf-oauth-identity-assertion-authz-grant.
+    pub const ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
+}
+
+/// `host_validate_token`'s answer (ABI 1.1): a token of the request's tenant, as introspection
+/// sees it. Everything but `active` is absent when it is false.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ValidatedToken {
+    /// Issued by this tenant, unexpired and not revoked.
+    pub active: bool,
+    /// `"access_token"`, `"refresh_token"` or `"id_token"`.
+    #[serde(default)]
+    pub token_type: String,
+    /// `"jwt"` or `"opaque"`.
+    #[serde(default)]
+    pub format: String,
+    /// The client it was issued to.
+    #[serde(default)]
+    pub client_id: String,
+    /// The resource owner, as the grant named them (`None`: the client acting for itself).
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub issued_at: i64,
+    #[serde(default)]
+    pub expires_at: i64,
+    /// Its audience (`aud`).
+    #[serde(default)]
+    pub audience: Vec<String>,
+    /// A JWT's claims; an opaque token's claims as stored with it (from its grant).
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An OAuth error for this request (RFC 6749 5.2 code and description).

@@ -166,9 +166,31 @@ where
 /// Decodes `application/x-www-form-urlencoded` pairs. Parameters without a value count as absent
 /// (RFC 6749 3.2); a parameter given twice is refused, naming it.
 pub fn parse_unique_params(encoded: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    parse_params(encoded, &[]).map(|(params, _)| params)
+}
+
+/// Parameters the token endpoint takes more than once: token exchange's targets (RFC 8693 2.1,
+/// RFC 8707 2).
+pub const REPEATABLE_TOKEN_PARAMS: &[&str] = &["audience", "resource"];
+
+/// As [`parse_unique_params`], except that the parameters named in `repeatable` may repeat: each
+/// one given is listed with all its values in order (second map), and is in the first map too
+/// when given once.
+pub fn parse_params(
+    encoded: &[u8],
+    repeatable: &[&str],
+) -> Result<(HashMap<String, String>, HashMap<String, Vec<String>>), OAuthError> {
     let mut params = HashMap::new();
+    let mut lists: HashMap<String, Vec<String>> = HashMap::new();
     for (name, value) in form_urlencoded::parse(encoded) {
         if value.is_empty() {
+            continue;
+        }
+        if repeatable.contains(&name.as_ref()) {
+            lists
+                .entry(name.into_owned())
+                .or_default()
+                .push(value.into_owned());
             continue;
         }
         if params
@@ -181,7 +203,12 @@ pub fn parse_unique_params(encoded: &[u8]) -> Result<HashMap<String, String>, OA
             )));
         }
     }
-    Ok(params)
+    for (name, values) in &lists {
+        if let [only] = values.as_slice() {
+            params.insert(name.clone(), only.clone());
+        }
+    }
+    Ok((params, lists))
 }
 
 #[cfg(test)]
@@ -210,6 +237,17 @@ mod tests {
         assert!(err.description.contains("'scope' is repeated"));
         // An empty duplicate is an omitted parameter, not a repetition.
         assert!(parse_unique_params(b"scope=a&scope=").is_ok());
+        // Token exchange's targets repeat; once, they are plain parameters too.
+        let (p, lists) = parse_params(
+            b"audience=a&resource=r&audience=b&x=1",
+            REPEATABLE_TOKEN_PARAMS,
+        )
+        .unwrap();
+        assert_eq!(lists["audience"], ["a", "b"]);
+        assert!(!p.contains_key("audience"));
+        assert_eq!(p["resource"], "r");
+        assert_eq!(lists["resource"], ["r"]);
+        assert!(parse_params(b"x=1&x=2", REPEATABLE_TOKEN_PARAMS).is_err());
     }
 
     fn chunks(

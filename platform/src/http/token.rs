@@ -8,7 +8,10 @@ use bytes::Buf;
 use futures_util::Stream;
 use warp::http::{HeaderMap, StatusCode};
 
-use super::form::{parse_unique_params, read_bounded_body, require_form_content_type};
+use super::form::{
+    parse_params, parse_unique_params, read_bounded_body, require_form_content_type,
+    REPEATABLE_TOKEN_PARAMS,
+};
 use super::reply::{json_response, oauth_error_response, HttpResponse};
 use crate::app::SharedApp;
 use crate::oauth::error::OAuthError;
@@ -232,7 +235,7 @@ where
         std::time::Duration::from_millis(app.config.server.body_read_timeout_ms),
     )
     .await?;
-    let params = parse_unique_params(&body)?;
+    let (params, param_lists) = parse_params(&body, REPEATABLE_TOKEN_PARAMS)?;
     tracing::Span::current().record("tenant", tenant_domain.as_str());
     if let Some(grant_type) = params.get("grant_type") {
         tracing::Span::current().record("grant_type", grant_type.as_str());
@@ -250,5 +253,6 @@ where
             )
         }),
         params,
+        param_lists,
     })
 }

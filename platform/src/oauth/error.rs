@@ -41,6 +41,12 @@ impl OAuthError {
         Self::new("invalid_grant", 400, description)
     }
 
+    /// A target (`audience`, `resource`) the client may not address (RFC 8707 2, RFC 8693
+    /// 2.2.2).
+    pub fn invalid_target(description: impl Into<String>) -> OAuthError {
+        Self::new("invalid_target", 400, description)
+    }
+
     pub fn unauthorized_client(description: impl Into<String>) -> OAuthError {
         Self::new("unauthorized_client", 400, description)
     }
@@ -74,6 +80,7 @@ impl OAuthError {
             "invalid_client" => Self::invalid_client(description),
             "invalid_grant" => Self::invalid_grant(description),
             "invalid_scope" => Self::invalid_scope(description),
+            "invalid_target" => Self::invalid_target(description),
             "unauthorized_client" => Self::unauthorized_client(description),
             "temporarily_unavailable" => Self::temporarily_unavailable(description),
             // The plugin's reason goes to the log only, under the reference the client sees.

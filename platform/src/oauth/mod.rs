@@ -17,5 +17,6 @@ pub mod sign_in;
 pub mod sign_in_limits;
 pub mod tenant_keys;
 pub mod token;
+pub mod token_validation;
 pub mod userinfo;
 pub mod wire;

@@ -9,7 +9,11 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// `Bearer`, or `N_A` for a token that is no access token here (RFC 8693 2.2.1).
     pub token_type: &'static str,
+    /// What `access_token` holds, when a token exchange says (RFC 8693 2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
     pub expires_in: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
@@ -42,6 +46,9 @@ pub struct TokenRequest {
     /// The peer's address (a proxy's, behind one): the key for limiting failed sign-ins.
     pub remote_address: Option<std::net::IpAddr>,
     pub params: HashMap<String, String>,
+    /// Every value of each parameter that may repeat (`audience`, `resource`), in order; one
+    /// given once is in `params` too.
+    pub param_lists: HashMap<String, Vec<String>>,
 }
 
 impl TokenRequest {

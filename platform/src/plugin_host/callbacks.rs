@@ -41,6 +41,7 @@ impl CallContext<'_> {
             host_transform_claims,
             host_log,
             host_free_buffer,
+            host_validate_token,
         }
     }
 }
@@ -55,6 +56,11 @@ struct KeysRequest {
     issuer: String,
     #[serde(default)]
     kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    token: String,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +126,19 @@ unsafe extern "C" fn host_transform_claims(
                 ctx.services.transform_claims(ctx.tenant, ctx.client, r)
             },
         )
+    }
+}
+
+unsafe extern "C" fn host_validate_token(
+    host_ctx: *mut c_void,
+    request: GrantorBorrowedBytes,
+    result_out: *mut GrantorHostBytes,
+) -> i32 {
+    // SAFETY: forwarded from the plugin under the callback contract.
+    unsafe {
+        serve(host_ctx, request, result_out, |ctx, r: TokenRequest| {
+            ctx.services.validate_token(ctx.tenant, &r.token)
+        })
     }
 }
 

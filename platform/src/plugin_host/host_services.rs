@@ -58,6 +58,12 @@ pub trait HostServices: Send + Sync {
     ) -> ServiceReply {
         ServiceReply::NotConfigured
     }
+
+    /// ABI 1.1: `token` as a token of `tenant` (`grantor_sdk::ValidatedToken`), `{"active":
+    /// false}` when it is none.
+    fn validate_token(&self, _tenant: &str, _token: &str) -> ServiceReply {
+        ServiceReply::NotConfigured
+    }
 }
 
 /// Offers nothing but logging (benchmarks, plugins that need no data).

@@ -136,10 +136,15 @@ impl GrantPlugin {
                 },
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| PluginCallError::BadResult {
+        let bad_result = |message: String| PluginCallError::BadResult {
             plugin: self.plugin_name.clone(),
-            message: e.to_string(),
-        })
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| bad_result(e.to_string()))?;
+        // ABI 1.1's fields first, each by name: serde would say only where in the text it failed.
+        super::result_fields::check(&value).map_err(bad_result)?;
+        serde_json::from_value(value).map_err(|e| bad_result(e.to_string()))
     }
 }
 

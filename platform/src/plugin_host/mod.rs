@@ -10,6 +10,7 @@ mod host_services;
 mod invoke;
 mod loader;
 mod reload;
+pub mod result_fields;
 mod tenant_slots;
 
 use std::collections::HashMap;

@@ -28,6 +28,18 @@ impl Tenant {
             subject.to_owned()
         }
     }
+
+    /// The subject as grants name it, from its presented form (`present_subject`'s inverse).
+    pub fn stored_subject<'a>(&self, presented: &'a str) -> &'a str {
+        if self.qualified_subjects != 0 {
+            presented
+                .strip_suffix(self.domain.as_str())
+                .and_then(|s| s.strip_suffix('@'))
+                .unwrap_or(presented)
+        } else {
+            presented
+        }
+    }
 }
 
 /// Fails with `NotFound` unless the tenant exists; for inserts of what a tenant owns, inside their

@@ -126,5 +126,6 @@ pub fn authorize(
         claims: found.claims,
         id_token,
         code: Some(code_hash),
+        shape: Default::default(),
     }))
 }

@@ -20,5 +20,6 @@ pub fn authorize(request: &TokenRequest, client: &Client) -> Result<Decision, OA
         claims: None,
         id_token: None,
         code: None,
+        shape: Default::default(),
     })
 }

@@ -63,5 +63,6 @@ pub fn authorize(
         claims: (!claims.is_empty()).then(|| serde_json::Value::Object(claims).to_string()),
         id_token,
         code: None,
+        shape: Default::default(),
     })
 }

@@ -92,6 +92,7 @@ pub fn authorize(
         claims: previous.claims,
         id_token: None,
         code: None,
+        shape: Default::default(),
     }))
 }
 

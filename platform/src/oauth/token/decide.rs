@@ -35,6 +35,51 @@ pub struct Decision {
     /// transaction that stores the tokens, with the family they start, so that a second use finds
     /// the family to revoke (RFC 6749 4.1.2).
     pub code: Option<String>,
+    /// How a plugin shaped the tokens (ABI 1.1's result fields); the default for every other
+    /// grant.
+    pub shape: TokenShape,
+}
+
+/// A token exchange's say over what is issued: all none for every other grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenShape {
+    /// The access token's `aud` instead of the client; a JWT grant's one audience.
+    pub audience: Option<Vec<String>>,
+    /// Unix seconds no token of the grant (nor its family) may outlive.
+    pub expires_at_most: Option<i64>,
+    /// What to issue; `None` for an access token whose response says nothing more.
+    pub issued: Option<IssuedType>,
+}
+
+/// What a token exchange asks for (RFC 8693 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuedType {
+    AccessToken,
+    /// A JWT authorization grant for another domain (RFC 7523 2.1; identity chaining).
+    JwtGrant,
+    /// An identity assertion JWT authorization grant (draft-ietf-oauth-identity-assertion-authz-grant).
+    IdJag,
+}
+
+impl IssuedType {
+    pub fn from_uri(uri: &str) -> Option<IssuedType> {
+        use grantor_sdk::wire::token_types;
+        match uri {
+            token_types::ACCESS_TOKEN => Some(IssuedType::AccessToken),
+            token_types::JWT => Some(IssuedType::JwtGrant),
+            token_types::ID_JAG => Some(IssuedType::IdJag),
+            _ => None,
+        }
+    }
+
+    pub fn uri(self) -> &'static str {
+        use grantor_sdk::wire::token_types;
+        match self {
+            IssuedType::AccessToken => token_types::ACCESS_TOKEN,
+            IssuedType::JwtGrant => token_types::JWT,
+            IssuedType::IdJag => token_types::ID_JAG,
+        }
+    }
 }
 
 /// A refresh token being rotated, and the family its successor continues.

@@ -47,6 +47,33 @@ pub fn issue(
         let Authenticated {
             client, replay_key, ..
         } = authenticated;
+        if let Some(kind) = decision
+            .shape
+            .issued
+            .filter(|t| *t != super::IssuedType::AccessToken)
+        {
+            let signer = tenant_jwt_issuer(ctx, &client.tenant_domain, now)?;
+            let response = super::jwt_grant::sign(
+                &signer,
+                &client,
+                &decision,
+                kind,
+                ctx.settings.token.access_token_lifetime_seconds,
+                now,
+            )?;
+            // Not a token of this server: nothing stored but the grant's replay keys.
+            let writes = replay_key
+                .into_iter()
+                .chain(decision.replay_keys)
+                .map(|key| WriteOp::RecordReplayKey { key, now })
+                .collect();
+            return Ok(Issued {
+                client,
+                response,
+                writes,
+                rotated_family: None,
+            });
+        }
         let jwt = jwt_issuer(ctx, &client, now)?;
         let mut issued = issue_tokens(&ctx.settings.token, &client, &decision, now, jwt.as_ref())?;
         if let Some(wanted) = &decision.id_token {
@@ -157,6 +184,8 @@ pub fn issue_tokens(
     jwt: Option<&JwtIssuer>,
 ) -> Result<IssuedTokens, OAuthError> {
     let scope = grant.scopes.join(" ");
+    // What no token of this grant may outlive (a token exchange's subject token's expiry).
+    let cap = grant.shape.expires_at_most.unwrap_or(i64::MAX);
     let mut writes = Vec::with_capacity(4);
     let continued = grant.rotation.as_ref().and_then(|r| r.family.clone());
     if let Some(rotation) = &grant.rotation {
@@ -187,7 +216,8 @@ pub fn issue_tokens(
         (true, None) => {
             let family = ContinuedFamily {
                 family_id: new_family_id(now)?,
-                expires_at: seconds_after(now, defaults.refresh_token_family_lifetime_seconds),
+                expires_at: seconds_after(now, defaults.refresh_token_family_lifetime_seconds)
+                    .min(cap),
             };
             writes.push(WriteOp::InsertFamily(NewFamily {
                 family_id: family.family_id.clone(),
@@ -222,6 +252,10 @@ pub fn issue_tokens(
         }
         _ => Format::Opaque,
     };
+    // Never past the grant's cap, nor past its family's end: a family ends every token in it.
+    let access_expires_at = seconds_after(now, access_lifetime)
+        .min(cap)
+        .min(family.as_ref().map_or(i64::MAX, |f| f.expires_at));
     let access_token = new_token(
         &mut writes,
         client,
@@ -231,7 +265,7 @@ pub fn issue_tokens(
             kind: crate::store::KIND_ACCESS,
             scope: &scope,
             issued_at: now,
-            expires_at: seconds_after(now, access_lifetime),
+            expires_at: access_expires_at,
             family_id: family_id.clone(),
         },
     )?;
@@ -262,7 +296,8 @@ pub fn issue_tokens(
         response: TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: access_lifetime,
+            issued_token_type: grant.shape.issued.map(|t| t.uri().to_owned()),
+            expires_in: u64::try_from(access_expires_at.saturating_sub(now)).unwrap_or(0),
             scope,
             refresh_token,
             id_token: None,
@@ -361,7 +396,7 @@ fn jwt_access_token(
     for (name, value) in [
         ("iss", serde_json::json!(jwt.issuer)),
         ("sub", serde_json::json!(subject)),
-        ("aud", serde_json::json!(client.client_id)),
+        ("aud", audience_claim(grant, client)),
         ("client_id", serde_json::json!(client.client_id)),
         ("iat", serde_json::json!(stored.issued_at)),
         ("exp", serde_json::json!(stored.expires_at)),
@@ -375,6 +410,16 @@ fn jwt_access_token(
     jwt.signer
         .sign_jwt("at+jwt", &serde_json::Value::Object(claims))
         .map_err(|e| OAuthError::internal("signing an access token", e))
+}
+
+/// `aud`: the audience a token exchange narrowed to, else the client (RFC 9068 3). One value is
+/// a string, several an array (RFC 7519 4.1.3).
+pub fn audience_claim(grant: &Decision, client: &Client) -> serde_json::Value {
+    match grant.shape.audience.as_deref() {
+        Some([one]) => serde_json::json!(one),
+        Some(many) if !many.is_empty() => serde_json::json!(many),
+        _ => serde_json::json!(client.client_id),
+    }
 }
 
 #[cfg(test)]
@@ -436,6 +481,7 @@ mod tests {
                 claims: None,
                 id_token: None,
                 code: None,
+                shape: Default::default(),
             };
             let issued =
                 issue_tokens(&TokenConfig::default(), &client, &grant, 1000, None).unwrap();

@@ -20,9 +20,10 @@ mod authenticate;
 mod commit;
 mod decide;
 mod issue;
+mod jwt_grant;
 mod plugin_call;
 
-pub use decide::{Decision, IdTokenWanted, Rotation, Spent, Verdict};
+pub use decide::{Decision, IdTokenWanted, IssuedType, Rotation, Spent, TokenShape, Verdict};
 pub use issue::{issue_tokens, ContinuedFamily, IssuedTokens, JwtIssuer, JWT_ACCESS_TOKEN_CLAIMS};
 
 use std::sync::Arc;

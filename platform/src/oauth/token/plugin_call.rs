@@ -7,10 +7,12 @@
 use std::sync::{Arc, Mutex};
 
 use grantor_jose::MAX_JTI_LEN;
-use grantor_sdk::{ClaimsTransformRequest, ClientInfo, GrantRequest, GrantResult, RequestMetadata};
+use grantor_sdk::{
+    AuthorizedGrant, ClaimsTransformRequest, ClientInfo, GrantRequest, GrantResult, RequestMetadata,
+};
 
 use super::authenticate::Authenticated;
-use super::decide::{Decision, Verdict};
+use super::decide::{Decision, IssuedType, TokenShape, Verdict};
 use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
@@ -39,7 +41,7 @@ pub fn decide(
 ) -> Result<Verdict<Decision>, OAuthError> {
     let client = &authenticated.client;
     let grant_request = plugin_request(ctx, authenticated, request, now);
-    let services = CallServices::new(ctx.trusted_issuers.clone());
+    let services = CallServices::new(ctx.trusted_issuers.clone(), Some(ctx));
     let result = plugin
         .handle_blocking(on, &grant_request, &services)
         .map_err(|e| super::plugin_failure(&request.request_id, e))?;
@@ -64,18 +66,51 @@ pub fn decide(
         None => FamilyOrigin::default(),
     };
     let scopes = narrow_scopes(Some(&granted.scopes), &client.scopes)?;
+    let shape = token_shape(&granted, now)?;
+    // A refresh could not keep a narrowed audience, and a JWT grant is no token of this server.
+    let refreshable =
+        shape.audience.is_none() && matches!(shape.issued, None | Some(IssuedType::AccessToken));
+    let mut claims = granted.claims;
+    // Only the result's `act` field says who acts: never a claim a plugin passed on.
+    claims.remove("act");
+    if let Some(act) = granted.act {
+        claims.insert("act".into(), act);
+    }
     Ok(Verdict::Granted(Decision {
         subject: Some(granted.subject),
         scopes,
         issue_refresh_token: granted.refresh_token_allowed
+            && refreshable
             && client.allows_grant_type(crate::oauth::grants::REFRESH_TOKEN),
         rotation: None,
         origin,
         replay_keys,
-        claims: stored_claims(granted.claims),
+        claims: stored_claims(claims),
         id_token: None,
         code: None,
+        shape,
     }))
+}
+
+/// ABI 1.1's result fields as the issue stage takes them (their form was checked when the result
+/// was read, `plugin_host::result_fields`).
+fn token_shape(granted: &AuthorizedGrant, now: i64) -> Result<TokenShape, OAuthError> {
+    if granted.expires_at_most.is_some_and(|cap| cap <= now) {
+        return Err(OAuthError::invalid_grant(
+            "the grant ended before a token could be issued for it (the token it relies on has expired)",
+        ));
+    }
+    let issued = match granted.issued_token_type.as_deref() {
+        None => None,
+        Some(uri) => Some(IssuedType::from_uri(uri).ok_or_else(|| {
+            OAuthError::internal("grant plugin result", "an unchecked issued_token_type")
+        })?),
+    };
+    Ok(TokenShape {
+        audience: granted.audience.clone(),
+        expires_at_most: granted.expires_at_most,
+        issued,
+    })
 }
 
 /// The request as the plugin sees it: the client as the host knows it, the parameters without
@@ -110,6 +145,11 @@ fn plugin_request(
             token_endpoint: ctx.urls.token_endpoint_url(tenant),
             issuer: ctx.urls.issuer_url(tenant),
         },
+        param_lists: request
+            .param_lists
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
@@ -174,8 +214,10 @@ fn stored_claims(mut claims: serde_json::Map<String, serde_json::Value>) -> Opti
 
 /// The host services of one plugin call: reads go to the shared services (and the issuers asked
 /// about are noted), replay keys are staged.
-struct CallServices {
+struct CallServices<'a> {
     shared: Arc<dyn HostServices>,
+    /// For the tenant's own tokens (`validate_token`); none in unit tests.
+    own_tokens: Option<&'a OAuthContext>,
     staged: Mutex<Staged>,
 }
 
@@ -186,10 +228,14 @@ struct Staged {
     consulted: Vec<String>,
 }
 
-impl CallServices {
-    fn new(shared: Arc<dyn HostServices>) -> CallServices {
+impl<'a> CallServices<'a> {
+    fn new(
+        shared: Arc<dyn HostServices>,
+        own_tokens: Option<&'a OAuthContext>,
+    ) -> CallServices<'a> {
         CallServices {
             shared,
+            own_tokens,
             staged: Mutex::new(Staged::default()),
         }
     }
@@ -218,7 +264,7 @@ impl CallServices {
     }
 }
 
-impl HostServices for CallServices {
+impl HostServices for CallServices<'_> {
     fn find_identity_provider(&self, tenant: &str, issuer: &str) -> ServiceReply {
         self.consulted(issuer);
         self.shared.find_identity_provider(tenant, issuer)
@@ -268,6 +314,26 @@ impl HostServices for CallServices {
     ) -> ServiceReply {
         self.shared.transform_claims(tenant, client, request)
     }
+
+    fn validate_token(&self, tenant: &str, token: &str) -> ServiceReply {
+        let Some(ctx) = self.own_tokens else {
+            return ServiceReply::NotConfigured;
+        };
+        let now = crate::clock::now_unix();
+        match crate::oauth::token_validation::validate_own_token(ctx, tenant, token, now) {
+            Ok(validated) => match serde_json::to_value(validated) {
+                Ok(value) => ServiceReply::Ok(value),
+                Err(e) => ServiceReply::Failed(e.to_string()),
+            },
+            Err(e) => {
+                tracing::warn!(
+                    tenant,
+                    "validating a token for a grant plugin failed: {e:?}"
+                );
+                ServiceReply::Failed("the token could not be validated".into())
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -277,7 +343,7 @@ mod tests {
 
     #[test]
     fn replay_keys_are_staged_not_written_and_a_repeat_in_one_call_conflicts() {
-        let services = CallServices::new(Arc::new(NoServices));
+        let services = CallServices::new(Arc::new(NoServices), None);
         assert_eq!(
             services.record_jti("t", "iss", "a", 10),
             ServiceReply::Ok(serde_json::Value::Null)

@@ -119,6 +119,7 @@ impl GrantHandler for TestGrant {
                     claims,
                     refresh_token_allowed: true,
                     identity_provider: request.params.get("identity_provider").cloned(),
+                    ..AuthorizedGrant::default()
                 })
             }
         }

@@ -1,0 +1,89 @@
+//! A JWT authorization grant for another domain, as a token exchange issues it: identity chaining
+//! (draft-ietf-oauth-identity-chaining: `requested_token_type` jwt, then the JWT bearer grant of
+//! RFC 7523 at the audience) and the identity assertion JWT authorization grant (ID-JAG,
+//! draft-ietf-oauth-identity-assertion-authz-grant: `typ: oauth-id-jag+jwt`, a `client_id`).
+//!
+//! Signed with the tenant's current key under its issuer, which the other domain trusts (as an
+//! identity provider with this tenant's JWKS). It is no token of this server: not stored, not
+//! refreshable, `token_type: N_A` (RFC 8693 2.2.1).
+
+use super::decide::{Decision, IssuedType};
+use super::issue::{audience_claim, JwtIssuer, JWT_ACCESS_TOKEN_CLAIMS};
+use crate::oauth::error::OAuthError;
+use crate::oauth::wire::TokenResponse;
+use crate::secrets::random_token;
+use crate::store::Client;
+
+/// The ID-JAG's media type (its `typ`).
+pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
+
+/// Longest a JWT grant lives, whatever the grant's cap: it is spent at once, by the client that
+/// asked for it (RFC 7523 3: "a reasonable expiry").
+const MAX_GRANT_LIFETIME_SECONDS: i64 = 300;
+
+/// The grant for `decision` (whose shape names exactly one audience, checked when the plugin's
+/// result was read), and the response that carries it.
+pub fn sign(
+    jwt: &JwtIssuer,
+    client: &Client,
+    decision: &Decision,
+    kind: IssuedType,
+    default_lifetime_seconds: u64,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let lifetime = i64::try_from(default_lifetime_seconds)
+        .unwrap_or(i64::MAX)
+        .min(MAX_GRANT_LIFETIME_SECONDS);
+    let expires_at = now
+        .saturating_add(lifetime)
+        .min(decision.shape.expires_at_most.unwrap_or(i64::MAX));
+    let mut claims: serde_json::Map<String, serde_json::Value> = decision
+        .claims
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or_default();
+    // The client at the audience's server, which an ID-JAG names: a plugin may say which (its
+    // policy maps clients across domains); by default the same client_id.
+    let target_client = claims
+        .get("client_id")
+        .and_then(serde_json::Value::as_str)
+        .filter(|id| !id.is_empty())
+        .unwrap_or(&client.client_id)
+        .to_owned();
+    claims.retain(|name, _| !JWT_ACCESS_TOKEN_CLAIMS.contains(&name.as_str()));
+    let scope = decision.scopes.join(" ");
+    let jti = random_token(18).map_err(|e| OAuthError::internal("random", e))?;
+    for (name, value) in [
+        ("iss", serde_json::json!(jwt.issuer)),
+        ("sub", serde_json::json!(jwt.subject(decision, client))),
+        ("aud", audience_claim(decision, client)),
+        ("iat", serde_json::json!(now)),
+        ("exp", serde_json::json!(expires_at)),
+        ("jti", serde_json::json!(jti)),
+    ] {
+        claims.insert(name.into(), value);
+    }
+    if kind == IssuedType::IdJag {
+        claims.insert("client_id".into(), serde_json::json!(target_client));
+    }
+    if !scope.is_empty() {
+        claims.insert("scope".into(), serde_json::json!(scope));
+    }
+    let typ = match kind {
+        IssuedType::IdJag => ID_JAG_TYP,
+        _ => "JWT",
+    };
+    let token = jwt
+        .signer
+        .sign_jwt(typ, &serde_json::Value::Object(claims))
+        .map_err(|e| OAuthError::internal("signing a JWT authorization grant", e))?;
+    Ok(TokenResponse {
+        access_token: token,
+        token_type: "N_A",
+        issued_token_type: Some(kind.uri().to_owned()),
+        expires_in: u64::try_from(expires_at.saturating_sub(now)).unwrap_or(0),
+        scope,
+        refresh_token: None,
+        id_token: None,
+    })
+}

@@ -1,0 +1,151 @@
+//! A tenant's own token as introspection sees it, for grant plugins (ABI 1.1's
+//! `host_validate_token`, which token exchange calls for its subject and actor tokens).
+//!
+//! Access and refresh tokens, JWT or opaque, are found by the digest the store keeps: a revoked or
+//! expired one is inactive whatever its signature says. ID tokens are not stored; one is checked
+//! by its signature with a key the tenant publishes, its issuer and its time window.
+
+use grantor_jose::{verify_with_any, Algorithm, HeaderPolicy, Jws, TypRule, Verification};
+use grantor_sdk::ValidatedToken;
+use serde_json::{Map, Value};
+
+use super::context::OAuthContext;
+use super::error::OAuthError;
+use super::scopes::stored_scopes;
+use crate::secrets::hash_secret;
+use crate::store::{KIND_ACCESS, KIND_REFRESH};
+
+/// Longest token looked at; anything longer is no token of ours.
+const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// `token` as a token of `tenant` at `now`; `active: false` (and nothing else) when it is none.
+pub fn validate_own_token(
+    ctx: &OAuthContext,
+    tenant: &str,
+    token: &str,
+    now: i64,
+) -> Result<ValidatedToken, OAuthError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        return Ok(ValidatedToken::default());
+    }
+    if let Some(found) = ctx
+        .store
+        .find_active_token(tenant, &hash_secret(token), now)?
+    {
+        let token_type = match found.token_kind.as_str() {
+            KIND_ACCESS => "access_token",
+            KIND_REFRESH => "refresh_token",
+            _ => return Ok(ValidatedToken::default()),
+        };
+        // Ours (its digest is stored), so its payload needs no second check of the signature.
+        let jwt_claims = Jws::parse(token, MAX_TOKEN_BYTES)
+            .ok()
+            .map(|jws| jws.claims);
+        let format = if jwt_claims.is_some() {
+            "jwt"
+        } else {
+            "opaque"
+        };
+        let claims = match jwt_claims {
+            Some(claims) => claims,
+            None => found
+                .claims
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<Map<String, Value>>(c).ok())
+                .unwrap_or_default(),
+        };
+        return Ok(ValidatedToken {
+            active: true,
+            token_type: token_type.into(),
+            format: format.into(),
+            audience: audiences(&claims),
+            client_id: found.client_id,
+            subject: found.subject,
+            scopes: stored_scopes(&found.scope),
+            issued_at: found.issued_at,
+            expires_at: found.expires_at,
+            claims,
+        });
+    }
+    id_token(ctx, tenant, token, now)
+}
+
+/// An ID token of `tenant`: signed by a key it publishes, its issuer, unexpired.
+fn id_token(
+    ctx: &OAuthContext,
+    tenant: &str,
+    token: &str,
+    now: i64,
+) -> Result<ValidatedToken, OAuthError> {
+    let inactive = Ok(ValidatedToken::default());
+    let Ok(jws) = Jws::parse(token, MAX_TOKEN_BYTES) else {
+        return inactive;
+    };
+    let policy = HeaderPolicy {
+        algorithms: Algorithm::ALL,
+        typ: TypRule::Any,
+    };
+    let Ok(header) = policy.check(&jws.header) else {
+        return inactive;
+    };
+    // An access token the store does not hold (any more) is revoked or expired, not an ID token.
+    if jws.header.get("typ").and_then(Value::as_str) == Some("at+jwt") {
+        return inactive;
+    }
+    let Some(found_tenant) = ctx.store.cached_active_tenant(tenant)? else {
+        return inactive;
+    };
+    let key_set = ctx
+        .tenant_keys()
+        .published_key_set(tenant, now)?
+        .unwrap_or(Value::Null);
+    let keys: Vec<Value> = key_set["keys"].as_array().cloned().unwrap_or_default();
+    if verify_with_any(&jws, header.algorithm, &keys) != Verification::Verified {
+        return inactive;
+    }
+    let claims = jws.claims;
+    let int = |name: &str| claims.get(name).and_then(Value::as_i64);
+    let issuer_is_ours =
+        claims.get("iss").and_then(Value::as_str) == Some(ctx.urls.issuer_url(tenant).as_str());
+    let (Some(subject), Some(expires_at)) = (claims.get("sub").and_then(Value::as_str), int("exp"))
+    else {
+        return inactive;
+    };
+    if !issuer_is_ours || expires_at <= now || int("nbf").is_some_and(|nbf| nbf > now) {
+        return inactive;
+    }
+    let audience = audiences(&claims);
+    let client_id = match (
+        claims.get("azp").and_then(Value::as_str),
+        audience.as_slice(),
+    ) {
+        (Some(azp), _) => azp.to_owned(),
+        (None, [only]) => only.clone(),
+        _ => return inactive,
+    };
+    Ok(ValidatedToken {
+        active: true,
+        token_type: "id_token".into(),
+        format: "jwt".into(),
+        client_id,
+        subject: Some(found_tenant.stored_subject(subject).to_owned()),
+        scopes: Vec::new(),
+        issued_at: int("iat").unwrap_or(0),
+        expires_at,
+        audience,
+        claims,
+    })
+}
+
+/// `aud` as a list (RFC 7519 4.1.3: a string or an array of strings).
+fn audiences(claims: &Map<String, Value>) -> Vec<String> {
+    match claims.get("aud") {
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(many)) => many
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
