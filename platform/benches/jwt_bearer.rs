@@ -105,6 +105,7 @@ fn main() {
             allowed_scopes: vec!["read".into(), "write".into()],
             allowed_grant_types: vec![JWT_BEARER_GRANT_TYPE.into()],
             authentication: Default::default(),
+            audiences: Vec::new(),
         },
         params: BTreeMap::from([
             ("grant_type".to_owned(), JWT_BEARER_GRANT_TYPE.to_owned()),

@@ -29,6 +29,7 @@ fn main() {
             allowed_scopes: vec!["read".into(), "write".into()],
             allowed_grant_types: vec![ECHO.into()],
             authentication: Default::default(),
+            audiences: Vec::new(),
         },
         params: BTreeMap::from([
             ("grant_type".to_owned(), ECHO.to_owned()),

@@ -43,6 +43,11 @@ pub struct ClientInfo {
     /// How the host knows the client.
     #[serde(default)]
     pub authentication: ClientAuthentication,
+    /// ABI 1.1: the other servers the client's users' identity may be presented at (`grantor
+    /// client add --audience`): the extra audiences of its ID tokens, and the targets a token
+    /// exchange may address for it. Empty from a 1.0 host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
 }
 
 /// How the client of a request was established.
@@ -118,6 +123,9 @@ pub struct AuthorizedGrant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
 }
+
+/// The token exchange grant type (RFC 8693 2.1).
+pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// Token type identifiers (RFC 8693 3, and the ID-JAG draft).
 pub mod token_types {

@@ -31,7 +31,11 @@ impl GrantTypeSettings {
         grant_type: &str,
     ) -> Option<serde_json::Map<String, serde_json::Value>> {
         let settings = match grant_type {
-            JWT_BEARER_GRANT_TYPE => serde_json::to_value(&self.jwt).ok()?,
+            // A token exchange validates the JWTs of trusted identity providers it is given
+            // (subject and actor tokens) exactly as the JWT bearer grant validates assertions.
+            JWT_BEARER_GRANT_TYPE | grantor_sdk::wire::TOKEN_EXCHANGE_GRANT_TYPE => {
+                serde_json::to_value(&self.jwt).ok()?
+            }
             _ => return None,
         };
         match settings {

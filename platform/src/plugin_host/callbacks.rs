@@ -323,6 +323,7 @@ mod tests {
             allowed_scopes: vec![],
             allowed_grant_types: vec![],
             authentication: Default::default(),
+            audiences: Vec::new(),
         };
         let ctx = CallContext {
             plugin: "p",

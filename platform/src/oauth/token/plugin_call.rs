@@ -132,6 +132,7 @@ fn plugin_request(
             allowed_scopes: client.scopes.clone(),
             allowed_grant_types: client.grant_types.clone(),
             authentication: authenticated.method,
+            audiences: client.audiences.clone(),
         },
         params: request
             .params

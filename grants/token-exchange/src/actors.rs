@@ -1,0 +1,142 @@
+//! Who acts (RFC 8693 1.1, 4.1, 4.4). With an actor token: delegation, the issued token's `act`
+//! names the actor (with its issuer when a provider issued it), the subject token's own `act`
+//! nested inside. Without one: impersonation, a token for the subject alone, only when the subject
+//! token's `may_act` names the client or the server's policy lets the client impersonate.
+
+use serde_json::{Map, Value};
+
+use crate::presented::Presented;
+use crate::settings::ClientPolicy;
+use crate::{invalid_grant, shown};
+
+/// Deepest chain of actors an issued token may carry (the host's limit).
+pub const MAX_ACT_DEPTH: usize = 8;
+
+/// The issued token's `act` claim, or the refusal.
+pub fn act_claim(
+    subject: &Presented,
+    actor: Option<&Presented>,
+    client_id: &str,
+    policy: &ClientPolicy,
+) -> Result<Option<Value>, grantor_sdk::GrantResult> {
+    let Some(actor) = actor else {
+        let named = subject
+            .may_act()
+            .is_some_and(|may_act| names_client(may_act, client_id));
+        if !named && !policy.impersonation {
+            return Err(invalid_grant(format!(
+                "impersonation is not allowed: the subject token's may_act does not name client \
+                 '{}' and no policy lets it impersonate; give an actor_token for delegation",
+                shown(client_id)
+            )));
+        }
+        // Still on behalf of whoever acted for the subject already.
+        return Ok(subject.act().cloned());
+    };
+    if let Some(may_act) = subject.may_act() {
+        if !names_party(may_act, actor) {
+            return Err(invalid_grant(
+                "the subject token's may_act does not name the actor",
+            ));
+        }
+    }
+    if subject.act().map_or(0, depth) >= MAX_ACT_DEPTH {
+        return Err(invalid_grant(format!(
+            "the subject token's chain of actors is {MAX_ACT_DEPTH} long already"
+        )));
+    }
+    let mut act = Map::new();
+    act.insert("sub".into(), Value::String(actor.subject.clone()));
+    if actor.external {
+        act.insert("iss".into(), Value::String(actor.issuer.clone()));
+    }
+    if let Some(prior) = subject.act() {
+        act.insert("act".into(), prior.clone());
+    }
+    Ok(Some(Value::Object(act)))
+}
+
+/// `may_act` names the client: as its `sub` or its `client_id`.
+fn names_client(may_act: &Value, client_id: &str) -> bool {
+    may_act["sub"].as_str() == Some(client_id) || may_act["client_id"].as_str() == Some(client_id)
+}
+
+/// `may_act` names the actor: its `sub`, and its issuer when `may_act` says one.
+fn names_party(may_act: &Value, actor: &Presented) -> bool {
+    may_act["sub"].as_str() == Some(actor.subject.as_str())
+        && may_act["iss"]
+            .as_str()
+            .is_none_or(|iss| iss == actor.issuer)
+}
+
+/// How many actors an `act` claim chains.
+fn depth(act: &Value) -> usize {
+    1 + act.get("act").filter(|a| a.is_object()).map_or(0, depth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn party(subject: &str, issuer: &str, external: bool, claims: Value) -> Presented {
+        Presented {
+            subject: subject.into(),
+            issuer: issuer.into(),
+            external,
+            claims: claims.as_object().cloned().unwrap_or_default(),
+            scopes: None,
+            expires_at: 0,
+            validated: None,
+        }
+    }
+
+    #[test]
+    fn delegation_names_the_actor_and_nests_the_prior_one() {
+        let subject = party("alice", "https://a", false, json!({"act": {"sub": "first"}}));
+        let actor = party("svc", "https://idp", true, json!({}));
+        let act = act_claim(&subject, Some(&actor), "c", &ClientPolicy::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            act,
+            json!({"sub": "svc", "iss": "https://idp", "act": {"sub": "first"}})
+        );
+        let own_actor = party("svc", "https://a", false, json!({}));
+        let act = act_claim(&party("alice", "https://a", false, json!({})), Some(&own_actor), "c", &ClientPolicy::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(act, json!({"sub": "svc"}));
+    }
+
+    #[test]
+    fn may_act_limits_delegation_and_allows_impersonation() {
+        let restricted = party("alice", "https://a", false, json!({"may_act": {"sub": "svc"}}));
+        let svc = party("svc", "https://a", false, json!({}));
+        let other = party("eve", "https://a", false, json!({}));
+        let none = ClientPolicy::default();
+        assert!(act_claim(&restricted, Some(&svc), "c", &none).is_ok());
+        assert!(act_claim(&restricted, Some(&other), "c", &none).is_err());
+        // Impersonation: refused unless may_act names the client, or the policy allows it.
+        let plain = party("alice", "https://a", false, json!({}));
+        assert!(act_claim(&plain, None, "c", &none).is_err());
+        let named = party("alice", "https://a", false, json!({"may_act": {"client_id": "c"}}));
+        assert_eq!(act_claim(&named, None, "c", &none).unwrap(), None);
+        let policy = ClientPolicy {
+            impersonation: true,
+            ..ClientPolicy::default()
+        };
+        assert_eq!(act_claim(&plain, None, "c", &policy).unwrap(), None);
+    }
+
+    #[test]
+    fn a_chain_past_the_limit_is_refused() {
+        let mut act = json!({"sub": "a0"});
+        for i in 1..MAX_ACT_DEPTH {
+            act = json!({"sub": format!("a{i}"), "act": act});
+        }
+        let subject = party("alice", "https://a", false, json!({ "act": act }));
+        let actor = party("svc", "https://a", false, json!({}));
+        assert!(act_claim(&subject, Some(&actor), "c", &ClientPolicy::default()).is_err());
+    }
+}
