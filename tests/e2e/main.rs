@@ -29,6 +29,7 @@ mod metrics;
 mod oidc_clients;
 mod oidc_sign_in;
 mod password_grant;
+mod plugin_abi_compat;
 mod plugin_identity_provider;
 mod plugin_reload;
 mod plugins;

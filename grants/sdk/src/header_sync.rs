@@ -361,6 +361,39 @@ fn c_program(expectations: &[(String, &'static str, String)]) -> String {
     program
 }
 
+/// Compiles `program` against the header in `include` (strict warnings, as errors), runs it and
+/// returns what it printed.
+fn compile_and_run(include: &Path, program: &str) -> String {
+    let dir = TempDir::new();
+    let source = dir.0.join("header_sync.c");
+    let binary = dir.0.join("header_sync");
+    std::fs::write(&source, program).unwrap();
+    let compiled = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
+        .arg("-Wmissing-prototypes")
+        .arg("-I")
+        .arg(include)
+        .arg("-o")
+        .arg(&binary)
+        .arg(&source)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler `cc`: {e}"));
+    assert!(
+        compiled.status.success(),
+        "the header check program does not compile against {}:\n{}{}",
+        include.display(),
+        String::from_utf8_lossy(&compiled.stdout),
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    let run = Command::new(&binary).output().unwrap();
+    assert!(
+        run.status.success(),
+        "the header check program failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8(run.stdout).unwrap()
+}
+
 #[test]
 fn c_header_matches_the_rust_abi() {
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
@@ -374,33 +407,7 @@ fn c_header_matches_the_rust_abi() {
     );
 
     let expectations = expectations();
-    let dir = TempDir::new();
-    let source = dir.0.join("header_sync.c");
-    let binary = dir.0.join("header_sync");
-    std::fs::write(&source, c_program(&expectations)).unwrap();
-    let compiled = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
-        .arg("-Wmissing-prototypes")
-        .arg("-I")
-        .arg(&include)
-        .arg("-o")
-        .arg(&binary)
-        .arg(&source)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler `cc`: {e}"));
-    assert!(
-        compiled.status.success(),
-        "the header check program does not compile:\n{}{}",
-        String::from_utf8_lossy(&compiled.stdout),
-        String::from_utf8_lossy(&compiled.stderr)
-    );
-    let run = Command::new(&binary).output().unwrap();
-    assert!(
-        run.status.success(),
-        "the header check program failed: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let printed = String::from_utf8(run.stdout).unwrap();
+    let printed = compile_and_run(&include, &c_program(&expectations));
     let c_lines: Vec<(&str, &str)> = printed
         .lines()
         .map(|line| {
@@ -608,4 +615,252 @@ fn last_identifier(declaration: &str) -> &str {
         .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .find(|token| !token.is_empty())
         .unwrap_or("")
+}
+
+// ABI 1.0 compatibility: plugins built against the 1.0 header keep working with every 1.x host,
+// so each 1.0 struct must stay a prefix of the current one and the 1.0 constants keep their
+// values. The frozen 1.0 header (`tests/plugins/abi-1.0`, never edited) and the current one are
+// compiled with the same program, which prints what a 1.0 plugin relies on.
+
+/// The directory of the frozen ABI 1.0 header.
+fn abi_1_0_include() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/plugins/abi-1.0")
+}
+
+fn read_header_in(include: &Path) -> String {
+    let path = include.join("grantor_plugin.h");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// The `#define GRANTOR_*` constants of `header` that no 1.x release may change (all but the
+/// minor version and the include guard), with whether each is a string.
+fn constants_kept_across_minors(header: &str) -> Vec<(String, bool)> {
+    header
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("#define "))
+        .map(|rest| {
+            let (name, value) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            (name.to_owned(), value.trim_start().starts_with('"'))
+        })
+        .filter(|(name, _)| {
+            name.starts_with("GRANTOR_")
+                && name != "GRANTOR_PLUGIN_H"
+                && name != "GRANTOR_ABI_MINOR"
+        })
+        .collect()
+}
+
+/// A C program printing (`name=value` lines) the constants of `frozen` (a header's text) that
+/// every minor keeps, and each of its structs' size and alignment and each field's offset and
+/// size: compiled against a later header, it prints the same names with that header's values.
+fn abi_prefix_program(frozen: &str) -> String {
+    let mut program =
+        String::from("#include <stddef.h>\n#include <stdio.h>\n#include \"grantor_plugin.h\"\n");
+    program.push_str("\nint main(void) {\n");
+    let mut integer = |expression: &str| {
+        program.push_str(&format!(
+            "    printf(\"%s=%lld\\n\", \"{expression}\", (long long)({expression}));\n"
+        ));
+    };
+    let mut strings = Vec::new();
+    for (name, is_string) in constants_kept_across_minors(frozen) {
+        if is_string {
+            strings.push(name);
+        } else {
+            integer(&name);
+        }
+    }
+    for (c, fields) in c_structs(&strip_c_comments(frozen)) {
+        integer(&format!("sizeof({c})"));
+        integer(&format!("_Alignof({c})"));
+        for field in fields {
+            integer(&format!("offsetof({c}, {field})"));
+            integer(&format!("sizeof((({c} *)0)->{field})"));
+        }
+    }
+    for name in strings {
+        program.push_str(&format!("    printf(\"%s=%s\\n\", \"{name}\", {name});\n"));
+    }
+    program.push_str("    return 0;\n}\n");
+    program
+}
+
+fn printed_values(include: &Path, program: &str) -> BTreeMap<String, String> {
+    compile_and_run(include, program)
+        .lines()
+        .map(|line| {
+            let (name, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not a name=value line: {line}"));
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// How the header in `current` breaks plugins built against the one in `frozen`: a struct of
+/// `frozen` whose fields are not the first fields of the current one, a field at another offset
+/// or of another size, a versioned struct (one with `struct_size`, read through a pointer and
+/// gated by that size) that shrank, a struct passed by value whose size or alignment changed, a
+/// constant with another value. Empty when compatible.
+fn abi_prefix_mismatches(frozen: &Path, current: &Path) -> Vec<String> {
+    let frozen_header = read_header_in(frozen);
+    let program = abi_prefix_program(&frozen_header);
+    let before = printed_values(frozen, &program);
+    let now = printed_values(current, &program);
+    let mut mismatches = Vec::new();
+
+    let current_structs = c_structs(&strip_c_comments(&read_header_in(current)));
+    let mut struct_wide = Vec::new();
+    for (c, fields) in c_structs(&strip_c_comments(&frozen_header)) {
+        match current_structs.get(&c) {
+            Some(current_fields) if current_fields.starts_with(&fields) => {}
+            Some(current_fields) => mismatches.push(format!(
+                "{c}: fields {current_fields:?} do not start with ABI 1.0's {fields:?}"
+            )),
+            None => mismatches.push(format!("{c}: no longer declared")),
+        }
+        let (size, align) = (format!("sizeof({c})"), format!("_Alignof({c})"));
+        let number =
+            |values: &BTreeMap<String, String>, key: &str| -> u64 { values[key].parse().unwrap() };
+        if fields.iter().any(|field| field == "struct_size") {
+            if number(&now, &size) < number(&before, &size) {
+                mismatches.push(format!(
+                    "{size}: {} now, {} in ABI 1.0 (a versioned struct only grows)",
+                    now[&size], before[&size]
+                ));
+            }
+        } else {
+            for key in [&size, &align] {
+                if now[key] != before[key] {
+                    mismatches.push(format!(
+                        "{key}: {} now, {} in ABI 1.0 (passed by value: it cannot change)",
+                        now[key], before[key]
+                    ));
+                }
+            }
+        }
+        struct_wide.extend([size, align]);
+    }
+    for (name, value) in &before {
+        if struct_wide.contains(name) {
+            continue;
+        }
+        match now.get(name) {
+            Some(current) if current == value => {}
+            Some(current) => mismatches.push(format!("{name}: {current} now, {value} in ABI 1.0")),
+            None => mismatches.push(format!("{name}: not printed for the current header")),
+        }
+    }
+    mismatches
+}
+
+/// The 1.0 structs (the host table and the plugin descriptor among them) are prefixes of the
+/// current ones, and the 1.0 constants keep their values: a plugin built against ABI 1.0 reads
+/// and fills every 1.0 field where the current host has it.
+#[test]
+fn every_abi_1_0_struct_is_a_prefix_of_the_current_one() {
+    let frozen = read_header_in(&abi_1_0_include());
+    assert!(
+        frozen.contains("#define GRANTOR_ABI_MAJOR 1\n")
+            && frozen.contains("#define GRANTOR_ABI_MINOR 0\n"),
+        "tests/plugins/abi-1.0/grantor_plugin.h is no longer the ABI 1.0 header"
+    );
+    let frozen_structs = c_structs(&strip_c_comments(&frozen));
+    for checked in ["grantor_host_api_t", "grantor_grant_plugin_v1_t"] {
+        assert!(
+            frozen_structs.get(checked).is_some_and(|f| f.len() > 2),
+            "{checked} not read from the frozen header: {frozen_structs:?}"
+        );
+    }
+    let current = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
+    let mismatches = abi_prefix_mismatches(&abi_1_0_include(), &current);
+    assert!(
+        mismatches.is_empty(),
+        "grantor_plugin.h breaks plugins built against ABI 1.0:\n{}",
+        mismatches.join("\n")
+    );
+}
+
+/// The check above catches a moved 1.0 field, a changed constant and a grown by-value struct, and
+/// accepts what a minor version may do: append a field to a versioned struct, bump the minor.
+#[test]
+fn the_abi_1_0_prefix_check_catches_moved_fields_and_accepts_appended_ones() {
+    let frozen = abi_1_0_include();
+    let header = read_header_in(&frozen);
+    let scratch = TempDir::new();
+    let mismatches_of = |edits: &[(&str, &str)]| {
+        let mut text = header.clone();
+        for (from, to) in edits {
+            assert_eq!(
+                text.matches(from).count(),
+                1,
+                "{from} is not in the header once"
+            );
+            text = text.replace(from, to);
+        }
+        std::fs::write(scratch.0.join("grantor_plugin.h"), text).unwrap();
+        abi_prefix_mismatches(&frozen, &scratch.0)
+    };
+    let swap = |a: &'static str, b: &'static str| [(a, "@SWAP@"), (b, a), ("@SWAP@", b)];
+
+    let moved = mismatches_of(&swap(
+        "grantor_host_call host_find_identity_provider;",
+        "grantor_host_call host_get_verification_keys;",
+    ));
+    assert!(
+        moved
+            .iter()
+            .any(|m| m.starts_with("offsetof(grantor_host_api_t, host_find_identity_provider)")),
+        "{moved:?}"
+    );
+    let moved = mismatches_of(&swap("uint16_t abi_major;", "uint16_t abi_minor;"));
+    assert!(
+        moved
+            .iter()
+            .any(|m| m.starts_with("offsetof(grantor_grant_plugin_v1_t, abi_major)")),
+        "{moved:?}"
+    );
+    let inserted = mismatches_of(&[(
+        "    void *host_ctx;\n",
+        "    void *host_ctx;\n    grantor_host_call host_new_callback;\n",
+    )]);
+    assert!(
+        inserted
+            .iter()
+            .any(|m| m.starts_with("grantor_host_api_t: fields"))
+            && inserted
+                .iter()
+                .any(|m| m.starts_with("offsetof(grantor_host_api_t, host_log)")),
+        "{inserted:?}"
+    );
+    let changed = mismatches_of(&[("#define GRANTOR_CONFLICT 3", "#define GRANTOR_CONFLICT 4")]);
+    assert!(
+        changed
+            .iter()
+            .any(|m| m.starts_with("GRANTOR_CONFLICT: 4 now, 3")),
+        "{changed:?}"
+    );
+    let grown = mismatches_of(&[(
+        "    size_t len;         /* number of readable bytes at ptr */\n",
+        "    size_t len;         /* number of readable bytes at ptr */\n    size_t cap;\n",
+    )]);
+    assert!(
+        grown
+            .iter()
+            .any(|m| m.starts_with("sizeof(grantor_borrowed_bytes_t)")),
+        "{grown:?}"
+    );
+
+    let appended = mismatches_of(&[
+        (
+            "    void (*host_free_buffer)(grantor_host_bytes_t buffer);\n",
+            "    void (*host_free_buffer)(grantor_host_bytes_t buffer);\n    \
+             grantor_host_call host_validate_token;\n",
+        ),
+        (
+            "#define GRANTOR_ABI_MINOR 0\n",
+            "#define GRANTOR_ABI_MINOR 1\n",
+        ),
+    ]);
+    assert!(appended.is_empty(), "{appended:?}");
 }

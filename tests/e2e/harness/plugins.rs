@@ -1,6 +1,7 @@
 //! Grant plugins for the tests: the built fixture plugins (`grant_test` in its modes, the real
 //! `grant_jwt_bearer`), their registrations, the gate through which a test holds and releases
-//! plugin calls, and C plugins compiled at test time against the shipped header.
+//! plugin calls, and C plugins compiled at test time against the shipped header (or the frozen
+//! ABI 1.0 one).
 
 use super::{Backend, Deployment};
 
@@ -88,6 +89,28 @@ pub fn compile_c_plugin(
     defines: &[&str],
     source_text: Option<&str>,
 ) {
+    compile_c_plugin_against("grants/sdk/include", deployment, stem, defines, source_text);
+}
+
+/// Compiles `tests/plugins/c-echo/c_echo.c` into the deployment's plugin directory as
+/// `lib{stem}.so` against the frozen ABI 1.0 header (`tests/plugins/abi-1.0`), as a plugin built
+/// before ABI 1.1 was: what a 1.x host must keep loading and serving unchanged.
+pub fn compile_c_echo_against_abi_1_0(deployment: &Deployment, stem: &str) {
+    compile_c_plugin_against(ABI_1_0_INCLUDE, deployment, stem, &[], None);
+}
+
+/// The directory of the frozen ABI 1.0 header, relative to the workspace root.
+const ABI_1_0_INCLUDE: &str = "tests/plugins/abi-1.0";
+
+/// Compiles `source_text` (or c-echo) with `-I {include}` (relative to the workspace root) and no
+/// other include directory of ours, so the plugin sees that header and no other.
+fn compile_c_plugin_against(
+    include: &str,
+    deployment: &Deployment,
+    stem: &str,
+    defines: &[&str],
+    source_text: Option<&str>,
+) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();
@@ -106,7 +129,7 @@ pub fn compile_c_plugin(
     ));
     let result = std::process::Command::new("cc")
         .args(["-std=c11", "-Wall", "-Werror", "-shared", "-fPIC", "-I"])
-        .arg(root.join("grants/sdk/include"))
+        .arg(root.join(include))
         .args(defines)
         .arg("-o")
         .arg(&output)

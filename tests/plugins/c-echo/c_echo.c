@@ -4,6 +4,8 @@
  * would use a JSON parser) with scope "read", after logging through the host.
  *
  * Build: cc -shared -fPIC -I grants/sdk/include -o libgrant_c_echo.so c_echo.c
+ * The e2e tests also build it with -I tests/plugins/abi-1.0 (the frozen ABI 1.0 header) as the
+ * 1.0 plugin a 1.x host must keep serving: keep this file valid ABI 1.0 source.
  * -DC_ECHO_VERSION='"2.0.0"' and -DC_ECHO_SCOPE='"write"' build another version of it, which
  * grants another scope (the plugin reload test tells the versions apart by it).
  * -DGRANTOR_TEST_ABI_MAJOR=2 builds a descriptor of another ABI major, which the host must refuse.
