@@ -8,6 +8,7 @@
  * 1.0 plugin a 1.x host must keep serving: keep this file valid ABI 1.0 source.
  * -DC_ECHO_VERSION='"2.0.0"' and -DC_ECHO_SCOPE='"write"' build another version of it, which
  * grants another scope (the plugin reload test tells the versions apart by it).
+ * -DC_ECHO_EXTRA_RESULT='",\"audience\":[\"x\"]"' appends those members to its granted result.
  * -DGRANTOR_TEST_ABI_MAJOR=2 builds a descriptor of another ABI major, which the host must refuse.
  * -DGRANTOR_TEST_NULL_ON_HANDLE leaves the descriptor's on_handle NULL, which the host must refuse
  * at load rather than jump to on the first request.
@@ -23,6 +24,12 @@
 #endif
 #ifndef C_ECHO_SCOPE
 #define C_ECHO_SCOPE "read"
+#endif
+
+/* Raw JSON members appended to the granted result (a leading comma included): ABI 1.1 result
+ * fields, well formed or not, exactly as a plugin might write them. */
+#ifndef C_ECHO_EXTRA_RESULT
+#define C_ECHO_EXTRA_RESULT ""
 #endif
 
 #ifndef GRANTOR_TEST_ABI_MAJOR
@@ -62,7 +69,7 @@ static UNUSED_IN_TEST int32_t on_handle(void *instance, const grantor_host_api_t
     static const char key[] = "\"subject\":\"";
     static const char log_line[] = "c-echo handling a request";
     char subject[128] = "c-plugin-user";
-    char result[512];
+    char result[2048];
     const char *found = NULL;
     size_t i, n;
 
@@ -89,7 +96,8 @@ static UNUSED_IN_TEST int32_t on_handle(void *instance, const grantor_host_api_t
     }
     n = (size_t)snprintf(result, sizeof result,
                          "{\"status\":\"granted\",\"subject\":\"%s\",\"scopes\":[\"" C_ECHO_SCOPE "\"],"
-                         "\"claims\":{\"written_in\":\"C\"},\"refresh_token_allowed\":false}",
+                         "\"claims\":{\"written_in\":\"C\"},\"refresh_token_allowed\":false"
+                         C_ECHO_EXTRA_RESULT "}",
                          subject);
     *result_out = give(result, n);
     return result_out->ptr ? GRANTOR_OK : GRANTOR_ERROR;
