@@ -346,3 +346,6 @@ pub fn shown(value: &str) -> String {
         escaped
     }
 }
+
+#[cfg(test)]
+mod tests;
