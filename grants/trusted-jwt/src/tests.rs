@@ -173,117 +173,113 @@ fn request() -> GrantRequest {
     }
 }
 
+/// Runs `test` with a fresh signing key, an in-memory host knowing its provider, and the host
+/// handle over it.
+fn with_host(test: impl FnOnce(&PKey<Private>, &FakeHost, &Host<'_>)) {
+    let key = signing_key();
+    let fake = FakeHost {
+        provider: provider(&key),
+        recorded: RefCell::new(BTreeSet::new()),
+    };
+    let api = api(&fake);
+    // SAFETY: the table lives for the test and its context is `fake`.
+    let host = unsafe { Host::from_raw(&api) };
+    test(&key, &fake, &host);
+}
+
 fn validator() -> TrustedJwtValidator {
     TrustedJwtValidator::from_config(json!({})).unwrap()
 }
 
 #[test]
 fn a_valid_token_is_read_and_its_use_recorded_once() {
-    let key = signing_key();
-    let fake = FakeHost {
-        provider: provider(&key),
-        recorded: RefCell::new(BTreeSet::new()),
-    };
-    let api = api(&fake);
-    // SAFETY: the table lives for the test and its context is `fake`.
-    let host = unsafe { Host::from_raw(&api) };
-    let token = sign(
-        &key,
-        json!({"alg": "EdDSA", "typ": "application/JWT"}),
-        json!({"iss": ISSUER, "sub": "alice", "aud": "alias", "exp": NOW + 300,
-               "iat": NOW, "jti": "j1", "scp": "read write", "email": "a@example"}),
-    );
-    let validator = validator();
-    let validated = validator
-        .validate(&host, &request(), &token, Some("write other"))
-        .unwrap();
-    assert_eq!(validated.issuer, ISSUER);
-    assert_eq!(validated.provider.name, "idp");
-    assert_eq!(validated.subject, "alice");
-    assert_eq!(validated.claims["email"], "a@example");
-    assert_eq!(validated.expires_at, NOW + 300);
-    // The request narrows the scope claim.
-    assert_eq!(validated.scopes, Some(vec!["write".to_owned()]));
-    assert_eq!(validated.header_typ.as_deref(), Some("jwt"));
-    assert_eq!(validated.jti(), Some("j1"));
+    with_host(|key, fake, host| {
+        let token = sign(
+            key,
+            json!({"alg": "EdDSA", "typ": "application/JWT"}),
+            json!({"iss": ISSUER, "sub": "alice", "aud": "alias", "exp": NOW + 300,
+                   "iat": NOW, "jti": "j1", "scp": "read write", "email": "a@example"}),
+        );
+        let validator = validator();
+        let validated = validator
+            .validate(host, &request(), &token, Some("write other"))
+            .unwrap();
+        assert_eq!(validated.issuer, ISSUER);
+        assert_eq!(validated.provider.name, "idp");
+        assert_eq!(validated.subject, "alice");
+        assert_eq!(validated.claims["email"], "a@example");
+        assert_eq!(validated.expires_at, NOW + 300);
+        // The request narrows the scope claim.
+        assert_eq!(validated.scopes, Some(vec!["write".to_owned()]));
+        assert_eq!(validated.header_typ.as_deref(), Some("jwt"));
+        assert_eq!(validated.jti(), Some("j1"));
 
-    validator.record_use(&host, &validated).unwrap();
-    assert_eq!(
-        *fake.recorded.borrow(),
-        BTreeSet::from([(ISSUER.to_owned(), "j1".to_owned(), NOW + 300 + 60)])
-    );
-    assert_eq!(
-        validator.record_use(&host, &validated).unwrap_err(),
-        GrantResult::invalid_grant(replayed_assertion("j1"))
-    );
+        validator.record_use(host, &validated).unwrap();
+        assert_eq!(
+            *fake.recorded.borrow(),
+            BTreeSet::from([(ISSUER.to_owned(), "j1".to_owned(), NOW + 300 + 60)])
+        );
+        assert_eq!(
+            validator.record_use(host, &validated).unwrap_err(),
+            GrantResult::invalid_grant(replayed_assertion("j1"))
+        );
+    });
 }
 
 #[test]
 fn a_token_without_jti_is_recorded_by_its_digest() {
-    let key = signing_key();
-    let fake = FakeHost {
-        provider: provider(&key),
-        recorded: RefCell::new(BTreeSet::new()),
-    };
-    let api = api(&fake);
-    // SAFETY: the table lives for the test and its context is `fake`.
-    let host = unsafe { Host::from_raw(&api) };
-    let token = sign(
-        &key,
-        json!({"alg": "EdDSA"}),
-        json!({"iss": ISSUER, "sub": "bob", "aud": TOKEN_ENDPOINT, "exp": NOW + 60}),
-    );
-    let validated = validator()
-        .validate(&host, &request(), &token, None)
-        .unwrap();
-    assert_eq!(
-        (validated.jti(), validated.header_typ.as_deref()),
-        (None, None)
-    );
-    assert_eq!(validated.scopes, None);
-    validator().record_use(&host, &validated).unwrap();
-    let digest = replay_key_of(&token);
-    assert!(digest.starts_with(DIGEST_REPLAY_KEY_PREFIX));
-    assert_eq!(
-        *fake.recorded.borrow(),
-        BTreeSet::from([(ISSUER.to_owned(), digest, NOW + 60 + 60)])
-    );
+    with_host(|key, fake, host| {
+        let token = sign(
+            key,
+            json!({"alg": "EdDSA"}),
+            json!({"iss": ISSUER, "sub": "bob", "aud": TOKEN_ENDPOINT, "exp": NOW + 60}),
+        );
+        let validated = validator()
+            .validate(host, &request(), &token, None)
+            .unwrap();
+        assert_eq!(
+            (validated.jti(), validated.header_typ.as_deref()),
+            (None, None)
+        );
+        assert_eq!(validated.scopes, None);
+        validator().record_use(host, &validated).unwrap();
+        let digest = replay_key_of(&token);
+        assert!(digest.starts_with(DIGEST_REPLAY_KEY_PREFIX));
+        assert_eq!(
+            *fake.recorded.borrow(),
+            BTreeSet::from([(ISSUER.to_owned(), digest, NOW + 60 + 60)])
+        );
 
-    // With require_jti the same token is refused at its use, not at its validation.
-    let strict = TrustedJwtValidator::from_config(json!({"require_jti": true})).unwrap();
-    let validated = strict.validate(&host, &request(), &token, None).unwrap();
-    assert_eq!(
-        strict.record_use(&host, &validated).unwrap_err(),
-        GrantResult::invalid_grant(
-            "the assertion has no jti claim, which this server requires (require_jti)"
-        )
-    );
+        // With require_jti the same token is refused at its use, not at its validation.
+        let strict = TrustedJwtValidator::from_config(json!({"require_jti": true})).unwrap();
+        let validated = strict.validate(host, &request(), &token, None).unwrap();
+        assert_eq!(
+            strict.record_use(host, &validated).unwrap_err(),
+            GrantResult::invalid_grant(
+                "the assertion has no jti claim, which this server requires (require_jti)"
+            )
+        );
+    });
 }
 
 #[test]
 fn refusals_keep_the_grants_wording() {
-    let key = signing_key();
-    let fake = FakeHost {
-        provider: provider(&key),
-        recorded: RefCell::new(BTreeSet::new()),
-    };
-    let api = api(&fake);
-    // SAFETY: the table lives for the test and its context is `fake`.
-    let host = unsafe { Host::from_raw(&api) };
-    let refusal = |claims: Value, key: &PKey<Private>| {
-        let token = sign(key, json!({"alg": "EdDSA"}), claims);
-        match validator().validate(&host, &request(), &token, None) {
-            Err(GrantResult::Error(error)) => error.error_description,
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-    };
-    let claims = |aud: &str| json!({"iss": ISSUER, "sub": "s", "aud": aud, "exp": NOW + 60});
-    assert!(refusal(claims("elsewhere"), &key)
-        .starts_with("None of the audience values matched the token endpoint"));
-    assert!(refusal(claims(TOKEN_ENDPOINT), &signing_key())
-        .starts_with("the assertion's signature (EdDSA) does not verify"));
-    assert_eq!(
-        refusal(json!({"iss": "https://other", "exp": NOW + 60}), &key),
-        "No registered identity provider found for the JWT with issuer name : https://other"
-    );
+    with_host(|key, _, host| {
+        let refusal = |claims: Value, key: &PKey<Private>| {
+            let token = sign(key, json!({"alg": "EdDSA"}), claims);
+            match validator().validate(host, &request(), &token, None) {
+                Err(GrantResult::Error(error)) => error.error_description,
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        };
+        let claims = |aud: &str| json!({"iss": ISSUER, "sub": "s", "aud": aud, "exp": NOW + 60});
+        assert!(refusal(claims("elsewhere"), key)
+            .starts_with("None of the audience values matched the token endpoint"));
+        assert!(refusal(claims(TOKEN_ENDPOINT), &signing_key())
+            .starts_with("the assertion's signature (EdDSA) does not verify"));
+        assert_eq!(
+            refusal(json!({"iss": "https://other", "exp": NOW + 60}), key),
+            "No registered identity provider found for the JWT with issuer name : https://other"
+        );
+    });
 }
