@@ -112,6 +112,7 @@ fn main() {
             ("assertion".to_owned(), assertion.to_owned()),
             ("scope".to_owned(), "read".to_owned()),
         ]),
+        param_lists: Default::default(),
         metadata: RequestMetadata {
             request_id: "bench".into(),
             now: NOW,

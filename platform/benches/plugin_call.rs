@@ -38,6 +38,7 @@ fn main() {
             // About the size of a real assertion.
             ("assertion".to_owned(), "x".repeat(800)),
         ]),
+        param_lists: Default::default(),
         metadata: RequestMetadata {
             request_id: "bench".into(),
             now: 1_800_000_000,

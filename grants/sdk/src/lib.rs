@@ -7,11 +7,13 @@
 //! - [`host`]: the plugin's view of the host callbacks.
 //! - [`jwt_bearer`]: the JWT bearer grant type's settings, shared by the host and the plugin.
 //! - [`scope`]: OAuth scope syntax and rules, shared by the host and plugins.
+//! - [`act`]: the `act` claim's form (RFC 8693 4.1), shared by the host and plugins.
 //!
 //! Plugins are trusted in-process code: the ABI guards against mistakes (version mismatch, panics,
 //! buffer ownership), not against malice.
 
 pub mod abi;
+pub mod act;
 pub mod host;
 pub mod jwt_bearer;
 pub mod plugin;

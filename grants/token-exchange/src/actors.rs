@@ -9,8 +9,7 @@ use crate::presented::Presented;
 use crate::settings::ClientPolicy;
 use crate::{invalid_grant, shown};
 
-/// Deepest chain of actors an issued token may carry (the host's limit).
-pub const MAX_ACT_DEPTH: usize = 8;
+use grantor_sdk::act::{act_depth, MAX_ACT_DEPTH};
 
 /// The issued token's `act` claim, or the refusal.
 pub fn act_claim(
@@ -40,7 +39,7 @@ pub fn act_claim(
             ));
         }
     }
-    if subject.act().map_or(0, depth) >= MAX_ACT_DEPTH {
+    if act_depth(subject.act()) >= MAX_ACT_DEPTH {
         return Err(invalid_grant(format!(
             "the subject token's chain of actors is {MAX_ACT_DEPTH} long already"
         )));
@@ -69,11 +68,6 @@ fn names_party(may_act: &Value, actor: &Presented) -> bool {
             .is_none_or(|iss| iss == actor.issuer)
 }
 
-/// How many actors an `act` claim chains.
-fn depth(act: &Value) -> usize {
-    1 + act.get("act").filter(|a| a.is_object()).map_or(0, depth)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,7 +87,12 @@ mod tests {
 
     #[test]
     fn delegation_names_the_actor_and_nests_the_prior_one() {
-        let subject = party("alice", "https://a", false, json!({"act": {"sub": "first"}}));
+        let subject = party(
+            "alice",
+            "https://a",
+            false,
+            json!({"act": {"sub": "first"}}),
+        );
         let actor = party("svc", "https://idp", true, json!({}));
         let act = act_claim(&subject, Some(&actor), "c", &ClientPolicy::default())
             .unwrap()
@@ -103,15 +102,25 @@ mod tests {
             json!({"sub": "svc", "iss": "https://idp", "act": {"sub": "first"}})
         );
         let own_actor = party("svc", "https://a", false, json!({}));
-        let act = act_claim(&party("alice", "https://a", false, json!({})), Some(&own_actor), "c", &ClientPolicy::default())
-            .unwrap()
-            .unwrap();
+        let act = act_claim(
+            &party("alice", "https://a", false, json!({})),
+            Some(&own_actor),
+            "c",
+            &ClientPolicy::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(act, json!({"sub": "svc"}));
     }
 
     #[test]
     fn may_act_limits_delegation_and_allows_impersonation() {
-        let restricted = party("alice", "https://a", false, json!({"may_act": {"sub": "svc"}}));
+        let restricted = party(
+            "alice",
+            "https://a",
+            false,
+            json!({"may_act": {"sub": "svc"}}),
+        );
         let svc = party("svc", "https://a", false, json!({}));
         let other = party("eve", "https://a", false, json!({}));
         let none = ClientPolicy::default();
@@ -120,7 +129,12 @@ mod tests {
         // Impersonation: refused unless may_act names the client, or the policy allows it.
         let plain = party("alice", "https://a", false, json!({}));
         assert!(act_claim(&plain, None, "c", &none).is_err());
-        let named = party("alice", "https://a", false, json!({"may_act": {"client_id": "c"}}));
+        let named = party(
+            "alice",
+            "https://a",
+            false,
+            json!({"may_act": {"client_id": "c"}}),
+        );
         assert_eq!(act_claim(&named, None, "c", &none).unwrap(), None);
         let policy = ClientPolicy {
             impersonation: true,

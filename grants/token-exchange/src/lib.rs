@@ -11,6 +11,10 @@
 //! provider's JWTs, so a refused request uses up nothing. Every refusal about a token names its
 //! parameter. The host signs and shapes what is issued (ABI 1.1 result fields).
 
+// Refusals are `GrantResult`s, the SDK's answer type, returned once per refused request: its
+// size (ABI 1.1's result fields made it grow) costs nothing worth boxing it for.
+#![allow(clippy::result_large_err)]
+
 mod actors;
 mod presented;
 mod settings;
@@ -75,8 +79,26 @@ pub(crate) use grantor_trusted_jwt::shown;
 /// Claims of the subject token that describe that token, not its subject: they never pass into
 /// the issued one (the host sets its own `iss`, `sub`, `aud`, times, `client_id`, `scope`, `act`).
 const TOKEN_CLAIMS: &[&str] = &[
-    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "act", "may_act",
-    "azp", "nonce", "auth_time", "at_hash", "c_hash", "s_hash", "sid", "cnf", "typ",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+    "act",
+    "may_act",
+    "azp",
+    "nonce",
+    "auth_time",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "sid",
+    "cnf",
+    "typ",
 ];
 
 /// The token types a client may ask for.
@@ -125,9 +147,9 @@ impl TokenExchangeGrant {
             }
         };
         let requested_scopes = match params.get("scope") {
-            Some(text) => Some(
-                parse_scope(text).map_err(|e| GrantResult::error("invalid_scope", e))?,
-            ),
+            Some(text) => {
+                Some(parse_scope(text).map_err(|e| GrantResult::error("invalid_scope", e))?)
+            }
             None => None,
         };
         let client_id = &request.client.client_id;
@@ -148,7 +170,7 @@ impl TokenExchangeGrant {
             Role::Subject,
             subject_token,
             subject_type,
-            requested_scopes.clone(),
+            params.get("scope").map(String::as_str),
         )?;
         let actor = match actor {
             Some((token, token_type)) => Some(presented::read(
@@ -166,9 +188,12 @@ impl TokenExchangeGrant {
         let scopes = granted_scopes(requested_scopes, &subject, request)?;
 
         // Last: a request refused for anything above uses up no provider's JWT.
-        for party in [Some((&subject, Role::Subject)), actor.as_ref().map(|a| (a, Role::Actor))]
-            .into_iter()
-            .flatten()
+        for party in [
+            Some((&subject, Role::Subject)),
+            actor.as_ref().map(|a| (a, Role::Actor)),
+        ]
+        .into_iter()
+        .flatten()
         {
             if let Some(validated) = &party.0.validated {
                 self.validator
@@ -212,8 +237,10 @@ fn granted_scopes(
     request: &GrantRequest,
 ) -> Result<Vec<String>, GrantResult> {
     if let Some(validated) = &subject.validated {
+        // The request's scopes are in validated.scopes already (within the provider's scope
+        // claim, or as its transformer chose).
         return grantor_trusted_jwt::scopes::grant(
-            validated.scopes.as_deref().or(requested.as_deref()),
+            validated.scopes.as_deref(),
             &request.client.allowed_scopes,
             validated.provider.allowed_scopes.as_deref(),
         );

@@ -78,7 +78,7 @@ pub fn read(
     role: Role,
     token: &str,
     token_type: &str,
-    requested_scopes: Option<Vec<String>>,
+    requested_scope: Option<&str>,
 ) -> Result<Presented, GrantResult> {
     match token_type {
         token_types::ACCESS_TOKEN => own(host, request, role, token, &["access_token"]),
@@ -91,7 +91,7 @@ pub fn read(
             if issuer_of(token).as_deref() == Some(request.metadata.issuer.as_str()) {
                 own(host, request, role, token, accepted)
             } else {
-                external(host, validator, request, role, token, requested_scopes)
+                external(host, validator, request, role, token, requested_scope)
             }
         }
         token_types::REFRESH_TOKEN => Err(role.named(invalid_request(format!(
@@ -174,10 +174,10 @@ fn external(
     request: &GrantRequest,
     role: Role,
     token: &str,
-    requested_scopes: Option<Vec<String>>,
+    requested_scope: Option<&str>,
 ) -> Result<Presented, GrantResult> {
     let validated = validator
-        .validate(host, request, token, requested_scopes)
+        .validate(host, request, token, requested_scope)
         .map_err(|refusal| role.named(refusal))?;
     Ok(Presented {
         subject: validated.subject.clone(),

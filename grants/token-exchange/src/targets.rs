@@ -16,7 +16,10 @@ fn invalid_target(description: impl Into<String>) -> GrantResult {
 }
 
 /// The request's targets, audiences first, each once; empty when it names none.
-pub fn requested(request: &GrantRequest, policy: &ClientPolicy) -> Result<Vec<String>, GrantResult> {
+pub fn requested(
+    request: &GrantRequest,
+    policy: &ClientPolicy,
+) -> Result<Vec<String>, GrantResult> {
     let audiences = request.param_list("audience");
     let resources = request.param_list("resource");
     for resource in &resources {

@@ -173,15 +173,18 @@ pub fn parse_unique_params(encoded: &[u8]) -> Result<HashMap<String, String>, OA
 /// RFC 8707 2).
 pub const REPEATABLE_TOKEN_PARAMS: &[&str] = &["audience", "resource"];
 
+/// Each repeatable parameter given, with all its values in order.
+pub type ParamLists = HashMap<String, Vec<String>>;
+
 /// As [`parse_unique_params`], except that the parameters named in `repeatable` may repeat: each
 /// one given is listed with all its values in order (second map), and is in the first map too
 /// when given once.
 pub fn parse_params(
     encoded: &[u8],
     repeatable: &[&str],
-) -> Result<(HashMap<String, String>, HashMap<String, Vec<String>>), OAuthError> {
+) -> Result<(HashMap<String, String>, ParamLists), OAuthError> {
     let mut params = HashMap::new();
-    let mut lists: HashMap<String, Vec<String>> = HashMap::new();
+    let mut lists = ParamLists::new();
     for (name, value) in form_urlencoded::parse(encoded) {
         if value.is_empty() {
             continue;

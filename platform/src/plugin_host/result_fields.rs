@@ -3,6 +3,7 @@
 //! error names the field. What they mean for the tokens is decided by the token endpoint
 //! (`oauth/token/plugin_call.rs`); here only their form.
 
+use grantor_sdk::act::check_act;
 use grantor_sdk::wire::token_types;
 use serde_json::Value;
 
@@ -10,10 +11,6 @@ use serde_json::Value;
 pub const MAX_AUDIENCES: usize = 16;
 /// Longest audience value, in bytes.
 const MAX_AUDIENCE_BYTES: usize = 1024;
-/// Deepest chain of actors (`act` within `act`).
-pub const MAX_ACT_DEPTH: usize = 8;
-/// Largest `act` claim, as JSON.
-const MAX_ACT_BYTES: usize = 8 * 1024;
 
 /// The token types a plugin may ask for.
 const ISSUABLE: &[&str] = &[
@@ -51,10 +48,7 @@ pub fn check(result: &Value) -> Result<(), String> {
         }
     }
     if let Some(act) = field("act") {
-        check_act(act, 1).map_err(|why| named("act", why))?;
-        if act.to_string().len() > MAX_ACT_BYTES {
-            return Err(named("act", format!("larger than {MAX_ACT_BYTES} bytes")));
-        }
+        check_act(act).map_err(|why| named("act", why))?;
     }
     if matches!(issued, Some(t) if t != token_types::ACCESS_TOKEN) {
         let count = field("audience")
@@ -96,30 +90,6 @@ fn check_audience(audience: &Value) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// `{"sub": "...", "iss"?: "...", "act"?: {...}}` and any other members, nested at most
-/// `MAX_ACT_DEPTH` deep.
-fn check_act(act: &Value, depth: usize) -> Result<(), String> {
-    if depth > MAX_ACT_DEPTH {
-        return Err(format!("actors nested deeper than {MAX_ACT_DEPTH}"));
-    }
-    let Value::Object(members) = act else {
-        return Err(format!("{} is not an object", shown(act)));
-    };
-    match members.get("sub") {
-        Some(Value::String(sub)) if !sub.is_empty() => {}
-        _ => return Err("an actor without a non-empty string sub".into()),
-    }
-    if let Some(iss) = members.get("iss") {
-        if !matches!(iss, Value::String(s) if !s.is_empty()) {
-            return Err("an actor's iss is not a non-empty string".into());
-        }
-    }
-    match members.get("act") {
-        None => Ok(()),
-        Some(inner) => check_act(inner, depth + 1),
-    }
 }
 
 /// A value as an error may show it: bounded.
@@ -183,7 +153,7 @@ mod tests {
         refused(json!({"act": {"sub": "a", "iss": 3}}), "act");
         refused(json!({"act": {"sub": "a", "act": {"sub": ""}}}), "act");
         let mut deep = json!({"sub": "last"});
-        for i in 0..MAX_ACT_DEPTH {
+        for i in 0..grantor_sdk::act::MAX_ACT_DEPTH {
             deep = json!({"sub": format!("a{i}"), "act": deep});
         }
         refused(json!({ "act": deep }), "act");
