@@ -17,6 +17,7 @@ mod gateway_issuers;
 mod gateway_paths;
 mod harness;
 mod https;
+mod identity_chaining;
 mod idp;
 mod independent_jose;
 mod introspection;

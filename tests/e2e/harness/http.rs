@@ -92,9 +92,15 @@ impl Reply {
     }
 
     pub fn assert_token(&self) -> &Value {
+        self.assert_issued("Bearer")
+    }
+
+    /// A token answer whose `token_type` is `token_type` (`N_A` for a token exchange's JWT
+    /// authorization grant, RFC 8693 2.2.1).
+    pub fn assert_issued(&self, token_type: &str) -> &Value {
         assert_eq!(self.status, 200, "{}", self.json);
         assert_eq!(self.header("cache-control"), Some("no-store"));
-        assert_eq!(self.json["token_type"], "Bearer");
+        assert_eq!(self.json["token_type"], token_type, "{}", self.json);
         assert!(self.json["access_token"].as_str().unwrap().len() >= 32);
         &self.json
     }
