@@ -127,6 +127,25 @@ fn result_fields_of_abi_1_1_shape_the_token(backend: Backend) {
     );
     assert!(claims["exp"].as_i64().unwrap() <= cap, "{claims}");
     assert_eq!(claims["sub"], "bob", "{claims}");
+    // Introspection says the same of it (RFC 8693 2.1, 4.1).
+    let reply = server.token(
+        "/t/acme/oauth2/introspect",
+        &client,
+        &[("token", token["access_token"].as_str().unwrap())],
+    );
+    assert_eq!(reply.json["active"], true, "{:?}", reply.json);
+    assert_eq!(
+        reply.json["aud"],
+        serde_json::json!(["https://api.example/"]),
+        "{:?}",
+        reply.json
+    );
+    assert_eq!(reply.json["act"], claims["act"], "{:?}", reply.json);
+    assert!(
+        reply.json["exp"].as_i64().unwrap() <= cap,
+        "{:?}",
+        reply.json
+    );
 }
 on_each_backend!(result_fields_of_abi_1_1_shape_the_token);
 

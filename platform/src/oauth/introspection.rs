@@ -96,6 +96,16 @@ pub fn introspect(
     if found.token_kind == KIND_ACCESS {
         answer["token_type"] = json!("Bearer");
     }
+    // A token exchange's audience and actor (RFC 8693 2.1, 4.1), as stored with the token.
+    let stored: Option<serde_json::Map<String, Value>> = found
+        .claims
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok());
+    for name in ["aud", "act"] {
+        if let Some(value) = stored.as_ref().and_then(|claims| claims.get(name)) {
+            answer[name] = value.clone();
+        }
+    }
     Ok(answer)
 }
 

@@ -71,10 +71,16 @@ pub fn decide(
     let refreshable =
         shape.audience.is_none() && matches!(shape.issued, None | Some(IssuedType::AccessToken));
     let mut claims = granted.claims;
-    // Only the result's `act` field says who acts: never a claim a plugin passed on.
+    // Only the result's fields say who acts and for whom the token is: never claims a plugin
+    // passed on (an assertion's `aud` named this server, not the token's audience). Stored with
+    // the tokens, they are what introspection and a later exchange see of an opaque token.
     claims.remove("act");
+    claims.remove("aud");
     if let Some(act) = granted.act {
         claims.insert("act".into(), act);
+    }
+    if let Some(audience) = &shape.audience {
+        claims.insert("aud".into(), serde_json::json!(audience));
     }
     Ok(Verdict::Granted(Decision {
         subject: Some(granted.subject),
