@@ -30,8 +30,9 @@ pub struct AddClient {
     /// tenant's key, which gateways verify alone.
     #[arg(long, value_parser = ["opaque", "jwt"], default_value = "opaque")]
     pub token_format: String,
-    /// An audience the client's ID tokens carry besides its client_id (repeatable): the
-    /// token endpoint or issuer of a server that will exchange them (reference 000).
+    /// Another server the client's users' identity may be presented at (repeatable): its
+    /// token endpoint or issuer, which the client's ID tokens carry as an audience besides its
+    /// client_id (reference 000) and its token exchanges may address (RFC 8693 `audience`).
     #[arg(long = "audience", value_name = "AUD")]
     pub audiences: Vec<String>,
     /// A certificate or public key (PEM, or DER .crt/.cer) the client signs its assertions

@@ -22,7 +22,8 @@ pub struct Client {
     pub created_at: i64,
     /// `opaque` or `jwt` (`TOKEN_FORMAT_*`).
     pub token_format: String,
-    /// Audiences its ID tokens carry besides its client_id.
+    /// Other servers its users' identity may be presented at: audiences its ID tokens carry
+    /// besides its client_id, and targets its token exchanges may address.
     pub audiences: Vec<String>,
     /// Its verification keys (PEM) for `private_key_jwt`; listings say `token_endpoint_auth_method`.
     #[serde(skip)]
