@@ -66,11 +66,6 @@ impl JwtBearerGrant {
             request.params.get("scope").map(String::as_str),
         )?;
 
-        // An ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant) is for one client here.
-        if validated.header_typ.as_deref() == Some(ID_JAG_TYP) {
-            check_id_jag_client(&validated.claims, &request.client.client_id)?;
-        }
-
         // 9 before 8: a request refused for its scopes must not use up its assertion.
         let granted = scopes::grant(
             validated.scopes.as_deref(),
@@ -78,17 +73,23 @@ impl JwtBearerGrant {
             validated.provider.allowed_scopes.as_deref(),
         )?;
 
+        // Who acts for the subject, as the provider said (a chained token
+        // exchange's): kept, and refused when malformed (a delegated token must never pass for
+        // the subject's own), before the assertion is used up.
+        let act = match validated.claims.get("act") {
+            None => None,
+            Some(act) => {
+                grantor_sdk::act::check_act(act).map_err(|why| {
+                    GrantResult::invalid_grant(format!("the assertion's act claim: {why}"))
+                })?;
+                Some(act.clone())
+            }
+        };
+
         // 8. One use per assertion, on every node.
         self.validator.record_use(host, &validated)?;
 
-        // 10. The grant. Who acts for the subject, as the provider said (a chained token
-        // exchange's), is kept when well formed, else left out (the host would refuse the whole
-        // result).
-        let act = validated
-            .claims
-            .get("act")
-            .filter(|act| grantor_sdk::act::check_act(act).is_ok())
-            .cloned();
+        // 10. The grant.
         Ok(AuthorizedGrant {
             subject: validated.subject,
             scopes: granted,
@@ -101,26 +102,5 @@ impl JwtBearerGrant {
             act,
             ..AuthorizedGrant::default()
         })
-    }
-}
-
-/// The ID-JAG's media type, its JOSE `typ` (as the validator gives it: lowercase, without
-/// `application/`).
-const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
-
-/// An ID-JAG names the client it was issued for (`client_id`): only that client may use it.
-fn check_id_jag_client(
-    claims: &serde_json::Map<String, serde_json::Value>,
-    client_id: &str,
-) -> Result<(), GrantResult> {
-    match claims.get("client_id").and_then(serde_json::Value::as_str) {
-        Some(named) if named == client_id => Ok(()),
-        Some(named) => Err(GrantResult::invalid_grant(format!(
-            "the ID-JAG is for client '{}', not this one",
-            grantor_trusted_jwt::shown(named)
-        ))),
-        None => Err(GrantResult::invalid_grant(
-            "the ID-JAG has no client_id claim",
-        )),
     }
 }

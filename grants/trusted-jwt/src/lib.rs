@@ -128,6 +128,13 @@ impl TrustedJwtValidator {
                 header.ignored_key_pointers.join(", ")
             ));
         }
+        // An access token (RFC 9068) is for a resource server, never an assertion: one whose
+        // audience names this server is still a bearer token someone else was given.
+        if header.typ.as_deref() == Some(ACCESS_TOKEN_TYP) {
+            return Err(invalid_grant(
+                "the assertion is an access token (typ at+jwt), not an assertion",
+            ));
+        }
         let registered = claims::read(&parsed.claims).map_err(invalid_grant)?;
 
         // 3. The issuer is a trusted identity provider of this tenant, and enabled.
@@ -144,6 +151,11 @@ impl TrustedJwtValidator {
 
         // 4. The signature, with the provider's keys.
         verify::verify_signature(host, &self.prepared_keys, &provider, &header, &parsed)?;
+
+        // An ID-JAG is for the one client its `client_id` names (as signed, before mappings).
+        if header.typ.as_deref() == Some(ID_JAG_TYP) {
+            check_id_jag_client(&parsed.claims, &request.client.client_id)?;
+        }
 
         // The provider's claim mappings, on verified claims, before anything reads them.
         let mut claims = claim_mappings::apply(parsed.claims, &provider.claim_mappings);
@@ -353,3 +365,23 @@ pub fn shown(value: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// An RFC 9068 access token's `typ` (as the header check gives it: lowercase, without
+/// `application/`).
+const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The ID-JAG's media type (draft-ietf-oauth-identity-assertion-authz-grant), its `typ`.
+pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
+
+/// An ID-JAG names the client it was issued for (`client_id`): only that client may use it, with
+/// any grant that reads it.
+fn check_id_jag_client(claims: &Map<String, Value>, client_id: &str) -> Result<(), GrantResult> {
+    match claims.get("client_id").and_then(Value::as_str) {
+        Some(named) if named == client_id => Ok(()),
+        Some(named) => Err(invalid_grant(format!(
+            "the ID-JAG is for client '{}', not this one",
+            shown(named)
+        ))),
+        None => Err(invalid_grant("the ID-JAG has no client_id claim")),
+    }
+}

@@ -18,6 +18,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::token::process_token_request;
 use crate::oauth::wire::TokenRequest;
 use crate::tenancy::resolve_tenant_domain;
+use grantor_sdk::wire::TOKEN_EXCHANGE_GRANT_TYPE;
 
 pub async fn token_endpoint<S, B>(
     app: SharedApp,
@@ -236,6 +237,16 @@ where
     )
     .await?;
     let (params, param_lists) = parse_params(&body, REPEATABLE_TOKEN_PARAMS)?;
+    // Only token exchange takes its targets more than once (RFC 8693 2.1); to every other grant a
+    // repeated parameter is the error it always was.
+    if params.get("grant_type").map(String::as_str) != Some(TOKEN_EXCHANGE_GRANT_TYPE) {
+        if let Some((name, _)) = param_lists.iter().find(|(_, values)| values.len() > 1) {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter '{}' is repeated; each parameter may appear only once",
+                name.escape_default()
+            )));
+        }
+    }
     tracing::Span::current().record("tenant", tenant_domain.as_str());
     if let Some(grant_type) = params.get("grant_type") {
         tracing::Span::current().record("grant_type", grant_type.as_str());

@@ -28,7 +28,11 @@ pub const ID_TOKEN_CLAIMS: &[&str] = &[
 /// Whether a user's claim of this name would take the place of one of the token's own; such a
 /// claim is left out of the user's tokens (and `user add` refuses it).
 pub fn is_reserved_claim(name: &str) -> bool {
-    ID_TOKEN_CLAIMS.contains(&name) || super::token::JWT_ACCESS_TOKEN_CLAIMS.contains(&name)
+    // `act` says who acts for the user (RFC 8693 4.1): set by token exchange only, never a
+    // standing claim of the user.
+    ID_TOKEN_CLAIMS.contains(&name)
+        || super::token::JWT_ACCESS_TOKEN_CLAIMS.contains(&name)
+        || name == "act"
 }
 
 /// Longest `nonce` accepted, in bytes.

@@ -88,8 +88,12 @@ fn id_token(
     let Ok(header) = policy.check(&jws.header) else {
         return inactive;
     };
-    // An access token the store does not hold (any more) is revoked or expired, not an ID token.
-    if jws.header.get("typ").and_then(Value::as_str) == Some("at+jwt") {
+    // Only `typ: JWT` (or none): an access token the store does not hold (any more) is revoked
+    // or expired, an ID-JAG is for another domain.
+    if !matches!(
+        jws.header.get("typ").and_then(Value::as_str),
+        None | Some("JWT")
+    ) {
         return inactive;
     }
     let Some(found_tenant) = ctx.store.cached_active_tenant(tenant)? else {
@@ -114,15 +118,15 @@ fn id_token(
     if !issuer_is_ours || expires_at <= now || int("nbf").is_some_and(|nbf| nbf > now) {
         return inactive;
     }
-    let audience = audiences(&claims);
-    let client_id = match (
-        claims.get("azp").and_then(Value::as_str),
-        audience.as_slice(),
-    ) {
-        (Some(azp), _) => azp.to_owned(),
-        (None, [only]) => only.clone(),
-        _ => return inactive,
+    // Every ID token this server signs names its client in `azp`; the JWT authorization grants
+    // it signs for other domains (`typ: JWT` too) never do, and are no ID tokens here.
+    let Some(client_id) = claims.get("azp").and_then(Value::as_str).map(str::to_owned) else {
+        return inactive;
     };
+    let audience = audiences(&claims);
+    if !audience.contains(&client_id) {
+        return inactive;
+    }
     Ok(ValidatedToken {
         active: true,
         token_type: "id_token".into(),

@@ -63,6 +63,11 @@ pub fn sign(
     ] {
         claims.insert(name.into(), value);
     }
+    // Across domains an actor is named with its issuer: at the audience, a bare `sub` would read
+    // as one of its own.
+    if let Some(act) = claims.get_mut("act") {
+        qualify_actors(act, &jwt.issuer);
+    }
     if kind == IssuedType::IdJag {
         claims.insert("client_id".into(), serde_json::json!(target_client));
     }
@@ -86,4 +91,32 @@ pub fn sign(
         refresh_token: None,
         id_token: None,
     })
+}
+
+/// Gives every actor of an `act` chain without an `iss` this server's issuer.
+fn qualify_actors(act: &mut serde_json::Value, issuer: &str) {
+    let mut level = Some(act);
+    while let Some(serde_json::Value::Object(members)) = level {
+        members
+            .entry("iss")
+            .or_insert_with(|| serde_json::json!(issuer));
+        level = members.get_mut("act");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qualify_actors;
+    use serde_json::json;
+
+    #[test]
+    fn every_actor_gets_an_issuer_and_keeps_its_own() {
+        let mut act = json!({"sub": "app", "act": {"sub": "svc", "iss": "https://idp", "act": {"sub": "first"}}});
+        qualify_actors(&mut act, "https://a");
+        assert_eq!(
+            act,
+            json!({"sub": "app", "iss": "https://a", "act": {"sub": "svc", "iss": "https://idp",
+                "act": {"sub": "first", "iss": "https://a"}}})
+        );
+    }
 }
