@@ -1,0 +1,96 @@
+//! Delegation (RFC 8693 1.1, 4.1): with an actor token the issued token names the actor in `act`
+//! (with its issuer when a trusted identity provider issued it), and a delegated token exchanged
+//! again nests the first actor inside the second.
+
+use serde_json::json;
+
+use super::{Setup, ACCESS_TOKEN, JWT};
+use crate::harness::{on_each_backend, Backend, IDP_ISSUER};
+
+fn an_actor_token_of_the_tenant_is_named_in_act(backend: Backend) {
+    let setup = Setup::start(backend);
+    let subject = setup.user_token(json!({}));
+    let actor = setup.client_token(&setup.actor);
+    let reply = setup.delegate(&subject, &actor, &[]);
+    let answer = reply.assert_token();
+    assert_eq!(answer["issued_token_type"], ACCESS_TOKEN);
+    assert_eq!(answer["scope"], "read write");
+    assert!(answer.get("refresh_token").is_none(), "{answer}");
+    let token = answer["access_token"].as_str().unwrap();
+    let claims = setup.claims(token, &setup.exchanger.id);
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["aud"], setup.exchanger.id.as_str());
+    assert_eq!(claims["client_id"], setup.exchanger.id.as_str());
+    assert_eq!(claims["scope"], "read write");
+    assert_eq!(claims["act"], json!({ "sub": setup.actor.id }));
+    setup.assert_introspected(token, "alice", "read write", &claims["exp"]);
+}
+on_each_backend!(an_actor_token_of_the_tenant_is_named_in_act);
+
+fn an_external_actor_is_named_with_its_issuer(backend: Backend) {
+    let setup = Setup::start(backend);
+    let subject = setup.user_token(json!({}));
+    let actor = setup.assertion(json!({ "sub": "svc-robot" }));
+    let reply = setup.exchange(
+        &setup.exchanger,
+        &[
+            ("subject_token", &subject),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("actor_token", &actor),
+            ("actor_token_type", JWT),
+        ],
+    );
+    let answer = reply.assert_token();
+    assert_eq!(answer["issued_token_type"], ACCESS_TOKEN);
+    let token = answer["access_token"].as_str().unwrap();
+    let claims = setup.claims(token, &setup.exchanger.id);
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(
+        claims["act"],
+        json!({ "sub": "svc-robot", "iss": IDP_ISSUER })
+    );
+    setup.assert_introspected(token, "alice", "read write", &claims["exp"]);
+    // The provider's JWT was used up as an actor token too.
+    let again = setup.exchange(
+        &setup.exchanger,
+        &[
+            ("subject_token", &setup.user_token(json!({}))),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("actor_token", &actor),
+            ("actor_token_type", JWT),
+        ],
+    );
+    let description = again.assert_error(400, "invalid_grant");
+    assert_eq!(description, super::subject_tokens::REPLAYED);
+}
+on_each_backend!(an_external_actor_is_named_with_its_issuer);
+
+fn a_delegated_token_exchanged_again_nests_the_first_actor(backend: Backend) {
+    let setup = Setup::start(backend);
+    let second = setup.deployment.add_client_with(
+        "carbon.super",
+        "second-actor",
+        "client_credentials",
+        "read",
+        &["--token-format", "jwt"],
+    );
+    let subject = setup.user_token(json!({}));
+    let first = setup
+        .delegate(&subject, &setup.client_token(&setup.actor), &[])
+        .assert_token()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = setup.delegate(&first, &setup.client_token(&second), &[]);
+    let answer = reply.assert_token();
+    assert_eq!(answer["issued_token_type"], ACCESS_TOKEN);
+    let token = answer["access_token"].as_str().unwrap();
+    let claims = setup.claims(token, &setup.exchanger.id);
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(
+        claims["act"],
+        json!({ "sub": second.id, "act": { "sub": setup.actor.id } })
+    );
+    setup.assert_introspected(token, "alice", "read write", &claims["exp"]);
+}
+on_each_backend!(a_delegated_token_exchanged_again_nests_the_first_actor);
