@@ -94,3 +94,78 @@ fn a_delegated_token_exchanged_again_nests_the_first_actor(backend: Backend) {
     setup.assert_introspected(token, "alice", "read write", &claims["exp"]);
 }
 on_each_backend!(a_delegated_token_exchanged_again_nests_the_first_actor);
+
+fn an_opaque_delegated_token_keeps_its_actor_when_exchanged_again(backend: Backend) {
+    let setup = Setup::start(backend);
+    let opaque = setup.deployment.add_client_with(
+        "carbon.super",
+        "opaque-exchanger",
+        super::TOKEN_EXCHANGE,
+        "read,write",
+        &["--token-format", "opaque"],
+    );
+    let subject = setup.user_token(json!({}));
+    let first_actor = setup.client_token(&setup.actor);
+    let first = setup.exchange(
+        &opaque,
+        &[
+            ("subject_token", &subject),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("actor_token", &first_actor),
+            ("actor_token_type", ACCESS_TOKEN),
+        ],
+    );
+    let first = first.assert_token()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(first.split('.').count(), 1, "not opaque: {first}");
+    // The act of an opaque token is kept with it: a second exchange nests it.
+    let external = setup.assertion(json!({ "sub": "svc-robot" }));
+    let reply = setup.exchange(
+        &setup.exchanger,
+        &[
+            ("subject_token", &first),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("actor_token", &external),
+            ("actor_token_type", JWT),
+        ],
+    );
+    let token = reply.assert_token()["access_token"].as_str().unwrap();
+    let claims = setup.claims(token, &setup.exchanger.id);
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(
+        claims["act"],
+        json!({ "sub": "svc-robot", "iss": IDP_ISSUER, "act": { "sub": setup.actor.id } })
+    );
+}
+on_each_backend!(an_opaque_delegated_token_keeps_its_actor_when_exchanged_again);
+
+fn the_actor_tokens_life_caps_the_issued_token(backend: Backend) {
+    let setup = Setup::start(backend);
+    let brief_actor = setup.deployment.add_client_with(
+        "carbon.super",
+        "brief-actor",
+        "client_credentials",
+        "read",
+        &["--token-format", "jwt", "--access-token-lifetime", "60"],
+    );
+    let actor = setup.client_token(&brief_actor);
+    let actor_exp = crate::harness::unverified_claims(&actor)["exp"]
+        .as_i64()
+        .unwrap();
+    let reply = setup.delegate(&setup.user_token(json!({})), &actor, &[]);
+    let token = reply.assert_token()["access_token"].as_str().unwrap();
+    let claims = setup.claims(token, &setup.exchanger.id);
+    let exp = claims["exp"].as_i64().unwrap();
+    assert!(
+        exp <= actor_exp,
+        "exp {exp} > the actor token's {actor_exp}"
+    );
+    assert!(
+        reply.json["expires_in"].as_i64().unwrap() <= 60,
+        "{}",
+        reply.json
+    );
+}
+on_each_backend!(the_actor_tokens_life_caps_the_issued_token);

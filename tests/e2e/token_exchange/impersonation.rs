@@ -69,7 +69,10 @@ fn may_act_naming_the_client_allows_impersonation(backend: Backend) {
 on_each_backend!(may_act_naming_the_client_allows_impersonation);
 
 fn a_client_policy_allows_impersonation_for_that_client_only(backend: Backend) {
-    let setup = Setup::start_with(backend, &format!("{EXCHANGER_POLICY}\nimpersonation = true\n"));
+    let setup = Setup::start_with(
+        backend,
+        &format!("{EXCHANGER_POLICY}\nimpersonation = true\n"),
+    );
     let subject = setup.user_token(json!({}));
     let form = [
         ("subject_token", subject.as_str()),

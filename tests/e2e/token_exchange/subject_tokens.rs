@@ -9,7 +9,8 @@ use crate::harness::{access_token, eventually, on_each_backend, unverified_claim
 
 /// A provider's JWT presented again, as the host says it when the request commits.
 pub const REPLAYED: &str = "the assertion has already been used (its jti was seen before)";
-const INACTIVE: &str = "subject_token: not an active token of this server (unknown, expired or revoked)";
+const INACTIVE: &str =
+    "subject_token: not an active token of this server (unknown, expired or revoked)";
 
 fn an_opaque_access_token_is_exchanged(backend: Backend) {
     let setup = Setup::start(backend);
@@ -241,3 +242,104 @@ fn missing_parameters_are_invalid_requests(backend: Backend) {
     setup.delegate(&subject, &actor, &[]).assert_token();
 }
 on_each_backend!(missing_parameters_are_invalid_requests);
+
+fn another_tenants_or_kinds_tokens_are_refused(backend: Backend) {
+    let setup = Setup::start(backend);
+    let actor = setup.client_token(&setup.actor);
+    // Another tenant's access token is no token of this one.
+    setup.deployment.cli_ok(&["tenant", "add", "acme"]);
+    let machine = setup.deployment.add_client_with(
+        "acme",
+        "machine",
+        "client_credentials",
+        "read",
+        &["--token-format", "jwt"],
+    );
+    let foreign = access_token(&setup.server.token(
+        "/t/acme/oauth2/token",
+        &machine,
+        &[("grant_type", "client_credentials")],
+    ));
+    let description = setup
+        .delegate(&foreign, &actor, &[])
+        .assert_error(400, "invalid_grant");
+    assert_eq!(description, INACTIVE);
+    // An access token presented as an ID token is not one.
+    let subject = setup.user_token(json!({}));
+    let description = setup
+        .exchange(
+            &setup.exchanger,
+            &[
+                ("subject_token", &subject),
+                ("subject_token_type", ID_TOKEN),
+                ("actor_token", &actor),
+                ("actor_token_type", ACCESS_TOKEN),
+            ],
+        )
+        .assert_error(400, "invalid_grant");
+    assert_eq!(
+        description,
+        "subject_token: a token of type access_token is presented where id_token is expected"
+    );
+    // An unknown token type.
+    let description = setup
+        .exchange(
+            &setup.exchanger,
+            &[
+                ("subject_token", &subject),
+                ("subject_token_type", "urn:example:saml"),
+            ],
+        )
+        .assert_error(400, "invalid_request");
+    assert_eq!(
+        description,
+        format!("subject_token: subject_token_type 'urn:example:saml' is not accepted; use {ACCESS_TOKEN}, {ID_TOKEN} or {}", super::JWT)
+    );
+}
+on_each_backend!(another_tenants_or_kinds_tokens_are_refused);
+
+fn a_clients_own_token_and_a_providers_jwt_are_subjects_too(backend: Backend) {
+    let setup = Setup::start(backend);
+    let actor = setup.client_token(&setup.actor);
+    // A client's token for itself: its subject is the client.
+    let service = setup.deployment.add_client_with(
+        "carbon.super",
+        "service",
+        "client_credentials",
+        "read",
+        &["--token-format", "jwt"],
+    );
+    let own = setup.client_token(&service);
+    let reply = setup.delegate(&own, &actor, &[]);
+    let answer = reply.assert_token();
+    assert_eq!(answer["scope"], "read");
+    let token = answer["access_token"].as_str().unwrap();
+    let claims = setup.claims(token, &setup.exchanger.id);
+    assert_eq!(claims["sub"], service.id.as_str());
+    assert_eq!(claims["act"], json!({ "sub": setup.actor.id }));
+    setup.assert_introspected(token, &service.id, "read", &claims["exp"]);
+    // A provider's JWT (not an ID token), with its may_act naming the exchanging client and
+    // its issuer: impersonation.
+    let jwt = setup.assertion(json!({
+        "sub": "dave",
+        "may_act": { "client_id": setup.exchanger.id },
+    }));
+    let reply = setup.exchange(
+        &setup.exchanger,
+        &[
+            ("subject_token", &jwt),
+            ("subject_token_type", super::JWT),
+            ("scope", "write"),
+        ],
+    );
+    let answer = reply.assert_token();
+    assert_eq!(answer["issued_token_type"], ACCESS_TOKEN);
+    assert_eq!(answer["scope"], "write");
+    let token = answer["access_token"].as_str().unwrap();
+    let claims = setup.claims(token, &setup.exchanger.id);
+    assert_eq!(claims["sub"], "dave");
+    assert!(claims.get("act").is_none(), "{claims}");
+    assert!(claims.get("may_act").is_none(), "{claims}");
+    setup.assert_introspected(token, "dave", "write", &claims["exp"]);
+}
+on_each_backend!(a_clients_own_token_and_a_providers_jwt_are_subjects_too);

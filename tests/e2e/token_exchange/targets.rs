@@ -34,7 +34,11 @@ fn two_targets_make_an_audience_array(backend: Backend) {
     );
     let subject = setup.user_token(json!({}));
     let actor = setup.client_token(&setup.actor);
-    let reply = setup.delegate(&subject, &actor, &[("audience", API), ("resource", POLICY_API)]);
+    let reply = setup.delegate(
+        &subject,
+        &actor,
+        &[("audience", API), ("resource", POLICY_API)],
+    );
     let token = reply.assert_token()["access_token"].as_str().unwrap();
     let claims = setup.claims(token, POLICY_API);
     assert_eq!(claims["aud"], json!([API, POLICY_API]));
@@ -94,7 +98,8 @@ fn a_target_the_client_may_not_address_is_refused_before_the_token_is_used(backe
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         setup.exchange(&setup.exchanger, &form)
     };
-    let description = send(form("https://elsewhere.example.com/")).assert_error(400, "invalid_target");
+    let description =
+        send(form("https://elsewhere.example.com/")).assert_error(400, "invalid_target");
     assert_eq!(
         description,
         format!(
