@@ -5,11 +5,11 @@
 
 use serde_json::{Map, Value};
 
-use crate::presented::Presented;
+use crate::presented::{Presented, Role};
 use crate::settings::ClientPolicy;
 use crate::{invalid_grant, shown};
 
-use grantor_sdk::act::{act_depth, MAX_ACT_DEPTH};
+use grantor_sdk::act::{act_depth, check_act, MAX_ACT_DEPTH};
 
 /// The issued token's `act` claim, or the refusal.
 pub fn act_claim(
@@ -18,6 +18,13 @@ pub fn act_claim(
     client_id: &str,
     policy: &ClientPolicy,
 ) -> Result<Option<Value>, grantor_sdk::GrantResult> {
+    // Passed on (nested, or kept when impersonating), the subject token's act must have the form
+    // the host holds every issued act to: a provider's JWT may carry any.
+    if let Some(prior) = subject.claims.get("act") {
+        check_act(prior).map_err(|why| {
+            Role::Subject.named(invalid_grant(format!("its act claim is malformed ({why})")))
+        })?;
+    }
     let Some(actor) = actor else {
         let named = subject
             .may_act()
@@ -71,6 +78,7 @@ fn names_party(may_act: &Value, actor: &Presented) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use grantor_sdk::GrantResult;
     use serde_json::json;
 
     fn party(subject: &str, issuer: &str, external: bool, claims: Value) -> Presented {
@@ -141,6 +149,35 @@ mod tests {
             ..ClientPolicy::default()
         };
         assert_eq!(act_claim(&plain, None, "c", &policy).unwrap(), None);
+    }
+
+    #[test]
+    fn a_malformed_act_of_the_subject_token_is_refused() {
+        let actor = party("svc", "https://a", false, json!({}));
+        let policy = ClientPolicy {
+            impersonation: true,
+            ..ClientPolicy::default()
+        };
+        for act in [
+            json!("svc"),
+            json!({"iss": "https://idp"}),
+            json!({"sub": "a", "act": {"sub": 1}}),
+        ] {
+            let subject = party("alice", "https://idp", true, json!({ "act": act }));
+            for with_actor in [Some(&actor), None] {
+                let Err(GrantResult::Error(e)) = act_claim(&subject, with_actor, "c", &policy)
+                else {
+                    panic!("{act} accepted");
+                };
+                assert_eq!(e.error, "invalid_grant");
+                assert!(
+                    e.error_description
+                        .starts_with("subject_token: its act claim is malformed ("),
+                    "{}",
+                    e.error_description
+                );
+            }
+        }
     }
 
     #[test]

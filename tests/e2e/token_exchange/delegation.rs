@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{Setup, ACCESS_TOKEN, JWT};
+use super::{Setup, ACCESS_TOKEN, ID_TOKEN, JWT};
 use crate::harness::{on_each_backend, Backend, IDP_ISSUER};
 
 fn an_actor_token_of_the_tenant_is_named_in_act(backend: Backend) {
@@ -169,3 +169,61 @@ fn the_actor_tokens_life_caps_the_issued_token(backend: Backend) {
     );
 }
 on_each_backend!(the_actor_tokens_life_caps_the_issued_token);
+
+fn a_providers_subject_token_with_a_malformed_act_is_refused(backend: Backend) {
+    // The client may impersonate too: a kept act is held to the same form as a nested one.
+    let setup = Setup::start_with(
+        backend,
+        &format!("{}\nimpersonation = true\n", super::EXCHANGER_POLICY),
+    );
+    let actor = setup.client_token(&setup.actor);
+    for (act, why) in [
+        (
+            json!({ "iss": IDP_ISSUER }),
+            "an actor without a non-empty string sub",
+        ),
+        (
+            json!({ "sub": "svc", "iss": 7 }),
+            "an actor's iss is not a non-empty string",
+        ),
+        (
+            json!({ "sub": "svc", "act": { "sub": "" } }),
+            "an actor without a non-empty string sub",
+        ),
+    ] {
+        let subject = setup.assertion(json!({ "sub": "erin", "act": act }));
+        let form = [
+            ("subject_token", subject.as_str()),
+            ("subject_token_type", ID_TOKEN),
+            ("actor_token", actor.as_str()),
+            ("actor_token_type", ACCESS_TOKEN),
+        ];
+        for form in [&form[..], &form[..2]] {
+            let description = setup
+                .exchange(&setup.exchanger, form)
+                .assert_error(400, "invalid_grant");
+            assert_eq!(
+                description,
+                format!("subject_token: its act claim is malformed ({why})"),
+                "{act}"
+            );
+        }
+    }
+    // A well-formed one is nested.
+    let subject = setup.assertion(json!({ "sub": "erin", "act": { "sub": "gateway" } }));
+    let reply = setup.exchange(
+        &setup.exchanger,
+        &[
+            ("subject_token", &subject),
+            ("subject_token_type", ID_TOKEN),
+            ("actor_token", &actor),
+            ("actor_token_type", ACCESS_TOKEN),
+        ],
+    );
+    let token = reply.assert_token()["access_token"].as_str().unwrap();
+    assert_eq!(
+        setup.claims(token, &setup.exchanger.id)["act"],
+        json!({ "sub": setup.actor.id, "act": { "sub": "gateway" } })
+    );
+}
+on_each_backend!(a_providers_subject_token_with_a_malformed_act_is_refused);
