@@ -238,6 +238,26 @@ fn missing_parameters_are_invalid_requests(backend: Backend) {
             .assert_error(400, "invalid_request");
         assert_eq!(description, expected, "{form:?}");
     }
+    // A token type not issued here.
+    let description = setup
+        .delegate(&subject, &actor, &[("requested_token_type", REFRESH_TOKEN)])
+        .assert_error(400, "invalid_request");
+    assert_eq!(
+        description,
+        format!(
+            "requested_token_type '{REFRESH_TOKEN}' is not issued here; ask for {ACCESS_TOKEN}, {}, \
+             urn:ietf:params:oauth:token-type:id-jag",
+            super::JWT
+        )
+    );
+    // One subject token only.
+    let description = setup
+        .delegate(&subject, &actor, &[("subject_token", "another")])
+        .assert_error(400, "invalid_request");
+    assert_eq!(
+        description,
+        "parameter 'subject_token' is repeated; each parameter may appear only once"
+    );
     // Nothing was used up: the subject token still works.
     setup.delegate(&subject, &actor, &[]).assert_token();
 }
