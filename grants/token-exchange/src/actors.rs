@@ -25,6 +25,17 @@ pub fn act_claim(
             Role::Subject.named(invalid_grant(format!("its act claim is malformed ({why})")))
         })?;
     }
+    // A may_act is a restriction: one that cannot be read restricts to nobody, never to no one
+    // in particular.
+    if subject
+        .claims
+        .get("may_act")
+        .is_some_and(|m| !m.is_object())
+    {
+        return Err(Role::Subject.named(invalid_grant(
+            "its may_act claim is not a JSON object (RFC 8693 4.4)",
+        )));
+    }
     let Some(actor) = actor else {
         let named = subject
             .may_act()
@@ -175,6 +186,28 @@ mod tests {
                         .starts_with("subject_token: its act claim is malformed ("),
                     "{}",
                     e.error_description
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_may_act_that_is_not_an_object_is_refused() {
+        let actor = party("svc", "https://a", false, json!({}));
+        let policy = ClientPolicy {
+            impersonation: true,
+            ..ClientPolicy::default()
+        };
+        for may_act in [json!("svc"), json!([{"sub": "svc"}]), json!(null)] {
+            let subject = party("alice", "https://a", false, json!({ "may_act": may_act }));
+            for with_actor in [Some(&actor), None] {
+                let Err(GrantResult::Error(e)) = act_claim(&subject, with_actor, "c", &policy)
+                else {
+                    panic!("{may_act} accepted");
+                };
+                assert_eq!(
+                    e.error_description,
+                    "subject_token: its may_act claim is not a JSON object (RFC 8693 4.4)"
                 );
             }
         }

@@ -121,3 +121,20 @@ fn may_act_limits_who_acts(backend: Backend) {
     assert_eq!(claims["act"], json!({ "sub": setup.actor.id }));
 }
 on_each_backend!(may_act_limits_who_acts);
+
+fn a_may_act_that_is_not_an_object_is_refused(backend: Backend) {
+    let setup = Setup::start(backend);
+    let actor = setup.client_token(&setup.actor);
+    for may_act in [json!(setup.actor.id), json!([{ "sub": setup.actor.id }])] {
+        // It restricts nothing it can be read as: refused, never taken for no restriction.
+        let subject = setup.user_token(json!({ "may_act": may_act }));
+        let description = setup
+            .delegate(&subject, &actor, &[])
+            .assert_error(400, "invalid_grant");
+        assert_eq!(
+            description, "subject_token: its may_act claim is not a JSON object (RFC 8693 4.4)",
+            "{may_act}"
+        );
+    }
+}
+on_each_backend!(a_may_act_that_is_not_an_object_is_refused);
