@@ -55,6 +55,10 @@ fn an_external_id_token_is_exchanged_once(backend: Backend) {
     let claims = setup.claims(token, &setup.exchanger.id);
     assert_eq!(claims["sub"], "bob");
     assert_eq!(claims["email"], "bob@idp.example.com");
+    // It ends when the provider's ID token does (five minutes), not in the exchanger's hour.
+    let id_token_exp = unverified_claims(&id_token)["exp"].as_i64().unwrap();
+    assert!(claims["exp"].as_i64().unwrap() <= id_token_exp, "{claims}");
+    assert!(answer["expires_in"].as_i64().unwrap() <= 300, "{answer}");
     assert_eq!(claims["act"], json!({ "sub": setup.actor.id }));
     setup.assert_introspected(token, "bob", "read", &claims["exp"]);
     // One use only (found when the second request commits, so in the host's words).
