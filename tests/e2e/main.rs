@@ -41,5 +41,6 @@ mod sign_in_theme;
 mod slow_clients;
 mod tenant_keys;
 mod token_endpoint;
+mod token_exchange;
 mod user_consents;
 mod write_path;

@@ -5,11 +5,11 @@
 
 use serde_json::{Map, Value};
 
-use crate::presented::Presented;
+use crate::presented::{Presented, Role};
 use crate::settings::ClientPolicy;
 use crate::{invalid_grant, shown};
 
-use grantor_sdk::act::{act_depth, MAX_ACT_DEPTH};
+use grantor_sdk::act::{act_depth, check_act, MAX_ACT_DEPTH};
 
 /// The issued token's `act` claim, or the refusal.
 pub fn act_claim(
@@ -18,6 +18,24 @@ pub fn act_claim(
     client_id: &str,
     policy: &ClientPolicy,
 ) -> Result<Option<Value>, grantor_sdk::GrantResult> {
+    // Passed on (nested, or kept when impersonating), the subject token's act must have the form
+    // the host holds every issued act to: a provider's JWT may carry any.
+    if let Some(prior) = subject.claims.get("act") {
+        check_act(prior).map_err(|why| {
+            Role::Subject.named(invalid_grant(format!("its act claim is malformed ({why})")))
+        })?;
+    }
+    // A may_act is a restriction: one that cannot be read restricts to nobody, never to no one
+    // in particular.
+    if subject
+        .claims
+        .get("may_act")
+        .is_some_and(|m| !m.is_object())
+    {
+        return Err(Role::Subject.named(invalid_grant(
+            "its may_act claim is not a JSON object (RFC 8693 4.4)",
+        )));
+    }
     let Some(actor) = actor else {
         let named = subject
             .may_act()
@@ -71,6 +89,7 @@ fn names_party(may_act: &Value, actor: &Presented) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use grantor_sdk::GrantResult;
     use serde_json::json;
 
     fn party(subject: &str, issuer: &str, external: bool, claims: Value) -> Presented {
@@ -141,6 +160,57 @@ mod tests {
             ..ClientPolicy::default()
         };
         assert_eq!(act_claim(&plain, None, "c", &policy).unwrap(), None);
+    }
+
+    #[test]
+    fn a_malformed_act_of_the_subject_token_is_refused() {
+        let actor = party("svc", "https://a", false, json!({}));
+        let policy = ClientPolicy {
+            impersonation: true,
+            ..ClientPolicy::default()
+        };
+        for act in [
+            json!("svc"),
+            json!({"iss": "https://idp"}),
+            json!({"sub": "a", "act": {"sub": 1}}),
+        ] {
+            let subject = party("alice", "https://idp", true, json!({ "act": act }));
+            for with_actor in [Some(&actor), None] {
+                let Err(GrantResult::Error(e)) = act_claim(&subject, with_actor, "c", &policy)
+                else {
+                    panic!("{act} accepted");
+                };
+                assert_eq!(e.error, "invalid_grant");
+                assert!(
+                    e.error_description
+                        .starts_with("subject_token: its act claim is malformed ("),
+                    "{}",
+                    e.error_description
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_may_act_that_is_not_an_object_is_refused() {
+        let actor = party("svc", "https://a", false, json!({}));
+        let policy = ClientPolicy {
+            impersonation: true,
+            ..ClientPolicy::default()
+        };
+        for may_act in [json!("svc"), json!([{"sub": "svc"}]), json!(null)] {
+            let subject = party("alice", "https://a", false, json!({ "may_act": may_act }));
+            for with_actor in [Some(&actor), None] {
+                let Err(GrantResult::Error(e)) = act_claim(&subject, with_actor, "c", &policy)
+                else {
+                    panic!("{may_act} accepted");
+                };
+                assert_eq!(
+                    e.error_description,
+                    "subject_token: its may_act claim is not a JSON object (RFC 8693 4.4)"
+                );
+            }
+        }
     }
 
     #[test]
