@@ -34,7 +34,8 @@ struct Chain {
     stranger: Credentials,
     /// apis.example's application (JWT bearer grant, JWT access tokens).
     apiapp: Credentials,
-    /// apis.example's other application, which an ID-JAG for apiapp does not name.
+    /// apis.example's other application, which an ID-JAG for apiapp does not name (it may
+    /// exchange tokens too).
     otherapp: Credentials,
 }
 
@@ -54,7 +55,7 @@ impl Chain {
         let otherapp = deployment.add_client_with(
             "apis.example",
             "otherapp",
-            GRANT,
+            &format!("{GRANT},{TOKEN_EXCHANGE},client_credentials"),
             "orders",
             &["--token-format", "jwt"],
         );
@@ -86,7 +87,13 @@ impl Chain {
             ],
         );
         let grants = format!("password,client_credentials,{TOKEN_EXCHANGE}");
-        let webapp = deployment.add_client("idp.example", "webapp", &grants, "openid,orders");
+        let webapp = deployment.add_client_with(
+            "idp.example",
+            "webapp",
+            &grants,
+            "openid,orders",
+            &["--token-format", "jwt"],
+        );
         let stranger = deployment.add_client("idp.example", "stranger", &grants, "openid,orders");
         let server = deployment.start();
         deployment.cli_ok(&[
@@ -238,23 +245,21 @@ fn an_access_token_is_chained_with_its_actor(backend: Backend) {
             ("actor_token", own["access_token"].as_str().unwrap()),
             ("actor_token_type", ACCESS_TOKEN_TYPE),
             ("requested_token_type", JWT_TYPE),
-            ("resource", API_ISSUER),
+            ("audience", API_ISSUER),
         ],
     );
     let answer = reply.assert_issued("N_A").clone();
     let grant = answer["access_token"].as_str().unwrap();
     let claims = unverified_claims(grant);
     assert_eq!(claims["sub"], "alice", "{claims}");
-    assert_eq!(claims["act"], json!({"sub": chain.webapp.id}), "{claims}");
+    // Named with its issuer: at apis.example a bare sub would read as one of its own.
+    let actor = json!({"sub": chain.webapp.id, "iss": IDP_ISSUER});
+    assert_eq!(claims["act"], actor, "{claims}");
     assert_eq!(claims["scope"], "openid orders", "{claims}");
     let token = chain.redeem(&chain.apiapp, grant).assert_token().clone();
     let api_claims = unverified_claims(token["access_token"].as_str().unwrap());
     assert_eq!(api_claims["sub"], "alice", "{api_claims}");
-    assert_eq!(
-        api_claims["act"],
-        json!({"sub": chain.webapp.id}),
-        "{api_claims}"
-    );
+    assert_eq!(api_claims["act"], actor, "{api_claims}");
 }
 on_each_backend!(an_access_token_is_chained_with_its_actor);
 
@@ -339,3 +344,151 @@ fn a_domain_the_client_may_not_address_is_an_invalid_target(backend: Backend) {
     assert_eq!(reply.json["error"], "invalid_request", "{:?}", reply.json);
 }
 on_each_backend!(a_domain_the_client_may_not_address_is_an_invalid_target);
+
+/// What this server signs for another domain is never taken back here as one of its own tokens:
+/// a JWT grant is no ID token, an ID-JAG binds its client whichever grant reads it, and an access
+/// token is no assertion.
+fn grants_for_other_domains_stay_there(backend: Backend) {
+    let chain = Chain::start(backend);
+    let signed_in = chain.sign_in(&chain.webapp);
+    let access = signed_in["access_token"].as_str().unwrap();
+    let own = chain
+        .server
+        .token(
+            "/t/idp.example/oauth2/token",
+            &chain.webapp,
+            &[("grant_type", "client_credentials")],
+        )
+        .assert_token()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let delegated = |requested: &str, audience: &str| {
+        chain.exchange(
+            &chain.webapp,
+            &[
+                ("subject_token", access),
+                ("subject_token_type", ACCESS_TOKEN_TYPE),
+                ("actor_token", own.as_str()),
+                ("actor_token_type", ACCESS_TOKEN_TYPE),
+                ("requested_token_type", requested),
+                ("audience", audience),
+                ("scope", "orders"),
+            ],
+        )
+    };
+    // A JWT grant addressed to the client itself (which would make it pass for its ID token).
+    let refused = delegated(JWT_TYPE, &chain.webapp.id);
+    assert_eq!(refused.status, 400, "{:?}", refused.json);
+    assert_eq!(
+        refused.json["error"], "invalid_target",
+        "{:?}",
+        refused.json
+    );
+
+    // A JWT grant for apis.example, presented back at idp.example as an ID token or a JWT.
+    let grant = delegated(JWT_TYPE, API_ISSUER).assert_issued("N_A")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for subject_type in [ID_TOKEN_TYPE, JWT_TYPE] {
+        let reply = chain.exchange(
+            &chain.webapp,
+            &[
+                ("subject_token", grant.as_str()),
+                ("subject_token_type", subject_type),
+                ("actor_token", own.as_str()),
+                ("actor_token_type", ACCESS_TOKEN_TYPE),
+                ("scope", "openid orders"),
+            ],
+        );
+        assert_eq!(reply.status, 400, "{subject_type}: {:?}", reply.json);
+        assert_eq!(reply.json["error"], "invalid_grant", "{:?}", reply.json);
+        assert_eq!(
+            reply.json["error_description"],
+            "subject_token: not an active token of this server (unknown, expired or revoked)",
+            "{:?}",
+            reply.json
+        );
+    }
+
+    // An ID-JAG for apiapp, exchanged at apis.example by another client: refused as at its JWT
+    // bearer grant.
+    let jag = delegated(ID_JAG_TYPE, API_ISSUER).assert_issued("N_A")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_own = chain
+        .server
+        .token(
+            "/t/apis.example/oauth2/token",
+            &chain.otherapp,
+            &[("grant_type", "client_credentials")],
+        )
+        .assert_token()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = chain.server.token(
+        "/t/apis.example/oauth2/token",
+        &chain.otherapp,
+        &[
+            ("grant_type", TOKEN_EXCHANGE),
+            ("subject_token", jag.as_str()),
+            ("subject_token_type", JWT_TYPE),
+            ("actor_token", other_own.as_str()),
+            ("actor_token_type", ACCESS_TOKEN_TYPE),
+        ],
+    );
+    assert_eq!(reply.status, 400, "{:?}", reply.json);
+    assert_eq!(reply.json["error"], "invalid_grant", "{:?}", reply.json);
+    assert_eq!(
+        reply.json["error_description"],
+        format!(
+            "subject_token: the ID-JAG is for client '{}', not this one",
+            chain.apiapp.id
+        ),
+        "{:?}",
+        reply.json
+    );
+
+    // An access token narrowed to apis.example's token endpoint is for calling it, not an
+    // assertion its JWT bearer grant takes.
+    let narrowed = delegated(ACCESS_TOKEN_TYPE, API_ISSUER).assert_token()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(header_of(&narrowed)["typ"], "at+jwt");
+    assert_eq!(unverified_claims(&narrowed)["aud"], API_ISSUER);
+    let reply = chain.redeem(&chain.apiapp, &narrowed);
+    assert_eq!(reply.status, 400, "{:?}", reply.json);
+    assert_eq!(
+        reply.json["error_description"],
+        "the assertion is an access token (typ at+jwt), not an assertion",
+        "{:?}",
+        reply.json
+    );
+}
+on_each_backend!(grants_for_other_domains_stay_there);
+
+/// Only token exchange takes `audience` and `resource` more than once; for any other grant a
+/// repeated parameter is refused as ever.
+fn repeated_targets_are_for_token_exchange_only(backend: Backend) {
+    let chain = Chain::start(backend);
+    let reply = chain.server.token(
+        "/t/idp.example/oauth2/token",
+        &chain.webapp,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://a.example/"),
+            ("resource", "https://b.example/"),
+        ],
+    );
+    assert_eq!(reply.status, 400, "{:?}", reply.json);
+    assert_eq!(reply.json["error"], "invalid_request", "{:?}", reply.json);
+    assert_eq!(
+        reply.json["error_description"],
+        "parameter 'resource' is repeated; each parameter may appear only once"
+    );
+}
+on_each_backend!(repeated_targets_are_for_token_exchange_only);

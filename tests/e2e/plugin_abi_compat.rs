@@ -135,8 +135,7 @@ fn result_fields_of_abi_1_1_shape_the_token(backend: Backend) {
     );
     assert_eq!(reply.json["active"], true, "{:?}", reply.json);
     assert_eq!(
-        reply.json["aud"],
-        serde_json::json!(["https://api.example/"]),
+        reply.json["aud"], "https://api.example/",
         "{:?}",
         reply.json
     );

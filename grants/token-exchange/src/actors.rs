@@ -94,6 +94,7 @@ mod tests {
 
     fn party(subject: &str, issuer: &str, external: bool, claims: Value) -> Presented {
         Presented {
+            own_id_token: false,
             subject: subject.into(),
             issuer: issuer.into(),
             external,

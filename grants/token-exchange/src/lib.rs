@@ -87,6 +87,7 @@ const TOKEN_CLAIMS: &[&str] = &[
     "iat",
     "jti",
     "client_id",
+    "resource",
     "scope",
     "act",
     "may_act",
@@ -157,11 +158,23 @@ impl TokenExchangeGrant {
 
         // Targets first: a client asking for one it may not address learns nothing of its tokens.
         let targets = targets::requested(request, &policy)?;
-        if issued != token_types::ACCESS_TOKEN && targets.len() != 1 {
-            return Err(invalid_request(
-                "a JWT authorization grant is for one other domain: give exactly one audience (its issuer or token endpoint) or resource",
-            ));
-        }
+        let grant_for_another_domain = issued != token_types::ACCESS_TOKEN;
+        // A JWT grant is for one other domain, named by `audience` (its issuer or token
+        // endpoint); `resource` values travel in it as its `resource` claim (the ID-JAG draft).
+        let domain = match targets.audiences.as_slice() {
+            _ if !grant_for_another_domain => None,
+            [one] if one != client_id => Some(one.clone()),
+            [_] => {
+                return Err(invalid_target(
+                    "a JWT authorization grant is for another domain, not for the client itself",
+                ))
+            }
+            _ => {
+                return Err(invalid_request(
+                    "a JWT authorization grant is for one other domain: give exactly one audience (its issuer or token endpoint)",
+                ))
+            }
+        };
 
         let subject = presented::read(
             host,
@@ -184,6 +197,13 @@ impl TokenExchangeGrant {
             )?),
             None => None,
         };
+        if subject.own_id_token && !grant_for_another_domain {
+            // Its user consented to scopes for the client, which an ID token does not carry: here
+            // its access token is the token to exchange.
+            return Err(Role::Subject.named(invalid_request(
+                "an ID token of this server is exchanged only for a grant to another domain (requested_token_type jwt or id-jag); exchange its access token for tokens here",
+            )));
+        }
         let act = actors::act_claim(&subject, actor.as_ref(), client_id, &policy)?;
         let scopes = granted_scopes(requested_scopes, &subject, request)?;
 
@@ -204,12 +224,22 @@ impl TokenExchangeGrant {
 
         let mut claims = subject.claims.clone();
         claims.retain(|name, _| !TOKEN_CLAIMS.contains(&name.as_str()));
-        if issued == token_types::ID_JAG {
-            // The client at the audience's authorization server, when it has another id there.
-            if let Some(there) = policy.id_jag_client_ids.get(&targets[0]) {
-                claims.insert("client_id".into(), there.clone().into());
+        let audience = match &domain {
+            Some(domain) => {
+                if !targets.resources.is_empty() {
+                    claims.insert("resource".into(), one_or_many(&targets.resources));
+                }
+                if issued == token_types::ID_JAG {
+                    // The client at the audience's authorization server, when it has another
+                    // id there.
+                    if let Some(there) = policy.id_jag_client_ids.get(domain) {
+                        claims.insert("client_id".into(), there.clone().into());
+                    }
+                }
+                vec![domain.clone()]
             }
-        }
+            None => targets.all(),
+        };
         let expires_at_most = actor
             .as_ref()
             .map_or(subject.expires_at, |a| a.expires_at.min(subject.expires_at));
@@ -220,12 +250,24 @@ impl TokenExchangeGrant {
             refresh_token_allowed: self.settings.issue_refresh_token
                 && request.client.authentication == ClientAuthentication::Credentials,
             identity_provider: subject.external.then(|| subject.issuer.clone()),
-            audience: (!targets.is_empty()).then_some(targets),
+            audience: (!audience.is_empty()).then_some(audience),
             issued_token_type: Some(issued.to_owned()),
             expires_at_most: Some(expires_at_most),
             act,
         })
     }
+}
+
+/// One value as a string, several as an array (RFC 7519 4.1.3, RFC 8707 2).
+fn one_or_many(values: &[String]) -> serde_json::Value {
+    match values {
+        [one] => serde_json::Value::String(one.clone()),
+        many => many.to_vec().into(),
+    }
+}
+
+fn invalid_target(description: impl Into<String>) -> GrantResult {
+    GrantResult::error("invalid_target", description)
 }
 
 /// The scopes: never broader than an access token's; for an ID token or a provider's JWT, as the

@@ -38,6 +38,9 @@ impl Role {
 
 /// A presented token, validated.
 pub struct Presented {
+    /// An ID token of this server: it carries no scopes, and the user consented to none for the
+    /// client here, so it is exchanged only for a grant to another domain.
+    pub own_id_token: bool,
     /// Whom it names: its subject, or the client it was issued to when that client acted for
     /// itself.
     pub subject: String,
@@ -149,12 +152,15 @@ fn own(
         ))));
     }
     let id_token = validated.token_type == "id_token";
-    if id_token && !validated.audience.contains(&request.client.client_id) {
+    let own_client = validated.client_id == request.client.client_id;
+    if id_token && !own_client {
         return Err(role.named(invalid_grant(
             "an ID token is exchanged only by the client it was issued to",
         )));
     }
+
     Ok(Presented {
+        own_id_token: id_token,
         subject: validated
             .subject
             .unwrap_or_else(|| validated.client_id.clone()),
@@ -180,6 +186,7 @@ fn external(
         .validate(host, request, token, requested_scope)
         .map_err(|refusal| role.named(refusal))?;
     Ok(Presented {
+        own_id_token: false,
         subject: validated.subject.clone(),
         issuer: validated.issuer.clone(),
         external: true,

@@ -15,14 +15,42 @@ fn invalid_target(description: impl Into<String>) -> GrantResult {
     GrantResult::error("invalid_target", description)
 }
 
-/// The request's targets, audiences first, each once; empty when it names none.
-pub fn requested(
-    request: &GrantRequest,
-    policy: &ClientPolicy,
-) -> Result<Vec<String>, GrantResult> {
-    let audiences = request.param_list("audience");
-    let resources = request.param_list("resource");
-    for resource in &resources {
+/// The request's targets: its audiences and its resources, each once, in order.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Targets {
+    pub audiences: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+impl Targets {
+    /// Every target, audiences first, each once: an access token's `aud`.
+    pub fn all(&self) -> Vec<String> {
+        let mut all = self.audiences.clone();
+        for resource in &self.resources {
+            if !all.contains(resource) {
+                all.push(resource.clone());
+            }
+        }
+        all
+    }
+}
+
+/// The request's targets; both lists empty when it names none.
+pub fn requested(request: &GrantRequest, policy: &ClientPolicy) -> Result<Targets, GrantResult> {
+    let once = |values: Vec<String>| {
+        let mut kept: Vec<String> = Vec::new();
+        for value in values {
+            if !kept.contains(&value) {
+                kept.push(value);
+            }
+        }
+        kept
+    };
+    let targets = Targets {
+        audiences: once(request.param_list("audience")),
+        resources: once(request.param_list("resource")),
+    };
+    for resource in &targets.resources {
         let absolute = url::Url::parse(resource).is_ok_and(|u| u.fragment().is_none());
         if !absolute {
             return Err(invalid_target(format!(
@@ -31,23 +59,18 @@ pub fn requested(
             )));
         }
     }
-    let mut targets: Vec<String> = Vec::new();
-    for target in audiences.into_iter().chain(resources) {
-        if !targets.contains(&target) {
-            targets.push(target);
-        }
-    }
-    if targets.len() > MAX_TARGETS {
+    let all = targets.all();
+    if all.len() > MAX_TARGETS {
         return Err(invalid_target(format!(
             "{} targets; at most {MAX_TARGETS} may be named",
-            targets.len()
+            all.len()
         )));
     }
     let client = &request.client;
     let client_id = &client.client_id;
     let addressable =
         |t: &String| t == client_id || client.audiences.contains(t) || policy.audiences.contains(t);
-    if let Some(refused) = targets.iter().find(|t| !addressable(t)) {
+    if let Some(refused) = all.iter().find(|t| !addressable(t)) {
         return Err(invalid_target(format!(
             "client '{}' may not address '{}'",
             shown(client_id),

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{Setup, ACCESS_TOKEN, ID_TOKEN, REFRESH_TOKEN, TOKEN_EXCHANGE};
+use super::{Setup, ACCESS_TOKEN, API, ID_TOKEN, JWT, REFRESH_TOKEN, TOKEN_EXCHANGE};
 use crate::harness::{access_token, eventually, on_each_backend, unverified_claims, Backend};
 
 /// A provider's JWT presented again, as the host says it when the request commits.
@@ -79,7 +79,7 @@ fn an_own_id_token_is_exchanged_by_its_client_only(backend: Backend) {
         "webapp",
         &format!("password,{TOKEN_EXCHANGE}"),
         "openid,read",
-        &["--token-format", "jwt"],
+        &["--token-format", "jwt", "--audience", API],
     );
     let signed_in = setup.server.token(
         "/oauth2/token",
@@ -95,21 +95,32 @@ fn an_own_id_token_is_exchanged_by_its_client_only(backend: Backend) {
     let id_token = signed_in["id_token"].as_str().unwrap();
     let carol = unverified_claims(signed_in["access_token"].as_str().unwrap())["sub"].clone();
     let actor = setup.client_token(&setup.actor);
-    let form = [
+    let mut form = vec![
         ("subject_token", id_token),
         ("subject_token_type", ID_TOKEN),
         ("actor_token", actor.as_str()),
         ("actor_token_type", ACCESS_TOKEN),
         ("scope", "read"),
     ];
+    // Not for tokens here: the user consented to scopes for the client, which the ID token does
+    // not carry (its access token is the token to exchange).
+    let description = setup
+        .exchange(&webapp, &form)
+        .assert_error(400, "invalid_request");
+    assert!(
+        description.starts_with("subject_token: an ID token of this server is exchanged only for a grant to another domain"),
+        "{description}"
+    );
+    // For a grant to another domain.
+    form.extend([("requested_token_type", JWT), ("audience", API)]);
     let answer = setup.exchange(&webapp, &form);
-    let answer = answer.assert_token();
-    assert_eq!(answer["issued_token_type"], ACCESS_TOKEN);
+    let answer = answer.assert_issued("N_A");
+    assert_eq!(answer["issued_token_type"], JWT);
     assert_eq!(answer["scope"], "read");
-    let claims = setup.claims(answer["access_token"].as_str().unwrap(), &webapp.id);
+    let claims = unverified_claims(answer["access_token"].as_str().unwrap());
     assert_eq!(claims["sub"], carol);
-    assert_eq!(claims["client_id"], webapp.id.as_str());
-    assert_eq!(claims["act"], json!({ "sub": setup.actor.id }));
+    assert_eq!(claims["aud"], API);
+    assert_eq!(claims["act"]["sub"], setup.actor.id.as_str());
     // Another client may not exchange it.
     let description = setup
         .exchange(&setup.exchanger, &form)

@@ -80,7 +80,12 @@ pub fn decide(
         claims.insert("act".into(), act);
     }
     if let Some(audience) = &shape.audience {
-        claims.insert("aud".into(), serde_json::json!(audience));
+        // As the JWT access token carries it: one value a string, several an array.
+        let aud = match audience.as_slice() {
+            [one] => serde_json::json!(one),
+            many => serde_json::json!(many),
+        };
+        claims.insert("aud".into(), aud);
     }
     Ok(Verdict::Granted(Decision {
         subject: Some(granted.subject),
