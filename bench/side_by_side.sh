@@ -6,7 +6,7 @@
 #
 # Needs the peers set up once as ../shared/bench/README.md says (~/.cache/peers/node with
 # oidc-provider and jose) and a release build:
-#   cargo build --release -p grantor-bench -p grantor -p grant-jwt-bearer
+#   cargo build --release -p grantor-bench -p grantor -p grant-jwt-bearer -p grant-token-exchange
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -16,7 +16,7 @@ peer_script=../shared/bench/peers/oidc_provider_server.mjs
 keys=$(mktemp -d)
 trap 'kill "${peer_pid:-0}" 2>/dev/null || true; rm -rf "$keys"' EXIT
 
-summary() { grep -E '^(mode|backend|connections|access tokens|token pool|codes|id tokens|!!|throughput|latency|responses|server cpu|load cpu|rs256|es256|eddsa|crypto floor|http floor|ratio)'; }
+summary() { grep -E '^(mode|backend|connections|access tokens|token pool|codes|id tokens|exchanges|!!|throughput|latency|responses|server cpu|load cpu|rs256|es256|eddsa|crypto floor|http floor|ratio)'; }
 run() { echo "### $*"; "$bench" "$@" 2>/dev/null | summary; echo; }
 
 echo "## machine"; nproc; uname -r; grep -m1 'model name' /proc/cpuinfo; date -u; echo
@@ -48,6 +48,9 @@ echo "## grantor, sqlite, client-credentials"
 for _ in $(seq 1 "$runs"); do run --mode client-credentials --skip-floors; done
 echo "## grantor, sqlite, authorization-code (codes made through a sign-in; RS256 ID token per exchange)"
 for _ in $(seq 1 "$runs"); do run --mode authorization-code; done
+echo "## grantor, sqlite, token-exchange (delegation; an access token, then a JWT grant for another domain)"
+for _ in $(seq 1 "$runs"); do run --mode token-exchange; done
+run --mode token-exchange --requested-token-type jwt
 echo "## grantor, sqlite, refresh-token"
 for _ in $(seq 1 "$runs"); do run --mode refresh-token --skip-floors; done
 echo "## grantor, sqlite, jwt-access-token (JWT access tokens; signing floor of the same key type)"
@@ -65,4 +68,6 @@ if [ -n "${POSTGRES_URL:-}" ]; then
   run --mode client-credentials --skip-floors --database "$POSTGRES_URL"
   echo "## grantor, postgresql, authorization-code"
   run --mode authorization-code --database "$POSTGRES_URL"
+  echo "## grantor, postgresql, token-exchange"
+  run --mode token-exchange --database "$POSTGRES_URL"
 fi

@@ -12,6 +12,8 @@ use crate::codes::{CODE_LIFETIME_SECONDS, EXPIRY_MARGIN};
 /// ID tokens and with the cheaper ES256 and EdDSA signatures.
 const CODES_PER_SECOND_RS256: u64 = 3_000;
 const CODES_PER_SECOND_OTHERS: u64 = 6_000;
+/// token-exchange: subject tokens obtained before the clock unless --subject-tokens says.
+const DEFAULT_SUBJECT_TOKENS: u32 = 256;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -155,6 +157,24 @@ pub struct Cli {
     /// the load generator and the upstream run on the same machine and need the other core(s).
     #[arg(long, value_name = "N")]
     pub gateway_workers: Option<usize>,
+    /// token-exchange: the user access tokens (jwt-bearer, one assertion each) obtained before the
+    /// clock starts as subject tokens; exchanging one does not spend it, so the requests go
+    /// round them in turn.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub subject_tokens: Option<u32>,
+    /// token-exchange: what each exchange asks for (`requested_token_type`): an access token of
+    /// the client's format (opaque), or a JWT authorization grant for another domain (identity
+    /// chaining), signed with the tenant's key (--signing-alg). Default access-token.
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub requested_token_type: Option<RequestedTokenType>,
+    /// The token exchange plugin library the started server loads (token-exchange; default: the
+    /// one next to this executable).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["url", "target"])]
+    pub exchange_plugin: Option<PathBuf>,
 }
 
 impl Cli {
@@ -173,6 +193,24 @@ impl Cli {
 
     pub fn gateway_workers(&self) -> usize {
         self.gateway_workers.unwrap_or(1)
+    }
+
+    /// token-exchange: the subject tokens to obtain before the clock starts.
+    pub fn subject_tokens(&self) -> u32 {
+        self.subject_tokens.unwrap_or(DEFAULT_SUBJECT_TOKENS)
+    }
+
+    pub fn requested_token_type(&self) -> RequestedTokenType {
+        self.requested_token_type
+            .unwrap_or(RequestedTokenType::AccessToken)
+    }
+
+    /// Whether each response carries a token signed with the tenant's key: a JWT access token,
+    /// or the JWT authorization grant a token exchange asks for.
+    pub fn issues_jwts(&self) -> bool {
+        self.token_format() == TokenFormat::Jwt
+            || (self.mode == Mode::TokenExchange
+                && self.requested_token_type() == RequestedTokenType::Jwt)
     }
 
     /// authorization-code: the codes to make before the clock starts.
@@ -237,6 +275,24 @@ impl Cli {
                 "--backend-claims and --gateway-workers apply to --mode gateway only".to_owned(),
             );
         }
+        if self.mode == Mode::TokenExchange {
+            if self.url.is_some() || self.target.is_some() {
+                return Err(
+                    "--mode token-exchange starts its own Grantor (it registers the token \
+                     exchange plugin in the deployment it writes): not with --url or --target"
+                        .to_owned(),
+                );
+            }
+        } else if self.subject_tokens.is_some()
+            || self.requested_token_type.is_some()
+            || self.exchange_plugin.is_some()
+        {
+            return Err(
+                "--subject-tokens, --requested-token-type and --exchange-plugin apply to --mode \
+                 token-exchange only"
+                    .to_owned(),
+            );
+        }
         Ok(())
     }
 
@@ -248,7 +304,8 @@ impl Cli {
             Mode::JwtBearer
             | Mode::ClientCredentials
             | Mode::RefreshToken
-            | Mode::AuthorizationCode => TokenFormat::Opaque,
+            | Mode::AuthorizationCode
+            | Mode::TokenExchange => TokenFormat::Opaque,
         }
     }
 }
@@ -273,6 +330,10 @@ pub enum Mode {
     /// `authorization_code` (with PKCE): each request exchanges one code made through a real
     /// sign-in before the clock starts, never reused; each response carries an ID token.
     AuthorizationCode,
+    /// RFC 8693 delegation: each request exchanges one of the user access tokens obtained before
+    /// the clock starts (subject tokens, in turn) with the client's own access token as the actor
+    /// token.
+    TokenExchange,
 }
 
 impl Mode {
@@ -285,20 +346,49 @@ impl Mode {
             Mode::Introspect => "introspect",
             Mode::Gateway => "gateway",
             Mode::AuthorizationCode => "authorization-code",
+            Mode::TokenExchange => "token-exchange",
         }
     }
 
     /// Whether a request costs the server one RS256 verification and one signature, the crypto
     /// floor's sum: not an authorization code exchange, which verifies nothing and signs the ID
-    /// token.
+    /// token, nor a token exchange, which finds its tokens by digest and signs at most the JWT
+    /// grant it asks for.
     pub fn verifies_and_signs(self) -> bool {
-        self != Mode::AuthorizationCode
+        !matches!(self, Mode::AuthorizationCode | Mode::TokenExchange)
     }
 
     /// Whether each request spends a pre-minted assertion, so the server verifies one RS256
     /// signature per request (and the ratio to the RS256 ceiling means something).
     pub fn spends_assertions(self) -> bool {
         matches!(self, Mode::JwtBearer | Mode::JwtAccessToken)
+    }
+}
+
+/// What a token exchange asks for (`requested_token_type`, RFC 8693 2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RequestedTokenType {
+    /// `urn:ietf:params:oauth:token-type:access_token`: an access token of the client's format.
+    AccessToken,
+    /// `urn:ietf:params:oauth:token-type:jwt`: a JWT authorization grant for another domain.
+    Jwt,
+}
+
+impl RequestedTokenType {
+    /// The flag's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestedTokenType::AccessToken => "access-token",
+            RequestedTokenType::Jwt => "jwt",
+        }
+    }
+
+    /// The token type URI sent as `requested_token_type`.
+    pub fn uri(self) -> &'static str {
+        match self {
+            RequestedTokenType::AccessToken => "urn:ietf:params:oauth:token-type:access_token",
+            RequestedTokenType::Jwt => "urn:ietf:params:oauth:token-type:jwt",
+        }
     }
 }
 
@@ -525,6 +615,79 @@ mod tests {
         let cli = parse(&["--mode", "authorization-code", "--signing-alg", "ES256"]).expect("ok");
         assert_eq!(cli.signing_alg(), SigningAlg::ES256);
         assert_eq!(cli.codes(), CODES_PER_SECOND_OTHERS * 12);
+    }
+
+    #[test]
+    fn token_exchange_mode_asks_for_an_access_token_or_a_jwt_grant() {
+        let parse = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("grantor-bench").chain(args.iter().copied()))
+                    .map_err(|e| e.to_string())?;
+            cli.check()?;
+            Ok::<Cli, String>(cli)
+        };
+        let cli = parse(&["--mode", "token-exchange"]).expect("valid");
+        assert_eq!(cli.mode, Mode::TokenExchange);
+        assert_eq!(cli.mode.name(), "token-exchange");
+        assert_eq!(cli.subject_tokens(), 256);
+        assert_eq!(cli.requested_token_type(), RequestedTokenType::AccessToken);
+        assert_eq!(cli.token_format(), TokenFormat::Opaque);
+        assert!(!cli.issues_jwts());
+        assert!(!cli.mode.spends_assertions());
+        assert!(!cli.mode.verifies_and_signs());
+        let cli = parse(&[
+            "--mode",
+            "token-exchange",
+            "--requested-token-type",
+            "jwt",
+            "--subject-tokens",
+            "16",
+            "--signing-alg",
+            "ES256",
+        ])
+        .expect("valid");
+        assert_eq!(cli.requested_token_type(), RequestedTokenType::Jwt);
+        assert_eq!(
+            cli.requested_token_type().uri(),
+            "urn:ietf:params:oauth:token-type:jwt"
+        );
+        assert_eq!(cli.subject_tokens(), 16);
+        assert_eq!(cli.signing_alg(), SigningAlg::ES256);
+        // The client keeps opaque access tokens; the grant it asks for is a JWT.
+        assert_eq!(cli.token_format(), TokenFormat::Opaque);
+        assert!(cli.issues_jwts());
+        assert!(parse(&["--mode", "token-exchange", "--subject-tokens", "0"]).is_err());
+        assert!(parse(&[
+            "--mode",
+            "token-exchange",
+            "--requested-token-type",
+            "saml2"
+        ])
+        .is_err());
+        // It registers the plugin in the deployment it writes.
+        for args in [
+            &["--target", "http://127.0.0.1:3000/oauth2/token"][..],
+            &["--url", "http://127.0.0.1:1", "--config", "c.toml"],
+        ] {
+            let mut all = vec!["--mode", "token-exchange"];
+            all.extend_from_slice(args);
+            let e = parse(&all).unwrap_err();
+            assert!(e.contains("starts its own Grantor"), "{e}");
+        }
+        // Its flags belong to it alone.
+        for args in [
+            &["--subject-tokens", "8"][..],
+            &["--requested-token-type", "jwt"],
+            &["--exchange-plugin", "x.so"],
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains("--mode token-exchange only"), "{e}");
+        }
+        // Other modes issue JWTs exactly where their access tokens are JWTs.
+        assert!(parse(&["--mode", "jwt-access-token"])
+            .expect("ok")
+            .issues_jwts());
+        assert!(!parse(&["--mode", "jwt-bearer"]).expect("ok").issues_jwts());
     }
 
     #[test]

@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 /// How long a request still in flight when the window closes may take before it is abandoned.
 const END_GRACE: Duration = Duration::from_secs(2);

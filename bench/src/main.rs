@@ -6,6 +6,7 @@
 mod cli;
 mod codes;
 mod cpu;
+mod exchange;
 mod floors;
 mod gateway;
 mod load;
@@ -26,7 +27,7 @@ use hyper::Method;
 use openssl::pkey::PKey;
 use tokio::time::Instant;
 
-use crate::cli::{BackendClaims, Cli, Mode, SigningAlg, TokenFormat};
+use crate::cli::{BackendClaims, Cli, Mode, RequestedTokenType, SigningAlg, TokenFormat};
 use crate::gateway::{GatewayRun, GatewaySetup};
 use crate::load::{BodyPool, Endpoint, Expect, LoadSpec, Verdict, Work};
 use crate::mint::{AssertionClaims, IdpKey};
@@ -126,6 +127,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         )?,
         // One to seed each chain, one spare each to restart a broken chain.
         Mode::RefreshToken => 2 * connections,
+        // One per subject token (a JWT bearer exchange each).
+        Mode::TokenExchange => usize::try_from(cli.subject_tokens())?,
         // One for the RS256 floor.
         Mode::ClientCredentials | Mode::Introspect | Mode::Gateway | Mode::AuthorizationCode => 1,
     };
@@ -148,6 +151,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
 
     let first = wait_until_accepted(&cli, &target, &key, &claims, signed_in.as_ref()).await?;
+    // token-exchange: the subject tokens and the actor token, before the clock; the first
+    // exchange's answer is the one described.
+    let exchanged = match cli.mode {
+        Mode::TokenExchange => {
+            eprintln!(
+                "obtaining {} subject tokens (jwt-bearer) and an actor token (client_credentials) ...",
+                assertions.len()
+            );
+            let exchanger = exchange::Exchanger {
+                endpoint: &target.endpoint,
+                authorization: target.authorization.as_ref(),
+                scope: target.scope.as_deref(),
+                requested: cli.requested_token_type(),
+                client_id: target
+                    .client_id
+                    .as_deref()
+                    .context("--mode token-exchange: no client")?,
+            };
+            let prepared = exchanger.prepare(&assertions).await?;
+            eprintln!(
+                "obtained in {:.2} s; the first exchange answered as asked",
+                prepared.took.as_secs_f64()
+            );
+            Some(prepared)
+        }
+        _ => None,
+    };
+    let first = exchanged.as_ref().map_or(first, |p| p.first.clone());
     let access_tokens = describe_access_tokens(&cli, &target, &first)?;
     let id_tokens = describe_id_tokens(&cli, &target, &first)?;
     // The signing floor's key type: what the tokens' header names; in gateway mode the gateway's
@@ -161,7 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .as_ref()
             .and_then(|t| t.alg.as_deref())
             .and_then(SigningAlg::from_jws),
-        (Some(tokens), Mode::JwtAccessToken) => {
+        (Some(tokens), Mode::JwtAccessToken | Mode::TokenExchange) if cli.issues_jwts() => {
             let alg = tokens.alg.as_deref().and_then(SigningAlg::from_jws);
             if alg.is_none() {
                 eprintln!(
@@ -182,12 +213,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut expect = match cli.mode {
         Mode::JwtAccessToken => Expect::JwtAccessToken,
         Mode::AuthorizationCode => Expect::IdToken,
+        Mode::TokenExchange => exchange::expect(cli.requested_token_type()),
         _ => Expect::AccessToken,
     };
     // gateway: the upstream and the gateway in front of it (killed when this is dropped).
     let mut gateway_run = None;
     let mut introspected = None;
     let mut code_pool = None;
+    let mut exchange_pool = None;
     let mut floor_body = Bytes::from(load::client_credentials_body(scope));
     let (work, pool) = match cli.mode {
         Mode::JwtBearer | Mode::JwtAccessToken => {
@@ -202,6 +235,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Work::Fixed(Bytes::from(load::client_credentials_body(scope))),
             None,
         ),
+        Mode::TokenExchange => {
+            let prepared = exchanged.context("no subject tokens")?;
+            // The floor gets the same request shape.
+            floor_body = prepared
+                .bodies
+                .first()
+                .cloned()
+                .context("no subject token")?;
+            exchange_pool = Some(report::ExchangePool {
+                subject_tokens: prepared.bodies.len(),
+                took: prepared.took,
+                requested: cli.requested_token_type(),
+            });
+            // Exchanging a subject token does not spend it: they go round in turn.
+            (Work::Cycle(Arc::new(BodyPool::new(prepared.bodies))), None)
+        }
         Mode::AuthorizationCode => {
             let signed_in = signed_in.as_ref().context("no sign-in")?;
             let count = usize::try_from(cli.codes())?;
@@ -421,7 +470,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         duration_secs: cli.duration,
         minted: (!matches!(
             cli.mode,
-            Mode::ClientCredentials | Mode::Introspect | Mode::Gateway | Mode::AuthorizationCode
+            Mode::ClientCredentials
+                | Mode::Introspect
+                | Mode::Gateway
+                | Mode::AuthorizationCode
+                | Mode::TokenExchange
         ))
         .then_some((count, minting_took)),
         assertions_used,
@@ -429,6 +482,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         access_tokens,
         id_tokens,
         introspected,
+        exchange: exchange_pool,
         run: &result,
         server_cpu,
         load_cpu,
@@ -609,8 +663,8 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
             &tenant,
             &scope,
             cli.token_format(),
-            &cli.iss,
-            &certificate,
+            server::Exchange::default(),
+            (&cli.iss, &certificate),
             Some(&audience),
         )?;
         return Ok(Target {
@@ -645,15 +699,20 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
         }
         _ => "sqlite",
     };
+    let exchange_plugin = match (&cli.exchange_plugin, cli.mode) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Mode::TokenExchange) => Some(server::default_exchange_plugin_library()?),
+        (None, _) => None,
+    };
     // The key type goes into the config only where it matters (or was asked for): JWT access
-    // tokens, or the ID tokens of the code exchange.
+    // tokens or grants, or the ID tokens of the code exchange.
     let authorization_code = cli.mode == Mode::AuthorizationCode;
-    let configured_alg =
-        (cli.signing_alg.is_some() || cli.token_format() == TokenFormat::Jwt || authorization_code)
-            .then(|| cli.signing_alg());
+    let configured_alg = (cli.signing_alg.is_some() || cli.issues_jwts() || authorization_code)
+        .then(|| cli.signing_alg());
     let deployment = Deployment::write(
         cli.database.as_deref(),
         &plugin,
+        exchange_plugin.as_deref(),
         configured_alg,
         authorization_code.then_some(codes::CODE_LIFETIME_SECONDS),
     )?;
@@ -676,13 +735,19 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
             Some((provisioned.username, provisioned.password)),
         )
     } else {
+        let token_exchange = cli.mode == Mode::TokenExchange;
+        let exchange = server::Exchange {
+            grant: token_exchange,
+            audience: (token_exchange && cli.requested_token_type() == RequestedTokenType::Jwt)
+                .then_some(exchange::OTHER_DOMAIN),
+        };
         let provisioned = server::provision(
             &grantor_cli,
             &tenant,
             &scope,
             cli.token_format(),
-            &cli.iss,
-            &certificate,
+            exchange,
+            (&cli.iss, &certificate),
             None,
         )?;
         (provisioned, scope, None)
@@ -772,12 +837,16 @@ fn describe_access_tokens(
 ) -> anyhow::Result<Option<report::AccessTokens>> {
     if !matches!(
         cli.mode,
-        Mode::JwtAccessToken | Mode::Introspect | Mode::Gateway
+        Mode::JwtAccessToken | Mode::Introspect | Mode::Gateway | Mode::TokenExchange
     ) {
         return Ok(None);
     }
     let token = load::access_token(first).context("the first response has no access_token")?;
-    let format = cli.token_format();
+    let format = if cli.issues_jwts() {
+        TokenFormat::Jwt
+    } else {
+        TokenFormat::Opaque
+    };
     let alg = match format {
         TokenFormat::Jwt => load::jws_alg(&token),
         TokenFormat::Opaque => None,
@@ -791,8 +860,14 @@ fn describe_access_tokens(
             );
         }
     }
+    // A token exchange's JWT is a grant for another domain, not an access token of this one.
+    let exchanged_grant = cli.mode == Mode::TokenExchange && format == TokenFormat::Jwt;
     Ok(Some(report::AccessTokens {
-        format: format.name(),
+        format: if exchanged_grant {
+            "jwt authorization grant"
+        } else {
+            format.name()
+        },
         alg,
         bytes: token.len(),
     }))
@@ -901,7 +976,9 @@ async fn wait_until_accepted(
             Mode::ClientCredentials | Mode::Introspect | Mode::Gateway => {
                 load::client_credentials_body(target.scope.as_deref())
             }
-            Mode::JwtBearer | Mode::RefreshToken | Mode::JwtAccessToken => {
+            // token-exchange: the server takes the client's assertions; its subject tokens come
+            // next.
+            Mode::JwtBearer | Mode::RefreshToken | Mode::JwtAccessToken | Mode::TokenExchange => {
                 load::jwt_bearer_body(&mint::mint_one(key, claims)?, target.scope.as_deref())
             }
             Mode::AuthorizationCode => codes::exchange_body(

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::cli::{BackendClaims, Mode};
+use crate::cli::{BackendClaims, Mode, RequestedTokenType};
 use crate::floors::{CryptoFloor, CryptoPerRequest, SignFloor};
 use crate::gateway::{self, CpuTarget, LatencyTarget};
 use crate::load::{Expect, LoadResult};
@@ -40,6 +40,8 @@ pub struct Summary<'a> {
     pub id_tokens: Option<IdTokens>,
     /// introspect: the token pool obtained before the run.
     pub introspected: Option<TokenPool>,
+    /// token-exchange: the subject tokens obtained before the run, and what was asked for.
+    pub exchange: Option<ExchangePool>,
     pub run: &'a LoadResult,
     /// CPU time the server (when this run started it) and the load generator spent in the
     /// measured window.
@@ -133,6 +135,13 @@ pub struct CodePool {
 pub struct TokenPool {
     pub tokens: usize,
     pub took: std::time::Duration,
+}
+
+/// token-exchange: the subject tokens (and the one actor token) obtained before the run.
+pub struct ExchangePool {
+    pub subject_tokens: usize,
+    pub took: std::time::Duration,
+    pub requested: RequestedTokenType,
 }
 
 /// `1234.5` -> `1,234.5`-style grouping is not worth a dependency; one decimal and thousands
@@ -269,6 +278,20 @@ pub fn text(summary: &Summary) -> String {
              (client_credentials), introspected in turn",
             pool.tokens,
             pool.took.as_secs_f64()
+        ));
+    }
+    if let Some(pool) = &summary.exchange {
+        line(format!(
+            "exchanges     delegation: {} subject tokens (a user's access tokens, jwt-bearer) and \
+             one actor token (the client's, client_credentials) obtained in {:.2} s before the \
+             run; each request exchanges the next subject token in turn with the actor token \
+             for {}",
+            pool.subject_tokens,
+            pool.took.as_secs_f64(),
+            match pool.requested {
+                RequestedTokenType::AccessToken => "an access token",
+                RequestedTokenType::Jwt => "a JWT authorization grant for another domain",
+            }
         ));
     }
     if let Some(after) = run.pool_ran_out_after {
@@ -616,6 +639,9 @@ pub fn json(summary: &Summary) -> Value {
             .introspected
             .as_ref()
             .map(|p| p.took.as_secs_f64()),
+        "subject_tokens": summary.exchange.as_ref().map(|p| p.subject_tokens),
+        "subject_tokens_obtaining_s": summary.exchange.as_ref().map(|p| p.took.as_secs_f64()),
+        "requested_token_type": summary.exchange.as_ref().map(|p| p.requested.name()),
         "server_cpu_us_per_request": summary.server_cpu.map(|spent| per_request_us(spent, run)),
         "load_cpu_us_per_request": summary.load_cpu.map(|spent| per_request_us(spent, run)),
         "error_samples": run.error_samples,
@@ -749,6 +775,7 @@ mod tests {
             }),
             id_tokens: None,
             introspected: None,
+            exchange: None,
             run: &run,
             server_cpu: None,
             load_cpu: None,
@@ -837,6 +864,7 @@ mod tests {
                 bytes: 812,
             }),
             introspected: None,
+            exchange: None,
             run: &run,
             server_cpu: None,
             load_cpu: None,
@@ -900,6 +928,7 @@ mod tests {
             access_tokens: None,
             id_tokens: None,
             introspected: None,
+            exchange: None,
             run: &run,
             server_cpu: None,
             load_cpu: None,
@@ -941,6 +970,7 @@ mod tests {
                 tokens: 256,
                 took: std::time::Duration::from_millis(500),
             }),
+            exchange: None,
             run: &run,
             server_cpu: None,
             load_cpu: None,
@@ -967,6 +997,95 @@ mod tests {
         assert_eq!(json["introspected_tokens"], 256);
     }
 
+    #[test]
+    fn token_exchange_runs_say_what_was_exchanged_and_ratio_a_jwt_grant_to_signing() {
+        // 1,000 exchanges/s; signing 1 ms: 2,000/s on 2 cores.
+        let run = result(10_000, 10);
+        let verify = crypto(50);
+        let sign = SignFloor {
+            alg: crate::cli::SigningAlg::RS256,
+            input_bytes: 400,
+            floor: crypto(1000),
+        };
+        let summary = |requested, sign: Option<&'static SignFloor>| Summary {
+            mode: Mode::TokenExchange,
+            expect: Expect::AccessToken,
+            backend: "sqlite".into(),
+            target: "http://127.0.0.1:1/t/x/oauth2/token",
+            connections: 32,
+            warmup_secs: 2,
+            duration_secs: 10,
+            minted: None,
+            assertions_used: None,
+            codes: None,
+            access_tokens: None,
+            id_tokens: None,
+            introspected: None,
+            exchange: Some(ExchangePool {
+                subject_tokens: 256,
+                took: std::time::Duration::from_millis(750),
+                requested,
+            }),
+            run: &run,
+            server_cpu: Some(std::time::Duration::from_secs(5)),
+            load_cpu: None,
+            floors: Some(Floors {
+                verify: &verify,
+                sign,
+                http: None,
+                http_duration_secs: 1,
+            }),
+            cores: 2,
+            gateway: None,
+        };
+        let opaque = summary(RequestedTokenType::AccessToken, None);
+        let opaque_text = text(&opaque);
+        assert!(
+            opaque_text.contains(
+                "exchanges     delegation: 256 subject tokens (a user's access tokens, \
+                 jwt-bearer) and one actor token (the client's, client_credentials) obtained in \
+                 0.75 s before the run; each request exchanges the next subject token in turn \
+                 with the actor token for an access token"
+            ),
+            "{opaque_text}"
+        );
+        assert!(
+            opaque_text.contains("server cpu    500.0 us per request"),
+            "{opaque_text}"
+        );
+        // Nothing is verified per request, and an opaque token is signed by nobody.
+        assert!(!opaque_text.contains("ceiling"), "{opaque_text}");
+        let opaque_json = json(&opaque);
+        assert_eq!(opaque_json["mode"], "token-exchange");
+        assert_eq!(opaque_json["subject_tokens"], 256);
+        assert_eq!(opaque_json["subject_tokens_obtaining_s"], 0.75);
+        assert_eq!(opaque_json["requested_token_type"], "access-token");
+        assert_eq!(opaque_json["assertions_minted"], Value::Null);
+        assert_eq!(opaque_json["floors"]["ratio_to_rs256_ceiling"], Value::Null);
+
+        // A JWT grant per request: its signature is the crypto, and no verification is added.
+        let sign: &'static SignFloor = Box::leak(Box::new(sign));
+        let grant = summary(RequestedTokenType::Jwt, Some(sign));
+        let grant_text = text(&grant);
+        assert!(
+            grant_text.contains("for a JWT authorization grant for another domain"),
+            "{grant_text}"
+        );
+        assert!(
+            grant_text.contains("ratio         0.500 of the 2-core RS256 signing ceiling"),
+            "{grant_text}"
+        );
+        assert!(!grant_text.contains("crypto floor"), "{grant_text}");
+        assert!(!grant_text.contains("verification ceiling"), "{grant_text}");
+        let grant_json = json(&grant);
+        assert_eq!(grant_json["requested_token_type"], "jwt");
+        assert_eq!(grant_json["floors"]["crypto_floor_us"], Value::Null);
+        let ratio = grant_json["floors"]["ratio_to_sign_ceiling"]
+            .as_f64()
+            .unwrap_or(0.0);
+        assert!((ratio - 0.5).abs() < 1e-9, "{ratio}");
+    }
+
     fn gateway_summary<'a>(
         run: &'a LoadResult,
         direct: &'a LoadResult,
@@ -988,6 +1107,7 @@ mod tests {
             id_tokens: None,
             access_tokens: None,
             introspected: None,
+            exchange: None,
             run,
             server_cpu: Some(std::time::Duration::ZERO),
             load_cpu: None,

@@ -18,8 +18,10 @@ use crate::cli::{SigningAlg, TokenFormat};
 use crate::codes;
 use crate::load::{self, Endpoint};
 
-/// The grant type the JWT bearer plugin handles, and the library it is registered under.
+/// The library the JWT bearer plugin is registered under.
 const PLUGIN_LIBRARY: &str = "grant_jwt_bearer";
+/// The library the token exchange plugin is registered under (token-exchange mode).
+const EXCHANGE_PLUGIN_LIBRARY: &str = "grant_token_exchange";
 /// How long `grantor serve` may take to print its address, and then to answer `/health`.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 const HEALTH_DEADLINE: Duration = Duration::from_secs(30);
@@ -38,12 +40,16 @@ pub fn default_grantor_binary() -> anyhow::Result<PathBuf> {
 }
 
 pub fn default_plugin_library() -> anyhow::Result<PathBuf> {
-    beside_current_exe(&plugin_file_name())
+    beside_current_exe(&plugin_file_name(PLUGIN_LIBRARY))
 }
 
-fn plugin_file_name() -> String {
+pub fn default_exchange_plugin_library() -> anyhow::Result<PathBuf> {
+    beside_current_exe(&plugin_file_name(EXCHANGE_PLUGIN_LIBRARY))
+}
+
+fn plugin_file_name(library: &str) -> String {
     format!(
-        "{}{PLUGIN_LIBRARY}{}",
+        "{}{library}{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     )
@@ -52,7 +58,8 @@ fn plugin_file_name() -> String {
 fn require_file(path: &Path, what: &str) -> anyhow::Result<()> {
     if !path.is_file() {
         bail!(
-            "{}: {what} not found (build it: cargo build --release -p grantor -p grant-jwt-bearer)",
+            "{}: {what} not found (build it: cargo build --release -p grantor -p grant-jwt-bearer \
+             -p grant-token-exchange)",
             path.display()
         );
     }
@@ -120,24 +127,40 @@ pub struct Provisioned {
     pub client_secret: String,
 }
 
-/// A tenant of its own, one client allowed all three grants and `scope` and issued access tokens
-/// in `token_format`, and the identity provider `issuer` trusting `certificate`. `alias` is an
-/// extra audience value naming the server (attach mode, where the server's public base URL is
-/// not known here).
+/// What the bench client may do besides the jwt-bearer, refresh_token and client_credentials
+/// grants (token-exchange mode).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Exchange<'a> {
+    /// Also the token exchange grant.
+    pub grant: bool,
+    /// A server it may address (`client add --audience`): the audience of the JWT authorization
+    /// grants it asks for.
+    pub audience: Option<&'a str>,
+}
+
+/// A tenant of its own, one client allowed all three grants (and the token exchange grant, as
+/// `exchange` says) and `scope` and issued access tokens in `token_format`, and the identity
+/// provider `issuer` trusting `certificate`. `alias` is an extra audience value naming the server
+/// (attach mode, where the server's public base URL is not known here).
 pub fn provision(
     cli: &GrantorCli,
     tenant: &str,
     scope: &str,
     token_format: TokenFormat,
-    issuer: &str,
-    certificate: &Path,
+    exchange: Exchange<'_>,
+    identity_provider: (&str, &Path),
     alias: Option<&str>,
 ) -> anyhow::Result<Provisioned> {
+    let (issuer, certificate) = identity_provider;
     cli.run(&["tenant", "add", tenant])?;
-    let grant_types = format!(
+    let mut grant_types = format!(
         "{},refresh_token,client_credentials",
         load::JWT_BEARER_GRANT
     );
+    if exchange.grant {
+        grant_types.push(',');
+        grant_types.push_str(load::TOKEN_EXCHANGE_GRANT);
+    }
     let mut client = vec![
         "client",
         "add",
@@ -154,6 +177,9 @@ pub fn provision(
     // Opaque is the default; not naming it keeps older binaries (--grantor) usable.
     if token_format != TokenFormat::Opaque {
         client.extend(["--token-format", token_format.name()]);
+    }
+    if let Some(audience) = exchange.audience {
+        client.extend(["--audience", audience]);
     }
     let client = registered_client(&cli.run(&client)?)?;
     let certificate = certificate
@@ -254,24 +280,36 @@ pub struct Deployment {
 impl Deployment {
     /// Writes the configuration: a free loopback port (so `public_base_url`, from which audience
     /// values derive, names the real address), the database, the plugin copied into the drop
-    /// directory and registered for the JWT bearer grant, `signing` as the tenants' key type
-    /// when given (`[oauth.signing] algorithm`), and `code_lifetime` as the authorization codes'
-    /// when given (`[oauth.sign_in] authorization_code_lifetime_seconds`).
+    /// directory and registered for the JWT bearer grant (and `exchange_plugin` for the token
+    /// exchange grant, when given), `signing` as the tenants' key type when given
+    /// (`[oauth.signing] algorithm`), and `code_lifetime` as the authorization codes' when given
+    /// (`[oauth.sign_in] authorization_code_lifetime_seconds`).
     pub fn write(
         database: Option<&str>,
         plugin: &Path,
+        exchange_plugin: Option<&Path>,
         signing: Option<SigningAlg>,
         code_lifetime: Option<u64>,
     ) -> anyhow::Result<Deployment> {
         require_file(plugin, "the JWT bearer plugin")?;
+        if let Some(exchange_plugin) = exchange_plugin {
+            require_file(exchange_plugin, "the token exchange plugin")?;
+        }
         let dir = tempfile::Builder::new()
             .prefix("grantor-bench-")
             .tempdir()
             .context("cannot create a temporary directory")?;
         let plugins = dir.path().join("plugins");
         std::fs::create_dir(&plugins)?;
-        std::fs::copy(plugin, plugins.join(plugin_file_name()))
+        std::fs::copy(plugin, plugins.join(plugin_file_name(PLUGIN_LIBRARY)))
             .with_context(|| format!("cannot copy {}", plugin.display()))?;
+        if let Some(exchange_plugin) = exchange_plugin {
+            std::fs::copy(
+                exchange_plugin,
+                plugins.join(plugin_file_name(EXCHANGE_PLUGIN_LIBRARY)),
+            )
+            .with_context(|| format!("cannot copy {}", exchange_plugin.display()))?;
+        }
         let url = match database {
             Some(url) => url.to_owned(),
             None => format!("sqlite://{}", dir.path().join("grantor.db").display()),
@@ -300,6 +338,7 @@ impl Deployment {
             &base_url,
             &url,
             &plugins.display().to_string(),
+            exchange_plugin.is_some(),
             signing,
             code_lifetime,
             kek.as_deref(),
@@ -319,14 +358,17 @@ impl Deployment {
 /// never a deployment's.
 const SHARED_DATABASE_KEK: &str = "Z3JhbnRvci1iZW5jaC1zaGFyZWQtZGF0YWJhc2Uta2s=\n";
 
-/// The deployment's configuration file. `[oauth.signing]` and `[oauth.sign_in]` only when asked
-/// for, and `[keys]` only on a shared database, so a run that issues no JWT and makes no code on
-/// its own database works with binaries that predate those sections.
+/// The deployment's configuration file. The token exchange grant's registration (with its
+/// defaults: no properties), `[oauth.signing]` and `[oauth.sign_in]` only when asked for, and
+/// `[keys]` only on a shared database, so a run that issues no JWT and makes no code on its own
+/// database works with binaries that predate those sections.
+#[allow(clippy::too_many_arguments)]
 fn config_text(
     bind: &str,
     base_url: &str,
     database_url: &str,
     plugins: &str,
+    token_exchange: bool,
     signing: Option<SigningAlg>,
     code_lifetime: Option<u64>,
     kek_file: Option<&str>,
@@ -343,6 +385,13 @@ fn config_text(
         toml_string(load::JWT_BEARER_GRANT),
         toml_string(PLUGIN_LIBRARY),
     );
+    if token_exchange {
+        text.push_str(&format!(
+            "[[oauth.custom_grant_type]]\nname = {}\nlibrary = {}\n",
+            toml_string(load::TOKEN_EXCHANGE_GRANT),
+            toml_string(EXCHANGE_PLUGIN_LIBRARY),
+        ));
+    }
     if let Some(alg) = signing {
         text.push_str(&format!(
             "[oauth.signing]\nalgorithm = {}\n",
@@ -508,6 +557,7 @@ mod tests {
             "http://127.0.0.1:1",
             "sqlite://x",
             "/p",
+            false,
             None,
             None,
             None,
@@ -520,6 +570,7 @@ mod tests {
             "http://127.0.0.1:1",
             "sqlite://x",
             "/p",
+            false,
             Some(SigningAlg::EdDSA),
             None,
             None,
@@ -536,6 +587,7 @@ mod tests {
             "http://127.0.0.1:1",
             "postgres://x",
             "/p",
+            false,
             None,
             None,
             Some("/d/kek"),
@@ -549,6 +601,7 @@ mod tests {
             "http://127.0.0.1:1",
             "sqlite://x",
             "/p",
+            false,
             Some(SigningAlg::RS256),
             Some(600),
             None,
@@ -558,6 +611,39 @@ mod tests {
                 "algorithm = \"RS256\"\n[oauth.sign_in]\nauthorization_code_lifetime_seconds = 600\n"
             ),
             "{codes}"
+        );
+    }
+
+    #[test]
+    fn config_registers_the_token_exchange_plugin_only_when_asked() {
+        let plain = config_text(
+            "127.0.0.1:1",
+            "http://127.0.0.1:1",
+            "sqlite://x",
+            "/p",
+            false,
+            None,
+            None,
+            None,
+        );
+        assert!(!plain.contains("token-exchange"), "{plain}");
+        let text = config_text(
+            "127.0.0.1:1",
+            "http://127.0.0.1:1",
+            "sqlite://x",
+            "/p",
+            true,
+            None,
+            None,
+            None,
+        );
+        assert!(
+            text.ends_with(
+                "library = \"grant_jwt_bearer\"\n[[oauth.custom_grant_type]]\n\
+                 name = \"urn:ietf:params:oauth:grant-type:token-exchange\"\n\
+                 library = \"grant_token_exchange\"\n"
+            ),
+            "{text}"
         );
     }
 }
