@@ -13,10 +13,10 @@
 
 use std::collections::HashMap;
 
-use grantor_jose::{verify_with_any, Algorithm, HeaderPolicy, Jws, TypRule, Verification};
 use serde_json::Value;
 
 use super::context::OAuthContext;
+use super::own_jwt::{audiences_of, verify_own_jwt, NotOurs};
 use crate::store::{Client, StoreError};
 
 /// Longest `id_token_hint` read.
@@ -124,25 +124,12 @@ fn verify_hint(
             "id_token_hint is not an ID token of this tenant: {why}"
         ))
     };
-    let jws = Jws::parse(token, MAX_HINT_BYTES).map_err(|e| invalid(&e.to_string()))?;
-    let policy = HeaderPolicy {
-        algorithms: Algorithm::ALL,
-        typ: TypRule::Any,
+    let jws = match verify_own_jwt(ctx, tenant, token, MAX_HINT_BYTES, now)? {
+        Ok(jws) => jws,
+        Err(NotOurs::Malformed(why)) => return Err(invalid(&why)),
+        Err(NotOurs::Signature) => return Err(invalid("its signature does not verify")),
+        Err(NotOurs::Issuer) => return Err(invalid("another issuer")),
     };
-    let header = policy
-        .check(&jws.header)
-        .map_err(|e| invalid(&e.to_string()))?;
-    let key_set = ctx
-        .tenant_keys()
-        .published_key_set(tenant, now)?
-        .unwrap_or(Value::Null);
-    let keys: Vec<Value> = key_set["keys"].as_array().cloned().unwrap_or_default();
-    if verify_with_any(&jws, header.algorithm, &keys) != Verification::Verified {
-        return Err(invalid("its signature does not verify"));
-    }
-    if jws.claims.get("iss").and_then(Value::as_str) != Some(&ctx.urls.issuer_url(tenant)) {
-        return Err(invalid("another issuer"));
-    }
     let Some(subject) = jws.claims.get("sub").and_then(Value::as_str) else {
         return Err(invalid("no sub"));
     };
@@ -150,13 +137,7 @@ fn verify_hint(
     if let Some(azp) = jws.claims.get("azp").and_then(Value::as_str) {
         audiences.push(azp.to_owned());
     }
-    match jws.claims.get("aud") {
-        Some(Value::String(aud)) => audiences.push(aud.clone()),
-        Some(Value::Array(auds)) => {
-            audiences.extend(auds.iter().filter_map(Value::as_str).map(str::to_owned))
-        }
-        _ => {}
-    }
+    audiences.extend(audiences_of(&jws.claims));
     audiences.dedup();
     Ok(Hint {
         subject: subject.to_owned(),

@@ -9,6 +9,7 @@ pub mod error;
 pub mod grants;
 pub mod id_token;
 pub mod introspection;
+pub mod own_jwt;
 pub mod password_sign_in;
 pub mod private_key_jwt;
 pub mod scopes;

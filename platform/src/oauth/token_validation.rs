@@ -5,12 +5,13 @@
 //! expired one is inactive whatever its signature says. ID tokens are not stored; one is checked
 //! by its signature with a key the tenant publishes, its issuer and its time window.
 
-use grantor_jose::{verify_with_any, Algorithm, HeaderPolicy, Jws, TypRule, Verification};
+use grantor_jose::Jws;
 use grantor_sdk::ValidatedToken;
 use serde_json::{Map, Value};
 
 use super::context::OAuthContext;
 use super::error::OAuthError;
+use super::own_jwt::{audiences_of, verify_own_jwt};
 use super::scopes::stored_scopes;
 use crate::secrets::hash_secret;
 use crate::store::{KIND_ACCESS, KIND_REFRESH};
@@ -58,7 +59,7 @@ pub fn validate_own_token(
             active: true,
             token_type: token_type.into(),
             format: format.into(),
-            audience: audiences(&claims),
+            audience: audiences_of(&claims),
             client_id: found.client_id,
             subject: found.subject,
             scopes: stored_scopes(&found.scope),
@@ -78,14 +79,7 @@ fn id_token(
     now: i64,
 ) -> Result<ValidatedToken, OAuthError> {
     let inactive = Ok(ValidatedToken::default());
-    let Ok(jws) = Jws::parse(token, MAX_TOKEN_BYTES) else {
-        return inactive;
-    };
-    let policy = HeaderPolicy {
-        algorithms: Algorithm::ALL,
-        typ: TypRule::Any,
-    };
-    let Ok(header) = policy.check(&jws.header) else {
+    let Ok(jws) = verify_own_jwt(ctx, tenant, token, MAX_TOKEN_BYTES, now)? else {
         return inactive;
     };
     // Only `typ: JWT` (or none): an access token the store does not hold (any more) is revoked
@@ -99,23 +93,13 @@ fn id_token(
     let Some(found_tenant) = ctx.store.cached_active_tenant(tenant)? else {
         return inactive;
     };
-    let key_set = ctx
-        .tenant_keys()
-        .published_key_set(tenant, now)?
-        .unwrap_or(Value::Null);
-    let keys: Vec<Value> = key_set["keys"].as_array().cloned().unwrap_or_default();
-    if verify_with_any(&jws, header.algorithm, &keys) != Verification::Verified {
-        return inactive;
-    }
     let claims = jws.claims;
     let int = |name: &str| claims.get(name).and_then(Value::as_i64);
-    let issuer_is_ours =
-        claims.get("iss").and_then(Value::as_str) == Some(ctx.urls.issuer_url(tenant).as_str());
     let (Some(subject), Some(expires_at)) = (claims.get("sub").and_then(Value::as_str), int("exp"))
     else {
         return inactive;
     };
-    if !issuer_is_ours || expires_at <= now || int("nbf").is_some_and(|nbf| nbf > now) {
+    if expires_at <= now || int("nbf").is_some_and(|nbf| nbf > now) {
         return inactive;
     }
     // Every ID token this server signs names its client in `azp`; the JWT authorization grants
@@ -123,7 +107,7 @@ fn id_token(
     let Some(client_id) = claims.get("azp").and_then(Value::as_str).map(str::to_owned) else {
         return inactive;
     };
-    let audience = audiences(&claims);
+    let audience = audiences_of(&claims);
     if !audience.contains(&client_id) {
         return inactive;
     }
@@ -139,17 +123,4 @@ fn id_token(
         audience,
         claims,
     })
-}
-
-/// `aud` as a list (RFC 7519 4.1.3: a string or an array of strings).
-fn audiences(claims: &Map<String, Value>) -> Vec<String> {
-    match claims.get("aud") {
-        Some(Value::String(one)) => vec![one.clone()],
-        Some(Value::Array(many)) => many
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
-    }
 }
