@@ -385,40 +385,73 @@ fn jwt_access_token(
     grant: &Decision,
     stored: &Stored<'_>,
 ) -> Result<String, OAuthError> {
-    let mut claims: serde_json::Map<String, serde_json::Value> = grant
-        .claims
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
-    claims.retain(|name, _| !JWT_ACCESS_TOKEN_CLAIMS.contains(&name.as_str()));
-    let jti = random_token(18).map_err(|e| OAuthError::internal("random", e))?;
-    let subject = jwt.subject(grant, client);
-    for (name, value) in [
-        ("iss", serde_json::json!(jwt.issuer)),
-        ("sub", serde_json::json!(subject)),
-        ("aud", audience_claim(grant, client)),
-        ("client_id", serde_json::json!(client.client_id)),
-        ("iat", serde_json::json!(stored.issued_at)),
-        ("exp", serde_json::json!(stored.expires_at)),
-        ("jti", serde_json::json!(jti)),
-    ] {
-        claims.insert(name.into(), value);
-    }
-    if !stored.scope.is_empty() {
-        claims.insert("scope".into(), serde_json::json!(stored.scope));
-    }
+    let mut claims = jwt.token_claims(
+        grant_claims(grant),
+        grant,
+        client,
+        (stored.issued_at, stored.expires_at),
+        stored.scope,
+    )?;
+    claims.insert("client_id".into(), serde_json::json!(client.client_id));
     jwt.signer
         .sign_jwt("at+jwt", &serde_json::Value::Object(claims))
         .map_err(|e| OAuthError::internal("signing an access token", e))
+}
+
+/// A grant's claims as stored with its tokens (a JSON object); none when it has none.
+pub fn grant_claims(grant: &Decision) -> serde_json::Map<String, serde_json::Value> {
+    grant
+        .claims
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or_default()
+}
+
+impl JwtIssuer {
+    /// What every JWT signed for `grant` carries (an access token, a JWT grant for another
+    /// domain): `claims` without those a token sets itself, then `iss`, `sub`, `aud`, `iat`,
+    /// `exp` (`times`), a unique `jti`, and `scope` when there is one.
+    pub fn token_claims(
+        &self,
+        mut claims: serde_json::Map<String, serde_json::Value>,
+        grant: &Decision,
+        client: &Client,
+        (issued_at, expires_at): (i64, i64),
+        scope: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
+        claims.retain(|name, _| !JWT_ACCESS_TOKEN_CLAIMS.contains(&name.as_str()));
+        let jti = random_token(18).map_err(|e| OAuthError::internal("random", e))?;
+        for (name, value) in [
+            ("iss", serde_json::json!(self.issuer)),
+            ("sub", serde_json::json!(self.subject(grant, client))),
+            ("aud", audience_claim(grant, client)),
+            ("iat", serde_json::json!(issued_at)),
+            ("exp", serde_json::json!(expires_at)),
+            ("jti", serde_json::json!(jti)),
+        ] {
+            claims.insert(name.into(), value);
+        }
+        if !scope.is_empty() {
+            claims.insert("scope".into(), serde_json::json!(scope));
+        }
+        Ok(claims)
+    }
 }
 
 /// `aud`: the audience a token exchange narrowed to, else the client (RFC 9068 3). One value is
 /// a string, several an array (RFC 7519 4.1.3).
 pub fn audience_claim(grant: &Decision, client: &Client) -> serde_json::Value {
     match grant.shape.audience.as_deref() {
-        Some([one]) => serde_json::json!(one),
-        Some(many) if !many.is_empty() => serde_json::json!(many),
+        Some(audience) if !audience.is_empty() => aud_value(audience),
         _ => serde_json::json!(client.client_id),
+    }
+}
+
+/// An `aud` value: one audience as a string, several as an array (RFC 7519 4.1.3).
+pub fn aud_value(audience: &[String]) -> serde_json::Value {
+    match audience {
+        [one] => serde_json::json!(one),
+        many => serde_json::json!(many),
     }
 }
 

@@ -7,15 +7,13 @@
 //! identity provider with this tenant's JWKS). It is no token of this server: not stored, not
 //! refreshable, `token_type: N_A` (RFC 8693 2.2.1).
 
+use grantor_sdk::wire::token_types::ID_JAG_TYP;
+
 use super::decide::{Decision, IssuedType};
-use super::issue::{audience_claim, JwtIssuer, JWT_ACCESS_TOKEN_CLAIMS};
+use super::issue::{grant_claims, JwtIssuer};
 use crate::oauth::error::OAuthError;
 use crate::oauth::wire::TokenResponse;
-use crate::secrets::random_token;
 use crate::store::Client;
-
-/// The ID-JAG's media type (its `typ`).
-pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
 
 /// Longest a JWT grant lives, whatever the grant's cap: it is spent at once, by the client that
 /// asked for it (RFC 7523 3: "a reasonable expiry").
@@ -37,11 +35,7 @@ pub fn sign(
     let expires_at = now
         .saturating_add(lifetime)
         .min(decision.shape.expires_at_most.unwrap_or(i64::MAX));
-    let mut claims: serde_json::Map<String, serde_json::Value> = decision
-        .claims
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
+    let claims = grant_claims(decision);
     // The client at the audience's server, which an ID-JAG names: a plugin may say which (its
     // policy maps clients across domains); by default the same client_id.
     let target_client = claims
@@ -50,19 +44,8 @@ pub fn sign(
         .filter(|id| !id.is_empty())
         .unwrap_or(&client.client_id)
         .to_owned();
-    claims.retain(|name, _| !JWT_ACCESS_TOKEN_CLAIMS.contains(&name.as_str()));
     let scope = decision.scopes.join(" ");
-    let jti = random_token(18).map_err(|e| OAuthError::internal("random", e))?;
-    for (name, value) in [
-        ("iss", serde_json::json!(jwt.issuer)),
-        ("sub", serde_json::json!(jwt.subject(decision, client))),
-        ("aud", audience_claim(decision, client)),
-        ("iat", serde_json::json!(now)),
-        ("exp", serde_json::json!(expires_at)),
-        ("jti", serde_json::json!(jti)),
-    ] {
-        claims.insert(name.into(), value);
-    }
+    let mut claims = jwt.token_claims(claims, decision, client, (now, expires_at), &scope)?;
     // Across domains an actor is named with its issuer: at the audience, a bare `sub` would read
     // as one of its own.
     if let Some(act) = claims.get_mut("act") {
@@ -70,9 +53,6 @@ pub fn sign(
     }
     if kind == IssuedType::IdJag {
         claims.insert("client_id".into(), serde_json::json!(target_client));
-    }
-    if !scope.is_empty() {
-        claims.insert("scope".into(), serde_json::json!(scope));
     }
     let typ = match kind {
         IssuedType::IdJag => ID_JAG_TYP,

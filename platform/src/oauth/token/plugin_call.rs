@@ -80,12 +80,8 @@ pub fn decide(
         claims.insert("act".into(), act);
     }
     if let Some(audience) = &shape.audience {
-        // As the JWT access token carries it: one value a string, several an array.
-        let aud = match audience.as_slice() {
-            [one] => serde_json::json!(one),
-            many => serde_json::json!(many),
-        };
-        claims.insert("aud".into(), aud);
+        // As the JWT access token carries it.
+        claims.insert("aud".into(), super::issue::aud_value(audience));
     }
     Ok(Verdict::Granted(Decision {
         subject: Some(granted.subject),
