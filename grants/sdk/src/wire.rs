@@ -135,6 +135,9 @@ pub mod token_types {
     pub const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
     /// draft-ietf-oauth-identity-assertion-authz-grant.
     pub const ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
+    /// An ID-JAG's JOSE `typ` (its media type, without `application/`): the host signs it, and
+    /// the grants that read one bind it to its `client_id`.
+    pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
 }
 
 /// `host_validate_token`'s answer (ABI 1.1): a token of the request's tenant, as introspection

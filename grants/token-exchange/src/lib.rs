@@ -266,7 +266,7 @@ fn one_or_many(values: &[String]) -> serde_json::Value {
     }
 }
 
-fn invalid_target(description: impl Into<String>) -> GrantResult {
+pub(crate) fn invalid_target(description: impl Into<String>) -> GrantResult {
     GrantResult::error("invalid_target", description)
 }
 

@@ -6,14 +6,10 @@
 use grantor_sdk::{GrantRequest, GrantResult};
 
 use crate::settings::ClientPolicy;
-use crate::shown;
+use crate::{invalid_target, shown};
 
 /// Most targets one request may name (the host's limit for a token's audiences).
 pub const MAX_TARGETS: usize = 16;
-
-fn invalid_target(description: impl Into<String>) -> GrantResult {
-    GrantResult::error("invalid_target", description)
-}
 
 /// The request's targets: its audiences and its resources, each once, in order.
 #[derive(Debug, Default, PartialEq, Eq)]

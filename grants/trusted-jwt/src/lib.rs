@@ -30,6 +30,7 @@ use grantor_jose::{PreparedKeys, MAX_JTI_LEN};
 use grantor_sdk::jwt_bearer::{
     replayed_assertion, DIGEST_REPLAY_KEY_PREFIX, MAX_CLOCK_SKEW_SECONDS,
 };
+use grantor_sdk::wire::token_types::ID_JAG_TYP;
 use grantor_sdk::{
     ClientAuthentication, ClientInfo, GrantRequest, GrantResult, Host, HostReply,
     IdentityProviderInfo,
@@ -369,9 +370,6 @@ mod tests;
 /// An RFC 9068 access token's `typ` (as the header check gives it: lowercase, without
 /// `application/`).
 const ACCESS_TOKEN_TYP: &str = "at+jwt";
-
-/// The ID-JAG's media type (draft-ietf-oauth-identity-assertion-authz-grant), its `typ`.
-pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
 
 /// An ID-JAG names the client it was issued for (`client_id`): only that client may use it, with
 /// any grant that reads it.

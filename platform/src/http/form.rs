@@ -169,6 +169,14 @@ pub fn parse_unique_params(encoded: &[u8]) -> Result<HashMap<String, String>, OA
     parse_params(encoded, &[]).map(|(params, _)| params)
 }
 
+/// The refusal of a parameter given more than once (RFC 6749 3.2).
+pub fn repeated_parameter(name: &str) -> OAuthError {
+    OAuthError::invalid_request(format!(
+        "parameter '{}' is repeated; each parameter may appear only once",
+        name.escape_default()
+    ))
+}
+
 /// Parameters the token endpoint takes more than once: token exchange's targets (RFC 8693 2.1,
 /// RFC 8707 2).
 pub const REPEATABLE_TOKEN_PARAMS: &[&str] = &["audience", "resource"];
@@ -200,10 +208,7 @@ pub fn parse_params(
             .insert(name.to_string(), value.into_owned())
             .is_some()
         {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter '{}' is repeated; each parameter may appear only once",
-                name.escape_default()
-            )));
+            return Err(repeated_parameter(&name));
         }
     }
     for (name, values) in &lists {

@@ -9,8 +9,8 @@ use futures_util::Stream;
 use warp::http::{HeaderMap, StatusCode};
 
 use super::form::{
-    parse_params, parse_unique_params, read_bounded_body, require_form_content_type,
-    REPEATABLE_TOKEN_PARAMS,
+    parse_params, parse_unique_params, read_bounded_body, repeated_parameter,
+    require_form_content_type, REPEATABLE_TOKEN_PARAMS,
 };
 use super::reply::{json_response, oauth_error_response, HttpResponse};
 use crate::app::SharedApp;
@@ -241,10 +241,7 @@ where
     // repeated parameter is the error it always was.
     if params.get("grant_type").map(String::as_str) != Some(TOKEN_EXCHANGE_GRANT_TYPE) {
         if let Some((name, _)) = param_lists.iter().find(|(_, values)| values.len() > 1) {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter '{}' is repeated; each parameter may appear only once",
-                name.escape_default()
-            )));
+            return Err(repeated_parameter(name));
         }
     }
     tracing::Span::current().record("tenant", tenant_domain.as_str());

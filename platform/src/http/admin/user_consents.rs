@@ -130,44 +130,12 @@ fn find_user(store: &Store, tenant_domain: &str, username: &str) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::for_each_backend;
-    use crate::store::{NewClient, CONSENT_REQUIRED, TOKEN_FORMAT_OPAQUE};
+    use crate::store::test_support::{add_consent_clients, for_each_backend, scopes};
 
-    fn client(tenant: &str, name: &str, id: &str) -> NewClient {
-        NewClient {
-            tenant_domain: tenant.into(),
-            name: name.into(),
-            client_id: id.into(),
-            secret_hash: crate::secrets::hash_secret("s3cret"),
-            grant_types: vec!["authorization_code".into()],
-            scopes: vec!["openid".into(), "profile".into(), "email".into()],
-            access_token_lifetime: None,
-            refresh_token_lifetime: None,
-            token_format: TOKEN_FORMAT_OPAQUE.into(),
-            audiences: Vec::new(),
-            certificates: Vec::new(),
-            jwks_uri: None,
-            redirect_uris: vec!["https://app.example/cb".into()],
-            post_logout_redirect_uris: Vec::new(),
-            consent: CONSENT_REQUIRED.into(),
-        }
-    }
-
-    fn scopes(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    /// Tenants `carbon.super` and `acme`; clients `web` (cid-1) and `app` (cid-2) in the first,
-    /// `web` (cid-3) in the second; users alice and bob in the first.
+    /// The consents store's tenants and clients (`add_consent_clients`); users alice and bob in
+    /// `carbon.super`.
     fn setup(store: &Store) {
-        store.add_tenant("acme", "Acme", 1).unwrap();
-        for (tenant, name, id) in [
-            ("carbon.super", "web", "cid-1"),
-            ("carbon.super", "app", "cid-2"),
-            ("acme", "web", "cid-3"),
-        ] {
-            store.add_client(&client(tenant, name, id), 1).unwrap();
-        }
+        add_consent_clients(store);
         for user in ["alice", "bob"] {
             store
                 .add_user(
