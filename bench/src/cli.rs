@@ -464,6 +464,14 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    /// The command line `grantor-bench ARGS`, parsed and checked as `main` does.
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        let cli = Cli::try_parse_from(std::iter::once("grantor-bench").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.check()?;
+        Ok(cli)
+    }
+
     #[test]
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
@@ -565,13 +573,6 @@ mod tests {
 
     #[test]
     fn authorization_code_mode_sizes_its_codes_and_fits_in_their_lifetime() {
-        let parse = |args: &[&str]| {
-            let cli =
-                Cli::try_parse_from(std::iter::once("grantor-bench").chain(args.iter().copied()))
-                    .map_err(|e| e.to_string())?;
-            cli.check()?;
-            Ok::<Cli, String>(cli)
-        };
         let cli = parse(&["--mode", "authorization-code"]).expect("valid");
         assert_eq!(cli.mode, Mode::AuthorizationCode);
         assert_eq!(cli.mode.name(), "authorization-code");
@@ -619,13 +620,6 @@ mod tests {
 
     #[test]
     fn token_exchange_mode_asks_for_an_access_token_or_a_jwt_grant() {
-        let parse = |args: &[&str]| {
-            let cli =
-                Cli::try_parse_from(std::iter::once("grantor-bench").chain(args.iter().copied()))
-                    .map_err(|e| e.to_string())?;
-            cli.check()?;
-            Ok::<Cli, String>(cli)
-        };
         let cli = parse(&["--mode", "token-exchange"]).expect("valid");
         assert_eq!(cli.mode, Mode::TokenExchange);
         assert_eq!(cli.mode.name(), "token-exchange");
@@ -692,13 +686,6 @@ mod tests {
 
     #[test]
     fn gateway_mode_takes_how_claims_reach_the_backend() {
-        let parse = |args: &[&str]| {
-            let cli =
-                Cli::try_parse_from(std::iter::once("grantor-bench").chain(args.iter().copied()))
-                    .map_err(|e| e.to_string())?;
-            cli.check()?;
-            Ok::<Cli, String>(cli)
-        };
         let cli = parse(&["--mode", "gateway"]).expect("valid");
         assert_eq!(cli.mode, Mode::Gateway);
         assert_eq!(cli.mode.name(), "gateway");

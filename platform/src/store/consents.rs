@@ -239,16 +239,18 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::clients::tests::sample;
     use crate::store::test_support::for_each_backend;
 
-    fn scopes(list: &[&str]) -> Vec<String> {
+    pub(crate) fn scopes(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    fn setup(store: &Store) {
+    /// Tenants `carbon.super` and `acme`; clients `web` (cid-1) and `app` (cid-2) in the first,
+    /// `web` (cid-3) in the second.
+    pub(crate) fn setup(store: &Store) {
         store.add_tenant("acme", "Acme", 1).unwrap();
         for (tenant, name, id) in [
             ("carbon.super", "web", "cid-1"),

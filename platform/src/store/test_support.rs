@@ -16,3 +16,6 @@ pub fn for_each_backend(test: impl Fn(&Store)) {
         test(&Store::open(&db.url, &Default::default(), "carbon.super").unwrap());
     }
 }
+
+/// The consent tests' tenants and clients, for tests of what is built on consents.
+pub(crate) use super::consents::tests::{scopes, setup as add_consent_clients};
