@@ -5,8 +5,13 @@
 //! Label values come from a fixed set or from the server's own configuration, never from what a
 //! client sent. An unknown tenant is `unknown` and an unknown grant type `other`, so requests
 //! cannot grow the label sets.
+//!
+//! Beside the cumulative counters, token requests are also counted per minute over the last hour
+//! (`recent_token_requests`), for the console's overview. That window is this node's alone: with
+//! several nodes, each one counts only the requests it answered.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -54,6 +59,82 @@ pub struct Metrics {
     jwks_fetches: Family<OutcomeLabels, Counter>,
     write_batch_requests: Histogram,
     authorization_requests: Family<SignInLabels, Counter>,
+    /// Token requests per minute over the last hour, by the same labels as `token_requests`.
+    /// One map under one short lock: a request only finds its series and bumps one bucket.
+    recent_token_requests: Mutex<HashMap<RequestLabels, MinuteRing>>,
+}
+
+/// Token requests answered in the last hour, on this node, for one grant type and outcome.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecentRequests {
+    pub grant_type: String,
+    pub outcome: String,
+    /// One count per minute, the oldest first; the last is the current minute.
+    pub per_minute: Vec<u64>,
+    pub total: u64,
+}
+
+/// Minutes in the window `recent_token_requests` reports.
+pub const RECENT_MINUTES: usize = 60;
+
+/// Counts per minute for the last `RECENT_MINUTES` minutes, in a ring indexed by the Unix minute.
+/// Each slot remembers which minute it counts, so a slot last used an hour or more ago reads as
+/// zero and is reset when its minute comes round again: no timer has to sweep it.
+///
+/// A slot is reset whenever another minute than its own comes to it, later or earlier: the ring
+/// follows the clock its callers read, so after the clock is set back it counts again at once
+/// (what it counted in the minutes now "in the future" is out of every window until then anyway).
+#[derive(Debug, Clone)]
+struct MinuteRing {
+    minutes: [i64; RECENT_MINUTES],
+    counts: [u64; RECENT_MINUTES],
+}
+
+impl MinuteRing {
+    fn new() -> MinuteRing {
+        MinuteRing {
+            // No slot has counted a minute yet; `i64::MIN` is no minute `unix_minute` returns.
+            minutes: [i64::MIN; RECENT_MINUTES],
+            counts: [0; RECENT_MINUTES],
+        }
+    }
+
+    fn record(&mut self, minute: i64) {
+        let slot = ring_slot(minute);
+        if self.minutes[slot] != minute {
+            self.minutes[slot] = minute;
+            self.counts[slot] = 0;
+        }
+        self.counts[slot] = self.counts[slot].saturating_add(1);
+    }
+
+    /// The counts of the `RECENT_MINUTES` minutes ending with `current_minute`, the oldest
+    /// first. Minutes after `current_minute` (a request recorded with a later clock reading than
+    /// the caller's) are not in the window.
+    fn window(&self, current_minute: i64) -> Vec<u64> {
+        (0..RECENT_MINUTES as i64)
+            .map(|age| current_minute - (RECENT_MINUTES as i64 - 1) + age)
+            .map(|minute| {
+                let slot = ring_slot(minute);
+                if self.minutes[slot] == minute {
+                    self.counts[slot]
+                } else {
+                    0
+                }
+            })
+            .collect()
+    }
+}
+
+/// The minute since the Unix epoch that `unix_seconds` falls in (whole minutes down, also before
+/// 1970).
+fn unix_minute(unix_seconds: i64) -> i64 {
+    unix_seconds.div_euclid(60)
+}
+
+fn ring_slot(minute: i64) -> usize {
+    // rem_euclid of a positive modulus is in 0..RECENT_MINUTES, also for negative minutes.
+    minute.rem_euclid(RECENT_MINUTES as i64) as usize
 }
 
 /// From 100 µs to about 26 s, doubling.
@@ -124,14 +205,67 @@ impl Metrics {
             plugin_seconds,
             jwks_fetches,
             write_batch_requests,
+            recent_token_requests: Mutex::default(),
         }
     }
 
-    pub fn token_request(&self, labels: RequestLabels, elapsed: Duration) {
+    /// One token request answered at `now_unix` (seconds since the epoch), after `elapsed`.
+    pub fn token_request(&self, labels: RequestLabels, elapsed: Duration, now_unix: i64) {
+        self.record_recent_token_request(&labels, now_unix);
         self.token_seconds
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
         self.token_requests.get_or_create(&labels).inc();
+    }
+
+    fn record_recent_token_request(&self, labels: &RequestLabels, now_unix: i64) {
+        let minute = unix_minute(now_unix);
+        // A panic elsewhere while holding the lock leaves counts, not broken invariants: keep
+        // counting rather than stop the token endpoint.
+        let mut recent = self
+            .recent_token_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(ring) = recent.get_mut(labels) {
+            ring.record(minute);
+            return;
+        }
+        // The labels' first request: the only one that allocates.
+        let mut ring = MinuteRing::new();
+        ring.record(minute);
+        recent.insert(labels.clone(), ring);
+    }
+
+    /// The token requests this node answered for `tenant` in the `RECENT_MINUTES` minutes ending
+    /// with the one `now_unix` falls in, one entry per grant type and outcome that had any,
+    /// sorted by grant type, then outcome. Other nodes' requests are not in it.
+    pub fn recent_token_requests(&self, tenant: &str, now_unix: i64) -> Vec<RecentRequests> {
+        let minute = unix_minute(now_unix);
+        let mut found: Vec<RecentRequests> = {
+            let recent = self
+                .recent_token_requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            recent
+                .iter()
+                .filter(|(labels, _)| labels.tenant == tenant)
+                .map(|(labels, ring)| {
+                    let per_minute = ring.window(minute);
+                    RecentRequests {
+                        grant_type: labels.grant_type.clone(),
+                        outcome: labels.outcome.clone(),
+                        total: per_minute
+                            .iter()
+                            .fold(0u64, |sum, n| sum.saturating_add(*n)),
+                        per_minute,
+                    }
+                })
+                .filter(|requests| requests.total > 0)
+                .collect()
+        };
+        // Sorted after the lock is released: the token endpoint waits for the scan only.
+        found.sort_by(|a, b| (&a.grant_type, &a.outcome).cmp(&(&b.grant_type, &b.outcome)));
+        found
     }
 
     pub fn plugin_call(&self, grant_type: &str, ok: bool, elapsed: Duration) {
@@ -189,6 +323,7 @@ mod tests {
                 outcome: "issued".into(),
             },
             Duration::from_millis(3),
+            1_800_000_000,
         );
         metrics.plugin_call("urn:x", false, Duration::from_millis(1));
         metrics.jwks_fetch(true);
@@ -216,5 +351,148 @@ mod tests {
             text.contains("grantor_write_batch_requests_sum 7"),
             "{text}"
         );
+    }
+
+    /// 2027-01-15 08:00:00 UTC, the start of a minute.
+    const T0: i64 = 1_800_000_000;
+
+    fn answered(metrics: &Metrics, tenant: &str, grant_type: &str, outcome: &str, at: i64) {
+        metrics.token_request(
+            RequestLabels {
+                tenant: tenant.into(),
+                grant_type: grant_type.into(),
+                outcome: outcome.into(),
+            },
+            Duration::from_millis(1),
+            at,
+        );
+    }
+
+    fn minutes(counts: &[(usize, u64)]) -> Vec<u64> {
+        let mut per_minute = vec![0; RECENT_MINUTES];
+        for (index, count) in counts {
+            per_minute[*index] = *count;
+        }
+        per_minute
+    }
+
+    #[test]
+    fn the_last_hour_is_counted_per_minute_oldest_first() {
+        let metrics = Metrics::new();
+        // The minute just before the window, and the oldest one in it.
+        answered(
+            &metrics,
+            "acme",
+            "client_credentials",
+            "issued",
+            T0 - 60 * 60,
+        );
+        answered(
+            &metrics,
+            "acme",
+            "client_credentials",
+            "issued",
+            T0 - 59 * 60,
+        );
+        answered(&metrics, "acme", "client_credentials", "issued", T0 - 60);
+        answered(&metrics, "acme", "client_credentials", "issued", T0);
+        answered(&metrics, "acme", "client_credentials", "issued", T0 + 59);
+
+        let recent = metrics.recent_token_requests("acme", T0 + 30);
+        assert_eq!(
+            recent,
+            vec![RecentRequests {
+                grant_type: "client_credentials".into(),
+                outcome: "issued".into(),
+                per_minute: minutes(&[(0, 1), (58, 1), (59, 2)]),
+                total: 4,
+            }]
+        );
+    }
+
+    #[test]
+    fn requests_older_than_an_hour_leave_the_window() {
+        let metrics = Metrics::new();
+        answered(&metrics, "acme", "password", "invalid_grant", T0);
+        answered(&metrics, "acme", "password", "invalid_grant", T0);
+
+        let an_hour_less_a_minute = metrics.recent_token_requests("acme", T0 + 59 * 60 + 59);
+        assert_eq!(an_hour_less_a_minute.len(), 1);
+        assert_eq!(an_hour_less_a_minute[0].per_minute, minutes(&[(0, 2)]));
+        assert_eq!(an_hour_less_a_minute[0].total, 2);
+        // A series with nothing left in the window is not listed.
+        assert_eq!(metrics.recent_token_requests("acme", T0 + 60 * 60), vec![]);
+    }
+
+    #[test]
+    fn a_bucket_reused_an_hour_later_starts_from_zero() {
+        let metrics = Metrics::new();
+        for _ in 0..5 {
+            answered(&metrics, "acme", "password", "issued", T0);
+        }
+        // The same slot of the ring, one hour on.
+        answered(&metrics, "acme", "password", "issued", T0 + 60 * 60);
+
+        let recent = metrics.recent_token_requests("acme", T0 + 60 * 60);
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent[0].per_minute, minutes(&[(59, 1)]));
+        assert_eq!(recent[0].total, 1);
+    }
+
+    #[test]
+    fn the_window_follows_a_clock_set_back() {
+        let metrics = Metrics::new();
+        answered(&metrics, "acme", "password", "issued", T0 + 2 * 60 * 60);
+        // The clock is set back two hours: the same slot of the ring, two hours earlier.
+        answered(&metrics, "acme", "password", "issued", T0);
+        let recent = metrics.recent_token_requests("acme", T0);
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent[0].per_minute, minutes(&[(59, 1)]));
+    }
+
+    #[test]
+    fn a_request_after_the_asked_minute_is_not_in_its_window() {
+        let metrics = Metrics::new();
+        answered(&metrics, "acme", "password", "issued", T0 + 60);
+        assert_eq!(metrics.recent_token_requests("acme", T0), vec![]);
+    }
+
+    #[test]
+    fn tenants_are_counted_apart_and_series_sorted() {
+        let metrics = Metrics::new();
+        answered(&metrics, "acme", "password", "issued", T0);
+        answered(&metrics, "acme", "client_credentials", "invalid_client", T0);
+        answered(&metrics, "acme", "client_credentials", "issued", T0);
+        answered(&metrics, "acme", "client_credentials", "issued", T0);
+        answered(&metrics, "globex", "client_credentials", "issued", T0);
+
+        let acme: Vec<(String, String, u64)> = metrics
+            .recent_token_requests("acme", T0)
+            .into_iter()
+            .map(|r| (r.grant_type, r.outcome, r.total))
+            .collect();
+        assert_eq!(
+            acme,
+            vec![
+                ("client_credentials".into(), "invalid_client".into(), 1),
+                ("client_credentials".into(), "issued".into(), 2),
+                ("password".into(), "issued".into(), 1),
+            ]
+        );
+        let globex = metrics.recent_token_requests("globex", T0);
+        assert_eq!(globex.len(), 1);
+        assert_eq!(globex[0].total, 1);
+        assert_eq!(metrics.recent_token_requests("initech", T0), vec![]);
+    }
+
+    #[test]
+    fn minutes_before_1970_are_whole_minutes_down() {
+        assert_eq!(unix_minute(-1), -1);
+        assert_eq!(unix_minute(-60), -1);
+        assert_eq!(unix_minute(-61), -2);
+        assert_eq!(ring_slot(-1), RECENT_MINUTES - 1);
+        let mut ring = MinuteRing::new();
+        ring.record(unix_minute(-1));
+        assert_eq!(ring.window(unix_minute(0)), minutes(&[(58, 1)]));
     }
 }

@@ -77,6 +77,7 @@ where
             },
         },
         elapsed,
+        crate::clock::now_unix(),
     );
     log_request_outcome(
         &span,
