@@ -50,6 +50,7 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod oauth;
+pub mod overview_chart;
 pub mod pages;
 pub mod passwords;
 pub mod plugin_host;
