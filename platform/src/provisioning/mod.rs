@@ -1,6 +1,11 @@
 //! What operators provision (tenants, clients, identity providers, users, signing keys), with the
 //! validation the command line and the admin API share: both call these functions, so a value
 //! one refuses the other refuses too, with the same reason.
+//!
+//! Each change is recorded in the audit log (`crate::audit`) with the `Actor` its caller names,
+//! right after it succeeded: the store's changes commit on their own, so the entry is a second
+//! write. If that write fails the change stands, and the caller gets `NotAudited`, which says so,
+//! rather than a silent gap in the log.
 
 pub mod clients;
 pub mod identity_providers;
@@ -9,6 +14,8 @@ pub mod redirect_uris;
 pub mod tenants;
 pub mod users;
 
+use crate::audit::{Actor, Change};
+use crate::oauth::context::OAuthContext;
 use crate::store::StoreError;
 
 /// A field of a provisioning request, as the admin API's JSON and the command line name it.
@@ -65,6 +72,15 @@ pub enum ProvisioningError {
     /// The server is too busy for this now (no turn to hash a password); retrying may succeed.
     #[error("{0}")]
     Busy(String),
+    /// The change was made, but its audit entry could not be written.
+    #[error(
+        "{action} of '{target}' was made but could not be recorded in the audit log: {source}"
+    )]
+    NotAudited {
+        action: &'static str,
+        target: String,
+        source: StoreError,
+    },
 }
 
 impl ProvisioningError {
@@ -81,11 +97,24 @@ impl ProvisioningError {
             ProvisioningError::Invalid { field, message } => format!("{}: {message}", field.flag),
             ProvisioningError::Store(e) => e.to_string(),
             ProvisioningError::Busy(why) => why.clone(),
+            e @ ProvisioningError::NotAudited { .. } => e.to_string(),
         }
     }
 }
 
 pub type Result<T> = std::result::Result<T, ProvisioningError>;
+
+/// Records `change`, made by `actor`, in the audit log; `NotAudited` if that fails.
+fn audited(app: &OAuthContext, actor: &Actor, change: Change, now: i64) -> Result<()> {
+    let (action, target) = (change.action, change.target.clone());
+    crate::audit::record(&app.store, actor, change, now).map_err(|source| {
+        ProvisioningError::NotAudited {
+            action,
+            target,
+            source,
+        }
+    })
+}
 
 /// Trims, splits on white space, drops empties and duplicates, keeps order.
 pub fn normalise_list(values: Vec<String>) -> Vec<String> {
