@@ -183,6 +183,74 @@ fn normalise_keys(texts: Vec<String>, files: Vec<Vec<u8>>) -> Result<Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::App;
+    use crate::store::AuditFilter;
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    /// The application on a SQLite database in `dir`.
+    fn app(dir: &std::path::Path) -> (App, String) {
+        let mut config = crate::config::Config::default();
+        let path = dir.join("grantor.db").display().to_string();
+        config.database.url = format!("sqlite://{path}");
+        let kek = crate::keys::encryption_key::KeyEncryptionKey::from_bytes([7; 32], "test");
+        (
+            App::open_with(config, kek, Default::default()).unwrap(),
+            path,
+        )
+    }
+
+    fn new_tenant(domain: &str) -> tenants::NewTenant {
+        tenants::NewTenant {
+            domain: domain.to_owned(),
+            name: None,
+            qualified_subjects: false,
+        }
+    }
+
+    #[test]
+    fn a_change_is_audited_and_one_that_cannot_be_says_it_was_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, path) = app(dir.path());
+        let actor = Actor::api(Some("192.0.2.1:9".parse().unwrap()));
+        tenants::add(&app.oauth, new_tenant("acme.com"), 10, &actor).unwrap();
+        let entries = app.oauth.store.list_audit(&AuditFilter::default()).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            (entries[0].action.as_str(), entries[0].target.as_str()),
+            ("tenant.add", "acme.com")
+        );
+        assert_eq!(entries[0].actor, actor.who);
+
+        // The log cannot be written: the change stands, and the caller is told so.
+        diesel::SqliteConnection::establish(&path)
+            .unwrap()
+            .batch_execute("DROP TABLE audit_log")
+            .unwrap();
+        let error = tenants::add(&app.oauth, new_tenant("beta.example"), 11, &actor).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ProvisioningError::NotAudited {
+                    action: "tenant.add",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(
+            error
+                .for_command_line()
+                .contains("'beta.example' was made but could not be recorded in the audit log"),
+            "{error}"
+        );
+        assert!(app
+            .oauth
+            .store
+            .find_active_tenant("beta.example")
+            .unwrap()
+            .is_some());
+    }
 
     #[test]
     fn lists_are_normalised() {
