@@ -180,11 +180,15 @@ fn without_secrets(detail: Value) -> Value {
     }
 }
 
-/// A name as an entry keeps it: control characters escaped, so that one entry stays one line
-/// wherever it is printed.
+/// A name as an entry keeps it: trimmed, control characters escaped (`one_line`).
 fn printable(text: &str) -> String {
-    text.trim()
-        .chars()
+    one_line(text.trim())
+}
+
+/// `text` with its control characters (tabs, newlines) escaped, so that it can neither end a
+/// line nor shift a column wherever an entry is printed.
+pub fn one_line(text: &str) -> String {
+    text.chars()
         .flat_map(|c| {
             if c.is_control() {
                 c.escape_default().collect::<Vec<_>>()

@@ -5,6 +5,7 @@
 use clap::Args;
 
 use crate::app::App;
+use crate::audit::one_line;
 use crate::store::{AuditEntry, AuditFilter, MAX_AUDIT_PAGE};
 
 #[derive(Debug, Args)]
@@ -61,20 +62,6 @@ fn line(entry: &AuditEntry) -> String {
         entry.detail.to_string(),
     ]
     .join("\t")
-}
-
-/// A stored text with its control characters (tabs, newlines) escaped, so that it can neither
-/// end the line nor shift the columns.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 /// Unix seconds as RFC 3339 in UTC (`2026-12-04T10:00:00Z`), by the proleptic Gregorian calendar
