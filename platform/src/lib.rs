@@ -37,6 +37,7 @@
 )]
 
 pub mod app;
+pub mod audit;
 pub mod blocking;
 pub mod claims;
 pub mod cli;

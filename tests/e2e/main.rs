@@ -5,6 +5,7 @@
 //! set (always in CI). Everything the tests share is in `harness/`.
 
 mod admin_api;
+mod audit;
 mod cli;
 mod client_redirect_uris;
 mod config;

@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 
 use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
+use crate::audit::Actor;
 use crate::provisioning::clients::{self, ClientRegistration, Registered};
 
 /// `grantor client add`.
@@ -95,6 +96,7 @@ fn password_grant_warning(grant_types: &[String]) -> Option<String> {
 
 pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()> {
     let now = crate::clock::now_unix();
+    let actor = Actor::command_line();
     match command {
         ClientCommand::Add(args) => {
             let AddClient {
@@ -138,6 +140,7 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
                 },
                 keys,
                 now,
+                &actor,
             )
             .for_cli()?;
             for warning in warnings
@@ -192,7 +195,7 @@ pub(super) fn run_client(app: App, command: ClientCommand) -> anyhow::Result<()>
         }
         ClientCommand::Remove { tenant, name } => {
             let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
-            app.oauth.store.remove_client(&tenant, &name)?;
+            clients::remove(&app.oauth, &tenant, &name, &actor).for_cli()?;
             println!("client '{name}' removed from tenant '{tenant}'");
         }
     }

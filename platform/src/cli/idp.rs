@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
+use crate::audit::Actor;
 use crate::provisioning::identity_providers::{
     self, IdentityProviderChange, NewIdentityProvider, DEFAULT_CLOCK_SKEW_SECONDS,
 };
@@ -166,6 +167,7 @@ pub enum IdpCommand {
 
 pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
     let enable = matches!(command, IdpCommand::Enable { .. });
+    let actor = Actor::command_line();
     match command {
         IdpCommand::Add(args) => {
             let AddIdp {
@@ -202,9 +204,15 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 enabled: !disabled,
             };
             let keys = super::key_files::read_verification_keys(&certificates)?;
-            let idp =
-                identity_providers::add(&app.oauth, &tenant, new, keys, crate::clock::now_unix())
-                    .for_cli()?;
+            let idp = identity_providers::add(
+                &app.oauth,
+                &tenant,
+                new,
+                keys,
+                crate::clock::now_unix(),
+                &actor,
+            )
+            .for_cli()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&idp)?);
             } else {
@@ -281,6 +289,7 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 change,
                 keys,
                 crate::clock::now_unix(),
+                &actor,
             )
             .for_cli()?;
             if json {
@@ -350,10 +359,8 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
         IdpCommand::Remove { tenant, name } => {
             let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
             let now = crate::clock::now_unix();
-            let revoked = app
-                .oauth
-                .store
-                .remove_identity_provider(&tenant, &name, now)?;
+            let revoked =
+                identity_providers::remove(&app.oauth, &tenant, &name, now, &actor).for_cli()?;
             println!(
                 "identity provider '{name}' removed from tenant '{tenant}'; {revoked} refresh token \
                  families revoked"
@@ -362,10 +369,9 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
         IdpCommand::Disable { tenant, name } | IdpCommand::Enable { tenant, name } => {
             let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
             let now = crate::clock::now_unix();
-            let revoked = app
-                .oauth
-                .store
-                .set_identity_provider_enabled(&tenant, &name, enable, now)?;
+            let revoked =
+                identity_providers::set_enabled(&app.oauth, &tenant, &name, enable, now, &actor)
+                    .for_cli()?;
             if enable {
                 println!("identity provider '{name}' enabled in tenant '{tenant}'");
             } else {

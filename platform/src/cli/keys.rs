@@ -8,6 +8,7 @@ use clap::Subcommand;
 
 use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
+use crate::audit::{Actor, Change};
 use crate::keys::encryption_key::KeyEncryptionKey;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::tenant_keys::{rotation_delay, Rotated};
@@ -50,6 +51,7 @@ pub enum KeysCommand {
 
 pub(super) fn run_keys(app: App, command: KeysCommand) -> anyhow::Result<()> {
     let now = crate::clock::now_unix();
+    let actor = Actor::command_line();
     match command {
         KeysCommand::List { tenant, json } => {
             let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
@@ -75,7 +77,7 @@ pub(super) fn run_keys(app: App, command: KeysCommand) -> anyhow::Result<()> {
             now: at_once,
         } => {
             let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
-            let rotated = keys::rotate(&app.oauth, &tenant, now, at_once).for_cli()?;
+            let rotated = keys::rotate(&app.oauth, &tenant, now, at_once, &actor).for_cli()?;
             if at_once {
                 println!(
                     "{}",
@@ -96,7 +98,7 @@ pub(super) fn run_keys(app: App, command: KeysCommand) -> anyhow::Result<()> {
                 }
                 (None, None) => anyhow::bail!("give --new-key-file or --new-key-env"),
             };
-            rewrap(&app, &new)?;
+            rewrap(&app, &new, &actor)?;
         }
     }
     Ok(())
@@ -179,8 +181,9 @@ fn describe_immediate_rotation(tenant: &str, rotated: &Rotated, ctx: &OAuthConte
 }
 
 /// `grantor keys rewrap`: the gateway's key file is staged first, the database's keys move in
-/// one transaction, then the staged file replaces the old one.
-fn rewrap(app: &App, new: &KeyEncryptionKey) -> anyhow::Result<()> {
+/// one transaction, then the staged file replaces the old one. What to do next is printed before
+/// the move is recorded in the audit log, so that a failure to record it hides nothing.
+fn rewrap(app: &App, new: &KeyEncryptionKey, actor: &Actor) -> anyhow::Result<()> {
     let old = &app.oauth.kek;
     if new.id() == old.id() {
         anyhow::bail!(
@@ -192,6 +195,7 @@ fn rewrap(app: &App, new: &KeyEncryptionKey) -> anyhow::Result<()> {
     let staged = crate::gateway::signing_key::prepare_rewrap(&gateway_file, old, new)
         .context("gateway.signing_key_file")?;
     let moved = crate::oauth::tenant_keys::rewrap_stored_keys(&app.oauth.store, old, new)?;
+    let gateway_key_file = staged.is_some();
     let gateway_note = match staged {
         Some(file) => {
             let note = format!(" and the gateway's key file {}", file.path().display());
@@ -212,5 +216,18 @@ fn rewrap(app: &App, new: &KeyEncryptionKey) -> anyhow::Result<()> {
         old.id(),
         crate::keys::encryption_key::generated_path(&app.config).display()
     );
+    let change = Change {
+        action: "keys.rewrap",
+        tenant: None,
+        target: new.id().to_owned(),
+        detail: serde_json::json!({
+            "from": old.id(),
+            "signing_keys_moved": moved,
+            "gateway_key_file": gateway_key_file,
+        }),
+    };
+    crate::audit::record(&app.oauth.store, actor, change, crate::clock::now_unix()).context(
+        "the keys were moved (above) but the move could not be recorded in the audit log",
+    )?;
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! The operator's command line: the argument definitions and the dispatch; each command group
-//! lives in its own file (`serve`, `check`, `tenant`, `client`, `user`, `idp`, `plugins`, `assertion`). Management
+//! lives in its own file (`serve`, `check`, `tenant`, `client`, `user`, `idp`, `plugins`, `assertion`, `audit`). Management
 //! commands work against the same database a running server uses (servers poll the database's change counter, so a change takes
 //! effect without a restart, within `database.cache_refresh_interval_ms`).
 
 mod assertion;
+mod audit;
 mod check;
 mod client;
 pub mod demo;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Mint test assertions for the JWT bearer grant.
     #[command(subcommand)]
     Assertion(assertion::AssertionCommand),
+    /// Print the audit log, newest first: every change made through the console, the admin API
+    /// or these commands (who, via, from where, what; never a secret).
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             plugins::reload_plugins(&config, admin.as_deref(), token_env.as_deref())
         }
         Command::Assertion(command) => assertion::run_assertion(command),
+        Command::Audit(args) => audit::run_audit(open_for_command(config)?, args),
     }
 }
 

@@ -5,6 +5,7 @@ use clap::Subcommand;
 
 use super::ForCommandLine;
 use crate::app::App;
+use crate::audit::Actor;
 use crate::provisioning::tenants::{self, NewTenant, TenantChange};
 
 #[derive(Debug, Subcommand)]
@@ -41,6 +42,7 @@ pub enum TenantCommand {
 
 pub(super) fn run_tenant(app: App, command: TenantCommand) -> anyhow::Result<()> {
     let now = crate::clock::now_unix();
+    let actor = Actor::command_line();
     match command {
         TenantCommand::Add {
             domain,
@@ -56,6 +58,7 @@ pub(super) fn run_tenant(app: App, command: TenantCommand) -> anyhow::Result<()>
                     qualified_subjects,
                 },
                 now,
+                &actor,
             )
             .for_cli()?;
             if json {
@@ -87,6 +90,7 @@ pub(super) fn run_tenant(app: App, command: TenantCommand) -> anyhow::Result<()>
                 TenantChange {
                     qualified_subjects: Some(on),
                 },
+                &actor,
             )
             .for_cli()?;
             println!(
@@ -95,7 +99,7 @@ pub(super) fn run_tenant(app: App, command: TenantCommand) -> anyhow::Result<()>
             );
         }
         TenantCommand::Remove { domain } => {
-            tenants::remove(&app.oauth, &domain).for_cli()?;
+            tenants::remove(&app.oauth, &domain, &actor).for_cli()?;
             println!("tenant '{domain}' removed");
         }
     }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::{tenant_or_default, ForCommandLine, TenantArg};
 use crate::app::App;
+use crate::audit::Actor;
 use crate::blocking::OnBlockingThread;
 use crate::http::admin::user_consents::{self, ListedConsent};
 use crate::provisioning::users::{self, described, NewUser};
@@ -65,6 +66,7 @@ pub enum UserCommand {
 }
 
 pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
+    let actor = Actor::command_line();
     match command {
         UserCommand::Add {
             tenant,
@@ -89,6 +91,7 @@ pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
                     claims,
                 },
                 crate::clock::now_unix(),
+                &actor,
             )
             .for_cli()?;
             if json {
@@ -114,7 +117,7 @@ pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Remove { tenant, username } => {
             let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
-            app.oauth.store.remove_user(&tenant, &username)?;
+            users::remove(&app.oauth, &tenant, &username, &actor).for_cli()?;
             println!("user '{username}' removed from tenant '{tenant}'");
         }
         UserCommand::Consents {
@@ -124,7 +127,8 @@ pub(super) fn run_user(app: App, command: UserCommand) -> anyhow::Result<()> {
             json: _,
         } => {
             let tenant = tenant_or_default(&app.oauth, &tenant).to_owned();
-            let client = user_consents::withdraw(&app.oauth.store, &tenant, &username, &client)?;
+            let client =
+                user_consents::withdraw(&app.oauth.store, &tenant, &username, &client, &actor)?;
             println!(
                 "consent of user '{username}' to client '{}' ({}) withdrawn in tenant '{tenant}'",
                 client.name, client.client_id

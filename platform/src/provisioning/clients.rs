@@ -1,8 +1,9 @@
 //! OAuth clients: registered with a generated id and secret, listed, removed.
 
 use super::redirect_uris::{check_consent, check_redirect_uris};
+use super::{audited, ProvisioningError, Result};
 use super::{check_jwks_uri, check_scopes, check_text, field, normalise_keys, normalise_list};
-use super::{ProvisioningError, Result};
+use crate::audit::{certificates_summary, Actor, Change};
 use crate::config::OAuthConfig;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::grants::BUILT_IN_GRANT_TYPES;
@@ -57,6 +58,7 @@ pub fn add(
     new: ClientRegistration,
     keys: Vec<Vec<u8>>,
     now: i64,
+    actor: &Actor,
 ) -> Result<Registered> {
     check_text(field::NAME, &new.name)?;
     let grant_types = normalise_list(new.grant_types);
@@ -124,11 +126,57 @@ pub fn add(
         now,
     )?;
     let client_secret = (!client.uses_private_key_jwt()).then_some(client_secret);
+    audited(app, actor, added(&client), now)?;
     Ok(Registered {
         client,
         client_secret,
         warnings,
     })
+}
+
+/// The audit entry of a registration: its settings, its keys summarised, never its secret.
+fn added(client: &Client) -> Change {
+    Change {
+        action: "client.add",
+        tenant: Some(client.tenant_domain.clone()),
+        target: client.client_id.clone(),
+        detail: serde_json::json!({
+            "name": client.name,
+            "authentication": if client.uses_private_key_jwt() {
+                "private_key_jwt"
+            } else {
+                "client_secret"
+            },
+            "grant_types": client.grant_types,
+            "scopes": client.scopes,
+            "access_token_lifetime": client.access_token_lifetime,
+            "refresh_token_lifetime": client.refresh_token_lifetime,
+            "token_format": client.token_format,
+            "audiences": client.audiences,
+            "certificates": certificates_summary(&client.certificates),
+            "jwks_uri": client.jwks_uri,
+            "redirect_uris": client.redirect_uris,
+            "post_logout_redirect_uris": client.post_logout_redirect_uris,
+            "consent": client.consent,
+        }),
+    }
+}
+
+/// Removes the tenant's client with this client_id or name, with its tokens and consents.
+pub fn remove(app: &OAuthContext, tenant: &str, id_or_name: &str, actor: &Actor) -> Result<()> {
+    let client = find(app, tenant, id_or_name)?;
+    app.store.remove_client(tenant, &client.client_id)?;
+    audited(
+        app,
+        actor,
+        Change {
+            action: "client.remove",
+            tenant: Some(tenant.to_owned()),
+            target: client.client_id,
+            detail: serde_json::json!({ "name": client.name }),
+        },
+        crate::clock::now_unix(),
+    )
 }
 
 fn internal(e: impl std::fmt::Display) -> ProvisioningError {

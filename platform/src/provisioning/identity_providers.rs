@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use grantor_sdk::jwt_bearer::MAX_CLOCK_SKEW_SECONDS;
 
+use super::{audited, ProvisioningError, Result};
 use super::{check_jwks_uri, check_scopes, check_text, field, normalise_keys};
-use super::{ProvisioningError, Result};
+use crate::audit::{certificates_summary, Actor, Change};
 use crate::oauth::context::OAuthContext;
 use crate::store::{IdentityProvider, NotFound, StoreError};
 
@@ -116,6 +117,66 @@ impl IdentityProviderChange {
             && self.scope_claim.is_none()
             && self.enabled.is_none()
     }
+
+    /// The names of the settings this change sets (`field` names, and `enabled`); new keys set
+    /// both `certificates` and `jwks_uri`, since each clears the other.
+    fn fields_given(&self, new_keys: bool) -> Vec<&'static str> {
+        let keys = self.certificates.is_some() || self.jwks_uri.is_some() || new_keys;
+        [
+            (keys, field::CERTIFICATES.name),
+            (keys, field::JWKS_URI.name),
+            (self.aliases.is_some(), field::ALIASES.name),
+            (self.clock_skew.is_some(), field::CLOCK_SKEW.name),
+            (
+                self.allowed_subjects.is_some(),
+                field::ALLOWED_SUBJECTS.name,
+            ),
+            (self.allowed_scopes.is_some(), field::ALLOWED_SCOPES.name),
+            (self.claim_mappings.is_some(), field::CLAIM_MAPPINGS.name),
+            (self.transformer.is_some(), field::TRANSFORMER.name),
+            (
+                self.service_account_client.is_some(),
+                field::SERVICE_ACCOUNT_CLIENT.name,
+            ),
+            (self.scope_claim.is_some(), field::SCOPE_CLAIM.name),
+            (self.enabled.is_some(), ENABLED),
+        ]
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect()
+    }
+}
+
+/// How the admin API names a provider's state.
+const ENABLED: &str = "enabled";
+
+/// A provider's settings as its audit entries show them, by the names `field` gives them; its
+/// keys summarised (`certificates_summary`).
+fn audited_settings(idp: &IdentityProvider) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::json;
+    [
+        (field::ISSUER.name, json!(idp.issuer)),
+        (
+            field::CERTIFICATES.name,
+            certificates_summary(&idp.certificates),
+        ),
+        (field::JWKS_URI.name, json!(idp.jwks_uri)),
+        (field::ALIASES.name, json!(idp.aliases)),
+        (field::CLOCK_SKEW.name, json!(idp.clock_skew_seconds)),
+        (field::ALLOWED_SUBJECTS.name, json!(idp.allowed_subjects)),
+        (field::ALLOWED_SCOPES.name, json!(idp.allowed_scopes)),
+        (field::CLAIM_MAPPINGS.name, json!(idp.claim_mappings)),
+        (field::TRANSFORMER.name, json!(idp.claim_transformer)),
+        (
+            field::SERVICE_ACCOUNT_CLIENT.name,
+            json!(idp.service_account_client),
+        ),
+        (field::SCOPE_CLAIM.name, json!(idp.scope_claim)),
+        (ENABLED, json!(idp.enabled)),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect()
 }
 
 /// `keys` are more verification keys (PEM or DER) beside `new.certificates`.
@@ -125,6 +186,7 @@ pub fn add(
     new: NewIdentityProvider,
     keys: Vec<Vec<u8>>,
     now: i64,
+    actor: &Actor,
 ) -> Result<IdentityProvider> {
     check_text(field::NAME, &new.name)?;
     check_text(field::ISSUER, &new.issuer)?;
@@ -151,6 +213,17 @@ pub fn add(
     };
     check(app, &idp)?;
     app.store.add_identity_provider(&idp)?;
+    audited(
+        app,
+        actor,
+        Change {
+            action: "identity_provider.add",
+            tenant: Some(tenant.to_owned()),
+            target: idp.name.clone(),
+            detail: serde_json::Value::Object(audited_settings(&idp)),
+        },
+        now,
+    )?;
     Ok(idp)
 }
 
@@ -164,6 +237,7 @@ pub fn update(
     change: IdentityProviderChange,
     keys: Vec<Vec<u8>>,
     now: i64,
+    actor: &Actor,
 ) -> Result<(IdentityProvider, usize)> {
     if change.is_empty() && keys.is_empty() {
         return Err(ProvisioningError::invalid(
@@ -177,6 +251,7 @@ pub fn update(
             "give certificates or a JWKS URI, not both",
         ));
     }
+    let given = change.fields_given(!keys.is_empty());
     let certificates = match change.certificates {
         Some(texts) => Some(normalise_keys(texts, keys)?),
         None if !keys.is_empty() => Some(normalise_keys(Vec::new(), keys)?),
@@ -231,7 +306,82 @@ pub fn update(
         }
         _ => 0,
     };
+    let mut detail = audited_settings(&idp);
+    detail.retain(|name, _| given.contains(&name.as_str()));
+    if given.contains(&ENABLED) {
+        detail.insert("refresh_token_families_revoked".to_owned(), revoked.into());
+    }
+    audited(
+        app,
+        actor,
+        Change {
+            action: "identity_provider.update",
+            tenant: Some(tenant.to_owned()),
+            target: name.to_owned(),
+            detail: serde_json::Value::Object(detail),
+        },
+        now,
+    )?;
     Ok((idp, revoked))
+}
+
+/// Enables or disables the named provider; disabling revokes the refresh token families its
+/// assertions started. Returns how many. Recorded as `identity_provider.update` of `enabled`,
+/// as the same change through `update` is.
+pub fn set_enabled(
+    app: &OAuthContext,
+    tenant: &str,
+    name: &str,
+    enabled: bool,
+    now: i64,
+    actor: &Actor,
+) -> Result<usize> {
+    let revoked = app
+        .store
+        .set_identity_provider_enabled(tenant, name, enabled, now)?;
+    audited(
+        app,
+        actor,
+        Change {
+            action: "identity_provider.update",
+            tenant: Some(tenant.to_owned()),
+            target: name.to_owned(),
+            detail: serde_json::json!({
+                ENABLED: enabled,
+                "refresh_token_families_revoked": revoked,
+            }),
+        },
+        now,
+    )?;
+    Ok(revoked)
+}
+
+/// Removes the named provider; every refresh token family its assertions started is revoked
+/// with it. Returns how many.
+pub fn remove(
+    app: &OAuthContext,
+    tenant: &str,
+    name: &str,
+    now: i64,
+    actor: &Actor,
+) -> Result<usize> {
+    let idp = find(app, tenant, name)?;
+    let revoked = app.store.remove_identity_provider(tenant, name, now)?;
+    audited(
+        app,
+        actor,
+        Change {
+            action: "identity_provider.remove",
+            tenant: Some(tenant.to_owned()),
+            target: name.to_owned(),
+            detail: serde_json::json!({
+                "issuer": idp.issuer,
+                "refresh_token_families_revoked": revoked,
+            }),
+        },
+        now,
+    )?;
+    Ok(revoked)
 }
 
 /// A service-account binding names a client of the tenant: a wrong one is the caller's mistake.

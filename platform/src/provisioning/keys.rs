@@ -1,6 +1,9 @@
 //! A tenant's signing keys: listed with their states (never a private key) and rotated.
 
-use super::Result;
+use serde_json::json;
+
+use super::{audited, Result};
+use crate::audit::{Actor, Change};
 use crate::oauth::context::OAuthContext;
 use crate::oauth::tenant_keys::Rotated;
 use crate::store::KeyState;
@@ -56,7 +59,30 @@ pub fn list(app: &OAuthContext, tenant: &str, now: i64) -> Result<Vec<KeyRow>> {
 
 /// Adds the tenant's next key (`immediate`: it signs now and the others are withdrawn; see
 /// `TenantKeys::rotate`).
-pub fn rotate(app: &OAuthContext, tenant: &str, now: i64, immediate: bool) -> Result<Rotated> {
+pub fn rotate(
+    app: &OAuthContext,
+    tenant: &str,
+    now: i64,
+    immediate: bool,
+    actor: &Actor,
+) -> Result<Rotated> {
     super::tenants::find(app, tenant)?;
-    Ok(app.tenant_keys().rotate(tenant, now, immediate)?)
+    let rotated = app.tenant_keys().rotate(tenant, now, immediate)?;
+    audited(
+        app,
+        actor,
+        Change {
+            action: "keys.rotate",
+            tenant: Some(tenant.to_owned()),
+            target: rotated.kid.clone(),
+            detail: json!({
+                "immediate": immediate,
+                "activates_at": rotated.activates_at,
+                "replaced": rotated.replaced.iter().map(|(kid, _)| kid).collect::<Vec<_>>(),
+                "withdrawn": rotated.withdrawn,
+            }),
+        },
+        now,
+    )?;
+    Ok(rotated)
 }

@@ -1,6 +1,11 @@
 //! What operators provision (tenants, clients, identity providers, users, signing keys), with the
 //! validation the command line and the admin API share: both call these functions, so a value
 //! one refuses the other refuses too, with the same reason.
+//!
+//! Each change is recorded in the audit log (`crate::audit`) with the `Actor` its caller names,
+//! right after it succeeded: the store's changes commit on their own, so the entry is a second
+//! write. If that write fails the change stands, and the caller gets `NotAudited`, which says so,
+//! rather than a silent gap in the log.
 
 pub mod clients;
 pub mod identity_providers;
@@ -9,6 +14,8 @@ pub mod redirect_uris;
 pub mod tenants;
 pub mod users;
 
+use crate::audit::{Actor, Change};
+use crate::oauth::context::OAuthContext;
 use crate::store::StoreError;
 
 /// A field of a provisioning request, as the admin API's JSON and the command line name it.
@@ -65,6 +72,15 @@ pub enum ProvisioningError {
     /// The server is too busy for this now (no turn to hash a password); retrying may succeed.
     #[error("{0}")]
     Busy(String),
+    /// The change was made, but its audit entry could not be written.
+    #[error(
+        "{action} of '{target}' was made but could not be recorded in the audit log: {source}"
+    )]
+    NotAudited {
+        action: &'static str,
+        target: String,
+        source: StoreError,
+    },
 }
 
 impl ProvisioningError {
@@ -81,11 +97,24 @@ impl ProvisioningError {
             ProvisioningError::Invalid { field, message } => format!("{}: {message}", field.flag),
             ProvisioningError::Store(e) => e.to_string(),
             ProvisioningError::Busy(why) => why.clone(),
+            e @ ProvisioningError::NotAudited { .. } => e.to_string(),
         }
     }
 }
 
 pub type Result<T> = std::result::Result<T, ProvisioningError>;
+
+/// Records `change`, made by `actor`, in the audit log; `NotAudited` if that fails.
+fn audited(app: &OAuthContext, actor: &Actor, change: Change, now: i64) -> Result<()> {
+    let (action, target) = (change.action, change.target.clone());
+    crate::audit::record(&app.store, actor, change, now).map_err(|source| {
+        ProvisioningError::NotAudited {
+            action,
+            target,
+            source,
+        }
+    })
+}
 
 /// Trims, splits on white space, drops empties and duplicates, keeps order.
 pub fn normalise_list(values: Vec<String>) -> Vec<String> {
@@ -154,6 +183,74 @@ fn normalise_keys(texts: Vec<String>, files: Vec<Vec<u8>>) -> Result<Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::App;
+    use crate::store::AuditFilter;
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    /// The application on a SQLite database in `dir`.
+    fn app(dir: &std::path::Path) -> (App, String) {
+        let mut config = crate::config::Config::default();
+        let path = dir.join("grantor.db").display().to_string();
+        config.database.url = format!("sqlite://{path}");
+        let kek = crate::keys::encryption_key::KeyEncryptionKey::from_bytes([7; 32], "test");
+        (
+            App::open_with(config, kek, Default::default()).unwrap(),
+            path,
+        )
+    }
+
+    fn new_tenant(domain: &str) -> tenants::NewTenant {
+        tenants::NewTenant {
+            domain: domain.to_owned(),
+            name: None,
+            qualified_subjects: false,
+        }
+    }
+
+    #[test]
+    fn a_change_is_audited_and_one_that_cannot_be_says_it_was_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, path) = app(dir.path());
+        let actor = Actor::api(Some("192.0.2.1:9".parse().unwrap()));
+        tenants::add(&app.oauth, new_tenant("acme.com"), 10, &actor).unwrap();
+        let entries = app.oauth.store.list_audit(&AuditFilter::default()).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            (entries[0].action.as_str(), entries[0].target.as_str()),
+            ("tenant.add", "acme.com")
+        );
+        assert_eq!(entries[0].actor, actor.who);
+
+        // The log cannot be written: the change stands, and the caller is told so.
+        diesel::SqliteConnection::establish(&path)
+            .unwrap()
+            .batch_execute("DROP TABLE audit_log")
+            .unwrap();
+        let error = tenants::add(&app.oauth, new_tenant("beta.example"), 11, &actor).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ProvisioningError::NotAudited {
+                    action: "tenant.add",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(
+            error
+                .for_command_line()
+                .contains("'beta.example' was made but could not be recorded in the audit log"),
+            "{error}"
+        );
+        assert!(app
+            .oauth
+            .store
+            .find_active_tenant("beta.example")
+            .unwrap()
+            .is_some());
+    }
 
     #[test]
     fn lists_are_normalised() {

@@ -1,6 +1,9 @@
 //! Tenants: added, changed, removed.
 
-use super::{field, ProvisioningError, Result};
+use serde_json::json;
+
+use super::{audited, field, ProvisioningError, Result};
+use crate::audit::{Actor, Change};
 use crate::oauth::context::OAuthContext;
 use crate::store::Tenant;
 
@@ -23,7 +26,7 @@ pub struct TenantChange {
     pub qualified_subjects: Option<bool>,
 }
 
-pub fn add(app: &OAuthContext, new: NewTenant, now: i64) -> Result<Tenant> {
+pub fn add(app: &OAuthContext, new: NewTenant, now: i64, actor: &Actor) -> Result<Tenant> {
     let display_name = new.name.unwrap_or_else(|| new.domain.clone());
     super::check_text(field::NAME, &display_name)?;
     let mut tenant = app.store.add_tenant(&new.domain, &display_name, now)?;
@@ -31,6 +34,20 @@ pub fn add(app: &OAuthContext, new: NewTenant, now: i64) -> Result<Tenant> {
         app.store.set_qualified_subjects(&new.domain, true)?;
         tenant.qualified_subjects = 1;
     }
+    audited(
+        app,
+        actor,
+        Change {
+            action: "tenant.add",
+            tenant: Some(tenant.domain.clone()),
+            target: tenant.domain.clone(),
+            detail: json!({
+                "name": tenant.display_name,
+                "qualified_subjects": tenant.qualified_subjects != 0,
+            }),
+        },
+        now,
+    )?;
     Ok(tenant)
 }
 
@@ -47,7 +64,12 @@ pub fn not_found(domain: &str) -> ProvisioningError {
     .into()
 }
 
-pub fn update(app: &OAuthContext, domain: &str, change: TenantChange) -> Result<Tenant> {
+pub fn update(
+    app: &OAuthContext,
+    domain: &str,
+    change: TenantChange,
+    actor: &Actor,
+) -> Result<Tenant> {
     let Some(on) = change.qualified_subjects else {
         return Err(ProvisioningError::invalid(
             field::CHANGES,
@@ -55,10 +77,22 @@ pub fn update(app: &OAuthContext, domain: &str, change: TenantChange) -> Result<
         ));
     };
     app.store.set_qualified_subjects(domain, on)?;
+    audited(
+        app,
+        actor,
+        Change {
+            action: "tenant.update",
+            tenant: Some(domain.to_owned()),
+            target: domain.to_owned(),
+            detail: json!({ "qualified_subjects": on }),
+        },
+        crate::clock::now_unix(),
+    )?;
     find(app, domain)
 }
 
-pub fn remove(app: &OAuthContext, domain: &str) -> Result<()> {
+/// Removes the tenant with everything it owns; its audit entries stay.
+pub fn remove(app: &OAuthContext, domain: &str, actor: &Actor) -> Result<()> {
     if domain == app.urls.default_tenant {
         return Err(ProvisioningError::invalid(
             field::DOMAIN,
@@ -67,5 +101,16 @@ pub fn remove(app: &OAuthContext, domain: &str) -> Result<()> {
             ),
         ));
     }
-    Ok(app.store.remove_tenant(domain)?)
+    app.store.remove_tenant(domain)?;
+    audited(
+        app,
+        actor,
+        Change {
+            action: "tenant.remove",
+            tenant: Some(domain.to_owned()),
+            target: domain.to_owned(),
+            detail: json!({}),
+        },
+        crate::clock::now_unix(),
+    )
 }

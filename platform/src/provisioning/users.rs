@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{field, ProvisioningError, Result};
+use super::{audited, field, ProvisioningError, Result};
+use crate::audit::{Actor, Change};
 use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::passwords::{PasswordError, MAX_PASSWORD_BYTES};
@@ -34,6 +35,7 @@ pub fn add(
     tenant: &str,
     new: NewUser,
     now: i64,
+    actor: &Actor,
 ) -> Result<User> {
     check(&new.username, &new.claims)?;
     let hash = app
@@ -52,9 +54,38 @@ pub fn add(
                 format!("cannot hash the password: {e}"),
             )),
         })?;
-    Ok(app
+    let user = app
         .store
-        .add_user(tenant, &new.username, &hash, &new.claims, now)?)
+        .add_user(tenant, &new.username, &hash, &new.claims, now)?;
+    audited(
+        app,
+        actor,
+        Change {
+            action: "user.add",
+            tenant: Some(tenant.to_owned()),
+            target: user.username.clone(),
+            // The claims' names only: their values are personal data the log need not copy.
+            detail: serde_json::json!({ "claims": new.claims.keys().collect::<Vec<_>>() }),
+        },
+        now,
+    )?;
+    Ok(user)
+}
+
+/// Removes the user and their browser sessions in the tenant.
+pub fn remove(app: &OAuthContext, tenant: &str, username: &str, actor: &Actor) -> Result<()> {
+    app.store.remove_user(tenant, username)?;
+    audited(
+        app,
+        actor,
+        Change {
+            action: "user.remove",
+            tenant: Some(tenant.to_owned()),
+            target: username.to_owned(),
+            detail: serde_json::json!({}),
+        },
+        crate::clock::now_unix(),
+    )
 }
 
 pub fn list(app: &OAuthContext, tenant: &str) -> Result<Vec<User>> {

@@ -10,8 +10,10 @@
 //! (`lists.rs`) that refuses what it cannot read; writes that read first go through one
 //! begin/commit (`transaction.rs`); refresh token families are revoked in one place
 //! (`token_families::revoke_families`). Browser sessions are read fresh (`sessions.rs`), never
-//! cached, so a logout on one node holds on all.
+//! cached, so a logout on one node holds on all. The audit log (`audit_log.rs`) is only ever
+//! appended to and listed.
 
+pub mod audit_log;
 mod authorization_codes;
 mod backup;
 mod clients;
@@ -36,6 +38,7 @@ mod users;
 mod writes;
 
 pub use crate::config::SqliteSynchronous;
+pub use audit_log::{AuditEntry, AuditFilter, MAX_AUDIT_PAGE};
 pub use authorization_codes::{AuthorizationCode, NewAuthorizationCode};
 pub use clients::{
     Client, NewClient, CONSENT_REQUIRED, CONSENT_SKIP, TOKEN_FORMAT_JWT, TOKEN_FORMAT_OPAQUE,

@@ -197,3 +197,17 @@ diesel::table! {
         granted_at -> BigInt,
     }
 }
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        via -> Text,
+        from_address -> Nullable<Text>,
+        action -> Text,
+        tenant_domain -> Nullable<Text>,
+        target -> Text,
+        detail -> Text,
+    }
+}

@@ -118,6 +118,7 @@ pub fn routes(
         .and(warp::method())
         .and(query)
         .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::ext::optional::<crate::connections::ClientAddr>())
         .and(warp::body::stream())
         .then(
             move |authorization: Option<String>,
@@ -125,9 +126,12 @@ pub fn routes(
                   method: warp::http::Method,
                   query: Option<String>,
                   length: Option<u64>,
+                  peer: Option<crate::connections::ClientAddr>,
                   body| {
                 let accepted = credentials.accepts(authorization.as_deref());
                 let served = served.clone();
+                // Who the audit log names for a change made here.
+                let actor = crate::audit::Actor::api(peer.map(|p| p.0));
                 async move {
                     if !accepted {
                         return error(
@@ -148,7 +152,7 @@ pub fn routes(
                         )
                         .into_response(),
                         (warp::http::Method::POST, PLUGINS_RELOAD, Some(served)) => {
-                            reload_plugins(&served.plugins).await
+                            reload_plugins(&served, actor).await
                         }
                         (_, PLUGINS_RELOAD, Some(_)) => error(
                             StatusCode::METHOD_NOT_ALLOWED,
@@ -190,7 +194,7 @@ pub fn routes(
                                 }
                             };
                             let below = &path[resources::PREFIX.len()..];
-                            resources::handle(served.app, method, below, query, body).await
+                            resources::handle(served.app, method, below, query, body, actor).await
                         }
                         _ => error(StatusCode::NOT_FOUND, "not_found", "no such admin resource"),
                     }
@@ -202,16 +206,47 @@ pub fn routes(
 /// Where `grantor plugins reload` asks a running server to reload its grant plugins.
 pub const PLUGINS_RELOAD: &str = "/api/server/v1/plugins/reload";
 
-/// 200 with what changed; 409 when the reload is refused, since the old plugins keep serving.
-async fn reload_plugins(plugins: &PluginReloader) -> warp::reply::Response {
-    match plugins.reload().await {
-        Ok(report) => warp::reply::json(&report).into_response(),
+/// 200 with what changed, recorded in the audit log; 409 when the reload is refused, since the
+/// old plugins keep serving.
+async fn reload_plugins(served: &Served, actor: crate::audit::Actor) -> warp::reply::Response {
+    match served.plugins.reload().await {
+        Ok(report) => {
+            let change = crate::audit::Change {
+                action: "plugins.reload",
+                tenant: None,
+                target: "grant plugins".to_owned(),
+                detail: serde_json::to_value(&report).unwrap_or_default(),
+            };
+            let app = served.app.clone();
+            let recorded = crate::blocking::OnBlockingThread::spawn(move |_| {
+                crate::audit::record(&app.oauth.store, &actor, change, crate::clock::now_unix())
+            })
+            .await;
+            match recorded {
+                Ok(Ok(())) => warp::reply::json(&report).into_response(),
+                Ok(Err(e)) => not_audited("plugins.reload", &e),
+                Err(e) => not_audited("plugins.reload", &e),
+            }
+        }
         Err(e) => error(
             StatusCode::CONFLICT,
             "reload_refused",
             &format!("{e}\nthe grant plugins loaded before keep serving"),
         ),
     }
+}
+
+/// 500 for a change that was made but could not be recorded in the audit log: the caller must
+/// know it happened; the detail goes to the server log.
+fn not_audited(action: &str, e: &dyn std::fmt::Display) -> warp::reply::Response {
+    tracing::error!("{action} was made but could not be recorded in the audit log: {e}");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "not_audited",
+        &format!(
+            "{action} was made but could not be recorded in the audit log; see the server log"
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The admin REST API under `/api/server/v1/` (WSO2's prefix): tenants, applications (OAuth
 //! clients), identity providers, users and their consents, and signing keys, with the validation
-//! the command line applies (both call `provisioning`, or `user_consents` for consents). JSON in
+//! the command line applies (both call `provisioning`, or `user_consents` for consents), and the
+//! audit log those changes are recorded in (`audit`: newest first, paged by `before`). JSON in
 //! and out; lists are paged (`limit`, `offset`); errors are `{"code", "message"}` with a 4xx for
 //! the caller's mistakes. The OpenAPI document (`openapi.json` beside this file) is served at
 //! `/api/server/v1/openapi.json`.
@@ -13,10 +14,11 @@ use warp::Reply;
 
 use super::error;
 use crate::app::SharedApp;
+use crate::audit::Actor;
 use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
 use crate::provisioning::{self, ProvisioningError};
-use crate::store::StoreError;
+use crate::store::{AuditFilter, StoreError, MAX_AUDIT_PAGE};
 
 /// Where the resources live.
 pub const PREFIX: &str = "/api/server/v1/";
@@ -48,6 +50,8 @@ pub enum Resource {
     UserConsent(String, String, String),
     Keys(String),
     KeyRotation(String),
+    /// `audit`: the audit log, newest first (`?tenant=&limit=&before=`).
+    Audit,
 }
 
 impl Resource {
@@ -61,6 +65,7 @@ impl Resource {
         let owned = |v: &str| v.to_owned();
         Some(match s.as_slice() {
             ["openapi.json"] => Resource::OpenApi,
+            ["audit"] => Resource::Audit,
             ["tenants"] => Resource::Tenants,
             ["tenants", t] => Resource::Tenant(owned(t)),
             ["tenants", t, "applications"] => Resource::Clients(owned(t)),
@@ -85,7 +90,7 @@ impl Resource {
     /// The names in the path (none may be empty).
     fn names(&self) -> Vec<&str> {
         match self {
-            Resource::OpenApi | Resource::Tenants => vec![],
+            Resource::OpenApi | Resource::Tenants | Resource::Audit => vec![],
             Resource::Tenant(t)
             | Resource::Clients(t)
             | Resource::IdentityProviders(t)
@@ -103,7 +108,10 @@ impl Resource {
     /// The methods this resource answers.
     pub fn methods(&self) -> &'static [Method] {
         match self {
-            Resource::OpenApi | Resource::Keys(_) | Resource::UserConsents(_, _) => &[Method::GET],
+            Resource::OpenApi
+            | Resource::Keys(_)
+            | Resource::UserConsents(_, _)
+            | Resource::Audit => &[Method::GET],
             Resource::Tenants
             | Resource::Clients(_)
             | Resource::IdentityProviders(_)
@@ -154,13 +162,15 @@ impl AdminRefusal {
     }
 }
 
-/// Answers one request below `PREFIX` (already authorised).
+/// Answers one request below `PREFIX` (already authorised); `actor` is who the audit log names
+/// for a change.
 pub async fn handle(
     app: SharedApp,
     method: Method,
     path: &str,
     query: Option<String>,
     body: bytes::Bytes,
+    actor: Actor,
 ) -> warp::reply::Response {
     let Some(resource) = Resource::parse(path) else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such admin resource");
@@ -187,7 +197,15 @@ pub async fn handle(
             .into_response();
     }
     let answer = OnBlockingThread::spawn(move |on| {
-        answer(&app.oauth, on, &method, resource, query.as_deref(), &body)
+        answer(
+            &app.oauth,
+            on,
+            &method,
+            resource,
+            query.as_deref(),
+            &body,
+            &actor,
+        )
     })
     .await
     .unwrap_or_else(|e| {
@@ -214,6 +232,7 @@ fn answer(
     resource: Resource,
     query: Option<&str>,
     body: &[u8],
+    actor: &Actor,
 ) -> Answer {
     use provisioning::{clients, identity_providers as idps, keys, tenants, users};
     let now = crate::clock::now_unix();
@@ -222,14 +241,14 @@ fn answer(
     match (method.clone(), resource) {
         (Method::GET, Resource::Tenants) => page(query, app.store.list_tenants().map_err(store)?),
         (Method::POST, Resource::Tenants) => created(to_json(
-            tenants::add(app, parse(body)?, now).map_err(refused)?,
+            tenants::add(app, parse(body)?, now, actor).map_err(refused)?,
         )),
         (Method::GET, Resource::Tenant(t)) => ok(to_json(tenants::find(app, &t).map_err(refused)?)),
         (Method::PATCH, Resource::Tenant(t)) => ok(to_json(
-            tenants::update(app, &t, parse(body)?).map_err(refused)?,
+            tenants::update(app, &t, parse(body)?, actor).map_err(refused)?,
         )),
         (Method::DELETE, Resource::Tenant(t)) => {
-            tenants::remove(app, &t).map_err(refused)?;
+            tenants::remove(app, &t, actor).map_err(refused)?;
             Ok((StatusCode::NO_CONTENT, None))
         }
         (Method::GET, Resource::Clients(t)) => {
@@ -237,7 +256,7 @@ fn answer(
         }
         (Method::POST, Resource::Clients(t)) => {
             let registered =
-                clients::add(app, &t, parse(body)?, Vec::new(), now).map_err(refused)?;
+                clients::add(app, &t, parse(body)?, Vec::new(), now, actor).map_err(refused)?;
             let mut value = to_json(&registered.client);
             if let Some(secret) = registered.client_secret {
                 value["client_secret"] = Value::String(secret);
@@ -249,30 +268,27 @@ fn answer(
             ok(to_json(clients::find(app, &t, &id).map_err(refused)?))
         }
         (Method::DELETE, Resource::Client(t, id)) => {
-            app.store.remove_client(&t, &id).map_err(store)?;
+            clients::remove(app, &t, &id, actor).map_err(refused)?;
             Ok((StatusCode::NO_CONTENT, None))
         }
         (Method::GET, Resource::IdentityProviders(t)) => {
             page(query, idps::list(app, &t).map_err(refused)?)
         }
         (Method::POST, Resource::IdentityProviders(t)) => created(to_json(
-            idps::add(app, &t, parse(body)?, Vec::new(), now).map_err(refused)?,
+            idps::add(app, &t, parse(body)?, Vec::new(), now, actor).map_err(refused)?,
         )),
         (Method::GET, Resource::IdentityProvider(t, n)) => {
             ok(to_json(idps::find(app, &t, &n).map_err(refused)?))
         }
         (Method::PATCH, Resource::IdentityProvider(t, n)) => {
             let (idp, revoked) =
-                idps::update(app, &t, &n, parse(body)?, Vec::new(), now).map_err(refused)?;
+                idps::update(app, &t, &n, parse(body)?, Vec::new(), now, actor).map_err(refused)?;
             let mut value = to_json(idp);
             value["refresh_token_families_revoked"] = json!(revoked);
             ok(value)
         }
         (Method::DELETE, Resource::IdentityProvider(t, n)) => {
-            let revoked = app
-                .store
-                .remove_identity_provider(&t, &n, now)
-                .map_err(store)?;
+            let revoked = idps::remove(app, &t, &n, now, actor).map_err(refused)?;
             ok(json!({ "refresh_token_families_revoked": revoked }))
         }
         (Method::GET, Resource::Users(t)) => page(
@@ -284,11 +300,11 @@ fn answer(
                 .collect(),
         ),
         (Method::POST, Resource::Users(t)) => {
-            let user = users::add(app, on, &t, parse(body)?, now).map_err(refused)?;
+            let user = users::add(app, on, &t, parse(body)?, now, actor).map_err(refused)?;
             created(users::described(&user))
         }
         (Method::DELETE, Resource::User(t, u)) => {
-            app.store.remove_user(&t, &u).map_err(store)?;
+            users::remove(app, &t, &u, actor).map_err(refused)?;
             Ok((StatusCode::NO_CONTENT, None))
         }
         (Method::GET, Resource::UserConsents(t, u)) => page(
@@ -300,7 +316,8 @@ fn answer(
                 .collect(),
         ),
         (Method::DELETE, Resource::UserConsent(t, u, c)) => {
-            super::user_consents::withdraw(&app.store, &t, &u, &c).map_err(consent_refused)?;
+            super::user_consents::withdraw(&app.store, &t, &u, &c, actor)
+                .map_err(consent_refused)?;
             Ok((StatusCode::NO_CONTENT, None))
         }
         (Method::GET, Resource::Keys(t)) => page(query, keys::list(app, &t, now).map_err(refused)?),
@@ -310,7 +327,7 @@ fn answer(
             } else {
                 parse(body)?
             };
-            let rotated = keys::rotate(app, &t, now, request.now).map_err(refused)?;
+            let rotated = keys::rotate(app, &t, now, request.now, actor).map_err(refused)?;
             created(json!({
                 "kid": rotated.kid,
                 "activates_at": rotated.activates_at,
@@ -319,6 +336,15 @@ fn answer(
                     .collect::<Vec<_>>(),
                 "withdrawn": rotated.withdrawn,
             }))
+        }
+        (Method::GET, Resource::Audit) => {
+            let filter = audit_filter(query)?;
+            let entries = app.store.list_audit(&filter).map_err(store)?;
+            // The next page is what is older than the last entry, while pages come back full.
+            let next_before = (entries.len() == filter.limit)
+                .then(|| entries.last().map(|e| e.id))
+                .flatten();
+            ok(json!({ "items": entries, "next_before": next_before }))
         }
         (method, resource) => Err(AdminRefusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -391,6 +417,41 @@ fn page<T: serde::Serialize>(query: Option<&str>, all: Vec<T>) -> Answer {
     ))
 }
 
+/// `audit?tenant=T&limit=N&before=ID`: one tenant's entries or all, the newest `limit` (default
+/// 100, at most 1000), older than entry `before`.
+fn audit_filter(query: Option<&str>) -> Result<AuditFilter, AdminRefusal> {
+    let mut filter = AuditFilter {
+        limit: DEFAULT_PAGE,
+        ..Default::default()
+    };
+    let invalid =
+        |message: String| AdminRefusal::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "tenant" => filter.tenant = Some(value.into_owned()),
+            "limit" => {
+                filter.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_AUDIT_PAGE).contains(n))
+                    .ok_or_else(|| invalid(format!("limit must be 1 to {MAX_AUDIT_PAGE}")))?;
+            }
+            "before" => {
+                filter.before_id = Some(value.parse::<i64>().map_err(|_| {
+                    invalid("before must be an entry's id (a whole number)".to_owned())
+                })?);
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "unknown query parameter '{}'",
+                    key.escape_default()
+                )))
+            }
+        }
+    }
+    Ok(filter)
+}
+
 fn store(e: StoreError) -> AdminRefusal {
     refused(e.into())
 }
@@ -400,10 +461,22 @@ fn consent_refused(e: super::user_consents::ConsentError) -> AdminRefusal {
     use super::user_consents::ConsentError;
     match e {
         ConsentError::Store(e) => store(e),
+        e @ ConsentError::NotAudited { .. } => not_audited(e),
         e @ ConsentError::NoConsent { .. } => {
             AdminRefusal::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
         }
     }
+}
+
+/// 500 for a change that was made but could not be recorded in the audit log: the caller is
+/// told the change stands; the store's detail goes to the server log only.
+fn not_audited(e: impl std::fmt::Display) -> AdminRefusal {
+    tracing::error!("{e}");
+    AdminRefusal::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "not_audited",
+        "the change was made but could not be recorded in the audit log; see the server log",
+    )
 }
 
 /// The status and code for a provisioning refusal; a failure of the server is logged, and the
@@ -419,6 +492,7 @@ fn refused(e: ProvisioningError) -> AdminRefusal {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
         ProvisioningError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        e @ ProvisioningError::NotAudited { .. } => return not_audited(e),
         ProvisioningError::Store(e) => {
             tracing::error!("admin request failed: {e}");
             return AdminRefusal::new(
@@ -434,7 +508,9 @@ fn refused(e: ProvisioningError) -> AdminRefusal {
         message: e.to_string(),
         field: match &e {
             ProvisioningError::Invalid { field, .. } => Some(field.name),
-            ProvisioningError::Store(_) | ProvisioningError::Busy(_) => None,
+            ProvisioningError::Store(_)
+            | ProvisioningError::Busy(_)
+            | ProvisioningError::NotAudited { .. } => None,
         },
     }
 }
@@ -469,6 +545,7 @@ mod tests {
                 "com.example/web".into()
             ))
         );
+        assert_eq!(Resource::parse("audit/"), Some(Resource::Audit));
         assert_eq!(Resource::parse("tenants/acme/users//consents"), None);
         assert_eq!(Resource::parse("tenants//users"), None);
         assert_eq!(Resource::parse("nothing"), None);
@@ -484,6 +561,31 @@ mod tests {
         for bad in ["limit=0", "limit=5000", "offset=-1", "page=2"] {
             let refused = page(Some(bad), vec![1]).unwrap_err();
             assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_audit_query_is_read_and_bad_ones_refused() {
+        assert_eq!(
+            audit_filter(None).unwrap(),
+            AuditFilter {
+                tenant: None,
+                before_id: None,
+                limit: DEFAULT_PAGE
+            }
+        );
+        assert_eq!(
+            audit_filter(Some("tenant=acme.com&limit=5&before=42")).unwrap(),
+            AuditFilter {
+                tenant: Some("acme.com".into()),
+                before_id: Some(42),
+                limit: 5
+            }
+        );
+        for bad in ["limit=0", "limit=1001", "before=x", "offset=3"] {
+            let refused = audit_filter(Some(bad)).unwrap_err();
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(refused.code, "invalid_query", "{bad}");
         }
     }
 
@@ -524,6 +626,6 @@ mod tests {
             documented += 1;
         }
         // Every kind of resource above is in the document.
-        assert_eq!(documented, 13);
+        assert_eq!(documented, 14);
     }
 }

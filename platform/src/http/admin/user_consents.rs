@@ -9,6 +9,7 @@
 
 use serde_json::{json, Value};
 
+use crate::audit::{Actor, Change};
 use crate::store::{Client, Consent, NotFound, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,15 @@ pub enum ConsentError {
         username: String,
         /// The client as the caller named it.
         client: String,
+    },
+    /// The consent was withdrawn, but its audit entry could not be written.
+    #[error(
+        "consent.withdraw of '{username}' was made but could not be recorded in the audit log: \
+         {source}"
+    )]
+    NotAudited {
+        username: String,
+        source: StoreError,
     },
 }
 
@@ -77,12 +87,13 @@ pub fn list(
 /// Forgets what `username` granted the client named by its client_id or name (as `client
 /// remove` names one); the next sign-in to it asks again. The client, as found. `NotFound` for an
 /// unknown tenant or client, and for an unknown user; `NoConsent` when there was nothing to
-/// withdraw.
+/// withdraw. Recorded in the audit log as `consent.withdraw` by `actor`.
 pub fn withdraw(
     store: &Store,
     tenant_domain: &str,
     username: &str,
     client: &str,
+    actor: &Actor,
 ) -> Result<Client, ConsentError> {
     find_tenant(store, tenant_domain)?;
     let found = store
@@ -96,6 +107,18 @@ pub fn withdraw(
             })
         })?;
     if store.withdraw_consent(tenant_domain, &found.client_id, username)? {
+        let change = Change {
+            action: "consent.withdraw",
+            tenant: Some(tenant_domain.to_owned()),
+            target: username.to_owned(),
+            detail: json!({ "client_id": found.client_id, "client_name": found.name }),
+        };
+        crate::audit::record(store, actor, change, crate::clock::now_unix()).map_err(|source| {
+            ConsentError::NotAudited {
+                username: username.to_owned(),
+                source,
+            }
+        })?;
         return Ok(found);
     }
     find_user(store, tenant_domain, username)?;
@@ -131,6 +154,10 @@ fn find_user(store: &Store, tenant_domain: &str, username: &str) -> Result<(), S
 mod tests {
     use super::*;
     use crate::store::test_support::{add_consent_clients, for_each_backend, scopes};
+
+    fn actor() -> Actor {
+        Actor::command_line()
+    }
 
     /// The consents store's tenants and clients (`add_consent_clients`); users alice and bob in
     /// `carbon.super`.
@@ -238,7 +265,7 @@ mod tests {
                     .grant_consent("carbon.super", client, user, &scopes(&["openid"]), 100)
                     .unwrap();
             }
-            let withdrawn = withdraw(store, "carbon.super", "alice", "web").unwrap();
+            let withdrawn = withdraw(store, "carbon.super", "alice", "web", &actor()).unwrap();
             assert_eq!(withdrawn.client_id, "cid-1");
             assert_eq!(
                 listed(store, "carbon.super", "alice"),
@@ -250,12 +277,31 @@ mod tests {
                 .unwrap()
                 .is_some());
             assert_eq!(
-                withdraw(store, "carbon.super", "alice", "cid-2")
+                withdraw(store, "carbon.super", "alice", "cid-2", &actor())
                     .unwrap()
                     .name,
                 "app"
             );
             assert!(list(store, "carbon.super", "alice").unwrap().is_empty());
+            let entries = store
+                .list_audit(&crate::store::AuditFilter {
+                    tenant: Some("carbon.super".into()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap();
+            let recorded: Vec<(&str, &str, &serde_json::Value)> = entries
+                .iter()
+                .map(|e| (e.action.as_str(), e.target.as_str(), &e.detail["client_id"]))
+                .collect();
+            assert_eq!(
+                recorded,
+                [
+                    ("consent.withdraw", "alice", &json!("cid-2")),
+                    ("consent.withdraw", "alice", &json!("cid-1")),
+                ]
+            );
+            assert_eq!(entries[0].actor, actor().who);
         });
     }
 
@@ -266,41 +312,41 @@ mod tests {
             store
                 .grant_consent("carbon.super", "cid-1", "alice", &scopes(&["openid"]), 100)
                 .unwrap();
-            let none = withdraw(store, "carbon.super", "alice", "app").unwrap_err();
+            let none = withdraw(store, "carbon.super", "alice", "app", &actor()).unwrap_err();
             assert!(matches!(none, ConsentError::NoConsent { .. }));
             assert_eq!(
                 none.to_string(),
                 "user 'alice' has no consent for client 'app' in tenant 'carbon.super'"
             );
             assert!(matches!(
-                withdraw(store, "carbon.super", "alice", "nope"),
+                withdraw(store, "carbon.super", "alice", "nope", &actor()),
                 Err(ConsentError::Store(StoreError::NotFound(
                     NotFound::Client { .. }
                 )))
             ));
             // A client of another tenant is not this tenant's.
             assert!(matches!(
-                withdraw(store, "carbon.super", "alice", "cid-3"),
+                withdraw(store, "carbon.super", "alice", "cid-3", &actor()),
                 Err(ConsentError::Store(StoreError::NotFound(
                     NotFound::Client { .. }
                 )))
             ));
             assert!(matches!(
-                withdraw(store, "carbon.super", "alcie", "web"),
+                withdraw(store, "carbon.super", "alcie", "web", &actor()),
                 Err(ConsentError::Store(StoreError::NotFound(
                     NotFound::User { .. }
                 )))
             ));
             assert!(matches!(
-                withdraw(store, "ghost", "alice", "web"),
+                withdraw(store, "ghost", "alice", "web", &actor()),
                 Err(ConsentError::Store(StoreError::NotFound(
                     NotFound::Tenant { .. }
                 )))
             ));
             // A second withdrawal finds nothing; the first one's consent was the only one.
-            withdraw(store, "carbon.super", "alice", "web").unwrap();
+            withdraw(store, "carbon.super", "alice", "web", &actor()).unwrap();
             assert!(matches!(
-                withdraw(store, "carbon.super", "alice", "web"),
+                withdraw(store, "carbon.super", "alice", "web", &actor()),
                 Err(ConsentError::NoConsent { .. })
             ));
         });
@@ -315,7 +361,7 @@ mod tests {
             store
                 .grant_consent("acme", "cid-3", "alice", &scopes(&["openid"]), 100)
                 .unwrap();
-            withdraw(store, "acme", "alice", "web").unwrap();
+            withdraw(store, "acme", "alice", "web", &actor()).unwrap();
             assert!(matches!(
                 list(store, "acme", "alice"),
                 Err(ConsentError::Store(StoreError::NotFound(
@@ -323,7 +369,7 @@ mod tests {
                 )))
             ));
             assert!(matches!(
-                withdraw(store, "acme", "alice", "web"),
+                withdraw(store, "acme", "alice", "web", &actor()),
                 Err(ConsentError::Store(StoreError::NotFound(
                     NotFound::User { .. }
                 )))
