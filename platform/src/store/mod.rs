@@ -19,6 +19,7 @@ mod backup;
 mod clients;
 mod connection;
 mod consents;
+mod console_sessions;
 mod error;
 mod group_commit;
 mod identity_providers;
@@ -45,6 +46,7 @@ pub use clients::{
 };
 pub use connection::{Backend, DatabaseTarget, DbConnection};
 pub use consents::Consent;
+pub use console_sessions::ConsoleSession;
 pub use error::{Conflict, CorruptValue, Invalid, NotFound, StoreError};
 pub use group_commit::{CommitStats, GroupCommitter};
 pub use identity_providers::IdentityProvider;

@@ -189,6 +189,17 @@ diesel::table! {
 diesel::joinable!(sessions -> tenants (tenant_domain));
 
 diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        signed_in_from -> Nullable<Text>,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     consents (tenant_domain, client_id, subject) {
         tenant_domain -> Text,
         client_id -> Text,
