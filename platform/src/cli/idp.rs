@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use clap::{Args, Subcommand};
 
 use super::{tenant_or_default, ForCommandLine, TenantArg};
@@ -197,7 +196,8 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 clock_skew: Some(clock_skew),
                 allowed_subjects: Some(allowed_subjects),
                 allowed_scopes: Some(allowed_scopes),
-                claim_mappings: parse_claim_mappings(&claim_mappings)?,
+                claim_mappings: identity_providers::parse_claim_mappings(&claim_mappings)
+                    .for_cli()?,
                 transformer: transformer.map(utf8_path).transpose()?,
                 service_account_client,
                 scope_claim,
@@ -271,7 +271,7 @@ pub fn run_idp(app: App, command: IdpCommand) -> anyhow::Result<()> {
                 } else if claim_mappings.is_empty() {
                     None
                 } else {
-                    Some(parse_claim_mappings(&claim_mappings)?)
+                    Some(identity_providers::parse_claim_mappings(&claim_mappings).for_cli()?)
                 },
                 transformer: set_or_clear(transformer.map(utf8_path).transpose()?, no_transformer),
                 service_account_client: set_or_clear(
@@ -403,28 +403,4 @@ fn utf8_path(path: PathBuf) -> anyhow::Result<String> {
     path.into_os_string()
         .into_string()
         .map_err(|p| anyhow::anyhow!("--transformer {}: not a UTF-8 path", p.to_string_lossy()))
-}
-
-/// `REMOTE=LOCAL` pairs, each remote claim mapped once (what may be mapped is checked by
-/// provisioning).
-fn parse_claim_mappings(
-    pairs: &[String],
-) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    let mut mappings = std::collections::BTreeMap::new();
-    for pair in pairs {
-        let Some((remote, local)) = pair.split_once('=') else {
-            bail!("--claim-mapping '{pair}': expected REMOTE=LOCAL");
-        };
-        let (remote, local) = (remote.trim(), local.trim());
-        if remote.is_empty() || local.is_empty() {
-            bail!("--claim-mapping '{pair}': both names are required");
-        }
-        if mappings
-            .insert(remote.to_owned(), local.to_owned())
-            .is_some()
-        {
-            bail!("--claim-mapping: '{remote}' is mapped twice");
-        }
-    }
-    Ok(mappings)
 }

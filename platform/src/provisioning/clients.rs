@@ -205,7 +205,7 @@ pub fn find(app: &OAuthContext, tenant: &str, id_or_name: &str) -> Result<Client
 
 /// Built-in grant types, those registered for plugins in the configuration, and those the
 /// running server's plugins handle now (a reload may have added some).
-fn registered_grant_types(settings: &OAuthConfig, loaded: Vec<String>) -> Vec<String> {
+pub fn registered_grant_types(settings: &OAuthConfig, loaded: Vec<String>) -> Vec<String> {
     BUILT_IN_GRANT_TYPES
         .iter()
         .map(|g| (*g).to_owned())

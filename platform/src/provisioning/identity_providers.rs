@@ -14,6 +14,29 @@ use crate::store::{IdentityProvider, NotFound, StoreError};
 /// Allowed clock skew of a new provider, in seconds.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u32 = 60;
 
+/// Claim mappings given as `REMOTE=LOCAL` pairs (the command line's flags, the console's lines),
+/// each remote claim mapped once; what may be mapped is checked when the provider is.
+pub fn parse_claim_mappings(pairs: &[String]) -> Result<BTreeMap<String, String>> {
+    let invalid = |message: String| ProvisioningError::invalid(field::CLAIM_MAPPINGS, message);
+    let mut mappings = BTreeMap::new();
+    for pair in pairs {
+        let Some((remote, local)) = pair.split_once('=') else {
+            return Err(invalid(format!("'{pair}': expected REMOTE=LOCAL")));
+        };
+        let (remote, local) = (remote.trim(), local.trim());
+        if remote.is_empty() || local.is_empty() {
+            return Err(invalid(format!("'{pair}': both names are required")));
+        }
+        if mappings
+            .insert(remote.to_owned(), local.to_owned())
+            .is_some()
+        {
+            return Err(invalid(format!("'{remote}' is mapped twice")));
+        }
+    }
+    Ok(mappings)
+}
+
 /// A provider to register. Certificates are PEM text (the command line also hands over DER).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -468,4 +491,25 @@ fn check(app: &OAuthContext, idp: &IdentityProvider) -> Result<()> {
             .map_err(|e| ProvisioningError::invalid(field::TRANSFORMER, e.to_string()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_mappings_are_pairs_each_remote_claim_once() {
+        let pairs = |list: &[&str]| list.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        let parsed = parse_claim_mappings(&pairs(&[" upn = username", "email=sub"])).unwrap();
+        assert_eq!(parsed.get("upn").map(String::as_str), Some("username"));
+        assert_eq!(parsed.len(), 2);
+        for (bad, why) in [
+            (&["upn"][..], "'upn': expected REMOTE=LOCAL"),
+            (&["=sub"][..], "'=sub': both names are required"),
+            (&["a=b", "a=c"][..], "'a' is mapped twice"),
+        ] {
+            let e = parse_claim_mappings(&pairs(bad)).unwrap_err();
+            assert_eq!(e.to_string(), format!("claim_mappings: {why}"));
+        }
+    }
 }
