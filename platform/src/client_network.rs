@@ -21,13 +21,7 @@ pub fn client_address(
     forwarded_for: &warp::http::HeaderMap,
     trusted_proxies: &[IpNet],
 ) -> IpAddr {
-    let trusted = |address: &IpAddr| {
-        let address = match address {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(*address, IpAddr::V4),
-            v4 => *v4,
-        };
-        trusted_proxies.iter().any(|net| net.contains(&address))
-    };
+    let trusted = |address: &IpAddr| is_trusted_proxy(*address, trusted_proxies);
     if !trusted(&peer) {
         return peer;
     }
@@ -49,6 +43,15 @@ pub fn client_address(
         }
     }
     client
+}
+
+/// Whether `address` (an IPv4-mapped IPv6 address as its IPv4 one) is one of `trusted_proxies`.
+pub fn is_trusted_proxy(address: IpAddr, trusted_proxies: &[IpNet]) -> bool {
+    let address = match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    };
+    trusted_proxies.iter().any(|net| net.contains(&address))
 }
 
 /// The address a client is counted under: an IPv4 address, or an IPv6 /64 network (its first

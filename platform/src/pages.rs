@@ -183,7 +183,7 @@ fn describe(error: &minijinja::Error) -> String {
     }
 }
 
-fn read_template(path: &Path) -> Result<String, ThemeError> {
+pub(crate) fn read_template(path: &Path) -> Result<String, ThemeError> {
     let failed = |reason: String| ThemeError::File {
         path: path.to_owned(),
         reason,
@@ -206,7 +206,8 @@ fn warn_about_unknown_files(dir: &Path) -> Result<(), ThemeError> {
     })?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !BUILT_IN.iter().any(|(file, _)| *file == name) {
+        // `console/` holds the console's templates (`http::console::templates`).
+        if name != "console" && !BUILT_IN.iter().any(|(file, _)| *file == name) {
             let known: Vec<&str> = BUILT_IN.iter().map(|(file, _)| *file).collect();
             tracing::warn!(
                 dir = %dir.display(),

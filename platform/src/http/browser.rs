@@ -30,6 +30,10 @@ pub enum FormPurpose {
     SignIn,
     Consent,
     Logout,
+    /// The console's sign-in form (before a console session exists).
+    ConsoleSignIn,
+    /// Every form of a signed-in console session.
+    Console,
 }
 
 impl FormPurpose {
@@ -38,6 +42,8 @@ impl FormPurpose {
             FormPurpose::SignIn => "sign-in",
             FormPurpose::Consent => "consent",
             FormPurpose::Logout => "logout",
+            FormPurpose::ConsoleSignIn => "console-sign-in",
+            FormPurpose::Console => "console",
         }
     }
 }
@@ -114,7 +120,7 @@ impl Cookies {
 
 /// The value of cookie `name` in the request's `Cookie` headers (RFC 6265 5.4), the first if the
 /// browser sent several.
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

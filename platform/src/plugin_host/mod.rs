@@ -208,6 +208,30 @@ impl PluginHost {
             .cloned()
     }
 
+    /// The registrations serving now, sorted by grant type, as a listing shows them (the
+    /// console's plugins page): every one is loaded, since a start or a reload that cannot load
+    /// them all keeps the set it had.
+    pub fn running(&self) -> Vec<RegistrationStatus> {
+        let mut running: Vec<RegistrationStatus> = self
+            .current()
+            .values()
+            .map(|plugin| RegistrationStatus {
+                grant_type: plugin.grant_type.clone(),
+                library: plugin
+                    .library_path
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                path: plugin.library_path.clone(),
+                loaded: true,
+                plugin: Some(plugin.describe()),
+                detail: "loaded".to_owned(),
+            })
+            .collect();
+        running.sort_by(|a, b| a.grant_type.cmp(&b.grant_type));
+        running
+    }
+
     pub fn grant_types(&self) -> Vec<String> {
         let mut names: Vec<String> = self.current().keys().cloned().collect();
         names.sort();
