@@ -65,6 +65,7 @@ pub(super) fn check(config: &Config, source: &str, scripts: &[PathBuf]) -> anyho
         ),
         None => println!("theme	built-in	the sign-in pages of platform/themes/default"),
     }
+    crate::http::console::ConsoleTheme::load(config.oauth.sign_in.theme_dir.as_deref())?;
     match config.admin.bind {
         Some(bind) => {
             crate::http::admin::AdminCredentials::from_config(&config.admin)

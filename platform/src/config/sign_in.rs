@@ -15,7 +15,8 @@ use super::Check;
 pub struct SignInConfig {
     /// A directory of templates replacing the built-in theme's files of the same name
     /// (`base.html`, `login.html`, `consent.html`, `error.html`, `logout.html`,
-    /// `logged_out.html`, `form_post.html`); unset: the built-in theme.
+    /// `logged_out.html`, `form_post.html`), and in its `console/` subdirectory the console's
+    /// (`platform/themes/default/console/`); unset: the built-in theme.
     pub theme_dir: Option<PathBuf>,
     /// A session ends this many seconds after the sign-in that started it, however active.
     pub session_lifetime_seconds: u64,

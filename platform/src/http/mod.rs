@@ -4,6 +4,7 @@
 pub mod admin;
 mod authorize;
 mod browser;
+pub mod console;
 mod discovery;
 mod end_session;
 mod form;

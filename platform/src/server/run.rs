@@ -108,11 +108,17 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
             });
         }
         if let (Some((admin_bind, credentials)), Some(admin_limits)) = (admin, limits.admin) {
+            let console_theme = std::sync::Arc::new(
+                crate::http::console::ConsoleTheme::load(
+                    app.config.oauth.sign_in.theme_dir.as_deref(),
+                )
+                .context("oauth.sign_in.theme_dir: the console's templates")?,
+            );
             let admin = tokio::net::TcpListener::bind(admin_bind)
                 .await
                 .with_context(|| format!("cannot bind the admin listener to {admin_bind}"))?;
             let local = admin.local_addr()?;
-            tracing::info!("grantor admin (/metrics) listening on http://{local}");
+            tracing::info!("grantor admin (/metrics, /api/server/v1/, /console/) listening on http://{local}");
             tokio::spawn(crate::connections::serve(
                 admin,
                 None,
@@ -121,6 +127,7 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
                     Some(crate::http::admin::Served {
                         app: app.clone(),
                         plugins: reloader,
+                        console_theme,
                     }),
                 ),
                 admin_limits,

@@ -1,6 +1,7 @@
 //! The admin listener (`[admin] bind`): `GET /metrics`, `POST /api/server/v1/plugins/reload`
 //! and the provisioning resources under `/api/server/v1/` (`resources`), all behind the admin
-//! credentials. The
+//! credentials, and the operators' console under `/console/` (`http::console`), which signs in
+//! with them. The
 //! listener does not start without credentials. They are a bearer token: its SHA-256 in
 //! `admin.token_sha256`, or the token itself in the environment variable `admin.token_env`
 //! names. The configuration never holds the token.
@@ -68,8 +69,12 @@ impl AdminCredentials {
         let Some((scheme, token)) = value.trim().split_once(' ') else {
             return false;
         };
-        scheme.eq_ignore_ascii_case("bearer")
-            && crate::secrets::verify_secret(token.trim(), &self.token_hash)
+        scheme.eq_ignore_ascii_case("bearer") && self.accepts_token(token)
+    }
+
+    /// Whether `token` is the admin token (the console's sign-in form posts it).
+    pub fn accepts_token(&self, token: &str) -> bool {
+        crate::secrets::verify_secret(token.trim(), &self.token_hash)
     }
 }
 
@@ -98,6 +103,8 @@ fn error(status: StatusCode, code: &str, message: &str) -> warp::reply::Response
 pub struct Served {
     pub app: SharedApp,
     pub plugins: PluginReloader,
+    /// The console's templates (`/console/`).
+    pub console_theme: std::sync::Arc<super::console::ConsoleTheme>,
 }
 
 /// The admin resources for a request with the admin token; 401 without it, JSON 404 elsewhere.
@@ -118,6 +125,7 @@ pub fn routes(
         .and(warp::method())
         .and(query)
         .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<crate::connections::ClientAddr>())
         .and(warp::body::stream())
         .then(
@@ -126,13 +134,38 @@ pub fn routes(
                   method: warp::http::Method,
                   query: Option<String>,
                   length: Option<u64>,
+                  headers: warp::http::HeaderMap,
                   peer: Option<crate::connections::ClientAddr>,
                   body| {
                 let accepted = credentials.accepts(authorization.as_deref());
                 let served = served.clone();
                 // Who the audit log names for a change made here.
                 let actor = crate::audit::Actor::api(peer.map(|p| p.0));
+                let credentials = credentials.clone();
                 async move {
+                    // The console signs in with the admin token itself and keeps a session.
+                    if let Some(below) = super::console::below_prefix(path.as_str()) {
+                        let Some(served) = served else {
+                            return error(StatusCode::NOT_FOUND, "not_found", "no console here");
+                        };
+                        let console = super::console::Console {
+                            app: served.app,
+                            plugins: served.plugins,
+                            credentials,
+                            theme: served.console_theme,
+                        };
+                        return super::console::serve(
+                            console,
+                            method,
+                            below,
+                            query,
+                            headers,
+                            peer.map(|p| p.0),
+                            length,
+                            body,
+                        )
+                        .await;
+                    }
                     if !accepted {
                         return error(
                             StatusCode::UNAUTHORIZED,

@@ -1,0 +1,227 @@
+//! Signing in to the console with the admin token, the console session's cookie, and the CSRF
+//! token of its forms.
+//!
+//! The session cookie is `HttpOnly`, `SameSite=Strict` (no other site's link, form or frame carries
+//! it), and, when the console is reached over HTTPS (a trusted proxy says so with
+//! `X-Forwarded-Proto: https`; the admin listener itself serves plain HTTP), `Secure` and
+//! `__Host-` prefixed. Its value is a random id the store knows only by digest. A form's CSRF
+//! token is a digest of the session id (of a cookie the sign-in form set, before a session
+//! exists): another site can neither read the cookie nor compute the token.
+//!
+//! Failed sign-ins are counted per client address (an IPv6 /64) in the store, before the token is
+//! checked, so parallel guesses from one address cannot pass the limit, on any node.
+
+use std::net::SocketAddr;
+
+use warp::http::{HeaderMap, HeaderValue};
+
+use crate::audit::Actor;
+use crate::http::browser::{csrf_token, csrf_token_valid, FormPurpose};
+use crate::store::{AttemptCounter, ConsoleSession, SignInAttempt};
+
+const SESSION_COOKIE: &str = "grantor-console";
+const SIGN_IN_COOKIE: &str = "grantor-console-sign-in";
+
+/// A console session ends this long after sign-in, however active.
+pub const SESSION_LIFETIME_SECONDS: i64 = 8 * 3600;
+/// ... or after this long without a request.
+pub const IDLE_TIMEOUT_SECONDS: i64 = 30 * 60;
+/// Failed sign-ins one address may make in a window; one more is refused until it ends.
+pub const MAX_FAILURES_PER_ADDRESS: u32 = 10;
+pub const FAILURE_WINDOW_SECONDS: i64 = 15 * 60;
+
+/// How the browser reaches the console: decides the cookies' names and flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    https: bool,
+}
+
+impl Transport {
+    /// HTTPS when the peer is a trusted proxy that says the browser used HTTPS.
+    pub fn of(
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+        trusted_proxies: &[ipnet::IpNet],
+    ) -> Transport {
+        let from_proxy =
+            peer.is_some_and(|p| crate::client_network::is_trusted_proxy(p.ip(), trusted_proxies));
+        let https = from_proxy
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+        Transport { https }
+    }
+
+    fn name(self, base: &str) -> String {
+        if self.https {
+            format!("__Host-{base}")
+        } else {
+            base.to_owned()
+        }
+    }
+
+    fn cookie(self, base: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+        let mut cookie = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Strict",
+            self.name(base)
+        );
+        if let Some(max_age) = max_age {
+            cookie.push_str(&format!("; Max-Age={max_age}"));
+        }
+        if self.https {
+            cookie.push_str("; Secure");
+        }
+        // Names are constants, values base64url: always a valid header value.
+        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// The session id the browser sent.
+    pub fn session_id(self, headers: &HeaderMap) -> Option<String> {
+        crate::http::browser::cookie_value(headers, &self.name(SESSION_COOKIE))
+    }
+
+    pub fn set_session(self, session_id: &str) -> HeaderValue {
+        self.cookie(SESSION_COOKIE, session_id, Some(SESSION_LIFETIME_SECONDS))
+    }
+
+    pub fn clear_session(self) -> HeaderValue {
+        self.cookie(SESSION_COOKIE, "", Some(0))
+    }
+
+    /// The secret the sign-in form's CSRF token is made from.
+    pub fn sign_in_secret(self, headers: &HeaderMap) -> Option<String> {
+        crate::http::browser::cookie_value(headers, &self.name(SIGN_IN_COOKIE))
+    }
+
+    /// Until the browser closes.
+    pub fn set_sign_in_secret(self, secret: &str) -> HeaderValue {
+        self.cookie(SIGN_IN_COOKIE, secret, None)
+    }
+
+    pub fn clear_sign_in_secret(self) -> HeaderValue {
+        self.cookie(SIGN_IN_COOKIE, "", Some(0))
+    }
+}
+
+/// A signed-in console request: its session and who it acts as in the audit log.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    session_id: String,
+    pub id_hash: String,
+    pub actor: Actor,
+}
+
+impl SignedIn {
+    /// The session (by the cookie's id) if it is live.
+    pub fn new(session_id: String, session: &ConsoleSession, peer: Option<SocketAddr>) -> SignedIn {
+        let public = crate::store::public_session_id(&session.id_hash);
+        SignedIn {
+            actor: Actor::console(&public[..8], peer),
+            id_hash: session.id_hash.clone(),
+            session_id,
+        }
+    }
+
+    /// The CSRF token every form of this session carries.
+    pub fn csrf_token(&self) -> String {
+        csrf_token(FormPurpose::Console, &self.session_id)
+    }
+
+    pub fn csrf_valid(&self, presented: Option<&str>) -> bool {
+        csrf_token_valid(FormPurpose::Console, Some(&self.session_id), presented)
+    }
+}
+
+/// A new console session starting at `now`: the cookie value and the row that stores its digest.
+pub fn new_session(
+    peer: Option<SocketAddr>,
+    now: i64,
+) -> Result<(String, ConsoleSession), openssl::error::ErrorStack> {
+    let id = crate::store::new_session_id()?;
+    let session = ConsoleSession {
+        id_hash: crate::store::hash_session_id(&id),
+        signed_in_from: peer.map(|p| p.ip().to_string()),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + SESSION_LIFETIME_SECONDS,
+        ended_at: None,
+    };
+    Ok((id, session))
+}
+
+/// The sign-in attempt from `peer` at `now`, counted before the token is checked.
+pub fn sign_in_attempt(peer: Option<SocketAddr>, now: i64) -> SignInAttempt {
+    let address = peer.map_or_else(
+        || "unknown".to_owned(),
+        |p| crate::client_network::client_network_text(p.ip()),
+    );
+    SignInAttempt {
+        counters: vec![AttemptCounter {
+            key_digest: crate::secrets::hash_secret(&format!("console-sign-in\n{address}")),
+            limit: MAX_FAILURES_PER_ADDRESS,
+        }],
+        now,
+        window_seconds: FAILURE_WINDOW_SECONDS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(text: &str) -> Option<SocketAddr> {
+        Some(text.parse().unwrap())
+    }
+
+    #[test]
+    fn cookies_are_strict_and_secure_only_behind_a_trusted_https_proxy() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let proxies: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let plain = Transport::of(&headers, peer("192.0.2.1:5000"), &proxies);
+        assert_eq!(
+            plain.set_session("s").to_str().unwrap(),
+            "grantor-console=s; Path=/; HttpOnly; SameSite=Strict; Max-Age=28800"
+        );
+        let proxied = Transport::of(&headers, peer("10.1.2.3:5000"), &proxies);
+        assert_eq!(
+            proxied.set_session("s").to_str().unwrap(),
+            "__Host-grantor-console=s; Path=/; HttpOnly; SameSite=Strict; Max-Age=28800; Secure"
+        );
+        let mut cookies = HeaderMap::new();
+        cookies.insert(
+            warp::http::header::COOKIE,
+            HeaderValue::from_static("grantor-console=plain; __Host-grantor-console=secure"),
+        );
+        assert_eq!(plain.session_id(&cookies).as_deref(), Some("plain"));
+        assert_eq!(proxied.session_id(&cookies).as_deref(), Some("secure"));
+    }
+
+    #[test]
+    fn the_csrf_token_is_bound_to_the_session() {
+        let (id, row) = new_session(peer("127.0.0.1:1"), 100).unwrap();
+        let signed_in = SignedIn::new(id, &row, peer("127.0.0.1:1"));
+        let token = signed_in.csrf_token();
+        assert!(signed_in.csrf_valid(Some(&token)));
+        assert!(!signed_in.csrf_valid(None));
+        let (other, other_row) = new_session(None, 100).unwrap();
+        let other = SignedIn::new(other, &other_row, None);
+        assert!(!other.csrf_valid(Some(&token)));
+        assert_eq!(row.expires_at, 100 + SESSION_LIFETIME_SECONDS);
+        assert_ne!(
+            row.id_hash, signed_in.session_id,
+            "only the digest is stored"
+        );
+    }
+
+    #[test]
+    fn attempts_count_per_address_network() {
+        let a = sign_in_attempt(peer("[2001:db8::1]:1"), 5);
+        let b = sign_in_attempt(peer("[2001:db8::2]:1"), 5);
+        let c = sign_in_attempt(peer("192.0.2.7:1"), 5);
+        assert_eq!(a.counters, b.counters, "one IPv6 /64 is one counter");
+        assert_ne!(a.counters, c.counters);
+        assert_eq!(a.counters[0].limit, MAX_FAILURES_PER_ADDRESS);
+    }
+}

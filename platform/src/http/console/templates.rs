@@ -1,0 +1,197 @@
+//! The console's pages, rendered on the server from templates (minijinja, as the sign-in pages),
+//! and its two static files. The built-in templates are compiled into the binary
+//! (`platform/themes/default/console/`); an operator's theme directory
+//! (`oauth.sign_in.theme_dir`) replaces any of them by name from its `console/` subdirectory,
+//! without a rebuild. Values are HTML-escaped; a template that does not compile stops the start.
+//!
+//! Every page is sent with a Content-Security-Policy that runs no inline script and no script from
+//! elsewhere (`script-src 'self'`: the one vendored file), takes styles from the one stylesheet,
+//! posts forms only here and cannot be framed.
+
+use std::path::Path;
+
+use minijinja::{Environment, UndefinedBehavior};
+use warp::http::{header, HeaderValue, Response, StatusCode};
+use warp::hyper::body::Bytes;
+
+use crate::http::reply::HttpResponse;
+use crate::pages::ThemeError;
+
+/// The built-in templates, by the name pages render them under.
+const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "console/base.html",
+        include_str!("../../../themes/default/console/base.html"),
+    ),
+    (
+        "console/sign_in.html",
+        include_str!("../../../themes/default/console/sign_in.html"),
+    ),
+    (
+        "console/message.html",
+        include_str!("../../../themes/default/console/message.html"),
+    ),
+    (
+        "console/confirm.html",
+        include_str!("../../../themes/default/console/confirm.html"),
+    ),
+    (
+        "console/tenants.html",
+        include_str!("../../../themes/default/console/tenants.html"),
+    ),
+    (
+        "console/tenant.html",
+        include_str!("../../../themes/default/console/tenant.html"),
+    ),
+    (
+        "console/identity_providers.html",
+        include_str!("../../../themes/default/console/identity_providers.html"),
+    ),
+    (
+        "console/identity_provider.html",
+        include_str!("../../../themes/default/console/identity_provider.html"),
+    ),
+    (
+        "console/applications.html",
+        include_str!("../../../themes/default/console/applications.html"),
+    ),
+    (
+        "console/application_created.html",
+        include_str!("../../../themes/default/console/application_created.html"),
+    ),
+    (
+        "console/users.html",
+        include_str!("../../../themes/default/console/users.html"),
+    ),
+    (
+        "console/keys.html",
+        include_str!("../../../themes/default/console/keys.html"),
+    ),
+    (
+        "console/plugins.html",
+        include_str!("../../../themes/default/console/plugins.html"),
+    ),
+    (
+        "console/audit.html",
+        include_str!("../../../themes/default/console/audit.html"),
+    ),
+];
+
+/// The static files: the stylesheet and the script that adds the copy button.
+pub const STYLESHEET: &str = include_str!("../../../themes/default/console/console.css");
+pub const SCRIPT: &str = include_str!("../../../themes/default/console/console.js");
+
+const POLICY: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The console's templates.
+pub struct ConsoleTheme {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for ConsoleTheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConsoleTheme(..)")
+    }
+}
+
+impl ConsoleTheme {
+    /// The built-in templates, with those of `theme_dir/console/` (if given) in their place.
+    pub fn load(theme_dir: Option<&Path>) -> Result<ConsoleTheme, ThemeError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        let dir = theme_dir.map(|d| d.join("console"));
+        for (name, built_in) in BUILT_IN {
+            let file = name.trim_start_matches("console/");
+            let source = match dir.as_ref().map(|d| d.join(file)).filter(|p| p.exists()) {
+                Some(path) => crate::pages::read_template(&path)?,
+                None => (*built_in).to_owned(),
+            };
+            env.add_template_owned(*name, source)
+                .map_err(|e| ThemeError::Template {
+                    file: name,
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(ConsoleTheme { env })
+    }
+
+    /// `page` (a name without `console/` and `.html`) rendered with `values`, as an HTML response;
+    /// a template that fails to render is the operator's to fix: a 500, the reason in the log.
+    pub fn page(&self, status: StatusCode, page: &str, values: &serde_json::Value) -> HttpResponse {
+        let name = format!("console/{page}.html");
+        // What the layout reads on every page, null where a page has none.
+        let mut values = values.clone();
+        if let Some(map) = values.as_object_mut() {
+            for key in [
+                "section",
+                "tenant",
+                "notice",
+                "error",
+                "signed_in",
+                "csrf_token",
+            ] {
+                map.entry(key).or_insert(serde_json::Value::Null);
+            }
+        }
+        let rendered = self
+            .env
+            .get_template(&name)
+            .and_then(|t| t.render(minijinja::value::Serde(&values)));
+        let (status, body) = match rendered {
+            Ok(html) => (status, html),
+            Err(e) => {
+                tracing::error!("cannot render the console page {name}: {e:#}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "<!doctype html><title>Error</title><p>This page cannot be shown.</p>"
+                        .to_owned(),
+                )
+            }
+        };
+        with_page_headers(
+            status,
+            Bytes::from(body),
+            "text/html; charset=utf-8",
+            "no-store",
+        )
+    }
+}
+
+/// A static file of the console (cached: it changes with the binary only).
+pub fn static_file(body: &'static str, content_type: &'static str) -> HttpResponse {
+    with_page_headers(
+        StatusCode::OK,
+        Bytes::from_static(body.as_bytes()),
+        content_type,
+        "private, max-age=3600",
+    )
+}
+
+fn with_page_headers(
+    status: StatusCode,
+    body: Bytes,
+    content_type: &'static str,
+    cache: &'static str,
+) -> HttpResponse {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POLICY),
+    );
+    response
+}
