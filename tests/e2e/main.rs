@@ -9,6 +9,7 @@ mod audit;
 mod cli;
 mod client_redirect_uris;
 mod config;
+mod console;
 mod database_outage;
 mod demo;
 mod discovery;

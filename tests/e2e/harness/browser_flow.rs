@@ -50,6 +50,36 @@ impl Browser {
         self.send(url, request)
     }
 
+    /// POSTs `fields` and `files` (field name, file name, bytes) as `multipart/form-data` to
+    /// `url` (absolute), as a browser posts a form with file inputs.
+    pub fn post_multipart(
+        &mut self,
+        url: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> Page {
+        const BOUNDARY: &str = "----grantor-e2e-form-boundary-7d41";
+        let mut body: Vec<u8> = Vec::new();
+        for (name, value) in fields {
+            body.extend(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        }
+        for (name, file_name, bytes) in files {
+            body.extend(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+            body.extend_from_slice(bytes);
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let request = self
+            .http
+            .post(url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(body);
+        self.send(url, request)
+    }
+
     /// Submits the page's (first) form: its hidden fields, with `extra` set (replacing a hidden
     /// field of the same name), to its action, resolved against the page's URL.
     pub fn submit(&mut self, page: &Page, extra: &[(&str, &str)]) -> Page {
