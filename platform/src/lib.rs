@@ -9,19 +9,19 @@
 //!  |
 //! server         run: plugins, then the application, then the listeners; housekeeping
 //!  |
-//! http           routes, forms, answers; the admin API        gateway  (tokens from outside,
-//!  |                                                                    forwarded upstream; no
+//! http           routes, forms, answers; the admin API and      gateway  (tokens from outside,
+//!  |             the console (http/console)                              forwarded upstream; no
 //! app            built once: the HTTP layer's settings and               database)
 //!  |             admission around the OAuth context
 //!  |
-//! provisioning   validated changes to tenants, clients, identity providers, users, keys (the CLI
-//!  |             and the admin API)
+//! provisioning   validated changes to tenants, clients, identity providers, users, keys (the CLI,
+//!  |             the admin API and the console), each recorded by `audit`
 //! oauth          context.rs (what this layer and provisioning use); the token request as stages,
 //!  |             token/: authenticate -> decide -> issue -> commit; client authentication, the
 //!  |             built-in grants, introspection, discovery, the tenants' keys
 //! trusted_issuers  identity providers and key sources, for plugins' callbacks and the host
 //!  |
-//! plugin_host, claims, keys, store
+//! plugin_host, claims, keys, audit, store; metrics, overview_chart (read by the console)
 //!  |
 //! config, tenancy, clock, secrets, passwords, blocking (OnBlockingThread: who may block)
 //!  |
