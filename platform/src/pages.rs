@@ -176,7 +176,7 @@ impl Theme {
 }
 
 /// A template error with where it happened, without its whole debug dump.
-fn describe(error: &minijinja::Error) -> String {
+pub(crate) fn describe(error: &minijinja::Error) -> String {
     match (error.name(), error.line()) {
         (Some(name), Some(line)) => format!("{error} ({name} line {line})"),
         _ => error.to_string(),

@@ -126,7 +126,13 @@ pub fn add(
         now,
     )?;
     let client_secret = (!client.uses_private_key_jwt()).then_some(client_secret);
-    audited(app, actor, added(&client), now)?;
+    // The client exists and its secret is in this answer only: a failure to audit it is said
+    // beside the secret, never an error that would lose the secret with the client kept.
+    let mut warnings = warnings;
+    if let Err(e) = audited(app, actor, added(&client), now) {
+        tracing::error!("{e}");
+        warnings.push(format!("{}; see the server log", e.for_command_line()));
+    }
     Ok(Registered {
         client,
         client_secret,

@@ -212,7 +212,7 @@ mod tests {
     fn a_change_is_audited_and_one_that_cannot_be_says_it_was_made() {
         let dir = tempfile::tempdir().unwrap();
         let (app, path) = app(dir.path());
-        let actor = Actor::api(Some("192.0.2.1:9".parse().unwrap()));
+        let actor = Actor::api(Some("192.0.2.1".parse().unwrap()));
         tenants::add(&app.oauth, new_tenant("acme.com"), 10, &actor).unwrap();
         let entries = app.oauth.store.list_audit(&AuditFilter::default()).unwrap();
         assert_eq!(entries.len(), 1);
@@ -250,6 +250,30 @@ mod tests {
             .find_active_tenant("beta.example")
             .unwrap()
             .is_some());
+        // A client's registration is answered all the same, with the warning: its secret is
+        // in the answer only, and a refusal would lose it.
+        let registered = clients::add(
+            &app.oauth,
+            "acme.com",
+            clients::ClientRegistration {
+                name: "web".into(),
+                grant_types: vec!["client_credentials".into()],
+                ..clients::ClientRegistration::default()
+            },
+            Vec::new(),
+            12,
+            &actor,
+        )
+        .unwrap();
+        assert!(registered.client_secret.is_some());
+        assert!(
+            registered
+                .warnings
+                .iter()
+                .any(|w| w.contains("could not be recorded in the audit log")),
+            "{:?}",
+            registered.warnings
+        );
     }
 
     #[test]

@@ -88,6 +88,18 @@ pub fn remove(app: &OAuthContext, tenant: &str, username: &str, actor: &Actor) -
     )
 }
 
+/// The user `username` of `tenant`; `NotFound` for an unknown tenant or user.
+pub fn find(app: &OAuthContext, tenant: &str, username: &str) -> Result<User> {
+    super::tenants::find(app, tenant)?;
+    app.store.find_user(tenant, username)?.ok_or_else(|| {
+        crate::store::StoreError::from(crate::store::NotFound::User {
+            tenant_domain: tenant.to_owned(),
+            username: username.to_owned(),
+        })
+        .into()
+    })
+}
+
 pub fn list(app: &OAuthContext, tenant: &str) -> Result<Vec<User>> {
     super::tenants::find(app, tenant)?;
     Ok(app.store.list_users(tenant)?)

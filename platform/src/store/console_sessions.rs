@@ -18,6 +18,9 @@ use super::{Store, StoreError};
 pub struct ConsoleSession {
     /// `hash_session_id` of the session id, never the id.
     pub id_hash: String,
+    /// Names the admin token the session was opened with (`AdminCredentials::fingerprint`): a
+    /// session opened with a token the server no longer takes is over.
+    pub credential: String,
     /// The address the operator signed in from.
     pub signed_in_from: Option<String>,
     pub created_at: i64,
@@ -48,11 +51,12 @@ impl Store {
     }
 
     /// The live console session under `id_hash`, its activity recorded (at most once per
-    /// `touch_interval`): none if unknown, ended, at or past `expires_at`, or idle for more than
-    /// `idle_timeout_seconds`.
+    /// `touch_interval`): none if unknown, opened with another admin token than `credential`
+    /// names, ended, at or past `expires_at`, or idle for more than `idle_timeout_seconds`.
     pub fn find_console_session(
         &self,
         id_hash: &str,
+        credential: &str,
         now: i64,
         idle_timeout_seconds: i64,
     ) -> Result<Option<ConsoleSession>, StoreError> {
@@ -61,6 +65,7 @@ impl Store {
         self.with_conn(|conn| {
             let live = console_sessions::table
                 .filter(console_sessions::id_hash.eq(id_hash))
+                .filter(console_sessions::credential.eq(credential))
                 .filter(console_sessions::ended_at.is_null())
                 .filter(console_sessions::expires_at.gt(now))
                 .filter(console_sessions::last_seen_at.ge(idle_since));
@@ -105,6 +110,7 @@ mod tests {
     fn session(id: &str, now: i64) -> ConsoleSession {
         ConsoleSession {
             id_hash: crate::store::hash_session_id(id),
+            credential: "token-1".into(),
             signed_in_from: Some("127.0.0.1".into()),
             created_at: now,
             last_seen_at: now,
@@ -115,7 +121,7 @@ mod tests {
 
     fn live(store: &Store, id: &str, now: i64) -> bool {
         store
-            .find_console_session(&crate::store::hash_session_id(id), now, IDLE)
+            .find_console_session(&crate::store::hash_session_id(id), "token-1", now, IDLE)
             .unwrap()
             .is_some()
     }
@@ -126,6 +132,13 @@ mod tests {
             store.create_console_session(&session("a", 1000)).unwrap();
             assert!(live(store, "a", 1000));
             assert!(!live(store, "b", 1000), "another id is no session");
+            let other_token = store
+                .find_console_session(&crate::store::hash_session_id("a"), "token-2", 1000, IDLE)
+                .unwrap();
+            assert!(
+                other_token.is_none(),
+                "a new admin token ends the old one's sessions"
+            );
             // Activity keeps it: seen at 1500, it is still live at 2000 (idle 500 < 600).
             assert!(live(store, "a", 1500));
             assert!(live(store, "a", 2000));

@@ -191,6 +191,7 @@ diesel::joinable!(sessions -> tenants (tenant_domain));
 diesel::table! {
     console_sessions (id_hash) {
         id_hash -> Text,
+        credential -> Text,
         signed_in_from -> Nullable<Text>,
         created_at -> BigInt,
         last_seen_at -> BigInt,

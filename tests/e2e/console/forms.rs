@@ -383,15 +383,86 @@ fn identity_provider_and_application_forms_refuse_what_provisioning_refuses(back
         &[("certificate_files", "corp.pem", &pem)],
     );
     assert_eq!(duplicate.status, 409);
-    // Edited: both keys and a JWKS URI is refused; a JWKS URI alone replaces the certificates.
+    // Edited: both keys and a JWKS URI is refused.
+    let edit = format!("{idps}/corp");
     let both = setup.post_files(
         &mut browser,
-        &format!("{idps}/corp"),
+        &edit,
         &[("jwks_uri", "https://idp.example.com/jwks")],
         &[("certificate_files", "corp.pem", &pem)],
     );
     assert_eq!(both.status, 400);
     assert!(text(&both).contains("give certificates or a JWKS URI, not both"));
+    // The form saved as it was shown changes nothing.
+    let unchanged = setup.post_files(
+        &mut browser,
+        &edit,
+        &[("aliases", ""), ("clock_skew", "60")],
+        &[],
+    );
+    assert_eq!(unchanged.status, 200, "{}", unchanged.body);
+    assert!(
+        text(&unchanged).contains("Nothing changed."),
+        "{}",
+        unchanged.body
+    );
+    // A subject with spaces (a DN) is one subject: one per line.
+    let subjects = ("allowed_subjects", "CN=Alice Smith,OU=Staff\nbob");
+    let saved = setup.post_files(&mut browser, &edit, &[("clock_skew", "60"), subjects], &[]);
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(text(&saved).contains("Identity provider corp saved."));
+    let stored = setup.deployment.cli_ok(&["idp", "show", "--name", "corp"]);
+    assert!(stored.contains("CN=Alice Smith,OU=Staff"), "{stored}");
+    // A successor added beside the stored certificate, then a JWKS URI alone replaces both.
+    let successor = IdpKey::rsa(dir.path(), "corp-next");
+    let next_pem = std::fs::read(&successor.certificate_path).unwrap();
+    let kept = setup.post_files(
+        &mut browser,
+        &edit,
+        &[("clock_skew", "60"), subjects, ("keep_certificates", "on")],
+        &[("certificate_files", "corp-next.pem", &next_pem)],
+    );
+    assert_eq!(kept.status, 200, "{}", kept.body);
+    assert_eq!(
+        kept.body.matches("SHA-256 ").count(),
+        2,
+        "both certificates: {}",
+        kept.body
+    );
+    let jwks = setup.post_files(
+        &mut browser,
+        &edit,
+        &[
+            ("clock_skew", "60"),
+            subjects,
+            ("jwks_uri", "https://idp.example.com/jwks"),
+        ],
+        &[],
+    );
+    assert_eq!(jwks.status, 200, "{}", jwks.body);
+    assert_eq!(jwks.body.matches("SHA-256 ").count(), 0, "{}", jwks.body);
+    assert!(text(&jwks).contains("value=\"https://idp.example.com/jwks\""));
+    // The audit log names what each save changed, and only that (newest first).
+    let printed = setup
+        .deployment
+        .cli_ok(&["audit", "--json", "--limit", "3"]);
+    let details: Vec<serde_json::Value> = printed
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["detail"].clone())
+        .collect();
+    let named = |i: usize, key: &str| details[i].get(key).is_some();
+    assert!(
+        named(0, "jwks_uri") && !named(0, "allowed_subjects"),
+        "{printed}"
+    );
+    assert!(
+        named(1, "certificates") && !named(1, "clock_skew"),
+        "{printed}"
+    );
+    assert!(
+        named(2, "allowed_subjects") && !named(2, "clock_skew"),
+        "{printed}"
+    );
 
     let apps = "/tenants/carbon.super/applications";
     let no_grants = setup.post_files(&mut browser, apps, &[("name", "web")], &[]);

@@ -13,7 +13,7 @@ use crate::harness::{
     Page, Server, GRANT,
 };
 
-const TOKEN_VARIABLE: &str = "CONSOLE_TEST_ADMIN_TOKEN";
+pub const TOKEN_VARIABLE: &str = "CONSOLE_TEST_ADMIN_TOKEN";
 pub const TOKEN: &str = "admin-token-for-the-console-tests";
 
 /// A server with its admin listener (and the JWT bearer plugin), and the console's address.
@@ -26,6 +26,11 @@ pub struct ConsoleSetup {
 
 impl ConsoleSetup {
     pub fn start(backend: Backend) -> ConsoleSetup {
+        Self::start_with(backend, &[])
+    }
+
+    /// `start` with more variables in the server's environment (`GRANTOR_SERVER__...`, say).
+    pub fn start_with(backend: Backend, env: &[(&str, &str)]) -> ConsoleSetup {
         let port = free_port();
         let deployment = Deployment::with_extra_config(
             backend,
@@ -36,7 +41,9 @@ impl ConsoleSetup {
             ),
         );
         deployment.drop_plugin("grant_jwt_bearer");
-        let server = deployment.start_with_env(&[(TOKEN_VARIABLE, TOKEN)]);
+        let mut all = vec![(TOKEN_VARIABLE, TOKEN)];
+        all.extend_from_slice(env);
+        let server = deployment.start_with_env(&all);
         wait_until_listening(port);
         ConsoleSetup {
             deployment,

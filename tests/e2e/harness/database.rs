@@ -42,6 +42,12 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+    }
+}
+
 /// The stored form of a token (`platform/src/secrets.rs`: SHA-256, hex, with its scheme).
 pub fn stored_hash(token: &str) -> String {
     let digest = openssl::sha::sha256(token.as_bytes());

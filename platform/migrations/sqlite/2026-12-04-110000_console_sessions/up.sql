@@ -2,10 +2,12 @@
 -- knows them. id_hash is the SHA-256 of the session id (`sha256:` and 64 hex digits): the cookie
 -- value is never stored, so a copy of the database signs nobody in. A session ends at expires_at
 -- (absolute), after an idle time the server sets (from last_seen_at), or when ended_at is set
--- (signing out). signed_in_from is the address the operator signed in from, for the audit log.
+-- (signing out), or once the admin token changes: credential names the token the session was
+-- opened with (a digest of its digest). signed_in_from is the address the operator signed in from.
 -- Rows that have ended are deleted at the next sign-in.
 CREATE TABLE console_sessions (
     id_hash TEXT PRIMARY KEY NOT NULL,
+    credential TEXT NOT NULL,
     signed_in_from TEXT,
     created_at BIGINT NOT NULL,
     last_seen_at BIGINT NOT NULL,

@@ -76,6 +76,12 @@ impl AdminCredentials {
     pub fn accepts_token(&self, token: &str) -> bool {
         crate::secrets::verify_secret(token.trim(), &self.token_hash)
     }
+
+    /// Names the admin token without revealing it (a digest of its stored digest): a console
+    /// session keeps it, so that a new admin token ends the sessions the old one opened.
+    pub fn fingerprint(&self) -> String {
+        crate::secrets::hash_secret(&format!("console-credential\n{}", self.token_hash))
+    }
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> warp::reply::Response {
@@ -140,7 +146,17 @@ pub fn routes(
                 let accepted = credentials.accepts(authorization.as_deref());
                 let served = served.clone();
                 // Who the audit log names for a change made here.
-                let actor = crate::audit::Actor::api(peer.map(|p| p.0));
+                // Behind a trusted proxy, the client it names (as the server's listener does).
+                let client = match (peer, &served) {
+                    (Some(peer), Some(served)) => Some(crate::client_network::client_address(
+                        peer.0.ip(),
+                        &headers,
+                        &served.app.config.server.trusted_proxies,
+                    )),
+                    (peer, None) => peer.map(|p| p.0.ip()),
+                    (None, Some(_)) => None,
+                };
+                let actor = crate::audit::Actor::api(client);
                 let credentials = credentials.clone();
                 async move {
                     // The console signs in with the admin token itself and keeps a session.

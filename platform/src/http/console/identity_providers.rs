@@ -193,13 +193,14 @@ pub fn edit_form(page: &Page, tenant: &str, name: &str) -> HttpResponse {
     }
 }
 
-/// The keys a form posts: pasted PEM text (one block or several) and uploaded files (PEM or
-/// DER: .pem, .crt, .cer, .der), handed to provisioning as the command line hands files. A file
-/// that holds no key is refused naming it, as the command line names the file it read.
+/// The keys a form posts: pasted PEM text (each `-----BEGIN` block a key of its own) and
+/// uploaded files (PEM or DER: .pem, .crt, .cer, .der; of a chain, the first certificate, as the
+/// command line reads a file), handed to provisioning as the command line hands files. A file that
+/// holds no key is refused naming it, as the command line names the file it read.
 pub fn posted_keys(form: &Form) -> provisioning::Result<(Vec<String>, Vec<Vec<u8>>)> {
     let pasted = form
         .text("certificates_pem")
-        .map(|pem| vec![pem])
+        .map(|text| pem_blocks(&text))
         .unwrap_or_default();
     let mut files = Vec::new();
     for file in form.files("certificate_files") {
@@ -212,6 +213,28 @@ pub fn posted_keys(form: &Form) -> provisioning::Result<(Vec<String>, Vec<Vec<u8
         files.push(file.bytes.clone());
     }
     Ok((pasted, files))
+}
+
+/// `text` cut into its PEM blocks (each from `-----BEGIN` to its `-----END ...-----` line); text
+/// with no block is kept whole, for provisioning to refuse with its reason.
+fn pem_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(begin) = rest.find("-----BEGIN") {
+        let Some(end) = rest[begin..].find("-----END") else {
+            break;
+        };
+        let after_end = begin + end + "-----END".len();
+        let close = rest[after_end..]
+            .find("-----")
+            .map_or(rest.len(), |i| after_end + i + "-----".len());
+        blocks.push(format!("{}\n", rest[begin..close].trim()));
+        rest = &rest[close..];
+    }
+    if blocks.is_empty() {
+        blocks.push(text.to_owned());
+    }
+    blocks
 }
 
 fn clock_skew(form: &Form) -> provisioning::Result<Option<u32>> {
@@ -239,9 +262,9 @@ pub fn add(page: &Page, tenant: &str, form: &Form) -> HttpResponse {
             issuer: form.text("issuer").unwrap_or_default(),
             certificates,
             jwks_uri: form.text("jwks_uri"),
-            aliases: form.list("aliases"),
+            aliases: form.lines("aliases"),
             clock_skew: clock_skew(form)?,
-            allowed_subjects: optional_list(form.list("allowed_subjects")),
+            allowed_subjects: optional_list(form.lines("allowed_subjects")),
             allowed_scopes: optional_list(form.list("allowed_scopes")),
             claim_mappings: idps::parse_claim_mappings(&form.lines("claim_mappings"))?,
             transformer: form.text("transformer"),
@@ -319,34 +342,8 @@ pub fn update(page: &Page, tenant: &str, name: &str, form: &Form) -> HttpRespons
         Err(e) => return page.refusal(&e),
     };
     let updated = (|| {
-        let (pasted, files) = posted_keys(form)?;
-        // Keys posted replace the stored ones; a JWKS URI given where certificates are stored
-        // replaces them; neither given keeps what is stored.
-        let jwks_uri = form.text("jwks_uri");
-        let certificates = (!pasted.is_empty()).then_some(pasted);
-        let jwks_uri = match (&certificates, files.is_empty(), jwks_uri) {
-            (None, true, Some(uri)) => Some(uri),
-            (None, true, None) => None,
-            (_, _, Some(_)) => {
-                return Err(ProvisioningError::invalid(
-                    provisioning::field::JWKS_URI,
-                    "give certificates or a JWKS URI, not both",
-                ))
-            }
-            (_, _, None) => None,
-        };
-        let change = IdentityProviderChange {
-            certificates,
-            jwks_uri,
-            aliases: Some(form.list("aliases")),
-            clock_skew: clock_skew(form)?,
-            allowed_subjects: Some(optional_list(form.list("allowed_subjects"))),
-            allowed_scopes: Some(optional_list(form.list("allowed_scopes"))),
-            claim_mappings: Some(idps::parse_claim_mappings(&form.lines("claim_mappings"))?),
-            transformer: Some(form.text("transformer")),
-            service_account_client: Some(form.text("service_account_client")),
-            scope_claim: Some(form.text("scope_claim")),
-            enabled: None,
+        let (Some(change), files) = change_from(&idp, form)? else {
+            return Ok(None);
         };
         idps::update(
             app,
@@ -357,9 +354,10 @@ pub fn update(page: &Page, tenant: &str, name: &str, form: &Form) -> HttpRespons
             page.now,
             &page.signed_in.actor,
         )
+        .map(Some)
     })();
     match updated {
-        Ok((idp, _)) => form_page(
+        Ok(Some((idp, _))) => form_page(
             page,
             tenant,
             Some(&idp),
@@ -368,8 +366,82 @@ pub fn update(page: &Page, tenant: &str, name: &str, form: &Form) -> HttpRespons
             StatusCode::OK,
             Some(format!("Identity provider {} saved.", idp.name)),
         ),
+        Ok(None) => form_page(
+            page,
+            tenant,
+            Some(&idp),
+            values_of(&idp),
+            None,
+            StatusCode::OK,
+            Some("Nothing changed.".to_owned()),
+        ),
         Err(e) => refused(page, tenant, Some(&idp), form, &e),
     }
+}
+
+/// What the edit form changes of `stored`: only the settings whose posted value differs (the
+/// audit log names those), and the keys posted. Posted keys replace the stored certificates, or
+/// join them when `keep_certificates` is ticked (a successor registered before its predecessor
+/// expires); a JWKS URI other than the stored one replaces the keys. `None`: no setting changed.
+fn change_from(
+    stored: &IdentityProvider,
+    form: &Form,
+) -> provisioning::Result<(Option<IdentityProviderChange>, Vec<Vec<u8>>)> {
+    fn differs<T: PartialEq>(posted: T, stored: &T) -> Option<T> {
+        (posted != *stored).then_some(posted)
+    }
+    let (pasted, files) = posted_keys(form)?;
+    let new_keys = !pasted.is_empty() || !files.is_empty();
+    let jwks_uri = form
+        .text("jwks_uri")
+        .filter(|uri| Some(uri) != stored.jwks_uri.as_ref());
+    if new_keys && jwks_uri.is_some() {
+        return Err(ProvisioningError::invalid(
+            provisioning::field::JWKS_URI,
+            "give certificates or a JWKS URI, not both",
+        ));
+    }
+    let certificates = match (new_keys, form.checked("keep_certificates")) {
+        (false, _) => None,
+        (true, false) => Some(pasted),
+        (true, true) => Some(stored.certificates.iter().cloned().chain(pasted).collect()),
+    };
+    let change = IdentityProviderChange {
+        certificates,
+        jwks_uri,
+        aliases: differs(form.lines("aliases"), &stored.aliases),
+        clock_skew: clock_skew(form)?.filter(|skew| i64::from(*skew) != stored.clock_skew_seconds),
+        allowed_subjects: differs(
+            optional_list(form.lines("allowed_subjects")),
+            &stored.allowed_subjects,
+        ),
+        allowed_scopes: differs(
+            optional_list(form.list("allowed_scopes")),
+            &stored.allowed_scopes,
+        ),
+        claim_mappings: differs(
+            idps::parse_claim_mappings(&form.lines("claim_mappings"))?,
+            &stored.claim_mappings,
+        ),
+        transformer: differs(form.text("transformer"), &stored.claim_transformer),
+        service_account_client: differs(
+            form.text("service_account_client"),
+            &stored.service_account_client,
+        ),
+        scope_claim: differs(form.text("scope_claim"), &stored.scope_claim),
+        enabled: None,
+    };
+    let unchanged = change.certificates.is_none()
+        && change.jwks_uri.is_none()
+        && change.aliases.is_none()
+        && change.clock_skew.is_none()
+        && change.allowed_subjects.is_none()
+        && change.allowed_scopes.is_none()
+        && change.claim_mappings.is_none()
+        && change.transformer.is_none()
+        && change.service_account_client.is_none()
+        && change.scope_claim.is_none();
+    Ok(((!unchanged).then_some(change), files))
 }
 
 /// Enables or disables (`enabled` = `true` or `false`); disabling revokes the refresh token

@@ -19,7 +19,7 @@ pub mod templates;
 mod tenants;
 mod users;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -57,7 +57,11 @@ pub struct ConsoleRequest {
     pub segments: Vec<String>,
     pub query: Option<String>,
     pub headers: HeaderMap,
+    /// The connection's peer (a proxy, perhaps).
     pub peer: Option<SocketAddr>,
+    /// The client: the peer, or behind a trusted proxy the address it names. Sign-in failures
+    /// are counted under it, and the audit log names it.
+    pub client: Option<IpAddr>,
     pub body: Bytes,
 }
 
@@ -126,12 +130,20 @@ where
             ));
         }
     };
+    let client = peer.map(|p| {
+        crate::client_network::client_address(
+            p.ip(),
+            &headers,
+            &console.app.config.server.trusted_proxies,
+        )
+    });
     let request = ConsoleRequest {
         method,
         segments,
         query,
         headers,
         peer,
+        client,
         body,
     };
     respond(handle(console, request).await)
@@ -348,14 +360,15 @@ fn route(
         (Some(form), ["tenants", t, "qualified-subjects"]) => {
             tenants::set_qualified_subjects(page, t, form)
         }
+        // The add form: a query, so that no provider's name (`new`, say) is shadowed by it.
+        (None, ["tenants", t, "identity-providers"]) if get && query == Some("new") => {
+            identity_providers::new_form(page, t)
+        }
         (None, ["tenants", t, "identity-providers"]) if get => {
             identity_providers::list(page, t, None)
         }
         (Some(form), ["tenants", t, "identity-providers"]) => {
             identity_providers::add(page, t, form)
-        }
-        (None, ["tenants", t, "identity-providers", "new"]) if get => {
-            identity_providers::new_form(page, t)
         }
         (None, ["tenants", t, "identity-providers", n]) if get => {
             identity_providers::edit_form(page, t, n)

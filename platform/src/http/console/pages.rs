@@ -94,12 +94,18 @@ pub async fn sign_in(
         );
     }
     let token = form.raw("token").to_owned();
-    let peer = request.peer;
+    // A session the browser already has ends at a new sign-in: one browser, one session.
+    let previous = transport
+        .session_id(&request.headers)
+        .map(|id| crate::store::hash_session_id(&id));
+    let client = request.client;
     let now = crate::clock::now_unix();
     let checking = console.clone();
-    let outcome = OnBlockingThread::spawn(move |on| check_token(&checking, on, &token, peer, now))
-        .await
-        .unwrap_or(Err(SignInRefusal::Failed));
+    let outcome = OnBlockingThread::spawn(move |on| {
+        check_token(&checking, on, &token, client, previous.as_deref(), now)
+    })
+    .await
+    .unwrap_or(Err(SignInRefusal::Failed));
     match outcome {
         Ok(session_id) => {
             let cookies = vec![
@@ -153,7 +159,8 @@ fn check_token(
     console: &Console,
     on: OnBlockingThread,
     token: &str,
-    peer: Option<std::net::SocketAddr>,
+    client: Option<std::net::IpAddr>,
+    previous: Option<&str>,
     now: i64,
 ) -> Result<String, SignInRefusal> {
     let oauth = &console.app.oauth;
@@ -163,33 +170,43 @@ fn check_token(
     };
     let counted = match oauth
         .writer
-        .count_sign_in_attempt(on, session::sign_in_attempt(peer, now))
+        .count_sign_in_attempt(on, session::sign_in_attempt(client, now))
         .map_err(|e| failed(&e))?
     {
         AttemptVerdict::Admitted(counted) => counted,
         AttemptVerdict::Refused { retry_after, .. } => {
-            tracing::warn!(peer = ?peer, "console sign-in refused: too many failures from this address");
+            tracing::warn!(client = ?client, "console sign-in refused: too many failures from this address");
             return Err(SignInRefusal::TooMany { retry_after });
         }
     };
     if !console.credentials.accepts_token(token) {
-        tracing::warn!(peer = ?peer, "console sign-in with a wrong admin token");
+        tracing::warn!(client = ?client, "console sign-in with a wrong admin token");
         return Err(SignInRefusal::WrongToken);
     }
+    // This attempt was no failure: it is given back, but the address keeps the failures it had,
+    // so that one operator's sign-in cannot wipe out what was guessed from the same address (a
+    // NAT, a proxy) - as the login page's address counter does.
     let settlement = AttemptSettlement {
-        clear: counted.into_iter().map(|c| c.key_digest).collect(),
+        give_back: counted,
         ..AttemptSettlement::default()
     };
     if let Err(e) = oauth.writer.settle_sign_in_attempt(on, settlement) {
         // The failures stay counted a little longer; the operator is signed in all the same.
         tracing::warn!("cannot clear the console sign-in count: {e}");
     }
-    let (session_id, row) = session::new_session(peer, now).map_err(|e| failed(&e))?;
+    if let Some(previous) = previous {
+        oauth
+            .store
+            .end_console_session(previous, now)
+            .map_err(|e| failed(&e))?;
+    }
+    let (session_id, row) = session::new_session(client, console.credentials.fingerprint(), now)
+        .map_err(|e| failed(&e))?;
     oauth
         .store
         .create_console_session(&row)
         .map_err(|e| failed(&e))?;
-    tracing::info!(peer = ?peer, "console sign-in");
+    tracing::info!(client = ?client, "console sign-in");
     Ok(session_id)
 }
 
@@ -206,12 +223,13 @@ pub async fn signed_in(
     };
     let store = console.app.oauth.store.clone();
     let id_hash = crate::store::hash_session_id(&session_id);
+    let credential = console.credentials.fingerprint();
     let found = OnBlockingThread::spawn(move |_| {
-        store.find_console_session(&id_hash, now, session::IDLE_TIMEOUT_SECONDS)
+        store.find_console_session(&id_hash, &credential, now, session::IDLE_TIMEOUT_SECONDS)
     })
     .await;
     match found {
-        Ok(Ok(Some(row))) => Ok(Some(SignedIn::new(session_id, &row, request.peer))),
+        Ok(Ok(Some(row))) => Ok(Some(SignedIn::new(session_id, &row, request.client))),
         Ok(Ok(None)) => Ok(None),
         Ok(Err(e)) => {
             tracing::error!("cannot read the console session: {e}");

@@ -11,7 +11,7 @@
 //! Failed sign-ins are counted per client address (an IPv6 /64) in the store, before the token is
 //! checked, so parallel guesses from one address cannot pass the limit, on any node.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use warp::http::{HeaderMap, HeaderValue};
 
@@ -113,11 +113,11 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
-    /// The session (by the cookie's id) if it is live.
-    pub fn new(session_id: String, session: &ConsoleSession, peer: Option<SocketAddr>) -> SignedIn {
+    /// A request of the live `session` (its cookie's id `session_id`) from `client`.
+    pub fn new(session_id: String, session: &ConsoleSession, client: Option<IpAddr>) -> SignedIn {
         let public = crate::store::public_session_id(&session.id_hash);
         SignedIn {
-            actor: Actor::console(&public[..8], peer),
+            actor: Actor::console(&public[..8], client),
             id_hash: session.id_hash.clone(),
             session_id,
         }
@@ -133,15 +133,19 @@ impl SignedIn {
     }
 }
 
-/// A new console session starting at `now`: the cookie value and the row that stores its digest.
+/// A new console session starting at `now`, opened with the admin token whose `credential`
+/// (`AdminCredentials::fingerprint`) is given: the cookie value and the row that stores its
+/// digest.
 pub fn new_session(
-    peer: Option<SocketAddr>,
+    client: Option<IpAddr>,
+    credential: String,
     now: i64,
 ) -> Result<(String, ConsoleSession), openssl::error::ErrorStack> {
     let id = crate::store::new_session_id()?;
     let session = ConsoleSession {
         id_hash: crate::store::hash_session_id(&id),
-        signed_in_from: peer.map(|p| p.ip().to_string()),
+        credential,
+        signed_in_from: client.map(|ip| ip.to_string()),
         created_at: now,
         last_seen_at: now,
         expires_at: now + SESSION_LIFETIME_SECONDS,
@@ -150,11 +154,11 @@ pub fn new_session(
     Ok((id, session))
 }
 
-/// The sign-in attempt from `peer` at `now`, counted before the token is checked.
-pub fn sign_in_attempt(peer: Option<SocketAddr>, now: i64) -> SignInAttempt {
-    let address = peer.map_or_else(
+/// The sign-in attempt from `client` at `now`, counted before the token is checked.
+pub fn sign_in_attempt(client: Option<IpAddr>, now: i64) -> SignInAttempt {
+    let address = client.map_or_else(
         || "unknown".to_owned(),
-        |p| crate::client_network::client_network_text(p.ip()),
+        crate::client_network::client_network_text,
     );
     SignInAttempt {
         counters: vec![AttemptCounter {
@@ -171,6 +175,10 @@ mod tests {
     use super::*;
 
     fn peer(text: &str) -> Option<SocketAddr> {
+        Some(text.parse().unwrap())
+    }
+
+    fn client(text: &str) -> Option<IpAddr> {
         Some(text.parse().unwrap())
     }
 
@@ -200,12 +208,12 @@ mod tests {
 
     #[test]
     fn the_csrf_token_is_bound_to_the_session() {
-        let (id, row) = new_session(peer("127.0.0.1:1"), 100).unwrap();
-        let signed_in = SignedIn::new(id, &row, peer("127.0.0.1:1"));
+        let (id, row) = new_session(client("127.0.0.1"), "c".into(), 100).unwrap();
+        let signed_in = SignedIn::new(id, &row, client("127.0.0.1"));
         let token = signed_in.csrf_token();
         assert!(signed_in.csrf_valid(Some(&token)));
         assert!(!signed_in.csrf_valid(None));
-        let (other, other_row) = new_session(None, 100).unwrap();
+        let (other, other_row) = new_session(None, "c".into(), 100).unwrap();
         let other = SignedIn::new(other, &other_row, None);
         assert!(!other.csrf_valid(Some(&token)));
         assert_eq!(row.expires_at, 100 + SESSION_LIFETIME_SECONDS);
@@ -217,9 +225,9 @@ mod tests {
 
     #[test]
     fn attempts_count_per_address_network() {
-        let a = sign_in_attempt(peer("[2001:db8::1]:1"), 5);
-        let b = sign_in_attempt(peer("[2001:db8::2]:1"), 5);
-        let c = sign_in_attempt(peer("192.0.2.7:1"), 5);
+        let a = sign_in_attempt(client("2001:db8::1"), 5);
+        let b = sign_in_attempt(client("2001:db8::2"), 5);
+        let c = sign_in_attempt(client("192.0.2.7"), 5);
         assert_eq!(a.counters, b.counters, "one IPv6 /64 is one counter");
         assert_ne!(a.counters, c.counters);
         assert_eq!(a.counters[0].limit, MAX_FAILURES_PER_ADDRESS);

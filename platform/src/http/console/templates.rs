@@ -101,6 +101,8 @@ impl ConsoleTheme {
     pub fn load(theme_dir: Option<&Path>) -> Result<ConsoleTheme, ThemeError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        // No debug dumps of a page's values in errors (a secret shown once is one of them).
+        env.set_debug(false);
         let dir = theme_dir.map(|d| d.join("console"));
         for (name, built_in) in BUILT_IN {
             let file = name.trim_start_matches("console/");
@@ -111,7 +113,7 @@ impl ConsoleTheme {
             env.add_template_owned(*name, source)
                 .map_err(|e| ThemeError::Template {
                     file: name,
-                    reason: e.to_string(),
+                    reason: crate::pages::describe(&e),
                 })?;
         }
         Ok(ConsoleTheme { env })
@@ -142,7 +144,12 @@ impl ConsoleTheme {
         let (status, body) = match rendered {
             Ok(html) => (status, html),
             Err(e) => {
-                tracing::error!("cannot render the console page {name}: {e:#}");
+                // The error's place and reason, never its debug dump: that would show the page's
+                // values, a secret shown once among them.
+                tracing::error!(
+                    "cannot render the console page {name}: {}",
+                    crate::pages::describe(&e)
+                );
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "<!doctype html><title>Error</title><p>This page cannot be shown.</p>"

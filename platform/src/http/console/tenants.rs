@@ -102,7 +102,7 @@ pub fn tenant_urls(domain: &str) -> Value {
     json!({
         "overview": link(&["tenants", domain]),
         "identity_providers": link(&["tenants", domain, "identity-providers"]),
-        "new_identity_provider": link(&["tenants", domain, "identity-providers", "new"]),
+        "new_identity_provider": format!("{}?new", link(&["tenants", domain, "identity-providers"])),
         "applications": link(&["tenants", domain, "applications"]),
         "users": link(&["tenants", domain, "users"]),
         "keys": link(&["tenants", domain, "keys"]),

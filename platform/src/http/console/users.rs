@@ -112,6 +112,9 @@ pub fn add(page: &Page, tenant: &str, form: &Form) -> HttpResponse {
 }
 
 pub fn confirm_removal(page: &Page, tenant: &str, username: &str) -> HttpResponse {
+    if let Err(e) = users::find(&page.app.oauth, tenant, username) {
+        return page.refusal(&e);
+    }
     page.render(
         StatusCode::OK,
         "confirm",
