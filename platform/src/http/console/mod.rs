@@ -14,6 +14,7 @@ mod identity_providers;
 mod keys;
 mod pages;
 mod plugins;
+mod samples;
 mod session;
 pub mod templates;
 mod tenants;

@@ -2,7 +2,8 @@
 //! and its two static files. The built-in templates are compiled into the binary
 //! (`platform/themes/default/console/`); an operator's theme directory
 //! (`oauth.sign_in.theme_dir`) replaces any of them by name from its `console/` subdirectory,
-//! without a rebuild. Values are HTML-escaped; a template that does not compile stops the start.
+//! without a rebuild. Values are HTML-escaped; every page is rendered once with sample values
+//! (`samples`) when the theme loads, so a broken template stops the start.
 //!
 //! Every page is sent with a Content-Security-Policy that runs no inline script and no script from
 //! elsewhere (`script-src 'self'`: the one vendored file), takes styles from the one stylesheet,
@@ -116,7 +117,28 @@ impl ConsoleTheme {
                     reason: crate::pages::describe(&e),
                 })?;
         }
-        Ok(ConsoleTheme { env })
+        let theme = ConsoleTheme { env };
+        for (name, _) in BUILT_IN {
+            let page = name
+                .trim_start_matches("console/")
+                .trim_end_matches(".html");
+            if page == "base" {
+                continue;
+            }
+            theme
+                .render(name, &super::samples::sample(page))
+                .map_err(|e| ThemeError::Template {
+                    file: name,
+                    reason: crate::pages::describe(&e),
+                })?;
+        }
+        Ok(theme)
+    }
+
+    fn render(&self, name: &str, values: &serde_json::Value) -> Result<String, minijinja::Error> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(minijinja::value::Serde(values)))
     }
 
     /// `page` (a name without `console/` and `.html`) rendered with `values`, as an HTML response;
@@ -137,10 +159,7 @@ impl ConsoleTheme {
                 map.entry(key).or_insert(serde_json::Value::Null);
             }
         }
-        let rendered = self
-            .env
-            .get_template(&name)
-            .and_then(|t| t.render(minijinja::value::Serde(&values)));
+        let rendered = self.render(&name, &values);
         let (status, body) = match rendered {
             Ok(html) => (status, html),
             Err(e) => {
@@ -201,4 +220,61 @@ fn with_page_headers(
         HeaderValue::from_static(POLICY),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_page_renders_with_a_csrf_token_on_each_post_form_and_no_inline_script() {
+        let theme = ConsoleTheme::load(None).unwrap();
+        for (name, _) in BUILT_IN.iter().filter(|(n, _)| *n != "console/base.html") {
+            let page = name
+                .trim_start_matches("console/")
+                .trim_end_matches(".html");
+            let html = theme
+                .render(name, &super::super::samples::sample(page))
+                .unwrap();
+            assert!(html.starts_with("<!doctype html>"), "{name}");
+            for form in html.split("<form").skip(1) {
+                let head = &form[..form.find('>').unwrap()];
+                if head.contains("method=\"post\"") {
+                    assert!(
+                        form.contains(r#"<input type="hidden" name="csrf_token" value="x">"#),
+                        "{name}: a form without its CSRF token"
+                    );
+                }
+            }
+            assert!(!html.contains("<script>"), "{name}: an inline script");
+        }
+    }
+
+    #[test]
+    fn a_theme_replaces_a_console_page_and_a_broken_one_stops_the_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("console")).unwrap();
+        std::fs::write(
+            dir.path().join("console/message.html"),
+            "<!doctype html><p>{{ title }}: {{ message }}</p>",
+        )
+        .unwrap();
+        let theme = ConsoleTheme::load(Some(dir.path())).unwrap();
+        let page = theme.page(
+            StatusCode::NOT_FOUND,
+            "message",
+            &serde_json::json!({"title": "Gone", "message": "<b>no</b>"}),
+        );
+        assert_eq!(page.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            std::str::from_utf8(page.body()).unwrap(),
+            "<!doctype html><p>Gone: &lt;b&gt;no&lt;&#x2f;b&gt;</p>"
+        );
+        // A name the page is not given: the load stops, naming the file.
+        std::fs::write(dir.path().join("console/keys.html"), "{{ kyes.0.kid }}").unwrap();
+        let error = ConsoleTheme::load(Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("console/keys.html"), "{error}");
+    }
 }
