@@ -115,6 +115,19 @@ impl Actor {
             from: from.map(|ip| ip.to_string()),
         }
     }
+
+    /// The console, signed in through OpenID as `operator` (`alice@operators`).
+    pub fn console_operator(operator: &str, session: &str, from: Option<IpAddr>) -> Actor {
+        Actor {
+            who: format!(
+                "{} (console session {})",
+                printable(operator),
+                printable(session)
+            ),
+            via: Via::Console,
+            from: from.map(|ip| ip.to_string()),
+        }
+    }
 }
 
 /// What changed: the action (see the module's table), the tenant it happened in (none for what

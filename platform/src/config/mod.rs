@@ -30,7 +30,7 @@ mod sign_in;
 mod signing;
 mod token;
 
-pub use admin::AdminConfig;
+pub use admin::{AdminConfig, ConsoleConfig};
 pub use claim_transformer::ClaimTransformerConfig;
 pub use database::{DatabaseConfig, SqliteSynchronous};
 pub use gateway::{

@@ -114,6 +114,9 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
                 )
                 .context("oauth.sign_in.theme_dir: the console's templates")?,
             );
+            let console_openid =
+                crate::http::console::openid::OpenIdSignIn::from_config(&app.config.admin.console)
+                    .map_err(anyhow::Error::msg)?;
             let admin = tokio::net::TcpListener::bind(admin_bind)
                 .await
                 .with_context(|| format!("cannot bind the admin listener to {admin_bind}"))?;
@@ -128,6 +131,7 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
                         app: app.clone(),
                         plugins: reloader,
                         console_theme,
+                        console_openid,
                     }),
                 ),
                 admin_limits,

@@ -18,9 +18,11 @@ use super::{Store, StoreError};
 pub struct ConsoleSession {
     /// `hash_session_id` of the session id, never the id.
     pub id_hash: String,
-    /// Names the admin token the session was opened with (`AdminCredentials::fingerprint`): a
-    /// session opened with a token the server no longer takes is over.
+    /// What the session was opened with: the admin token (`AdminCredentials::fingerprint`) or
+    /// the console's OpenID client; a session opened with what the server no longer takes is over.
     pub credential: String,
+    /// The operator who signed in through OpenID (`alice@operators`); none for the admin token.
+    pub operator: Option<String>,
     /// The address the operator signed in from.
     pub signed_in_from: Option<String>,
     pub created_at: i64,
@@ -51,12 +53,12 @@ impl Store {
     }
 
     /// The live console session under `id_hash`, its activity recorded (at most once per
-    /// `touch_interval`): none if unknown, opened with another admin token than `credential`
-    /// names, ended, at or past `expires_at`, or idle for more than `idle_timeout_seconds`.
+    /// `touch_interval`): none if unknown, opened with none of the `credentials` the server takes
+    /// now, ended, at or past `expires_at`, or idle for more than `idle_timeout_seconds`.
     pub fn find_console_session(
         &self,
         id_hash: &str,
-        credential: &str,
+        credentials: &[String],
         now: i64,
         idle_timeout_seconds: i64,
     ) -> Result<Option<ConsoleSession>, StoreError> {
@@ -65,7 +67,7 @@ impl Store {
         self.with_conn(|conn| {
             let live = console_sessions::table
                 .filter(console_sessions::id_hash.eq(id_hash))
-                .filter(console_sessions::credential.eq(credential))
+                .filter(console_sessions::credential.eq_any(credentials))
                 .filter(console_sessions::ended_at.is_null())
                 .filter(console_sessions::expires_at.gt(now))
                 .filter(console_sessions::last_seen_at.ge(idle_since));
@@ -77,9 +79,11 @@ impl Store {
                 return Ok(None);
             };
             if session.last_seen_at <= now.saturating_sub(every) {
-                diesel::update(live)
-                    .set(console_sessions::last_seen_at.eq(now))
-                    .execute(conn)?;
+                diesel::update(
+                    console_sessions::table.filter(console_sessions::id_hash.eq(id_hash)),
+                )
+                .set(console_sessions::last_seen_at.eq(now))
+                .execute(conn)?;
             }
             Ok(Some(session))
         })
@@ -111,6 +115,7 @@ mod tests {
         ConsoleSession {
             id_hash: crate::store::hash_session_id(id),
             credential: "token-1".into(),
+            operator: None,
             signed_in_from: Some("127.0.0.1".into()),
             created_at: now,
             last_seen_at: now,
@@ -121,7 +126,12 @@ mod tests {
 
     fn live(store: &Store, id: &str, now: i64) -> bool {
         store
-            .find_console_session(&crate::store::hash_session_id(id), "token-1", now, IDLE)
+            .find_console_session(
+                &crate::store::hash_session_id(id),
+                &["token-1".to_owned()],
+                now,
+                IDLE,
+            )
             .unwrap()
             .is_some()
     }
@@ -133,7 +143,12 @@ mod tests {
             assert!(live(store, "a", 1000));
             assert!(!live(store, "b", 1000), "another id is no session");
             let other_token = store
-                .find_console_session(&crate::store::hash_session_id("a"), "token-2", 1000, IDLE)
+                .find_console_session(
+                    &crate::store::hash_session_id("a"),
+                    &["token-2".to_owned()],
+                    1000,
+                    IDLE,
+                )
                 .unwrap();
             assert!(
                 other_token.is_none(),

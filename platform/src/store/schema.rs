@@ -192,6 +192,7 @@ diesel::table! {
     console_sessions (id_hash) {
         id_hash -> Text,
         credential -> Text,
+        operator -> Nullable<Text>,
         signed_in_from -> Nullable<Text>,
         created_at -> BigInt,
         last_seen_at -> BigInt,

@@ -1,11 +1,13 @@
 //! The operators' console (`/console/` on the admin listener): signing in with the admin token
 //! and its limits (`sign_in`), CSRF refusals and each form's validation with the messages the
 //! command line and the REST API give (`forms`), what it creates serving real token requests and
-//! every change in the audit log (`flow`), and a real browser clicking through it (`browser`).
+//! every change in the audit log (`flow`), a real browser clicking through it (`browser`), and
+//! signing in as a user of an operators' tenant (`openid`).
 
 mod browser;
 mod flow;
 mod forms;
+mod openid;
 mod sign_in;
 
 use crate::harness::{

@@ -111,6 +111,8 @@ pub struct Served {
     pub plugins: PluginReloader,
     /// The console's templates (`/console/`).
     pub console_theme: std::sync::Arc<super::console::ConsoleTheme>,
+    /// The console's OpenID sign-in (`[admin.console]`), when configured.
+    pub console_openid: Option<std::sync::Arc<super::console::openid::OpenIdSignIn>>,
 }
 
 /// The admin resources for a request with the admin token; 401 without it, JSON 404 elsewhere.
@@ -169,6 +171,7 @@ pub fn routes(
                             plugins: served.plugins,
                             credentials,
                             theme: served.console_theme,
+                            openid: served.console_openid,
                         };
                         return super::console::serve(
                             console,

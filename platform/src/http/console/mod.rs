@@ -12,6 +12,7 @@ mod audit_log;
 mod form;
 mod identity_providers;
 mod keys;
+pub mod openid;
 mod pages;
 mod plugins;
 mod samples;
@@ -48,6 +49,18 @@ pub struct Console {
     pub plugins: PluginReloader,
     pub credentials: AdminCredentials,
     pub theme: Arc<ConsoleTheme>,
+    /// Signing in as a user of a tenant (`[admin.console]`), when configured.
+    pub openid: Option<Arc<openid::OpenIdSignIn>>,
+}
+
+impl Console {
+    /// What a live session may have been opened with: the admin token, and the OpenID client
+    /// when one is configured.
+    pub fn session_credentials(&self) -> Vec<String> {
+        let mut credentials = vec![self.credentials.fingerprint()];
+        credentials.extend(self.openid.as_ref().map(|o| o.credential()));
+        credentials
+    }
 }
 
 /// One request below `PREFIX`, its body read within the listener's limits.
@@ -172,6 +185,18 @@ pub async fn handle(console: Console, request: ConsoleRequest) -> HttpResponse {
             )
         }
         (&Method::GET, ["sign-in"]) => return pages::sign_in_page(&console, transport, &request),
+        (&Method::GET, ["sign-in", "openid"]) => {
+            return match &console.openid {
+                Some(openid) => openid::start(&console, openid, transport),
+                None => redirect_response(&format!("{PREFIX}/sign-in")),
+            }
+        }
+        (&Method::GET, ["callback"]) => {
+            return match &console.openid {
+                Some(openid) => openid::callback(&console, openid, transport, &request).await,
+                None => redirect_response(&format!("{PREFIX}/sign-in")),
+            }
+        }
         (&Method::POST, ["sign-in"]) => {
             return pages::sign_in(console, transport, request).await;
         }

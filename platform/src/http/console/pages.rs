@@ -46,11 +46,16 @@ fn sign_in_form(
             }
         },
     };
+    let openid = console
+        .openid
+        .as_ref()
+        .map(|o| json!({"tenant": o.tenant, "url": format!("{PREFIX}/sign-in/openid")}));
     let page = console.theme.page(
         status,
         "sign_in",
         &json!({"signed_in": false, "action": format!("{PREFIX}/sign-in"),
-            "csrf_token": csrf_token(FormPurpose::ConsoleSignIn, &secret), "error": error}),
+            "csrf_token": csrf_token(FormPurpose::ConsoleSignIn, &secret), "error": error,
+            "openid": openid}),
     );
     with_cookies(page, set.into_iter().collect())
 }
@@ -200,8 +205,9 @@ fn check_token(
             .end_console_session(previous, now)
             .map_err(|e| failed(&e))?;
     }
-    let (session_id, row) = session::new_session(client, console.credentials.fingerprint(), now)
-        .map_err(|e| failed(&e))?;
+    let (session_id, row) =
+        session::new_session(client, console.credentials.fingerprint(), None, now)
+            .map_err(|e| failed(&e))?;
     oauth
         .store
         .create_console_session(&row)
@@ -223,9 +229,9 @@ pub async fn signed_in(
     };
     let store = console.app.oauth.store.clone();
     let id_hash = crate::store::hash_session_id(&session_id);
-    let credential = console.credentials.fingerprint();
+    let credentials = console.session_credentials();
     let found = OnBlockingThread::spawn(move |_| {
-        store.find_console_session(&id_hash, &credential, now, session::IDLE_TIMEOUT_SECONDS)
+        store.find_console_session(&id_hash, &credentials, now, session::IDLE_TIMEOUT_SECONDS)
     })
     .await;
     match found {

@@ -16,7 +16,8 @@ pub fn sample(page: &str) -> Value {
             "remove": "/r", "qualified_subjects": "/q", "audit": "/console/audit?tenant=acme"},
     });
     let own = match page {
-        "sign_in" => json!({"action": "/console/sign-in"}),
+        "sign_in" => json!({"action": "/console/sign-in",
+            "openid": {"tenant": "operators", "url": "/console/sign-in/openid"}}),
         "message" => json!({"title": "Not found", "message": "No such page.",
             "link": "/console/sign-in", "link_text": "Sign in"}),
         "confirm" => json!({"title": "Remove?", "consequences": ["1 user"],

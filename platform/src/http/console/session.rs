@@ -62,8 +62,19 @@ impl Transport {
     }
 
     fn cookie(self, base: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+        self.cookie_with(base, value, max_age, "Strict")
+    }
+
+    /// `Set-Cookie` for cookie `base` (prefixed over HTTPS) with this `SameSite`.
+    pub fn cookie_with(
+        self,
+        base: &str,
+        value: &str,
+        max_age: Option<i64>,
+        same_site: &str,
+    ) -> HeaderValue {
         let mut cookie = format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Strict",
+            "{}={value}; Path=/; HttpOnly; SameSite={same_site}",
             self.name(base)
         );
         if let Some(max_age) = max_age {
@@ -78,7 +89,12 @@ impl Transport {
 
     /// The session id the browser sent.
     pub fn session_id(self, headers: &HeaderMap) -> Option<String> {
-        crate::http::browser::cookie_value(headers, &self.name(SESSION_COOKIE))
+        self.cookie_named(headers, SESSION_COOKIE)
+    }
+
+    /// The value of cookie `base` (prefixed over HTTPS) the browser sent.
+    pub fn cookie_named(self, headers: &HeaderMap, base: &str) -> Option<String> {
+        crate::http::browser::cookie_value(headers, &self.name(base))
     }
 
     pub fn set_session(self, session_id: &str) -> HeaderValue {
@@ -116,8 +132,12 @@ impl SignedIn {
     /// A request of the live `session` (its cookie's id `session_id`) from `client`.
     pub fn new(session_id: String, session: &ConsoleSession, client: Option<IpAddr>) -> SignedIn {
         let public = crate::store::public_session_id(&session.id_hash);
+        let actor = match &session.operator {
+            Some(operator) => Actor::console_operator(operator, &public[..8], client),
+            None => Actor::console(&public[..8], client),
+        };
         SignedIn {
-            actor: Actor::console(&public[..8], client),
+            actor,
             id_hash: session.id_hash.clone(),
             session_id,
         }
@@ -139,12 +159,14 @@ impl SignedIn {
 pub fn new_session(
     client: Option<IpAddr>,
     credential: String,
+    operator: Option<String>,
     now: i64,
 ) -> Result<(String, ConsoleSession), openssl::error::ErrorStack> {
     let id = crate::store::new_session_id()?;
     let session = ConsoleSession {
         id_hash: crate::store::hash_session_id(&id),
         credential,
+        operator,
         signed_in_from: client.map(|ip| ip.to_string()),
         created_at: now,
         last_seen_at: now,
@@ -208,12 +230,12 @@ mod tests {
 
     #[test]
     fn the_csrf_token_is_bound_to_the_session() {
-        let (id, row) = new_session(client("127.0.0.1"), "c".into(), 100).unwrap();
+        let (id, row) = new_session(client("127.0.0.1"), "c".into(), None, 100).unwrap();
         let signed_in = SignedIn::new(id, &row, client("127.0.0.1"));
         let token = signed_in.csrf_token();
         assert!(signed_in.csrf_valid(Some(&token)));
         assert!(!signed_in.csrf_valid(None));
-        let (other, other_row) = new_session(None, "c".into(), 100).unwrap();
+        let (other, other_row) = new_session(None, "c".into(), None, 100).unwrap();
         let other = SignedIn::new(other, &other_row, None);
         assert!(!other.csrf_valid(Some(&token)));
         assert_eq!(row.expires_at, 100 + SESSION_LIFETIME_SECONDS);
