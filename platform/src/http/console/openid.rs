@@ -162,6 +162,8 @@ pub async fn callback(
     };
     let now = crate::clock::now_unix();
     let operator = match checked_subject(console, openid, &tokens, nonce, now) {
+        // A tenant that qualifies its subjects already names them `alice@operators`.
+        Ok(subject) if subject.ends_with(&format!("@{}", openid.tenant)) => subject,
         Ok(subject) => format!("{subject}@{}", openid.tenant),
         Err(why) => {
             tracing::warn!("console sign-in through OpenID refused: {why}");
