@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use warp::http::StatusCode;
 
 use super::tenants::tenant_urls;
-use super::{link, Form, Page};
+use super::{link, Confirmation, Form, Page};
 use crate::http::reply::HttpResponse;
 use crate::provisioning::clients::{self, ClientRegistration};
 use crate::provisioning::{self, ProvisioningError};
@@ -141,18 +141,20 @@ pub fn confirm_removal(page: &Page, tenant: &str, client_id: &str) -> HttpRespon
         Ok(client) => client,
         Err(e) => return page.refusal(&e),
     };
-    page.render(
-        StatusCode::OK,
-        "confirm",
-        json!({"section": "applications", "tenant": tenant, "urls": tenant_urls(tenant),
-            "title": format!("Remove application {}?", client.name),
-            "consequences": [
+    page.confirm(
+        "applications",
+        tenant,
+        Confirmation {
+            title: format!("Remove application {}?", client.name),
+            consequences: vec![
                 format!("client {} can no longer get tokens", client.client_id),
-                "the tokens it holds stop working, and its refresh token families are revoked",
+                "the tokens it holds stop working, and its refresh token families are revoked"
+                    .to_owned(),
             ],
-            "action": link(&["tenants", tenant, "applications", client_id, "remove"]),
-            "button": "Remove the application",
-            "cancel": link(&["tenants", tenant, "applications"])}),
+            action: link(&["tenants", tenant, "applications", client_id, "remove"]),
+            button: "Remove the application",
+            cancel: link(&["tenants", tenant, "applications"]),
+        },
     )
 }
 

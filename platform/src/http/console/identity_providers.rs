@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use warp::http::StatusCode;
 
 use super::tenants::tenant_urls;
-use super::{link, Form, Page};
+use super::{link, Confirmation, Form, Page};
 use crate::http::reply::HttpResponse;
 use crate::provisioning::identity_providers::{
     self as idps, IdentityProviderChange, NewIdentityProvider, DEFAULT_CLOCK_SKEW_SECONDS,
@@ -151,6 +151,24 @@ fn form_page(
     )
 }
 
+/// The edit form of the stored `idp`, with `notice` (what was just done).
+fn stored_page(
+    page: &Page,
+    tenant: &str,
+    idp: &IdentityProvider,
+    notice: Option<String>,
+) -> HttpResponse {
+    form_page(
+        page,
+        tenant,
+        Some(idp),
+        values_of(idp),
+        None,
+        StatusCode::OK,
+        notice,
+    )
+}
+
 /// A stored provider as its form shows it.
 fn values_of(idp: &IdentityProvider) -> Value {
     json!({
@@ -180,15 +198,7 @@ pub fn new_form(page: &Page, tenant: &str) -> HttpResponse {
 
 pub fn edit_form(page: &Page, tenant: &str, name: &str) -> HttpResponse {
     match idps::find(&page.app.oauth, tenant, name) {
-        Ok(idp) => form_page(
-            page,
-            tenant,
-            Some(&idp),
-            values_of(&idp),
-            None,
-            StatusCode::OK,
-            None,
-        ),
+        Ok(idp) => stored_page(page, tenant, &idp, None),
         Err(e) => page.refusal(&e),
     }
 }
@@ -292,15 +302,7 @@ pub fn add(page: &Page, tenant: &str, form: &Form) -> HttpResponse {
                     ));
                 }
             }
-            form_page(
-                page,
-                tenant,
-                Some(&idp),
-                values_of(&idp),
-                None,
-                StatusCode::OK,
-                Some(notice),
-            )
+            stored_page(page, tenant, &idp, Some(notice))
         }
         Err(e) => refused(page, tenant, None, form, &e),
     }
@@ -357,24 +359,13 @@ pub fn update(page: &Page, tenant: &str, name: &str, form: &Form) -> HttpRespons
         .map(Some)
     })();
     match updated {
-        Ok(Some((idp, _))) => form_page(
+        Ok(Some((idp, _))) => stored_page(
             page,
             tenant,
-            Some(&idp),
-            values_of(&idp),
-            None,
-            StatusCode::OK,
+            &idp,
             Some(format!("Identity provider {} saved.", idp.name)),
         ),
-        Ok(None) => form_page(
-            page,
-            tenant,
-            Some(&idp),
-            values_of(&idp),
-            None,
-            StatusCode::OK,
-            Some("Nothing changed.".to_owned()),
-        ),
+        Ok(None) => stored_page(page, tenant, &idp, Some("Nothing changed.".to_owned())),
         Err(e) => refused(page, tenant, Some(&idp), form, &e),
     }
 }
@@ -487,18 +478,22 @@ pub fn confirm_removal(page: &Page, tenant: &str, name: &str) -> HttpResponse {
         Ok(idp) => idp,
         Err(e) => return page.refusal(&e),
     };
-    page.render(
-        StatusCode::OK,
-        "confirm",
-        json!({"section": "identity_providers", "tenant": tenant, "urls": tenant_urls(tenant),
-            "title": format!("Remove identity provider {}?", idp.name),
-            "consequences": [
-                format!("assertions issued by {} are refused from now on", idp.issuer),
-                "the refresh token families its assertions started are revoked",
+    page.confirm(
+        "identity_providers",
+        tenant,
+        Confirmation {
+            title: format!("Remove identity provider {}?", idp.name),
+            consequences: vec![
+                format!(
+                    "assertions issued by {} are refused from now on",
+                    idp.issuer
+                ),
+                "the refresh token families its assertions started are revoked".to_owned(),
             ],
-            "action": link(&["tenants", tenant, "identity-providers", name, "remove"]),
-            "button": "Remove the identity provider",
-            "cancel": link(&["tenants", tenant, "identity-providers", name])}),
+            action: link(&["tenants", tenant, "identity-providers", name, "remove"]),
+            button: "Remove the identity provider",
+            cancel: link(&["tenants", tenant, "identity-providers", name]),
+        },
     )
 }
 

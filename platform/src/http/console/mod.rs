@@ -303,6 +303,19 @@ impl Page<'_> {
         self.theme.page(status, page, &values)
     }
 
+    /// The page asking to confirm a removal in `tenant`: what goes with it, then the form that
+    /// removes it and the way back.
+    pub fn confirm(&self, section: &str, tenant: &str, confirmation: Confirmation) -> HttpResponse {
+        let mut values = json!({"section": section, "tenant": tenant,
+            "urls": tenants::tenant_urls(tenant)});
+        if let (Some(map), Ok(Value::Object(more))) =
+            (values.as_object_mut(), serde_json::to_value(confirmation))
+        {
+            map.extend(more);
+        }
+        self.render(StatusCode::OK, "confirm", values)
+    }
+
     /// A page saying `text` under `title`.
     pub fn message(&self, status: StatusCode, title: &str, text: &str) -> HttpResponse {
         self.render(status, "message", json!({"title": title, "message": text}))
@@ -313,6 +326,19 @@ impl Page<'_> {
         let (status, title) = refusal_status(e);
         self.message(status, title, &refusal_text(e))
     }
+}
+
+/// What a removal's confirmation page says.
+#[derive(Debug, serde::Serialize)]
+pub struct Confirmation {
+    pub title: String,
+    /// What goes with it.
+    pub consequences: Vec<String>,
+    /// Where the form posts.
+    pub action: String,
+    pub button: &'static str,
+    /// The way back.
+    pub cancel: String,
 }
 
 /// The status and title for a provisioning refusal.

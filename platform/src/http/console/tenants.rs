@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use warp::http::StatusCode;
 
-use super::{link, Form, Page};
+use super::{link, Confirmation, Form, Page};
 use crate::http::reply::HttpResponse;
 use crate::provisioning::{self, tenants};
 
@@ -152,12 +152,16 @@ pub fn confirm_removal(page: &Page, domain: &str) -> HttpResponse {
     })
     .chain(["every token it issued, its refresh token families, sessions and consents".to_owned()])
     .collect::<Vec<_>>();
-    page.render(
-        StatusCode::OK,
-        "confirm",
-        json!({"section": "tenants", "title": format!("Remove tenant {domain}?"),
-            "consequences": goes, "action": link(&["tenants", domain, "remove"]),
-            "button": "Remove the tenant and all it holds", "cancel": link(&["tenants", domain])}),
+    page.confirm(
+        "tenants",
+        domain,
+        Confirmation {
+            title: format!("Remove tenant {domain}?"),
+            consequences: goes,
+            action: link(&["tenants", domain, "remove"]),
+            button: "Remove the tenant and all it holds",
+            cancel: link(&["tenants", domain]),
+        },
     )
 }
 

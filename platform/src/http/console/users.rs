@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 use warp::http::StatusCode;
 
 use super::tenants::tenant_urls;
-use super::{link, Form, Page};
+use super::{link, Confirmation, Form, Page};
 use crate::http::reply::HttpResponse;
 use crate::provisioning::users::{self, NewUser};
 use crate::provisioning::{field, ProvisioningError};
@@ -115,18 +115,19 @@ pub fn confirm_removal(page: &Page, tenant: &str, username: &str) -> HttpRespons
     if let Err(e) = users::find(&page.app.oauth, tenant, username) {
         return page.refusal(&e);
     }
-    page.render(
-        StatusCode::OK,
-        "confirm",
-        json!({"section": "users", "tenant": tenant, "urls": tenant_urls(tenant),
-            "title": format!("Remove user {username}?"),
-            "consequences": [
-                "the user can no longer sign in",
-                "the user's sessions end, and the consents the user gave are withdrawn",
+    page.confirm(
+        "users",
+        tenant,
+        Confirmation {
+            title: format!("Remove user {username}?"),
+            consequences: vec![
+                "the user can no longer sign in".to_owned(),
+                "the user's sessions end, and the consents the user gave are withdrawn".to_owned(),
             ],
-            "action": link(&["tenants", tenant, "users", username, "remove"]),
-            "button": "Remove the user",
-            "cancel": link(&["tenants", tenant, "users"])}),
+            action: link(&["tenants", tenant, "users", username, "remove"]),
+            button: "Remove the user",
+            cancel: link(&["tenants", tenant, "users"]),
+        },
     )
 }
 
