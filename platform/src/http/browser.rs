@@ -213,21 +213,8 @@ pub fn page_response_leading_to(
     let mut response = Response::new(Bytes::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    protect_page(headers, "text/html; charset=utf-8", "no-store");
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
     // The form post page posts to the client and submits itself with a line of script; every
     // other page runs no script at all and posts only here (and on to `redirect_target`).
     let policy = match page {
@@ -251,6 +238,23 @@ pub fn page_response_leading_to(
     });
     headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     response
+}
+
+/// What every page the server renders is sent with, whatever its policy: its type, how long it
+/// may be cached, never in a frame (for browsers without CSP's `frame-ancestors`), never
+/// sniffed as another type, and no referrer sent from it.
+pub fn protect_page(headers: &mut HeaderMap, content_type: &'static str, cache: &'static str) {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
 }
 
 /// The CSP source expression matching `uri` after a redirect (where CSP 3 compares no paths): its
