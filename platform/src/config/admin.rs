@@ -98,6 +98,8 @@ impl ConsoleConfig {
             let plain = url::Url::parse(url).ok().filter(|u| {
                 matches!(u.scheme(), "http" | "https")
                     && u.host().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none()
                     && u.path() == "/"
                     && u.query().is_none()
                     && u.fragment().is_none()
@@ -105,7 +107,7 @@ impl ConsoleConfig {
             if plain.is_none() {
                 return Err((
                     "admin.console.public_url",
-                    "an http(s) origin such as https://admin.example.net, without a path",
+                    "an http(s) origin such as https://admin.example.net, without a path or credentials",
                 ));
             }
         }

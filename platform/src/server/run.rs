@@ -117,6 +117,21 @@ pub fn run(config: Config, config_path: Option<&std::path::Path>) -> anyhow::Res
             let console_openid =
                 crate::http::console::openid::OpenIdSignIn::from_config(&app.config.admin.console)
                     .map_err(anyhow::Error::msg)?;
+            if app
+                .config
+                .admin
+                .console
+                .public_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https:"))
+                && app.config.server.trusted_proxies.is_empty()
+            {
+                tracing::warn!(
+                    "admin.console.public_url is https, but no proxy is trusted to say a browser \
+                     came over HTTPS (server.trusted_proxies): the console's cookies go without \
+                     Secure and the __Host- prefix"
+                );
+            }
             let admin = tokio::net::TcpListener::bind(admin_bind)
                 .await
                 .with_context(|| format!("cannot bind the admin listener to {admin_bind}"))?;

@@ -21,8 +21,10 @@ pub struct ConsoleSession {
     /// What the session was opened with: the admin token (`AdminCredentials::fingerprint`) or
     /// the console's OpenID client; a session opened with what the server no longer takes is over.
     pub credential: String,
-    /// The operator who signed in through OpenID (`alice@operators`); none for the admin token.
-    pub operator: Option<String>,
+    /// The tenant of the operator who signed in through OpenID; none for the admin token.
+    pub operator_tenant: Option<String>,
+    /// That operator's username in it.
+    pub operator_subject: Option<String>,
     /// The address the operator signed in from.
     pub signed_in_from: Option<String>,
     pub created_at: i64,
@@ -30,6 +32,16 @@ pub struct ConsoleSession {
     /// The absolute end, whatever the activity.
     pub expires_at: i64,
     pub ended_at: Option<i64>,
+}
+
+impl ConsoleSession {
+    /// The operator who signed in through OpenID (tenant, username); none for the admin token.
+    pub fn operator(&self) -> Option<(&str, &str)> {
+        Some((
+            self.operator_tenant.as_deref()?,
+            self.operator_subject.as_deref()?,
+        ))
+    }
 }
 
 impl Store {
@@ -115,7 +127,8 @@ mod tests {
         ConsoleSession {
             id_hash: crate::store::hash_session_id(id),
             credential: "token-1".into(),
-            operator: None,
+            operator_tenant: None,
+            operator_subject: None,
             signed_in_from: Some("127.0.0.1".into()),
             created_at: now,
             last_seen_at: now,

@@ -192,7 +192,8 @@ diesel::table! {
     console_sessions (id_hash) {
         id_hash -> Text,
         credential -> Text,
-        operator -> Nullable<Text>,
+        operator_tenant -> Nullable<Text>,
+        operator_subject -> Nullable<Text>,
         signed_in_from -> Nullable<Text>,
         created_at -> BigInt,
         last_seen_at -> BigInt,

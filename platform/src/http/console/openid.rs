@@ -73,9 +73,25 @@ impl OpenIdSignIn {
     /// configured later takes none of them.
     pub fn credential(&self) -> String {
         crate::secrets::hash_secret(&format!(
-            "console-openid\n{}\n{}",
-            self.tenant, self.client_id
+            "console-openid\n{}\n{}\n{}",
+            self.tenant,
+            self.client_id,
+            self.client_secret.as_str()
         ))
+    }
+
+    /// Whether the operator of a session opened through this client may still operate: the
+    /// user is still in the (active) tenant and the console's client still registered there.
+    pub fn still_allowed(
+        &self,
+        store: &crate::store::Store,
+        tenant: &str,
+        username: &str,
+    ) -> Result<bool, crate::store::StoreError> {
+        Ok(tenant == self.tenant
+            && store.find_active_tenant(tenant)?.is_some()
+            && store.find_user(tenant, username)?.is_some()
+            && store.find_client(tenant, &self.client_id)?.is_some())
     }
 }
 
@@ -99,6 +115,9 @@ pub fn start(console: &Console, openid: &OpenIdSignIn, transport: Transport) -> 
             .append_pair("client_id", &openid.client_id)
             .append_pair("redirect_uri", &openid.redirect_uri)
             .append_pair("scope", "openid")
+            // The password every time: signing out of the console must not leave the next
+            // person at this browser one click from the last operator's rights.
+            .append_pair("prompt", "login")
             .append_pair("state", &state)
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &challenge)
@@ -155,54 +174,156 @@ pub async fn callback(
     };
     let tokens = match redeem(console, openid, code, verifier, request.peer).await {
         Ok(tokens) => tokens,
-        Err(why) => {
+        Err(Redemption::Refused(why)) => {
             tracing::warn!("console sign-in through OpenID refused: {why}");
             return refused("The sign-in could not be completed: start again.");
+        }
+        Err(Redemption::Failed(why)) => {
+            tracing::error!("console sign-in through OpenID failed: {why}");
+            return with_cookies(
+                failed(console, StatusCode::SERVICE_UNAVAILABLE),
+                vec![clear],
+            );
         }
     };
     let now = crate::clock::now_unix();
-    let operator = match checked_subject(console, openid, &tokens, nonce, now) {
-        // A tenant that qualifies its subjects already names them `alice@operators`.
-        Ok(subject) if subject.ends_with(&format!("@{}", openid.tenant)) => subject,
-        Ok(subject) => format!("{subject}@{}", openid.tenant),
-        Err(why) => {
-            tracing::warn!("console sign-in through OpenID refused: {why}");
-            return refused("The sign-in could not be completed: start again.");
-        }
-    };
     let previous = transport
         .session_id(&request.headers)
         .map(|id| crate::store::hash_session_id(&id));
-    let store = console.app.oauth.store.clone();
+    let app = console.app.clone();
+    let signing_in = console.openid.clone();
+    let nonce = nonce.to_owned();
     let client = request.client;
-    let credential = openid.credential();
-    let who = operator.clone();
     let started = crate::blocking::OnBlockingThread::spawn(move |_| {
-        if let Some(previous) = previous {
-            store.end_console_session(&previous, now)?;
-        }
-        let (id, row) = session::new_session(client, credential, Some(who), now)
-            .map_err(|e| crate::store::StoreError::Config(e.to_string()))?;
-        store.create_console_session(&row)?;
-        Ok::<String, crate::store::StoreError>(id)
+        let Some(openid) = signing_in else {
+            return Err(Redemption::Failed(
+                "OpenID sign-in is not configured".into(),
+            ));
+        };
+        start_session(&app, &openid, &tokens, &nonce, client, previous, now)
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| Err(Redemption::Failed(e.to_string())));
     match started {
-        Ok(Ok(session_id)) => {
+        Ok((session_id, operator)) => {
             tracing::info!(operator = %operator, client = ?client, "console sign-in through OpenID");
+            // A page of the console's own leads on: the way back here was a navigation from the
+            // server's listener, another site when the two are on other hosts, and the session
+            // cookie (SameSite=Strict) is sent only from the console's own pages.
             with_cookies(
-                redirect_response(&format!("{PREFIX}/tenants")),
+                console.theme.page(
+                    StatusCode::OK,
+                    "message",
+                    &json!({"title": "Signed in", "signed_in": false,
+                        "message": format!("Signed in as {operator}."),
+                        "refresh": format!("{PREFIX}/tenants"),
+                        "link": format!("{PREFIX}/tenants"), "link_text": "Continue to the console"}),
+                ),
                 vec![transport.set_session(&session_id), clear],
             )
         }
-        other => {
-            tracing::error!("cannot start a console session: {other:?}");
+        Err(Redemption::Refused(why)) => {
+            tracing::warn!("console sign-in through OpenID refused: {why}");
+            refused("The sign-in could not be completed: start again.")
+        }
+        Err(Redemption::Failed(why)) => {
+            tracing::error!("console sign-in through OpenID failed: {why}");
             with_cookies(
                 failed(console, StatusCode::SERVICE_UNAVAILABLE),
                 vec![clear],
             )
         }
     }
+}
+
+/// Why a sign-in did not complete: the user's or the flow's (`Refused`: start again), or the
+/// server's (`Failed`: try again later).
+#[derive(Debug)]
+enum Redemption {
+    Refused(String),
+    Failed(String),
+}
+
+impl From<crate::store::StoreError> for Redemption {
+    fn from(e: crate::store::StoreError) -> Self {
+        Redemption::Failed(e.to_string())
+    }
+}
+
+/// The ID token checked and the operator's session stored (the browser's former one ended): the
+/// session id and the operator's name (`alice@operators`).
+fn start_session(
+    app: &crate::app::SharedApp,
+    openid: &OpenIdSignIn,
+    tokens: &Value,
+    nonce: &str,
+    client: Option<std::net::IpAddr>,
+    previous: Option<String>,
+    now: i64,
+) -> Result<(String, String), Redemption> {
+    let store = &app.oauth.store;
+    let id_token = tokens["id_token"]
+        .as_str()
+        .ok_or_else(|| Redemption::Refused("no ID token in the token response".into()))?;
+    let jws = crate::oauth::own_jwt::verify_own_jwt(
+        &app.oauth,
+        &openid.tenant,
+        id_token,
+        MAX_ID_TOKEN_BYTES,
+        now,
+    )?
+    .map_err(|e| Redemption::Refused(format!("the ID token is not the tenant's: {e:?}")))?;
+    let subject = check_claims(&jws.claims, &openid.client_id, nonce, now)
+        .map_err(|why| Redemption::Refused(why.to_owned()))?;
+    let tenant = store
+        .find_active_tenant(&openid.tenant)?
+        .ok_or_else(|| Redemption::Refused(format!("no tenant {}", openid.tenant)))?;
+    // The username as stored: the subject as the tenant presents it may be qualified.
+    let username = tenant.stored_subject(subject).to_owned();
+    if let Some(previous) = previous {
+        store.end_console_session(&previous, now)?;
+    }
+    let operator = format!("{username}@{}", openid.tenant);
+    let (id, row) = session::new_session(
+        client,
+        openid.credential(),
+        Some((openid.tenant.clone(), username)),
+        now,
+    )
+    .map_err(|e| Redemption::Failed(e.to_string()))?;
+    store.create_console_session(&row)?;
+    Ok((id, operator))
+}
+
+/// The ID token's subject, once it is for `client_id`, with `nonce`, and not expired (its
+/// signature and issuer are `verify_own_jwt`'s).
+fn check_claims<'a>(
+    claims: &'a serde_json::Map<String, Value>,
+    client_id: &str,
+    nonce: &str,
+    now: i64,
+) -> Result<&'a str, &'static str> {
+    if !crate::oauth::own_jwt::audiences_of(claims)
+        .iter()
+        .any(|aud| aud == client_id)
+    {
+        return Err("the ID token is for another client");
+    }
+    if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+        return Err("the ID token's nonce does not match");
+    }
+    if claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_none_or(|exp| exp <= now)
+    {
+        return Err("the ID token has expired");
+    }
+    claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|sub| !sub.is_empty())
+        .ok_or("the ID token has no subject")
 }
 
 /// The code redeemed at the tenant's token endpoint, in process: the token response's JSON.
@@ -212,7 +333,7 @@ async fn redeem(
     code: &str,
     verifier: &str,
     peer: Option<std::net::SocketAddr>,
-) -> Result<Value, String> {
+) -> Result<Value, Redemption> {
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "authorization_code")
         .append_pair("code", code)
@@ -244,56 +365,22 @@ async fn redeem(
     .await;
     let status = response.status();
     let json: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+    let why = || format!("the token endpoint answered {status}: {}", json["error"]);
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(Redemption::Failed(why()));
+    }
     if status != StatusCode::OK {
-        return Err(format!(
-            "the token endpoint answered {status}: {}",
-            json["error"]
+        return Err(Redemption::Refused(why()));
+    }
+    // A refresh token would outlive the sign-in it came with: the console's client must not be
+    // allowed one (its access token, unused, expires with its lifetime).
+    if json.get("refresh_token").is_some() {
+        return Err(Redemption::Failed(
+            "the console's client is allowed refresh_token: allow it authorization_code only"
+                .into(),
         ));
     }
     Ok(json)
-}
-
-/// The ID token's subject, once the token is the tenant's, for this client, with this nonce,
-/// and not expired.
-fn checked_subject(
-    console: &Console,
-    openid: &OpenIdSignIn,
-    tokens: &Value,
-    nonce: &str,
-    now: i64,
-) -> Result<String, String> {
-    let id_token = tokens["id_token"]
-        .as_str()
-        .ok_or("no ID token in the token response")?;
-    let jws = crate::oauth::own_jwt::verify_own_jwt(
-        &console.app.oauth,
-        &openid.tenant,
-        id_token,
-        MAX_ID_TOKEN_BYTES,
-        now,
-    )
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("the ID token is not the tenant's: {e:?}"))?;
-    let claims = &jws.claims;
-    if !crate::oauth::own_jwt::audiences_of(claims).contains(&openid.client_id) {
-        return Err("the ID token is for another client".into());
-    }
-    if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
-        return Err("the ID token's nonce does not match".into());
-    }
-    if claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_none_or(|exp| exp <= now)
-    {
-        return Err("the ID token has expired".into());
-    }
-    claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .filter(|sub| !sub.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| "the ID token has no subject".into())
 }
 
 fn flow_cookie(transport: Transport, value: &str, max_age: i64) -> HeaderValue {
@@ -323,6 +410,46 @@ fn failed(console: &Console, status: StatusCode) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_id_token_must_be_for_this_client_with_this_nonce_and_alive() {
+        let claims = |value: Value| value.as_object().unwrap().clone();
+        let good = claims(json!({"aud": "console", "nonce": "n", "exp": 200, "sub": "alice"}));
+        assert_eq!(check_claims(&good, "console", "n", 100), Ok("alice"));
+        let listed =
+            claims(json!({"aud": ["api", "console"], "nonce": "n", "exp": 200, "sub": "a"}));
+        assert_eq!(check_claims(&listed, "console", "n", 100), Ok("a"));
+        for (bad, why) in [
+            (
+                json!({"aud": "other", "nonce": "n", "exp": 200, "sub": "a"}),
+                "another client",
+            ),
+            (
+                json!({"aud": "console", "nonce": "m", "exp": 200, "sub": "a"}),
+                "nonce",
+            ),
+            (json!({"aud": "console", "exp": 200, "sub": "a"}), "nonce"),
+            (
+                json!({"aud": "console", "nonce": "n", "exp": 100, "sub": "a"}),
+                "expired",
+            ),
+            (
+                json!({"aud": "console", "nonce": "n", "sub": "a"}),
+                "expired",
+            ),
+            (
+                json!({"aud": "console", "nonce": "n", "exp": 200, "sub": ""}),
+                "subject",
+            ),
+            (
+                json!({"aud": "console", "nonce": "n", "exp": 200}),
+                "subject",
+            ),
+        ] {
+            let refused = check_claims(&claims(bad.clone()), "console", "n", 100).unwrap_err();
+            assert!(refused.contains(why), "{bad}: {refused}");
+        }
+    }
 
     #[test]
     fn the_flow_cookie_holds_three_parts() {

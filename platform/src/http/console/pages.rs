@@ -230,8 +230,26 @@ pub async fn signed_in(
     let store = console.app.oauth.store.clone();
     let id_hash = crate::store::hash_session_id(&session_id);
     let credentials = console.session_credentials();
-    let found = OnBlockingThread::spawn(move |_| {
-        store.find_console_session(&id_hash, &credentials, now, session::IDLE_TIMEOUT_SECONDS)
+    let openid = console.openid.clone();
+    let found = OnBlockingThread::spawn(move |_| -> Result<_, crate::store::StoreError> {
+        let found = store.find_console_session(
+            &id_hash,
+            &credentials,
+            now,
+            session::IDLE_TIMEOUT_SECONDS,
+        )?;
+        // An operator removed from the operators' tenant (or the console's client removed
+        // there) operates no more, from the next request on.
+        match (&found, &openid) {
+            (Some(row), Some(openid)) => match row.operator() {
+                Some((tenant, username)) if !openid.still_allowed(&store, tenant, username)? => {
+                    Ok(None)
+                }
+                _ => Ok(found),
+            },
+            (Some(row), None) if row.operator().is_some() => Ok(None),
+            _ => Ok(found),
+        }
     })
     .await;
     match found {

@@ -19,7 +19,7 @@ pub fn sample(page: &str) -> Value {
         "sign_in" => json!({"action": "/console/sign-in",
             "openid": {"tenant": "operators", "url": "/console/sign-in/openid"}}),
         "message" => json!({"title": "Not found", "message": "No such page.",
-            "link": "/console/sign-in", "link_text": "Sign in"}),
+            "link": "/console/sign-in", "link_text": "Sign in", "refresh": "/console/tenants"}),
         "confirm" => json!({"title": "Remove?", "consequences": ["1 user"],
             "action": "/r", "button": "Remove", "cancel": "/c"}),
         "tenants" => json!({"tenants": [{"domain": "acme", "name": "Acme", "status": "active",

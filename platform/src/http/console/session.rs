@@ -132,8 +132,10 @@ impl SignedIn {
     /// A request of the live `session` (its cookie's id `session_id`) from `client`.
     pub fn new(session_id: String, session: &ConsoleSession, client: Option<IpAddr>) -> SignedIn {
         let public = crate::store::public_session_id(&session.id_hash);
-        let actor = match &session.operator {
-            Some(operator) => Actor::console_operator(operator, &public[..8], client),
+        let actor = match session.operator() {
+            Some((tenant, username)) => {
+                Actor::console_operator(&format!("{username}@{tenant}"), &public[..8], client)
+            }
             None => Actor::console(&public[..8], client),
         };
         SignedIn {
@@ -159,14 +161,15 @@ impl SignedIn {
 pub fn new_session(
     client: Option<IpAddr>,
     credential: String,
-    operator: Option<String>,
+    operator: Option<(String, String)>,
     now: i64,
 ) -> Result<(String, ConsoleSession), openssl::error::ErrorStack> {
     let id = crate::store::new_session_id()?;
     let session = ConsoleSession {
         id_hash: crate::store::hash_session_id(&id),
         credential,
-        operator,
+        operator_tenant: operator.as_ref().map(|(tenant, _)| tenant.clone()),
+        operator_subject: operator.map(|(_, username)| username),
         signed_in_from: client.map(|ip| ip.to_string()),
         created_at: now,
         last_seen_at: now,
