@@ -38,6 +38,9 @@ pub struct NormalisedKey {
     pub validity: Option<Validity>,
 }
 
+/// A certificate this close to its `notAfter` is warned about.
+const WARN_DAYS: i64 = 30;
+
 /// A certificate's last valid moment, as a Unix time and as openssl prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validity {
@@ -60,15 +63,19 @@ impl Validity {
         now > self.not_after
     }
 
+    /// Past `notAfter`, or within `WARN_DAYS` of it: time to register a successor.
+    pub fn needs_successor(&self, now: i64) -> bool {
+        self.expired_at(now) || self.not_after - now < WARN_DAYS * 86_400
+    }
+
     /// What `idp add` and `idp show` print about it, with a warning when it is near or past.
     pub fn describe(&self, now: i64) -> String {
-        const WARN_DAYS: i64 = 30;
         if self.expired_at(now) {
             format!(
                 "EXPIRED on {}: assertions signed with it are refused",
                 self.not_after_text
             )
-        } else if self.not_after - now < WARN_DAYS * 86_400 {
+        } else if self.needs_successor(now) {
             format!(
                 "expires {}, in less than {WARN_DAYS} days: register its successor before then",
                 self.not_after_text

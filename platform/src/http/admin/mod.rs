@@ -147,8 +147,8 @@ pub fn routes(
                   body| {
                 let accepted = credentials.accepts(authorization.as_deref());
                 let served = served.clone();
-                // Who the audit log names for a change made here.
-                // Behind a trusted proxy, the client it names (as the server's listener does).
+                // The client: behind a trusted proxy, the one it names (as the server's listener
+                // does). The audit log and the console's sign-in limit name it.
                 let client = match (peer, &served) {
                     (Some(peer), Some(served)) => Some(crate::client_network::client_address(
                         peer.0.ip(),
@@ -180,6 +180,7 @@ pub fn routes(
                             query,
                             headers,
                             peer.map(|p| p.0),
+                            client,
                             length,
                             body,
                         )

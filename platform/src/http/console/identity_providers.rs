@@ -60,10 +60,7 @@ fn certificates(idp: &IdentityProvider, now: i64) -> Vec<Value> {
             |pem| match crate::keys::certificates::normalise_verification_key(pem.as_bytes()) {
                 Ok(key) => {
                     let (validity, warn) = match &key.validity {
-                        Some(v) => (
-                            v.describe(now),
-                            v.expired_at(now) || v.not_after - now < 30 * 86_400,
-                        ),
+                        Some(v) => (v.describe(now), v.needs_successor(now)),
                         None => ("a public key: no expiry".to_owned(), false),
                     };
                     json!({"description": key.description, "fingerprint": key.fingerprint,

@@ -102,7 +102,8 @@ pub fn below_prefix(path: &str) -> Option<&str> {
     }
 }
 
-/// Reads the body within the admin listener's limits, then answers.
+/// Reads the body within the admin listener's limits, then answers. `peer` is the connection's, `client`
+/// the one it stands for (`client_network::client_address`, worked out by the admin routes).
 #[allow(clippy::too_many_arguments)]
 pub async fn serve<S, B, E>(
     console: Console,
@@ -111,6 +112,7 @@ pub async fn serve<S, B, E>(
     query: Option<String>,
     headers: HeaderMap,
     peer: Option<SocketAddr>,
+    client: Option<IpAddr>,
     length: Option<u64>,
     body: S,
 ) -> warp::reply::Response
@@ -144,13 +146,6 @@ where
             ));
         }
     };
-    let client = peer.map(|p| {
-        crate::client_network::client_address(
-            p.ip(),
-            &headers,
-            &console.app.config.server.trusted_proxies,
-        )
-    });
     let request = ConsoleRequest {
         method,
         segments,
@@ -295,12 +290,8 @@ pub struct Page<'a> {
 
 impl Page<'_> {
     /// Renders `page` with `values` and what every page has (the CSRF token, the session).
-    pub fn render(&self, status: StatusCode, page: &str, mut values: Value) -> HttpResponse {
-        if let Some(map) = values.as_object_mut() {
-            map.insert("csrf_token".into(), self.signed_in.csrf_token().into());
-            map.insert("signed_in".into(), true.into());
-        }
-        self.theme.page(status, page, &values)
+    pub fn render(&self, status: StatusCode, page: &str, values: Value) -> HttpResponse {
+        self.signed_in.page(self.theme, status, page, values)
     }
 
     /// The page asking to confirm a removal in `tenant`: what goes with it, then the form that
@@ -386,11 +377,11 @@ fn message(
     title: &str,
     text: &str,
 ) -> HttpResponse {
-    theme.page(
+    signed_in.page(
+        theme,
         status,
         "message",
-        &json!({"title": title, "message": text, "signed_in": true,
-            "csrf_token": signed_in.csrf_token()}),
+        json!({"title": title, "message": text}),
     )
 }
 

@@ -280,18 +280,15 @@ fn start_session(
         .ok_or_else(|| Redemption::Refused(format!("no tenant {}", openid.tenant)))?;
     // The username as stored: the subject as the tenant presents it may be qualified.
     let username = tenant.stored_subject(subject).to_owned();
-    if let Some(previous) = previous {
-        store.end_console_session(&previous, now)?;
-    }
     let operator = format!("{username}@{}", openid.tenant);
-    let (id, row) = session::new_session(
+    let id = session::open_session(
+        store,
+        previous.as_deref(),
         client,
         openid.credential(),
         Some((openid.tenant.clone(), username)),
         now,
-    )
-    .map_err(|e| Redemption::Failed(e.to_string()))?;
-    store.create_console_session(&row)?;
+    )?;
     Ok((id, operator))
 }
 

@@ -199,19 +199,15 @@ fn check_token(
         // The failures stay counted a little longer; the operator is signed in all the same.
         tracing::warn!("cannot clear the console sign-in count: {e}");
     }
-    if let Some(previous) = previous {
-        oauth
-            .store
-            .end_console_session(previous, now)
-            .map_err(|e| failed(&e))?;
-    }
-    let (session_id, row) =
-        session::new_session(client, console.credentials.fingerprint(), None, now)
-            .map_err(|e| failed(&e))?;
-    oauth
-        .store
-        .create_console_session(&row)
-        .map_err(|e| failed(&e))?;
+    let session_id = session::open_session(
+        &oauth.store,
+        previous,
+        client,
+        console.credentials.fingerprint(),
+        None,
+        now,
+    )
+    .map_err(|e| failed(&e))?;
     tracing::info!(client = ?client, "console sign-in");
     Ok(session_id)
 }

@@ -24,10 +24,7 @@ fn values(
 /// refused reload changes nothing and is not recorded (as the REST API does).
 pub async fn reload(console: &Console, signed_in: &SignedIn, now: i64) -> HttpResponse {
     let page = |status, values: serde_json::Value| {
-        let mut values = values;
-        values["csrf_token"] = signed_in.csrf_token().into();
-        values["signed_in"] = true.into();
-        console.theme.page(status, "plugins", &values)
+        signed_in.page(&console.theme, status, "plugins", values)
     };
     let report = match console.plugins.reload().await {
         Ok(report) => report,

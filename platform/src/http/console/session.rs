@@ -150,15 +150,51 @@ impl SignedIn {
         csrf_token(FormPurpose::Console, &self.session_id)
     }
 
+    /// `page` rendered for this session: with what every signed-in page has (its CSRF token,
+    /// the signed-in layout).
+    pub fn page(
+        &self,
+        theme: &super::ConsoleTheme,
+        status: warp::http::StatusCode,
+        page: &str,
+        mut values: serde_json::Value,
+    ) -> crate::http::reply::HttpResponse {
+        if let Some(map) = values.as_object_mut() {
+            map.insert("csrf_token".into(), self.csrf_token().into());
+            map.insert("signed_in".into(), true.into());
+        }
+        theme.page(status, page, &values)
+    }
+
     pub fn csrf_valid(&self, presented: Option<&str>) -> bool {
         csrf_token_valid(FormPurpose::Console, Some(&self.session_id), presented)
     }
 }
 
-/// A new console session starting at `now`, opened with the admin token whose `credential`
-/// (`AdminCredentials::fingerprint`) is given: the cookie value and the row that stores its
-/// digest.
-pub fn new_session(
+/// Starts a console session in the store for the browser whose former session (its id's digest,
+/// `previous`) ends now: one browser, one session. The cookie value of the new one.
+pub fn open_session(
+    store: &crate::store::Store,
+    previous: Option<&str>,
+    client: Option<IpAddr>,
+    credential: String,
+    operator: Option<(String, String)>,
+    now: i64,
+) -> Result<String, crate::store::StoreError> {
+    if let Some(previous) = previous {
+        store.end_console_session(previous, now)?;
+    }
+    let (id, row) = new_session(client, credential, operator, now).map_err(|e| {
+        crate::store::StoreError::Config(format!("no randomness for a session: {e}"))
+    })?;
+    store.create_console_session(&row)?;
+    Ok(id)
+}
+
+/// A new console session starting at `now`, opened with what `credential` names (the admin
+/// token's `AdminCredentials::fingerprint`, or `OpenIdSignIn::credential` for `operator`): the
+/// cookie value and the row that stores its digest.
+fn new_session(
     client: Option<IpAddr>,
     credential: String,
     operator: Option<(String, String)>,
