@@ -13,6 +13,7 @@ mod load;
 mod mint;
 mod report;
 mod server;
+mod writer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -341,6 +342,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         vec![server_pid, gateway_pid, Some(std::process::id())],
         &cli,
     );
+    let writer_sampler = target
+        .server
+        .as_ref()
+        .map(|s| writer::sample(format!("{}/health", s.base_url), &cli));
     let result = load::run(LoadSpec {
         endpoint: load_endpoint.clone(),
         method: load_method.clone(),
@@ -355,6 +360,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let (server_cpu, gateway_cpu, load_cpu) = match cpu_sampler.await.as_deref() {
         Ok([server, gateway, load]) => (*server, *gateway, *load),
         _ => (None, None, None),
+    };
+    let writer = match writer_sampler {
+        Some(sampler) => sampler.await.ok().flatten(),
+        None => None,
     };
     let assertions_used = match (&pool, cli.mode) {
         (Some(pool), Mode::JwtBearer | Mode::JwtAccessToken) => Some(pool.used()),
@@ -486,6 +495,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         run: &result,
         server_cpu,
         load_cpu,
+        writer,
         floors: floors.as_ref().map(|(verify, sign, http)| report::Floors {
             verify,
             sign: sign.as_ref(),

@@ -47,6 +47,8 @@ pub struct Summary<'a> {
     /// measured window.
     pub server_cpu: Option<std::time::Duration>,
     pub load_cpu: Option<std::time::Duration>,
+    /// The server's group commit over the measured window, as its `/health` counted it.
+    pub writer: Option<crate::writer::WriterWindow>,
     pub floors: Option<Floors<'a>>,
     /// Cores the machine has (the ceiling of the RS256 floor).
     pub cores: usize,
@@ -326,6 +328,9 @@ pub fn text(summary: &Summary) -> String {
     }
     if let Some(line_text) = cpu_line("load cpu", summary.load_cpu, run) {
         line(line_text);
+    }
+    if let Some(writer) = &summary.writer {
+        line(writer.line());
     }
     if let Some(gw) = &summary.gateway {
         if let Some(line_text) = cpu_line("gateway cpu", gw.gateway_cpu, run) {
@@ -643,6 +648,7 @@ pub fn json(summary: &Summary) -> Value {
         "subject_tokens_obtaining_s": summary.exchange.as_ref().map(|p| p.took.as_secs_f64()),
         "requested_token_type": summary.exchange.as_ref().map(|p| p.requested.name()),
         "server_cpu_us_per_request": summary.server_cpu.map(|spent| per_request_us(spent, run)),
+        "writer": summary.writer.as_ref().map(crate::writer::WriterWindow::json),
         "load_cpu_us_per_request": summary.load_cpu.map(|spent| per_request_us(spent, run)),
         "error_samples": run.error_samples,
     });
@@ -778,6 +784,7 @@ mod tests {
             exchange: None,
             run: &run,
             server_cpu: None,
+            writer: None,
             load_cpu: None,
             floors: Some(Floors {
                 verify: &verify,
@@ -867,6 +874,7 @@ mod tests {
             exchange: None,
             run: &run,
             server_cpu: None,
+            writer: None,
             load_cpu: None,
             floors: Some(Floors {
                 verify: &verify,
@@ -931,6 +939,7 @@ mod tests {
             exchange: None,
             run: &run,
             server_cpu: None,
+            writer: None,
             load_cpu: None,
             floors: None,
             cores: 2,
@@ -973,6 +982,7 @@ mod tests {
             exchange: None,
             run: &run,
             server_cpu: None,
+            writer: None,
             load_cpu: None,
             floors: Some(Floors {
                 verify: &verify,
@@ -1028,6 +1038,7 @@ mod tests {
             }),
             run: &run,
             server_cpu: Some(std::time::Duration::from_secs(5)),
+            writer: None,
             load_cpu: None,
             floors: Some(Floors {
                 verify: &verify,
@@ -1110,6 +1121,7 @@ mod tests {
             exchange: None,
             run,
             server_cpu: Some(std::time::Duration::ZERO),
+            writer: None,
             load_cpu: None,
             floors: verify.map(|verify| Floors {
                 verify,

@@ -68,6 +68,35 @@ pub struct CommitStats {
     /// Time the writers spent running transactions, in microseconds (against wall time, how busy
     /// the write path is).
     pub busy_us: AtomicU64,
+    /// CPU time the writer threads spent running transactions, in microseconds (the rest of
+    /// `busy_us` is waiting: for the disk, or for PostgreSQL).
+    pub cpu_us: AtomicU64,
+    /// The writer threads, by kernel thread id: what they wrote is in `/proc`.
+    writer_threads: Mutex<Vec<libc::pid_t>>,
+}
+
+/// Bytes of one WAL frame: its 24-byte header and a page of the default 4 KiB.
+const WAL_FRAME_BYTES: u64 = 24 + 4096;
+
+impl CommitStats {
+    /// Bytes the writer threads handed to `write(2)` since they started (`wchar` of each thread
+    /// in `/proc/self/task`); `None` where `/proc` cannot tell.
+    fn written_bytes(&self) -> Option<u64> {
+        let threads = self
+            .writer_threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        threads.iter().try_fold(0u64, |total, tid| {
+            let io = std::fs::read_to_string(format!("/proc/self/task/{tid}/io")).ok()?;
+            let wchar = io
+                .lines()
+                .find_map(|line| line.strip_prefix("wchar:"))?
+                .trim()
+                .parse::<u64>()
+                .ok()?;
+            Some(total + wchar)
+        })
+    }
 }
 
 /// The queue in front of the writer threads. Dropping it stops them once the queue is drained.
@@ -198,6 +227,17 @@ impl GroupCommitter {
         &self.stats
     }
 
+    /// Pages the SQLite writer has written to the write-ahead log since it started, each written
+    /// and synced at its commit: what the writer wrote, in frames (the checkpointer's copies into
+    /// the database file are its own thread's). `None` on PostgreSQL, whose writers write to
+    /// sockets, or where `/proc` cannot tell.
+    pub fn wal_frames(&self) -> Option<u64> {
+        (self.store.backend() == Backend::Sqlite)
+            .then(|| self.stats.written_bytes())
+            .flatten()
+            .map(|bytes| bytes / WAL_FRAME_BYTES)
+    }
+
     async fn submit(&self, work: Work) -> Result<Done, ApplyError> {
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -225,6 +265,13 @@ fn into_store_error(e: ApplyError) -> StoreError {
 /// cache whenever another connection wrote since its last transaction, so a writer taking any
 /// pooled connection per batch would re-read its indexes every time.
 fn run_writer(store: &Store, receiver: &Mutex<Receiver<Job>>, stats: &CommitStats) {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    stats
+        .writer_threads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(tid);
     let mut connection = None;
     while let Some(batch) = next_batch(receiver) {
         stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -241,9 +288,15 @@ fn run_writer(store: &Store, receiver: &Mutex<Receiver<Job>>, stats: &CommitStat
         }
         if let Some(conn) = connection.as_mut() {
             let started = std::time::Instant::now();
+            let cpu_started = thread_cpu_time();
             let committed = commit_batch(conn, store.backend(), batch);
             let busy = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             stats.busy_us.fetch_add(busy, Ordering::Relaxed);
+            let cpu = thread_cpu_time().saturating_sub(cpu_started);
+            stats.cpu_us.fetch_add(
+                u64::try_from(cpu.as_micros()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
             if !committed {
                 // Whatever went wrong, the next batch starts on a fresh connection.
                 connection = None;
@@ -271,6 +324,20 @@ fn run_checkpointer(store: &Store, alive: &std::sync::Weak<()>) {
             Err(_) => {}
         }
     }
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> std::time::Duration {
+    let mut spent = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a pointer to a timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut spent) };
+    std::time::Duration::new(
+        u64::try_from(spent.tv_sec).unwrap_or(0),
+        u32::try_from(spent.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Blocks for the first job, then takes whatever else is already queued. `None` once the queue
