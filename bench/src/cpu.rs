@@ -24,6 +24,38 @@ fn cpu_time_from_stat(stat: &str, ticks_per_second: u64) -> Option<Duration> {
     ))
 }
 
+/// The CPU time of each process named `name` (`comm` in `/proc/<pid>/stat`), by pid: for a server
+/// of many processes, such as PostgreSQL's one per connection.
+pub fn processes_cpu_time(name: &str) -> std::collections::HashMap<u32, Duration> {
+    let ticks = clock_ticks_per_second();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    entries
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let comm = &stat[stat.find('(')? + 1..stat.rfind(')')?];
+            (comm == name)
+                .then(|| cpu_time_from_stat(&stat, ticks))
+                .flatten()
+                .map(|spent| (pid, spent))
+        })
+        .collect()
+}
+
+/// What processes spent between two readings of `processes_cpu_time`: those that started in
+/// between count whole; those that ended in between are lost (their last share unknown).
+pub fn spent_between(
+    before: &std::collections::HashMap<u32, Duration>,
+    after: &std::collections::HashMap<u32, Duration>,
+) -> Duration {
+    after
+        .iter()
+        .map(|(pid, now)| now.saturating_sub(before.get(pid).copied().unwrap_or_default()))
+        .sum()
+}
+
 fn clock_ticks_per_second() -> u64 {
     // SAFETY: sysconf reads a constant of the running system.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -42,6 +74,17 @@ mod tests {
             Some(Duration::from_millis(3000))
         );
         assert_eq!(cpu_time_from_stat("garbage", 100), None);
+    }
+
+    #[test]
+    fn processes_are_summed_by_pid_across_readings() {
+        let ms = Duration::from_millis;
+        let before = [(1, ms(10)), (2, ms(20)), (3, ms(5))].into_iter().collect();
+        let after = [(1, ms(15)), (2, ms(20)), (4, ms(7))].into_iter().collect();
+        assert_eq!(spent_between(&before, &after), ms(12));
+        // This test runs in a process of its own name: found, and nothing else is.
+        let me = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert!(processes_cpu_time(me.trim()).contains_key(&std::process::id()));
     }
 
     #[test]

@@ -342,6 +342,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         vec![server_pid, gateway_pid, Some(std::process::id())],
         &cli,
     );
+    // A PostgreSQL on this machine: its processes' CPU beside the server's.
+    let database_sampler = cli
+        .database
+        .as_deref()
+        .filter(|url| url.starts_with("postgres") && target.server.is_some())
+        .map(|_| sample_processes("postgres", &cli));
     let writer_sampler = target
         .server
         .as_ref()
@@ -360,6 +366,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let (server_cpu, gateway_cpu, load_cpu) = match cpu_sampler.await.as_deref() {
         Ok([server, gateway, load]) => (*server, *gateway, *load),
         _ => (None, None, None),
+    };
+    let database_cpu = match database_sampler {
+        Some(sampler) => sampler.await.ok(),
+        None => None,
     };
     let writer = match writer_sampler {
         Some(sampler) => sampler.await.ok().flatten(),
@@ -495,6 +505,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         run: &result,
         server_cpu,
         load_cpu,
+        database_cpu,
         writer,
         floors: floors.as_ref().map(|(verify, sign, http)| report::Floors {
             verify,
@@ -557,6 +568,19 @@ fn sample_cpu(pids: Vec<Option<u32>>, cli: &Cli) -> tokio::task::JoinHandle<Vec<
             .zip(after)
             .map(|(a, b)| Some(b?.saturating_sub(a?)))
             .collect()
+    })
+}
+
+/// The CPU time all processes named `name` spend over the measured window of a load run starting
+/// now, sampled at its edges.
+fn sample_processes(name: &'static str, cli: &Cli) -> tokio::task::JoinHandle<Duration> {
+    let from = Instant::now() + Duration::from_secs(cli.warmup);
+    let window = Duration::from_secs(cli.duration);
+    tokio::spawn(async move {
+        tokio::time::sleep_until(from).await;
+        let before = cpu::processes_cpu_time(name);
+        tokio::time::sleep(window).await;
+        cpu::spent_between(&before, &cpu::processes_cpu_time(name))
     })
 }
 

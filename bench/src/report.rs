@@ -47,6 +47,9 @@ pub struct Summary<'a> {
     /// measured window.
     pub server_cpu: Option<std::time::Duration>,
     pub load_cpu: Option<std::time::Duration>,
+    /// CPU time of the PostgreSQL processes on this machine over the measured window, when the
+    /// run's database is one.
+    pub database_cpu: Option<std::time::Duration>,
     /// The server's group commit over the measured window, as its `/health` counted it.
     pub writer: Option<crate::writer::WriterWindow>,
     pub floors: Option<Floors<'a>>,
@@ -327,6 +330,9 @@ pub fn text(summary: &Summary) -> String {
         line(line_text);
     }
     if let Some(line_text) = cpu_line("load cpu", summary.load_cpu, run) {
+        line(line_text);
+    }
+    if let Some(line_text) = cpu_line("database cpu", summary.database_cpu, run) {
         line(line_text);
     }
     if let Some(writer) = &summary.writer {
@@ -648,6 +654,7 @@ pub fn json(summary: &Summary) -> Value {
         "subject_tokens_obtaining_s": summary.exchange.as_ref().map(|p| p.took.as_secs_f64()),
         "requested_token_type": summary.exchange.as_ref().map(|p| p.requested.name()),
         "server_cpu_us_per_request": summary.server_cpu.map(|spent| per_request_us(spent, run)),
+        "database_cpu_us_per_request": summary.database_cpu.map(|spent| per_request_us(spent, run)),
         "writer": summary.writer.as_ref().map(crate::writer::WriterWindow::json),
         "load_cpu_us_per_request": summary.load_cpu.map(|spent| per_request_us(spent, run)),
         "error_samples": run.error_samples,
@@ -784,6 +791,7 @@ mod tests {
             exchange: None,
             run: &run,
             server_cpu: None,
+            database_cpu: None,
             writer: None,
             load_cpu: None,
             floors: Some(Floors {
@@ -874,6 +882,7 @@ mod tests {
             exchange: None,
             run: &run,
             server_cpu: None,
+            database_cpu: None,
             writer: None,
             load_cpu: None,
             floors: Some(Floors {
@@ -939,6 +948,7 @@ mod tests {
             exchange: None,
             run: &run,
             server_cpu: None,
+            database_cpu: None,
             writer: None,
             load_cpu: None,
             floors: None,
@@ -982,6 +992,7 @@ mod tests {
             exchange: None,
             run: &run,
             server_cpu: None,
+            database_cpu: None,
             writer: None,
             load_cpu: None,
             floors: Some(Floors {
@@ -1038,6 +1049,7 @@ mod tests {
             }),
             run: &run,
             server_cpu: Some(std::time::Duration::from_secs(5)),
+            database_cpu: None,
             writer: None,
             load_cpu: None,
             floors: Some(Floors {
@@ -1121,6 +1133,7 @@ mod tests {
             exchange: None,
             run,
             server_cpu: Some(std::time::Duration::ZERO),
+            database_cpu: None,
             writer: None,
             load_cpu: None,
             floors: verify.map(|verify| Floors {
