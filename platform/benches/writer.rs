@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use grantor::blocking::OnBlockingThread;
-use grantor::secrets::{generate_opaque_token, hash_secret, random_token};
+use grantor::secrets::{hash_secret, random_token};
 use grantor::store::{
     FamilyOrigin, GroupCommitter, NewClient, NewFamily, NewToken, ReplayKey, ReplayKind, Store,
     StoreOptions, WriteOp, KIND_ACCESS, KIND_REFRESH,
 };
+use grantor::token_ids::new_opaque_token;
 
 const TENANT: &str = "carbon.super";
 const CLIENT: &str = "bench-client";
@@ -31,8 +32,12 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The writes of one jwt-bearer exchange at `now` whose rows all expire at `expires_at`.
-fn exchange_writes(sequence: u64, now: i64, expires_at: i64) -> Vec<WriteOp> {
+/// The writes of one jwt-bearer exchange at `now` whose rows all expire at `expires_at`, with
+/// ids made as the server makes them: family ids from one process-wide sequence, token ids from
+/// the clock in milliseconds.
+fn exchange_writes(now: i64, expires_at: i64) -> Vec<WriteOp> {
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
     let family_id = format!(
         "{:010x}{:010x}.{}",
         now,
@@ -41,7 +46,9 @@ fn exchange_writes(sequence: u64, now: i64, expires_at: i64) -> Vec<WriteOp> {
     );
     let token = |kind| {
         WriteOp::InsertToken(NewToken {
-            token_hash: hash_secret(&generate_opaque_token().unwrap()),
+            key: new_opaque_token(now * 1000 + grantor::clock::subsecond_millis())
+                .unwrap()
+                .1,
             kind,
             tenant_domain: TENANT.into(),
             client_id: CLIENT.into(),
@@ -142,16 +149,12 @@ fn main() {
 
     // Live grants, and as many again already expired for the deletion run.
     let filled = Instant::now();
-    let mut sequence = 0;
     for expires_at in [now + 30 * 86_400, now - 1] {
         let mut left = live;
         while left > 0 {
             let n = left.min(1_000);
             let ops = (0..n)
-                .flat_map(|_| {
-                    sequence += 1;
-                    exchange_writes(sequence, now, expires_at)
-                })
+                .flat_map(|_| exchange_writes(now, expires_at))
                 .collect();
             writer.commit_blocking(on(), ops).unwrap();
             left -= n;
@@ -168,15 +171,13 @@ fn main() {
     let before = read(&writer);
     let started = Instant::now();
     let threads: Vec<_> = (0..submitters)
-        .map(|n| {
+        .map(|_| {
             let (writer, stop) = (writer.clone(), stop.clone());
             std::thread::spawn(move || {
-                let mut sequence = 1u64 << 40 | n << 32;
                 while !stop.load(Ordering::Relaxed) {
-                    sequence += 1;
                     let now = grantor::clock::now_unix();
                     writer
-                        .commit_blocking(on(), exchange_writes(sequence, now, now + 3_600))
+                        .commit_blocking(on(), exchange_writes(now, now + 3_600))
                         .unwrap();
                 }
             })

@@ -11,6 +11,15 @@ pub fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// The milliseconds past the current second, for what orders events finer than `now_unix` does
+/// (a token id's issue time: `now` seconds, given as usual, then these).
+pub fn subsecond_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::from(d.subsec_millis()))
+        .unwrap_or(0)
+}
+
 /// A monotonic clock for what measures intervals (cache freshness, refresh limits), so tests move
 /// time instead of sleeping.
 pub trait Monotonic: Send + Sync {

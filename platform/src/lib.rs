@@ -61,4 +61,5 @@ pub mod server;
 pub mod store;
 pub mod tenancy;
 pub mod tls;
+pub mod token_ids;
 pub mod trusted_issuers;

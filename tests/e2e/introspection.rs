@@ -1,9 +1,13 @@
 //! Introspection (RFC 7662) and revocation (RFC 7009), per tenant, client-authenticated, for
 //! opaque and JWT access tokens and refresh tokens.
 
+use base64::Engine;
 use serde_json::json;
 
-use crate::harness::{good_claims, on_each_backend, Backend, Credentials, JwtSetup, Server, GRANT};
+use crate::harness::{
+    execute_on_database, good_claims, on_each_backend, stored_hash, Backend, Credentials,
+    Deployment, JwtSetup, Server, GRANT,
+};
 
 fn introspect(server: &Server, path: &str, client: &Credentials, token: &str) -> serde_json::Value {
     let reply = server.token(path, client, &[("token", token)]);
@@ -123,3 +127,90 @@ fn tokens_are_active_until_revoked_and_only_within_their_tenant(backend: Backend
     revoke(server, "/oauth2/revoke", &jwt_client, "no-such-token");
 }
 on_each_backend!(tokens_are_active_until_revoked_and_only_within_their_tenant);
+
+/// Gives the row of `token` a second token of the format before token ids (43 base64url
+/// characters, found by its digest alone): a copy of the row, keyed as the migration keys the rows
+/// it finds.
+fn store_in_the_old_format(deployment: &Deployment, token: &str) -> String {
+    let mut secret = [0u8; 32];
+    openssl::rand::rand_bytes(&mut secret).unwrap();
+    let old = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let statement = format!(
+        "INSERT INTO tokens (token_id, token_hash, token_kind, tenant_domain, client_id, subject, \
+         scope, issued_at, expires_at, revoked_at, family_id, claims) SELECT '{old}', '{old}', \
+         token_kind, tenant_domain, client_id, subject, scope, issued_at, expires_at, revoked_at, \
+         family_id, claims FROM tokens WHERE token_hash = '{new}'",
+        old = stored_hash(&old),
+        new = stored_hash(token),
+    );
+    let copied = execute_on_database!(deployment, diesel::sql_query(statement));
+    assert_eq!(copied, 1);
+    old
+}
+
+fn tokens_issued_before_token_ids_still_work(backend: Backend) {
+    let setup = JwtSetup::start(backend);
+    let server = &setup.server;
+    let issued = setup.exchange(&setup.idp.assertion(&good_claims()));
+    let issued = issued.assert_token();
+    let (access, refresh) = (
+        issued["access_token"].as_str().unwrap(),
+        issued["refresh_token"].as_str().unwrap(),
+    );
+    // The current format: an id, then the secret.
+    assert_eq!(access.len(), 32 + 1 + 43, "{access}");
+    let old_access = store_in_the_old_format(&setup.deployment, access);
+    let old_refresh = store_in_the_old_format(&setup.deployment, refresh);
+    assert_eq!(old_access.len(), 43);
+
+    let active = introspect(server, "/oauth2/introspect", &setup.client, &old_access);
+    assert_eq!(active["active"], true, "{active}");
+    assert_eq!(active["sub"], "alice");
+    assert_eq!(active["client_id"], setup.client.id.as_str());
+    // A refresh token of the old format rotates into tokens of the new one, once.
+    let rotated = server.token(
+        "/oauth2/token",
+        &setup.client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &old_refresh),
+        ],
+    );
+    let rotated = rotated.assert_token();
+    assert_eq!(
+        rotated["refresh_token"].as_str().unwrap().len(),
+        32 + 1 + 43
+    );
+    server
+        .token(
+            "/oauth2/token",
+            &setup.client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &old_refresh),
+            ],
+        )
+        .assert_error(400, "invalid_grant");
+    // That second use was a reuse: the family is revoked, old and new tokens alike.
+    for token in [
+        old_access.as_str(),
+        rotated["access_token"].as_str().unwrap(),
+    ] {
+        assert_eq!(
+            introspect(server, "/oauth2/introspect", &setup.client, token),
+            json!({"active": false})
+        );
+    }
+    // Revocation finds an old access token too.
+    let other = setup.exchange(&setup.idp.assertion(&good_claims()));
+    let old_other = store_in_the_old_format(
+        &setup.deployment,
+        other.assert_token()["access_token"].as_str().unwrap(),
+    );
+    revoke(server, "/oauth2/revoke", &setup.client, &old_other);
+    assert_eq!(
+        introspect(server, "/oauth2/introspect", &setup.client, &old_other),
+        json!({"active": false})
+    );
+}
+on_each_backend!(tokens_issued_before_token_ids_still_work);

@@ -9,9 +9,9 @@ use diesel::prelude::*;
 use serde_json::Value;
 
 use crate::harness::{
-    client_credentials_status, eventually, good_claims, jwt_replay_cache, on_each_backend,
-    postgres_requested, query_database, registration, stored_hash, tokens, Backend, Credentials,
-    Deployment, JwtSetup, Server, GRANT, IDP_ISSUER,
+    client_credentials_status, eventually, good_claims, on_each_backend, postgres_requested,
+    query_database, registration, replay_key_digest, replay_keys, stored_hash, tokens, Backend,
+    Credentials, Deployment, JwtSetup, Server, GRANT, IDP_ISSUER,
 };
 
 /// Runs a count query on the deployment's database directly (no server involved).
@@ -33,11 +33,17 @@ fn stored_token_count(deployment: &Deployment, tokens_issued: &[String]) -> usiz
     )
 }
 
+/// How many of these assertions' replay keys (the identity provider's, in the default tenant)
+/// the database holds.
 fn stored_replay_key_count(deployment: &Deployment, jtis: &[String]) -> usize {
+    let digests: Vec<Vec<u8>> = jtis
+        .iter()
+        .map(|jti| replay_key_digest("carbon.super", IDP_ISSUER, jti))
+        .collect();
     count_in_database!(
         deployment,
-        jwt_replay_cache::table
-            .filter(jwt_replay_cache::jti.eq_any(jtis))
+        replay_keys::table
+            .filter(replay_keys::digest.eq_any(&digests))
             .count()
     )
 }

@@ -9,8 +9,8 @@ use super::error::OAuthError;
 use super::wire::TokenRequest;
 use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
-use crate::secrets::hash_secret;
 use crate::store::{ApplyError, ReplayKey, WriteOp, WriteRefusal, KIND_ACCESS, KIND_REFRESH};
+use crate::token_ids::TokenKey;
 
 fn authenticated(
     app: &OAuthContext,
@@ -70,7 +70,7 @@ pub fn introspect(
     commit(app, on, replay_writes(authenticated.replay_key, now))?;
     let store = &app.store;
     let found = store
-        .find_active_token(&request.tenant_domain, &hash_secret(token), now)?
+        .find_active_token(&request.tenant_domain, &TokenKey::of(token), now)?
         // A refresh token is its client's alone: another client (a resource server, say) has no
         // business with it, and is told as much as of an unknown token.
         .filter(|found| {
@@ -123,10 +123,10 @@ pub fn revoke(
     let AuthenticatedClient { client, replay_key } = authenticated(app, on, request, now)?;
     let token = token_param(request)?;
     let mut writes = replay_writes(replay_key, now);
-    let hash = hash_secret(token);
+    let key = TokenKey::of(token);
     let Some(found) = app
         .store
-        .find_active_token(&request.tenant_domain, &hash, now)?
+        .find_active_token(&request.tenant_domain, &key, now)?
     else {
         return commit(app, on, writes);
     };
@@ -141,10 +141,7 @@ pub fn revoke(
             family_id: family.clone(),
             now,
         },
-        _ => WriteOp::RevokeToken {
-            token_hash: hash,
-            now,
-        },
+        _ => WriteOp::RevokeToken { token: key, now },
     };
     writes.push(write);
     commit(app, on, writes)

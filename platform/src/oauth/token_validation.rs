@@ -13,7 +13,6 @@ use super::context::OAuthContext;
 use super::error::OAuthError;
 use super::own_jwt::{audiences_of, verify_own_jwt};
 use super::scopes::stored_scopes;
-use crate::secrets::hash_secret;
 use crate::store::{KIND_ACCESS, KIND_REFRESH};
 
 /// Longest token looked at; anything longer is no token of ours.
@@ -29,9 +28,9 @@ pub fn validate_own_token(
     if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
         return Ok(ValidatedToken::default());
     }
-    if let Some(found) = ctx
-        .store
-        .find_active_token(tenant, &hash_secret(token), now)?
+    if let Some(found) =
+        ctx.store
+            .find_active_token(tenant, &crate::token_ids::TokenKey::of(token), now)?
     {
         let token_type = match found.token_kind.as_str() {
             KIND_ACCESS => "access_token",

@@ -6,7 +6,6 @@
 use serde_json::{Map, Value};
 
 use super::context::OAuthContext;
-use crate::secrets::hash_secret;
 use crate::store::{StoreError, KIND_ACCESS};
 
 /// Why a UserInfo request is refused (RFC 6750 3.1): the answer is 401 or 403 with a
@@ -28,7 +27,7 @@ pub fn userinfo(
 ) -> Result<Result<Map<String, Value>, BearerRefusal>, StoreError> {
     let Some(found) = ctx
         .store
-        .find_active_token(tenant, &hash_secret(token), now)?
+        .find_active_token(tenant, &crate::token_ids::TokenKey::of(token), now)?
         .filter(|t| t.token_kind == KIND_ACCESS)
     else {
         return Ok(Err(BearerRefusal::InvalidToken));

@@ -205,7 +205,7 @@ mod tests {
     fn exchange(family: &str, now: i64) -> Vec<WriteOp> {
         let token = |kind: &'static str| {
             WriteOp::InsertToken(NewToken {
-                token_hash: format!("sha256:{family}-{kind}"),
+                key: crate::token_ids::TokenKey::of(&format!("sha256:{family}-{kind}")),
                 kind,
                 tenant_domain: T.into(),
                 client_id: "cid-1".into(),
@@ -241,8 +241,11 @@ mod tests {
         }
     }
 
-    fn token_exists(store: &Store, hash: &str) -> bool {
-        store.find_active_token(T, hash, 150).unwrap().is_some()
+    fn token_exists(store: &Store, token: &str) -> bool {
+        store
+            .find_active_token(T, &crate::token_ids::TokenKey::of(token), 150)
+            .unwrap()
+            .is_some()
     }
 
     fn stored(store: &Store) -> AuthorizationCode {

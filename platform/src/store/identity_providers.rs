@@ -598,9 +598,9 @@ mod tests {
                     expires_at: 1000,
                 })
             };
-            let token = |hash: &str, family: &str| {
+            let token = |token: &str, family: &str| {
                 WriteOp::InsertToken(NewToken {
-                    token_hash: hash.into(),
+                    key: crate::token_ids::TokenKey::of(token),
                     kind: KIND_ACCESS,
                     tenant_domain: "carbon.super".into(),
                     client_id: "cid".into(),
@@ -638,7 +638,7 @@ mod tests {
             for hash in ["t-live", "t-late"] {
                 assert!(
                     store
-                        .find_active_token("carbon.super", hash, 3)
+                        .find_active_token("carbon.super", &crate::token_ids::TokenKey::of(hash), 3)
                         .unwrap()
                         .is_none(),
                     "{hash}"

@@ -115,9 +115,23 @@ impl Store {
             read_cache: Default::default(),
         };
         store.with_conn(connection::run_migrations)?;
+        store.adopt_text_replay_keys()?;
         store.ensure_tenant(default_tenant, crate::clock::now_unix())?;
         store.refresh_read_cache()?;
         Ok(store)
+    }
+
+    /// Replay keys recorded before they were digests, carried over (once: the old table is left
+    /// empty).
+    fn adopt_text_replay_keys(&self) -> Result<(), StoreError> {
+        let adopted = self.with_conn(|conn| {
+            use diesel::Connection;
+            Ok(conn.transaction(replay_keys::adopt_text_keys)?)
+        })?;
+        if adopted > 0 {
+            tracing::info!(adopted, "replay keys carried over into digests");
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {

@@ -34,7 +34,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    tokens (token_hash) {
+    tokens (token_id) {
+        token_id -> Text,
         token_hash -> Text,
         token_kind -> Text,
         tenant_domain -> Text,
@@ -134,6 +135,13 @@ diesel::table! {
         tenant_domain -> Text,
         issuer -> Text,
         jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    replay_keys (digest) {
+        digest -> Binary,
         expires_at -> BigInt,
     }
 }

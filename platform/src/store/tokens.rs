@@ -4,13 +4,15 @@ use diesel::prelude::*;
 
 use super::schema::{token_families, tokens};
 use super::{Store, StoreError, TokenFamily};
+use crate::token_ids::TokenKey;
 
 pub const KIND_ACCESS: &str = "access";
 pub const KIND_REFRESH: &str = "refresh";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewToken {
-    pub token_hash: String,
+    /// How the token is found (`token_ids.rs`): its row's id, and the hash the row keeps.
+    pub key: TokenKey,
     pub kind: &'static str,
     pub tenant_domain: String,
     pub client_id: String,
@@ -32,6 +34,7 @@ pub struct NewToken {
 // Written as NULL, not left to the column default: one statement shape for many rows at once.
 #[diesel(treat_none_as_default_value = false)]
 pub(super) struct NewTokenRow<'a> {
+    token_id: &'a str,
     token_hash: &'a str,
     token_kind: &'a str,
     tenant_domain: &'a str,
@@ -47,7 +50,8 @@ pub(super) struct NewTokenRow<'a> {
 impl NewToken {
     pub(super) fn row(&self) -> NewTokenRow<'_> {
         NewTokenRow {
-            token_hash: &self.token_hash,
+            token_id: &self.key.id,
+            token_hash: &self.key.hash,
             token_kind: self.kind,
             tenant_domain: &self.tenant_domain,
             client_id: &self.client_id,
@@ -65,6 +69,7 @@ impl NewToken {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = tokens)]
 pub struct StoredToken {
+    pub token_id: String,
     pub token_hash: String,
     pub token_kind: String,
     pub tenant_domain: String,
@@ -79,16 +84,17 @@ pub struct StoredToken {
 }
 
 impl Store {
-    /// The unexpired, unrevoked token with this hash in this tenant.
+    /// The unexpired, unrevoked token with this key in this tenant.
     pub fn find_active_token(
         &self,
         tenant_domain: &str,
-        token_hash: &str,
+        token: &TokenKey,
         now: i64,
     ) -> Result<Option<StoredToken>, StoreError> {
         self.with_conn(|conn| {
             Ok(tokens::table
-                .filter(tokens::token_hash.eq(token_hash))
+                .find(&token.id)
+                .filter(tokens::token_hash.eq(&token.hash))
                 .filter(tokens::tenant_domain.eq(tenant_domain))
                 .filter(tokens::expires_at.gt(now))
                 .filter(tokens::revoked_at.is_null())
@@ -98,17 +104,18 @@ impl Store {
         })
     }
 
-    /// A refresh token of this tenant by hash, unexpired, whether spent or not (presenting a
+    /// A refresh token of this tenant by key, unexpired, whether spent or not (presenting a
     /// spent one is how reuse is detected), with its family.
     pub fn find_refresh_token(
         &self,
         tenant_domain: &str,
-        token_hash: &str,
+        token: &TokenKey,
         now: i64,
     ) -> Result<Option<(StoredToken, Option<TokenFamily>)>, StoreError> {
         self.with_conn(|conn| {
             let token: Option<StoredToken> = tokens::table
-                .filter(tokens::token_hash.eq(token_hash))
+                .find(&token.id)
+                .filter(tokens::token_hash.eq(&token.hash))
                 .filter(tokens::tenant_domain.eq(tenant_domain))
                 .filter(tokens::token_kind.eq(KIND_REFRESH))
                 .filter(tokens::expires_at.gt(now))
@@ -159,7 +166,7 @@ mod tests {
             };
             store.add_client(&client, 0).unwrap();
             let token = NewToken {
-                token_hash: "sha256:abc".into(),
+                key: TokenKey::of("abc"),
                 kind: KIND_ACCESS,
                 tenant_domain: "carbon.super".into(),
                 client_id: "cid".into(),
@@ -181,32 +188,34 @@ mod tests {
             };
             insert(&token);
             let found = store
-                .find_active_token("carbon.super", "sha256:abc", 150)
+                .find_active_token("carbon.super", &TokenKey::of("abc"), 150)
                 .unwrap()
                 .unwrap();
             assert_eq!(found.scope, "read");
             assert!(store
-                .find_active_token("other", "sha256:abc", 150)
+                .find_active_token("other", &TokenKey::of("abc"), 150)
                 .unwrap()
                 .is_none());
             assert!(store
-                .find_active_token("carbon.super", "sha256:abc", 200)
+                .find_active_token("carbon.super", &TokenKey::of("abc"), 200)
                 .unwrap()
                 .is_none());
+            // A token of the current format, found by the id it carries.
+            let (refresh_token, refresh_key) = crate::token_ids::new_opaque_token(150_000).unwrap();
             let refresh = NewToken {
-                token_hash: "sha256:def".into(),
+                key: refresh_key.clone(),
                 kind: KIND_REFRESH,
                 ..token.clone()
             };
             insert(&refresh);
             // Only its own client may use it, only as a refresh token, only once.
-            let take = |client: &str, hash: &str| {
+            let take = |client: &str, key: &TokenKey| {
                 writer.commit_blocking(
                     here(),
                     vec![crate::store::WriteOp::ConsumeRefreshToken {
                         tenant_domain: "carbon.super".into(),
                         client_id: client.into(),
-                        token_hash: hash.into(),
+                        token: key.clone(),
                         family_id: None,
                         now: 150,
                     }],
@@ -220,10 +229,121 @@ mod tests {
                     ))
                 )
             };
-            assert!(spent(take("other", "sha256:def")));
-            assert!(spent(take("cid", "sha256:abc")));
-            take("cid", "sha256:def").unwrap();
-            assert!(spent(take("cid", "sha256:def")));
+            assert!(spent(take("other", &refresh_key)));
+            assert!(spent(take("cid", &TokenKey::of("abc"))));
+            // Its id with another secret is not the token.
+            let forged = format!("{}.{}", &refresh_key.id, "A".repeat(43));
+            assert!(spent(take("cid", &TokenKey::of(&forged))));
+            assert_eq!(TokenKey::of(&refresh_token), refresh_key);
+            take("cid", &refresh_key).unwrap();
+            assert!(spent(take("cid", &refresh_key)));
+        });
+    }
+
+    #[test]
+    fn tokens_and_replay_keys_from_before_token_ids_keep_working() {
+        use crate::secrets::hash_secret;
+        for_each_backend(|store| {
+            let client = crate::store::clients::tests::sample("carbon.super", "app", "cid");
+            store.add_client(&client, 0).unwrap();
+            // The schema as it was, with what the server before this change wrote.
+            store
+                .with_conn(|conn| {
+                    super::super::connection::revert_migration(conn, "20261204120000")?;
+                    for (token, kind) in [("old-access", "access"), ("old-refresh", "refresh")] {
+                        diesel::sql_query(format!(
+                            "INSERT INTO tokens (token_hash, token_kind, tenant_domain, \
+                             client_id, subject, scope, issued_at, expires_at) VALUES ('{}', \
+                             '{kind}', 'carbon.super', 'cid', 'alice', 'read', 100, 1000)",
+                            hash_secret(token)
+                        ))
+                        .execute(conn)?;
+                    }
+                    diesel::sql_query(
+                        "INSERT INTO jwt_replay_cache (tenant_domain, issuer, jti, expires_at) \
+                         VALUES ('carbon.super', 'https://idp', 'jti-1', 1000)",
+                    )
+                    .execute(conn)?;
+                    Ok(())
+                })
+                .unwrap();
+            // What opening the store does.
+            store
+                .with_conn(super::super::connection::run_migrations)
+                .unwrap();
+            store.adopt_text_replay_keys().unwrap();
+
+            let old = TokenKey::of("old-access");
+            assert_eq!(
+                old.id, old.hash,
+                "a token of the old format is found by its hash"
+            );
+            let found = store
+                .find_active_token("carbon.super", &old, 150)
+                .unwrap()
+                .expect("the old access token is still active");
+            assert_eq!(
+                (found.subject.as_deref(), found.scope.as_str()),
+                (Some("alice"), "read")
+            );
+            let writer = crate::store::GroupCommitter::start(store, 1).unwrap();
+            let commit = |op| writer.commit_blocking(here(), vec![op]);
+            let rotate = || {
+                commit(crate::store::WriteOp::ConsumeRefreshToken {
+                    tenant_domain: "carbon.super".into(),
+                    client_id: "cid".into(),
+                    token: TokenKey::of("old-refresh"),
+                    family_id: None,
+                    now: 150,
+                })
+            };
+            rotate().unwrap();
+            assert!(matches!(
+                rotate(),
+                Err(crate::store::ApplyError::Refused(
+                    crate::store::WriteRefusal::RefreshTokenSpent
+                ))
+            ));
+            commit(crate::store::WriteOp::RevokeToken {
+                token: old.clone(),
+                now: 160,
+            })
+            .unwrap();
+            assert!(store
+                .find_active_token("carbon.super", &old, 170)
+                .unwrap()
+                .is_none());
+            // The assertion accepted before is still refused.
+            let replayed = commit(crate::store::WriteOp::RecordReplayKey {
+                key: crate::store::ReplayKey {
+                    tenant_domain: "carbon.super".into(),
+                    kind: crate::store::ReplayKind::GrantAssertion {
+                        issuer: "https://idp".into(),
+                    },
+                    jti: "jti-1".into(),
+                    expires_at: 1000,
+                },
+                now: 150,
+            });
+            assert!(
+                matches!(
+                    replayed,
+                    Err(crate::store::ApplyError::Refused(
+                        crate::store::WriteRefusal::ReplayKeyTaken(_)
+                    ))
+                ),
+                "{replayed:?}"
+            );
+            // Carried over once: the old table is empty, and opening again changes nothing.
+            let left: i64 = store
+                .with_conn(|conn| {
+                    Ok(super::super::schema::jwt_replay_cache::table
+                        .count()
+                        .get_result(conn)?)
+                })
+                .unwrap();
+            assert_eq!(left, 0);
+            store.adopt_text_replay_keys().unwrap();
         });
     }
 }

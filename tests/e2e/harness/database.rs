@@ -16,10 +16,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    jwt_replay_cache (tenant_domain, issuer, jti) {
-        tenant_domain -> Text,
-        issuer -> Text,
-        jti -> Text,
+    replay_keys (digest) {
+        digest -> Binary,
+        expires_at -> BigInt,
     }
 }
 
@@ -55,6 +54,18 @@ pub fn stored_hash(token: &str) -> String {
     format!("sha256:{hex}")
 }
 
+/// The stored form of an identity provider's assertion's replay key
+/// (`platform/src/store/replay_keys.rs`): the first 16 bytes of a SHA-256 over the tenant, the
+/// issuer and the `jti`, each after its length as 8 big-endian bytes.
+pub fn replay_key_digest(tenant: &str, issuer: &str, jti: &str) -> Vec<u8> {
+    let mut hasher = openssl::sha::Sha256::new();
+    for part in [tenant, issuer, jti] {
+        hasher.update(&(part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher.finish()[..16].to_vec()
+}
+
 /// Runs a query returning one value on the deployment's database.
 macro_rules! query_database {
     ($deployment:expr, $query:expr) => {{
@@ -87,6 +98,7 @@ macro_rules! execute_on_database {
         }
     }};
 }
+pub(crate) use execute_on_database;
 
 /// Every stored signing key (all tenants): (tenant, kid, the private key as stored).
 pub fn stored_private_keys(database_url: &str) -> Vec<(String, String, String)> {

@@ -17,7 +17,6 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::scopes::parse_scope;
 use crate::oauth::token::{ContinuedFamily, Decision, Rotation, Spent, Verdict};
 use crate::oauth::wire::TokenRequest;
-use crate::secrets::hash_secret;
 use crate::store::{Client, FamilyOrigin, Store, TokenFamily};
 
 /// A spent token presented again is reuse: refused, and its family revoked by the commit stage.
@@ -34,8 +33,9 @@ pub fn authorize(
     // Scope is checked before the token is used up, so a bad request does not cost the client
     // its refresh token.
     let requested = request.param("scope").map(parse_scope).transpose()?;
+    let key = crate::token_ids::TokenKey::of(token);
     let found = store
-        .find_refresh_token(&client.tenant_domain, &hash_secret(token), now)?
+        .find_refresh_token(&client.tenant_domain, &key, now)?
         .filter(|(t, _)| t.client_id == client.client_id);
     let Some((previous, family)) = found else {
         return Err(invalid_token());
@@ -80,7 +80,7 @@ pub fn authorize(
         scopes,
         issue_refresh_token: true,
         rotation: Some(Rotation {
-            token_hash: previous.token_hash,
+            token: key,
             family: family.map(|f| ContinuedFamily {
                 family_id: f.family_id,
                 expires_at: f.expires_at,

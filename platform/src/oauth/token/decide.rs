@@ -85,7 +85,8 @@ impl IssuedType {
 /// A refresh token being rotated, and the family its successor continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {
-    pub token_hash: String,
+    /// The token being rotated, as the store finds it.
+    pub token: crate::token_ids::TokenKey,
     /// `None` for a token issued before families existed: its successor starts one.
     pub family: Option<super::ContinuedFamily>,
 }

@@ -13,8 +13,9 @@ use crate::keys::signing::ReadySigner;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
 use crate::oauth::wire::TokenResponse;
-use crate::secrets::{generate_opaque_token, hash_secret, random_token};
+use crate::secrets::random_token;
 use crate::store::{Client, NewFamily, NewToken, WriteOp};
+use crate::token_ids::{new_opaque_token, TokenKey};
 
 /// A refresh token family a rotation continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +193,7 @@ pub fn issue_tokens(
         writes.push(WriteOp::ConsumeRefreshToken {
             tenant_domain: client.tenant_domain.clone(),
             client_id: client.client_id.clone(),
-            token_hash: rotation.token_hash.clone(),
+            token: rotation.token.clone(),
             family_id: continued.as_ref().map(|f| f.family_id.clone()),
             now,
         });
@@ -356,12 +357,23 @@ fn new_token(
     format: Format<'_>,
     stored: Stored<'_>,
 ) -> Result<String, OAuthError> {
-    let token = match format {
-        Format::Opaque => generate_opaque_token().map_err(|e| OAuthError::internal("random", e))?,
-        Format::Jwt(jwt) => jwt_access_token(jwt, client, grant, &stored)?,
+    let (token, key) = match format {
+        Format::Opaque => {
+            // The id's time: the issue second, to the millisecond the clock reads within it.
+            let issued_ms = stored
+                .issued_at
+                .saturating_mul(1000)
+                .saturating_add(crate::clock::subsecond_millis());
+            new_opaque_token(issued_ms).map_err(|e| OAuthError::internal("random", e))?
+        }
+        Format::Jwt(jwt) => {
+            let token = jwt_access_token(jwt, client, grant, &stored)?;
+            let key = TokenKey::hashed(&token);
+            (token, key)
+        }
     };
     writes.push(WriteOp::InsertToken(NewToken {
-        token_hash: hash_secret(&token),
+        key,
         kind: stored.kind,
         tenant_domain: client.tenant_domain.clone(),
         client_id: client.client_id.clone(),
@@ -460,6 +472,7 @@ mod tests {
     use super::super::decide::Rotation;
     use super::*;
     use crate::blocking::test_thread as here;
+    use crate::secrets::hash_secret;
     use crate::store::FamilyOrigin;
 
     #[test]
@@ -522,7 +535,7 @@ mod tests {
             assert!(store
                 .find_active_token(
                     "carbon.super",
-                    &hash_secret(&issued.response.access_token),
+                    &TokenKey::of(&issued.response.access_token),
                     1001
                 )
                 .unwrap()
@@ -533,17 +546,25 @@ mod tests {
             assert_eq!(response.expires_in, 120);
             let refresh = response.refresh_token.clone().unwrap();
             let stored = store
-                .find_active_token("carbon.super", &hash_secret(&response.access_token), 1001)
+                .find_active_token("carbon.super", &TokenKey::of(&response.access_token), 1001)
                 .unwrap()
                 .unwrap();
             assert_eq!(stored.expires_at, 1120);
             assert_eq!(stored.subject.as_deref(), Some("alice"));
             assert!(store
-                .find_active_token("carbon.super", &response.access_token, 1001)
+                // Its id with the hash as the secret finds nothing.
+                .find_active_token(
+                    "carbon.super",
+                    &TokenKey {
+                        id: TokenKey::of(&response.access_token).id,
+                        hash: response.access_token.clone(),
+                    },
+                    1001
+                )
                 .unwrap()
                 .is_none());
             let stored_refresh = store
-                .find_active_token("carbon.super", &hash_secret(&refresh), 1001)
+                .find_active_token("carbon.super", &TokenKey::of(&refresh), 1001)
                 .unwrap()
                 .unwrap();
             assert_eq!(stored_refresh.token_kind, "refresh");
@@ -559,7 +580,7 @@ mod tests {
             };
             let rotated = Decision {
                 rotation: Some(Rotation {
-                    token_hash: hash_secret(&refresh),
+                    token: TokenKey::of(&refresh),
                     family: Some(family.clone()),
                 }),
                 ..grant
@@ -574,7 +595,7 @@ mod tests {
             let successor = store
                 .find_active_token(
                     "carbon.super",
-                    &hash_secret(&issued.response.refresh_token.unwrap()),
+                    &TokenKey::of(&issued.response.refresh_token.unwrap()),
                     1201,
                 )
                 .unwrap()

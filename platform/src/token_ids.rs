@@ -1,0 +1,121 @@
+//! Opaque tokens that name their own row: `<id>.<secret>`, where the id is 32 lowercase hex
+//! digits (the issue time in milliseconds, 48 bits, then 80 random bits) and the secret 32 random
+//! bytes in base64url. The store finds a token by its id and checks the hash of the whole token
+//! against the row, so no index is keyed by a random hash: the ids of one moment's tokens sort
+//! together, and a batch of new tokens lands on the same few index pages (a random key dirties a
+//! page of its own per token, each a page SQLite writes to its log and syncs at every commit).
+//!
+//! The id reveals when the token was issued (to the millisecond), which its holder is told anyway
+//! (`expires_in`, a JWT's `iat`), and nothing of how many tokens were issued: the 80 random bits
+//! after the time leave tokens of the same millisecond in no order and without a count.
+//!
+//! Every other token keeps the key it had: tokens issued before this format (43 base64url
+//! characters), and JWT access tokens, are found by the hash of the whole token, which is the id
+//! of their row.
+
+use crate::secrets::{hash_secret, random_token};
+
+/// Hex digits of a token id: 12 of the time, 20 random.
+const ID_DIGITS: usize = 32;
+const TIME_DIGITS: usize = 12;
+/// base64url characters of the 32-byte secret.
+const SECRET_CHARS: usize = 43;
+
+/// How a token is found in the store: its row's id, and the hash the row must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenKey {
+    pub id: String,
+    pub hash: String,
+}
+
+impl TokenKey {
+    /// The key of a presented token, whatever its format.
+    pub fn of(token: &str) -> TokenKey {
+        let hash = hash_secret(token);
+        let id = match carried_id(token) {
+            Some(id) => id.to_owned(),
+            None => hash.clone(),
+        };
+        TokenKey { id, hash }
+    }
+
+    /// The key of a token stored by its hash alone (a JWT access token).
+    pub fn hashed(token: &str) -> TokenKey {
+        let hash = hash_secret(token);
+        TokenKey {
+            id: hash.clone(),
+            hash,
+        }
+    }
+}
+
+/// The id a token of this format carries, `None` for any other token.
+fn carried_id(token: &str) -> Option<&str> {
+    let (id, secret) = token.split_once('.')?;
+    let well_formed = id.len() == ID_DIGITS
+        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && secret.len() == SECRET_CHARS
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    well_formed.then_some(id)
+}
+
+/// A new opaque token issued at `now_ms` (Unix milliseconds), with its key.
+pub fn new_opaque_token(now_ms: i64) -> Result<(String, TokenKey), openssl::error::ErrorStack> {
+    let mut random = [0u8; 10];
+    openssl::rand::rand_bytes(&mut random)?;
+    let time = u64::try_from(now_ms).unwrap_or(0) & 0xffff_ffff_ffff;
+    let mut id = format!("{time:0width$x}", width = TIME_DIGITS);
+    for byte in random {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    let token = format!("{id}.{}", random_token(32)?);
+    let hash = hash_secret(&token);
+    Ok((token, TokenKey { id, hash }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_token_carries_its_id_and_is_found_by_it() {
+        let (token, key) = new_opaque_token(1_764_835_200_123).unwrap();
+        assert_eq!(token.len(), ID_DIGITS + 1 + SECRET_CHARS);
+        assert!(token.starts_with(&format!("{:012x}", 1_764_835_200_123u64)));
+        assert_eq!(TokenKey::of(&token), key);
+        assert_eq!(key.hash, hash_secret(&token));
+        assert_ne!(key.id, key.hash);
+    }
+
+    #[test]
+    fn ids_sort_by_time_and_tokens_of_one_millisecond_differ() {
+        let (_, a) = new_opaque_token(1_000).unwrap();
+        let (_, b) = new_opaque_token(1_000).unwrap();
+        let (_, later) = new_opaque_token(1_001).unwrap();
+        assert_ne!(a.id, b.id);
+        assert!(a.id < later.id && b.id < later.id);
+        // The random part follows the time: no counter to read a volume from.
+        assert_ne!(a.id[TIME_DIGITS..], b.id[TIME_DIGITS..]);
+    }
+
+    #[test]
+    fn other_tokens_are_found_by_their_hash() {
+        let legacy = random_token(32).unwrap();
+        assert_eq!(TokenKey::of(&legacy).id, hash_secret(&legacy));
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln";
+        assert_eq!(TokenKey::of(jwt), TokenKey::hashed(jwt));
+        // Almost the format is not the format: each is looked up by its hash, which no row of
+        // the new format has as its id.
+        let (token, _) = new_opaque_token(5).unwrap();
+        for near in [
+            token.to_uppercase(),
+            format!("{token}x"),
+            token.replacen('.', "_", 1),
+            format!("{}.{}", &token[..ID_DIGITS], "!".repeat(SECRET_CHARS)),
+        ] {
+            assert_eq!(TokenKey::of(&near).id, hash_secret(&near), "{near}");
+        }
+    }
+}
