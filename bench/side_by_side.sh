@@ -14,7 +14,7 @@ bench=target/release/grantor-bench
 peer_dir=${PEER_DIR:-$HOME/.cache/peers/node}
 peer_script=../shared/bench/peers/oidc_provider_server.mjs
 keys=$(mktemp -d)
-trap 'kill "${peer_pid:-0}" 2>/dev/null || true; rm -rf "$keys"' EXIT
+trap '[ -n "${peer_pid:-}" ] && kill "$peer_pid" 2>/dev/null; rm -rf "$keys"' EXIT
 
 summary() { grep -E '^(mode|backend|connections|access tokens|token pool|codes|id tokens|exchanges|!!|throughput|latency|responses|server cpu|load cpu|database cpu|writer|rs256|es256|eddsa|crypto floor|http floor|ratio)'; }
 run() { echo "### $*"; "$bench" "$@" 2>/dev/null | summary; echo; }

@@ -17,7 +17,8 @@ struct Counters {
     requests: u64,
     busy_us: u64,
     cpu_us: u64,
-    wal_frames: u64,
+    /// `None` where the server counts none (PostgreSQL).
+    wal_frames: Option<u64>,
 }
 
 impl Counters {
@@ -30,7 +31,7 @@ impl Counters {
             requests: read("requests"),
             busy_us: read("busy_us"),
             cpu_us: read("cpu_us"),
-            wal_frames: read("wal_frames"),
+            wal_frames: group.get("wal_frames").and_then(Value::as_u64),
         })
     }
 }
@@ -50,11 +51,14 @@ impl WriterWindow {
     /// `writer  41.2 us wall, 25.3 us cpu, 2.05 wal pages per request; batches of 15.8, 62% busy`
     pub fn line(&self) -> String {
         let d = &self.delta;
+        let pages = match d.wal_frames {
+            Some(frames) => format!("{:.2}", self.per_request(frames)),
+            None => "n/a".into(),
+        };
         format!(
-            "writer        {:.1} us wall, {:.1} us cpu, {:.2} wal pages per request; batches of {:.1}, {:.0}% busy",
+            "writer        {:.1} us wall, {:.1} us cpu, {pages} wal pages per request; batches of {:.1}, {:.0}% busy",
             self.per_request(d.busy_us),
             self.per_request(d.cpu_us),
-            self.per_request(d.wal_frames),
             d.requests as f64 / d.batches.max(1) as f64,
             100.0 * d.busy_us as f64 / self.window.as_micros().max(1) as f64,
         )
@@ -67,7 +71,7 @@ impl WriterWindow {
             "batches": d.batches,
             "wall_us_per_request": self.per_request(d.busy_us),
             "cpu_us_per_request": self.per_request(d.cpu_us),
-            "wal_pages_per_request": self.per_request(d.wal_frames),
+            "wal_pages_per_request": d.wal_frames.map(|frames| self.per_request(frames)),
         })
     }
 }
@@ -99,7 +103,10 @@ pub fn sample(health_url: String, cli: &Cli) -> tokio::task::JoinHandle<Option<W
             requests: after.requests.saturating_sub(before.requests),
             busy_us: after.busy_us.saturating_sub(before.busy_us),
             cpu_us: after.cpu_us.saturating_sub(before.cpu_us),
-            wal_frames: after.wal_frames.saturating_sub(before.wal_frames),
+            wal_frames: after
+                .wal_frames
+                .zip(before.wal_frames)
+                .map(|(a, b)| a.saturating_sub(b)),
         };
         Some(WriterWindow {
             delta,

@@ -13,7 +13,7 @@
 //! characters), and JWT access tokens, are found by the hash of the whole token, which is the id
 //! of their row.
 
-use crate::secrets::{hash_secret, random_token};
+use crate::secrets::{hash_secret, push_hex, random_token};
 
 /// Hex digits of a token id: 12 of the time, 20 random.
 const ID_DIGITS: usize = 32;
@@ -66,10 +66,9 @@ pub fn new_opaque_token(now_ms: i64) -> Result<(String, TokenKey), openssl::erro
     let mut random = [0u8; 10];
     openssl::rand::rand_bytes(&mut random)?;
     let time = u64::try_from(now_ms).unwrap_or(0) & 0xffff_ffff_ffff;
-    let mut id = format!("{time:0width$x}", width = TIME_DIGITS);
-    for byte in random {
-        id.push_str(&format!("{byte:02x}"));
-    }
+    let mut id = String::with_capacity(ID_DIGITS);
+    push_hex(&mut id, &time.to_be_bytes()[8 - TIME_DIGITS / 2..]);
+    push_hex(&mut id, &random);
     let token = format!("{id}.{}", random_token(32)?);
     let hash = hash_secret(&token);
     Ok((token, TokenKey { id, hash }))

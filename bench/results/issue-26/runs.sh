@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 26's sitting: jwt-bearer on the build before the issue (BEFORE, a directory with its
-# grantor, grantor-bench and plugin) and after it, with node-oidc-provider beside them, three
+# grantor and plugin) and after it, with node-oidc-provider beside them, three
 # rounds, the order turned each round so drift hits all three; then 256 connections and
 # PostgreSQL (POSTGRES_URL for after, POSTGRES_URL_BEFORE for before: the schemas differ). One
 # report per run in this directory, the load average before each in load.txt. Run from the
@@ -13,7 +13,7 @@ DIR=${DIR:-bench/results/issue-26}
 ROUNDS=${ROUNDS:-3}
 peer_dir=${PEER_DIR:-$HOME/.cache/peers/node}
 keys=$(mktemp -d)
-trap 'kill "${peer_pid:-0}" 2>/dev/null || true; rm -rf "$keys"' EXIT
+trap '[ -n "${peer_pid:-}" ] && kill "$peer_pid" 2>/dev/null; rm -rf "$keys"' EXIT
 : > "$DIR/load.txt"
 log() { echo "$1 $(date -u +%H:%M:%S) $(cut -d' ' -f1-3 /proc/loadavg)" >> "$DIR/load.txt"; }
 run() {
@@ -33,7 +33,11 @@ peer() {
     --auth bench:bench-secret --mode jwt-bearer --skip-floors
   kill "$peer_pid"; wait "$peer_pid" 2>/dev/null; peer_pid=
 }
-before() { run "before-$1" "$BEFORE/grantor-bench" --key "$keys" --mode jwt-bearer "${@:2}"; }
+# The same harness drives both builds: the same load generator and figures.
+before() {
+  run "before-$1" "$A" --grantor "$BEFORE/grantor" --plugin "$BEFORE/libgrant_jwt_bearer.so" \
+    --key "$keys" --mode jwt-bearer "${@:2}"
+}
 after() { run "after-$1" "$A" --key "$keys" --mode jwt-bearer "${@:2}"; }
 for i in $(seq 1 "$ROUNDS"); do
   case $((i % 3)) in
