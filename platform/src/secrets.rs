@@ -47,10 +47,6 @@ pub fn generate_client_secret() -> Result<String, openssl::error::ErrorStack> {
     random_token(32)
 }
 
-pub fn generate_opaque_token() -> Result<String, openssl::error::ErrorStack> {
-    random_token(32)
-}
-
 /// The stored form of a secret or token.
 pub fn hash_secret(secret: &str) -> String {
     let digest = openssl::sha::sha256(secret.as_bytes());

@@ -1,6 +1,7 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009), both client-authenticated and both
-//! within the request's tenant. Opaque and JWT access tokens alike are found by the hash the store
-//! keeps, so a revoked JWT is reported inactive although its signature still verifies.
+//! within the request's tenant. Opaque and JWT access tokens alike are found in the store (by the
+//! id an opaque token carries, or a JWT's hash) and checked against the hash it keeps, so a revoked
+//! JWT is reported inactive although its signature still verifies.
 
 use serde_json::{json, Value};
 

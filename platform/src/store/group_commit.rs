@@ -75,7 +75,8 @@ pub struct CommitStats {
     writer_threads: Mutex<Vec<libc::pid_t>>,
 }
 
-/// Bytes of one WAL frame: its 24-byte header and a page of the default 4 KiB.
+/// Bytes of one WAL frame: its 24-byte header and a page of SQLite's default 4 KiB, which the
+/// store never changes.
 const WAL_FRAME_BYTES: u64 = 24 + 4096;
 
 impl CommitStats {
@@ -86,16 +87,19 @@ impl CommitStats {
             .writer_threads
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        threads.iter().try_fold(0u64, |total, tid| {
+        if threads.is_empty() {
+            return None;
+        }
+        // A writer thread that is gone (the process stopping) no longer counts.
+        let written = threads.iter().filter_map(|tid| {
             let io = std::fs::read_to_string(format!("/proc/self/task/{tid}/io")).ok()?;
-            let wchar = io
-                .lines()
+            io.lines()
                 .find_map(|line| line.strip_prefix("wchar:"))?
                 .trim()
                 .parse::<u64>()
-                .ok()?;
-            Some(total + wchar)
-        })
+                .ok()
+        });
+        Some(written.sum())
     }
 }
 
@@ -265,13 +269,17 @@ fn into_store_error(e: ApplyError) -> StoreError {
 /// cache whenever another connection wrote since its last transaction, so a writer taking any
 /// pooled connection per batch would re-read its indexes every time.
 fn run_writer(store: &Store, receiver: &Mutex<Receiver<Job>>, stats: &CommitStats) {
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::gettid() };
-    stats
-        .writer_threads
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(tid);
+    // What the thread writes is counted from /proc, Linux's alone.
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        stats
+            .writer_threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tid);
+    }
     let mut connection = None;
     while let Some(batch) = next_batch(receiver) {
         stats.batches.fetch_add(1, Ordering::Relaxed);

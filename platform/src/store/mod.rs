@@ -126,7 +126,8 @@ impl Store {
     fn adopt_text_replay_keys(&self) -> Result<(), StoreError> {
         let adopted = self.with_conn(|conn| {
             use diesel::Connection;
-            Ok(conn.transaction(replay_keys::adopt_text_keys)?)
+            let now = crate::clock::now_unix();
+            Ok(conn.transaction(|conn| replay_keys::adopt_text_keys(conn, now))?)
         })?;
         if adopted > 0 {
             tracing::info!(adopted, "replay keys carried over into digests");

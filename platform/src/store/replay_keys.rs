@@ -62,8 +62,10 @@ fn digest(tenant: &str, issuer: &str, jti: &str) -> Vec<u8> {
 /// Carries the keys of the table before digests (`jwt_replay_cache`) over into `replay_keys`
 /// and empties it, in one transaction of the caller's: run when the store opens, after the
 /// migrations. Nothing to do once it is empty.
-pub(super) fn adopt_text_keys(conn: &mut DbConnection) -> QueryResult<usize> {
+pub(super) fn adopt_text_keys(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
     let old: Vec<(String, String, String, i64)> = jwt_replay_cache::table
+        // An expired key blocks nothing: it is only deleted.
+        .filter(jwt_replay_cache::expires_at.ge(now))
         .select((
             jwt_replay_cache::tenant_domain,
             jwt_replay_cache::issuer,

@@ -99,16 +99,13 @@ pub(super) fn revoke_families(
     now: i64,
 ) -> QueryResult<usize> {
     // The statements once, for each filter's own type (a boxed filter cannot be a subquery's).
+    // The tokens of the chosen families go whether or not a family is revoked already: a token
+    // that landed in one after its revocation (a rotation racing it) goes too.
     macro_rules! revoke {
-        ($chosen:expr) => {{
-            // The tokens of the chosen families whether or not a family is revoked already: a
-            // token that landed in one after its revocation (a rotation racing it) goes too.
-            let chosen = token_families::table
-                .filter($chosen)
-                .select(token_families::family_id.nullable());
+        ($chosen:expr, $tokens:expr) => {{
             diesel::update(
                 tokens::table
-                    .filter(tokens::family_id.eq_any(chosen))
+                    .filter($tokens)
                     .filter(tokens::revoked_at.is_null()),
             )
             .set(tokens::revoked_at.eq(Some(now)))
@@ -123,12 +120,27 @@ pub(super) fn revoke_families(
         }};
     }
     match families {
-        Families::One { family_id } => revoke!(token_families::family_id.eq(family_id)),
+        // Its tokens by their own column, not through the family's row: a token's family may be
+        // purged before the token is (a node whose clock runs ahead), and it must still go.
+        Families::One { family_id } => revoke!(
+            token_families::family_id.eq(family_id),
+            tokens::family_id.eq(family_id)
+        ),
         Families::OfIssuer {
             tenant_domain,
             issuer,
-        } => revoke!(token_families::tenant_domain
-            .eq(tenant_domain)
-            .and(token_families::idp_issuer.eq(issuer))),
+        } => {
+            let chosen = token_families::tenant_domain
+                .eq(tenant_domain)
+                .and(token_families::idp_issuer.eq(issuer));
+            revoke!(
+                chosen,
+                tokens::family_id.eq_any(
+                    token_families::table
+                        .filter(chosen)
+                        .select(token_families::family_id.nullable())
+                )
+            )
+        }
     }
 }

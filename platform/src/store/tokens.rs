@@ -259,10 +259,13 @@ mod tests {
                         ))
                         .execute(conn)?;
                     }
-                    diesel::sql_query(
+                    // One live key, one expired (only deleted).
+                    let live_until = crate::clock::now_unix() + 3600;
+                    diesel::sql_query(format!(
                         "INSERT INTO jwt_replay_cache (tenant_domain, issuer, jti, expires_at) \
-                         VALUES ('carbon.super', 'https://idp', 'jti-1', 1000)",
-                    )
+                         VALUES ('carbon.super', 'https://idp', 'jti-1', {live_until}), \
+                         ('carbon.super', 'https://idp', 'jti-old', 10)"
+                    ))
                     .execute(conn)?;
                     Ok(())
                 })
@@ -344,6 +347,59 @@ mod tests {
                 .unwrap();
             assert_eq!(left, 0);
             store.adopt_text_replay_keys().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_family_revocation_reaches_its_tokens_after_the_family_row_is_gone() {
+        for_each_backend(|store| {
+            let client = crate::store::clients::tests::sample("carbon.super", "app", "cid");
+            store.add_client(&client, 0).unwrap();
+            let (token, key) = crate::token_ids::new_opaque_token(100_000).unwrap();
+            let ops = [
+                crate::store::WriteOp::InsertFamily(crate::store::NewFamily {
+                    family_id: "f-1".into(),
+                    tenant_domain: "carbon.super".into(),
+                    client_id: "cid".into(),
+                    origin: Default::default(),
+                    started_at: 100,
+                    expires_at: 150,
+                }),
+                crate::store::WriteOp::InsertToken(NewToken {
+                    key: key.clone(),
+                    kind: KIND_REFRESH,
+                    tenant_domain: "carbon.super".into(),
+                    client_id: "cid".into(),
+                    subject: None,
+                    scope: "read".into(),
+                    issued_at: 100,
+                    expires_at: 1000,
+                    family_id: Some("f-1".into()),
+                    claims: None,
+                }),
+            ];
+            let writer = crate::store::GroupCommitter::start(store, 1).unwrap();
+            writer.commit_blocking(here(), ops.to_vec()).unwrap();
+            // Purged by a node whose clock runs ahead, while the token is live here.
+            store
+                .with_conn(|conn| {
+                    diesel::delete(super::super::schema::token_families::table).execute(conn)?;
+                    Ok(())
+                })
+                .unwrap();
+            writer
+                .commit_blocking(
+                    here(),
+                    vec![crate::store::WriteOp::RevokeFamily {
+                        family_id: "f-1".into(),
+                        now: 120,
+                    }],
+                )
+                .unwrap();
+            assert!(store
+                .find_active_token("carbon.super", &TokenKey::of(&token), 130)
+                .unwrap()
+                .is_none());
         });
     }
 }

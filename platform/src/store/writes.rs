@@ -225,7 +225,7 @@ pub fn apply_writes_together<'a>(
     Ok(())
 }
 
-/// Rows per multi-row insert (10 columns at most: well under every backend's bind limit).
+/// Rows per multi-row insert (12 columns at most: well under every backend's bind limit).
 const ROWS_PER_STATEMENT: usize = 512;
 
 fn revoke_token(conn: &mut DbConnection, token: &TokenKey, now: i64) -> Result<(), ApplyError> {

@@ -1,3 +1,5 @@
+-- Reverting forgets the replay keys recorded since (a digest cannot be turned back into its
+-- text): an assertion accepted since is accepted again until it expires.
 DROP TABLE replay_keys;
 UPDATE tokens SET family_id = NULL
     WHERE family_id NOT IN (SELECT family_id FROM token_families);

@@ -1,3 +1,5 @@
+-- Reverting forgets the replay keys recorded since (a digest cannot be turned back into its
+-- text): an assertion accepted since is accepted again until it expires.
 DROP TABLE replay_keys;
 CREATE TABLE tokens_by_hash (
     token_hash TEXT PRIMARY KEY NOT NULL,
