@@ -34,6 +34,9 @@ const MAX_BATCH: usize = 256;
 /// How often the SQLite checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Checkpoint rounds (a minute) the log may keep growing before the checkpointer says so.
+const LOG_GROWING_ROUNDS: u32 = 240;
+
 enum Work {
     Request(Vec<WriteOp>),
     /// Deletes up to `limit` expired rows of each table (tokens, replay keys, sign-in counters,
@@ -111,7 +114,14 @@ pub struct GroupCommitter {
     store: Store,
     /// The checkpointer runs while this lives.
     _alive: Arc<()>,
+    /// For tests, which run checkpoint rounds of their own.
+    #[cfg(test)]
+    gate: WriterGate,
 }
+
+/// Held by the SQLite writer around each transaction, and by the checkpointer for the moment it
+/// catches up with the writer (`checkpoint_round`).
+type WriterGate = Arc<Mutex<()>>;
 
 impl GroupCommitter {
     /// Starts the writers: one for SQLite, `postgres_writers` for PostgreSQL.
@@ -123,19 +133,21 @@ impl GroupCommitter {
         let (queue, receiver) = std::sync::mpsc::channel();
         let receiver = Arc::new(Mutex::new(receiver));
         let stats = Arc::new(CommitStats::default());
+        let gate = WriterGate::default();
         for n in 0..writers {
-            let (store, receiver, stats) = (store.clone(), receiver.clone(), stats.clone());
+            let (store, receiver, stats, gate) =
+                (store.clone(), receiver.clone(), stats.clone(), gate.clone());
             std::thread::Builder::new()
                 .name(format!("grantor-writer-{n}"))
-                .spawn(move || run_writer(&store, &receiver, &stats))
+                .spawn(move || run_writer(&store, &receiver, &stats, &gate))
                 .map_err(|e| StoreError::Config(format!("cannot start a writer thread: {e}")))?;
         }
         let alive = Arc::new(());
         if store.backend() == Backend::Sqlite {
-            let (store, alive) = (store.clone(), Arc::downgrade(&alive));
+            let (store, alive, gate) = (store.clone(), Arc::downgrade(&alive), gate.clone());
             std::thread::Builder::new()
                 .name("grantor-checkpoint".into())
-                .spawn(move || run_checkpointer(&store, &alive))
+                .spawn(move || run_checkpointer(&store, &alive, &gate))
                 .map_err(|e| StoreError::Config(format!("cannot start the checkpointer: {e}")))?;
         }
         Ok(GroupCommitter {
@@ -143,6 +155,8 @@ impl GroupCommitter {
             stats,
             store: store.clone(),
             _alive: alive,
+            #[cfg(test)]
+            gate,
         })
     }
 
@@ -268,7 +282,12 @@ fn into_store_error(e: ApplyError) -> StoreError {
 /// A writer keeps one connection for as long as it works: SQLite drops a connection's page
 /// cache whenever another connection wrote since its last transaction, so a writer taking any
 /// pooled connection per batch would re-read its indexes every time.
-fn run_writer(store: &Store, receiver: &Mutex<Receiver<Job>>, stats: &CommitStats) {
+fn run_writer(
+    store: &Store,
+    receiver: &Mutex<Receiver<Job>>,
+    stats: &CommitStats,
+    gate: &Mutex<()>,
+) {
     // What the thread writes is counted from /proc, Linux's alone.
     #[cfg(target_os = "linux")]
     {
@@ -295,6 +314,9 @@ fn run_writer(store: &Store, receiver: &Mutex<Receiver<Job>>, stats: &CommitStat
             };
         }
         if let Some(conn) = connection.as_mut() {
+            // PostgreSQL's writers never wait for each other here.
+            let _gate = (store.backend() == Backend::Sqlite)
+                .then(|| gate.lock().unwrap_or_else(|e| e.into_inner()));
             let started = std::time::Instant::now();
             let cpu_started = thread_cpu_time();
             let committed = commit_batch(conn, store.backend(), batch);
@@ -314,17 +336,27 @@ fn run_writer(store: &Store, receiver: &Mutex<Receiver<Job>>, stats: &CommitStat
 }
 
 /// Copies committed WAL frames into the SQLite database file on its own connection, so the
-/// writer never pays for a checkpoint inside a commit. PASSIVE never blocks the writer or readers;
-/// the log restarts from its beginning once a checkpoint has caught up.
-fn run_checkpointer(store: &Store, alive: &std::sync::Weak<()>) {
+/// writer never pays for the bulk of a checkpoint inside a commit.
+fn run_checkpointer(store: &Store, alive: &std::sync::Weak<()>, gate: &Mutex<()>) {
     let mut failing = false;
+    // Rounds in a row that found the log longer than the last one did.
+    let (mut growing, mut last_frames) = (0u32, 0);
     while alive.upgrade().is_some() {
         std::thread::sleep(CHECKPOINT_INTERVAL);
-        let outcome = store
-            .conn()
-            .and_then(|mut conn| Ok(conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?));
-        match outcome {
-            Ok(()) => failing = false,
+        match checkpoint_round(store, gate) {
+            Ok(round) => {
+                failing = false;
+                let frames = round.map_or(0, |r| r.frames);
+                growing = if frames > last_frames { growing + 1 } else { 0 };
+                last_frames = frames;
+                if growing == LOG_GROWING_ROUNDS {
+                    tracing::warn!(
+                        frames,
+                        "the write-ahead log has not started again for a minute: a long read \
+                         (a backup?) keeps it; it is cut back to 64 MiB once it does"
+                    );
+                }
+            }
             Err(e) if !failing => {
                 tracing::warn!("WAL checkpoint failed: {e}");
                 failing = true;
@@ -332,6 +364,36 @@ fn run_checkpointer(store: &Store, alive: &std::sync::Weak<()>) {
             Err(_) => {}
         }
     }
+}
+
+/// What `PRAGMA wal_checkpoint` answers: frames in the log when it started (-1 when another
+/// checkpoint was running).
+#[derive(Debug, QueryableByName)]
+struct Checkpointed {
+    #[diesel(sql_type = diesel::sql_types::Integer, column_name = log)]
+    frames: i32,
+}
+
+/// One round of the checkpointer. A PASSIVE checkpoint copies the log beside the writer and
+/// blocks no one; but under steady load the writer has always appended more by the time it ends,
+/// and SQLite starts the log again from its beginning only when a write transaction begins with
+/// every frame copied. So the log would only grow: every commit then extends the file (the kernel
+/// zeroes and allocates each new page, and each sync also commits the file system's journal),
+/// and the disk fills. So a second checkpoint copies what the writer appended meanwhile, with
+/// the writer held between two transactions; the writer's next transaction then rewrites the log
+/// from its start (if no reader still reads older frames: then the next round tries again).
+fn checkpoint_round(store: &Store, gate: &Mutex<()>) -> Result<Option<Checkpointed>, StoreError> {
+    let mut conn = store.conn()?;
+    let DbConnection::Sqlite(conn) = &mut *conn else {
+        return Ok(None);
+    };
+    let checkpoint = |conn: &mut diesel::SqliteConnection| {
+        diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<Checkpointed>(conn)
+    };
+    checkpoint(conn)?;
+    // With nothing appended since, this one copies nothing and syncs nothing.
+    let _writer_held = gate.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(Some(checkpoint(conn)?))
 }
 
 /// CPU time this thread has used.
@@ -592,6 +654,67 @@ mod tests {
             .find_active_token(T, &crate::token_ids::TokenKey::of(token), 101)
             .unwrap()
             .is_some()
+    }
+
+    /// Under writes without a pause, a checkpoint beside the writer never finds the whole log
+    /// copied when the writer begins its next transaction; the caught-up round must.
+    #[test]
+    fn the_write_ahead_log_starts_again_under_steady_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::open(&url, &Default::default(), T).unwrap();
+        let committer = with_client(&store);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let restarted = std::thread::scope(|s| {
+            // Enough submitters that the writer always has a batch waiting, as under load.
+            for submitter in 0..8 {
+                let (stop, committer) = (&stop, &committer);
+                s.spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let ops = (0..32)
+                            .map(|i| {
+                                token(
+                                    &format!("steady-{submitter}-{n}-{i}"),
+                                    KIND_ACCESS,
+                                    i64::MAX,
+                                )
+                            })
+                            .collect();
+                        committer.commit_blocking(here(), ops).unwrap();
+                    }
+                });
+            }
+            // And readers, as the token path's lookups: each reads the log up to where it began.
+            for _ in 0..2 {
+                let (stop, store) = (&stop, &store);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        token_exists(store, "steady-0-1-0");
+                    }
+                });
+            }
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let mut longest = 0;
+            let mut restarted = false;
+            while !restarted && std::time::Instant::now() < deadline {
+                let round = checkpoint_round(&store, &committer.gate).unwrap().unwrap();
+                // -1: the checkpointer thread's round ran at the same time.
+                restarted = (0..longest).contains(&round.frames);
+                longest = longest.max(round.frames);
+                // As the checkpointer between its rounds: the writer goes on meanwhile.
+                let batches = committer.stats().batches.load(Ordering::Relaxed);
+                while committer.stats().batches.load(Ordering::Relaxed) < batches + 20
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::yield_now();
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            restarted
+        });
+        assert!(restarted, "the log never started again");
     }
 
     #[test]
