@@ -104,7 +104,7 @@ fn synchronous_pragma(setting: SqliteSynchronous) -> &'static str {
 
 /// Bytes of write-ahead log kept once it starts again: several checkpoint intervals of writes at
 /// full load (about 20 MiB each on a 2-core machine), so steady load never regrows it.
-const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+pub(super) const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
 impl ManageConnection for DbConnectionManager {
     type Connection = DbConnection;

@@ -34,8 +34,8 @@ const MAX_BATCH: usize = 256;
 /// How often the SQLite checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Checkpoint rounds (a minute) the log may keep growing before the checkpointer says so.
-const LOG_GROWING_ROUNDS: u32 = 240;
+/// Checkpoint rounds (a minute) the log may stay partly uncopied before the checkpointer says so.
+const LOG_BEHIND_ROUNDS: u32 = 240;
 
 enum Work {
     Request(Vec<WriteOp>),
@@ -339,21 +339,24 @@ fn run_writer(
 /// writer never pays for the bulk of a checkpoint inside a commit.
 fn run_checkpointer(store: &Store, alive: &std::sync::Weak<()>, gate: &Mutex<()>) {
     let mut failing = false;
-    // Rounds in a row that found the log longer than the last one did.
-    let (mut growing, mut last_frames) = (0u32, 0);
+    // Rounds in a row that left part of the log uncopied (so it could not start again).
+    let mut behind = 0u32;
     while alive.upgrade().is_some() {
         std::thread::sleep(CHECKPOINT_INTERVAL);
         match checkpoint_round(store, gate) {
             Ok(round) => {
                 failing = false;
-                let frames = round.map_or(0, |r| r.frames);
-                growing = if frames > last_frames { growing + 1 } else { 0 };
-                last_frames = frames;
-                if growing == LOG_GROWING_ROUNDS {
+                behind = match round {
+                    Some(r) if !r.caught_up() => behind + 1,
+                    _ => 0,
+                };
+                if behind == LOG_BEHIND_ROUNDS {
                     tracing::warn!(
-                        frames,
-                        "the write-ahead log has not started again for a minute: a long read \
-                         (a backup?) keeps it; it is cut back to 64 MiB once it does"
+                        frames = round.map_or(0, |r| r.frames),
+                        limit_bytes = super::connection::WAL_SIZE_LIMIT,
+                        "the write-ahead log has not been copied whole for a minute, so it keeps \
+                         growing: a long read (a backup?) holds it; once it starts again it is cut \
+                         back to limit_bytes"
                     );
                 }
             }
@@ -366,22 +369,41 @@ fn run_checkpointer(store: &Store, alive: &std::sync::Weak<()>, gate: &Mutex<()>
     }
 }
 
-/// What `PRAGMA wal_checkpoint` answers: frames in the log when it started (-1 when another
-/// checkpoint was running).
-#[derive(Debug, QueryableByName)]
+/// What `PRAGMA wal_checkpoint` answers: frames in the log when it started, and how many of them
+/// are in the database file now (both -1 when it could not run: another checkpoint was running,
+/// or the log is being recovered).
+#[derive(Debug, Clone, Copy, QueryableByName)]
 struct Checkpointed {
     #[diesel(sql_type = diesel::sql_types::Integer, column_name = log)]
     frames: i32,
+    #[diesel(sql_type = diesel::sql_types::Integer, column_name = checkpointed)]
+    copied: i32,
 }
+
+impl Checkpointed {
+    fn caught_up(&self) -> bool {
+        self.frames >= 0 && self.copied == self.frames
+    }
+}
+
+/// How long a checkpoint beside the writer may take for the next one to run with the writer
+/// held: that one copies about what was appended meanwhile, so the writer waits about as long.
+const QUICK_CHECKPOINT: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Checkpoints beside the writer per round; each copies what was appended during the one before,
+/// so under steady load they get shorter.
+const CHECKPOINTS_BESIDE: usize = 4;
 
 /// One round of the checkpointer. A PASSIVE checkpoint copies the log beside the writer and
 /// blocks no one; but under steady load the writer has always appended more by the time it ends,
 /// and SQLite starts the log again from its beginning only when a write transaction begins with
 /// every frame copied. So the log would only grow: every commit then extends the file (the kernel
 /// zeroes and allocates each new page, and each sync also commits the file system's journal),
-/// and the disk fills. So a second checkpoint copies what the writer appended meanwhile, with
-/// the writer held between two transactions; the writer's next transaction then rewrites the log
-/// from its start (if no reader still reads older frames: then the next round tries again).
+/// and the disk fills. So once a checkpoint beside the writer was quick, one more copies what the
+/// writer appended during it (and syncs the log and the database file) with the writer held
+/// between two transactions; the writer's next transaction then rewrites the log from its start.
+/// If none was quick (a large backlog: after a backup, a `VACUUM`), or a reader still reads
+/// older frames, the round leaves the log as it is and the next one tries again.
 fn checkpoint_round(store: &Store, gate: &Mutex<()>) -> Result<Option<Checkpointed>, StoreError> {
     let mut conn = store.conn()?;
     let DbConnection::Sqlite(conn) = &mut *conn else {
@@ -390,10 +412,21 @@ fn checkpoint_round(store: &Store, gate: &Mutex<()>) -> Result<Option<Checkpoint
     let checkpoint = |conn: &mut diesel::SqliteConnection| {
         diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<Checkpointed>(conn)
     };
-    checkpoint(conn)?;
-    // With nothing appended since, this one copies nothing and syncs nothing.
-    let _writer_held = gate.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(Some(checkpoint(conn)?))
+    let mut last = None;
+    for _ in 0..CHECKPOINTS_BESIDE {
+        let started = std::time::Instant::now();
+        let beside = checkpoint(conn)?;
+        if beside.frames < 0 {
+            // Another checkpoint is running: it copies the log instead.
+            return Ok(Some(beside));
+        }
+        if started.elapsed() <= QUICK_CHECKPOINT {
+            let _writer_held = gate.lock().unwrap_or_else(|e| e.into_inner());
+            return Ok(Some(checkpoint(conn)?));
+        }
+        last = Some(beside);
+    }
+    Ok(last)
 }
 
 /// CPU time this thread has used.
