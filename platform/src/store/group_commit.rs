@@ -386,9 +386,10 @@ impl Checkpointed {
     }
 }
 
-/// How long a checkpoint beside the writer may take for the next one to run with the writer
-/// held: that one copies about what was appended meanwhile, so the writer waits about as long.
-const QUICK_CHECKPOINT: std::time::Duration = std::time::Duration::from_millis(5);
+/// Frames a checkpoint beside the writer may copy for the next one to run with the writer held.
+/// Its time is about that copy and one sync, so the writer appended little meanwhile, and the
+/// held one copies just that: counted in frames, the bound holds whatever the disk's speed.
+const FEW_FRAMES: i32 = 256;
 
 /// Checkpoints beside the writer per round; each copies what was appended during the one before,
 /// so under steady load they get shorter.
@@ -399,10 +400,11 @@ const CHECKPOINTS_BESIDE: usize = 4;
 /// and SQLite starts the log again from its beginning only when a write transaction begins with
 /// every frame copied. So the log would only grow: every commit then extends the file (the kernel
 /// zeroes and allocates each new page, and each sync also commits the file system's journal),
-/// and the disk fills. So once a checkpoint beside the writer was quick, one more copies what the
-/// writer appended during it (and syncs the log and the database file) with the writer held
-/// between two transactions; the writer's next transaction then rewrites the log from its start.
-/// If none was quick (a large backlog: after a backup, a `VACUUM`), or a reader still reads
+/// and the disk fills. So once a checkpoint beside the writer copied few frames, one more copies
+/// what the writer appended during it (and syncs the log and the database file) with the writer
+/// held between two transactions; the writer's next transaction then rewrites the log from its
+/// start.
+/// If none copied few (a large backlog: after a backup, a `VACUUM`), or a reader still reads
 /// older frames, the round leaves the log as it is and the next one tries again.
 fn checkpoint_round(store: &Store, gate: &Mutex<()>) -> Result<Option<Checkpointed>, StoreError> {
     let mut conn = store.conn()?;
@@ -412,15 +414,16 @@ fn checkpoint_round(store: &Store, gate: &Mutex<()>) -> Result<Option<Checkpoint
     let checkpoint = |conn: &mut diesel::SqliteConnection| {
         diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<Checkpointed>(conn)
     };
-    let mut last = None;
+    // How much the first one copied is unknown (what was copied before it is not known), so it
+    // never counts as few.
+    let mut last: Option<Checkpointed> = None;
     for _ in 0..CHECKPOINTS_BESIDE {
-        let started = std::time::Instant::now();
         let beside = checkpoint(conn)?;
         if beside.frames < 0 {
             // Another checkpoint is running: it copies the log instead.
             return Ok(Some(beside));
         }
-        if started.elapsed() <= QUICK_CHECKPOINT {
+        if last.is_some_and(|before| beside.copied - before.copied <= FEW_FRAMES) {
             let _writer_held = gate.lock().unwrap_or_else(|e| e.into_inner());
             return Ok(Some(checkpoint(conn)?));
         }
