@@ -183,33 +183,40 @@ fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
+/// A self-signed certificate for `key`, valid from now for `days` (tests elsewhere need one too).
+#[cfg(test)]
+pub(crate) fn test_certificate(key: &PKey<openssl::pkey::Private>, days: u32) -> X509 {
+    use openssl::asn1::Asn1Time;
+    use openssl::hash::MessageDigest;
+    use openssl::x509::X509NameBuilder;
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "test-idp").unwrap();
+    let name = name.build();
+    let mut builder = X509::builder().unwrap();
+    builder.set_version(2).unwrap();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(key).unwrap();
+    builder
+        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::days_from_now(days).unwrap())
+        .unwrap();
+    builder.sign(key, MessageDigest::sha256()).unwrap();
+    builder.build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openssl::asn1::Asn1Time;
     use openssl::ec::{EcGroup, EcKey};
-    use openssl::hash::MessageDigest;
     use openssl::pkey::Private;
     use openssl::rsa::Rsa;
-    use openssl::x509::{X509NameBuilder, X509};
+    use openssl::x509::X509;
 
     fn self_signed(key: &PKey<Private>) -> X509 {
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "test-idp").unwrap();
-        let name = name.build();
-        let mut builder = X509::builder().unwrap();
-        builder.set_version(2).unwrap();
-        builder.set_subject_name(&name).unwrap();
-        builder.set_issuer_name(&name).unwrap();
-        builder.set_pubkey(key).unwrap();
-        builder
-            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        builder
-            .set_not_after(&Asn1Time::days_from_now(1).unwrap())
-            .unwrap();
-        builder.sign(key, MessageDigest::sha256()).unwrap();
-        builder.build()
+        test_certificate(key, 1)
     }
 
     #[test]

@@ -193,6 +193,7 @@ fn encode(reply: ServiceReply) -> (i32, Vec<u8>) {
             Ok(bytes) => (GRANTOR_OK, bytes),
             Err(e) => (GRANTOR_ERROR, e.to_string().into_bytes()),
         },
+        ServiceReply::Encoded(bytes) => (GRANTOR_OK, bytes.to_vec()),
         ServiceReply::NotFound => (GRANTOR_NOT_FOUND, Vec::new()),
         ServiceReply::NotConfigured => (GRANTOR_NOT_CONFIGURED, Vec::new()),
         ServiceReply::Conflict => (GRANTOR_CONFLICT, Vec::new()),

@@ -8,6 +8,9 @@ use grantor_sdk::{ClaimsTransformRequest, ClientInfo};
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceReply {
     Ok(serde_json::Value),
+    /// An answer already encoded as JSON, shared by the requests it answers (an identity
+    /// provider's, made once per version of the provider).
+    Encoded(std::sync::Arc<[u8]>),
     NotFound,
     NotConfigured,
     Conflict,
