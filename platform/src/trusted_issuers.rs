@@ -448,13 +448,10 @@ mod tests {
 
     /// The JSON of an identity provider's answer.
     fn answer_json(reply: ServiceReply) -> serde_json::Value {
-        match reply {
-            ServiceReply::Encoded(bytes) => serde_json::from_slice(&bytes).unwrap(),
-            other => panic!("not an encoded answer: {other:?}"),
-        }
+        serde_json::from_slice(&encoded_answer(reply)).unwrap()
     }
 
-    fn encoded(reply: ServiceReply) -> Arc<[u8]> {
+    fn encoded_answer(reply: ServiceReply) -> Arc<[u8]> {
         match reply {
             ServiceReply::Encoded(bytes) => bytes,
             other => panic!("not an encoded answer: {other:?}"),
@@ -469,10 +466,16 @@ mod tests {
                 .add_identity_provider(&provider(vec![public_pem()]))
                 .unwrap();
             let now = 1_800_000_000;
-            let first =
-                encoded(services.identity_provider_reply("carbon.super", "https://corp", now));
-            let again =
-                encoded(services.identity_provider_reply("carbon.super", "https://corp", now));
+            let first = encoded_answer(services.identity_provider_reply(
+                "carbon.super",
+                "https://corp",
+                now,
+            ));
+            let again = encoded_answer(services.identity_provider_reply(
+                "carbon.super",
+                "https://corp",
+                now,
+            ));
             assert!(Arc::ptr_eq(&first, &again), "the kept answer is served");
 
             store
