@@ -497,20 +497,12 @@ mod tests {
     fn a_kept_answer_ends_when_a_certificate_in_it_expires() {
         crate::store::test_support::for_each_backend(|store| {
             let services = services(store);
-            let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-            let lasting = String::from_utf8(
-                crate::keys::certificates::test_certificate(&key, 30)
-                    .to_pem()
-                    .unwrap(),
-            )
-            .unwrap();
-            let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-            let short = String::from_utf8(
-                crate::keys::certificates::test_certificate(&key, 1)
-                    .to_pem()
-                    .unwrap(),
-            )
-            .unwrap();
+            let certificate_pem = |days| {
+                let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+                let certificate = crate::keys::certificates::test_certificate(&key, days);
+                String::from_utf8(certificate.to_pem().unwrap()).unwrap()
+            };
+            let (lasting, short) = (certificate_pem(30), certificate_pem(1));
             let not_after = validity_of_pem(&short).unwrap().not_after;
             store
                 .add_identity_provider(&provider(vec![lasting, short]))
