@@ -304,22 +304,28 @@ fn run_writer(
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
         crate::metrics::metrics().write_batch(batch.len());
-        if connection.is_none() {
-            connection = match store.conn() {
-                Ok(conn) => Some(conn),
-                Err(e) => {
-                    fail_batch(batch, &e);
-                    continue;
-                }
+        let mut batch = batch;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            if connection.is_none() {
+                connection = match store.conn() {
+                    Ok(conn) => Some(conn),
+                    Err(e) => {
+                        fail_batch(batch, &e);
+                        break;
+                    }
+                };
+            }
+            let Some(conn) = connection.as_mut() else {
+                break;
             };
-        }
-        if let Some(conn) = connection.as_mut() {
             // PostgreSQL's writers never wait for each other here.
             let _gate = (store.backend() == Backend::Sqlite)
                 .then(|| gate.lock().unwrap_or_else(|e| e.into_inner()));
             let started = std::time::Instant::now();
             let cpu_started = thread_cpu_time();
-            let committed = commit_batch(conn, store.backend(), batch);
+            let outcome = commit_batch(conn, store.backend(), batch);
             let busy = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             stats.busy_us.fetch_add(busy, Ordering::Relaxed);
             let cpu = thread_cpu_time().saturating_sub(cpu_started);
@@ -327,12 +333,47 @@ fn run_writer(
                 u64::try_from(cpu.as_micros()).unwrap_or(u64::MAX),
                 Ordering::Relaxed,
             );
-            if !committed {
-                // Whatever went wrong, the next batch starts on a fresh connection.
-                connection = None;
+            match outcome {
+                BatchOutcome::Committed => break,
+                BatchOutcome::Failed => {
+                    // Whatever went wrong, the next batch starts on a fresh connection.
+                    connection = None;
+                    break;
+                }
+                // A PostgreSQL connection kept through a database outage is found dead only when
+                // used: its first statement fails, and the batch, of which nothing was sent, goes
+                // to a fresh connection (the pool discards the dead one), so the first requests
+                // after the database is back are not refused. A fresh one may have idled in the
+                // pool through the outage too: a few attempts, each discarding one. (SQLite's
+                // one connection is in process: nothing to find dead.)
+                BatchOutcome::NotBegun(back, error) => {
+                    connection = None;
+                    let retry = store.backend() == Backend::Postgres && error.is_unavailable();
+                    if !retry || attempts >= BEGIN_ATTEMPTS {
+                        fail_batch(back, &error);
+                        break;
+                    }
+                    batch = back;
+                }
             }
         }
     }
+}
+
+/// Connections a batch tries when each fails at its first statement (see `run_writer`). Each dead
+/// one fails at once; when the pool has no idle one left, taking a connection waits for a new one
+/// and a database still down fails the batch there.
+const BEGIN_ATTEMPTS: usize = 8;
+
+/// How a batch went.
+enum BatchOutcome {
+    /// Committed, or refused and answered.
+    Committed,
+    /// Failed and answered.
+    Failed,
+    /// Its first statement failed: nothing of it reached the database, and it is not answered
+    /// yet.
+    NotBegun(Vec<Job>, StoreError),
 }
 
 /// Copies committed WAL frames into the SQLite database file on its own connection, so the
@@ -462,19 +503,33 @@ fn next_batch(receiver: &Mutex<Receiver<Job>>) -> Option<Vec<Job>> {
     Some(batch)
 }
 
-/// Commits a batch and answers its jobs; `false` when the transaction failed.
-fn commit_batch(conn: &mut DbConnection, backend: Backend, batch: Vec<Job>) -> bool {
+/// Commits a batch and answers its jobs, unless it could not begin.
+fn commit_batch(conn: &mut DbConnection, backend: Backend, batch: Vec<Job>) -> BatchOutcome {
     match run_transaction(conn, backend, &batch) {
         Ok(outcomes) => {
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = job.reply.send(outcome);
             }
-            true
+            BatchOutcome::Committed
         }
-        Err(e) => {
+        Err(BatchError::NotBegun(e)) => BatchOutcome::NotBegun(batch, e),
+        Err(BatchError::Failed(e)) => {
             fail_batch(batch, &e);
-            false
+            BatchOutcome::Failed
         }
+    }
+}
+
+/// Where a batch's transaction failed.
+enum BatchError {
+    /// At its first statement: nothing was sent.
+    NotBegun(StoreError),
+    Failed(StoreError),
+}
+
+impl From<StoreError> for BatchError {
+    fn from(e: StoreError) -> Self {
+        BatchError::Failed(e)
     }
 }
 
@@ -506,7 +561,8 @@ fn run_transaction(
     conn: &mut DbConnection,
     backend: Backend,
     batch: &[Job],
-) -> Result<Vec<Result<Done, ApplyError>>, StoreError> {
+) -> Result<Vec<Result<Done, ApplyError>>, BatchError> {
+    begin(conn, backend).map_err(BatchError::NotBegun)?;
     if let Some(done) = run_whole(conn, backend, batch)? {
         return Ok(done.into_iter().map(Ok).collect());
     }
@@ -515,13 +571,13 @@ fn run_transaction(
         .iter()
         .map(|job| run_in_savepoint(conn, &job.work))
         .collect::<Result<Vec<_>, StoreError>>();
-    finish(conn, outcomes)
+    Ok(finish(conn, outcomes)?)
 }
 
-/// The batch in one go; `None` (rolled back) when anything failed. On PostgreSQL each table's rows
-/// go in one statement, since every statement is a round trip to the server; SQLite runs in
-/// process, where its cached one-row statements beat a multi-row statement prepared anew for
-/// each batch size (measured: 7,500 against 5,500 exchanges/s).
+/// The batch in one go, in the transaction begun; `None` (rolled back) when anything failed. On
+/// PostgreSQL each table's rows go in one statement, since every statement is a round trip to
+/// the server; SQLite runs in process, where its cached one-row statements beat a multi-row
+/// statement prepared anew for each batch size (measured: 7,500 against 5,500 exchanges/s).
 fn run_whole(
     conn: &mut DbConnection,
     backend: Backend,
@@ -534,7 +590,6 @@ fn run_whole(
             _ => None,
         })
         .collect();
-    begin(conn, backend)?;
     let applied = match (backend, requests) {
         (Backend::Postgres, Some(requests)) => apply_writes_together(conn, requests.into_iter())
             .map(|()| vec![Done::Applied; batch.len()]),
@@ -751,6 +806,43 @@ mod tests {
             restarted
         });
         assert!(restarted, "the log never started again");
+    }
+
+    /// A restart of PostgreSQL or a network cut between two batches: the writer's kept connection
+    /// (and the pool's idle ones) are dead, which only their next statement finds.
+    #[test]
+    fn a_writers_connection_lost_between_batches_fails_no_request() {
+        for_each_backend(|store| {
+            if store.backend() != Backend::Postgres {
+                return;
+            }
+            let client = crate::store::clients::tests::sample(T, "app", "cid-1");
+            store.add_client(&client, 1).unwrap();
+            // One writer, so the connection it keeps is the one cut below.
+            let writer = GroupCommitter::start(store, 1).unwrap();
+            let commit = |op| writer.commit_blocking(here(), vec![op]);
+            commit(replay_key(T, "iss", "before", 200, 100)).unwrap();
+            let mut conn = store.conn().unwrap();
+            let cut: Vec<Terminated> = diesel::sql_query(
+                "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .load(&mut conn)
+            .unwrap();
+            assert!(
+                cut.iter().any(|c| c.terminated),
+                "the writer's session was cut"
+            );
+            drop(conn);
+            commit(replay_key(T, "iss", "after", 200, 100)).unwrap();
+            assert!(is_replay(&commit(replay_key(T, "iss", "after", 200, 100))));
+        });
+    }
+
+    #[derive(QueryableByName)]
+    struct Terminated {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        terminated: bool,
     }
 
     #[test]
