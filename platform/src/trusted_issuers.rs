@@ -43,7 +43,6 @@ pub struct TrustedIssuers {
 }
 
 /// One provider's encoded answer, and what it holds for.
-#[derive(Clone)]
 struct ProviderReply {
     /// The version of the provider it was made from, as the store's read cache handed it out: a
     /// change to the provider comes back as another `Arc`. Held, so that no later version can be

@@ -308,17 +308,15 @@ fn run_writer(
         let mut attempts = 0;
         loop {
             attempts += 1;
-            if connection.is_none() {
-                connection = match store.conn() {
-                    Ok(conn) => Some(conn),
+            let conn = match &mut connection {
+                Some(conn) => conn,
+                None => match store.conn() {
+                    Ok(conn) => connection.insert(conn),
                     Err(e) => {
                         fail_batch(batch, &e);
                         break;
                     }
-                };
-            }
-            let Some(conn) = connection.as_mut() else {
-                break;
+                },
             };
             // PostgreSQL's writers never wait for each other here.
             let _gate = (store.backend() == Backend::Sqlite)
