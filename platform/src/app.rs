@@ -89,6 +89,7 @@ impl App {
             signers: Default::default(),
             kek,
             password_hashing,
+            token_work: crate::blocking::WorkPool::per_core(),
         };
         Ok(App {
             admission: tokio::sync::Semaphore::new(config.server.max_in_flight),

@@ -2,8 +2,12 @@
 //! answer, for a JWKS fetch) must never run on an async worker: `Handle::block_on` panics there,
 //! and any wait stalls every connection the worker serves. A function that blocks so takes an
 //! `OnBlockingThread`, and only what starts such a thread hands one out: `spawn` (the runtime's
-//! blocking pool, which the plugin host uses too) or `outside_runtime` (a management command, a
-//! test).
+//! blocking pool), `WorkPool` (the token endpoint's own threads, `blocking/pool.rs`, where plugins
+//! are called too) or `outside_runtime` (a management command, a test).
+
+mod pool;
+
+pub use pool::{PoolError, WorkPool};
 
 /// Proof that the holder runs on a thread that may block.
 #[derive(Debug, Clone, Copy)]

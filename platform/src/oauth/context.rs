@@ -35,6 +35,8 @@ pub struct OAuthContext {
     pub kek: KeyEncryptionKey,
     /// Turns to hash or verify a password (`[oauth.password_grant] max_concurrent_hashes`).
     pub password_hashing: PasswordHashing,
+    /// The threads token requests are worked out on (a plugin's call among it).
+    pub token_work: crate::blocking::WorkPool,
 }
 
 impl OAuthContext {

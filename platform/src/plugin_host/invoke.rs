@@ -1,5 +1,6 @@
-//! Calling a plugin for one request: on the blocking pool, bounded in time and concurrency.
-//! A slow plugin holds only its own slot and its own thread; the runtime keeps serving.
+//! Calling a plugin for one request: on the token work pool (`blocking/pool.rs`), bounded in time
+//! and concurrency. A slow plugin holds only its own slot and its own thread; the runtime keeps
+//! serving, and the pool adds a thread when every one of its threads is held.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use grantor_sdk::{GrantRequest, GrantResult};
 use super::callbacks::CallContext;
 use super::host_services::HostServices;
 use super::GrantPlugin;
-use crate::blocking::OnBlockingThread;
+use crate::blocking::{OnBlockingThread, WorkPool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginCallError {
@@ -26,14 +27,15 @@ pub enum PluginCallError {
 }
 
 impl GrantPlugin {
-    /// Runs `work` (which calls `handle_blocking`) on the blocking pool under one of `tenant`'s
+    /// Runs `work` (which calls `handle_blocking`) on `pool` under one of `tenant`'s
     /// slots and one of this plugin's, within the plugin's deadline. Waiting for the slots and the
     /// work itself share one deadline; the slots stay taken until the work really returns, so a
     /// hung plugin cannot pile up threads beyond `max_concurrency`, and one tenant's slow calls
     /// never hold more than `max_concurrency_per_tenant` of them. The token endpoint passes its own
-    /// preparation and the plugin call together, so a request makes one trip to the blocking pool.
+    /// preparation and the plugin call together, so a request makes one trip to the pool.
     pub async fn run_bounded<T: Send + 'static>(
         self: &Arc<Self>,
+        pool: &WorkPool,
         tenant: &str,
         work: impl FnOnce(&GrantPlugin, OnBlockingThread) -> T + Send + 'static,
     ) -> Result<T, PluginCallError> {
@@ -58,7 +60,7 @@ impl GrantPlugin {
             .map_err(|_| timed_out())?
             .map_err(closed)?;
         let plugin = self.clone();
-        let task = OnBlockingThread::spawn(move |on| {
+        let task = pool.run(move |on| {
             let _permits = (tenant_permit, permit);
             work(&plugin, on)
         });
@@ -67,9 +69,9 @@ impl GrantPlugin {
                 crate::metrics::metrics().plugin_call(&self.grant_type, false, self.timeout);
                 Err(timed_out())
             }
-            Ok(Err(join_error)) => Err(PluginCallError::Runtime {
+            Ok(Err(error)) => Err(PluginCallError::Runtime {
                 plugin: self.plugin_name.clone(),
-                message: join_error.to_string(),
+                message: error.to_string(),
             }),
             Ok(Ok(result)) => Ok(result),
         }

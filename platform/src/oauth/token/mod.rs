@@ -12,8 +12,8 @@
 //! ```
 //!
 //! The first three stages block (the store's cache misses, password hashing, signing, a plugin) and
-//! run on one blocking thread: a built-in grant's on the blocking pool, a plugin grant's on the
-//! plugin's own slot under its deadline. Only the commit is async. A request refused at commit
+//! run on one thread of the token work pool (`blocking/pool.rs`), a plugin grant's under the
+//! plugin's own slot and deadline. Only the commit is async. A request refused at commit
 //! wrote nothing, and the response exists for the client only after the commit.
 
 mod authenticate;
@@ -31,7 +31,6 @@ use std::sync::Arc;
 use super::context::OAuthContext;
 use super::error::OAuthError;
 use super::wire::{TokenRequest, TokenResponse};
-use crate::blocking::OnBlockingThread;
 use crate::plugin_host::{GrantPlugin, PluginCallError};
 use authenticate::{authenticate, Handler};
 
@@ -46,14 +45,16 @@ pub async fn process_token_request(
         Some(plugin) => with_plugin(&ctx, plugin, request).await?,
         None => {
             let worker = ctx.clone();
-            let verdict = OnBlockingThread::spawn(move |on| {
-                let now = crate::clock::now_unix();
-                let authenticated = authenticate(&worker, on, &request, Handler::BuiltIn, now)?;
-                let decision = decide::built_in(&worker, on, &authenticated, &request, now)?;
-                issue::issue(&worker, authenticated, decision, now)
-            })
-            .await
-            .map_err(|e| OAuthError::internal("token request task", e))??;
+            let verdict = ctx
+                .token_work
+                .run(move |on| {
+                    let now = crate::clock::now_unix();
+                    let authenticated = authenticate(&worker, on, &request, Handler::BuiltIn, now)?;
+                    let decision = decide::built_in(&worker, on, &authenticated, &request, now)?;
+                    issue::issue(&worker, authenticated, decision, now)
+                })
+                .await
+                .map_err(|e| OAuthError::internal("token request task", e))??;
             tracing::Span::current().record("client_id", verdict.client().client_id.as_str());
             verdict
         }
@@ -75,7 +76,7 @@ async fn with_plugin(
     let tenant = request.tenant_domain.clone();
     let span = tracing::Span::current();
     plugin
-        .run_bounded(&tenant, move |plugin, on| {
+        .run_bounded(&ctx.token_work, &tenant, move |plugin, on| {
             let now = crate::clock::now_unix();
             let authenticated = authenticate(&worker, on, &request, Handler::Plugin, now)?;
             span.record("client_id", authenticated.client.client_id.as_str());
