@@ -4,9 +4,10 @@
 //! The runtime's blocking pool gives each task to an idle thread, waking it, and grows a thread
 //! whenever none is idle: at 32 connections the token work spread over dozens of threads that each
 //! slept and woke for every request, and the wakes, the context switches and the pool's contended
-//! lock cost more CPU than the work's own code (a third of the server's CPU per request, `perf`).
-//! Here a task waits in a queue for one of a few threads, which take the next one without
-//! sleeping while there is any: the same requests at 60 % of the CPU.
+//! lock cost as much CPU as the work's own code (together half the server's CPU per request,
+//! `perf`). Here a task waits in a queue for one of a few threads, which take the next one without
+//! sleeping while there is any, and requests reach the group commit together: about three
+//! quarters of the CPU per request, and twice the writer's batch (BENCHMARKS.md).
 //!
 //! Work here may still block (a JWKS fetch, a database slow to answer, a plugin that hangs past
 //! its deadline). A pool whose every thread is held so would stop every token request, so when

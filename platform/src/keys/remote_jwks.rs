@@ -14,7 +14,7 @@
 //!
 //! Two forms of the lookup, so the blocking contract is in the name: `keys` is async (it awaits
 //! the fetch and never blocks its thread: the gateway's workers), `keys_blocking` blocks its
-//! thread (plugin host callbacks on the blocking pool, command-line use) and must never be called
+//! thread (plugin host callbacks on the token work pool, command-line use) and must never be called
 //! on an async worker.
 //!
 //! Transport: https only, except plain http to a loopback address (local development, tests);
