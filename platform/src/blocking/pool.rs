@@ -45,6 +45,8 @@ pub struct WorkPool {
 
 struct Shared {
     size: usize,
+    /// How long tasks may wait while none finishes before threads are added (`STALL`).
+    stall: Duration,
     state: Mutex<State>,
     work: Condvar,
     /// Tasks finished so far: the watcher's sign of progress.
@@ -65,9 +67,14 @@ struct State {
 impl WorkPool {
     /// A pool of `size` threads (at least one), started with its first task.
     pub fn new(size: usize) -> WorkPool {
+        WorkPool::with_stall(size, STALL)
+    }
+
+    fn with_stall(size: usize, stall: Duration) -> WorkPool {
         WorkPool {
             shared: Arc::new(Shared {
                 size: size.max(1),
+                stall,
                 state: Mutex::new(State::default()),
                 work: Condvar::new(),
                 finished: AtomicU64::new(0),
@@ -108,15 +115,23 @@ impl WorkPool {
                 runtime.spawn(watch(Arc::downgrade(shared)));
             }
         }
-        let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = shared.lock();
         if state.closed {
             return Err(PoolError::Closed);
         }
         state.queue.push_back(task);
         if state.idle > 0 {
             shared.work.notify_one();
-        } else if state.threads < shared.size {
-            start_thread(shared, &mut state);
+        }
+        // A woken thread counts as idle until it takes the lock again: a burst of tasks must not
+        // all wait for that one.
+        let start = state.queue.len() > state.idle && state.threads < shared.size;
+        if start {
+            state.threads += 1;
+        }
+        drop(state);
+        if start {
+            start_thread(shared);
         }
         Ok(())
     }
@@ -124,28 +139,47 @@ impl WorkPool {
     /// Threads now (for tests and the watcher's own checks).
     #[cfg(test)]
     fn threads(&self) -> usize {
-        self.shared.state.lock().unwrap().threads
+        self.shared.lock().threads
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic never happens under this lock (tasks run outside it); recover all the same.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Drop for WorkPool {
     fn drop(&mut self) {
-        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.shared.lock();
         state.closed = true;
         self.shared.work.notify_all();
     }
 }
 
-/// Starts a thread, counted in `state` (the pool's, locked by the caller).
-fn start_thread(shared: &Arc<Shared>, state: &mut State) {
-    let shared = shared.clone();
+/// Starts a thread the caller counted in `threads` already (under the lock, released since: a
+/// thread takes a while to start); uncounts it if the system refuses one.
+fn start_thread(shared: &Arc<Shared>) {
+    let for_thread = shared.clone();
     let spawned = std::thread::Builder::new()
         .name("grantor-work".into())
-        .spawn(move || serve(&shared));
-    match spawned {
-        Ok(_) => state.threads += 1,
-        // Not fatal while another thread serves the queue; the watcher tries again.
-        Err(e) => tracing::error!(error = %e, "cannot start a token work thread"),
+        .spawn(move || serve(&for_thread));
+    if let Err(e) = spawned {
+        // Not fatal while another thread serves the queue; the next task or tick tries again.
+        tracing::error!(error = %e, "cannot start a token work thread");
+        shared.lock().threads -= 1;
+    }
+}
+
+/// Uncounts a thread that ends by a panic outside its task's (a result's `Drop`, say).
+struct Counted<'a>(&'a Shared);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().threads -= 1;
+        }
     }
 }
 
@@ -153,9 +187,10 @@ fn start_thread(shared: &Arc<Shared>, state: &mut State) {
 /// when the queue is empty, the others wait for work.
 fn serve(shared: &Shared) {
     let _runtime = shared.runtime.get().map(|r| r.enter());
+    let _counted = Counted(shared);
     loop {
         let task = {
-            let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut state = shared.lock();
             loop {
                 if let Some(task) = state.queue.pop_front() {
                     break task;
@@ -177,7 +212,10 @@ fn serve(shared: &Shared) {
 /// Adds threads when tasks waited a whole `STALL` and none finished: every thread is held by work
 /// that blocks. Ends with the pool.
 async fn watch(pool: Weak<Shared>) {
-    let mut ticks = tokio::time::interval(STALL);
+    let Some(stall) = pool.upgrade().map(|shared| shared.stall) else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(stall);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seen = None;
     loop {
@@ -186,21 +224,25 @@ async fn watch(pool: Weak<Shared>) {
             return;
         };
         let finished = shared.finished.load(Ordering::Relaxed);
-        let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = shared.lock();
         if state.closed {
             return;
         }
         let stalled = seen == Some(finished) && !state.queue.is_empty() && state.idle == 0;
-        if stalled {
-            // A thread for each waiting task: what holds the threads (a slow JWKS endpoint, a
-            // database gone) may hold the next ones too, and other tenants' requests wait behind.
-            let room = (shared.size + MAX_EXTRA).saturating_sub(state.threads);
-            for _ in 0..state.queue.len().min(room) {
-                start_thread(&shared, &mut state);
-            }
-            tracing::debug!(threads = state.threads, "token work stalled: threads added");
-        }
         seen = Some(finished);
+        if !stalled {
+            continue;
+        }
+        // A thread for each waiting task: what holds the threads (a slow JWKS endpoint, a
+        // database gone) may hold the next ones too, and other tenants' requests wait behind.
+        let room = (shared.size + MAX_EXTRA).saturating_sub(state.threads);
+        let added = state.queue.len().min(room);
+        state.threads += added;
+        drop(state);
+        tracing::debug!(added, "token work stalled: threads added");
+        for _ in 0..added {
+            start_thread(&shared);
+        }
     }
 }
 
@@ -222,7 +264,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tasks_run_on_at_most_the_pools_threads_and_answer() {
-        let pool = WorkPool::new(2);
+        // No thread added however slowly the machine runs the test.
+        let pool = WorkPool::with_stall(2, Duration::from_secs(3600));
         let names: Vec<_> = (0..50)
             .map(|i| {
                 pool.run(move |_| {
@@ -247,7 +290,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_task_is_an_error_and_the_thread_serves_on() {
-        let pool = WorkPool::new(1);
+        let pool = WorkPool::with_stall(1, Duration::from_secs(3600));
         let panicked = pool.run(|_| -> u8 { panic!("a mistake") }).await;
         assert!(matches!(panicked, Err(PoolError::Panicked)));
         assert_eq!(pool.run(|_| 7).await.unwrap(), 7);
@@ -275,9 +318,7 @@ mod tests {
             .collect();
         let started_now = started.clone();
         tokio::task::spawn_blocking(move || {
-            wait_for("the first holder", || {
-                started_now.load(Ordering::SeqCst) >= 1
-            })
+            wait_for("both holders", || started_now.load(Ordering::SeqCst) == 2)
         })
         .await
         .unwrap();
@@ -328,10 +369,9 @@ mod tests {
         let abandoned = pool.run(move |_| {
             counted.fetch_add(1, Ordering::SeqCst);
         });
+        // Polled once (queued), then dropped.
         assert!(
-            tokio::time::timeout(Duration::from_millis(1), abandoned)
-                .await
-                .is_err(),
+            futures_util::FutureExt::now_or_never(abandoned).is_none(),
             "the holder has the only thread"
         );
         release.send(()).unwrap();
