@@ -10,8 +10,9 @@
 
 use crate::blocking::OnBlockingThread;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -32,7 +33,7 @@ use super::{Backend, DbConnection, Store, StoreError};
 const MAX_BATCH: usize = 256;
 
 /// How often the SQLite checkpointer copies the write-ahead log into the database file.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Checkpoint rounds (a minute) the log may stay partly uncopied before the checkpointer says so.
 const LOG_BEHIND_ROUNDS: u32 = 240;
@@ -106,17 +107,55 @@ impl CommitStats {
     }
 }
 
-/// The queue in front of the writer threads. Dropping it stops them once the queue is drained.
+/// The queue in front of the writer threads. Dropping it stops them once the queue is drained, and
+/// waits for that (up to `STOP_WAIT`).
 pub struct GroupCommitter {
     queue: Sender<Job>,
+    /// Disconnected once every writer thread (and the checkpointer) has ended, its connections
+    /// closed.
+    writers_ended: Mutex<Receiver<()>>,
     stats: Arc<CommitStats>,
     /// For what runs beside the writers rather than through them (PostgreSQL's sign-in counts).
     store: Store,
-    /// The checkpointer runs while this lives.
-    _alive: Arc<()>,
+    /// The checkpointer runs until this is dropped.
+    stop_checkpointer: Option<Sender<()>>,
     /// For tests, which run checkpoint rounds of their own.
     #[cfg(test)]
     gate: WriterGate,
+}
+
+/// How long dropping the group commit waits for its writers to finish the queue and end.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+impl Drop for GroupCommitter {
+    /// The writers end with their connections closed before the process does: a PostgreSQL
+    /// connection closed by a writer thread while `exit` runs OpenSSL's clean-up (libpq speaks
+    /// TLS through it) freed the same memory twice, and a command-line run (`grantor user add`)
+    /// died with "double free or corruption" in CI.
+    fn drop(&mut self) {
+        self.stop_checkpointer = None;
+        let (closed, _) = std::sync::mpsc::channel();
+        drop(std::mem::replace(&mut self.queue, closed));
+        let ended = self
+            .writers_ended
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + STOP_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match ended.recv_timeout(left) {
+                Ok(()) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {
+                    tracing::warn!(
+                        waited_ms = STOP_WAIT.as_millis() as u64,
+                        "the group commit's writers did not end in time; stopping without them"
+                    );
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Held by the SQLite writer around each transaction, and by the checkpointer for the moment it
@@ -134,27 +173,46 @@ impl GroupCommitter {
         let receiver = Arc::new(Mutex::new(receiver));
         let stats = Arc::new(CommitStats::default());
         let gate = WriterGate::default();
+        let (ended, writers_ended) = std::sync::mpsc::channel();
         for n in 0..writers {
-            let (store, receiver, stats, gate) =
-                (store.clone(), receiver.clone(), stats.clone(), gate.clone());
+            let (store, receiver, stats, gate, ended) = (
+                store.clone(),
+                receiver.clone(),
+                stats.clone(),
+                gate.clone(),
+                ended.clone(),
+            );
             std::thread::Builder::new()
                 .name(format!("grantor-writer-{n}"))
-                .spawn(move || run_writer(&store, &receiver, &stats, &gate))
+                .spawn(move || {
+                    run_writer(&store, &receiver, &stats, &gate);
+                    // Its store last (it may hold the last handle on the connection pool), then
+                    // the sign that it ended.
+                    drop(store);
+                    drop(ended);
+                })
                 .map_err(|e| StoreError::Config(format!("cannot start a writer thread: {e}")))?;
         }
-        let alive = Arc::new(());
+        let mut stop_checkpointer = None;
         if store.backend() == Backend::Sqlite {
-            let (store, alive, gate) = (store.clone(), Arc::downgrade(&alive), gate.clone());
+            let (stop, stopped) = std::sync::mpsc::channel();
+            stop_checkpointer = Some(stop);
+            let (store, gate) = (store.clone(), gate.clone());
             std::thread::Builder::new()
                 .name("grantor-checkpoint".into())
-                .spawn(move || run_checkpointer(&store, &alive, &gate))
+                .spawn(move || {
+                    run_checkpointer(&store, &stopped, &gate);
+                    drop(store);
+                    drop(ended);
+                })
                 .map_err(|e| StoreError::Config(format!("cannot start the checkpointer: {e}")))?;
         }
         Ok(GroupCommitter {
             queue,
+            writers_ended: Mutex::new(writers_ended),
             stats,
             store: store.clone(),
-            _alive: alive,
+            stop_checkpointer,
             #[cfg(test)]
             gate,
         })
@@ -376,12 +434,12 @@ enum BatchOutcome {
 
 /// Copies committed WAL frames into the SQLite database file on its own connection, so the
 /// writer never pays for the bulk of a checkpoint inside a commit.
-fn run_checkpointer(store: &Store, alive: &std::sync::Weak<()>, gate: &Mutex<()>) {
+fn run_checkpointer(store: &Store, stop: &Receiver<()>, gate: &Mutex<()>) {
     let mut failing = false;
     // Rounds in a row that left part of the log uncopied (so it could not start again).
     let mut behind = 0u32;
-    while alive.upgrade().is_some() {
-        std::thread::sleep(CHECKPOINT_INTERVAL);
+    // Until the group commit is dropped (its sender with it), which ends the wait at once.
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
         match checkpoint_round(store, gate) {
             Ok(round) => {
                 failing = false;
@@ -729,6 +787,26 @@ mod tests {
         let client = crate::store::clients::tests::sample(T, "app", "cid-1");
         store.add_client(&client, 1).unwrap();
         GroupCommitter::start(store, 3).unwrap()
+    }
+
+    #[test]
+    fn dropping_the_group_commit_returns_once_its_threads_have_let_go_of_the_store() {
+        for_each_backend(|store| {
+            let handles = || Arc::strong_count(&store.read_cache);
+            let before = handles();
+            let writer = with_client(store);
+            writer
+                .commit_blocking(
+                    here(),
+                    vec![replay_key(T, "https://idp", "j-1", 1_000, 100)],
+                )
+                .unwrap();
+            assert!(handles() > before, "the writers hold the store");
+            drop(writer);
+            // Nothing of the store is left on a thread that could still be closing connections
+            // when the process exits.
+            assert_eq!(handles(), before);
+        });
     }
 
     fn is_replay(outcome: &Result<(), ApplyError>) -> bool {
