@@ -13,7 +13,8 @@
 //!
 //! The first three stages block (the store's cache misses, password hashing, signing, a plugin) and
 //! run on one thread of the token work pool (`blocking/pool.rs`), a plugin grant's under the
-//! plugin's own slot and deadline. Only the commit is async. A request refused at commit
+//! plugin's own slot and deadline; the password grant's on the runtime's blocking pool (its hash
+//! takes tens of milliseconds). Only the commit is async. A request refused at commit
 //! wrote nothing, and the response exists for the client only after the commit.
 
 mod authenticate;
@@ -45,16 +46,24 @@ pub async fn process_token_request(
         Some(plugin) => with_plugin(&ctx, plugin, request).await?,
         None => {
             let worker = ctx.clone();
-            let verdict = ctx
-                .token_work
-                .run(move |on| {
-                    let now = crate::clock::now_unix();
-                    let authenticated = authenticate(&worker, on, &request, Handler::BuiltIn, now)?;
-                    let decision = decide::built_in(&worker, on, &authenticated, &request, now)?;
-                    issue::issue(&worker, authenticated, decision, now)
-                })
-                .await
-                .map_err(|e| OAuthError::internal("token request task", e))??;
+            // A password grant checks an argon2 hash, tens of milliseconds of a core: on the
+            // runtime's blocking pool, not in the token work pool's queue, where every short
+            // request behind it would wait for it.
+            let hashes_a_password = request.param("grant_type") == Some("password");
+            let work = move |on| {
+                let now = crate::clock::now_unix();
+                let authenticated = authenticate(&worker, on, &request, Handler::BuiltIn, now)?;
+                let decision = decide::built_in(&worker, on, &authenticated, &request, now)?;
+                issue::issue(&worker, authenticated, decision, now)
+            };
+            let failed = |e: &dyn std::fmt::Display| OAuthError::internal("token request task", e);
+            let verdict = if hashes_a_password {
+                crate::blocking::OnBlockingThread::spawn(work)
+                    .await
+                    .map_err(|e| failed(&e))??
+            } else {
+                ctx.token_work.run(work).await.map_err(|e| failed(&e))??
+            };
             tracing::Span::current().record("client_id", verdict.client().client_id.as_str());
             verdict
         }
