@@ -23,7 +23,7 @@ use std::time::Duration;
 use super::OnBlockingThread;
 
 /// How long tasks may wait while no thread finishes one before a thread is added.
-pub const STALL: Duration = Duration::from_millis(50);
+const STALL: Duration = Duration::from_millis(50);
 /// Threads added beyond the pool's size at most (each one held by work that blocks).
 const MAX_EXTRA: usize = 512;
 
@@ -136,7 +136,7 @@ impl WorkPool {
         Ok(())
     }
 
-    /// Threads now (for tests and the watcher's own checks).
+    /// Threads now.
     #[cfg(test)]
     fn threads(&self) -> usize {
         self.shared.lock().threads

@@ -12,7 +12,7 @@ use crate::blocking::OnBlockingThread;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -140,20 +140,12 @@ impl Drop for GroupCommitter {
             .writers_ended
             .get_mut()
             .unwrap_or_else(|e| e.into_inner());
-        let deadline = Instant::now() + STOP_WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match ended.recv_timeout(left) {
-                Ok(()) => continue,
-                Err(RecvTimeoutError::Disconnected) => return,
-                Err(RecvTimeoutError::Timeout) => {
-                    tracing::warn!(
-                        waited_ms = STOP_WAIT.as_millis() as u64,
-                        "the group commit's writers did not end in time; stopping without them"
-                    );
-                    return;
-                }
-            }
+        // Nothing is ever sent: the channel disconnects when the last thread drops its end.
+        if let Err(RecvTimeoutError::Timeout) = ended.recv_timeout(STOP_WAIT) {
+            tracing::warn!(
+                waited_ms = STOP_WAIT.as_millis() as u64,
+                "the group commit's writers did not end in time; stopping without them"
+            );
         }
     }
 }

@@ -49,7 +49,8 @@ pub async fn process_token_request(
             // A password grant checks an argon2 hash, tens of milliseconds of a core: on the
             // runtime's blocking pool, not in the token work pool's queue, where every short
             // request behind it would wait for it.
-            let hashes_a_password = request.param("grant_type") == Some("password");
+            let hashes_a_password =
+                request.param("grant_type") == Some(crate::oauth::grants::PASSWORD);
             let work = move |on| {
                 let now = crate::clock::now_unix();
                 let authenticated = authenticate(&worker, on, &request, Handler::BuiltIn, now)?;
