@@ -31,6 +31,7 @@ mod schema;
 mod sessions;
 mod sign_in_attempts;
 mod signing_keys;
+mod stable_plans;
 mod tenants;
 mod token_families;
 mod tokens;
