@@ -9,9 +9,8 @@ use warp::http::{HeaderMap, StatusCode};
 use super::reply::{json_response, oauth_error_response, HttpResponse};
 use super::token::read_token_request;
 use crate::app::SharedApp;
-use crate::blocking::OnBlockingThread;
 use crate::oauth::error::OAuthError;
-use crate::oauth::introspection::{introspect, revoke};
+use crate::oauth::introspection::{introspect, revoke, Decided};
 
 #[derive(Clone, Copy)]
 pub enum Operation {
@@ -67,25 +66,30 @@ where
         tracing::Span::current().record("request_id", request.request_id.as_str());
         let worker = app.clone();
         let span = tracing::Span::current();
-        OnBlockingThread::spawn(move |on| -> Result<serde_json::Value, OAuthError> {
-            let _entered = span.enter();
-            if !worker
-                .oauth
-                .store
-                .cached_tenant_is_active(&request.tenant_domain)?
-            {
-                return Err(OAuthError::unknown_tenant(&request.tenant_domain));
-            }
-            let now = crate::clock::now_unix();
-            match operation {
-                Operation::Introspect => introspect(&worker.oauth, on, &request, now),
-                Operation::Revoke => {
-                    revoke(&worker.oauth, on, &request, now).map(|()| serde_json::json!({}))
+        // On the token work pool, as token requests: a lookup by key and little else, for which
+        // a thread of the runtime's blocking pool, woken for each request, cost more than the
+        // work. Its writes are committed after, without holding the pool's thread.
+        let decided = app
+            .oauth
+            .token_work
+            .run(move |on| -> Result<Decided, OAuthError> {
+                let _entered = span.enter();
+                if !worker
+                    .oauth
+                    .store
+                    .cached_tenant_is_active(&request.tenant_domain)?
+                {
+                    return Err(OAuthError::unknown_tenant(&request.tenant_domain));
                 }
-            }
-        })
-        .await
-        .unwrap_or_else(|e| Err(OAuthError::internal("introspection task", e)))
+                let now = crate::clock::now_unix();
+                match operation {
+                    Operation::Introspect => introspect(&worker.oauth, on, &request, now),
+                    Operation::Revoke => revoke(&worker.oauth, on, &request, now),
+                }
+            })
+            .await
+            .unwrap_or_else(|e| Err(OAuthError::internal("introspection task", e)))?;
+        decided.answer(&app.oauth).await
     }
     .instrument(span.clone())
     .await;

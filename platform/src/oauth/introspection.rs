@@ -10,6 +10,7 @@ use super::error::OAuthError;
 use super::wire::TokenRequest;
 use crate::blocking::OnBlockingThread;
 use crate::oauth::context::OAuthContext;
+use crate::store::Client;
 use crate::store::{ApplyError, ReplayKey, WriteOp, WriteRefusal, KIND_ACCESS, KIND_REFRESH};
 use crate::token_ids::TokenKey;
 
@@ -25,23 +26,31 @@ fn authenticated(
     Ok(authenticated)
 }
 
-/// Commits what the request writes (a client assertion's replay key first): nothing is answered
-/// for a replayed assertion.
-fn commit(
-    app: &OAuthContext,
-    on: OnBlockingThread,
+/// What a request decided on the token work pool: the writes to commit before it is answered
+/// (a client assertion's replay key first, then a revocation), and its answer, which may be an
+/// error given only once the writes landed (another client's token).
+pub struct Decided {
     writes: Vec<WriteOp>,
-) -> Result<(), OAuthError> {
-    if writes.is_empty() {
-        return Ok(());
+    answer: Result<Value, OAuthError>,
+}
+
+impl Decided {
+    fn new(writes: Vec<WriteOp>, answer: Result<Value, OAuthError>) -> Decided {
+        Decided { writes, answer }
     }
-    app.writer.commit_blocking(on, writes).map_err(|e| match e {
-        ApplyError::Refused(WriteRefusal::ReplayKeyTaken { .. }) => {
-            OAuthError::invalid_client(super::private_key_jwt::REPLAYED)
-        }
-        ApplyError::Store(e) => OAuthError::from(e),
-        other => OAuthError::internal("introspection or revocation", other),
-    })
+
+    /// Commits the writes, waiting for the group commit without holding a thread, then gives
+    /// the answer: nothing is answered for a replayed client assertion.
+    pub async fn answer(self, app: &OAuthContext) -> Result<Value, OAuthError> {
+        app.writer.commit(self.writes).await.map_err(|e| match e {
+            ApplyError::Refused(WriteRefusal::ReplayKeyTaken { .. }) => {
+                OAuthError::invalid_client(super::private_key_jwt::REPLAYED)
+            }
+            ApplyError::Store(e) => OAuthError::from(e),
+            other => OAuthError::internal("introspection or revocation", other),
+        })?;
+        self.answer
+    }
 }
 
 /// A client assertion's replay key, recorded before anything is answered.
@@ -59,24 +68,34 @@ fn token_param(request: &TokenRequest) -> Result<&str, OAuthError> {
 }
 
 /// `{"active": false}` for anything unknown, expired, revoked or of another tenant (RFC 7662
-/// 2.2: nothing more is said about such a token).
+/// 2.2: nothing more is said about such a token). The token is looked up before the client's
+/// replay key is committed; a replayed assertion's answer is then never given.
 pub fn introspect(
     app: &OAuthContext,
     on: OnBlockingThread,
     request: &TokenRequest,
     now: i64,
-) -> Result<Value, OAuthError> {
-    let authenticated = authenticated(app, on, request, now)?;
+) -> Result<Decided, OAuthError> {
+    let AuthenticatedClient { client, replay_key } = authenticated(app, on, request, now)?;
     let token = token_param(request)?;
-    commit(app, on, replay_writes(authenticated.replay_key, now))?;
+    let answer = describe(app, &client, request, token, now);
+    Ok(Decided::new(replay_writes(replay_key, now), answer))
+}
+
+/// What introspection says of `token`.
+fn describe(
+    app: &OAuthContext,
+    client: &Client,
+    request: &TokenRequest,
+    token: &str,
+    now: i64,
+) -> Result<Value, OAuthError> {
     let store = &app.store;
     let found = store
         .find_active_token(&request.tenant_domain, &TokenKey::of(token), now)?
         // A refresh token is its client's alone: another client (a resource server, say) has no
         // business with it, and is told as much as of an unknown token.
-        .filter(|found| {
-            found.token_kind != KIND_REFRESH || found.client_id == authenticated.client.client_id
-        });
+        .filter(|found| found.token_kind != KIND_REFRESH || found.client_id == client.client_id);
     let Some(found) = found else {
         return Ok(json!({ "active": false }));
     };
@@ -120,21 +139,24 @@ pub fn revoke(
     on: OnBlockingThread,
     request: &TokenRequest,
     now: i64,
-) -> Result<(), OAuthError> {
+) -> Result<Decided, OAuthError> {
     let AuthenticatedClient { client, replay_key } = authenticated(app, on, request, now)?;
     let token = token_param(request)?;
     let mut writes = replay_writes(replay_key, now);
+    let revoked = Ok(Value::Object(Default::default()));
     let key = TokenKey::of(token);
     let Some(found) = app
         .store
         .find_active_token(&request.tenant_domain, &key, now)?
     else {
-        return commit(app, on, writes);
+        return Ok(Decided::new(writes, revoked));
     };
     if found.client_id != client.client_id {
-        commit(app, on, writes)?;
-        return Err(OAuthError::unauthorized_client(
-            "the token was not issued to this client",
+        return Ok(Decided::new(
+            writes,
+            Err(OAuthError::unauthorized_client(
+                "the token was not issued to this client",
+            )),
         ));
     }
     let write = match (&found.family_id, found.token_kind.as_str()) {
@@ -145,5 +167,5 @@ pub fn revoke(
         _ => WriteOp::RevokeToken { token: key, now },
     };
     writes.push(write);
-    commit(app, on, writes)
+    Ok(Decided::new(writes, revoked))
 }
