@@ -744,6 +744,7 @@ async fn prepare_target(cli: &Cli, key: &IdpKey) -> anyhow::Result<Target> {
     let configured_alg = (cli.signing_alg.is_some() || cli.issues_jwts() || authorization_code)
         .then(|| cli.signing_alg());
     let deployment = Deployment::write(
+        cli.connections,
         cli.database.as_deref(),
         &plugin,
         exchange_plugin.as_deref(),

@@ -283,8 +283,10 @@ impl Deployment {
     /// directory and registered for the JWT bearer grant (and `exchange_plugin` for the token
     /// exchange grant, when given), `signing` as the tenants' key type when given
     /// (`[oauth.signing] algorithm`), and `code_lifetime` as the authorization codes' when given
-    /// (`[oauth.sign_in] authorization_code_lifetime_seconds`).
+    /// (`[oauth.sign_in] authorization_code_lifetime_seconds`), and room for `connections` from
+    /// the harness's one address.
     pub fn write(
+        connections: u32,
         database: Option<&str>,
         plugin: &Path,
         exchange_plugin: Option<&Path>,
@@ -334,6 +336,7 @@ impl Deployment {
         let base_url = format!("http://127.0.0.1:{port}");
         let config = dir.path().join("deployment.toml");
         let text = config_text(
+            connections,
             &format!("127.0.0.1:{port}"),
             &base_url,
             &url,
@@ -358,12 +361,19 @@ impl Deployment {
 /// never a deployment's.
 const SHARED_DATABASE_KEK: &str = "Z3JhbnRvci1iZW5jaC1zaGFyZWQtZGF0YWJhc2Uta2s=\n";
 
+/// Connections the harness opens besides the load's own (`/health`, provisioning checks).
+const HARNESS_OWN_CONNECTIONS: usize = 8;
+
+/// `server.max_connections_per_address` when the configuration does not set it.
+const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+
 /// The deployment's configuration file. The token exchange grant's registration (with its
 /// defaults: no properties), `[oauth.signing]` and `[oauth.sign_in]` only when asked for, and
 /// `[keys]` only on a shared database, so a run that issues no JWT and makes no code on its own
 /// database works with binaries that predate those sections.
 #[allow(clippy::too_many_arguments)]
 fn config_text(
+    connections: u32,
     bind: &str,
     base_url: &str,
     database_url: &str,
@@ -385,6 +395,16 @@ fn config_text(
         toml_string(load::JWT_BEARER_GRANT),
         toml_string(PLUGIN_LIBRARY),
     );
+    // All the load comes from one loopback address, and the harness reads `/health` beside it:
+    // at the server's per-address cap (256 by default) that read would close a load connection.
+    let per_address = connections as usize + HARNESS_OWN_CONNECTIONS;
+    if per_address > DEFAULT_MAX_CONNECTIONS_PER_ADDRESS {
+        text = text.replacen(
+            "[database]\n",
+            &format!("max_connections_per_address = {per_address}\n[database]\n"),
+            1,
+        );
+    }
     if token_exchange {
         text.push_str(&format!(
             "[[oauth.custom_grant_type]]\nname = {}\nlibrary = {}\n",
@@ -553,6 +573,7 @@ mod tests {
     #[test]
     fn config_names_the_signing_algorithm_only_when_asked() {
         let plain = config_text(
+            32,
             "127.0.0.1:1",
             "http://127.0.0.1:1",
             "sqlite://x",
@@ -566,6 +587,7 @@ mod tests {
         assert!(!plain.contains("[oauth.sign_in]"), "{plain}");
         assert!(!plain.contains("[keys]"), "{plain}");
         let text = config_text(
+            32,
             "127.0.0.1:1",
             "http://127.0.0.1:1",
             "sqlite://x",
@@ -583,6 +605,7 @@ mod tests {
             "{text}"
         );
         let shared = config_text(
+            32,
             "127.0.0.1:1",
             "http://127.0.0.1:1",
             "postgres://x",
@@ -597,6 +620,7 @@ mod tests {
             "{shared}"
         );
         let codes = config_text(
+            32,
             "127.0.0.1:1",
             "http://127.0.0.1:1",
             "sqlite://x",
@@ -617,6 +641,7 @@ mod tests {
     #[test]
     fn config_registers_the_token_exchange_plugin_only_when_asked() {
         let plain = config_text(
+            32,
             "127.0.0.1:1",
             "http://127.0.0.1:1",
             "sqlite://x",
@@ -628,6 +653,7 @@ mod tests {
         );
         assert!(!plain.contains("token-exchange"), "{plain}");
         let text = config_text(
+            32,
             "127.0.0.1:1",
             "http://127.0.0.1:1",
             "sqlite://x",
@@ -644,6 +670,32 @@ mod tests {
                  library = \"grant_token_exchange\"\n"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn config_makes_room_for_the_loads_connections_from_one_address() {
+        let text = |connections| {
+            config_text(
+                connections,
+                "127.0.0.1:1",
+                "http://127.0.0.1:1",
+                "sqlite://x",
+                "/p",
+                false,
+                None,
+                None,
+                None,
+            )
+        };
+        assert!(!text(32).contains("max_connections_per_address"));
+        assert!(
+            text(256).contains(
+                "public_base_url = \"http://127.0.0.1:1\"\nmax_connections_per_address = 264\n\
+                 [database]\n"
+            ),
+            "{}",
+            text(256)
         );
     }
 }
