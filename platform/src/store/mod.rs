@@ -25,6 +25,7 @@ mod group_commit;
 mod identity_providers;
 mod lists;
 pub mod outage_log;
+mod prepared_updates;
 mod read_cache;
 mod replay_keys;
 mod schema;

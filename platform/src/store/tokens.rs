@@ -208,19 +208,21 @@ mod tests {
                 ..token.clone()
             };
             insert(&refresh);
-            // Only its own client may use it, only as a refresh token, only once.
-            let take = |client: &str, key: &TokenKey| {
+            // Only its own client may use it, in its tenant, only as a refresh token, before it
+            // expires, only once.
+            let take_in = |tenant: &str, client: &str, key: &TokenKey, now: i64| {
                 writer.commit_blocking(
                     here(),
                     vec![crate::store::WriteOp::ConsumeRefreshToken {
-                        tenant_domain: "carbon.super".into(),
+                        tenant_domain: tenant.into(),
                         client_id: client.into(),
                         token: key.clone(),
                         family_id: None,
-                        now: 150,
+                        now,
                     }],
                 )
             };
+            let take = |client: &str, key: &TokenKey| take_in("carbon.super", client, key, 150);
             let spent = |r: Result<(), crate::store::ApplyError>| {
                 matches!(
                     r,
@@ -230,6 +232,8 @@ mod tests {
                 )
             };
             assert!(spent(take("other", &refresh_key)));
+            assert!(spent(take_in("other", "cid", &refresh_key, 150)));
+            assert!(spent(take_in("carbon.super", "cid", &refresh_key, 200)));
             assert!(spent(take("cid", &TokenKey::of("abc"))));
             // Its id with another secret is not the token.
             let forged = format!("{}.{}", &refresh_key.id, "A".repeat(43));

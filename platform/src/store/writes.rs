@@ -7,10 +7,11 @@
 use diesel::prelude::*;
 
 use super::authorization_codes::consume_authorization_code;
+use super::prepared_updates::ConsumeRefreshToken;
 use super::replay_keys::ReplayKey;
 use super::schema::{replay_keys as cache, token_families, tokens};
 use super::token_families::{revoke_families, Families};
-use super::{is_unique_violation, DbConnection, NewFamily, NewToken, StoreError, KIND_REFRESH};
+use super::{is_unique_violation, DbConnection, NewFamily, NewToken, StoreError};
 use crate::token_ids::TokenKey;
 
 /// Runs `$body` with `$c` bound to the backend's own connection. Diesel's multi-backend
@@ -284,17 +285,14 @@ fn consume_refresh_token(
     token: &TokenKey,
     now: i64,
 ) -> Result<(), ApplyError> {
-    let consumed = tokens::table
-        .filter(tokens::token_id.eq(&token.id))
-        .filter(tokens::token_hash.eq(&token.hash))
-        .filter(tokens::tenant_domain.eq(tenant_domain))
-        .filter(tokens::client_id.eq(client_id))
-        .filter(tokens::token_kind.eq(KIND_REFRESH))
-        .filter(tokens::expires_at.gt(now))
-        .filter(tokens::revoked_at.is_null());
-    let revoked = on_own_connection!(conn, c => diesel::update(consumed)
-        .set(tokens::revoked_at.eq(Some(now)))
-        .execute(c))?;
+    let consume = ConsumeRefreshToken {
+        token_id: &token.id,
+        token_hash: &token.hash,
+        tenant_domain,
+        client_id,
+        now,
+    };
+    let revoked = on_own_connection!(conn, c => consume.execute(c))?;
     if revoked == 1 {
         Ok(())
     } else {
