@@ -114,12 +114,7 @@ impl ManageConnection for DbConnectionManager {
         let s = &self.target.connect_string;
         match self.target.backend {
             Backend::Sqlite => {
-                if !super::stable_plans::enable() {
-                    tracing::warn!(
-                        "SQLite's query plan stability could not be enabled: lookups will be \
-                         recompiled each time"
-                    );
-                }
+                super::stable_plans::enable();
                 let mut conn = SqliteConnection::establish(s)?;
                 // WAL lets readers run beside the writer; busy_timeout makes a write wait for
                 // another process's (the CLI's) instead of failing with `database is locked`; on

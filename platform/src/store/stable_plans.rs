@@ -17,16 +17,22 @@ use std::sync::OnceLock;
 
 use libsqlite3_sys as ffi;
 
-/// Registers the extension, once per process, before the first connection opens. Returns
-/// whether it is registered.
-pub fn enable() -> bool {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    *REGISTERED.get_or_init(|| {
+/// Registers the extension, once per process, before the first connection opens (a failure is
+/// logged once: connections then work without it, only slower).
+pub fn enable() {
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    REGISTERED.get_or_init(|| {
         // SAFETY: `stable_plans_on_open` has the signature SQLite calls an automatic extension
         // with; registering is thread-safe in SQLite's serialized mode (the bundled build's).
         let rc = unsafe { ffi::sqlite3_auto_extension(Some(stable_plans_on_open)) };
-        rc == ffi::SQLITE_OK
-    })
+        if rc != ffi::SQLITE_OK {
+            tracing::warn!(
+                code = rc,
+                "SQLite's query plan stability could not be enabled: lookups will be recompiled \
+                 each time"
+            );
+        }
+    });
 }
 
 unsafe extern "C" fn stable_plans_on_open(
@@ -129,7 +135,7 @@ mod tests {
 
     #[test]
     fn connections_opened_after_enabling_keep_their_plans_for_a_bound_limit() {
-        assert!(enable());
+        enable();
         let db = Raw::open();
         db.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');");
         assert_eq!(db.recompiles_of_a_bound_limit(), 0);
