@@ -565,15 +565,10 @@ pub async fn wait_for_health(base_url: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn config_quotes_paths_as_toml_strings() {
-        assert_eq!(toml_string(r#"C:\a "b""#), r#""C:\\a \"b\"""#);
-    }
-
-    #[test]
-    fn config_names_the_signing_algorithm_only_when_asked() {
-        let plain = config_text(
-            32,
+    /// The configuration with nothing optional asked for.
+    fn plain_config(connections: u32) -> String {
+        config_text(
+            connections,
             "127.0.0.1:1",
             "http://127.0.0.1:1",
             "sqlite://x",
@@ -582,7 +577,17 @@ mod tests {
             None,
             None,
             None,
-        );
+        )
+    }
+
+    #[test]
+    fn config_quotes_paths_as_toml_strings() {
+        assert_eq!(toml_string(r#"C:\a "b""#), r#""C:\\a \"b\"""#);
+    }
+
+    #[test]
+    fn config_names_the_signing_algorithm_only_when_asked() {
+        let plain = plain_config(32);
         assert!(!plain.contains("[oauth.signing]"), "{plain}");
         assert!(!plain.contains("[oauth.sign_in]"), "{plain}");
         assert!(!plain.contains("[keys]"), "{plain}");
@@ -640,17 +645,7 @@ mod tests {
 
     #[test]
     fn config_registers_the_token_exchange_plugin_only_when_asked() {
-        let plain = config_text(
-            32,
-            "127.0.0.1:1",
-            "http://127.0.0.1:1",
-            "sqlite://x",
-            "/p",
-            false,
-            None,
-            None,
-            None,
-        );
+        let plain = plain_config(32);
         assert!(!plain.contains("token-exchange"), "{plain}");
         let text = config_text(
             32,
@@ -675,19 +670,7 @@ mod tests {
 
     #[test]
     fn config_makes_room_for_the_loads_connections_from_one_address() {
-        let text = |connections| {
-            config_text(
-                connections,
-                "127.0.0.1:1",
-                "http://127.0.0.1:1",
-                "sqlite://x",
-                "/p",
-                false,
-                None,
-                None,
-                None,
-            )
-        };
+        let text = plain_config;
         assert!(!text(32).contains("max_connections_per_address"));
         assert!(
             text(256).contains(
