@@ -17,6 +17,7 @@ pub mod audit_log;
 mod authorization_codes;
 mod backup;
 mod clients;
+mod column_arrays;
 mod connection;
 mod consents;
 mod console_sessions;

@@ -51,14 +51,14 @@ pub struct TokenFamily {
 // Written as NULL, not left to the column default: one statement shape for many rows at once.
 #[diesel(treat_none_as_default_value = false)]
 pub(super) struct NewFamilyRow<'a> {
-    family_id: &'a str,
-    tenant_domain: &'a str,
-    client_id: &'a str,
-    idp_issuer: Option<&'a str>,
-    idp_created_at: Option<i64>,
-    via_service_account: i32,
-    started_at: i64,
-    expires_at: i64,
+    pub(super) family_id: &'a str,
+    pub(super) tenant_domain: &'a str,
+    pub(super) client_id: &'a str,
+    pub(super) idp_issuer: Option<&'a str>,
+    pub(super) idp_created_at: Option<i64>,
+    pub(super) via_service_account: i32,
+    pub(super) started_at: i64,
+    pub(super) expires_at: i64,
 }
 
 impl NewFamily {

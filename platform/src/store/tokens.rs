@@ -34,17 +34,17 @@ pub struct NewToken {
 // Written as NULL, not left to the column default: one statement shape for many rows at once.
 #[diesel(treat_none_as_default_value = false)]
 pub(super) struct NewTokenRow<'a> {
-    token_id: &'a str,
-    token_hash: &'a str,
-    token_kind: &'a str,
-    tenant_domain: &'a str,
-    client_id: &'a str,
-    subject: Option<&'a str>,
-    scope: &'a str,
-    issued_at: i64,
-    expires_at: i64,
-    family_id: Option<&'a str>,
-    claims: Option<&'a str>,
+    pub(super) token_id: &'a str,
+    pub(super) token_hash: &'a str,
+    pub(super) token_kind: &'a str,
+    pub(super) tenant_domain: &'a str,
+    pub(super) client_id: &'a str,
+    pub(super) subject: Option<&'a str>,
+    pub(super) scope: &'a str,
+    pub(super) issued_at: i64,
+    pub(super) expires_at: i64,
+    pub(super) family_id: Option<&'a str>,
+    pub(super) claims: Option<&'a str>,
 }
 
 impl NewToken {

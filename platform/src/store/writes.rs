@@ -7,6 +7,7 @@
 use diesel::prelude::*;
 
 use super::authorization_codes::consume_authorization_code;
+use super::column_arrays::{FamilyColumns, ReplayKeyColumns, ReplayKeyRow, TokenColumns};
 use super::prepared_updates::ConsumeRefreshToken;
 use super::replay_keys::ReplayKey;
 use super::schema::{replay_keys as cache, token_families, tokens};
@@ -162,25 +163,26 @@ pub fn apply_writes(
     Ok(())
 }
 
-/// Applies the writes of many requests at once, with one multi-row statement per table (a round
-/// trip each on PostgreSQL, one statement program each on SQLite): every replay key, every new
-/// token; consumed refresh tokens and authorization codes one by one. Expired replay keys are not cleared first: one that
-/// is still in the table makes the insert fail, and the caller then applies the requests one by
-/// one (`apply_writes`, which replaces it). Any error means the caller must roll back and go one
-/// by one: the error does not say which request caused it.
+/// Applies the writes of many requests at once on PostgreSQL, with one statement per table
+/// (a round trip each, prepared once per connection: `column_arrays.rs`): every replay key,
+/// every new family, every new token; consumed refresh tokens and authorization codes one by
+/// one. Expired replay keys are not cleared first: one that is still in the table makes the
+/// insert fail, and the caller then applies the requests one by one (`apply_writes`, which
+/// replaces it). Any error means the caller must roll back and go one by one: the error does not
+/// say which request caused it.
 pub fn apply_writes_together<'a>(
     conn: &mut DbConnection,
     requests: impl Iterator<Item = &'a [WriteOp]>,
 ) -> Result<(), ApplyError> {
-    let mut replay_keys = Vec::new();
-    let mut new_families = Vec::new();
-    let mut new_tokens = Vec::new();
+    let mut replay_keys = ReplayKeyColumns::default();
+    let mut new_families = FamilyColumns::default();
+    let mut new_tokens = TokenColumns::default();
     for op in requests.flatten() {
         match op {
-            WriteOp::RecordReplayKey { key, .. } => replay_keys.push((
-                cache::digest.eq(key.digest()),
-                cache::expires_at.eq(key.expires_at),
-            )),
+            WriteOp::RecordReplayKey { key, .. } => replay_keys.push(ReplayKeyRow {
+                digest: key.digest(),
+                expires_at: key.expires_at,
+            }),
             WriteOp::ConsumeRefreshToken {
                 tenant_domain,
                 client_id,
@@ -202,32 +204,24 @@ pub fn apply_writes_together<'a>(
             }
         }
     }
-    // Diesel's multi-connection has no multi-row insert: each backend's own connection runs it.
-    // Large batches go in chunks (bind parameter limits).
-    macro_rules! insert_rows {
-        ($table:expr, $rows:expr) => {
-            for chunk in $rows.chunks(ROWS_PER_STATEMENT) {
-                let rows = chunk.to_vec();
-                match conn {
-                    DbConnection::Sqlite(c) => diesel::insert_into($table).values(rows).execute(c),
-                    DbConnection::Postgres(c) => {
-                        diesel::insert_into($table).values(rows).execute(c)
-                    }
-                }
-                // Which request failed is for the one-by-one pass to find out.
-                .map_err(ApplyError::from)?;
-            }
-        };
+    let DbConnection::Postgres(c) = conn else {
+        return Err(ApplyError::Store(StoreError::Config(
+            "writes are applied together on PostgreSQL only".into(),
+        )));
+    };
+    // Families before the tokens that refer to them. Which request failed is for the one-by-one
+    // pass to find out.
+    if !replay_keys.is_empty() {
+        replay_keys.execute(c)?;
     }
-    insert_rows!(cache::table, replay_keys);
-    // Families before the tokens that refer to them.
-    insert_rows!(token_families::table, new_families);
-    insert_rows!(tokens::table, new_tokens);
+    if !new_families.is_empty() {
+        new_families.execute(c)?;
+    }
+    if !new_tokens.is_empty() {
+        new_tokens.execute(c)?;
+    }
     Ok(())
 }
-
-/// Rows per multi-row insert (12 columns at most: well under every backend's bind limit).
-const ROWS_PER_STATEMENT: usize = 512;
 
 fn revoke_token(conn: &mut DbConnection, token: &TokenKey, now: i64) -> Result<(), ApplyError> {
     diesel::update(
