@@ -17,7 +17,7 @@ use super::tokens::NewTokenRow;
 macro_rules! column_arrays {
     (
         $(#[$doc:meta])*
-        $name:ident, $id:ident, $table:literal, $row:ty,
+        $name:ident, $id:ident, $table:literal, $row:ident $(<$lifetime:lifetime>)?,
         { $($column:ident: $sql:ty => $rust:ty),+ $(,)? }
     ) => {
         $(#[$doc])*
@@ -32,8 +32,11 @@ macro_rules! column_arrays {
         pub(super) struct $id;
 
         impl<'a> $name<'a> {
-            pub(super) fn push(&mut self, row: $row) {
-                $(self.$column.push(row.$column);)+
+            /// Every field of the row, by name: a field added to the row struct and not here
+            /// fails to compile instead of going in as NULL on PostgreSQL alone.
+            pub(super) fn push(&mut self, row: $row $(<$lifetime>)?) {
+                let $row { $($column),+ } = row;
+                $(self.$column.push($column);)+
             }
 
             pub(super) fn is_empty(&self) -> bool {
@@ -141,5 +144,12 @@ mod tests {
         );
         assert!(columns.is_safe_to_cache_prepared(&Pg).unwrap());
         assert!(<TokenColumns as QueryId>::query_id().is_some());
+        // Diesel finds a cached statement by its query id alone: each table's must be its own.
+        let ids = [
+            <TokenColumns as QueryId>::query_id(),
+            <FamilyColumns as QueryId>::query_id(),
+            <ReplayKeyColumns as QueryId>::query_id(),
+        ];
+        assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
     }
 }

@@ -174,6 +174,11 @@ pub fn apply_writes_together<'a>(
     conn: &mut DbConnection,
     requests: impl Iterator<Item = &'a [WriteOp]>,
 ) -> Result<(), ApplyError> {
+    if !matches!(conn, DbConnection::Postgres(_)) {
+        return Err(ApplyError::Store(StoreError::Config(
+            "writes are applied together on PostgreSQL only".into(),
+        )));
+    }
     let mut replay_keys = ReplayKeyColumns::default();
     let mut new_families = FamilyColumns::default();
     let mut new_tokens = TokenColumns::default();
@@ -205,9 +210,7 @@ pub fn apply_writes_together<'a>(
         }
     }
     let DbConnection::Postgres(c) = conn else {
-        return Err(ApplyError::Store(StoreError::Config(
-            "writes are applied together on PostgreSQL only".into(),
-        )));
+        unreachable!("checked above");
     };
     // Families before the tokens that refer to them. Which request failed is for the one-by-one
     // pass to find out.
