@@ -48,7 +48,8 @@ pub struct TokenFamily {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = token_families)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
-// Written as NULL, not left to the column default: one statement shape for many rows at once.
+// Written as NULL, not left to the column default: one statement shape whatever is None, which
+// Diesel can keep prepared (a batch on PostgreSQL goes through `column_arrays.rs` instead).
 #[diesel(treat_none_as_default_value = false)]
 pub(super) struct NewFamilyRow<'a> {
     pub(super) family_id: &'a str,
