@@ -1,0 +1,11 @@
+-- Families in a WITHOUT ROWID table keyed by the family id.
+CREATE TABLE f2 (
+    family_id TEXT PRIMARY KEY NOT NULL,
+    tenant_domain TEXT NOT NULL REFERENCES tenants(domain) ON DELETE CASCADE,
+    client_id TEXT NOT NULL REFERENCES service_providers(client_id) ON DELETE CASCADE,
+    idp_issuer TEXT, idp_created_at BIGINT, via_service_account INTEGER NOT NULL DEFAULT 0,
+    started_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, revoked_at BIGINT) WITHOUT ROWID;
+INSERT INTO f2 SELECT * FROM token_families;
+DROP TABLE token_families;
+ALTER TABLE f2 RENAME TO token_families;
+CREATE INDEX token_families_expires_at ON token_families (expires_at);
