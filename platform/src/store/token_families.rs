@@ -145,3 +145,102 @@ pub(super) fn revoke_families(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    use super::super::schema::token_families;
+    use super::TokenFamily;
+    use crate::blocking::test_thread as here;
+    use crate::store::test_support::for_each_backend;
+    use crate::store::{ApplyError, GroupCommitter, NewFamily, Store, WriteOp, WriteRefusal};
+
+    const SUPER: &str = "carbon.super";
+
+    fn family(id: &str, tenant: &str, client: &str) -> WriteOp {
+        WriteOp::InsertFamily(NewFamily {
+            family_id: id.into(),
+            tenant_domain: tenant.into(),
+            client_id: client.into(),
+            origin: Default::default(),
+            started_at: 100,
+            expires_at: 1_000,
+        })
+    }
+
+    fn families(store: &Store) -> Vec<String> {
+        store
+            .with_conn(|conn| {
+                Ok(token_families::table
+                    .select(token_families::family_id)
+                    .order(token_families::family_id)
+                    .load(conn)?)
+            })
+            .unwrap()
+    }
+
+    /// A family is kept only by its client's key (the tenant's was dropped as adding nothing):
+    /// a removed tenant still takes its families with it, through its clients, and a family
+    /// written for a client of a tenant removed meanwhile is still refused.
+    #[test]
+    fn a_removed_tenant_takes_its_families_and_refuses_new_ones_through_its_clients() {
+        for_each_backend(|store| {
+            store.add_tenant("acme", "Acme", 0).unwrap();
+            for (tenant, client) in [("acme", "acme-app"), (SUPER, "super-app")] {
+                let sample = crate::store::clients::tests::sample(tenant, client, client);
+                store.add_client(&sample, 0).unwrap();
+            }
+            let writer = GroupCommitter::start(store, 1).unwrap();
+            let ops = vec![
+                family("f-acme", "acme", "acme-app"),
+                family("f-super", SUPER, "super-app"),
+            ];
+            writer.commit_blocking(here(), ops).unwrap();
+
+            store.remove_tenant("acme").unwrap();
+            assert_eq!(families(store), ["f-super"]);
+            let late = writer.commit_blocking(here(), vec![family("f-late", "acme", "acme-app")]);
+            assert!(
+                matches!(late, Err(ApplyError::Refused(WriteRefusal::OwnerRemoved))),
+                "{late:?}"
+            );
+            assert_eq!(families(store), ["f-super"]);
+        });
+    }
+
+    /// The migration that dropped the tenant's key copies every family across (SQLite rebuilds
+    /// the table), both ways.
+    #[test]
+    fn families_survive_the_migration_that_dropped_their_tenant_key() {
+        for_each_backend(|store| {
+            let sample = crate::store::clients::tests::sample(SUPER, "app", "app");
+            store.add_client(&sample, 0).unwrap();
+            let writer = GroupCommitter::start(store, 1).unwrap();
+            let ops = vec![family("f-1", SUPER, "app"), family("f-2", SUPER, "app")];
+            writer.commit_blocking(here(), ops).unwrap();
+            drop(writer);
+            let revert =
+                |conn: &mut _| super::super::connection::revert_migration(conn, "20261205010000");
+            store.with_conn(revert).unwrap();
+            assert_eq!(families(store), ["f-1", "f-2"]);
+            store
+                .with_conn(super::super::connection::run_migrations)
+                .unwrap();
+            assert_eq!(families(store), ["f-1", "f-2"]);
+            let found: TokenFamily = store
+                .with_conn(|conn| {
+                    Ok(token_families::table
+                        .find("f-2")
+                        .select(TokenFamily::as_select())
+                        .first(conn)?)
+                })
+                .unwrap();
+            assert_eq!(
+                (found.tenant_domain.as_str(), found.client_id.as_str()),
+                (SUPER, "app")
+            );
+            assert_eq!((found.started_at, found.expires_at), (100, 1_000));
+        });
+    }
+}
