@@ -106,9 +106,9 @@ fn synchronous_pragma(setting: SqliteSynchronous) -> &'static str {
 /// full load, so steady load never regrows it. On a 2-core machine the writer appends 50-60 MiB
 /// per interval (about 15,000 exchanges a second, 3-4 pages each), and a round that cannot start
 /// it again (a reader on old frames, no checkpoint that copied few) leaves it growing until the
-/// next: cut back to 64 MiB, a saturated
-/// writer extended the file at every restart (the kernel zeroing and allocating its pages, a
-/// sixth of the writer's time; BENCHMARKS.md, "Issue 26, sixth sitting").
+/// next. Cut back to 64 MiB, a saturated writer extended the file after every restart (the
+/// kernel zeroing and allocating its pages, about a fifth of the writer's time; BENCHMARKS.md,
+/// "Issue 26, sixth sitting").
 pub(super) const WAL_SIZE_LIMIT: u64 = 256 * 1024 * 1024;
 
 impl ManageConnection for DbConnectionManager {
