@@ -205,25 +205,52 @@ pub fn revert_migration(conn: &mut DbConnection, version: &str) -> Result<(), St
     .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
-/// Applies pending migrations for the connection's backend.
-pub fn run_migrations(conn: &mut DbConnection) -> Result<(), StoreError> {
-    let migration_error =
-        |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
-    match conn {
-        DbConnection::Sqlite(c) => {
-            c.run_pending_migrations(SQLITE_MIGRATIONS)
-                .map_err(migration_error)?;
-        }
+/// Applies pending migrations for the connection's backend, one by one, and returns their
+/// versions. On an existing database each is logged with its time: one that copies a table
+/// (SQLite drops a key only by rebuilding its table) takes seconds on a large database (650,000
+/// families in 1.3-5.3 s here), and a server starting meanwhile says what it is doing.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, StoreError> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => run_pending(c, SQLITE_MIGRATIONS),
         DbConnection::Postgres(c) => {
             c.batch_execute(&format!(
                 "SELECT pg_advisory_lock({MIGRATION_ADVISORY_LOCK})"
             ))?;
-            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+            let result = run_pending(c, POSTGRES_MIGRATIONS);
             c.batch_execute(&format!(
                 "SELECT pg_advisory_unlock({MIGRATION_ADVISORY_LOCK})"
             ))?;
-            result.map_err(migration_error)?;
+            result
         }
+    };
+    applied.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// What `run_pending_migrations` does (each migration in a transaction of its own), saying what
+/// it does when it upgrades a database (a new one's schema is made quickly and unremarked, so the
+/// first command on a fresh clone prints nothing of it).
+fn run_pending<DB: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<DB>,
+    source: EmbeddedMigrations,
+) -> diesel::migration::Result<Vec<String>> {
+    let pending = conn.pending_migrations(source)?;
+    let upgrade = !pending.is_empty() && !conn.applied_migrations()?.is_empty();
+    let mut applied = Vec::with_capacity(pending.len());
+    for migration in pending {
+        let name = migration.name().to_string();
+        if upgrade {
+            tracing::info!(migration = %name, "applying a database migration");
+        }
+        let started = std::time::Instant::now();
+        let version = conn.run_migration(migration.as_ref())?;
+        if upgrade {
+            tracing::info!(
+                migration = %name,
+                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "database migration applied"
+            );
+        }
+        applied.push(version.to_string());
     }
-    Ok(())
+    Ok(applied)
 }

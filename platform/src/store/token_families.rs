@@ -224,9 +224,10 @@ mod tests {
                 |conn: &mut _| super::super::connection::revert_migration(conn, "20261205010000");
             store.with_conn(revert).unwrap();
             assert_eq!(families(store), ["f-1", "f-2"]);
-            store
+            let applied = store
                 .with_conn(super::super::connection::run_migrations)
                 .unwrap();
+            assert_eq!(applied, ["20261205010000"]);
             assert_eq!(families(store), ["f-1", "f-2"]);
             let found: TokenFamily = store
                 .with_conn(|conn| {
