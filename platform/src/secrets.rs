@@ -49,7 +49,12 @@ pub fn generate_client_secret() -> Result<String, openssl::error::ErrorStack> {
 
 /// The stored form of a secret or token.
 pub fn hash_secret(secret: &str) -> String {
-    let digest = openssl::sha::sha256(secret.as_bytes());
+    // SHA-256's own functions, not the one-shot `sha256()`: OpenSSL 3 answers that through
+    // `EVP_Q_digest`, which looks the algorithm up by name in its provider tables at every call
+    // (`EVP_MD_fetch`, as long as the hashing itself for a token; a token request hashes three).
+    let mut hasher = openssl::sha::Sha256::new();
+    hasher.update(secret.as_bytes());
+    let digest = hasher.finish();
     let mut out = String::with_capacity(HASH_SCHEME.len() + 64);
     out.push_str(HASH_SCHEME);
     push_hex(&mut out, &digest);

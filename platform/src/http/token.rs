@@ -164,9 +164,17 @@ fn metric_labels(app: &SharedApp, request: &TokenRequest) -> (String, String) {
     (tenant, grant_type)
 }
 
-/// A short random name for a request, for its log lines (never derived from what it carries).
+/// A short name for a request, for its log lines and its plugin's (never derived from what it
+/// carries): this process's random prefix, drawn once, and the request's number in it. Unique
+/// across nodes and restarts without a draw of its own per request (a call into OpenSSL's
+/// generator is about a microsecond, 1 % of a token request's CPU). Never shown to a client.
 fn request_id() -> String {
-    crate::secrets::random_token(9).unwrap_or_else(|_| "-".to_owned())
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix =
+        PREFIX.get_or_init(|| crate::secrets::random_token(6).unwrap_or_else(|_| "-".to_owned()));
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}.{sequence:x}")
 }
 
 async fn admit(app: &SharedApp) -> Option<tokio::sync::SemaphorePermit<'_>> {
@@ -264,4 +272,21 @@ where
         params,
         param_lists,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_never_repeat_and_carry_the_process_prefix() {
+        let ids: Vec<String> = (0..1000).map(|_| super::request_id()).collect();
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        let prefix = |id: &str| id.rsplit_once('.').map(|(p, _)| p.to_owned());
+        let first = prefix(&ids[0]).unwrap();
+        // Six random bytes: another process's ids differ from these.
+        assert_eq!(first.len(), 8);
+        assert!(ids
+            .iter()
+            .all(|id| prefix(id).as_deref() == Some(first.as_str())));
+    }
 }

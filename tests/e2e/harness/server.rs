@@ -288,3 +288,16 @@ pub fn wait_until_listening(port: u16) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Whether `id` has the shape of a request id in the server's log lines: the process's prefix
+/// (eight base64url characters, drawn once), a dot, the request's number in hex.
+pub fn is_request_id(id: &str) -> bool {
+    id.split_once('.').is_some_and(|(prefix, number)| {
+        prefix.len() == 8
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}

@@ -6,6 +6,9 @@
 
 use std::sync::Arc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
 use super::authenticate::Authenticated;
 use super::decide::{Decision, Verdict};
 use crate::config::TokenConfig;
@@ -15,7 +18,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::wire::TokenResponse;
 use crate::secrets::random_token;
 use crate::store::{Client, NewFamily, NewToken, WriteOp};
-use crate::token_ids::{new_opaque_token, TokenKey};
+use crate::token_ids::{opaque_token_from, TokenKey, TOKEN_RANDOM_BYTES};
 
 /// A refresh token family a rotation continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +191,7 @@ pub fn issue_tokens(
     // What no token of this grant may outlive (a token exchange's subject token's expiry).
     let cap = grant.shape.expires_at_most.unwrap_or(i64::MAX);
     let mut writes = Vec::with_capacity(4);
+    let random = Randomness::draw()?;
     let continued = grant.rotation.as_ref().and_then(|r| r.family.clone());
     if let Some(rotation) = &grant.rotation {
         writes.push(WriteOp::ConsumeRefreshToken {
@@ -216,7 +220,7 @@ pub fn issue_tokens(
         (true, Some(family)) => Some(family),
         (true, None) => {
             let family = ContinuedFamily {
-                family_id: new_family_id(now)?,
+                family_id: new_family_id(now, &random.family),
                 expires_at: seconds_after(now, defaults.refresh_token_family_lifetime_seconds)
                     .min(cap),
             };
@@ -251,7 +255,7 @@ pub fn issue_tokens(
                 "a JWT access token was due but no signing key was given",
             ))
         }
-        _ => Format::Opaque,
+        _ => Format::Opaque(&random.access),
     };
     // Never past the grant's cap, nor past its family's end: a family ends every token in it.
     let access_expires_at = seconds_after(now, access_lifetime)
@@ -280,7 +284,7 @@ pub fn issue_tokens(
                 &mut writes,
                 client,
                 grant,
-                Format::Opaque,
+                Format::Opaque(&random.refresh),
                 Stored {
                     kind: crate::store::KIND_REFRESH,
                     scope: &scope,
@@ -320,15 +324,45 @@ fn lifetime(client_value: Option<i64>, default: u64) -> u64 {
 /// random id dirties one page of each per request, which SQLite then writes to its log), then 96
 /// random bits (unique across nodes). Not a secret: a family is reached only through one of its
 /// tokens.
-fn new_family_id(now: i64) -> Result<String, OAuthError> {
+fn new_family_id(now: i64, random: &[u8; FAMILY_RANDOM_BYTES]) -> String {
     static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let random = random_token(12).map_err(|e| OAuthError::internal("random", e))?;
-    Ok(format!(
-        "{:010x}{:010x}.{random}",
+    format!(
+        "{:010x}{:010x}.{}",
         now.max(0),
-        sequence & 0xff_ffff_ffff
-    ))
+        sequence & 0xff_ffff_ffff,
+        URL_SAFE_NO_PAD.encode(random)
+    )
+}
+
+/// Random bytes of a family id.
+const FAMILY_RANDOM_BYTES: usize = 12;
+
+/// What a request's new family and opaque tokens take at random, drawn in one call into OpenSSL's
+/// generator rather than one per part (`token_ids::opaque_token_from` says why). Each part serves
+/// one purpose only; the parts a request does not use are dropped unread.
+struct Randomness {
+    family: [u8; FAMILY_RANDOM_BYTES],
+    access: [u8; TOKEN_RANDOM_BYTES],
+    refresh: [u8; TOKEN_RANDOM_BYTES],
+}
+
+impl Randomness {
+    fn draw() -> Result<Randomness, OAuthError> {
+        let mut all = [0u8; FAMILY_RANDOM_BYTES + 2 * TOKEN_RANDOM_BYTES];
+        openssl::rand::rand_bytes(&mut all).map_err(|e| OAuthError::internal("random", e))?;
+        let (family, tokens) = all.split_at(FAMILY_RANDOM_BYTES);
+        let (access, refresh) = tokens.split_at(TOKEN_RANDOM_BYTES);
+        let mut drawn = Randomness {
+            family: [0; FAMILY_RANDOM_BYTES],
+            access: [0; TOKEN_RANDOM_BYTES],
+            refresh: [0; TOKEN_RANDOM_BYTES],
+        };
+        drawn.family.copy_from_slice(family);
+        drawn.access.copy_from_slice(access);
+        drawn.refresh.copy_from_slice(refresh);
+        Ok(drawn)
+    }
 }
 
 fn seconds_after(now: i64, seconds: u64) -> i64 {
@@ -344,9 +378,9 @@ struct Stored<'a> {
     family_id: Option<String>,
 }
 
-/// How a token is made: random, or a JWT signed by the tenant's key.
+/// How a token is made: from the random bytes drawn for it, or a JWT signed by the tenant's key.
 enum Format<'a> {
-    Opaque,
+    Opaque(&'a [u8; TOKEN_RANDOM_BYTES]),
     Jwt(&'a JwtIssuer),
 }
 
@@ -358,13 +392,13 @@ fn new_token(
     stored: Stored<'_>,
 ) -> Result<String, OAuthError> {
     let (token, key) = match format {
-        Format::Opaque => {
+        Format::Opaque(random) => {
             // The id's time: the issue second, to the millisecond the clock reads within it.
             let issued_ms = stored
                 .issued_at
                 .saturating_mul(1000)
                 .saturating_add(crate::clock::subsecond_millis());
-            new_opaque_token(issued_ms).map_err(|e| OAuthError::internal("random", e))?
+            opaque_token_from(issued_ms, random)
         }
         Format::Jwt(jwt) => {
             let token = jwt_access_token(jwt, client, grant, &stored)?;
@@ -485,11 +519,19 @@ mod tests {
 
     #[test]
     fn family_ids_grow_so_a_batch_of_families_lands_together() {
-        let ids: Vec<String> = (0..100).map(|_| new_family_id(1_000).unwrap()).collect();
+        let id = |now| new_family_id(now, &Randomness::draw().unwrap().family);
+        let ids: Vec<String> = (0..100).map(|_| id(1_000)).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
-        assert!(new_family_id(999).unwrap() < ids[0]);
-        let later = new_family_id(1_001).unwrap();
+        assert!(id(999) < ids[0]);
+        let later = id(1_001);
         assert!(ids.iter().all(|id| *id < later));
+    }
+
+    fn issued_family_id(writes: &[WriteOp]) -> Option<String> {
+        writes.iter().find_map(|w| match w {
+            WriteOp::InsertFamily(family) => Some(family.family_id.clone()),
+            _ => None,
+        })
     }
 
     #[test]
@@ -541,10 +583,26 @@ mod tests {
                 .unwrap()
                 .is_none());
             let writer = crate::store::GroupCommitter::start(store, 1).unwrap();
+            let issued_writes = issued.writes.clone();
             writer.commit_blocking(here(), issued.writes).unwrap();
             let response = issued.response;
             assert_eq!(response.expires_in, 120);
             let refresh = response.refresh_token.clone().unwrap();
+            // One draw served the family and both tokens, each from bytes of its own: a part
+            // handed out twice would make one token's secret the other's, or print a secret's
+            // bytes in the family id.
+            let secret = |token: &str| URL_SAFE_NO_PAD.decode(&token[33..]).unwrap();
+            assert_ne!(secret(&response.access_token), secret(&refresh));
+            assert_ne!(response.access_token[12..32], refresh[12..32]);
+            let family_random = issued_family_id(&issued_writes)
+                .and_then(|id| URL_SAFE_NO_PAD.decode(&id[21..]).ok())
+                .unwrap();
+            for token in [&response.access_token, &refresh] {
+                let bytes = secret(token);
+                assert!(!bytes
+                    .windows(4)
+                    .any(|w| family_random.windows(4).any(|f| f == w)));
+            }
             let stored = store
                 .find_active_token("carbon.super", &TokenKey::of(&response.access_token), 1001)
                 .unwrap()
