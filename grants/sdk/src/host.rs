@@ -38,6 +38,16 @@ impl<'a> Host<'a> {
         )
     }
 
+    /// `find_identity_provider`'s answer as the host's bytes, not decoded: for a plugin that keeps
+    /// the provider it decoded last and decodes again only when the bytes differ. The host
+    /// answers with the same bytes until the provider changes.
+    pub fn find_identity_provider_bytes(&self, issuer: &str) -> HostReply<Vec<u8>> {
+        self.call_bytes(
+            self.api.host_find_identity_provider,
+            &serde_json::json!({ "issuer": issuer }),
+        )
+    }
+
     pub fn get_verification_keys<T: DeserializeOwned>(
         &self,
         issuer: &str,
@@ -105,6 +115,21 @@ impl<'a> Host<'a> {
         callback: GrantorHostCall,
         request: &impl Serialize,
     ) -> HostReply<T> {
+        match self.call_bytes(callback, request) {
+            HostReply::Ok(bytes) => decode_reply(&bytes),
+            HostReply::NotFound => HostReply::NotFound,
+            HostReply::NotConfigured => HostReply::NotConfigured,
+            HostReply::Conflict => HostReply::Conflict,
+            HostReply::Failed(e) => HostReply::Failed(e),
+        }
+    }
+
+    /// A callback's answer: its bytes when it succeeded, not decoded.
+    fn call_bytes(
+        &self,
+        callback: GrantorHostCall,
+        request: &impl Serialize,
+    ) -> HostReply<Vec<u8>> {
         let Ok(request) = serde_json::to_vec(request) else {
             return HostReply::Failed("cannot encode the callback request".into());
         };
@@ -116,12 +141,7 @@ impl<'a> Host<'a> {
         let status = unsafe { callback(self.api.host_ctx, borrow(&request), &mut out) };
         let bytes = self.take_host_bytes(out);
         match status {
-            GRANTOR_OK => {
-                match serde_json::from_slice(if bytes.is_empty() { b"null" } else { &bytes }) {
-                    Ok(value) => HostReply::Ok(value),
-                    Err(e) => HostReply::Failed(format!("cannot decode the host's answer: {e}")),
-                }
-            }
+            GRANTOR_OK => HostReply::Ok(bytes),
             GRANTOR_NOT_FOUND => HostReply::NotFound,
             GRANTOR_NOT_CONFIGURED => HostReply::NotConfigured,
             GRANTOR_CONFLICT => HostReply::Conflict,
@@ -158,5 +178,13 @@ pub(crate) fn borrow(bytes: &[u8]) -> GrantorBorrowedBytes {
     GrantorBorrowedBytes {
         ptr: bytes.as_ptr(),
         len: bytes.len(),
+    }
+}
+
+/// A successful callback's answer decoded (an empty answer reads as JSON `null`).
+pub fn decode_reply<T: DeserializeOwned>(bytes: &[u8]) -> HostReply<T> {
+    match serde_json::from_slice(if bytes.is_empty() { b"null" } else { bytes }) {
+        Ok(value) => HostReply::Ok(value),
+        Err(e) => HostReply::Failed(format!("cannot decode the host's answer: {e}")),
     }
 }

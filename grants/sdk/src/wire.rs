@@ -243,13 +243,17 @@ pub struct IdentityProviderInfo {
 /// The keys to try for a JWS whose header names `kid`: the one key with that `kid` when there is
 /// one, else all of them (a certificate is trusted whatever `kid` the issuer gives it). One rule
 /// for the host's `host_get_verification_keys` and for plugins reading `certificate_keys`.
-pub fn keys_for_kid(keys: Vec<serde_json::Value>, kid: Option<&str>) -> Vec<serde_json::Value> {
+/// The keys are JWKs, owned or shared (`Arc<Value>`).
+pub fn keys_for_kid<K>(keys: Vec<K>, kid: Option<&str>) -> Vec<K>
+where
+    K: std::borrow::Borrow<serde_json::Value> + Clone,
+{
     let Some(kid) = kid else {
         return keys;
     };
-    let named: Vec<serde_json::Value> = keys
+    let named: Vec<K> = keys
         .iter()
-        .filter(|k| k["kid"].as_str() == Some(kid))
+        .filter(|k| k.borrow()["kid"].as_str() == Some(kid))
         .cloned()
         .collect();
     if named.is_empty() {

@@ -20,6 +20,7 @@ mod audience;
 mod claim_mappings;
 mod claims;
 mod header;
+mod providers;
 pub mod scopes;
 mod settings;
 mod transformer;
@@ -35,6 +36,8 @@ use grantor_sdk::{
     ClientAuthentication, ClientInfo, GrantRequest, GrantResult, Host, HostReply,
     IdentityProviderInfo,
 };
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use settings::Settings;
@@ -46,6 +49,8 @@ pub struct TrustedJwtValidator {
     settings: Settings,
     /// The identity providers' keys, each parsed once.
     prepared_keys: PreparedKeys,
+    /// The identity providers as the host last described them, each description decoded once.
+    providers: providers::Providers,
 }
 
 /// A token that passed rules 1-7: what it says after the provider's mappings and transformer, and
@@ -55,7 +60,7 @@ pub struct TrustedJwtValidator {
 pub struct ValidatedJwt {
     /// `iss`: the identity provider whose keys verified the token.
     pub issuer: String,
-    pub provider: IdentityProviderInfo,
+    pub provider: Arc<IdentityProviderInfo>,
     /// The claims after the provider's claim mappings and claim transformer.
     pub claims: Map<String, Value>,
     /// `sub` of those claims, allowed by the provider.
@@ -99,6 +104,7 @@ impl TrustedJwtValidator {
         Ok(TrustedJwtValidator {
             settings: Settings::from_json(config)?,
             prepared_keys: PreparedKeys::default(),
+            providers: providers::Providers::default(),
         })
     }
 
@@ -143,7 +149,8 @@ impl TrustedJwtValidator {
             .iss
             .as_deref()
             .ok_or_else(|| invalid_grant("the assertion has no iss claim"))?;
-        let provider = find_provider(host, issuer)?;
+        let found = find_provider(&self.providers, host, issuer)?;
+        let provider = found.info.clone();
         check_binding(&provider, &request.client)?;
         let skew = provider.clock_skew_seconds.clamp(0, MAX_CLOCK_SKEW_SECONDS);
 
@@ -151,7 +158,7 @@ impl TrustedJwtValidator {
         validity::check_expiry(registered.exp, now, skew).map_err(invalid_grant)?;
 
         // 4. The signature, with the provider's keys.
-        verify::verify_signature(host, &self.prepared_keys, &provider, &header, &parsed)?;
+        verify::verify_signature(host, &self.prepared_keys, &found, &header, &parsed)?;
 
         // An ID-JAG is for the one client its `client_id` names (as signed, before mappings).
         if header.typ.as_deref() == Some(ID_JAG_TYP) {
@@ -331,12 +338,16 @@ fn subject_of(
     }
 }
 
-fn find_provider(host: &Host<'_>, issuer: &str) -> Result<IdentityProviderInfo, GrantResult> {
-    match host.find_identity_provider::<IdentityProviderInfo>(issuer) {
-        HostReply::Ok(provider) if provider.enabled => Ok(provider),
+fn find_provider(
+    providers: &providers::Providers,
+    host: &Host<'_>,
+    issuer: &str,
+) -> Result<Arc<providers::Provider>, GrantResult> {
+    match providers.find(host, issuer) {
+        HostReply::Ok(provider) if provider.info.enabled => Ok(provider),
         HostReply::Ok(provider) => Err(invalid_grant(format!(
             "identity provider '{}' (issuer {}) is disabled",
-            provider.name,
+            provider.info.name,
             shown(issuer)
         ))),
         HostReply::NotFound => Err(invalid_grant(format!(

@@ -286,3 +286,41 @@ fn refusals_keep_the_grants_wording() {
         );
     });
 }
+
+/// A provider's description is decoded once: the same description at the next assertion is the
+/// same decoded provider, and one the host changed (disabled, then enabled again) is read anew at
+/// the very next assertion.
+#[test]
+fn a_provider_is_decoded_once_per_description_and_anew_when_it_changes() {
+    let key = signing_key();
+    let validator = validator();
+    let token = sign(
+        &key,
+        json!({"alg": "EdDSA"}),
+        json!({"iss": ISSUER, "sub": "alice", "aud": TOKEN_ENDPOINT, "exp": NOW + 60}),
+    );
+    let mut disabled = provider(&key);
+    disabled["enabled"] = json!(false);
+    let validate_with = |described: Value| {
+        let fake = FakeHost {
+            provider: described,
+            recorded: RefCell::new(BTreeSet::new()),
+        };
+        let api = api(&fake);
+        // SAFETY: the table lives for the call and its context is `fake`.
+        let host = unsafe { Host::from_raw(&api) };
+        validator.validate(&host, &request(), &token, None)
+    };
+    let first = validate_with(provider(&key)).unwrap();
+    let again = validate_with(provider(&key)).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first.provider, &again.provider));
+    let refused = validate_with(disabled).unwrap_err();
+    assert_eq!(
+        refused,
+        GrantResult::invalid_grant(format!(
+            "identity provider 'idp' (issuer {ISSUER}) is disabled"
+        ))
+    );
+    let enabled_again = validate_with(provider(&key)).unwrap();
+    assert!(enabled_again.provider.enabled);
+}

@@ -10,18 +10,23 @@ use grantor_jose::{CheckedHeader, Jws, PreparedKeys, Verification};
 use grantor_sdk::wire::keys_for_kid;
 use grantor_sdk::{GrantResult, Host, HostReply, IdentityProviderInfo, VerificationKeys};
 
+use crate::providers::Provider;
 use crate::{invalid_grant, server_error};
 
 pub fn verify_signature(
     host: &Host<'_>,
     prepared: &PreparedKeys,
-    provider: &IdentityProviderInfo,
+    found: &Provider,
     header: &CheckedHeader,
     parsed: &Jws<'_>,
 ) -> Result<(), GrantResult> {
-    let keys = match &provider.certificate_keys {
+    let provider = &found.info;
+    let keys = match &found.certificate_keys {
         Some(keys) => keys_for_kid(keys.clone(), header.kid.as_deref()),
-        None => keys_from_host(host, provider, header)?,
+        None => keys_from_host(host, provider, header)?
+            .into_iter()
+            .map(Arc::new)
+            .collect(),
     };
     verify_with(prepared, keys, provider, header, parsed)
 }
@@ -72,13 +77,12 @@ fn keys_from_host(
 
 fn verify_with(
     prepared: &PreparedKeys,
-    keys: Vec<serde_json::Value>,
+    keys: Vec<Arc<serde_json::Value>>,
     provider: &IdentityProviderInfo,
     header: &CheckedHeader,
     parsed: &Jws<'_>,
 ) -> Result<(), GrantResult> {
     let alg = header.algorithm.name();
-    let keys: Vec<Arc<serde_json::Value>> = keys.into_iter().map(Arc::new).collect();
     match prepared.verify(parsed, header.algorithm, &keys) {
         Verification::Verified => Ok(()),
         Verification::NoFittingKey => {
