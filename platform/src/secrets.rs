@@ -51,7 +51,7 @@ pub fn generate_client_secret() -> Result<String, openssl::error::ErrorStack> {
 pub fn hash_secret(secret: &str) -> String {
     // SHA-256's own functions, not the one-shot `sha256()`: OpenSSL 3 answers that through
     // `EVP_Q_digest`, which looks the algorithm up by name in its provider tables at every call
-    // (`EVP_MD_fetch`, as long as the hashing itself for a token; a token request hashes three).
+    // (`EVP_MD_fetch`: longer than hashing a token itself; a token request hashes three).
     let mut hasher = openssl::sha::Sha256::new();
     hasher.update(secret.as_bytes());
     let digest = hasher.finish();
