@@ -115,13 +115,8 @@ impl<'a> Host<'a> {
         callback: GrantorHostCall,
         request: &impl Serialize,
     ) -> HostReply<T> {
-        match self.call_bytes(callback, request) {
-            HostReply::Ok(bytes) => decode_reply(&bytes),
-            HostReply::NotFound => HostReply::NotFound,
-            HostReply::NotConfigured => HostReply::NotConfigured,
-            HostReply::Conflict => HostReply::Conflict,
-            HostReply::Failed(e) => HostReply::Failed(e),
-        }
+        self.call_bytes(callback, request)
+            .and_then(|bytes| decode_reply(&bytes))
     }
 
     /// A callback's answer: its bytes when it succeeded, not decoded.
@@ -164,8 +159,13 @@ impl<'a> Host<'a> {
 
 impl<T> HostReply<T> {
     pub fn map_ok<U>(self, f: impl FnOnce(T) -> U) -> HostReply<U> {
+        self.and_then(|v| HostReply::Ok(f(v)))
+    }
+
+    /// `f` of the value when the host answered, for a step that may fail in turn (decoding).
+    pub fn and_then<U>(self, f: impl FnOnce(T) -> HostReply<U>) -> HostReply<U> {
         match self {
-            HostReply::Ok(v) => HostReply::Ok(f(v)),
+            HostReply::Ok(v) => f(v),
             HostReply::NotFound => HostReply::NotFound,
             HostReply::NotConfigured => HostReply::NotConfigured,
             HostReply::Conflict => HostReply::Conflict,

@@ -27,6 +27,8 @@ mod transformer;
 mod validity;
 mod verify;
 
+use std::sync::Arc;
+
 use grantor_jose::{PreparedKeys, MAX_JTI_LEN};
 use grantor_sdk::jwt_bearer::{
     replayed_assertion, DIGEST_REPLAY_KEY_PREFIX, MAX_CLOCK_SKEW_SECONDS,
@@ -36,8 +38,6 @@ use grantor_sdk::{
     ClientAuthentication, ClientInfo, GrantRequest, GrantResult, Host, HostReply,
     IdentityProviderInfo,
 };
-use std::sync::Arc;
-
 use serde_json::{Map, Value};
 
 use settings::Settings;

@@ -36,38 +36,34 @@ const MAX_CACHED_PROVIDERS: usize = 1024;
 impl Providers {
     /// The provider registered for `issuer`, as the host describes it now.
     pub fn find(&self, host: &Host<'_>, issuer: &str) -> HostReply<Arc<Provider>> {
-        let bytes = match host.find_identity_provider_bytes(issuer) {
-            HostReply::Ok(bytes) => bytes,
-            HostReply::NotFound => return HostReply::NotFound,
-            HostReply::NotConfigured => return HostReply::NotConfigured,
-            HostReply::Conflict => return HostReply::Conflict,
-            HostReply::Failed(e) => return HostReply::Failed(e),
-        };
+        host.find_identity_provider_bytes(issuer)
+            .and_then(|bytes| self.decoded(issuer, bytes))
+    }
+
+    /// The provider these bytes describe: the one decoded before when they are the same bytes.
+    fn decoded(&self, issuer: &str, bytes: Vec<u8>) -> HostReply<Arc<Provider>> {
         {
             let by_issuer = self.by_issuer.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(known) = by_issuer.get(issuer).filter(|p| p.bytes == bytes) {
                 return HostReply::Ok(known.clone());
             }
         }
-        let info: IdentityProviderInfo = match decode_reply(&bytes) {
-            HostReply::Ok(info) => info,
-            HostReply::Failed(e) => return HostReply::Failed(e),
-            _ => return HostReply::Failed("cannot decode the host's answer".into()),
-        };
-        let certificate_keys = info
-            .certificate_keys
-            .as_ref()
-            .map(|keys| keys.iter().cloned().map(Arc::new).collect());
-        let provider = Arc::new(Provider {
-            bytes,
-            info: Arc::new(info),
-            certificate_keys,
-        });
-        let mut by_issuer = self.by_issuer.lock().unwrap_or_else(|e| e.into_inner());
-        if by_issuer.len() >= MAX_CACHED_PROVIDERS {
-            by_issuer.clear();
-        }
-        by_issuer.insert(issuer.to_owned(), provider.clone());
-        HostReply::Ok(provider)
+        decode_reply(&bytes).map_ok(|info: IdentityProviderInfo| {
+            let certificate_keys = info
+                .certificate_keys
+                .as_ref()
+                .map(|keys| keys.iter().cloned().map(Arc::new).collect());
+            let provider = Arc::new(Provider {
+                bytes,
+                info: Arc::new(info),
+                certificate_keys,
+            });
+            let mut by_issuer = self.by_issuer.lock().unwrap_or_else(|e| e.into_inner());
+            if by_issuer.len() >= MAX_CACHED_PROVIDERS {
+                by_issuer.clear();
+            }
+            by_issuer.insert(issuer.to_owned(), provider.clone());
+            provider
+        })
     }
 }
