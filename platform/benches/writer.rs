@@ -1,12 +1,12 @@
 //! The group commit's writer alone, on SQLite with `synchronous = FULL`: what one jwt-bearer
 //! exchange writes (its assertion's replay key, a refresh token family, an access and a refresh
-//! token), committed by `SUBMITTERS` threads in a closed loop so batches form as they do in the
+//! token in one row; with `PAIRED=0` in two rows, as the server wrote them before), committed by `SUBMITTERS` threads in a closed loop so batches form as they do in the
 //! server, over a table of `LIVE` live grants. Reports the writer's wall and CPU time, and the WAL
 //! pages written, per request, from the writer's own counters (`CommitStats`); then the cost of
 //! deleting expired grants (`purge_expired`) per grant.
 //!
 //! Run: `cargo bench -p grantor --bench writer` (env `LIVE`, default 500000; `SUBMITTERS`,
-//! default 16; `SECONDS`, default 10; `DIR`, where the database goes, default a temporary
+//! default 16; `PAIRED`, default 1; `SECONDS`, default 10; `DIR`, where the database goes, default a temporary
 //! directory on the same disk as `target/`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +19,7 @@ use grantor::store::{
     FamilyOrigin, GroupCommitter, NewClient, NewFamily, NewToken, ReplayKey, ReplayKind, Store,
     StoreOptions, WriteOp, KIND_ACCESS, KIND_REFRESH,
 };
-use grantor::token_ids::new_opaque_token;
+use grantor::token_ids::{new_opaque_token, paired_opaque_token, TOKEN_RANDOM_BYTES};
 
 const TENANT: &str = "carbon.super";
 const CLIENT: &str = "bench-client";
@@ -32,10 +32,11 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The writes of one jwt-bearer exchange at `now` whose rows all expire at `expires_at`, with
-/// ids made as the server makes them: family ids from one process-wide sequence, token ids from
-/// the clock in milliseconds.
-fn exchange_writes(now: i64, expires_at: i64) -> Vec<WriteOp> {
+/// The writes of one jwt-bearer exchange at `now` whose rows all expire at `expires_at` (its
+/// access token a minute earlier), with ids made as the server makes them: family ids from one
+/// process-wide sequence, token ids from the clock in milliseconds, the refresh token's the
+/// access token's when `paired`.
+fn exchange_writes(now: i64, expires_at: i64, paired: bool) -> Vec<WriteOp> {
     static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
     let family_id = format!(
@@ -44,23 +45,40 @@ fn exchange_writes(now: i64, expires_at: i64) -> Vec<WriteOp> {
         sequence & 0xff_ffff_ffff,
         random_token(12).unwrap()
     );
-    let token = |kind| {
-        WriteOp::InsertToken(NewToken {
-            key: new_opaque_token(now * 1000 + grantor::clock::subsecond_millis())
+    let (_, access_key) =
+        new_opaque_token(now * 1000 + grantor::clock::subsecond_millis()).unwrap();
+    let refresh_key = match paired {
+        true => {
+            let mut random = [0u8; TOKEN_RANDOM_BYTES];
+            openssl::rand::rand_bytes(&mut random).unwrap();
+            paired_opaque_token(&access_key, &random).1
+        }
+        false => {
+            new_opaque_token(now * 1000 + grantor::clock::subsecond_millis())
                 .unwrap()
-                .1,
-            kind,
-            tenant_domain: TENANT.into(),
-            client_id: CLIENT.into(),
-            subject: Some("alice@example.com".into()),
-            scope: "openid profile".into(),
-            issued_at: now,
-            expires_at,
-            family_id: Some(family_id.clone()),
-            claims: Some(r#"{"email":"alice@example.com","groups":["eng"]}"#.into()),
-        })
+                .1
+        }
     };
-    vec![
+    let token = |key, kind, expires_at| NewToken {
+        key,
+        kind,
+        tenant_domain: TENANT.into(),
+        client_id: CLIENT.into(),
+        subject: Some("alice@example.com".into()),
+        scope: "openid profile".into(),
+        issued_at: now,
+        expires_at,
+        family_id: Some(family_id.clone()),
+        claims: Some(r#"{"email":"alice@example.com","groups":["eng"]}"#.into()),
+        paired: None,
+    };
+    let access = token(access_key, KIND_ACCESS, expires_at - 60);
+    let refresh = token(refresh_key, KIND_REFRESH, expires_at);
+    let tokens = access
+        .together(refresh)
+        .into_iter()
+        .map(WriteOp::InsertToken);
+    let mut writes = vec![
         WriteOp::RecordReplayKey {
             key: ReplayKey {
                 tenant_domain: TENANT.into(),
@@ -83,9 +101,9 @@ fn exchange_writes(now: i64, expires_at: i64) -> Vec<WriteOp> {
             started_at: now,
             expires_at,
         }),
-        token(KIND_ACCESS),
-        token(KIND_REFRESH),
-    ]
+    ];
+    writes.extend(tokens);
+    writes
 }
 
 #[derive(Clone, Copy)]
@@ -116,6 +134,7 @@ fn main() {
     let live = env_number("LIVE", 500_000);
     let submitters = env_number("SUBMITTERS", 16);
     let seconds = env_number("SECONDS", 10);
+    let paired = env_number("PAIRED", 1) != 0;
     let dir = match std::env::var("DIR") {
         Ok(dir) => tempfile::tempdir_in(dir).unwrap(),
         Err(_) => tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")).unwrap(),
@@ -154,7 +173,7 @@ fn main() {
         while left > 0 {
             let n = left.min(1_000);
             let ops = (0..n)
-                .flat_map(|_| exchange_writes(now, expires_at))
+                .flat_map(|_| exchange_writes(now, expires_at, paired))
                 .collect();
             writer.commit_blocking(on(), ops).unwrap();
             left -= n;
@@ -177,7 +196,7 @@ fn main() {
                 while !stop.load(Ordering::Relaxed) {
                     let now = grantor::clock::now_unix();
                     writer
-                        .commit_blocking(on(), exchange_writes(now, now + 3_600))
+                        .commit_blocking(on(), exchange_writes(now, now + 3_600, paired))
                         .unwrap();
                 }
             })

@@ -88,6 +88,20 @@ pub fn opaque_token_from(now_ms: i64, random: &[u8; TOKEN_RANDOM_BYTES]) -> (Str
     let mut id = String::with_capacity(ID_DIGITS);
     push_hex(&mut id, &time.to_be_bytes()[8 - TIME_DIGITS / 2..]);
     push_hex(&mut id, id_random);
+    token_with(id, secret)
+}
+
+/// A second token of the row `first` names (a grant's refresh token beside its access token:
+/// `store/tokens.rs`): the same id, and a secret of its own, the secret bytes of `random` (its
+/// id bytes go unused).
+pub fn paired_opaque_token(
+    first: &TokenKey,
+    random: &[u8; TOKEN_RANDOM_BYTES],
+) -> (String, TokenKey) {
+    token_with(first.id.clone(), &random[ID_RANDOM_BYTES..])
+}
+
+fn token_with(id: String, secret: &[u8]) -> (String, TokenKey) {
     let token = format!("{id}.{}", URL_SAFE_NO_PAD.encode(secret));
     let hash = hash_secret(&token);
     (token, TokenKey { id, hash })
@@ -130,6 +144,20 @@ mod tests {
             // 80 random bits found again in the secret: the same bytes were used twice.
             assert!(!secret_hex.contains(id_random), "{token}");
         }
+    }
+
+    #[test]
+    fn a_paired_token_shares_its_id_and_nothing_else() {
+        let (first, first_key) = new_opaque_token(5_000).unwrap();
+        let mut random = [0u8; TOKEN_RANDOM_BYTES];
+        openssl::rand::rand_bytes(&mut random).unwrap();
+        let (second, second_key) = paired_opaque_token(&first_key, &random);
+        assert_eq!(TokenKey::of(&second), second_key);
+        assert_eq!(second_key.id, first_key.id);
+        assert_ne!(second_key.hash, first_key.hash);
+        assert_ne!(first[ID_DIGITS..], second[ID_DIGITS..]);
+        let secret = URL_SAFE_NO_PAD.decode(&second[ID_DIGITS + 1..]).unwrap();
+        assert_eq!(secret, random[ID_RANDOM_BYTES..]);
     }
 
     #[test]

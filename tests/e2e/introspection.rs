@@ -135,11 +135,15 @@ fn store_in_the_old_format(deployment: &Deployment, token: &str) -> String {
     let mut secret = [0u8; 32];
     openssl::rand::rand_bytes(&mut secret).unwrap();
     let old = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    // The token is its row's own, or the second of its row (`paired_*`).
     let statement = format!(
         "INSERT INTO tokens (token_id, token_hash, token_kind, tenant_domain, client_id, subject, \
          scope, issued_at, expires_at, revoked_at, family_id, claims) SELECT '{old}', '{old}', \
-         token_kind, tenant_domain, client_id, subject, scope, issued_at, expires_at, revoked_at, \
-         family_id, claims FROM tokens WHERE token_hash = '{new}'",
+         CASE WHEN token_hash = '{new}' THEN token_kind ELSE paired_kind END, tenant_domain, \
+         client_id, subject, scope, issued_at, \
+         CASE WHEN token_hash = '{new}' THEN expires_at ELSE paired_expires_at END, \
+         CASE WHEN token_hash = '{new}' THEN revoked_at ELSE paired_revoked_at END, \
+         family_id, claims FROM tokens WHERE token_hash = '{new}' OR paired_hash = '{new}'",
         old = stored_hash(&old),
         new = stored_hash(token),
     );

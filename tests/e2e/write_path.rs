@@ -25,12 +25,20 @@ macro_rules! count_in_database {
 /// How many of these tokens the database holds.
 fn stored_token_count(deployment: &Deployment, tokens_issued: &[String]) -> usize {
     let hashes: Vec<String> = tokens_issued.iter().map(|t| stored_hash(t)).collect();
-    count_in_database!(
+    // A grant's two tokens share a row: each counts where it is.
+    let first = count_in_database!(
         deployment,
         tokens::table
             .filter(tokens::token_hash.eq_any(&hashes))
             .count()
-    )
+    );
+    let second = count_in_database!(
+        deployment,
+        tokens::table
+            .filter(tokens::paired_hash.eq_any(&hashes))
+            .count()
+    );
+    first + second
 }
 
 /// How many of these assertions' replay keys (the identity provider's, in the default tenant)

@@ -215,6 +215,7 @@ mod tests {
                 expires_at: now + 3600,
                 family_id: Some(family.into()),
                 claims: None,
+                paired: None,
             })
         };
         vec![

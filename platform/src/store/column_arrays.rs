@@ -122,6 +122,9 @@ column_arrays! {
         expires_at: BigInt => i64,
         family_id: Nullable<Text> => Option<&'a str>,
         claims: Nullable<Text> => Option<&'a str>,
+        paired_hash: Nullable<Text> => Option<&'a str>,
+        paired_kind: Nullable<Text> => Option<&'a str>,
+        paired_expires_at: Nullable<BigInt> => Option<i64>,
     }
 }
 
@@ -139,8 +142,9 @@ mod tests {
         assert_eq!(
             sql.finish(),
             "INSERT INTO tokens (token_id, token_hash, token_kind, tenant_domain, client_id, \
-             subject, scope, issued_at, expires_at, family_id, claims) SELECT * FROM \
-             unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+             subject, scope, issued_at, expires_at, family_id, claims, paired_hash, paired_kind, \
+             paired_expires_at) SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14)"
         );
         assert!(columns.is_safe_to_cache_prepared(&Pg).unwrap());
         assert!(<TokenColumns as QueryId>::query_id().is_some());

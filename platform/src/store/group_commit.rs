@@ -772,6 +772,7 @@ mod tests {
             expires_at,
             family_id: None,
             claims: None,
+            paired: None,
         })
     }
 

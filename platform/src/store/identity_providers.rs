@@ -610,6 +610,7 @@ mod tests {
                     expires_at: 1000,
                     family_id: Some(family.into()),
                     claims: None,
+                    paired: None,
                 })
             };
             let ops = [

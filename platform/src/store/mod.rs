@@ -65,7 +65,7 @@ pub use signing_keys::{
 };
 pub use tenants::Tenant;
 pub use token_families::{FamilyOrigin, NewFamily, TokenFamily};
-pub use tokens::{NewToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
+pub use tokens::{NewToken, PairedToken, StoredToken, KIND_ACCESS, KIND_REFRESH};
 pub use users::{User, MAX_USERNAME_BYTES};
 pub use writes::{ApplyError, WriteOp, WriteRefusal};
 

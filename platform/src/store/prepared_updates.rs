@@ -15,8 +15,9 @@ use diesel::{QueryResult, RunQueryDsl};
 
 use super::KIND_REFRESH;
 
-/// Marks an unexpired, unrevoked refresh token of this client revoked at `now`; the row count
-/// (0 or 1) tells whether this request was the one that consumed it.
+/// Marks an unexpired, unrevoked refresh token of this client revoked at `now`, whichever half
+/// of its row it is (`tokens.rs`); the row count (0 or 1) tells whether this request was the one
+/// that consumed it. The row's other token is left as it is.
 pub(super) struct ConsumeRefreshToken<'a> {
     pub token_id: &'a str,
     pub token_hash: &'a str,
@@ -40,21 +41,34 @@ where
     str: ToSql<Text, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("UPDATE tokens SET revoked_at = ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(" WHERE token_id = ");
-        out.push_bind_param::<Text, _>(self.token_id)?;
-        out.push_sql(" AND token_hash = ");
+        // The row matched one of its halves (their hashes differ): that one is revoked.
+        out.push_sql("UPDATE tokens SET revoked_at = CASE WHEN token_hash = ");
         out.push_bind_param::<Text, _>(self.token_hash)?;
+        out.push_sql(" THEN ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" ELSE revoked_at END, paired_revoked_at = CASE WHEN token_hash = ");
+        out.push_bind_param::<Text, _>(self.token_hash)?;
+        out.push_sql(" THEN paired_revoked_at ELSE ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" END WHERE token_id = ");
+        out.push_bind_param::<Text, _>(self.token_id)?;
         out.push_sql(" AND tenant_domain = ");
         out.push_bind_param::<Text, _>(self.tenant_domain)?;
         out.push_sql(" AND client_id = ");
         out.push_bind_param::<Text, _>(self.client_id)?;
+        out.push_sql(" AND ((token_hash = ");
+        out.push_bind_param::<Text, _>(self.token_hash)?;
         out.push_sql(" AND token_kind = ");
         out.push_bind_param::<Text, _>(KIND_REFRESH)?;
         out.push_sql(" AND expires_at > ");
         out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(" AND revoked_at IS NULL");
+        out.push_sql(" AND revoked_at IS NULL) OR (paired_hash = ");
+        out.push_bind_param::<Text, _>(self.token_hash)?;
+        out.push_sql(" AND paired_kind = ");
+        out.push_bind_param::<Text, _>(KIND_REFRESH)?;
+        out.push_sql(" AND paired_expires_at > ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" AND paired_revoked_at IS NULL))");
         Ok(())
     }
 }

@@ -47,6 +47,10 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         family_id -> Nullable<Text>,
         claims -> Nullable<Text>,
+        paired_hash -> Nullable<Text>,
+        paired_kind -> Nullable<Text>,
+        paired_expires_at -> Nullable<BigInt>,
+        paired_revoked_at -> Nullable<BigInt>,
     }
 }
 

@@ -111,6 +111,15 @@ pub(super) fn revoke_families(
             )
             .set(tokens::revoked_at.eq(Some(now)))
             .execute(conn)?;
+            // The second token of rows that hold two (`tokens.rs`).
+            diesel::update(
+                tokens::table
+                    .filter($tokens)
+                    .filter(tokens::paired_hash.is_not_null())
+                    .filter(tokens::paired_revoked_at.is_null()),
+            )
+            .set(tokens::paired_revoked_at.eq(Some(now)))
+            .execute(conn)?;
             diesel::update(
                 token_families::table
                     .filter($chosen)

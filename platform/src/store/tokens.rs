@@ -1,4 +1,12 @@
 //! Issued tokens, kept only as hashes: a stolen database yields no usable token.
+//!
+//! A grant's opaque access and refresh tokens share one row (`NewToken::pair`): both carry the
+//! row's id (`token_ids.rs`), each with a secret of its own, and each keeps its own hash, kind,
+//! expiry and revocation. The row's own columns describe the token that expires last, so the
+//! row's `expires_at` is when it may be purged; the `paired_*` columns describe the other. One
+//! row per grant is one insert into the table and each of its indexes where two rows were two.
+//! Rows without a pair (tokens issued alone, JWT access tokens, rows written before) read as
+//! they always did.
 
 use diesel::prelude::*;
 
@@ -25,6 +33,65 @@ pub struct NewToken {
     pub family_id: Option<String>,
     /// The grant's claims as a JSON object, when it produced any.
     pub claims: Option<String>,
+    /// The grant's other token, kept in this row (`NewToken::pair`).
+    pub paired: Option<PairedToken>,
+}
+
+/// The second token of a row: what differs from the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairedToken {
+    pub hash: String,
+    pub kind: &'static str,
+    pub expires_at: i64,
+}
+
+impl NewToken {
+    /// The rows that store two tokens of one grant: one, when they share their id (both carry
+    /// it) and everything but their kind, hash and expiry; otherwise one each. In a shared row
+    /// the token that expires last is the row's own.
+    pub fn together(self, other: NewToken) -> Vec<NewToken> {
+        type Shared<'t> = (
+            &'t str,
+            &'t str,
+            &'t str,
+            Option<&'t str>,
+            &'t str,
+            i64,
+            Option<&'t str>,
+            Option<&'t str>,
+        );
+        fn shared(t: &NewToken) -> Shared<'_> {
+            (
+                &t.key.id,
+                &t.tenant_domain,
+                &t.client_id,
+                t.subject.as_deref(),
+                &t.scope,
+                t.issued_at,
+                t.family_id.as_deref(),
+                t.claims.as_deref(),
+            )
+        }
+        let pairable = shared(&self) == shared(&other)
+            && self.kind != other.kind
+            && self.key.hash != other.key.hash
+            && self.paired.is_none()
+            && other.paired.is_none();
+        if !pairable {
+            return vec![self, other];
+        }
+        let (mut first, second) = if other.expires_at > self.expires_at {
+            (other, self)
+        } else {
+            (self, other)
+        };
+        first.paired = Some(PairedToken {
+            hash: second.key.hash,
+            kind: second.kind,
+            expires_at: second.expires_at,
+        });
+        vec![first]
+    }
 }
 
 /// A new token's row (its `revoked_at` starts empty).
@@ -46,10 +113,14 @@ pub(super) struct NewTokenRow<'a> {
     pub(super) expires_at: i64,
     pub(super) family_id: Option<&'a str>,
     pub(super) claims: Option<&'a str>,
+    pub(super) paired_hash: Option<&'a str>,
+    pub(super) paired_kind: Option<&'a str>,
+    pub(super) paired_expires_at: Option<i64>,
 }
 
 impl NewToken {
     pub(super) fn row(&self) -> NewTokenRow<'_> {
+        let paired = self.paired.as_ref();
         NewTokenRow {
             token_id: &self.key.id,
             token_hash: &self.key.hash,
@@ -62,13 +133,15 @@ impl NewToken {
             expires_at: self.expires_at,
             family_id: self.family_id.as_deref(),
             claims: self.claims.as_deref(),
+            paired_hash: paired.map(|p| p.hash.as_str()),
+            paired_kind: paired.map(|p| p.kind),
+            paired_expires_at: paired.map(|p| p.expires_at),
         }
     }
 }
 
-/// A stored token as lookups see it.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
-#[diesel(table_name = tokens)]
+/// A stored token as lookups see it: one token, whichever half of its row it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredToken {
     pub token_id: String,
     pub token_hash: String,
@@ -84,6 +157,80 @@ pub struct StoredToken {
     pub claims: Option<String>,
 }
 
+/// A row as stored: one token, or two of one grant.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tokens)]
+struct StoredRow {
+    token_id: String,
+    token_hash: String,
+    token_kind: String,
+    tenant_domain: String,
+    client_id: String,
+    subject: Option<String>,
+    scope: String,
+    issued_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    family_id: Option<String>,
+    claims: Option<String>,
+    paired_hash: Option<String>,
+    paired_kind: Option<String>,
+    paired_expires_at: Option<i64>,
+    paired_revoked_at: Option<i64>,
+}
+
+impl StoredRow {
+    /// The token of this row whose hash is `hash`, if either is.
+    fn token(self, hash: &str) -> Option<StoredToken> {
+        let (token_hash, token_kind, expires_at, revoked_at) = if self.token_hash == hash {
+            (
+                self.token_hash,
+                self.token_kind,
+                self.expires_at,
+                self.revoked_at,
+            )
+        } else if self.paired_hash.as_deref() == Some(hash) {
+            (
+                self.paired_hash?,
+                self.paired_kind?,
+                self.paired_expires_at?,
+                self.paired_revoked_at,
+            )
+        } else {
+            return None;
+        };
+        Some(StoredToken {
+            token_id: self.token_id,
+            token_hash,
+            token_kind,
+            tenant_domain: self.tenant_domain,
+            client_id: self.client_id,
+            subject: self.subject,
+            scope: self.scope,
+            issued_at: self.issued_at,
+            expires_at,
+            revoked_at,
+            family_id: self.family_id,
+            claims: self.claims,
+        })
+    }
+}
+
+/// The token with this key in this tenant, whatever its state.
+fn find_token(
+    conn: &mut super::DbConnection,
+    tenant_domain: &str,
+    token: &TokenKey,
+) -> Result<Option<StoredToken>, StoreError> {
+    let row: Option<StoredRow> = tokens::table
+        .find(&token.id)
+        .filter(tokens::tenant_domain.eq(tenant_domain))
+        .select(StoredRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row.and_then(|row| row.token(&token.hash)))
+}
+
 impl Store {
     /// The unexpired, unrevoked token with this key in this tenant.
     pub fn find_active_token(
@@ -93,15 +240,8 @@ impl Store {
         now: i64,
     ) -> Result<Option<StoredToken>, StoreError> {
         self.with_conn(|conn| {
-            Ok(tokens::table
-                .find(&token.id)
-                .filter(tokens::token_hash.eq(&token.hash))
-                .filter(tokens::tenant_domain.eq(tenant_domain))
-                .filter(tokens::expires_at.gt(now))
-                .filter(tokens::revoked_at.is_null())
-                .select(StoredToken::as_select())
-                .first(conn)
-                .optional()?)
+            Ok(find_token(conn, tenant_domain, token)?
+                .filter(|t| t.expires_at > now && t.revoked_at.is_none()))
         })
     }
 
@@ -114,15 +254,8 @@ impl Store {
         now: i64,
     ) -> Result<Option<(StoredToken, Option<TokenFamily>)>, StoreError> {
         self.with_conn(|conn| {
-            let token: Option<StoredToken> = tokens::table
-                .find(&token.id)
-                .filter(tokens::token_hash.eq(&token.hash))
-                .filter(tokens::tenant_domain.eq(tenant_domain))
-                .filter(tokens::token_kind.eq(KIND_REFRESH))
-                .filter(tokens::expires_at.gt(now))
-                .select(StoredToken::as_select())
-                .first(conn)
-                .optional()?;
+            let token = find_token(conn, tenant_domain, token)?
+                .filter(|t| t.token_kind == KIND_REFRESH && t.expires_at > now);
             let Some(token) = token else {
                 return Ok(None);
             };
@@ -177,6 +310,7 @@ mod tests {
                 expires_at: 200,
                 family_id: None,
                 claims: None,
+                paired: None,
             };
             let writer = crate::store::GroupCommitter::start(store, 2).unwrap();
             let insert = |token: &NewToken| {
@@ -245,6 +379,256 @@ mod tests {
         });
     }
 
+    /// A grant's access and refresh tokens as `issue_tokens` makes them: one id, two secrets.
+    fn grant_tokens(access_expires_at: i64, refresh_expires_at: i64) -> (NewToken, NewToken) {
+        let (_, access_key) = crate::token_ids::new_opaque_token(100_000).unwrap();
+        let mut random = [0u8; crate::token_ids::TOKEN_RANDOM_BYTES];
+        openssl::rand::rand_bytes(&mut random).unwrap();
+        let (_, refresh_key) = crate::token_ids::paired_opaque_token(&access_key, &random);
+        let access = NewToken {
+            key: access_key,
+            kind: KIND_ACCESS,
+            tenant_domain: "carbon.super".into(),
+            client_id: "cid".into(),
+            subject: Some("alice".into()),
+            scope: "read".into(),
+            issued_at: 100,
+            expires_at: access_expires_at,
+            family_id: Some("f-1".into()),
+            claims: None,
+            paired: None,
+        };
+        let refresh = NewToken {
+            key: refresh_key,
+            kind: KIND_REFRESH,
+            expires_at: refresh_expires_at,
+            ..access.clone()
+        };
+        (access, refresh)
+    }
+
+    fn one_row(a: &NewToken, b: &NewToken) -> NewToken {
+        let mut rows = a.clone().together(b.clone());
+        assert_eq!(rows.len(), 1);
+        rows.pop().unwrap()
+    }
+
+    #[test]
+    fn only_two_tokens_of_one_grant_share_a_row() {
+        let (access, refresh) = grant_tokens(500, 1000);
+        let row = one_row(&access, &refresh);
+        // The one that expires last is the row's own, whichever order they come in.
+        assert_eq!(row, one_row(&refresh, &access));
+        assert_eq!((row.kind, row.expires_at), (KIND_REFRESH, 1000));
+        let paired = row.paired.as_ref().unwrap();
+        assert_eq!(
+            (paired.kind, paired.expires_at, paired.hash.as_str()),
+            (KIND_ACCESS, 500, access.key.hash.as_str())
+        );
+        // A JWT access token is found by its own hash, not the refresh token's id.
+        let jwt = NewToken {
+            key: TokenKey::hashed("eyJ.a.b"),
+            ..access.clone()
+        };
+        let apart = |a: NewToken, b: NewToken| a.together(b).len() == 2;
+        assert!(apart(jwt, refresh.clone()));
+        let other_subject = NewToken {
+            subject: Some("bob".into()),
+            ..access.clone()
+        };
+        assert!(apart(other_subject, refresh.clone()));
+        assert!(apart(access.clone(), access.clone()));
+        assert!(apart(row, access));
+    }
+
+    #[test]
+    fn each_token_of_a_shared_row_keeps_its_own_kind_expiry_and_revocation() {
+        for_each_backend(|store| {
+            let client = crate::store::clients::tests::sample("carbon.super", "app", "cid");
+            store.add_client(&client, 0).unwrap();
+            let writer = crate::store::GroupCommitter::start(store, 1).unwrap();
+            let commit = |ops: Vec<crate::store::WriteOp>| writer.commit_blocking(here(), ops);
+            let family = crate::store::WriteOp::InsertFamily(crate::store::NewFamily {
+                family_id: "f-1".into(),
+                tenant_domain: "carbon.super".into(),
+                client_id: "cid".into(),
+                origin: Default::default(),
+                started_at: 100,
+                expires_at: 5000,
+            });
+            let insert = |access: &NewToken, refresh: &NewToken| {
+                let row = one_row(access, refresh);
+                commit(vec![crate::store::WriteOp::InsertToken(row)]).unwrap();
+            };
+            commit(vec![family]).unwrap();
+            let (access, refresh) = grant_tokens(500, 1000);
+            insert(&access, &refresh);
+            let rows: i64 = store
+                .with_conn(|conn| Ok(tokens::table.count().get_result(conn)?))
+                .unwrap();
+            assert_eq!(rows, 1);
+            let active = |key: &TokenKey, now: i64| {
+                store
+                    .find_active_token("carbon.super", key, now)
+                    .unwrap()
+                    .map(|t| (t.token_kind, t.expires_at))
+            };
+            assert_eq!(active(&access.key, 150), Some((KIND_ACCESS.into(), 500)));
+            assert_eq!(active(&refresh.key, 150), Some((KIND_REFRESH.into(), 1000)));
+            // The access token's end is not the refresh token's.
+            assert_eq!(active(&access.key, 600), None);
+            assert_eq!(active(&refresh.key, 600), Some((KIND_REFRESH.into(), 1000)));
+            let (found, _) = store
+                .find_refresh_token("carbon.super", &refresh.key, 600)
+                .unwrap()
+                .unwrap();
+            assert_eq!(found.token_hash, refresh.key.hash);
+            assert!(store
+                .find_refresh_token("carbon.super", &access.key, 150)
+                .unwrap()
+                .is_none());
+            // The row's id with a third secret is neither token.
+            let forged = TokenKey::of(&format!("{}.{}", access.key.id, "A".repeat(43)));
+            assert_eq!(active(&forged, 150), None);
+
+            // Consuming the refresh token leaves the access token; the access token is never
+            // consumed as a refresh token.
+            let consume = |key: &TokenKey, now: i64| {
+                commit(vec![crate::store::WriteOp::ConsumeRefreshToken {
+                    tenant_domain: "carbon.super".into(),
+                    client_id: "cid".into(),
+                    token: key.clone(),
+                    family_id: Some("f-1".into()),
+                    now,
+                }])
+            };
+            let spent = |r: Result<(), crate::store::ApplyError>| {
+                matches!(
+                    r,
+                    Err(crate::store::ApplyError::Refused(
+                        crate::store::WriteRefusal::RefreshTokenSpent
+                    ))
+                )
+            };
+            assert!(spent(consume(&access.key, 150)));
+            assert!(spent(consume(&forged, 150)));
+            consume(&refresh.key, 150).unwrap();
+            assert!(spent(consume(&refresh.key, 150)));
+            assert_eq!(active(&refresh.key, 160), None);
+            assert_eq!(active(&access.key, 160), Some((KIND_ACCESS.into(), 500)));
+
+            // Revoking one token leaves the other; so does revoking it twice.
+            let (access, refresh) = grant_tokens(500, 1000);
+            insert(&access, &refresh);
+            for _ in 0..2 {
+                commit(vec![crate::store::WriteOp::RevokeToken {
+                    token: access.key.clone(),
+                    now: 170,
+                }])
+                .unwrap();
+            }
+            assert_eq!(active(&access.key, 180), None);
+            assert_eq!(active(&refresh.key, 180), Some((KIND_REFRESH.into(), 1000)));
+            // A refresh token that outlives its access token is consumed after it expired.
+            consume(&refresh.key, 600).unwrap();
+
+            // The family's revocation reaches both tokens of every row in it.
+            let (access, refresh) = grant_tokens(2000, 1000);
+            insert(&access, &refresh);
+            assert_eq!(active(&access.key, 1500), Some((KIND_ACCESS.into(), 2000)));
+            commit(vec![crate::store::WriteOp::RevokeFamily {
+                family_id: "f-1".into(),
+                now: 190,
+            }])
+            .unwrap();
+            assert_eq!(active(&access.key, 200), None);
+            assert_eq!(active(&refresh.key, 200), None);
+            assert!(spent(consume(&refresh.key, 200)));
+        });
+    }
+
+    #[test]
+    fn a_shared_row_is_purged_after_its_last_token_expires() {
+        for_each_backend(|store| {
+            let client = crate::store::clients::tests::sample("carbon.super", "app", "cid");
+            store.add_client(&client, 0).unwrap();
+            let writer = crate::store::GroupCommitter::start(store, 1).unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            for (access_expires_at, refresh_expires_at) in [(500, 1000), (1000, 500)] {
+                let (access, refresh) = grant_tokens(access_expires_at, refresh_expires_at);
+                let row = one_row(&access, &refresh);
+                writer
+                    .commit_blocking(here(), vec![crate::store::WriteOp::InsertToken(row)])
+                    .unwrap();
+                let last = if access_expires_at > refresh_expires_at {
+                    &access
+                } else {
+                    &refresh
+                };
+                runtime.block_on(writer.purge_expired(600, 1000)).unwrap();
+                assert!(store
+                    .find_active_token("carbon.super", &last.key, 700)
+                    .unwrap()
+                    .is_some());
+                runtime.block_on(writer.purge_expired(1000, 1000)).unwrap();
+                let rows: i64 = store
+                    .with_conn(|conn| Ok(tokens::table.count().get_result(conn)?))
+                    .unwrap();
+                assert_eq!(rows, 0);
+            }
+        });
+    }
+
+    /// Rows of one token, as every row before the migration that pairs tokens, read the same
+    /// after it; reverting it keeps each row's own token and forgets only the second ones.
+    #[test]
+    fn rows_of_one_token_survive_the_pairing_migration_both_ways() {
+        for_each_backend(|store| {
+            let client = crate::store::clients::tests::sample("carbon.super", "app", "cid");
+            store.add_client(&client, 0).unwrap();
+            let writer = crate::store::GroupCommitter::start(store, 1).unwrap();
+            let (alone, _) = grant_tokens(500, 1000);
+            let (access, refresh) = grant_tokens(500, 1000);
+            let row = one_row(&access, &refresh);
+            let ops = vec![
+                crate::store::WriteOp::InsertToken(alone.clone()),
+                crate::store::WriteOp::InsertToken(row),
+            ];
+            writer.commit_blocking(here(), ops).unwrap();
+            drop(writer);
+            let found = |key: &TokenKey| {
+                store
+                    .find_active_token("carbon.super", key, 150)
+                    .unwrap()
+                    .map(|t| t.token_kind)
+            };
+            let revert =
+                |conn: &mut _| super::super::connection::revert_migration(conn, "20261205060000");
+            store.with_conn(revert).unwrap();
+            let kept: Vec<String> = store
+                .with_conn(|conn| {
+                    Ok(tokens::table
+                        .select(tokens::token_hash)
+                        .order(tokens::token_hash)
+                        .load(conn)?)
+                })
+                .unwrap();
+            let mut expected = vec![alone.key.hash.clone(), refresh.key.hash.clone()];
+            expected.sort();
+            assert_eq!(kept, expected);
+            let applied = store
+                .with_conn(super::super::connection::run_migrations)
+                .unwrap();
+            assert_eq!(applied, ["20261205060000"]);
+            assert_eq!(found(&alone.key), Some(KIND_ACCESS.into()));
+            assert_eq!(found(&refresh.key), Some(KIND_REFRESH.into()));
+            assert_eq!(found(&access.key), None);
+        });
+    }
+
     #[test]
     fn tokens_and_replay_keys_from_before_token_ids_keep_working() {
         use crate::secrets::hash_secret;
@@ -254,6 +638,8 @@ mod tests {
             // The schema as it was, with what the server before this change wrote.
             store
                 .with_conn(|conn| {
+                    // Later migrations of the table first.
+                    super::super::connection::revert_migration(conn, "20261205060000")?;
                     super::super::connection::revert_migration(conn, "20261204120000")?;
                     for (token, kind) in [("old-access", "access"), ("old-refresh", "refresh")] {
                         diesel::sql_query(format!(
@@ -381,6 +767,7 @@ mod tests {
                     expires_at: 1000,
                     family_id: Some("f-1".into()),
                     claims: None,
+                    paired: None,
                 }),
             ];
             let writer = crate::store::GroupCommitter::start(store, 1).unwrap();

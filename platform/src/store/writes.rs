@@ -226,6 +226,7 @@ pub fn apply_writes_together<'a>(
     Ok(())
 }
 
+/// Revokes the token with this key, whichever half of its row it is; its pair stays as it is.
 fn revoke_token(conn: &mut DbConnection, token: &TokenKey, now: i64) -> Result<(), ApplyError> {
     diesel::update(
         tokens::table
@@ -234,6 +235,14 @@ fn revoke_token(conn: &mut DbConnection, token: &TokenKey, now: i64) -> Result<(
             .filter(tokens::revoked_at.is_null()),
     )
     .set(tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    diesel::update(
+        tokens::table
+            .filter(tokens::token_id.eq(&token.id))
+            .filter(tokens::paired_hash.eq(&token.hash))
+            .filter(tokens::paired_revoked_at.is_null()),
+    )
+    .set(tokens::paired_revoked_at.eq(Some(now)))
     .execute(conn)?;
     Ok(())
 }

@@ -12,6 +12,9 @@ diesel::table! {
         family_id -> Nullable<Text>,
         subject -> Nullable<Text>,
         claims -> Nullable<Text>,
+        paired_hash -> Nullable<Text>,
+        paired_expires_at -> Nullable<BigInt>,
+        paired_revoked_at -> Nullable<BigInt>,
     }
 }
 
@@ -142,17 +145,42 @@ pub fn insert_key_in_the_clear(
     assert_eq!(inserted, 1);
 }
 
-/// The stored row of a token: (expires_at, revoked_at, family_id).
+/// What the database keeps of a token: (expires_at, revoked_at, family_id), from its own
+/// columns or, when it is the second token of its row, the `paired_*` ones.
 pub fn token_row(
     deployment: &crate::harness::Deployment,
     token: &str,
 ) -> (i64, Option<i64>, Option<String>) {
-    query_database!(
+    let hash = stored_hash(token);
+    type Row = (
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        String,
+    );
+    let (expires, revoked, family, paired_expires, paired_revoked, own_hash): Row = query_database!(
         deployment,
         tokens::table
-            .filter(tokens::token_hash.eq(stored_hash(token)))
-            .select((tokens::expires_at, tokens::revoked_at, tokens::family_id))
-    )
+            .filter(
+                tokens::token_hash
+                    .eq(&hash)
+                    .or(tokens::paired_hash.eq(&hash))
+            )
+            .select((
+                tokens::expires_at,
+                tokens::revoked_at,
+                tokens::family_id,
+                tokens::paired_expires_at,
+                tokens::paired_revoked_at,
+                tokens::token_hash,
+            ))
+    );
+    match own_hash == hash {
+        true => (expires, revoked, family),
+        false => (paired_expires.unwrap(), paired_revoked, family),
+    }
 }
 
 /// A family's (expires_at, revoked_at).
@@ -174,7 +202,11 @@ pub fn token_grant(
     let (subject, claims): (Option<String>, Option<String>) = query_database!(
         deployment,
         tokens::table
-            .filter(tokens::token_hash.eq(stored_hash(token)))
+            .filter(
+                tokens::token_hash
+                    .eq(stored_hash(token))
+                    .or(tokens::paired_hash.eq(stored_hash(token)))
+            )
             .select((tokens::subject, tokens::claims))
     );
     let claims = claims.map_or(serde_json::Value::Null, |c| {

@@ -18,7 +18,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::wire::TokenResponse;
 use crate::secrets::random_token;
 use crate::store::{Client, NewFamily, NewToken, WriteOp};
-use crate::token_ids::{opaque_token_from, TokenKey, TOKEN_RANDOM_BYTES};
+use crate::token_ids::{opaque_token_from, paired_opaque_token, TokenKey, TOKEN_RANDOM_BYTES};
 
 /// A refresh token family a rotation continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,8 +261,8 @@ pub fn issue_tokens(
     let access_expires_at = seconds_after(now, access_lifetime)
         .min(cap)
         .min(family.as_ref().map_or(i64::MAX, |f| f.expires_at));
-    let access_token = new_token(
-        &mut writes,
+    let access_is_opaque = matches!(access_format, Format::Opaque(_));
+    let (access_token, access_row) = new_token(
         client,
         grant,
         access_format,
@@ -274,17 +274,21 @@ pub fn issue_tokens(
             family_id: family_id.clone(),
         },
     )?;
-    let refresh_token = match family.as_ref().filter(|_| grant.issue_refresh_token) {
+    let refresh = match family.as_ref().filter(|_| grant.issue_refresh_token) {
         Some(family) => {
             let refresh_lifetime = lifetime(
                 client.refresh_token_lifetime,
                 defaults.refresh_token_lifetime_seconds,
             );
+            // Beside an opaque access token, in its row (`store/tokens.rs`).
+            let format = match access_is_opaque {
+                true => Format::Beside(&access_row.key, &random.refresh),
+                false => Format::Opaque(&random.refresh),
+            };
             Some(new_token(
-                &mut writes,
                 client,
                 grant,
-                Format::Opaque(&random.refresh),
+                format,
                 Stored {
                     kind: crate::store::KIND_REFRESH,
                     scope: &scope,
@@ -296,6 +300,18 @@ pub fn issue_tokens(
             )?)
         }
         None => None,
+    };
+    let refresh_token = match refresh {
+        Some((token, refresh_row)) => {
+            // One row for both, or two when the access token is a JWT (found by its hash).
+            let rows = access_row.together(refresh_row);
+            writes.extend(rows.into_iter().map(WriteOp::InsertToken));
+            Some(token)
+        }
+        None => {
+            writes.push(WriteOp::InsertToken(access_row));
+            None
+        }
     };
     Ok(IssuedTokens {
         response: TokenResponse {
@@ -378,19 +394,21 @@ struct Stored<'a> {
     family_id: Option<String>,
 }
 
-/// How a token is made: from the random bytes drawn for it, or a JWT signed by the tenant's key.
+/// How a token is made: from the random bytes drawn for it, beside another token in its row (the
+/// same id, its own secret), or a JWT signed by the tenant's key.
 enum Format<'a> {
     Opaque(&'a [u8; TOKEN_RANDOM_BYTES]),
+    Beside(&'a TokenKey, &'a [u8; TOKEN_RANDOM_BYTES]),
     Jwt(&'a JwtIssuer),
 }
 
+/// A new token and the row that stores it.
 fn new_token(
-    writes: &mut Vec<WriteOp>,
     client: &Client,
     grant: &Decision,
     format: Format<'_>,
     stored: Stored<'_>,
-) -> Result<String, OAuthError> {
+) -> Result<(String, NewToken), OAuthError> {
     let (token, key) = match format {
         Format::Opaque(random) => {
             // The id's time: the issue second, to the millisecond the clock reads within it.
@@ -400,13 +418,14 @@ fn new_token(
                 .saturating_add(crate::clock::subsecond_millis());
             opaque_token_from(issued_ms, random)
         }
+        Format::Beside(first, random) => paired_opaque_token(first, random),
         Format::Jwt(jwt) => {
             let token = jwt_access_token(jwt, client, grant, &stored)?;
             let key = TokenKey::hashed(&token);
             (token, key)
         }
     };
-    writes.push(WriteOp::InsertToken(NewToken {
+    let row = NewToken {
         key,
         kind: stored.kind,
         tenant_domain: client.tenant_domain.clone(),
@@ -417,8 +436,9 @@ fn new_token(
         expires_at: stored.expires_at,
         family_id: stored.family_id,
         claims: grant.claims.clone(),
-    }));
-    Ok(token)
+        paired: None,
+    };
+    Ok((token, row))
 }
 
 /// An RFC 9068 access token: `typ: at+jwt`; `iss`, `sub` (the client itself when no resource
@@ -593,7 +613,21 @@ mod tests {
             // bytes in the family id.
             let secret = |token: &str| URL_SAFE_NO_PAD.decode(&token[33..]).unwrap();
             assert_ne!(secret(&response.access_token), secret(&refresh));
-            assert_ne!(response.access_token[12..32], refresh[12..32]);
+            // Both in one row: the refresh token carries the access token's id.
+            assert_eq!(response.access_token[..32], refresh[..32]);
+            let rows: Vec<_> = issued_writes
+                .iter()
+                .filter_map(|w| match w {
+                    WriteOp::InsertToken(row) => Some(row),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(rows.len(), 1);
+            assert_eq!(rows[0].kind, crate::store::KIND_REFRESH);
+            assert_eq!(
+                rows[0].paired.as_ref().map(|p| p.kind),
+                Some(crate::store::KIND_ACCESS)
+            );
             let family_random = issued_family_id(&issued_writes)
                 .and_then(|id| URL_SAFE_NO_PAD.decode(&id[21..]).ok())
                 .unwrap();
