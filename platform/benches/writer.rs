@@ -1,13 +1,14 @@
 //! The group commit's writer alone, on SQLite with `synchronous = FULL`: what one jwt-bearer
 //! exchange writes (its assertion's replay key, a refresh token family, an access and a refresh
-//! token in one row; with `PAIRED=0` in two rows, as the server wrote them before), committed by `SUBMITTERS` threads in a closed loop so batches form as they do in the
-//! server, over a table of `LIVE` live grants. Reports the writer's wall and CPU time, and the WAL
-//! pages written, per request, from the writer's own counters (`CommitStats`); then the cost of
-//! deleting expired grants (`purge_expired`) per grant.
+//! token in one row; with `PAIRED=0` in two rows, as the server wrote them before), committed by
+//! `SUBMITTERS` threads in a closed loop so batches form as they do in the server, over a table
+//! of `LIVE` live grants. Reports the writer's wall and CPU time, and the WAL pages written, per
+//! request, from the writer's own counters (`CommitStats`); then the cost of deleting expired
+//! grants (`purge_expired`) per grant.
 //!
 //! Run: `cargo bench -p grantor --bench writer` (env `LIVE`, default 500000; `SUBMITTERS`,
-//! default 16; `PAIRED`, default 1; `SECONDS`, default 10; `DIR`, where the database goes, default a temporary
-//! directory on the same disk as `target/`).
+//! default 16; `PAIRED`, default 1; `SECONDS`, default 10; `DIR`, where the database goes,
+//! default a temporary directory on the same disk as `target/`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -9,6 +9,9 @@
 //! (`expires_in`, a JWT's `iat`), and nothing of how many tokens were issued: the 80 random bits
 //! after the time leave tokens of the same millisecond in no order and without a count.
 //!
+//! A grant's access and refresh tokens carry the same id, each with a secret of its own: they
+//! share a row (`paired_opaque_token`, `store/tokens.rs`).
+//!
 //! Every other token keeps the key it had: tokens issued before this format (43 base64url
 //! characters), and JWT access tokens, are found by the hash of the whole token, which is the id
 //! of their row.
