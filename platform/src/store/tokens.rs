@@ -1,6 +1,6 @@
 //! Issued tokens, kept only as hashes: a stolen database yields no usable token.
 //!
-//! A grant's opaque access and refresh tokens share one row (`NewToken::pair`): both carry the
+//! A grant's opaque access and refresh tokens share one row (`NewToken::together`): both carry the
 //! row's id (`token_ids.rs`), each with a secret of its own, and each keeps its own hash, kind,
 //! expiry and revocation. The row's own columns describe the token that expires last, so the
 //! row's `expires_at` is when it may be purged; the `paired_*` columns describe the other. One
@@ -33,7 +33,7 @@ pub struct NewToken {
     pub family_id: Option<String>,
     /// The grant's claims as a JSON object, when it produced any.
     pub claims: Option<String>,
-    /// The grant's other token, kept in this row (`NewToken::pair`).
+    /// The grant's other token, kept in this row (`NewToken::together`).
     pub paired: Option<PairedToken>,
 }
 
