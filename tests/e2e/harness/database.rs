@@ -145,6 +145,19 @@ pub fn insert_key_in_the_clear(
     assert_eq!(inserted, 1);
 }
 
+/// The row that holds the token with this digest: as its own, or as the second token of a
+/// grant's row (`paired_hash`).
+fn holds(
+    hash: &str,
+) -> diesel::dsl::Or<
+    diesel::dsl::Eq<tokens::token_hash, String>,
+    diesel::dsl::Eq<tokens::paired_hash, String>,
+> {
+    tokens::token_hash
+        .eq(hash.to_owned())
+        .or(tokens::paired_hash.eq(hash.to_owned()))
+}
+
 /// What the database keeps of a token: (expires_at, revoked_at, family_id), from its own
 /// columns or, when it is the second token of its row, the `paired_*` ones.
 pub fn token_row(
@@ -162,20 +175,14 @@ pub fn token_row(
     );
     let (expires, revoked, family, paired_expires, paired_revoked, own_hash): Row = query_database!(
         deployment,
-        tokens::table
-            .filter(
-                tokens::token_hash
-                    .eq(&hash)
-                    .or(tokens::paired_hash.eq(&hash))
-            )
-            .select((
-                tokens::expires_at,
-                tokens::revoked_at,
-                tokens::family_id,
-                tokens::paired_expires_at,
-                tokens::paired_revoked_at,
-                tokens::token_hash,
-            ))
+        tokens::table.filter(holds(&hash)).select((
+            tokens::expires_at,
+            tokens::revoked_at,
+            tokens::family_id,
+            tokens::paired_expires_at,
+            tokens::paired_revoked_at,
+            tokens::token_hash,
+        ))
     );
     match own_hash == hash {
         true => (expires, revoked, family),
@@ -202,11 +209,7 @@ pub fn token_grant(
     let (subject, claims): (Option<String>, Option<String>) = query_database!(
         deployment,
         tokens::table
-            .filter(
-                tokens::token_hash
-                    .eq(stored_hash(token))
-                    .or(tokens::paired_hash.eq(stored_hash(token)))
-            )
+            .filter(holds(&stored_hash(token)))
             .select((tokens::subject, tokens::claims))
     );
     let claims = claims.map_or(serde_json::Value::Null, |c| {
