@@ -138,6 +138,15 @@ fn an_independent_relying_party_signs_in_and_out_with_authlib(backend: Backend) 
     assert_eq!(userinfo["sub"], claims["sub"]);
     assert_eq!(userinfo["email"], "alice@example.com");
     assert_eq!(userinfo["name"], "Alice");
+    // Authlib's refresh rotates the grant's two tokens (one row, store/tokens.rs): the new ones
+    // work, the spent refresh token is refused and takes its successors with it.
+    let refresh = &seen["refresh"];
+    assert_eq!(refresh["new_tokens"], true, "{refresh}");
+    assert_eq!(refresh["userinfo_status"], 200, "{refresh}");
+    assert_eq!(refresh["userinfo_sub"], "alice", "{refresh}");
+    assert_eq!(refresh["reused_status"], 400, "{refresh}");
+    assert_eq!(refresh["reused_error"], "invalid_grant", "{refresh}");
+    assert_eq!(refresh["after_reuse_status"], 401, "{refresh}");
     // Logout went back to the registered URI with the state, and the session is over: the next
     // request that may not show a page is told to sign in.
     let logout = &seen["logout"];
@@ -160,8 +169,9 @@ fn an_independent_relying_party_signs_in_and_out_with_authlib(backend: Backend) 
     let log = setup.server.log_containing("logout request");
     assert!(log.contains("signed_out"), "{log}");
     let tokens_and_cookies = seen["secrets"].as_array().unwrap();
-    // The access, ID and refresh tokens, the session and CSRF cookies.
-    assert_eq!(tokens_and_cookies.len(), 5, "{seen}");
+    // The access, ID and refresh tokens, the refreshed access and refresh tokens, the session and
+    // CSRF cookies.
+    assert_eq!(tokens_and_cookies.len(), 7, "{seen}");
     let secrets = tokens_and_cookies
         .iter()
         .map(|s| s.as_str().unwrap())

@@ -112,8 +112,24 @@ claims.validate(now=int(time.time()), leeway=5)
 userinfo = rp.get(metadata["userinfo_endpoint"])
 assert userinfo.status_code == 200, (userinfo.status_code, userinfo.text)
 
+# The refresh token rotates (RFC 9700 4.14.2): Authlib's refresh gives new tokens that UserInfo
+# takes; presenting the spent one again is refused and revokes what its rotation issued.
+first = dict(token)
+refreshed = rp.refresh_token(metadata["token_endpoint"], refresh_token=first["refresh_token"])
+refreshed_userinfo = rp.get(metadata["userinfo_endpoint"])
+reused = requests.post(
+    metadata["token_endpoint"],
+    data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+    auth=(client_id, client_secret),
+)
+after_reuse = requests.get(
+    metadata["userinfo_endpoint"],
+    headers={"Authorization": "Bearer " + refreshed["access_token"]},
+)
+
 # What must never be logged: the tokens and the browser's cookies.
 secrets = [token["access_token"], token["id_token"], token.get("refresh_token")]
+secrets += [refreshed["access_token"], refreshed.get("refresh_token")]
 secrets += list(browser.cookies.get_dict().values())
 
 # RP-Initiated Logout: the ID token names the session, so no question is asked.
@@ -143,6 +159,15 @@ print(json.dumps({
     "nonce_sent": nonce,
     "claims": dict(claims),
     "userinfo": userinfo.json(),
+    "refresh": {
+        "new_tokens": refreshed["access_token"] != first["access_token"]
+        and refreshed.get("refresh_token") not in (None, first["refresh_token"]),
+        "userinfo_status": refreshed_userinfo.status_code,
+        "userinfo_sub": refreshed_userinfo.json().get("sub"),
+        "reused_status": reused.status_code,
+        "reused_error": reused.json().get("error"),
+        "after_reuse_status": after_reuse.status_code,
+    },
     "logout": {"status": logged_out.status_code, "location": logged_out.headers.get("Location"),
                "state_sent": logout_state},
     "after_logout": {"status": again.status_code, "params": again_params, "state_sent": again_state},
