@@ -7,7 +7,7 @@
 
 mod pool;
 
-pub use pool::{PoolError, WorkPool};
+pub use pool::{Answer, PoolError, WorkPool};
 
 /// Proof that the holder runs on a thread that may block.
 #[derive(Debug, Clone, Copy)]

@@ -34,8 +34,38 @@ type Task = Box<dyn FnOnce(OnBlockingThread) + Send>;
 pub enum PoolError {
     #[error("the task panicked")]
     Panicked,
-    #[error("the pool is shut down")]
+    #[error(
+        "the task ended without an answer: the pool, or what it handed its answer to, shut down"
+    )]
     Closed,
+}
+
+/// Where a task's result goes: to the caller waiting in `run_answering`, from the pool's thread
+/// or from wherever the task handed it.
+pub struct Answer<T>(Option<tokio::sync::oneshot::Sender<Result<T, PoolError>>>);
+
+impl<T> Answer<T> {
+    pub fn send(mut self, value: T) {
+        if let Some(sender) = self.0.take() {
+            // A caller gone (past its deadline) needs no answer.
+            let _ = sender.send(Ok(value));
+        }
+    }
+
+    /// The caller has gone.
+    pub fn is_closed(&self) -> bool {
+        self.0.as_ref().is_none_or(|sender| sender.is_closed())
+    }
+}
+
+impl<T> Drop for Answer<T> {
+    fn drop(&mut self) {
+        if let Some(sender) = self.0.take() {
+            if std::thread::panicking() {
+                let _ = sender.send(Err(PoolError::Panicked));
+            }
+        }
+    }
 }
 
 /// The pool; its threads leave when it is dropped and its queue is empty.
@@ -95,13 +125,25 @@ impl WorkPool {
         &self,
         work: impl FnOnce(OnBlockingThread) -> T + Send + 'static,
     ) -> Result<T, PoolError> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.run_answering(move |on, answer| answer.send(work(on)))
+            .await
+    }
+
+    /// `run` for work that may hand its answer on (to the group commit, to answer once the writes
+    /// it submitted are durable): the caller is woken once, by the answer, wherever it is sent
+    /// from. An answer dropped unsent by a panic is `Panicked`; otherwise `Closed`.
+    pub async fn run_answering<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(OnBlockingThread, Answer<T>) + Send + 'static,
+    ) -> Result<T, PoolError> {
+        let (sender, answered) = tokio::sync::oneshot::channel();
+        let answer = Answer(Some(sender));
         let task: Task = Box::new(move |on| {
             if answer.is_closed() {
                 return;
             }
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(on)));
-            let _ = answer.send(outcome.map_err(|_| PoolError::Panicked));
+            // A panic drops the answer while unwinding, which tells the caller (`Answer`'s drop).
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| work(on, answer)));
         });
         self.submit(task)?;
         answered.await.map_err(|_| PoolError::Closed)?
@@ -295,6 +337,26 @@ mod tests {
         assert!(matches!(panicked, Err(PoolError::Panicked)));
         assert_eq!(pool.run(|_| 7).await.unwrap(), 7);
         assert_eq!(pool.threads(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_handed_on_reaches_the_caller_and_one_dropped_unsent_is_closed() {
+        let pool = WorkPool::with_stall(1, Duration::from_secs(3600));
+        let (handed, taken) = std::sync::mpsc::channel::<Answer<&str>>();
+        // Another thread answers, after the task has returned.
+        let elsewhere = std::thread::spawn(move || taken.recv().unwrap().send("from elsewhere"));
+        let answer = pool.run_answering(move |_, answer| handed.send(answer).unwrap());
+        assert_eq!(answer.await.unwrap(), "from elsewhere");
+        elsewhere.join().unwrap();
+        let dropped = pool
+            .run_answering(|_, answer: Answer<u8>| drop(answer))
+            .await;
+        assert!(matches!(dropped, Err(PoolError::Closed)), "{dropped:?}");
+        let panicked = pool
+            .run_answering(|_, _answer: Answer<u8>| panic!("a mistake before answering"))
+            .await;
+        assert!(matches!(panicked, Err(PoolError::Panicked)), "{panicked:?}");
+        assert_eq!(pool.run(|_| 7).await.unwrap(), 7);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 //! and concurrency. A slow plugin holds only its own slot and its own thread; the runtime keeps
 //! serving, and the pool adds a thread when every one of its threads is held.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use grantor_sdk::abi::{
@@ -12,7 +13,7 @@ use grantor_sdk::{GrantRequest, GrantResult};
 use super::callbacks::CallContext;
 use super::host_services::HostServices;
 use super::GrantPlugin;
-use crate::blocking::{OnBlockingThread, WorkPool};
+use crate::blocking::{Answer, OnBlockingThread, WorkPool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginCallError {
@@ -26,6 +27,21 @@ pub enum PluginCallError {
     Runtime { plugin: String, message: String },
 }
 
+/// A task's answer, or `None` once `deadline` passed while its work still ran. Work that returned
+/// in time, having handed its answer on (`returned` set), is waited for past the deadline.
+async fn answer_within<T>(
+    deadline: tokio::time::Instant,
+    returned: &AtomicBool,
+    task: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::pin!(task);
+    match tokio::time::timeout_at(deadline, &mut task).await {
+        Ok(answer) => Some(answer),
+        Err(_) if returned.load(Ordering::Acquire) => Some(task.await),
+        Err(_) => None,
+    }
+}
+
 impl GrantPlugin {
     /// Runs `work` (which calls `handle_blocking`) on `pool` under one of `tenant`'s
     /// slots and one of this plugin's, within the plugin's deadline. Waiting for the slots and the
@@ -33,11 +49,16 @@ impl GrantPlugin {
     /// hung plugin cannot pile up threads beyond `max_concurrency`, and one tenant's slow calls
     /// never hold more than `max_concurrency_per_tenant` of them. The token endpoint passes its own
     /// preparation and the plugin call together, so a request makes one trip to the pool.
+    ///
+    /// `work` answers through its `Answer`, or hands it on: the token endpoint hands it to the
+    /// group commit with the request's writes. The deadline is the work's own: once `work` has
+    /// returned in time, what it handed the answer to is bounded by the request's deadline, and a
+    /// slow commit is no plugin's timeout.
     pub async fn run_bounded<T: Send + 'static>(
         self: &Arc<Self>,
         pool: &WorkPool,
         tenant: &str,
-        work: impl FnOnce(&GrantPlugin, OnBlockingThread) -> T + Send + 'static,
+        work: impl FnOnce(&GrantPlugin, OnBlockingThread, Answer<T>) + Send + 'static,
     ) -> Result<T, PluginCallError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let timed_out = || PluginCallError::TimedOut {
@@ -60,21 +81,21 @@ impl GrantPlugin {
             .map_err(|_| timed_out())?
             .map_err(closed)?;
         let plugin = self.clone();
-        let task = pool.run(move |on| {
+        let returned = Arc::new(AtomicBool::new(false));
+        let work_returned = returned.clone();
+        let task = pool.run_answering(move |on, answer| {
             let _permits = (tenant_permit, permit);
-            work(&plugin, on)
+            work(&plugin, on, answer);
+            work_returned.store(true, Ordering::Release);
         });
-        match tokio::time::timeout_at(deadline, task).await {
-            Err(_) => {
-                crate::metrics::metrics().plugin_call(&self.grant_type, false, self.timeout);
-                Err(timed_out())
-            }
-            Ok(Err(error)) => Err(PluginCallError::Runtime {
-                plugin: self.plugin_name.clone(),
-                message: error.to_string(),
-            }),
-            Ok(Ok(result)) => Ok(result),
-        }
+        let Some(outcome) = answer_within(deadline, &returned, task).await else {
+            crate::metrics::metrics().plugin_call(&self.grant_type, false, self.timeout);
+            return Err(timed_out());
+        };
+        outcome.map_err(|error| PluginCallError::Runtime {
+            plugin: self.plugin_name.clone(),
+            message: error.to_string(),
+        })
     }
 
     /// One call across the boundary: request JSON in, result JSON out; counted and timed in the
@@ -163,4 +184,32 @@ pub(super) fn take_plugin_bytes(
     // SAFETY: freed once, by the plugin that allocated them.
     unsafe { (descriptor.on_free_buffer)(bytes) };
     copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The clock is paused: it moves only when the runtime has nothing else to do, straight to the
+    /// next timer, so the deadline passes exactly while the answer is held back.
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_ends_the_wait_for_running_work_but_not_for_an_answer_handed_on() {
+        for work_returned in [false, true] {
+            let returned = AtomicBool::new(work_returned);
+            let (answer, answered) = tokio::sync::oneshot::channel::<&str>();
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+            let waiting = answer_within(deadline, &returned, answered);
+            let release = async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = answer.send("committed");
+            };
+            let (outcome, ()) = tokio::join!(waiting, release);
+            if work_returned {
+                assert_eq!(outcome.map(Result::unwrap), Some("committed"));
+            } else {
+                assert!(outcome.is_none(), "{outcome:?}");
+            }
+        }
+    }
 }

@@ -61,7 +61,27 @@ enum Done {
 
 struct Job {
     work: Work,
-    reply: oneshot::Sender<Result<Done, ApplyError>>,
+    reply: Reply,
+}
+
+/// Where a job's outcome goes once its batch committed (or failed).
+enum Reply {
+    /// To a caller waiting for it.
+    Waiting(oneshot::Sender<Result<Done, ApplyError>>),
+    /// Into a function run on the writer's thread (`commit_then`).
+    Then(Box<dyn FnOnce(Result<Done, ApplyError>) + Send>),
+}
+
+impl Reply {
+    fn send(self, outcome: Result<Done, ApplyError>) {
+        match self {
+            Reply::Waiting(waiting) => {
+                // A caller gone (past its deadline) leaves a commit nobody reads.
+                let _ = waiting.send(outcome);
+            }
+            Reply::Then(then) => then(outcome),
+        }
+    }
 }
 
 /// Counters for operators and benchmarks: how well requests share commits.
@@ -219,6 +239,27 @@ impl GroupCommitter {
         self.submit(Work::Request(ops)).await.map(|_| ())
     }
 
+    /// `commit` without waiting: `then` gets the outcome on the writer's thread, where it must
+    /// only hand it on (send it to whoever waits for it). The token work pool submits a request's
+    /// writes so, and its caller wakes once, for the commit, rather than once for the pool's
+    /// answer and again for the commit's.
+    pub fn commit_then(
+        &self,
+        ops: Vec<WriteOp>,
+        then: impl FnOnce(Result<(), ApplyError>) + Send + 'static,
+    ) {
+        if ops.is_empty() {
+            return then(Ok(()));
+        }
+        let reply = Reply::Then(Box::new(move |outcome| then(outcome.map(|_| ()))));
+        if let Err(std::sync::mpsc::SendError(job)) = self.queue.send(Job {
+            work: Work::Request(ops),
+            reply,
+        }) {
+            job.reply.send(Err(stopped()));
+        }
+    }
+
     /// Deletes up to `limit` expired tokens, replay keys, sign-in counters, ended or expired
     /// sessions and long-expired authorization codes (each) in one short write; returns how many
     /// rows went.
@@ -286,7 +327,10 @@ impl GroupCommitter {
     fn submit_blocking(&self, work: Work) -> Result<Done, ApplyError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job { work, reply })
+            .send(Job {
+                work,
+                reply: Reply::Waiting(reply),
+            })
             .map_err(|_| stopped())?;
         answer.blocking_recv().map_err(|_| stopped())?
     }
@@ -309,7 +353,10 @@ impl GroupCommitter {
     async fn submit(&self, work: Work) -> Result<Done, ApplyError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job { work, reply })
+            .send(Job {
+                work,
+                reply: Reply::Waiting(reply),
+            })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -556,7 +603,7 @@ fn commit_batch(conn: &mut DbConnection, backend: Backend, batch: Vec<Job>) -> B
     match run_transaction(conn, backend, &batch) {
         Ok(outcomes) => {
             for (job, outcome) in batch.into_iter().zip(outcomes) {
-                let _ = job.reply.send(outcome);
+                job.reply.send(outcome);
             }
             BatchOutcome::Committed
         }
@@ -597,7 +644,7 @@ fn fail_batch(batch: Vec<Job>, error: &StoreError) {
         } else {
             StoreError::Commit(reason.clone())
         };
-        let _ = job.reply.send(Err(ApplyError::Store(failure)));
+        job.reply.send(Err(ApplyError::Store(failure)));
     }
 }
 
@@ -928,6 +975,39 @@ mod tests {
             // Once the first assertion has expired, its id no longer blocks.
             commit(replay_key(T, "iss", "a", 400, 201)).unwrap();
             assert!(is_replay(&commit(replay_key(T, "iss", "a", 400, 202))));
+        });
+    }
+
+    #[test]
+    fn commit_then_answers_on_the_writers_thread_once_the_writes_are_durable_or_refused() {
+        for_each_backend(|store| {
+            let writer = with_client(store);
+            let commit_then = |ops: Vec<WriteOp>| {
+                let (answer, answered) = std::sync::mpsc::channel();
+                writer.commit_then(ops, move |outcome| {
+                    let thread = std::thread::current().name().map(str::to_owned);
+                    answer.send((outcome, thread)).unwrap();
+                });
+                answered.recv().unwrap()
+            };
+            let (outcome, thread) = commit_then(vec![
+                replay_key(T, "iss", "then", 999, 1),
+                token("sha256:then-1", KIND_ACCESS, 999),
+            ]);
+            outcome.unwrap();
+            assert!(thread.unwrap().starts_with("grantor-writer"));
+            // Answered once the writes landed: they are there for every reader.
+            assert!(token_exists(store, "sha256:then-1"));
+            let (outcome, _) = commit_then(vec![
+                replay_key(T, "iss", "then", 999, 1),
+                token("sha256:then-2", KIND_ACCESS, 999),
+            ]);
+            assert!(is_replay(&outcome), "{outcome:?}");
+            assert!(!token_exists(store, "sha256:then-2"));
+            // Nothing to write: answered at once, on the caller's thread.
+            let (outcome, thread) = commit_then(Vec::new());
+            outcome.unwrap();
+            assert_eq!(thread, std::thread::current().name().map(str::to_owned));
         });
     }
 

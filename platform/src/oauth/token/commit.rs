@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::decide::{Spent, Verdict};
 use super::issue::Issued;
+use crate::blocking::Answer;
 use crate::oauth::client_auth::AUTHENTICATION_FAILED;
 use crate::oauth::context::OAuthContext;
 use crate::oauth::error::OAuthError;
@@ -20,15 +21,61 @@ pub async fn commit(
     ctx: &OAuthContext,
     verdict: Verdict<Issued>,
 ) -> Result<TokenResponse, OAuthError> {
-    let issued = match verdict {
-        Verdict::Granted(issued) => issued,
+    match verdict {
+        Verdict::Granted(mut issued) => {
+            let committed = ctx.writer.commit(std::mem::take(&mut issued.writes)).await;
+            settle(ctx, issued, committed).await
+        }
         Verdict::Reuse {
             client,
             family_id,
             spent,
-        } => return Err(revoke_reused(ctx, &client, family_id, spent).await),
-    };
-    match ctx.writer.commit(issued.writes).await {
+        } => Err(revoke_reused(ctx, &client, family_id, spent).await),
+    }
+}
+
+/// What the token work pool answers for a request whose stages ran on it.
+pub enum Submitted {
+    /// A grant, with its writes' commit (submitted from the pool's thread).
+    Committed(Issued, Result<(), ApplyError>),
+    /// Anything else: nothing was submitted.
+    Decided(Verdict<Issued>),
+}
+
+/// On the token work pool's thread: a grant's writes go to the group commit, which answers the
+/// request once they are durable (its caller is woken once, not once by the pool and again by the
+/// commit); anything else is answered at once.
+pub fn submit(
+    ctx: &OAuthContext,
+    verdict: Result<Verdict<Issued>, OAuthError>,
+    answer: Answer<Result<Submitted, OAuthError>>,
+) {
+    match verdict {
+        Ok(Verdict::Granted(mut issued)) => {
+            let writes = std::mem::take(&mut issued.writes);
+            ctx.writer.commit_then(writes, move |committed| {
+                answer.send(Ok(Submitted::Committed(issued, committed)))
+            });
+        }
+        decided => answer.send(decided.map(Submitted::Decided)),
+    }
+}
+
+/// `commit` for what `submit` answered.
+pub async fn finish(ctx: &OAuthContext, submitted: Submitted) -> Result<TokenResponse, OAuthError> {
+    match submitted {
+        Submitted::Committed(issued, committed) => settle(ctx, issued, committed).await,
+        Submitted::Decided(verdict) => commit(ctx, verdict).await,
+    }
+}
+
+/// A grant's response once its writes committed; the races the database settled, as refusals.
+async fn settle(
+    ctx: &OAuthContext,
+    issued: Issued,
+    committed: Result<(), ApplyError>,
+) -> Result<TokenResponse, OAuthError> {
+    match committed {
         Ok(()) => Ok(issued.response),
         Err(ApplyError::Refused(WriteRefusal::ReplayKeyTaken(key))) => match key.kind {
             ReplayKind::ClientAssertion { .. } => Err(OAuthError::invalid_client(

@@ -139,16 +139,6 @@ impl<T> Verdict<T> {
     }
 }
 
-impl Verdict<super::issue::Issued> {
-    /// The client the tokens, or the refusal, are for.
-    pub fn client(&self) -> &Client {
-        match self {
-            Verdict::Granted(issued) => &issued.client,
-            Verdict::Reuse { client, .. } => client,
-        }
-    }
-}
-
 /// Runs the built-in grant the request names, for a client that authenticated and is allowed it.
 pub fn built_in(
     ctx: &OAuthContext,
