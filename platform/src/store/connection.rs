@@ -111,6 +111,40 @@ fn synchronous_pragma(setting: SqliteSynchronous) -> &'static str {
 /// "Issue 26, sixth sitting").
 pub(super) const WAL_SIZE_LIMIT: u64 = 256 * 1024 * 1024;
 
+/// What SQLite opens for `path`: with `synchronous = FULL`, the file through the VFS that writes
+/// the log in one call per commit (`wal_writes.rs`, which is safe only there); otherwise the path
+/// as it is.
+pub(super) fn sqlite_open_name(path: &str, synchronous: SqliteSynchronous) -> String {
+    if synchronous != SqliteSynchronous::Full {
+        return path.to_owned();
+    }
+    if let Err(reason) = super::wal_writes::register() {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            tracing::warn!("SQLite's log is written page by page: {reason}");
+        });
+        return path.to_owned();
+    }
+    // A URI (diesel opens with SQLITE_OPEN_URI): its path with the characters a URI gives a
+    // meaning to escaped, and an absolute path under an empty authority.
+    let mut uri = String::from(if path.starts_with('/') {
+        "file://"
+    } else {
+        "file:"
+    });
+    for c in path.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?vfs=");
+    uri.push_str(&super::wal_writes::VFS_NAME.to_string_lossy());
+    uri
+}
+
 impl ManageConnection for DbConnectionManager {
     type Connection = DbConnection;
     type Error = StoreError;
@@ -120,7 +154,7 @@ impl ManageConnection for DbConnectionManager {
         match self.target.backend {
             Backend::Sqlite => {
                 super::stable_plans::enable();
-                let mut conn = SqliteConnection::establish(s)?;
+                let mut conn = SqliteConnection::establish(&sqlite_open_name(s, self.synchronous))?;
                 // WAL lets readers run beside the writer; busy_timeout makes a write wait for
                 // another process's (the CLI's) instead of failing with `database is locked`; on
                 // the token path only the group commit's one writer writes, so it never waits

@@ -39,6 +39,7 @@ mod token_families;
 mod tokens;
 mod transaction;
 mod users;
+mod wal_writes;
 mod writes;
 
 pub use crate::config::SqliteSynchronous;
