@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 26, ninth sitting: PAIRS alternating pairs of the build before (BEFORE) and after (AFTER),
 # jwt-bearer at 32 connections; during 8 s of each measured window, the server's context switches
-# (`perf stat -e context-switches`) and its CPU by thread name (utime + stime from /proc, as a
+# (`perf stat -e context-switches`, or the events in EVENTS) and its CPU by thread name (utime + stime from /proc, as a
 # share of the server's). One report per run in DIR: NAME.txt (the harness), NAME.txt.stat,
 # NAME.txt.threads. Run from the repository root after
 #   cargo build --release -p grantor-bench -p grantor -p grant-jwt-bearer
@@ -11,6 +11,7 @@ BEFORE=${BEFORE:?the directory of the build before}
 AFTER=${AFTER:?the directory of the build after}
 DIR=${DIR:-bench/results/issue-26-answer}
 PAIRS=${PAIRS:-3}
+EVENTS=${EVENTS:-context-switches}
 keys=$(mktemp -d)
 trap 'rm -rf "$keys"' EXIT
 "$A" --keys-out "$keys" >/dev/null
@@ -26,7 +27,7 @@ run() {
     [ "$(readlink "/proc/$p/exe")" = "$build/grantor" ] && pid=$p
   done
   snap "$pid" > "$out.t0"
-  perf stat -e context-switches -p "$pid" -- sleep 8 2> "$out.stat"
+  perf stat -e "$EVENTS" -p "$pid" -- sleep 8 2> "$out.stat"
   snap "$pid" > "$out.t1"
   wait "$load"
   python3 - "$out" <<'PY'
