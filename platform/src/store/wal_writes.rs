@@ -217,100 +217,84 @@ unsafe extern "C" fn log_close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
+/// `call` on the default VFS's file, after writing what is gathered (unless that failed).
+///
+/// # Safety
+/// As `real`.
+unsafe fn after_writing(
+    file: *mut ffi::sqlite3_file,
+    call: impl FnOnce(*mut ffi::sqlite3_file, &ffi::sqlite3_io_methods) -> c_int,
+) -> c_int {
+    // SAFETY: the caller's promise.
+    unsafe {
+        let rc = write_gathered(file);
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+        let (real, methods) = real(file);
+        call(real, methods)
+    }
+}
+
+/// `call` on the default VFS's file, for what the gathered bytes do not matter to.
+///
+/// # Safety
+/// As `real`.
+unsafe fn on_real(
+    file: *mut ffi::sqlite3_file,
+    call: impl FnOnce(*mut ffi::sqlite3_file, &ffi::sqlite3_io_methods) -> c_int,
+) -> c_int {
+    // SAFETY: the caller's promise.
+    let (real, methods) = unsafe { real(file) };
+    call(real, methods)
+}
+
+// SAFETY (each method below): SQLite calls a log file's methods only while it is open, with the
+// arguments its `sqlite3_io_methods` documents, which they pass on unchanged.
+
 unsafe extern "C" fn log_read(
     file: *mut ffi::sqlite3_file,
     data: *mut c_void,
     amount: c_int,
     offset: i64,
 ) -> c_int {
-    // SAFETY: SQLite calls a log file's methods only while it is open.
-    unsafe {
-        let rc = write_gathered(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let (real, methods) = real(file);
-        methods.xRead.map_or(ffi::SQLITE_IOERR_READ, |read| {
+    let read = |real, methods: &ffi::sqlite3_io_methods| {
+        methods.xRead.map_or(ffi::SQLITE_IOERR_READ, |read| unsafe {
             read(real, data, amount, offset)
         })
-    }
+    };
+    unsafe { after_writing(file, read) }
 }
 
 unsafe extern "C" fn log_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    // SAFETY: as `log_read`.
-    unsafe {
-        let rc = write_gathered(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let (real, methods) = real(file);
+    let truncate = |real, methods: &ffi::sqlite3_io_methods| {
         methods
             .xTruncate
-            .map_or(ffi::SQLITE_IOERR_TRUNCATE, |truncate| truncate(real, size))
-    }
+            .map_or(ffi::SQLITE_IOERR_TRUNCATE, |truncate| unsafe {
+                truncate(real, size)
+            })
+    };
+    unsafe { after_writing(file, truncate) }
 }
 
 unsafe extern "C" fn log_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    // SAFETY: as `log_read`.
-    unsafe {
-        let rc = write_gathered(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let (real, methods) = real(file);
+    let sync = |real, methods: &ffi::sqlite3_io_methods| {
         methods
             .xSync
-            .map_or(ffi::SQLITE_IOERR_FSYNC, |sync| sync(real, flags))
-    }
+            .map_or(ffi::SQLITE_IOERR_FSYNC, |sync| unsafe { sync(real, flags) })
+    };
+    unsafe { after_writing(file, sync) }
 }
 
 unsafe extern "C" fn log_file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    // SAFETY: as `log_read`.
-    unsafe {
-        let rc = write_gathered(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let (real, methods) = real(file);
+    let file_size = |real, methods: &ffi::sqlite3_io_methods| {
         methods
             .xFileSize
-            .map_or(ffi::SQLITE_IOERR_FSTAT, |file_size| file_size(real, size))
-    }
-}
-
-unsafe extern "C" fn log_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: as `log_read`.
-    unsafe {
-        let (real, methods) = real(file);
-        methods
-            .xLock
-            .map_or(ffi::SQLITE_IOERR_LOCK, |lock| lock(real, level))
-    }
-}
-
-unsafe extern "C" fn log_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: as `log_read`.
-    unsafe {
-        let (real, methods) = real(file);
-        methods
-            .xUnlock
-            .map_or(ffi::SQLITE_IOERR_UNLOCK, |unlock| unlock(real, level))
-    }
-}
-
-unsafe extern "C" fn log_check_reserved_lock(
-    file: *mut ffi::sqlite3_file,
-    out: *mut c_int,
-) -> c_int {
-    // SAFETY: as `log_read`.
-    unsafe {
-        let (real, methods) = real(file);
-        methods
-            .xCheckReservedLock
-            .map_or(ffi::SQLITE_IOERR_CHECKRESERVEDLOCK, |check| {
-                check(real, out)
+            .map_or(ffi::SQLITE_IOERR_FSTAT, |file_size| unsafe {
+                file_size(real, size)
             })
-    }
+    };
+    unsafe { after_writing(file, file_size) }
 }
 
 unsafe extern "C" fn log_file_control(
@@ -318,38 +302,67 @@ unsafe extern "C" fn log_file_control(
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
-    // SAFETY: as `log_read`.
-    unsafe {
-        // Some controls size or move the file: it gets what SQLite wrote first.
-        let rc = write_gathered(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let (real, methods) = real(file);
+    // Some controls size or move the file: it gets what SQLite wrote first.
+    let control = |real, methods: &ffi::sqlite3_io_methods| {
         methods
             .xFileControl
-            .map_or(ffi::SQLITE_NOTFOUND, |control| control(real, op, arg))
-    }
+            .map_or(ffi::SQLITE_NOTFOUND, |control| unsafe {
+                control(real, op, arg)
+            })
+    };
+    unsafe { after_writing(file, control) }
+}
+
+unsafe extern "C" fn log_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    let lock = |real, methods: &ffi::sqlite3_io_methods| {
+        methods
+            .xLock
+            .map_or(ffi::SQLITE_IOERR_LOCK, |lock| unsafe { lock(real, level) })
+    };
+    unsafe { on_real(file, lock) }
+}
+
+unsafe extern "C" fn log_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    let unlock = |real, methods: &ffi::sqlite3_io_methods| {
+        methods
+            .xUnlock
+            .map_or(ffi::SQLITE_IOERR_UNLOCK, |unlock| unsafe {
+                unlock(real, level)
+            })
+    };
+    unsafe { on_real(file, unlock) }
+}
+
+unsafe extern "C" fn log_check_reserved_lock(
+    file: *mut ffi::sqlite3_file,
+    out: *mut c_int,
+) -> c_int {
+    let check = |real, methods: &ffi::sqlite3_io_methods| {
+        methods
+            .xCheckReservedLock
+            .map_or(ffi::SQLITE_IOERR_CHECKRESERVEDLOCK, |check| unsafe {
+                check(real, out)
+            })
+    };
+    unsafe { on_real(file, check) }
 }
 
 unsafe extern "C" fn log_sector_size(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: as `log_read`.
-    unsafe {
-        let (real, methods) = real(file);
+    let sector_size = |real, methods: &ffi::sqlite3_io_methods| {
         methods
             .xSectorSize
-            .map_or(4096, |sector_size| sector_size(real))
-    }
+            .map_or(4096, |sector_size| unsafe { sector_size(real) })
+    };
+    unsafe { on_real(file, sector_size) }
 }
 
 unsafe extern "C" fn log_device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: as `log_read`.
-    unsafe {
-        let (real, methods) = real(file);
+    let characteristics = |real, methods: &ffi::sqlite3_io_methods| {
         methods
             .xDeviceCharacteristics
-            .map_or(0, |characteristics| characteristics(real))
-    }
+            .map_or(0, |characteristics| unsafe { characteristics(real) })
+    };
+    unsafe { on_real(file, characteristics) }
 }
 
 /// A log file's methods. Version 1: the shared-memory index and memory mapping are the database
