@@ -3,16 +3,17 @@
 //! SQLite writes each frame of its log with two calls, the frame's 24-byte header and then its
 //! page, and a frame (4,120 bytes) straddles the kernel's pages, so every call dirties parts of
 //! two. At a commit of 36 frames, as the group commit's batches are, that cost 4.1 µs of CPU and
-//! 7.2 µs of wall time per frame against 2.0 and 4.3 written as one call, in pieces of at most 120 KiB (this machine, a C
+//! 7.2 µs of wall time per frame against 2.0 and 4.3 written as one call (this machine, a C
 //! replica of the pattern; BENCHMARKS.md, "Issue 26, ninth sitting"): the writer's largest cost
 //! after its B-trees.
 //!
 //! This VFS sits over SQLite's default one (`unix`) and changes only that. A log file's writes
-//! that follow one another are gathered in memory and written as one before anything else is done
-//! with the file, in pieces below the default VFS's largest write: before its sync above all, so what a commit promised is on disk exactly as
-//! before, and before a read, a truncation, a size, a file control or its close. A write
-//! elsewhere than the end of what is gathered writes that first, so writes reach the file in
-//! SQLite's order. Every other file is the default VFS's own, untouched.
+//! that follow one another are gathered in memory and written as one (in pieces below the
+//! default VFS's largest write) before anything else is done with the file: before its sync above
+//! all, so what a commit promised is on disk exactly as before, and before a read, a truncation,
+//! a size, a file control or its close. A write elsewhere than the end of what is gathered writes
+//! that first, so writes reach the file in SQLite's order. Every other file is the default VFS's
+//! own, untouched.
 //!
 //! It is used only with `synchronous = FULL`, where every commit syncs its log before it becomes
 //! visible to other connections (through the shared index, which is memory, not the file). With
