@@ -2,7 +2,8 @@
 //! go as one array per column, `INSERT INTO t (a, b) SELECT * FROM unnest($1, $2)`. Diesel's
 //! multi-row `VALUES` is a new statement for every row count, which Diesel never caches and the
 //! server parses and plans for every batch (`perf`: about 13 % of PostgreSQL's CPU per
-//! jwt-bearer exchange); this one is prepared once per connection.
+//! jwt-bearer exchange); this one is prepared once per connection. A batch's tables go together
+//! in one statement (`NewRows`), since every statement is a round trip to the server.
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
@@ -44,6 +45,10 @@ macro_rules! column_arrays {
             }
         }
 
+        impl NamedInsert for $name<'_> {
+            const NAME: &'static str = concat!("new_", $table);
+        }
+
         impl QueryId for $name<'_> {
             type QueryId = $id;
             const HAS_STATIC_QUERY_ID: bool = true;
@@ -76,6 +81,77 @@ macro_rules! column_arrays {
         concat!(stringify!($first) $(, ", ", stringify!($rest))*)
     };
 }
+
+/// A table's insert named for a `WITH` clause.
+trait NamedInsert: QueryFragment<Pg> {
+    const NAME: &'static str;
+}
+
+/// A batch's new rows, every table's in one statement: `WITH new_a AS (INSERT INTO a ..) INSERT
+/// INTO b ..`, the tables without rows left out. One statement is one round trip, and on its own
+/// (no transaction open) it commits or fails whole. Its text depends only on which tables have
+/// rows, so Diesel caches it by its text: a handful of prepared statements per connection.
+#[derive(Default)]
+pub(super) struct NewRows<'a> {
+    pub replay_keys: ReplayKeyColumns<'a>,
+    pub families: FamilyColumns<'a>,
+    pub tokens: TokenColumns<'a>,
+}
+
+impl NewRows<'_> {
+    pub(super) fn is_empty(&self) -> bool {
+        self.replay_keys.is_empty() && self.families.is_empty() && self.tokens.is_empty()
+    }
+
+    /// The inserts with rows, in the order they run. Nothing refers to a row inserted in the
+    /// same statement but through a foreign key, checked at the statement's end.
+    fn parts(&self) -> Vec<(&'static str, &dyn QueryFragment<Pg>)> {
+        fn part<T: NamedInsert>(insert: &T) -> (&'static str, &dyn QueryFragment<Pg>) {
+            (T::NAME, insert)
+        }
+        let mut parts = Vec::with_capacity(3);
+        if !self.replay_keys.is_empty() {
+            parts.push(part(&self.replay_keys));
+        }
+        if !self.families.is_empty() {
+            parts.push(part(&self.families));
+        }
+        if !self.tokens.is_empty() {
+            parts.push(part(&self.tokens));
+        }
+        parts
+    }
+}
+
+impl QueryId for NewRows<'_> {
+    type QueryId = ();
+    // Cached by its text, which differs with the tables that have rows.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl QueryFragment<Pg> for NewRows<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let parts = self.parts();
+        let Some((&(_, last), before)) = parts.split_last() else {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "a batch without new rows has no insert".into(),
+            ));
+        };
+        for (i, &(name, insert)) in before.iter().enumerate() {
+            out.push_sql(if i == 0 { "WITH " } else { ", " });
+            out.push_sql(name);
+            out.push_sql(" AS (");
+            insert.walk_ast(out.reborrow())?;
+            out.push_sql(")");
+        }
+        if !before.is_empty() {
+            out.push_sql(" ");
+        }
+        last.walk_ast(out.reborrow())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for NewRows<'_> {}
 
 /// A replay key as the table keeps it.
 pub(super) struct ReplayKeyRow {
@@ -155,5 +231,56 @@ mod tests {
             <ReplayKeyColumns as QueryId>::query_id(),
         ];
         assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
+    }
+
+    fn sql_of(rows: &NewRows<'_>) -> String {
+        let mut sql = diesel::pg::PgQueryBuilder::default();
+        rows.to_sql(&mut sql, &Pg).unwrap();
+        sql.finish()
+    }
+
+    #[test]
+    fn a_batchs_tables_go_in_one_statement_named_by_the_tables_with_rows() {
+        let mut rows = NewRows::default();
+        assert!(rows.is_empty());
+        // Nothing to insert is no statement at all, not an empty one.
+        let mut sql = diesel::pg::PgQueryBuilder::default();
+        assert!(rows.to_sql(&mut sql, &Pg).is_err());
+
+        rows.tokens.token_id.push("t1");
+        assert!(!rows.is_empty());
+        assert_eq!(sql_of(&rows), {
+            let mut sql = diesel::pg::PgQueryBuilder::default();
+            rows.tokens.to_sql(&mut sql, &Pg).unwrap();
+            sql.finish()
+        });
+
+        rows.replay_keys.push(ReplayKeyRow {
+            digest: vec![1; 16],
+            expires_at: 10,
+        });
+        assert_eq!(
+            sql_of(&rows),
+            "WITH new_replay_keys AS (INSERT INTO replay_keys (digest, expires_at) SELECT * FROM \
+             unnest($1, $2)) INSERT INTO tokens (token_id, token_hash, token_kind, tenant_domain, \
+             client_id, subject, scope, issued_at, expires_at, family_id, claims, paired_hash, \
+             paired_kind, paired_expires_at) SELECT * FROM unnest($3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16)"
+        );
+        rows.families.family_id.push("f1");
+        let all = sql_of(&rows);
+        assert!(
+            all.starts_with(
+                "WITH new_replay_keys AS (INSERT INTO replay_keys (digest, expires_at) SELECT * \
+                 FROM unnest($1, $2)), new_token_families AS (INSERT INTO token_families \
+                 (family_id, "
+            ),
+            "{all}"
+        );
+        assert!(all.contains(")) INSERT INTO tokens (token_id, "), "{all}");
+        assert!(all.ends_with("$23, $24)"), "{all}");
+        // Cached by its text: each combination of tables is its own prepared statement.
+        assert!(rows.is_safe_to_cache_prepared(&Pg).unwrap());
+        assert!(<NewRows as QueryId>::query_id().is_none());
     }
 }

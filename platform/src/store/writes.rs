@@ -7,7 +7,7 @@
 use diesel::prelude::*;
 
 use super::authorization_codes::consume_authorization_code;
-use super::column_arrays::{FamilyColumns, ReplayKeyColumns, ReplayKeyRow, TokenColumns};
+use super::column_arrays::{NewRows, ReplayKeyRow};
 use super::prepared_updates::ConsumeRefreshToken;
 use super::replay_keys::ReplayKey;
 use super::schema::{replay_keys as cache, token_families, tokens};
@@ -163,13 +163,14 @@ pub fn apply_writes(
     Ok(())
 }
 
-/// Applies the writes of many requests at once on PostgreSQL, with one statement per table
-/// (a round trip each, prepared once per connection: `column_arrays.rs`): every replay key,
-/// every new family, every new token; consumed refresh tokens and authorization codes one by
-/// one. Expired replay keys are not cleared first: one that is still in the table makes the
-/// insert fail, and the caller then applies the requests one by one (`apply_writes`, which
-/// replaces it). Any error means the caller must roll back and go one by one: the error does not
-/// say which request caused it.
+/// Applies the writes of many requests at once on PostgreSQL, every new row in one statement (a
+/// round trip, prepared once per connection: `column_arrays.rs`): every replay key, every new
+/// family, every new token; consumed refresh tokens and authorization codes one by one before it.
+/// Expired replay keys are not cleared first: one that is still in the table makes the insert
+/// fail, and the caller then applies the requests one by one (`apply_writes`, which replaces it).
+/// Any error means the caller must roll back and go one by one: the error does not say which
+/// request caused it. When every write is a new row (`only_new_rows`), this is one statement,
+/// atomic without a transaction around it.
 pub fn apply_writes_together<'a>(
     conn: &mut DbConnection,
     requests: impl Iterator<Item = &'a [WriteOp]>,
@@ -179,12 +180,10 @@ pub fn apply_writes_together<'a>(
             "writes are applied together on PostgreSQL only".into(),
         )));
     }
-    let mut replay_keys = ReplayKeyColumns::default();
-    let mut new_families = FamilyColumns::default();
-    let mut new_tokens = TokenColumns::default();
+    let mut new_rows = NewRows::default();
     for op in requests.flatten() {
         match op {
-            WriteOp::RecordReplayKey { key, .. } => replay_keys.push(ReplayKeyRow {
+            WriteOp::RecordReplayKey { key, .. } => new_rows.replay_keys.push(ReplayKeyRow {
                 digest: key.digest(),
                 expires_at: key.expires_at,
             }),
@@ -195,8 +194,8 @@ pub fn apply_writes_together<'a>(
                 now,
                 ..
             } => consume_refresh_token(conn, tenant_domain, client_id, token, *now)?,
-            WriteOp::InsertFamily(family) => new_families.push(family.row()),
-            WriteOp::InsertToken(token) => new_tokens.push(token.row()),
+            WriteOp::InsertFamily(family) => new_rows.families.push(family.row()),
+            WriteOp::InsertToken(token) => new_rows.tokens.push(token.row()),
             WriteOp::RevokeFamily { family_id, now } => revoke_family(conn, family_id, *now)?,
             WriteOp::RevokeToken { token, now } => revoke_token(conn, token, *now)?,
             WriteOp::ConsumeAuthorizationCode {
@@ -212,18 +211,21 @@ pub fn apply_writes_together<'a>(
     let DbConnection::Postgres(c) = conn else {
         unreachable!("checked above");
     };
-    // Families before the tokens that refer to them. Which request failed is for the one-by-one
-    // pass to find out.
-    if !replay_keys.is_empty() {
-        replay_keys.execute(c)?;
-    }
-    if !new_families.is_empty() {
-        new_families.execute(c)?;
-    }
-    if !new_tokens.is_empty() {
-        new_tokens.execute(c)?;
+    if !new_rows.is_empty() {
+        new_rows.execute(c)?;
     }
     Ok(())
+}
+
+/// Whether these writes only add rows: `apply_writes_together` then sends one statement and
+/// nothing else.
+pub fn only_new_rows(ops: &[WriteOp]) -> bool {
+    ops.iter().all(|op| {
+        matches!(
+            op,
+            WriteOp::RecordReplayKey { .. } | WriteOp::InsertFamily(_) | WriteOp::InsertToken(_)
+        )
+    })
 }
 
 /// Revokes the token with this key, whichever half of its row it is; its pair stays as it is.
