@@ -3,7 +3,8 @@
 # jwt-bearer at 32 connections; during 8 s of each measured window, the server's context switches
 # (`perf stat -e context-switches`, or the events in EVENTS) and its CPU by thread name (utime + stime from /proc, as a
 # share of the server's). One report per run in DIR: NAME.txt (the harness), NAME.txt.stat,
-# NAME.txt.threads. Run from the repository root after
+# NAME.txt.threads. DATABASE (a PostgreSQL URL) runs on it instead of a fresh SQLite file. Run from
+# the repository root after
 #   cargo build --release -p grantor-bench -p grantor -p grant-jwt-bearer
 set -u
 A=${A:-target/release/grantor-bench}
@@ -19,7 +20,8 @@ snap() { for t in /proc/$1/task/*; do echo "$(cat "$t/comm") $(awk '{print $14+$
 run() {
   local out="$DIR/$1.txt" build=$2 pid=""
   "$A" --grantor "$build/grantor" --plugin "$build/libgrant_jwt_bearer.so" --key "$keys" \
-    --mode jwt-bearer --skip-floors --duration 12 --assertions 250000 > "$out" 2>&1 &
+    --mode jwt-bearer --skip-floors --duration 12 --assertions 250000 \
+    ${DATABASE:+--database "$DATABASE"} > "$out" 2>&1 &
   local load=$!
   until grep -q "^load:" "$out"; do sleep 0.5; done
   sleep 3
