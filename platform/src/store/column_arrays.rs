@@ -103,8 +103,9 @@ impl NewRows<'_> {
         self.replay_keys.is_empty() && self.families.is_empty() && self.tokens.is_empty()
     }
 
-    /// The inserts with rows, in the order they run. Nothing refers to a row inserted in the
-    /// same statement but through a foreign key, checked at the statement's end.
+    /// The inserts with rows. PostgreSQL runs every `WITH` insert to its end although nothing
+    /// reads it, in an order of its own: no table here refers to another, and their keys to
+    /// their clients are checked at the statement's end.
     fn parts(&self) -> Vec<(&'static str, &dyn QueryFragment<Pg>)> {
         fn part<T: NamedInsert>(insert: &T) -> (&'static str, &dyn QueryFragment<Pg>) {
             (T::NAME, insert)

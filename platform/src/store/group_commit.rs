@@ -657,7 +657,7 @@ fn fail_batch(batch: Vec<Job>, error: &StoreError) {
 ///
 /// On PostgreSQL a batch that only adds rows (a jwt-bearer exchange's writes) first goes as one
 /// statement with no transaction around it: atomic on its own, committed by the server before it
-/// answers, and one round trip where `BEGIN`, the insert and `COMMIT` were three. If it fails,
+/// answers, and one round trip where `BEGIN`, three inserts and `COMMIT` were five. If it fails,
 /// nothing of it stayed, and the batch goes one by one as above; on a connection that died, that
 /// pass's `BEGIN` fails at once and the batch goes to a fresh connection (`NotBegun`). The one
 /// case this cannot tell apart: the server committed and the connection broke before its answer
