@@ -126,23 +126,16 @@ pub(super) fn sqlite_open_name(path: &str, synchronous: SqliteSynchronous) -> St
         return path.to_owned();
     }
     // A URI (diesel opens with SQLITE_OPEN_URI): its path with the characters a URI gives a
-    // meaning to escaped, and an absolute path under an empty authority.
-    let mut uri = String::from(if path.starts_with('/') {
-        "file://"
-    } else {
-        "file:"
-    });
-    for c in path.chars() {
-        match c {
-            '%' => uri.push_str("%25"),
-            '?' => uri.push_str("%3f"),
-            '#' => uri.push_str("%23"),
-            c => uri.push(c),
-        }
-    }
-    uri.push_str("?vfs=");
-    uri.push_str(&super::wal_writes::VFS_NAME.to_string_lossy());
-    uri
+    // meaning to escaped (SQLite decodes them back), and an absolute path under an empty
+    // authority.
+    use percent_encoding::{utf8_percent_encode, AsciiSet};
+    const URI_PATH: &AsciiSet = &AsciiSet::EMPTY.add(b'%').add(b'?').add(b'#');
+    let authority = if path.starts_with('/') { "//" } else { "" };
+    format!(
+        "file:{authority}{}?vfs={}",
+        utf8_percent_encode(path, URI_PATH),
+        super::wal_writes::VFS_NAME.to_string_lossy()
+    )
 }
 
 impl ManageConnection for DbConnectionManager {

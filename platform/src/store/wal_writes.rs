@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn a_commit_of_many_pages_is_written_in_a_few_calls_and_reads_back_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gather?#%.db");
+        let path = dir.path().join("gather?#%é.db");
         let mut conn = open(&path, SqliteSynchronous::Full);
         let commit = |conn: &mut SqliteConnection, first: u32, rows: u32, bytes: u32| {
             let before = write_calls();
@@ -503,7 +503,7 @@ mod tests {
         );
         assert_eq!(
             sqlite_open_name("data/a?b#c%d.db", SqliteSynchronous::Full),
-            "file:data/a%3fb%23c%25d.db?vfs=grantor-wal"
+            "file:data/a%3Fb%23c%25d.db?vfs=grantor-wal"
         );
         assert_eq!(
             sqlite_open_name("/var/lib/grantor.db", SqliteSynchronous::Full),
